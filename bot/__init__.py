@@ -1,0 +1,1 @@
+"""mlgate bot: the GitHub App service (webhooks, merge queue, reports)."""

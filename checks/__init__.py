@@ -1,0 +1,1 @@
+"""mlgate checks: the gates that run on a repository's data and model, and their CLI."""

@@ -1,0 +1,173 @@
+"""The predictions table the quality and bias gates judge: read from a file, or made by a model.
+
+Either `predictions.path` names a CSV/Parquet table with label/prediction/score columns, or
+`predictions.model` names a scikit-learn model file and a dataset to predict from. Models load
+through skops (no arbitrary code) when the file is `.skops`; a pickle/joblib file runs code on
+load, so it is refused unless `allow_pickle: true` is set, and the report says it was loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import model_validator
+
+from checks.context import RunContext
+from checks.errors import InputError
+from checks.io import read_table, require_columns
+from checks.limits import StrictModel
+
+PREDICTION_COLUMN = "__mlgate_prediction__"
+SCORE_COLUMN = "__mlgate_score__"
+
+
+class ModelSource(StrictModel):
+    path: str
+    data: str
+    features: list[str] | None = None  # default: every column the model was fitted on
+    allow_pickle: bool = False
+    trusted_types: list[str] = []  # extra types skops may load (see skops.io.get_untrusted_types)
+
+
+class PredictionsConfig(StrictModel):
+    """Where the predictions are and which column plays which role."""
+
+    path: str | None = None
+    model: ModelSource | None = None
+    label: str | None = None
+    prediction: str | None = None
+    score: str | None = None
+    timestamp: str | None = None
+    id: str | None = None
+    positive_label: str | int | float | bool = 1
+    threshold: float = 0.5  # turns a score into a predicted class when there is no prediction column
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PredictionsConfig:
+        if self.path and self.model:
+            raise ValueError("give either 'path' or 'model', not both")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be within [0, 1], got {self.threshold}")
+        return self
+
+
+def load_predictions(
+    cfg: PredictionsConfig, ctx: RunContext, extra_columns: Sequence[str] = ()
+) -> tuple[pd.DataFrame, PredictionsConfig, list[str]]:
+    """Read (or compute) the predictions with the columns the gate needs.
+
+    Returns the frame, the config with `prediction`/`score` pointing at real columns (model output
+    gets reserved names), and notes for the report (e.g. that a pickle was loaded).
+    """
+    wanted = [c for c in (cfg.label, cfg.prediction, cfg.score, cfg.timestamp, cfg.id) if c]
+    wanted += [c for c in extra_columns if c not in wanted]
+    if cfg.path:
+        path = ctx.record(cfg.path)
+        return read_table(path, wanted), cfg, []
+    if cfg.model:
+        return _predict_with_model(cfg, ctx, wanted)
+    raise InputError("no predictions given: set predictions.path (or --predictions) or predictions.model")
+
+
+def _predict_with_model(
+    cfg: PredictionsConfig, ctx: RunContext, wanted: list[str]
+) -> tuple[pd.DataFrame, PredictionsConfig, list[str]]:
+    src = cfg.model
+    assert src is not None
+    model_path = ctx.record(src.path)
+    model, note = load_model(model_path, allow_pickle=src.allow_pickle, trusted=src.trusted_types)
+    data_path = ctx.record(src.data)
+    frame = read_table(data_path)
+    features = src.features or list(getattr(model, "feature_names_in_", []))
+    if not features:
+        raise InputError(
+            "the model does not record its feature names; list them in predictions.model.features",
+            where=str(model_path),
+        )
+    require_columns(frame.columns, features, data_path)
+    require_columns(frame.columns, [c for c in wanted if c not in (cfg.prediction, cfg.score)], data_path)
+    X = frame[features]
+    try:
+        out = frame[[c for c in wanted if c in frame.columns]].copy()
+        out[PREDICTION_COLUMN] = model.predict(X)
+        if hasattr(model, "predict_proba"):
+            proba = model.predict_proba(X)
+            classes = list(getattr(model, "classes_", []))
+            pos = _positive_index(classes, cfg.positive_label, model_path)
+            out[SCORE_COLUMN] = proba[:, pos]
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"model failed to predict: {exc}", where=str(model_path)) from exc
+    updated = cfg.model_copy(
+        update={"prediction": PREDICTION_COLUMN, "score": SCORE_COLUMN if SCORE_COLUMN in out else None}
+    )
+    return out, updated, [note]
+
+
+def _positive_index(classes: list[Any], positive: Any, where: Path) -> int:
+    for i, c in enumerate(classes):
+        if c == positive or str(c) == str(positive):
+            return i
+    if len(classes) == 2:
+        raise InputError(
+            f"positive_label {positive!r} is not one of the model's classes {classes}", where=str(where)
+        )
+    raise InputError(f"expected a binary classifier, model has classes {classes}", where=str(where))
+
+
+def load_model(path: Path, *, allow_pickle: bool, trusted: Sequence[str] = ()) -> tuple[Any, str]:
+    """Load a scikit-learn model: skops safely, pickle/joblib only when explicitly allowed."""
+    if not path.is_file():
+        raise InputError("model file not found", where=str(path))
+    suffix = path.suffix.lower()
+    if suffix == ".skops":
+        import skops.io as sio
+
+        untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in set(trusted)]
+        if untrusted:
+            raise InputError(
+                "model contains types skops does not trust: "
+                + ", ".join(untrusted)
+                + " (add them to predictions.model.trusted_types if you trust this file)",
+                where=str(path),
+            )
+        return sio.load(path, trusted=list(trusted) or None), f"model loaded with skops from {path.name}"
+    if suffix in {".pkl", ".pickle", ".joblib"}:
+        if not allow_pickle:
+            raise InputError(
+                "refusing to load a pickle (it can run arbitrary code); save the model with skops, "
+                "or set predictions.model.allow_pickle: true for a file you trust",
+                where=str(path),
+            )
+        import joblib
+
+        return joblib.load(path), f"⚠️ model loaded from a pickle ({path.name}): this runs code from the file"
+    raise InputError(f"unsupported model format {suffix!r}; use .skops (or .pkl/.joblib)", where=str(path))
+
+
+def binarize(values: pd.Series, positive_label: Any, *, what: str, where: str) -> np.ndarray:
+    """Map labels/predictions to 0/1 with `positive_label` as 1; NaNs are a user error."""
+    missing = values.isna()
+    if missing.any():
+        rows = list(values.index[missing][:5])
+        raise InputError(
+            f"{what} column {values.name!r} has {int(missing.sum())} missing values (e.g. rows {rows})",
+            where=where,
+        )
+    if values.dtype == bool:
+        return values.to_numpy(dtype=np.int8) if positive_label in (True, 1, "1", "True", "true") else (
+            ~values).to_numpy(dtype=np.int8)
+    matches = values == positive_label
+    if not matches.any() and values.dtype == object:
+        matches = values.astype(str) == str(positive_label)
+    if not matches.any() and pd.api.types.is_numeric_dtype(values):
+        try:
+            matches = values == float(positive_label)
+        except (TypeError, ValueError):
+            pass
+    return matches.to_numpy(dtype=np.int8)
