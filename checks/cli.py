@@ -1,0 +1,313 @@
+"""The `mlgate` command line.
+
+Exit codes: 0 every gate passed (warnings allowed), 1 a gate failed, 2 bad input or config.
+A user error prints one line naming the file, column or key, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+from pydantic import ValidationError
+
+from checks.config import GATE_NAMES, MlgateConfig, config_sha256, load_config
+from checks.context import RunContext
+from checks.errors import ConfigError, UserError
+from checks.report import render_report, verdict_line
+from checks.results import Status
+from checks.runner import Baseline, RunResults, read_results, run_gates
+
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _fail_usage(message: str) -> None:
+    click.echo(f"mlgate: error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mlgate", prog_name="mlgate")
+def cli() -> None:
+    """mlgate: gates for machine-learning repositories."""
+
+
+# ----------------------------------------------------------------------------- mlgate check
+
+
+def _common_outputs(f: Callable) -> Callable:
+    options = [
+        click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Path to mlgate.yml."),
+        click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False),
+                     help="Results JSON of the base branch to compare with."),
+        click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the results JSON here."),
+        click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, allow_dash=True),
+                     help="Write the Markdown report here ('-' for stdout)."),
+        click.option("--root", type=click.Path(file_okay=False, exists=True), default=".",
+                     help="Directory that relative paths in the config start from (default: current)."),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+def _prediction_options(f: Callable) -> Callable:
+    options = [
+        click.option("--predictions", help="Predictions table (CSV or Parquet)."),
+        click.option("--label", help="Column with the true label."),
+        click.option("--prediction", help="Column with the predicted class."),
+        click.option("--score", help="Column with the score / probability of the positive class."),
+        click.option("--timestamp", help="Column with the row's time (for the future-data slice)."),
+        click.option("--id", "id_column", help="Column with a row id."),
+        click.option("--positive-label", help="The label value that counts as positive (default 1)."),
+        click.option("--threshold", type=float, help="Score threshold for the predicted class."),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+@cli.group()
+def check() -> None:
+    """Run gates on data and predictions."""
+
+
+@check.command("all")
+@_common_outputs
+@click.option("--base", "base_ref", help="Git ref of the base (for the features gate's change check).")
+@click.option("--head", "head_ref", help="Git ref of the head (default: HEAD when --base is given).")
+def check_all(config_path, baseline_path, json_path, markdown_path, root, base_ref, head_ref) -> None:
+    """Run every gate configured in the config file."""
+    if not config_path:
+        _fail_usage("check all needs --config PATH")
+    config = load_config(config_path)
+    gates = config.configured_gates()
+    if not gates:
+        raise ConfigError("no gate is configured (add a data, quality, bias, skew, regression or features "
+                          "section)", where=config_path)
+    _run_and_report(config, gates, config_path, baseline_path, json_path, markdown_path, root,
+                    base_ref=base_ref, head_ref=head_ref)
+
+
+def _gate_command(name: str, extra: list[click.Option], build: Callable[[dict[str, Any], dict[str, Any]], None],
+                  predictions: bool = False, help_text: str = "") -> None:
+    """Register `mlgate check <name>`: config section (if any) overridden by flags."""
+
+    def command(config_path, baseline_path, json_path, markdown_path, root, **flags) -> None:
+        raw = _raw_config(config_path)
+        if predictions:
+            _override_predictions(raw, flags)
+        build(raw, flags)
+        if raw.get(name) is None:
+            hint = f"add a '{name}' section to the config" if config_path else "pass --config or the gate's flags"
+            _fail_usage(f"the {name} gate is not configured: {hint}")
+        config = _validate(raw, config_path)
+        base_ref, head_ref = flags.get("base_ref"), flags.get("head_ref")
+        _run_and_report(config, [name], config_path, baseline_path, json_path, markdown_path, root,
+                        base_ref=base_ref, head_ref=head_ref)
+
+    command.__doc__ = help_text
+    for opt in reversed(extra):
+        command = opt(command)
+    if predictions:
+        command = _prediction_options(command)
+    command = _common_outputs(command)
+    check.command(name)(command)
+
+
+def _raw_config(config_path: str | None) -> dict[str, Any]:
+    if not config_path:
+        return {}
+    return load_config(config_path).model_dump(exclude_unset=True, mode="python")
+
+
+def _validate(raw: dict[str, Any], config_path: str | None) -> MlgateConfig:
+    try:
+        return MlgateConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{where}: {first['msg']}", where=config_path or "command-line flags") from None
+
+
+def _parse_scalar(text: str) -> Any:
+    """'1' → 1, 'true' → True, 'Yes' → 'Yes': the same reading YAML would give."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, str | int | float | bool) else text
+
+
+def _override_predictions(raw: dict[str, Any], flags: dict[str, Any]) -> None:
+    section = dict(raw.get("predictions") or {})
+    mapping = {"predictions": "path", "label": "label", "prediction": "prediction", "score": "score",
+               "timestamp": "timestamp", "id_column": "id", "threshold": "threshold"}
+    for flag, key in mapping.items():
+        if flags.get(flag) is not None:
+            section[key] = flags[flag]
+    if flags.get("predictions"):
+        section.pop("model", None)
+    if flags.get("positive_label") is not None:
+        section["positive_label"] = _parse_scalar(flags["positive_label"])
+    raw["predictions"] = section
+
+
+def _section(raw: dict[str, Any], name: str, updates: dict[str, Any], *, create: bool) -> None:
+    """Apply flag values to a section; create the section from flags alone when asked."""
+    updates = {k: v for k, v in updates.items() if v not in (None, ())}
+    if raw.get(name) is None and not (create and updates):
+        return
+    raw[name] = {**(raw.get(name) or {}), **updates}
+
+
+def _build_quality(raw, flags):
+    _section(raw, "quality", {"task": flags.get("task")}, create=bool(raw.get("predictions")))
+
+
+def _build_bias(raw, flags):
+    _section(raw, "bias", {"sensitive": list(flags.get("sensitive") or ()),
+                           "min_group_size": flags.get("min_group_size")}, create=True)
+
+
+def _build_data(raw, flags):
+    _section(raw, "data", {"table": flags.get("table"), "schema": flags.get("schema")}, create=True)
+
+
+def _build_skew(raw, flags):
+    _section(raw, "skew", {"training": flags.get("training"), "serving": flags.get("serving")}, create=True)
+
+
+def _build_regression(raw, flags):
+    _section(raw, "regression", {"golden": flags.get("golden"),
+                                 "baseline_predictions": flags.get("baseline_predictions"),
+                                 "id": flags.get("golden_id")}, create=True)
+
+
+def _build_features(raw, flags):
+    _section(raw, "features", {"registry": flags.get("registry")}, create=True)
+
+
+_gate_command("quality", [click.option("--task", type=click.Choice(["classification", "regression"]))],
+              _build_quality, predictions=True,
+              help_text="Model quality (and the future-data slice) against floors and the baseline.")
+_gate_command("bias", [click.option("--sensitive", multiple=True, help="Sensitive attribute column (repeat)."),
+                       click.option("--min-group-size", type=int, help="Groups smaller than this are not judged.")],
+              _build_bias, predictions=True,
+              help_text="Per-group error rates and the gaps between groups.")
+_gate_command("data", [click.option("--table", help="Table to validate (CSV or Parquet)."),
+                       click.option("--schema", help="pandera YAML schema file.")],
+              _build_data, help_text="Schema, missing values and staleness of a data table.")
+_gate_command("skew", [click.option("--training", help="Training sample."),
+                       click.option("--serving", help="Serving sample.")],
+              _build_skew, help_text="Training/serving skew (PSI, KS, chi-square) and prediction parity.")
+_gate_command("regression", [click.option("--golden", help="Candidate predictions on the golden set."),
+                             click.option("--baseline-predictions", help="Base branch predictions on it."),
+                             click.option("--golden-id", help="Row id column.")],
+              _build_regression, help_text="Golden-set predictions against the baseline's.")
+_gate_command("features", [click.option("--registry", help="Feature registry (features.yaml)."),
+                           click.option("--base", "base_ref", help="Base git ref for the change check."),
+                           click.option("--head", "head_ref", help="Head git ref (default HEAD).")],
+              _build_features, help_text="Feature registry completeness and docs for changed features.")
+
+
+def _run_and_report(config, gates, config_path, baseline_path, json_path, markdown_path, root, *,
+                    base_ref=None, head_ref=None) -> None:
+    baseline = Baseline.load(baseline_path) if baseline_path else None
+    ctx = RunContext(base_dir=Path(root).resolve())
+    results = run_gates(config, gates, ctx, baseline=baseline,
+                        config_hash=config_sha256(config_path) if config_path else None,
+                        base_ref=base_ref, head_ref=head_ref)
+    _write_outputs(results, json_path, markdown_path)
+    sys.exit(_exit_code(results.status))
+
+
+def _exit_code(status: Status) -> int:
+    return EXIT_FAIL if status in (Status.FAIL, Status.ERROR) else EXIT_PASS
+
+
+def _write_outputs(results: RunResults, json_path: str | None, markdown_path: str | None) -> None:
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(results.to_dict(), indent=2, ensure_ascii=False) + "\n",
+                                   encoding="utf-8")
+    report = render_report(results)
+    if markdown_path == "-" or (not markdown_path and not json_path):
+        click.echo(report)
+    elif markdown_path:
+        Path(markdown_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(markdown_path).write_text(report, encoding="utf-8")
+    click.echo(verdict_line(results), err=True)
+    for g in results.gates:
+        click.echo(f"  {g.status.icon} {g.gate}: {g.summary}", err=True)
+
+
+# ----------------------------------------------------------------------------- other commands
+
+
+@cli.group()
+def config() -> None:
+    """Work with .github/mlgate.yml."""
+
+
+@config.command("validate")
+@click.argument("path", type=click.Path(dir_okay=False))
+def config_validate(path: str) -> None:
+    """Check a config file: unknown keys, wrong types and bad values, with key path and line."""
+    cfg = load_config(path)
+    gates = cfg.configured_gates()
+    click.echo(f"{path}: valid; gates: {', '.join(gates) or 'none configured'}")
+
+
+@cli.command("report")
+@click.argument("results_path", type=click.Path(dir_okay=False))
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, allow_dash=True), default="-")
+def report(results_path: str, markdown_path: str) -> None:
+    """Render the Markdown report of a results JSON file again."""
+    results = RunResults.from_dict(read_results(results_path))
+    text = render_report(results)
+    if markdown_path == "-":
+        click.echo(text)
+    else:
+        Path(markdown_path).write_text(text, encoding="utf-8")
+
+
+def _add_optional_groups() -> None:
+    """Commands that live in the bot package join when it is importable."""
+    try:
+        from bot.sandbox.cli import sandbox
+    except ImportError:
+        return
+    cli.add_command(sandbox)
+
+
+_add_optional_groups()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="mlgate", standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(EXIT_USAGE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except UserError as exc:
+        click.echo(f"mlgate: error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except SystemExit:
+        raise
+    sys.exit(EXIT_PASS)
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["GATE_NAMES", "cli", "main"]

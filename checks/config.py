@@ -1,0 +1,145 @@
+"""`.github/mlgate.yml`: one file, validated strictly, with errors that name the key path and line.
+
+The gate sections are defined next to the gates that read them (checks/<gate>.py); the bot's
+sections (merge, review, deploy) are defined here because the bot and `mlgate config validate`
+both need the whole file. Unknown keys anywhere are errors: a typo must not disable a gate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+
+from checks.bias import BiasConfig
+from checks.data import DataConfig
+from checks.errors import ConfigError
+from checks.features import FeaturesConfig
+from checks.limits import StrictModel
+from checks.predictions import PredictionsConfig
+from checks.quality import QualityConfig
+from checks.regression import RegressionConfig
+from checks.skew import SkewConfig
+from checks.yamlpos import dotted, line_of, load_with_lines
+
+GATE_NAMES = ("data", "quality", "bias", "skew", "regression", "features")
+
+
+class RequiredCheck(StrictModel):
+    """A CI check that must succeed on the exact SHA; `app` pins who may report it."""
+
+    name: str
+    app: str | None = None
+
+
+class MergeConfig(StrictModel):
+    branches: list[str] = ["main"]
+    method: Literal["merge", "squash", "rebase"] = "merge"
+    batch_size: int = Field(default=5, ge=1, le=50)
+    timeout_minutes: int = Field(default=120, ge=1)
+    start_timeout_minutes: int = Field(default=15, ge=1)  # a required check that never starts fails fast
+    required_checks: list[RequiredCheck | str] = []
+    delete_branches: bool = False
+    preempt: bool = True
+
+
+class ReviewRule(StrictModel):
+    name: str
+    paths: list[str]  # glob patterns of changed files this rule applies to
+    approvals: int = Field(default=1, ge=1)
+    users: list[str] = []
+    teams: list[str] = []
+    allow_author: bool = False
+
+
+class ReviewConfig(StrictModel):
+    rules: list[ReviewRule] = []
+
+
+class DeployEnvironment(StrictModel):
+    auto: bool = False  # deploy automatically after landing
+    requires: str | None = None  # an environment that must have a successful deployment of the same version
+    rollback_on_failure: bool = False
+
+
+class DeployConfig(StrictModel):
+    environments: dict[str, DeployEnvironment] = {}
+
+
+class MlgateConfig(StrictModel):
+    """The whole `.github/mlgate.yml`. A gate runs when its section is present."""
+
+    version: Literal[1] = 1
+    predictions: PredictionsConfig = PredictionsConfig()
+    data: DataConfig | None = None
+    quality: QualityConfig | None = None
+    bias: BiasConfig | None = None
+    skew: SkewConfig | None = None
+    regression: RegressionConfig | None = None
+    features: FeaturesConfig | None = None
+    merge: MergeConfig = MergeConfig()
+    review: ReviewConfig = ReviewConfig()
+    deploy: DeployConfig = DeployConfig()
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _known_version(cls, v: object) -> object:
+        if v != 1:
+            raise ValueError(f"unsupported config version {v!r}; this mlgate reads version 1")
+        return v
+
+    def configured_gates(self) -> list[str]:
+        return [g for g in GATE_NAMES if getattr(self, g) is not None]
+
+
+def parse_config(text: str, source: str = ".github/mlgate.yml") -> MlgateConfig:
+    """Validate config text. Raises ConfigError naming the key path and line of the first problems."""
+    data, lines = load_with_lines(text, source)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"the top level must be a mapping of sections, got {type(data).__name__}", where=source)
+    try:
+        return MlgateConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, lines), where=source) from None
+
+
+def load_config(path: str | Path) -> MlgateConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("config file not found", where=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config: {exc}", where=str(path)) from exc
+    return parse_config(text, str(path))
+
+
+def config_sha256(path: str | Path) -> str:
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _describe(exc: ValidationError, lines: dict) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and _is_union_tag(p)))
+        line = line_of(lines, loc)
+        where = dotted(loc)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        parts.append(f"{where}{f' (line {line})' if line else ''}: {msg}")
+    more = len(exc.errors()) - 5
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)
+
+
+def _is_union_tag(part: str) -> bool:
+    """pydantic puts union member names (e.g. 'RequiredCheck', 'str') into error locations."""
+    return part[:1].isupper() or part in {"str", "int", "float", "bool", "list[str]", "function-after"} or "[" in part

@@ -1,0 +1,163 @@
+"""Runs the configured gates and assembles the results file (the envelope around GateResults).
+
+The envelope says what was judged (content hashes of every file read, the git SHA, the config
+hash) and against what (the baseline file and its SHA), so a reader, the bot or a later run can
+tell whether two results are comparable. A missing baseline is stated, never papered over.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from checks.config import MlgateConfig
+from checks.context import RunContext
+from checks.errors import InputError, UserError
+from checks.results import SCHEMA_ID, Finding, GateResult, Status, error_result
+
+
+def mlgate_version() -> str:
+    try:
+        return version("mlgate")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass
+class Baseline:
+    """The results of the base commit, as given with --baseline."""
+
+    path: str
+    git_sha: str | None
+    gates: dict[str, GateResult]
+
+    @classmethod
+    def load(cls, path: str | Path) -> Baseline:
+        data = read_results(path)
+        gates = {g["gate"]: GateResult.from_dict(g) for g in data.get("gates", [])}
+        return cls(str(path), (data.get("versions") or {}).get("git_sha"), gates)
+
+
+def read_results(path: str | Path) -> dict[str, Any]:
+    """Read a results JSON file and check it is one mlgate can compare with."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("results file not found", where=str(p))
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid JSON: {exc}", where=str(p)) from exc
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA_ID:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise InputError(f"not an mlgate results file (schema {found!r}, expected {SCHEMA_ID!r})", where=str(p))
+    return data
+
+
+@dataclass
+class RunResults:
+    gates: list[GateResult]
+    versions: dict[str, Any]
+    baseline: dict[str, Any]
+    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    @property
+    def status(self) -> Status:
+        return Status.worst(g.status for g in self.gates)
+
+    @property
+    def summary(self) -> str:
+        blocking = [g.gate for g in self.gates if g.status in (Status.FAIL, Status.ERROR)]
+        warned = [g.gate for g in self.gates if g.status == Status.WARN]
+        if blocking:
+            return f"{len(blocking)} of {len(self.gates)} gates block the merge: {', '.join(blocking)}"
+        if warned:
+            return f"all {len(self.gates)} gates passed, with warnings in: {', '.join(warned)}"
+        return f"all {len(self.gates)} gates passed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_ID,
+            "status": self.status.value,
+            "summary": self.summary,
+            "created_at": self.created_at,
+            "versions": self.versions,
+            "baseline": self.baseline,
+            "gates": [g.to_dict() for g in self.gates],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResults:
+        return cls(
+            gates=[GateResult.from_dict(g) for g in data.get("gates", [])],
+            versions=data.get("versions", {}),
+            baseline=data.get("baseline", {}),
+            created_at=data.get("created_at", ""),
+        )
+
+
+def run_gates(
+    config: MlgateConfig,
+    gates: list[str],
+    ctx: RunContext,
+    *,
+    baseline: Baseline | None = None,
+    config_hash: str | None = None,
+    base_ref: str | None = None,
+    head_ref: str | None = None,
+) -> RunResults:
+    """Run the named gates; a gate's user error becomes an `error` result, other gates still run."""
+    results: list[GateResult] = []
+    for name in gates:
+        module = import_module(f"checks.{name}")
+        base_gate = baseline.gates.get(name) if baseline else None
+        try:
+            if name == "features":
+                result = module.run(config, ctx, base_gate, base_ref=base_ref, head_ref=head_ref)
+            else:
+                result = module.run(config, ctx, base_gate)
+        except UserError as exc:
+            result = error_result(name, str(exc))
+        if baseline is not None and base_gate is None and name != "features":
+            result.findings.append(
+                Finding("info", f"the baseline file has no {name} results: only absolute limits apply",
+                        code="baseline.gate_missing")
+            )
+        results.append(result)
+    return RunResults(
+        gates=results,
+        versions={
+            "mlgate": mlgate_version(),
+            "git_sha": git_sha(ctx.base_dir),
+            "config_sha256": config_hash,
+            "files": dict(sorted(ctx.files.items())),
+        },
+        baseline=_baseline_block(baseline),
+    )
+
+
+def _baseline_block(baseline: Baseline | None) -> dict[str, Any]:
+    if baseline is None:
+        return {"path": None, "git_sha": None, "note": "no baseline given: only absolute limits apply"}
+    sha = baseline.git_sha or "unknown commit"
+    return {"path": baseline.path, "git_sha": baseline.git_sha, "note": f"compared with {sha}"}
+
+
+def git_sha(directory: Path) -> str | None:
+    """The checkout's HEAD (None outside a git work tree); GITHUB_SHA wins in Actions."""
+    import os
+
+    if os.environ.get("GITHUB_SHA"):
+        return os.environ["GITHUB_SHA"]
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
