@@ -20,8 +20,8 @@ from checks.config import GATE_NAMES, MlgateConfig, config_sha256, load_config
 from checks.context import RunContext
 from checks.errors import ConfigError, UserError
 from checks.report import render_report, verdict_line
-from checks.results import Status
-from checks.runner import Baseline, RunResults, read_results, run_gates
+from checks.results import RunResults, Status
+from checks.runner import Baseline, read_results, run_gates
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 

@@ -93,7 +93,8 @@ def judge(
             if limits.max_relative_drop is not None:
                 kind = "max_relative_drop" if higher_is_better else "max_relative_increase"
                 rel = None if worse_by is None or baseline == 0 else worse_by / abs(baseline)
-                ok = worse_by is not None and (worse_by <= 0 if rel is None else rel <= limits.max_relative_drop + 1e-12)
+                allowed = limits.max_relative_drop + 1e-12
+                ok = worse_by is not None and (worse_by <= 0 if rel is None else rel <= allowed)
                 add(kind, limits.max_relative_drop, rel, ok)
     return Metric(
         name=name,

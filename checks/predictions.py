@@ -8,6 +8,7 @@ load, so it is refused unless `allow_pickle: true` is set, and the report says i
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -166,8 +167,6 @@ def binarize(values: pd.Series, positive_label: Any, *, what: str, where: str) -
     if not matches.any() and values.dtype == object:
         matches = values.astype(str) == str(positive_label)
     if not matches.any() and pd.api.types.is_numeric_dtype(values):
-        try:
+        with contextlib.suppress(TypeError, ValueError):
             matches = values == float(positive_label)
-        except (TypeError, ValueError):
-            pass
     return matches.to_numpy(dtype=np.int8)

@@ -41,8 +41,8 @@ def md(value: Any) -> str:
 
 
 def mermaid_text(value: Any) -> str:
-    """Mermaid labels live in double quotes: drop quotes and anything that ends the block."""
-    return re.sub(r'["`\n\r\\]', "", str(value))[:40]
+    """Mermaid labels live in double quotes: keep only characters that cannot end or mark them up."""
+    return re.sub(r"[^\w .,:/+()-]", "", str(value))[:40]
 
 
 def num(value: Any) -> str:

@@ -11,6 +11,7 @@ import enum
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 SCHEMA_ID = "mlgate.results/v1"
@@ -171,6 +172,48 @@ class GateResult:
             groups=[GroupRow(**{**g, "status": Status(g.get("status", "pass"))}) for g in data.get("groups", [])],
             baseline_used=bool(data.get("baseline_used", False)),
             details=data.get("details", {}),
+        )
+
+
+@dataclass
+class RunResults:
+    gates: list[GateResult]
+    versions: dict[str, Any]
+    baseline: dict[str, Any]
+    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    @property
+    def status(self) -> Status:
+        return Status.worst(g.status for g in self.gates)
+
+    @property
+    def summary(self) -> str:
+        blocking = [g.gate for g in self.gates if g.status in (Status.FAIL, Status.ERROR)]
+        warned = [g.gate for g in self.gates if g.status == Status.WARN]
+        if blocking:
+            return f"{len(blocking)} of {len(self.gates)} gates block the merge: {', '.join(blocking)}"
+        if warned:
+            return f"all {len(self.gates)} gates passed, with warnings in: {', '.join(warned)}"
+        return f"all {len(self.gates)} gates passed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_ID,
+            "status": self.status.value,
+            "summary": self.summary,
+            "created_at": self.created_at,
+            "versions": self.versions,
+            "baseline": self.baseline,
+            "gates": [g.to_dict() for g in self.gates],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResults:
+        return cls(
+            gates=[GateResult.from_dict(g) for g in data.get("gates", [])],
+            versions=data.get("versions", {}),
+            baseline=data.get("baseline", {}),
+            created_at=data.get("created_at", ""),
         )
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 from checks.config import MlgateConfig
 from checks.context import RunContext
 from checks.errors import InputError, UserError
-from checks.results import SCHEMA_ID, Finding, GateResult, Status, error_result
+from checks.results import SCHEMA_ID, Finding, GateResult, RunResults, error_result
 
 
 def mlgate_version() -> str:
@@ -57,48 +56,6 @@ def read_results(path: str | Path) -> dict[str, Any]:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise InputError(f"not an mlgate results file (schema {found!r}, expected {SCHEMA_ID!r})", where=str(p))
     return data
-
-
-@dataclass
-class RunResults:
-    gates: list[GateResult]
-    versions: dict[str, Any]
-    baseline: dict[str, Any]
-    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
-
-    @property
-    def status(self) -> Status:
-        return Status.worst(g.status for g in self.gates)
-
-    @property
-    def summary(self) -> str:
-        blocking = [g.gate for g in self.gates if g.status in (Status.FAIL, Status.ERROR)]
-        warned = [g.gate for g in self.gates if g.status == Status.WARN]
-        if blocking:
-            return f"{len(blocking)} of {len(self.gates)} gates block the merge: {', '.join(blocking)}"
-        if warned:
-            return f"all {len(self.gates)} gates passed, with warnings in: {', '.join(warned)}"
-        return f"all {len(self.gates)} gates passed"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA_ID,
-            "status": self.status.value,
-            "summary": self.summary,
-            "created_at": self.created_at,
-            "versions": self.versions,
-            "baseline": self.baseline,
-            "gates": [g.to_dict() for g in self.gates],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunResults:
-        return cls(
-            gates=[GateResult.from_dict(g) for g in data.get("gates", [])],
-            versions=data.get("versions", {}),
-            baseline=data.get("baseline", {}),
-            created_at=data.get("created_at", ""),
-        )
 
 
 def run_gates(

@@ -1,0 +1,76 @@
+"""The Markdown report: verdict, tables, escaping of user data, chart, and the comment size limit."""
+
+from __future__ import annotations
+
+from checks.report import GITHUB_COMMENT_LIMIT, md, render_gate, render_report
+from checks.results import Finding, GateResult, GroupRow, LimitCheck, Metric, RunResults, Status
+
+
+def _results(gates: list[GateResult], baseline_path: str | None = None) -> RunResults:
+    return RunResults(
+        gates=gates,
+        versions={"mlgate": "0.1.0", "git_sha": "abc123", "config_sha256": None,
+                  "files": {"p.csv": "sha256:" + "0" * 64}},
+        baseline={"path": baseline_path, "git_sha": "def4567890" if baseline_path else None, "note": ""},
+    )
+
+
+def _bias_gate(n_groups: int = 2, evil: str = "White") -> GateResult:
+    groups = [
+        GroupRow("race", evil if i == 0 else f"g{i}", 100 + i, True, {"fpr": 0.1 + i / 1000, "fnr": 0.2}, {"fpr": 0.1})
+        for i in range(n_groups)
+    ]
+    gap = Metric("fpr_difference", 0.31, Status.FAIL, slice="race",
+                 limits=[LimitCheck("max_difference", 0.1, Status.FAIL, 0.31)])
+    return GateResult("bias", Status.FAIL, "fpr gap 0.31 > 0.1 for race", metrics=[gap], groups=groups)
+
+
+def test_verdict_tables_and_chart() -> None:
+    quality = GateResult(
+        "quality", Status.PASS, "roc_auc 0.81",
+        metrics=[Metric("roc_auc", 0.81, baseline=0.80, delta=0.01,
+                        limits=[LimitCheck("min", 0.7, Status.PASS, 0.81)])],
+    )
+    text = render_report(_results([quality, _bias_gate()], baseline_path="base.json"))
+    assert text.startswith("<!-- mlgate-report -->")
+    assert "## ❌ mlgate: 1 of 2 gates block the merge: bias" in text
+    assert "Compared with the baseline results of `def4567890`" in text
+    assert "| roc\\_auc | all | 0.8 | 0.81 | +0.01 | ≥ 0.7 | ✅ |" in text
+    assert "| fpr\\_difference | race | — | 0.31 | — | gap ≤ 0.1 | ❌ |" in text
+    assert "xychart-beta" in text and 'x-axis ["White", "g1"]' in text
+    assert "bar [0.1000, 0.1010]" in text
+
+
+def test_no_baseline_is_said_in_words() -> None:
+    text = render_report(_results([_bias_gate()]))
+    assert "**No baseline given**: only absolute limits were applied" in text
+
+
+def test_user_text_is_escaped() -> None:
+    evil = '<img src=x onerror=alert(1)> [click](http://evil) @admin | `x`"'
+    gate = _bias_gate(evil=evil)
+    gate.findings.append(Finding("fail", f"value {evil} not allowed", column="race|x", count=3, examples=[evil]))
+    text = render_report(_results([gate]))
+    assert "<img" not in text and "](http" not in text and "@admin" not in text
+    assert "&lt;img src=x onerror=alert\\(1\\)&gt;" in text
+    # the Mermaid label cannot close its quotes or the code block
+    chart = text.split("```mermaid", 1)[1].split("```", 1)[0]
+    assert '"' not in chart.split("x-axis [", 1)[1].split("]", 1)[0].replace('", "', "").strip('"')
+
+
+def test_md_keeps_text_on_one_line() -> None:
+    assert md("a\nb |c") == "a b \\|c"
+
+
+def test_large_report_fits_a_comment() -> None:
+    gate = _bias_gate(n_groups=5000)
+    gate.findings = [Finding("fail", "x" * 200, column="c", count=i) for i in range(2000)]
+    text = render_report(_results([gate]))
+    assert len(text) <= GITHUB_COMMENT_LIMIT
+    assert "Tables were shortened" in text
+    assert "more groups in the results JSON" in text
+
+
+def test_gate_summary_for_check_run() -> None:
+    text = render_gate(_bias_gate(), baseline_note="Compared with abc")
+    assert text.startswith("Compared with abc") and "### ❌ bias" in text
