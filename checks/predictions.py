@@ -9,7 +9,7 @@ load, so it is refused unless `allow_pickle: true` is set, and the report says i
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,13 +91,14 @@ def _predict_with_model(
         )
     require_columns(frame.columns, features, data_path)
     require_columns(frame.columns, [c for c in wanted if c not in (cfg.prediction, cfg.score)], data_path)
-    X = frame[features]
+    # a model fitted on a bare array warns on every call when given a DataFrame: give it the array
+    X = frame[features] if hasattr(model, "feature_names_in_") else frame[features].to_numpy()
     try:
         out = frame[[c for c in wanted if c in frame.columns]].copy()
         out[PREDICTION_COLUMN] = model.predict(X)
         if hasattr(model, "predict_proba"):
             proba = model.predict_proba(X)
-            classes = list(getattr(model, "classes_", []))
+            classes = [c.item() if hasattr(c, "item") else c for c in getattr(model, "classes_", [])]
             pos = _positive_index(classes, cfg.positive_label, model_path)
             out[SCORE_COLUMN] = proba[:, pos]
     except InputError:
@@ -129,7 +130,8 @@ def load_model(path: Path, *, allow_pickle: bool, trusted: Sequence[str] = ()) -
     if suffix == ".skops":
         import skops.io as sio
 
-        untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in set(trusted)]
+        found = _load(lambda: sio.get_untrusted_types(file=path), path)
+        untrusted = [t for t in found if t not in set(trusted)]
         if untrusted:
             raise InputError(
                 "model contains types skops does not trust: "
@@ -137,7 +139,9 @@ def load_model(path: Path, *, allow_pickle: bool, trusted: Sequence[str] = ()) -
                 + " (add them to predictions.model.trusted_types if you trust this file)",
                 where=str(path),
             )
-        return sio.load(path, trusted=list(trusted) or None), f"model loaded with skops from {path.name}"
+        return _load(lambda: sio.load(path, trusted=list(trusted) or None), path), (
+            f"model loaded with skops from {path.name}"
+        )
     if suffix in {".pkl", ".pickle", ".joblib"}:
         if not allow_pickle:
             raise InputError(
@@ -147,8 +151,19 @@ def load_model(path: Path, *, allow_pickle: bool, trusted: Sequence[str] = ()) -
             )
         import joblib
 
-        return joblib.load(path), f"⚠️ model loaded from a pickle ({path.name}): this runs code from the file"
+        return _load(lambda: joblib.load(path), path), (
+            f"⚠️ model loaded from a pickle ({path.name}): this runs code from the file"
+        )
     raise InputError(f"unsupported model format {suffix!r}; use .skops (or .pkl/.joblib)", where=str(path))
+
+
+def _load(read: Callable[[], Any], path: Path) -> Any:
+    """Run a model loader; a corrupt or foreign file is the user's input error, not a traceback."""
+    try:
+        return read()
+    except Exception as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot load the model: {type(exc).__name__}: {detail}", where=str(path)) from exc
 
 
 def binarize(values: pd.Series, positive_label: Any, *, what: str, where: str) -> np.ndarray:
