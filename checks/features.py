@@ -70,13 +70,20 @@ class FeaturesConfig(StrictModel):
     registry: str = "features.yaml"
     code_paths: list[str] = ["**/*.py"]  # globs (or directories) where feature code lives
     docs_paths: list[str] = ["docs/features/"]  # where `<name>.<ext>` docs are found without `docs:`
-    definition_pattern: str = DEFAULT_DEFINITION_PATTERN  # regex; group `name` (or its only group)
+    definition_pattern: str = DEFAULT_DEFINITION_PATTERN  # regex (multi-line mode) with a group `name`
     require: list[RequiredField] = ["description", "owner"]  # registry fields that must be non-blank
     unused: Rule = "warn"  # registered, but no code defines it
     unregistered: Rule = "fail"  # defined in code, missing from the registry
     missing_docs: Rule = "warn"  # no docs file (neither `docs:` nor one in docs_paths)
     missing_code: Rule = "warn"  # `code:` names a file, glob or symbol that does not exist
     changed_without_docs: Rule = "fail"  # code changed, but neither its registry entry nor its docs
+
+    @field_validator("unused", "unregistered", "missing_docs", "missing_code", "changed_without_docs",
+                     mode="before")
+    @classmethod
+    def _yaml_off(cls, v: object) -> object:
+        """YAML 1.1 reads a bare `off` as false; `unused: off` must still mean off."""
+        return "off" if v is False else v
 
     @field_validator("definition_pattern")
     @classmethod

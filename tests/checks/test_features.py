@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from checks.context import RunContext
@@ -411,6 +412,11 @@ def test_bare_list_registry_and_code_lists_are_accepted() -> None:
     assert reg.features[0].line == 1
 
 
+def test_yaml_off_means_off() -> None:
+    cfg = FeaturesConfig(**yaml.safe_load("unused: off\nunregistered: warn\nchanged_without_docs: off\n"))
+    assert (cfg.unused, cfg.unregistered, cfg.changed_without_docs) == ("off", "warn", "off")
+
+
 @pytest.mark.parametrize(
     ("field", "bad", "message"),
     [
@@ -500,3 +506,19 @@ def test_evaluate_is_pure_and_shows_baseline_counts() -> None:
                   lines={"src/features/age.py": [(5, 5)]}, spans={"src/features/age.py::age_bucket": (4, 6)},
                   base_entries={}, head_entries={})
     assert evaluate(registry, hit, index, FeaturesConfig(), None).status == Status.FAIL
+
+
+def test_project_in_a_subdirectory_sees_only_its_own_paths(tmp_path: Path) -> None:
+    root = tmp_path / "mono"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    commit(root, "initial", {f"proj/{rel}": text for rel, text in FILES.items()} | {"other/x.py": "x = 1\n"})
+    git(root, "checkout", "-q", "-b", "pr")
+    commit(root, "change", {"proj/src/features/age.py": AGE_PY.replace("age // 10", "age // 5"),
+                            "other/x.py": "x = 2\n"})
+    result = gate(root / "proj", "main", "pr")
+    finding = next(f for f in result.findings if f.code == "features.changed_without_docs")
+    assert finding.examples[0].startswith("age_bucket: src/features/age.py changed")
+    assert result.details["change"]["changed_files"] == 1
+    commit(root, "docs", {"proj/docs/features/age_bucket.md": "five-year buckets\n"})
+    assert gate(root / "proj", "main", "pr").status == Status.PASS
