@@ -123,7 +123,7 @@ def _gate_command(name: str, extra: list[click.Option], build: Callable[[dict[st
 def _raw_config(config_path: str | None) -> dict[str, Any]:
     if not config_path:
         return {}
-    return load_config(config_path).model_dump(exclude_unset=True, mode="python")
+    return load_config(config_path).model_dump(exclude_unset=True, by_alias=True, mode="python")
 
 
 def _validate(raw: dict[str, Any], config_path: str | None) -> MlgateConfig:
@@ -224,11 +224,14 @@ def _run_and_report(config, gates, config_path, baseline_path, json_path, markdo
                         config_hash=config_sha256(config_path) if config_path else None,
                         base_ref=base_ref, head_ref=head_ref)
     _write_outputs(results, json_path, markdown_path)
-    sys.exit(_exit_code(results.status))
+    errors = [g for g in results.gates if g.status == Status.ERROR]
+    for g in errors:  # bad input: the other gates' results are still written, but the exit code is 2
+        click.echo(f"mlgate: error: {g.gate}: {g.summary}", err=True)
+    sys.exit(EXIT_USAGE if errors else _exit_code(results.status))
 
 
 def _exit_code(status: Status) -> int:
-    return EXIT_FAIL if status in (Status.FAIL, Status.ERROR) else EXIT_PASS
+    return EXIT_FAIL if status == Status.FAIL else EXIT_PASS
 
 
 def _write_outputs(results: RunResults, json_path: str | None, markdown_path: str | None) -> None:
