@@ -28,7 +28,9 @@ def _template_dirs() -> list[Path]:
     return [d for d in (here / "_templates", here.parent / "templates") if d.is_dir()]
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
+# Enough to stop links, images, emphasis, code spans, table breaks and raw HTML; parentheses are
+# harmless once brackets are escaped, so they stay readable.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
 def md(value: Any) -> str:
@@ -42,7 +44,7 @@ def md(value: Any) -> str:
 
 def mermaid_text(value: Any) -> str:
     """Mermaid labels live in double quotes: keep only characters that cannot end or mark them up."""
-    return re.sub(r"[^\w .,:/+()-]", "", str(value))[:40]
+    return re.sub(r"[^\w .,:/+()×-]", "", str(value))[:40]
 
 
 def num(value: Any) -> str:
