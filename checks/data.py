@@ -50,7 +50,8 @@ class MissingLimit(StrictModel):
 class StalenessConfig(StrictModel):
     """The newest value of `column` must be at most `max_age` old (`30d`, `12h`, `90m`, `2w`, `45s`).
 
-    `now` pins the reference time (ISO 8601) so a run can be reproduced; naive times are UTC.
+    `now` pins the reference time (ISO 8601) so a run can be reproduced; naive times are UTC. The
+    column holds timestamps (datetime, or text pandas parses), or whole-number years.
     """
 
     column: str
@@ -143,9 +144,9 @@ def build_schema(data: Any, where: str) -> LoadedSchema:
     min_rows = data.pop("min_rows", None)
     if min_rows is not None and (isinstance(min_rows, bool) or not isinstance(min_rows, int) or min_rows < 0):
         raise ConfigError(f"min_rows must be a non-negative integer, got {min_rows!r}", where=where)
+    _check_keys(data, where, Check)
     if not data.get("columns") and not data.get("checks") and min_rows is None:
         raise ConfigError("schema is empty: it has no columns, checks or min_rows", where=where)
-    _check_keys(data, where, Check)
     try:
         schema = pio.deserialize_schema(data)
     except AttributeError as exc:
@@ -386,10 +387,7 @@ def _staleness(
     if cfg is None:
         return None, [], None
     col = df[cfg.column]
-    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_datetime64_any_dtype(col):
-        raise InputError(f"staleness column {cfg.column!r} holds numbers ({col.dtype}), not timestamps",
-                         where=cfg.column)
-    parsed = _to_utc(col)
+    parsed = _to_utc(col, cfg.column)
     findings: list[Finding] = []
     bad = parsed.isna() & col.notna()
     if bad.any():
@@ -410,9 +408,18 @@ def _staleness(
     return metric, findings, newest
 
 
-def _to_utc(col: pd.Series) -> pd.Series:
+def _to_utc(col: pd.Series, name: str) -> pd.Series:
+    """Timestamps in UTC. Whole numbers 1000–9999 are years (read as 1 January, UTC); other numbers
+    are refused, because epoch seconds, milliseconds and days cannot be told apart."""
     if pd.api.types.is_datetime64_any_dtype(col):
         return pd.to_datetime(col, utc=True)
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        v = col.dropna().to_numpy(dtype=float)
+        if v.size and np.all(np.mod(v, 1) == 0) and v.min() >= 1000 and v.max() <= 9999:
+            years = col.astype("Int64").astype("string")
+            return pd.to_datetime(years, format="%Y", utc=True, errors="coerce")
+        raise InputError(f"staleness column {name!r} holds numbers ({col.dtype}) that are not years; "
+                         "store timestamps as ISO 8601 text or a datetime column", where=name)
     return pd.to_datetime(col.astype("string"), utc=True, errors="coerce", format="mixed")
 
 
