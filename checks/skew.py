@@ -343,14 +343,14 @@ def _parity(ref: pd.DataFrame, cand: pd.DataFrame, cfg: ParityConfig, base: Any,
         else:
             over = differs(a, b)
             rank = over.astype(float)
-            what = "values"
+            what = ""
         count = int(over.sum())
         bad_total += count
         metrics.append(threshold_check("parity_over_tolerance", count, "max", 0, severity=cfg.severity, slice=col))
         if count:
             order = np.argsort(-np.where(over, rank, -2.0), kind="stable")[: min(MAX_EXAMPLES, count)]
             findings.append(Finding(
-                cfg.severity, f"{count} of {n} rows differ in '{col}' {what}",
+                cfg.severity, f"{count} of {n} rows differ in '{col}'{' ' + what if what else ''}",
                 column=col, count=count, code="parity.mismatch",
                 examples=[{"id": both["key"].iat[i], "reference": plain(a.iat[i]), "candidate": plain(b.iat[i])}
                           for i in order]))
