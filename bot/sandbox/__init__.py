@@ -1,0 +1,11 @@
+"""A local GitHub stand-in for tests and demos: REST under /api/v3, git over smart HTTP.
+
+It is backed by real git repositories and delivers signed webhooks, so the real bot (through
+PyGithub, over real HTTP) can be exercised end to end without reaching github.com.
+Sandbox-only shortcut: a user's token is their login (``Authorization: token alice``).
+"""
+
+from bot.sandbox.app import create_app
+from bot.sandbox.harness import SandboxServer
+
+__all__ = ["SandboxServer", "create_app"]

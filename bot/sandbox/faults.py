@@ -1,0 +1,94 @@
+"""Fault injection and the call log, for testing how the bot copes and counting what it costs.
+
+A fault matches a method and an OpenAPI template (or a literal path, ``*`` for any) and fires for
+the next ``count`` matching calls: answer 500/502, a 403 secondary rate limit with ``Retry-After``,
+or just a delay before the real answer.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SECONDARY_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
+    "If you reach out to GitHub Support for help, please include the request ID."
+)
+
+
+@dataclass
+class Fault:
+    id: int
+    method: str  # "*" or GET/POST/...
+    path: str  # OpenAPI template like /repos/{owner}/{repo}/pulls, a literal path, or a glob
+    kind: str  # "500" | "502" | "secondary_rate_limit" | "delay"
+    count: int = 1
+    delay: float = 0.0
+    retry_after: int = 1
+    hits: int = 0
+
+    def matches(self, method: str, template: str | None, path: str) -> bool:
+        if self.method not in ("*", method):
+            return False
+        return self.path in (template, path) or fnmatch.fnmatchcase(path, self.path)
+
+
+@dataclass
+class FaultTable:
+    faults: list[Fault] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _next: int = 1
+
+    def add(self, method: str, path: str, kind: str, count: int = 1, delay: float = 0.0,
+            retry_after: int = 1) -> Fault:
+        if kind not in ("500", "502", "secondary_rate_limit", "delay"):
+            raise ValueError(f"unknown fault kind {kind!r}")
+        with self._lock:
+            fault = Fault(self._next, method.upper(), path, kind, count, delay, retry_after)
+            self._next += 1
+            self.faults.append(fault)
+            return fault
+
+    def take(self, method: str, template: str | None, path: str) -> Fault | None:
+        """The first armed fault for this call, consuming one of its shots."""
+        with self._lock:
+            for fault in self.faults:
+                if fault.count > 0 and fault.matches(method, template, path):
+                    fault.count -= 1
+                    fault.hits += 1
+                    return fault
+        return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [asdict(f) for f in self.faults]
+
+
+@dataclass
+class CallLog:
+    """Every API call: method, operation template, status; counted per operation."""
+
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, method: str, template: str | None, path: str, status: int, who: str) -> None:
+        with self._lock:
+            self.calls.append({"method": method, "operation": template, "path": path, "status": status,
+                               "as": who, "at": time.time()})
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            counts = Counter(f"{c['method']} {c['operation'] or c['path']}" for c in self.calls)
+            return {"total": len(self.calls), "by_endpoint": dict(sorted(counts.items())),
+                    "calls": list(self.calls)}
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
