@@ -64,15 +64,21 @@ def review(store: Store, repo_rec: J, rev: J) -> J:
     return body
 
 
+def app(body: J) -> J:
+    return _drop(body, "client_id")
+
+
 def check_run(store: Store, repo_rec: J, run: J, suite: J, git: GitRepo) -> J:
     body = render.check_run(store, repo_rec, run)
+    body["app"] = app(body["app"])
     body["check_suite"] = _drop(check_suite(store, repo_rec, suite, git), "latest_check_runs_count",
-                                "check_runs_url", "head_commit", "runs_rerequestable")
+                                "check_runs_url", "head_commit", "runs_rerequestable", "rerequestable")
     return body
 
 
 def check_suite(store: Store, repo_rec: J, suite: J, git: GitRepo) -> J:
     body = _drop(render.check_suite(store, repo_rec, suite, git), "repository")
+    body["app"] = app(body["app"])
     return body
 
 

@@ -239,7 +239,7 @@ def repo(store: Store, rec: J, full: bool = False) -> J:
         "deployments_url": f"{u}/deployments",
         "created_at": rec["created_at"],
         "updated_at": rec.get("updated_at", rec["created_at"]),
-        "pushed_at": rec.get("pushed_at"),
+        "pushed_at": rec.get("pushed_at") or rec["created_at"],
         "git_url": f"git://{web.split('://', 1)[1]}/{full_name}.git",
         "ssh_url": f"git@sandbox:{full_name}.git",
         "clone_url": f"{web}/{full_name}.git",

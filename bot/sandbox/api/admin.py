@@ -122,7 +122,6 @@ def install_app(app_id: int) -> Any:
             "installation": render.installation(st, inst),
             "repositories": [{"id": r["id"], "node_id": render.node_id("R", r["id"]), "name": r["name"],
                               "full_name": f"{r['owner']}/{r['name']}", "private": r["private"]} for r in repos],
-            "requester": None,
             "sender": payloads.sender(st, data.get("sender") or account["login"] if account["type"] == "User"
                                       else app["owner_login"]),
         }

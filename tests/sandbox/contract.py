@@ -1,0 +1,186 @@
+"""Hold the sandbox to GitHub's own descriptions: every REST response against the operation's
+schema in @octokit/openapi, every webhook payload against @octokit/webhooks-schemas.
+
+The packages are installed by npm (never vendored); ``MLGATE_OCTOKIT_DIR`` points at the
+``node_modules`` directory that holds them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+OPENAPI_REL = "@octokit/openapi/generated/api.github.com.json"
+WEBHOOKS_REL = "@octokit/webhooks-schemas/schema.json"
+EXAMPLES_REL = "@octokit/webhooks-examples/api.github.com/index.json"
+
+
+def octokit_dir() -> Path | None:
+    """Where the npm packages are, or None."""
+    candidates = [os.environ.get("MLGATE_OCTOKIT_DIR"), "/work/main/node_modules", str(REPO_ROOT / "node_modules")]
+    for cand in candidates:
+        if cand and (Path(cand) / OPENAPI_REL).exists() and (Path(cand) / WEBHOOKS_REL).exists():
+            return Path(cand)
+    return None
+
+
+MISSING_MESSAGE = (
+    "The contract tests need GitHub's official descriptions from npm. Install them with\n"
+    "  npm install --no-save @octokit/openapi @octokit/webhooks-examples @octokit/webhooks-schemas\n"
+    "in the repository root, or set MLGATE_OCTOKIT_DIR to the node_modules directory that has them."
+)
+
+
+def _nullable_to_jsonschema(node: Any) -> Any:
+    """OpenAPI 3.0 ``nullable: true`` becomes JSON Schema ``anyOf [null, schema]``."""
+    if isinstance(node, list):
+        return [_nullable_to_jsonschema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _nullable_to_jsonschema(v) for k, v in node.items()}
+    if out.pop("nullable", False) is True:
+        if "enum" in out and None not in out["enum"]:
+            out["enum"] = [*out["enum"], None]
+        return {"anyOf": [{"type": "null"}, out]}
+    return out
+
+
+@dataclass
+class Violation:
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass
+class Contract:
+    """Validates responses and payloads; remembers what it validated for the coverage check."""
+
+    root: Path
+    spec: dict[str, Any] = field(init=False)
+    validated_ops: Counter[tuple[str, str]] = field(default_factory=Counter)
+    validated_responses: int = 0
+    validated_events: Counter[str] = field(default_factory=Counter)
+    pending: list[Violation] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        raw = json.loads((self.root / OPENAPI_REL).read_text())
+        self.spec = _nullable_to_jsonschema(raw)
+        self._openapi_registry = Registry().with_resource(
+            "urn:openapi", Resource(contents=self.spec, specification=DRAFT7))
+        self.webhooks = json.loads((self.root / WEBHOOKS_REL).read_text())
+        self._webhook_registry = Registry().with_resource(
+            "urn:webhooks", Resource(contents=self.webhooks, specification=DRAFT7))
+        self._validators: dict[str, jsonschema.Draft7Validator] = {}
+
+    # --- REST --------------------------------------------------------------------------------
+    def operation(self, method: str, template: str) -> dict[str, Any] | None:
+        return self.spec["paths"].get(template, {}).get(method.lower())
+
+    def _response_schema(self, method: str, template: str, status: int) -> tuple[bool, Any]:
+        """(status documented?, JSON schema or None for no body)."""
+        op = self.operation(method, template)
+        if op is None:
+            return False, None
+        resp = op["responses"].get(str(status)) or op["responses"].get("default")
+        if resp is None:
+            return False, None
+        if "$ref" in resp:
+            resp = self.spec["components"]["responses"][resp["$ref"].rsplit("/", 1)[-1]]
+        content = resp.get("content") or {}
+        media = content.get("application/json") or next(iter(content.values()), None)
+        return True, (media or {}).get("schema")
+
+    def _validator(self, key: str, schema: Any, registry: Registry) -> jsonschema.Draft7Validator:
+        if key not in self._validators:
+            self._validators[key] = jsonschema.Draft7Validator(schema, registry=registry)
+        return self._validators[key]
+
+    def check_response(self, method: str, template: str | None, status: int, body: Any) -> list[Violation]:
+        where = f"{method} {template} -> {status}"
+        if template is None:
+            return []  # unimplemented routes answer the sandbox's own 404; nothing to hold them to
+        if self.operation(method, template) is None:
+            return [Violation(where, "operation is not in GitHub's OpenAPI description")]
+        documented, schema = self._response_schema(method, template, status)
+        if not documented:
+            return [Violation(where, f"status {status} is not documented for this operation")]
+        self.validated_responses += 1
+        self.validated_ops[(method, template)] += 1
+        if schema is None:
+            return [] if body in (None, "", {}) else [Violation(where, "the spec documents no body here")]
+        ref_schema = _rebase(schema, "urn:openapi")
+        validator = self._validator(f"{where}", ref_schema, self._openapi_registry)
+        return [Violation(where, _describe(e)) for e in _errors(validator, body)]
+
+    # --- webhooks ----------------------------------------------------------------------------
+    def definition_for(self, event: str, payload: dict[str, Any]) -> str | None:
+        defs = self.webhooks["definitions"]
+        action = payload.get("action")
+        for name in (f"{event}${action}", f"{event}$event"):
+            if name in defs:
+                return name
+        return None
+
+    def check_webhook(self, event: str, payload: dict[str, Any]) -> list[Violation]:
+        name = self.definition_for(event, payload)
+        where = f"webhook {event}.{payload.get('action')}"
+        if name is None:
+            return [Violation(where, "no schema for this event and action in @octokit/webhooks-schemas")]
+        self.validated_events[name] += 1
+        validator = self._validator(f"wh:{name}", {"$ref": f"urn:webhooks#/definitions/{name}"},
+                                    self._webhook_registry)
+        return [Violation(where, _describe(e)) for e in _errors(validator, payload)]
+
+    # --- hooks for the running sandbox -------------------------------------------------------
+    def observe_response(self, method: str, template: str | None, status: int, body: Any,
+                         headers: dict[str, str]) -> None:
+        self.pending.extend(self.check_response(method, template, status, body))
+
+    def observe_webhook(self, event: str, payload: dict[str, Any]) -> None:
+        self.pending.extend(self.check_webhook(event, payload))
+
+    def take(self) -> list[Violation]:
+        found, self.pending = self.pending, []
+        return found
+
+
+def _rebase(schema: Any, base: str) -> Any:
+    """Point local ``#/components/...`` refs at the registered spec."""
+    if isinstance(schema, dict):
+        return {k: (f"{base}{v}" if k == "$ref" and isinstance(v, str) and v.startswith("#") else _rebase(v, base))
+                for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_rebase(s, base) for s in schema]
+    return schema
+
+
+def _errors(validator: jsonschema.Draft7Validator, instance: Any) -> list[jsonschema.ValidationError]:
+    errors = list(validator.iter_errors(instance))
+    return [jsonschema.exceptions.best_match(errors)] if errors else []
+
+
+def _describe(err: jsonschema.ValidationError) -> str:
+    path = "/".join(str(p) for p in err.absolute_path) or "<root>"
+    detail = err.message
+    if err.context:
+        deepest = max(err.context, key=lambda e: len(e.absolute_path))
+        detail += f" (deepest: {'/'.join(str(p) for p in deepest.absolute_path)}: {deepest.message[:300]})"
+    return f"at {path}: {detail[:1200]}"
+
+
+@lru_cache(maxsize=1)
+def webhook_examples(root: Path) -> list[dict[str, Any]]:
+    return json.loads((root / EXAMPLES_REL).read_text())
