@@ -266,7 +266,7 @@ def _drift(training: pd.DataFrame, serving: pd.DataFrame, cfg: SkewConfig, base:
         sev = Status.worst([*(st for _, st in drifted), metrics[-1].status])
         findings.append(Finding(
             "fail" if sev in (Status.FAIL, Status.ERROR) else "warn",
-            f"{len(drifted)} of {len(feats)} features drifted: {', '.join(f for f, _ in drifted)}",
+            f"{len(drifted)} of {len(feats)} features drifted (breached a PSI, KS or chi-square limit)",
             count=len(drifted), examples=[f for f, _ in drifted[:MAX_EXAMPLES]], code="skew.drifted"))
     details["features"] = per
     details["drifted"] = [f for f, _ in drifted]

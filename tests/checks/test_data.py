@@ -346,3 +346,12 @@ def test_config_errors():
     with pytest.raises(ConfigError, match=r"data\.bogus \(line 5\): unknown key"):
         parse_config("data:\n  table: t.csv\n  schema:\n    columns: 3\n  bogus: 1\n")
     assert parse_duration("1.5h").total_seconds() == 5400
+
+
+def test_a_check_that_cannot_run_is_reported_not_raised():
+    cfg = DataConfig.model_validate({"table": "t.csv", "schema": {"columns": {"sex": {"greater_than": 0}}}})
+    result = evaluate(GOOD, cfg, None)
+    assert result.status == Status.FAIL
+    (finding,) = result.findings
+    assert finding.code == "schema.check_error" and finding.column == "sex"
+    assert finding.message.startswith("check greater_than(0) could not run on column 'sex': TypeError")
