@@ -159,38 +159,42 @@ def _override_predictions(raw: dict[str, Any], flags: dict[str, Any]) -> None:
 
 
 def _section(raw: dict[str, Any], name: str, updates: dict[str, Any], *, create: bool) -> None:
-    """Apply flag values to a section; create the section from flags alone when asked."""
-    updates = {k: v for k, v in updates.items() if v not in (None, ())}
-    if raw.get(name) is None and not (create and updates):
+    """Apply flag values to a section; create it from flags alone when `create` (and there is something to say)."""
+    updates = {k: v for k, v in updates.items() if v not in (None, (), [])}
+    if raw.get(name) is None and not create:
         return
     raw[name] = {**(raw.get(name) or {}), **updates}
 
 
 def _build_quality(raw, flags):
-    _section(raw, "quality", {"task": flags.get("task")}, create=bool(raw.get("predictions")))
+    # Quality needs no flags of its own: predictions alone are enough to report every metric.
+    has_predictions = bool((raw.get("predictions") or {}).get("path") or (raw.get("predictions") or {}).get("model"))
+    _section(raw, "quality", {"task": flags.get("task")}, create=has_predictions)
 
 
 def _build_bias(raw, flags):
     _section(raw, "bias", {"sensitive": list(flags.get("sensitive") or ()),
-                           "min_group_size": flags.get("min_group_size")}, create=True)
+                           "min_group_size": flags.get("min_group_size")}, create=bool(flags.get("sensitive")))
 
 
 def _build_data(raw, flags):
-    _section(raw, "data", {"table": flags.get("table"), "schema": flags.get("schema")}, create=True)
+    _section(raw, "data", {"table": flags.get("table"), "schema": flags.get("schema")}, create=bool(flags.get("table")))
 
 
 def _build_skew(raw, flags):
-    _section(raw, "skew", {"training": flags.get("training"), "serving": flags.get("serving")}, create=True)
+    _section(raw, "skew", {"training": flags.get("training"), "serving": flags.get("serving")},
+             create=bool(flags.get("training") or flags.get("serving")))
 
 
 def _build_regression(raw, flags):
     _section(raw, "regression", {"golden": flags.get("golden"),
                                  "baseline_predictions": flags.get("baseline_predictions"),
-                                 "id": flags.get("golden_id")}, create=True)
+                                 "id": flags.get("golden_id")}, create=bool(flags.get("golden")))
 
 
 def _build_features(raw, flags):
-    _section(raw, "features", {"registry": flags.get("registry")}, create=True)
+    _section(raw, "features", {"registry": flags.get("registry")},
+             create=bool(flags.get("registry") or flags.get("base_ref")))
 
 
 _gate_command("quality", [click.option("--task", type=click.Choice(["classification", "regression"]))],

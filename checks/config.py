@@ -68,10 +68,18 @@ class DeployConfig(StrictModel):
     environments: dict[str, DeployEnvironment] = {}
 
 
+class ArtifactsConfig(StrictModel):
+    """The model and data files whose content hashes are the versions a deployment carries."""
+
+    model: str | None = None
+    data: list[str] = []
+
+
 class MlgateConfig(StrictModel):
     """The whole `.github/mlgate.yml`. A gate runs when its section is present."""
 
     version: Literal[1] = 1
+    artifacts: ArtifactsConfig = ArtifactsConfig()
     predictions: PredictionsConfig = PredictionsConfig()
     data: DataConfig | None = None
     quality: QualityConfig | None = None

@@ -7,6 +7,7 @@ tell whether two results are comparable. A missing baseline is stated, never pap
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from dataclasses import dataclass
@@ -92,10 +93,30 @@ def run_gates(
             "mlgate": mlgate_version(),
             "git_sha": git_sha(ctx.base_dir),
             "config_sha256": config_hash,
+            **artifact_versions(config, ctx),
             "files": dict(sorted(ctx.files.items())),
         },
         baseline=_baseline_block(baseline),
     )
+
+
+def artifact_versions(config: MlgateConfig, ctx: RunContext) -> dict[str, Any]:
+    """`model` and `data`: content hashes of the configured artifacts (what a deployment ships)."""
+    out: dict[str, Any] = {"model": None, "data": None}
+    if config.artifacts.model:
+        if not ctx.path(config.artifacts.model).is_file():
+            raise InputError("model artifact not found", where=config.artifacts.model)
+        ctx.record(config.artifacts.model)
+        out["model"] = {"path": config.artifacts.model, "sha256": ctx.files[config.artifacts.model]}
+    if config.artifacts.data:
+        digest = hashlib.sha256()
+        for path in config.artifacts.data:
+            if not ctx.path(path).is_file():
+                raise InputError("data artifact not found", where=path)
+            ctx.record(path)
+            digest.update(f"{path}\0{ctx.files[path]}\n".encode())
+        out["data"] = {"paths": list(config.artifacts.data), "sha256": "sha256:" + digest.hexdigest()}
+    return out
 
 
 def _baseline_block(baseline: Baseline | None) -> dict[str, Any]:

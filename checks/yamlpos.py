@@ -23,6 +23,9 @@ def load_with_lines(text: str, source: str) -> tuple[Any, dict[KeyPath, int]]:
         mark = getattr(exc, "problem_mark", None)
         line = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and cmark and (not mark or cmark.line != mark.line):
+            problem += f", {context} started at line {cmark.line + 1}"
         raise ConfigError(f"malformed YAML{line}: {problem}", where=source) from exc
     lines: dict[KeyPath, int] = {}
     if node is None:

@@ -45,7 +45,7 @@ def test_duplicate_key_is_an_error() -> None:
 
 
 def test_malformed_yaml_names_line() -> None:
-    with pytest.raises(ConfigError, match=r"malformed YAML \(line 2"):
+    with pytest.raises(ConfigError, match=r"malformed YAML \(line 3, column 1\).*started at line 2"):
         parse_config("quality:\n  metrics: [roc_auc\n")
 
 

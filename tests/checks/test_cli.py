@@ -1,0 +1,114 @@
+"""The command line as a user runs it: a real subprocess, exit codes 0/1/2, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+MLGATE = [sys.executable, "-m", "checks.cli"]
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*MLGATE, *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def assert_user_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert proc.returncode == 2, proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in proc.stderr, proc.stderr
+
+
+@pytest.fixture
+def preds(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(7)
+    n = 2000
+    y = rng.integers(0, 2, n)
+    score = np.clip(y * 0.35 + rng.random(n) * 0.65, 0, 1)
+    frame = pd.DataFrame({
+        "y": y, "p": score, "yhat": (score >= 0.5).astype(int),
+        "race": rng.choice(["a", "b", "c"], n), "sex": rng.choice(["f", "m"], n),
+    })
+    path = tmp_path / "preds.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_quality_from_flags_alone(preds: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    proc = run("check", "quality", "--predictions", str(preds), "--label", "y", "--score", "p", "--json", str(out))
+    assert proc.returncode in (0, 1), proc.stderr
+    data = json.loads(out.read_text())
+    assert data["schema"] == "mlgate.results/v1"
+    assert [g["gate"] for g in data["gates"]] == ["quality"]
+    assert data["baseline"]["path"] is None and "only absolute limits" in data["baseline"]["note"]
+    assert any(m["name"] == "roc_auc" for m in data["gates"][0]["metrics"])
+    assert str(preds) in data["versions"]["files"]
+
+
+def test_bias_from_flags_alone(preds: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    proc = run("check", "bias", "--predictions", str(preds), "--label", "y", "--prediction", "yhat",
+               "--sensitive", "race", "--sensitive", "sex", "--json", str(out))
+    assert proc.returncode in (0, 1), proc.stderr
+    gate = json.loads(out.read_text())["gates"][0]
+    assert {g["attribute"] for g in gate["groups"]} == {"race", "sex"}
+
+
+def test_missing_column_is_one_line_exit_2(preds: Path) -> None:
+    proc = run("check", "bias", "--predictions", str(preds), "--label", "nope", "--prediction", "yhat",
+               "--sensitive", "race")
+    assert_user_error(proc, "mlgate: error: bias:", str(preds))
+    assert "'nope'" in proc.stderr + proc.stdout
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    proc = run("check", "quality", "--predictions", str(tmp_path / "none.parquet"), "--label", "y", "--score", "p")
+    assert_user_error(proc, "file not found")
+
+
+def test_gate_not_configured() -> None:
+    assert_user_error(run("check", "skew"), "the skew gate is not configured")
+
+
+def test_check_all_needs_config() -> None:
+    assert_user_error(run("check", "all"), "check all needs --config")
+
+
+def test_config_validate_ok_and_bad(tmp_path: Path) -> None:
+    good = tmp_path / "good.yml"
+    good.write_text("version: 1\nbias:\n  sensitive: [race]\n")
+    proc = run("config", "validate", str(good))
+    assert proc.returncode == 0 and "valid; gates: bias" in proc.stdout
+    bad = tmp_path / "bad.yml"
+    bad.write_text("version: 1\nbias:\n  sensitive: [race]\n  min_group_sise: 5\n")
+    assert_user_error(run("config", "validate", str(bad)), "bad.yml", "bias.min_group_sise (line 4): unknown key")
+    broken = tmp_path / "broken.yml"
+    broken.write_text("bias: [\n")
+    assert_user_error(run("config", "validate", str(broken)), "malformed YAML")
+
+
+def test_unknown_command_is_usage_error() -> None:
+    proc = run("check", "fairness")
+    assert proc.returncode == 2 and "No such command 'fairness'" in proc.stderr
+
+
+def test_baseline_that_is_not_results(preds: Path, tmp_path: Path) -> None:
+    bogus = tmp_path / "base.json"
+    bogus.write_text('{"hello": 1}')
+    proc = run("check", "quality", "--predictions", str(preds), "--label", "y", "--score", "p",
+               "--baseline", str(bogus))
+    assert_user_error(proc, "not an mlgate results file")
+
+
+def test_report_rerenders_results(preds: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    run("check", "quality", "--predictions", str(preds), "--label", "y", "--score", "p", "--json", str(out))
+    proc = run("report", str(out))
+    assert proc.returncode == 0 and proc.stdout.startswith("<!-- mlgate-report -->")
