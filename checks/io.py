@@ -45,7 +45,8 @@ def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pd.Dat
             header = pd.read_csv(path, sep=sep, nrows=0).columns
             if wanted is not None:
                 require_columns(header, wanted, path)
-            df = pd.read_csv(path, sep=sep, usecols=wanted)
+            # round_trip: a CSV baseline must compare equal to the Parquet it was written from.
+            df = pd.read_csv(path, sep=sep, usecols=wanted, float_precision="round_trip")
     except InputError:
         raise
     except pd.errors.EmptyDataError as exc:
