@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from checks import confusion
 from checks.confusion import RATE_METRICS, GroupCounts
@@ -25,7 +25,7 @@ from checks.errors import InputError
 from checks.io import require_columns
 from checks.limits import Severity, StrictModel, threshold_check
 from checks.predictions import PredictionsConfig, binarize, load_predictions
-from checks.quality import breach_text
+from checks.quality import breach_text, release_read_buffers
 from checks.results import Finding, GateResult, GroupRow, Metric, Status, finding_status
 
 GATE = "bias"
@@ -38,6 +38,15 @@ HIGHER_IS_BETTER: dict[str, bool | None] = {
 }
 DEFAULT_METRICS = ("count", "selection_rate", "tpr", "fpr", "fnr", "accuracy")
 CHART_METRICS = ("fpr", "fnr")  # always in GroupRow.metrics: the report draws its bar chart from them
+
+
+RATED = tuple(m for m in RATE_METRICS if m != "count")  # metrics that can have gap/regression limits
+
+
+def _check_names(where: str, names: list[str], valid: tuple[str, ...]) -> None:
+    for name in names:
+        if name not in valid:
+            raise ValueError(f"unknown bias metric {name!r} in {where}; valid: {', '.join(valid)}")
 
 
 class GapLimits(StrictModel):
@@ -82,31 +91,41 @@ class BiasConfig(StrictModel):
     def _bare_number(cls, v: Any) -> Any:
         return {"max": v} if isinstance(v, int | float) and not isinstance(v, bool) else v
 
-    @model_validator(mode="after")
-    def _check_names(self) -> BiasConfig:
-        if len(set(self.sensitive)) != len(self.sensitive):
-            raise ValueError(f"sensitive lists a column twice: {self.sensitive}")
-        rated = [m for m in RATE_METRICS if m != "count"]
-        for where, names, valid in (
-            ("metrics", self.metrics, RATE_METRICS),
-            ("limits", list(self.limits or {}), rated),
-            ("max_group_regression", list(self.max_group_regression), rated),
-        ):
-            for name in names:
-                if name not in valid:
-                    raise ValueError(f"unknown bias metric {name!r} in {where}; valid: {', '.join(valid)}")
-        for name, tol in self.max_group_regression.items():
-            if tol < 0:
-                raise ValueError(f"max_group_regression.{name} must be >= 0, got {tol}")
-        if isinstance(self.intersections, list):
-            for combo in self.intersections:
-                unknown = [c for c in combo if c not in self.sensitive]
-                if len(combo) < 2 or unknown or len(set(combo)) != len(combo):
-                    raise ValueError(
-                        f"each intersection lists two or more distinct sensitive columns; got {combo}"
-                        + (f" ({', '.join(unknown)} not in sensitive)" if unknown else "")
-                    )
-        return self
+    @field_validator("sensitive")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"a column is listed twice: {v}")
+        return v
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, v: list[str]) -> list[str]:
+        _check_names("metrics", v, RATE_METRICS)
+        return v
+
+    @field_validator("limits", "max_group_regression")
+    @classmethod
+    def _known_limited(cls, v: dict[str, Any] | None, info: ValidationInfo) -> Any:
+        _check_names(str(info.field_name), list(v or {}), RATED)
+        if info.field_name == "max_group_regression":
+            for name, tol in (v or {}).items():
+                if tol < 0:
+                    raise ValueError(f"{name} must be >= 0, got {tol}")
+        return v
+
+    @field_validator("intersections")
+    @classmethod
+    def _known_columns(cls, v: bool | list[list[str]], info: ValidationInfo) -> Any:
+        sensitive = info.data.get("sensitive") or []
+        for combo in v if isinstance(v, list) else []:
+            unknown = [c for c in combo if c not in sensitive]
+            if len(combo) < 2 or unknown or len(set(combo)) != len(combo):
+                raise ValueError(
+                    f"each intersection lists two or more distinct sensitive columns; got {combo}"
+                    + (f" ({', '.join(unknown)} not in sensitive)" if unknown else "")
+                )
+        return v
 
     @property
     def gap_limits(self) -> dict[str, GapLimits]:
@@ -216,6 +235,7 @@ def run(config: Any, ctx: RunContext, baseline: GateResult | None) -> GateResult
     if pcfg.prediction and pcfg.path:
         update["score"] = None  # the predicted class is all the counts need
     frame, used, notes = load_predictions(pcfg.model_copy(update=update), ctx, extra_columns=cfg.sensitive)
+    release_read_buffers()
     result = evaluate(frame, used, cfg, baseline)
     result.findings += [Finding("info", note, code="predictions.model") for note in notes if note]
     return result
@@ -344,7 +364,7 @@ def _summary(metrics: list[Metric], rows: list[GroupRow], cfg: BiasConfig, basel
         hit = [m for m in metrics if m.status == status]
         if hit:
             shown = "; ".join(_breach(m) for m in hit[:3]) + ("; …" if len(hit) > 3 else "")
-            breaches.append(f"{len(hit)} {word}: {shown}")
+            breaches.append(f"{len(hit)} {'metric' if len(hit) == 1 else 'metrics'} {word}: {shown}")
     if breaches:
         parts += breaches
     else:

@@ -130,38 +130,54 @@ def _aggregate(
     return GroupCounts(attributes, levels, uniq.astype(np.int64), out)
 
 
-def count(y_true: np.ndarray, y_pred: np.ndarray, keys: Sequence[Encoded] = ()) -> GroupCounts:
+def count(
+    y_true: np.ndarray, y_pred: np.ndarray, keys: Sequence[Encoded] = (), *, chunk: int = 1 << 20
+) -> GroupCounts:
     """Confusion counts of 0/1 arrays, per combination of `keys` (empty combinations are dropped).
 
-    One np.bincount over `group * 4 + y_true * 2 + y_pred`; no Python loop over rows.
+    np.bincount over `group * 4 + y_true * 2 + y_pred`, a million rows at a time: no Python loop
+    over rows, and no full-length int64 index in memory (chunk counts are simply added).
     """
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true has {y_true.shape[0]} rows, y_pred {y_pred.shape[0]}")
+    sizes = [len(k.labels) for k in keys]
+    joint = None  # dense: the mixed-radix code is computed per chunk
     if not keys:
-        cell = y_true.astype(np.intp) * 2
-        cell += y_pred
-        flat = np.bincount(cell, minlength=4)
-        return GroupCounts((), (), np.zeros((1, 0), dtype=np.int64), flat.reshape(1, 4).astype(np.int64))
-    code, combos = _combine(keys)
-    code *= 2
-    code += y_true
-    code *= 2
-    code += y_pred
-    flat = np.bincount(code, minlength=len(combos) * 4).reshape(len(combos), 4).astype(np.int64)
-    keep = flat.sum(axis=1) > 0
-    return GroupCounts(
-        tuple(k.name for k in keys), tuple(k.labels for k in keys), combos[keep], flat[keep]
-    )
+        combos = np.zeros((1, 0), dtype=np.int64)
+    elif prod(sizes) <= _DENSE_CELLS:
+        combos = np.indices(sizes, dtype=np.int64).reshape(len(sizes), -1).T
+    else:
+        joint, combos = _sparse_codes(keys)
+    cells = len(combos) * 4
+    flat = np.zeros(cells, dtype=np.int64)
+    for start in range(0, len(y_true), chunk):
+        stop = start + chunk
+        if joint is not None:
+            code = joint[start:stop].astype(np.intp)
+        elif keys:
+            code = keys[0].codes[start:stop].astype(np.intp)
+            for key, size in zip(keys[1:], sizes[1:], strict=True):
+                code *= size
+                code += key.codes[start:stop]
+        else:
+            code = np.zeros(min(stop, len(y_true)) - start, dtype=np.intp)
+        code *= 2
+        code += y_true[start:stop]
+        code *= 2
+        code += y_pred[start:stop]
+        flat += np.bincount(code, minlength=cells)
+    table = flat.reshape(-1, 4)
+    if not keys:
+        return GroupCounts((), (), np.zeros((1, 0), dtype=np.int64), table)
+    keep = table.sum(axis=1) > 0
+    return GroupCounts(tuple(k.name for k in keys), tuple(k.labels for k in keys), combos[keep], table[keep])
 
 
-def _combine(keys: Sequence[Encoded]) -> tuple[np.ndarray, np.ndarray]:
-    """One intp code per row for the combination of keys, and each code's per-key codes.
-
-    Mixed-radix while the number of possible combinations is small; beyond that the running code
-    is re-factorized to the combinations that occur, so many high-cardinality keys cannot overflow.
-    """
+def _sparse_codes(keys: Sequence[Encoded]) -> tuple[np.ndarray, np.ndarray]:
+    """For many possible combinations: one code per row for the combinations that occur, and each
+    code's per-key codes. The running code is re-factorized after each key, so it cannot overflow."""
     first = keys[0]
     code = first.codes.astype(np.intp, copy=True)
     combos = np.arange(len(first.labels), dtype=np.int64)[:, None]

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import field_validator, model_validator
+from pydantic import ValidationInfo, field_validator
 
 from checks import confusion
 from checks.context import RunContext
@@ -92,23 +92,20 @@ class QualityConfig(StrictModel):
 
     _metrics_map = field_validator("metrics", mode="before")(_limits_map)
 
-    @model_validator(mode="after")
-    def _known_metrics(self) -> QualityConfig:
-        valid = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
-        named: list[tuple[str, str]] = [("metrics", m) for m in self.metrics or {}]
-        if self.future:
-            named += [("future.metrics", m) for m in self.future.metrics]
-            named += [("future.max_gap", m) for m in self.future.max_gap]
-        for where, name in named:
-            if name not in valid:
-                hint = ""
-                if name in HIGHER_IS_BETTER:
-                    other = "regression" if self.task == "classification" else "classification"
-                    hint = f" ({name} is a {other} metric: set task: {other})"
-                raise ValueError(
-                    f"unknown {self.task} metric {name!r} in {where}{hint}; valid: {', '.join(valid)}"
-                )
-        return self
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, v: dict[str, MetricLimits] | None, info: ValidationInfo) -> Any:
+        _check_names(info.data.get("task", "classification"), "metrics", list(v or {}))
+        return v
+
+    @field_validator("future")
+    @classmethod
+    def _known_future_metrics(cls, v: FutureConfig | None, info: ValidationInfo) -> Any:
+        if v is not None:
+            task = info.data.get("task", "classification")
+            _check_names(task, "future.metrics", list(v.metrics))
+            _check_names(task, "future.max_gap", list(v.max_gap))
+        return v
 
     def main_metrics(self, *, has_score: bool, has_class: bool) -> list[str]:
         if self.metrics is not None:
@@ -117,6 +114,18 @@ class QualityConfig(StrictModel):
             return list(REGRESSION_METRICS)
         return [m for m in CLASSIFICATION_METRICS if (m in SCORE_METRICS and has_score)
                 or (m in COUNT_METRICS and has_class)]
+
+
+def _check_names(task: str, where: str, names: list[str]) -> None:
+    """Unknown metric names are config errors that list the valid ones (and hint at `task`)."""
+    valid = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+    for name in names:
+        if name not in valid:
+            hint = ""
+            if name in HIGHER_IS_BETTER:
+                other = "regression" if task == "classification" else "classification"
+                hint = f" ({name} is a {other} metric: set task: {other})"
+            raise ValueError(f"unknown {task} metric {name!r} in {where}{hint}; valid: {', '.join(valid)}")
 
 
 @dataclass
@@ -199,9 +208,20 @@ def run(config: Any, ctx: RunContext, baseline: GateResult | None) -> GateResult
         if not wanted & set(COUNT_METRICS):
             update["prediction"] = None  # only score metrics
     frame, used, notes = load_predictions(pcfg.model_copy(update=update), ctx)
+    release_read_buffers()
     result = evaluate(frame, used, cfg, baseline)
     result.findings += [Finding("info", note, code="predictions.model") for note in notes if note]
     return result
+
+
+def release_read_buffers() -> None:
+    """Hand the memory Arrow's allocator kept from the Parquet read back to the OS before the
+    metrics allocate their own (otherwise both count towards the process's peak)."""
+    try:
+        import pyarrow as pa
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        return
+    pa.default_memory_pool().release_unused()
 
 
 # ---- inputs -------------------------------------------------------------------------------------
@@ -355,44 +375,59 @@ def _classification_scores(
         if "log_loss" in wanted:
             out.values["log_loss"] = _log_loss(y, score)
         if "brier" in wanted:
-            diff = score - y
-            out.values["brier"] = float(np.dot(diff, diff) / len(diff))
+            out.values["brier"] = _brier(y, score)
     return out
 
 
-def _auc_ap(y: np.ndarray, score: np.ndarray) -> tuple[float | None, float | None, str]:
+def _auc_ap(y: np.ndarray, score: np.ndarray, chunk: int = 1 << 20) -> tuple[float | None, float | None, str]:
     """ROC AUC (Mann–Whitney, ties count half) and average precision (scikit-learn's step sum).
 
-    Sorting positives and negatives separately and counting with searchsorted equals scikit-learn's
-    curve-based values, in about a third of the time of one argsort over all rows.
+    Positives and negatives are sorted separately (no argsort of the whole table); then, a million
+    positives at a time, searchsorted counts the negatives below/at each positive score and the
+    positives at or above it. Equal to scikit-learn's curve-based values (tested to 1e-9), several
+    times faster, with no temporaries beyond the two sorted copies and one chunk.
     """
     is_pos = y.astype(bool)
-    pos, neg = np.sort(score[is_pos]), np.sort(score[~is_pos])
+    pos, neg = score[is_pos], score[~is_pos]  # copies, sorted in place
     n_pos, n_neg = len(pos), len(neg)
     if n_pos == 0 or n_neg == 0:
         which = "positive" if n_pos == 0 else "negative"
         return None, None, (f"undefined: the labels have a single class (no {which} rows among "
                             f"{n_pos + n_neg})")
-    first = np.flatnonzero(np.concatenate(([True], pos[1:] != pos[:-1])))
-    values = pos[first]
-    mult = np.diff(np.append(first, n_pos))
-    below = np.searchsorted(neg, values, "left")
-    at_or_below = np.searchsorted(neg, values, "right")
-    auc = float(np.dot(mult, below + at_or_below)) / (2.0 * n_pos * n_neg)
-    tps = n_pos - first  # positives scored >= value
-    fps = n_neg - below  # negatives scored >= value
-    ap = float(np.sum((mult / n_pos) * (tps / (tps + fps))))
-    return auc, ap, ""
+    pos.sort()
+    neg.sort()
+    twice_wins = 0  # exact integer: 2 × (negatives below) + (negatives tied), summed over positives
+    precision_sum = 0.0
+    for start in range(0, n_pos, chunk):
+        v = pos[start:start + chunk]
+        below = np.searchsorted(neg, v, "left")
+        twice_wins += int(below.sum()) + int(np.searchsorted(neg, v, "right").sum())
+        tps = n_pos - np.searchsorted(pos, v, "left")  # positives scored >= v
+        precision_sum += float(np.sum(tps / (tps + (n_neg - below))))
+    return twice_wins / (2.0 * n_pos * n_neg), precision_sum / n_pos, ""
 
 
-def _log_loss(y: np.ndarray, score: np.ndarray) -> float:
-    """Mean negative log-likelihood with scikit-learn's clipping to [eps, 1 - eps] of the score dtype."""
+def _log_loss(y: np.ndarray, score: np.ndarray, chunk: int = 1 << 20) -> float:
+    """Mean negative log-likelihood with scikit-learn's clipping to [eps, 1 - eps] of the score
+    dtype; a million rows at a time, so no full-length temporaries."""
     eps = np.finfo(score.dtype).eps
-    p = np.subtract(1.0, score, dtype=np.float64)
-    np.copyto(p, score, where=y.astype(bool))
-    np.clip(p, eps, 1 - eps, out=p)
-    np.log(p, out=p)
-    return float(-p.mean())
+    total = 0.0
+    for start in range(0, len(y), chunk):
+        s, positive = score[start:start + chunk], y[start:start + chunk].astype(bool)
+        p = np.subtract(1.0, s, dtype=np.float64)
+        np.copyto(p, s, where=positive)
+        np.clip(p, eps, 1 - eps, out=p)
+        np.log(p, out=p)
+        total -= float(p.sum())
+    return total / len(y)
+
+
+def _brier(y: np.ndarray, score: np.ndarray, chunk: int = 1 << 20) -> float:
+    total = 0.0
+    for start in range(0, len(y), chunk):
+        diff = np.subtract(score[start:start + chunk], y[start:start + chunk], dtype=np.float64)
+        total += float(np.dot(diff, diff))
+    return total / len(y)
 
 
 def _regression_scores(y: np.ndarray, y_hat: np.ndarray | None, _score: Any, names: list[str]) -> _Scores:

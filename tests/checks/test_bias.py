@@ -216,6 +216,11 @@ def test_unknown_metric_names_are_config_errors() -> None:
         BiasConfig(sensitive=["race"], max_group_regression={"recall": 0.1})
     with pytest.raises(ValidationError):
         BiasConfig(sensitive=[])
+    from checks.config import parse_config
+    from checks.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"bias\.limits \(line 3\): unknown bias metric 'FPR'"):
+        parse_config("bias:\n  sensitive: [race]\n  limits:\n    FPR: {max_difference: 0.1}\n")
 
 
 def test_bad_input() -> None:

@@ -147,6 +147,14 @@ def test_unknown_metric_name_is_a_config_error() -> None:
     assert list(QualityConfig(metrics=["roc_auc", "f1"]).metrics) == ["roc_auc", "f1"]
 
 
+def test_unknown_metric_name_in_yaml_names_key_path_and_line() -> None:
+    from checks.config import parse_config
+
+    text = "quality:\n  task: classification\n  metrics:\n    roc_auc: {min: 0.7}\n    aucpr: {min: 0.5}\n"
+    with pytest.raises(ConfigError, match=r"quality\.metrics \(line 3\): unknown classification metric 'aucpr'"):
+        parse_config(text)
+
+
 def test_single_class_labels() -> None:
     df = _frame()
     df["y"] = 1
