@@ -234,7 +234,7 @@ class GitRepo:
                 self.run("read-tree", "--empty", env=env)
             for path, mode, sha in changes:
                 if sha is None:
-                    self.run("update-index", "--force-remove", "--", path, env=env)
+                    self.run("update-index", "--index-info", input=f"0 {ZERO_SHA}\t{path}\n".encode(), env=env)
                 elif mode == "040000":
                     self.run("read-tree", f"--prefix={path}/", sha, env=env)
                 else:

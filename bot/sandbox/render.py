@@ -94,7 +94,7 @@ def org(store: Store, rec: J, full: bool = False) -> J:
     }
     if full:
         body.update(
-            name=rec.get("name"),
+            name=rec.get("name") or login,
             html_url=f"{web_base()}/{login}",
             has_organization_projects=False,
             has_repository_projects=False,

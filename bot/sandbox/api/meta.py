@@ -28,8 +28,6 @@ def get_user(username: str) -> Any:
     rec = store().user(username)
     if rec is None:
         raise not_found()
-    if rec["type"] == "Organization":
-        return render.org(store(), rec, full=True)
     return render.user_full(store(), rec)
 
 

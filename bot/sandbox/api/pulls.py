@@ -237,9 +237,9 @@ def merge(owner: str, repo: str, pull_number: str) -> Any:
 EVENT_STATE = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED", "COMMENT": "COMMENTED"}
 
 
-def _emit_review(rec: J, pr: J, rev: J, action: str, login: str) -> None:
+def _emit_review(rec: J, pr: J, rev: J, action: str, login: str, **extra: Any) -> None:
     payload = payloads.envelope(
-        store(), rec, login, action=action,
+        store(), rec, login, action=action, **extra,
         review=payloads.review(store(), rec, rev),
         pull_request=payloads.simple_pull_request(store(), rec, pr),
     )
@@ -320,9 +320,10 @@ def update_review(owner: str, repo: str, pull_number: str, review_id: str) -> An
     rev = _get_review(rec, pr, review_id)
     if rev["user"] != actor():
         raise ApiError(403, "You can only update your own reviews")
+    old = rev["body"]
     rev["body"] = body().get("body", rev["body"])
     if rev["state"] != "PENDING":
-        _emit_review(rec, pr, rev, "edited", actor())
+        _emit_review(rec, pr, rev, "edited", actor(), changes={"body": {"from": old}})
     return render.review(store(), rec, rev)
 
 
