@@ -1,0 +1,167 @@
+"""An in-memory Forge for unit tests: GitHub as dictionaries, with a log of every write.
+
+It behaves like the real adapter where the bot depends on it: `find_comment` only sees the bot's
+own comments, `set_check` updates the run this app already has on that SHA, and check runs the bot
+created show up in `pull_facts(...).checks` (so idempotence can be tested end to end).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+from dataclasses import dataclass, field
+
+from bot.facts import CheckRun, ChangedFile, Permission, PullFacts, Review
+
+
+def blob_sha(text: str) -> str:
+    """The git blob SHA-1 of `text`, as GitHub's contents API reports it."""
+    data = text.encode()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+@dataclass
+class StoredComment:
+    id: int
+    repo: str
+    number: int
+    user: str
+    body: str
+
+
+@dataclass
+class FakeForge:
+    bot_login: str = "mlgate[bot]"
+    app_slug: str = "mlgate"
+    pulls: dict[tuple[str, int], PullFacts] = field(default_factory=dict)
+    files: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (repo, ref, path) -> text
+    permissions: dict[tuple[str, str], Permission] = field(default_factory=dict)
+    teams: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    comments: dict[int, StoredComment] = field(default_factory=dict)
+    reactions: list[tuple[str, int, str]] = field(default_factory=list)
+    check_runs: dict[tuple[str, str, str], CheckRun] = field(default_factory=dict)  # bot's own runs
+    check_details: dict[int, dict[str, object]] = field(default_factory=dict)  # run id -> title etc.
+    requested: list[tuple[str, int, tuple[str, ...], tuple[str, ...]]] = field(default_factory=list)
+    writes: list[tuple[object, ...]] = field(default_factory=list)
+    reads: list[tuple[object, ...]] = field(default_factory=list)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
+
+    # --- test setup ----------------------------------------------------------------------------
+    def add_pull(self, repo: str = "acme/ml", number: int = 1, *, author: str = "alice", head_sha: str = "h" * 40,
+                 base_ref: str = "main", files: tuple[str, ...] = ("README.md",), **kw: object) -> PullFacts:
+        facts = PullFacts(
+            repo=repo, number=number, title=str(kw.pop("title", f"PR {number}")), author=author, state="open",
+            merged=False, draft=bool(kw.pop("draft", False)), head_sha=head_sha,
+            head_ref=str(kw.pop("head_ref", f"topic-{number}")), head_repo=str(kw.pop("head_repo", repo)),
+            base_ref=base_ref, base_sha=str(kw.pop("base_sha", "b" * 40)),
+            files=tuple(ChangedFile(f, "modified") for f in files), **kw,  # type: ignore[arg-type]
+        )
+        self.pulls[(repo, number)] = facts
+        return facts
+
+    def update_pull(self, repo: str, number: int, **changes: object) -> PullFacts:
+        facts = dataclasses.replace(self.pulls[(repo, number)], **changes)  # type: ignore[arg-type]
+        self.pulls[(repo, number)] = facts
+        return facts
+
+    def add_review(self, repo: str, number: int, user: str, state: str = "APPROVED",
+                   commit_id: str | None = None) -> Review:
+        facts = self.pulls[(repo, number)]
+        review = Review(id=next(self._ids), user=user, state=state, commit_id=commit_id or facts.head_sha,
+                        submitted_at=f"2026-11-27T10:{len(facts.reviews):02d}:00Z")
+        self.update_pull(repo, number, reviews=(*facts.reviews, review))
+        return review
+
+    def add_check(self, repo: str, number: int, run: CheckRun) -> None:
+        facts = self.pulls[(repo, number)]
+        self.update_pull(repo, number, checks=(*facts.checks, run))
+
+    def put_file(self, repo: str, ref: str, path: str, text: str | None) -> None:
+        if text is None:
+            self.files.pop((repo, ref, path), None)
+        else:
+            self.files[(repo, ref, path)] = text
+
+    def add_comment(self, repo: str, number: int, user: str, body: str) -> int:
+        cid = next(self._ids)
+        self.comments[cid] = StoredComment(cid, repo, number, user, body)
+        return cid
+
+    def comments_on(self, repo: str, number: int) -> list[StoredComment]:
+        return [c for c in self.comments.values() if c.repo == repo and c.number == number]
+
+    def writes_of(self, kind: str) -> list[tuple[object, ...]]:
+        return [w for w in self.writes if w[0] == kind]
+
+    # --- the Forge protocol ----------------------------------------------------------------------
+    def pull_facts(self, repo: str, number: int) -> PullFacts:
+        self.reads.append(("pull_facts", repo, number))
+        try:
+            facts = self.pulls[(repo, number)]
+        except KeyError:
+            raise LookupError(f"{repo}#{number} does not exist") from None
+        own = tuple(r for (rp, sha, _), r in self.check_runs.items() if rp == repo and sha == facts.head_sha)
+        return dataclasses.replace(facts, checks=(*facts.checks, *own))
+
+    def open_pull_numbers(self, repo: str) -> list[int]:
+        self.reads.append(("open_pull_numbers", repo))
+        return sorted(n for (r, n), f in self.pulls.items() if r == repo and f.state == "open")
+
+    def read_file(self, repo: str, path: str, ref: str) -> tuple[str, str] | None:
+        self.reads.append(("read_file", repo, path, ref))
+        text = self.files.get((repo, ref, path))
+        return None if text is None else (text, blob_sha(text))
+
+    def permission(self, repo: str, user: str) -> Permission:
+        self.reads.append(("permission", repo, user))
+        return self.permissions.get((repo, user), Permission.READ)
+
+    def team_members(self, org: str, team_slug: str) -> tuple[str, ...]:
+        self.reads.append(("team_members", org, team_slug))
+        return self.teams.get((org, team_slug), ())
+
+    def find_comment(self, repo: str, number: int, marker: str) -> tuple[int, str] | None:
+        self.reads.append(("find_comment", repo, number))
+        for c in sorted(self.comments.values(), key=lambda c: c.id):
+            if c.repo == repo and c.number == number and c.user == self.bot_login and marker in c.body:
+                return c.id, c.body
+        return None
+
+    def create_comment(self, repo: str, number: int, body: str) -> int:
+        cid = next(self._ids)
+        self.comments[cid] = StoredComment(cid, repo, number, self.bot_login, body)
+        self.writes.append(("create_comment", repo, number, cid))
+        return cid
+
+    def update_comment(self, repo: str, comment_id: int, body: str) -> None:
+        comment = self.comments[comment_id]
+        if comment.repo != repo:
+            raise LookupError(f"comment {comment_id} is not in {repo}")
+        comment.body = body
+        self.writes.append(("update_comment", repo, comment_id))
+
+    def add_reaction(self, repo: str, comment_id: int, content: str) -> None:
+        if content not in ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"):
+            raise ValueError(f"not a reaction GitHub knows: {content!r}")
+        self.reactions.append((repo, comment_id, content))
+        self.writes.append(("add_reaction", repo, comment_id, content))
+
+    def set_check(self, repo: str, sha: str, name: str, *, status: str, conclusion: str | None, title: str,
+                  summary: str, text: str | None = None) -> int:
+        if status == "completed" and conclusion is None:
+            raise ValueError("a completed check run needs a conclusion")
+        if len(summary) > 65_535 or (text is not None and len(text) > 65_535):
+            raise ValueError("check run output over 65535 characters")
+        old = self.check_runs.get((repo, sha, name))
+        run_id = old.id if old is not None and old.id is not None else next(self._ids)
+        self.check_runs[(repo, sha, name)] = CheckRun(
+            name=name, status=status, conclusion=conclusion, app=self.app_slug, head_sha=sha, id=run_id,
+            summary=summary, text=text)
+        self.check_details[run_id] = {"title": title}
+        self.writes.append(("set_check", repo, sha, name, status, conclusion))
+        return run_id
+
+    def request_reviewers(self, repo: str, number: int, users: tuple[str, ...], teams: tuple[str, ...]) -> None:
+        self.requested.append((repo, number, tuple(users), tuple(teams)))
+        self.writes.append(("request_reviewers", repo, number, tuple(users), tuple(teams)))
