@@ -43,6 +43,8 @@ MISSING_MESSAGE = (
 
 # GitHub's description leaves out auth and visibility failures on many operations, though any
 # operation can answer them; those are held to the generic ``basic-error`` schema instead.
+# Likewise GitHub answers invalid input with 422 "Validation Failed" on operations whose
+# description omits it (e.g. an unknown commit status state); those must match ``validation-error``.
 GENERIC_ERRORS = (401, 403, 404)
 
 
@@ -121,9 +123,12 @@ class Contract:
             return [Violation(where, "operation is not in GitHub's OpenAPI description")]
         documented, schema = self._response_schema(method, template, status)
         if not documented:
-            if status not in GENERIC_ERRORS:
+            if status in GENERIC_ERRORS:
+                schema = {"$ref": "#/components/schemas/basic-error"}
+            elif status == 422:
+                schema = {"$ref": "#/components/schemas/validation-error"}
+            else:
                 return [Violation(where, f"status {status} is not documented for this operation")]
-            schema = {"$ref": "#/components/schemas/basic-error"}
         self.validated_responses += 1
         self.validated_ops[(method, template)] += 1
         if schema is None:

@@ -32,7 +32,7 @@ def test_create_get_update_list(server: SandboxServer) -> None:
 def test_org_repo_and_users(server: SandboxServer) -> None:
     r = server.api("POST", "/orgs/acme/repos", "alice", json={"name": "models", "auto_init": True})
     assert r.status_code == 201 and r.json()["owner"]["type"] == "Organization"
-    assert server.api("POST", "/orgs/acme/repos", "carol", json={"name": "x"}).status_code == 403
+    assert server.api("POST", "/orgs/acme/repos", "dave", json={"name": "x"}).status_code == 403
     assert server.api("GET", "/orgs/acme", "carol").json()["login"] == "acme"
     assert "acme/models" in [x["full_name"] for x in server.api("GET", "/orgs/acme/repos", "carol").json()]
     me = server.api("GET", "/user", "carol").json()
