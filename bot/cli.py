@@ -1,0 +1,192 @@
+"""`mlgate serve` and `mlgate worker`.
+
+`serve` runs the Flask app under gunicorn (programmatically) with the delivery worker in the same
+process unless told otherwise; `worker` runs extra worker processes (several machines can share
+one PostgreSQL database). The top-level CLI adds these with `cli.add_command(...)` for each of
+`commands`; `python -m bot.cli` runs them on their own.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from bot.settings import Settings, SettingsError, load_settings
+from bot.store import Store, StoreError
+from bot.worker import Dispatcher, Worker, WorkerConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DISPATCHER = "bot.handlers:build_dispatcher"
+_RUNNING_WORKERS: list[Worker] = []
+
+
+def _configure_logging() -> None:
+    level = os.environ.get("MLGATE_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=getattr(logging, level, logging.INFO),
+                        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s")
+
+
+def load_dispatcher_factory(spec: str) -> Callable[[Settings], Dispatcher]:
+    """Import `module:function`; the function builds a Dispatcher from the settings."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise click.ClickException(f"--dispatcher must look like 'package.module:function', got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise click.ClickException(f"cannot import dispatcher module {module_name!r}: {exc}") from None
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise click.ClickException(f"{module_name!r} has no callable {attribute!r}")
+    return factory
+
+
+def _settings(**kwargs: Any) -> Settings:
+    try:
+        return load_settings(**kwargs)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _open_store(settings: Settings, *, run_migrations: bool) -> Store:
+    try:
+        return Store.open(settings.database_url, run_migrations=run_migrations,
+                          busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                          pool_size=max(8, settings.worker_threads + 4))
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _bind(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def build_serving_app(settings: Settings, *, run_worker: bool, dispatcher_spec: str) -> Any:
+    """What each gunicorn worker process runs after the fork: the app, plus the worker threads."""
+    store = _open_store(settings, run_migrations=False)
+    worker: Worker | None = None
+    if run_worker:
+        dispatcher = load_dispatcher_factory(dispatcher_spec)(settings)
+        worker = Worker(store, dispatcher, WorkerConfig.from_settings(settings))
+        worker.start()
+        _RUNNING_WORKERS.append(worker)
+    from bot.app import create_app
+
+    return create_app(settings, store=store, on_delivery=worker.wake if worker else None)
+
+
+def _stop_workers(_server: Any, _worker: Any) -> None:
+    """gunicorn's worker_exit hook: finish running deliveries before the process goes."""
+    while _RUNNING_WORKERS:
+        _RUNNING_WORKERS.pop().stop(timeout=20)
+
+
+def run_gunicorn(app_factory: Callable[[], Any], options: dict[str, Any]) -> None:
+    """Run a WSGI app under gunicorn without a config file (the factory runs in each worker)."""
+    from gunicorn.app.base import BaseApplication
+
+    class _Application(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return app_factory()
+
+    _Application().run()
+
+
+def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
+    return {
+        "bind": _bind(host, port),
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "timeout": 30,
+        "graceful_timeout": 30,
+        "keepalive": 5,
+        "worker_exit": _stop_workers,
+    }
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="gunicorn worker processes.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="Request threads per gunicorn worker.")
+@click.option("--worker/--no-worker", "run_worker", default=None,
+              help="Run the delivery worker in the server process [default: on; env MLGATE_SERVE_WORKER].")
+@click.option("--dispatcher", "dispatcher_spec", default=DEFAULT_DISPATCHER, envvar="MLGATE_DISPATCHER",
+              show_default=True, help="module:function that builds the Dispatcher from the settings.")
+def serve(host: str, port: int, workers: int, threads: int, run_worker: bool | None, dispatcher_spec: str) -> None:
+    """Receive GitHub webhooks (POST /webhook, GET /healthz) under gunicorn."""
+    _configure_logging()
+    base = _settings(require_github=False)
+    run_worker = base.serve_worker if run_worker is None else run_worker
+    settings = _settings(require_github=run_worker and dispatcher_spec == DEFAULT_DISPATCHER)
+    if run_worker:
+        load_dispatcher_factory(dispatcher_spec)  # fail now, not in every forked worker
+    _open_store(settings, run_migrations=True).close()  # migrate once, before forking
+    log.info("serving on %s with %s; worker in process: %s", _bind(host, port), settings.database_url_masked,
+             "yes" if run_worker else "no")
+    run_gunicorn(lambda: build_serving_app(settings, run_worker=run_worker, dispatcher_spec=dispatcher_spec),
+                 gunicorn_options(host, port, workers, threads))
+
+
+@click.command("worker")
+@click.option("--threads", type=click.IntRange(1, 256), default=None,
+              help="Repositories handled in parallel [default: MLGATE_WORKER_THREADS or 4].")
+@click.option("--dispatcher", "dispatcher_spec", default=DEFAULT_DISPATCHER, envvar="MLGATE_DISPATCHER",
+              show_default=True, help="module:function that builds the Dispatcher from the settings.")
+@click.option("--once", is_flag=True, help="Handle what is ready now, then exit.")
+def worker(threads: int | None, dispatcher_spec: str, once: bool) -> None:
+    """Process stored deliveries (run several against one PostgreSQL to share the load)."""
+    _configure_logging()
+    settings = _settings(require_webhook_secret=False, require_github=dispatcher_spec == DEFAULT_DISPATCHER)
+    factory = load_dispatcher_factory(dispatcher_spec)
+    store = _open_store(settings, run_migrations=True)
+    config = WorkerConfig.from_settings(settings)
+    if threads is not None:
+        config = WorkerConfig(**{**config.__dict__, "threads": threads})
+    runner = Worker(store, factory(settings), config)
+    if once:
+        handled = runner.run_pending()
+        runner.stop()
+        click.echo(f"handled {handled} item(s)")
+        return
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: Any) -> None:
+        log.info("signal %d: finishing running deliveries, then stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    log.info("worker %s on %s", runner.owner, settings.database_url_masked)
+    runner.run_forever(stop)
+
+
+commands: tuple[click.Command, ...] = (serve, worker)
+
+
+@click.group()
+def main() -> None:
+    """mlgate bot service commands (also available as `mlgate serve` / `mlgate worker`)."""
+
+
+for _command in commands:
+    main.add_command(_command)
+
+
+if __name__ == "__main__":
+    main()

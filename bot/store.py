@@ -1,0 +1,584 @@
+"""The durable store: webhook inbox, per-repository locks, the coalescing evaluation queue,
+known repositories and report-comment ids.
+
+SQLite (a file, WAL, busy timeout, every transaction `BEGIN IMMEDIATE` so writers queue instead
+of failing on lock upgrades) is the default; PostgreSQL is supported and lets several worker
+processes share the work: key locks are claimed with `SELECT … FOR UPDATE SKIP LOCKED` and a
+lease, so one repository's deliveries are handled by one worker at a time, in received order.
+All times are passed in by the caller (timezone-aware UTC), which keeps the decisions testable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine, make_url
+
+from bot.models import DONE, FAILED, PENDING, deliveries, evaluations, key_locks, report_comments, repositories
+from bot.settings import normalize_database_url
+from bot.webhook import Delivery
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_MIGRATION_LOCK_ID = 0x6D6C67617465  # "mlgate": serialises concurrent migrators on PostgreSQL
+_MAX_ERROR_CHARS = 4000
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used as configured (the message says why, without the password)."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    """A delivery this worker now holds the lease on."""
+
+    id: int
+    delivery_id: str
+    event: str
+    action: str | None
+    repo: str | None
+    installation_id: int | None
+    serial_key: str
+    payload: dict[str, Any]
+    attempts: int  # including this one
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """A stored delivery as operators and tests see it."""
+
+    id: int
+    delivery_id: str
+    event: str
+    action: str | None
+    repo: str | None
+    installation_id: int | None
+    serial_key: str
+    status: str
+    attempts: int
+    received_at: datetime
+    processed_at: datetime | None
+    lease_owner: str | None
+    lease_until: datetime | None
+    next_attempt_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class DueEvaluation:
+    repo: str
+    number: int
+    generation: int
+    attempts: int
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    repo: str
+    number: int
+    due_at: datetime
+    first_requested_at: datetime | None
+    generation: int
+    attempts: int
+    last_error: str | None
+
+
+def _insert(dialect: str, table: sa.Table) -> Any:
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def create_store_engine(url: str, *, busy_timeout_ms: int = 10_000, pool_size: int = 8) -> Engine:
+    """An engine set up for the bot: WAL + busy timeout + immediate transactions on SQLite."""
+    url = normalize_database_url(url)
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            raise StoreError("MLGATE_DATABASE_URL: use a SQLite file (sqlite:///path/to/mlgate.sqlite3), not memory")
+        parent = Path(database).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise StoreError(f"MLGATE_DATABASE_URL: directory {str(parent)!r} for the SQLite file does not exist")
+        engine = sa.create_engine(
+            parsed,
+            connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=60,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Hand transaction control to SQLAlchemy's "begin" hook below.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            # FULL: a delivery acknowledged with 202 survives a power cut, not only a crash.
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            # Take the write lock up front: a deferred transaction that later writes can fail
+            # with SQLITE_BUSY at once instead of waiting for the busy timeout.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if backend == "postgresql":
+        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+    raise StoreError(f"MLGATE_DATABASE_URL: unsupported database {backend!r} (use sqlite or postgresql)")
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision; safe when several processes start at once."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+class Store:
+    """All database access of the bot; one instance per process, shared by threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @classmethod
+    def open(cls, url: str, *, run_migrations: bool = True, busy_timeout_ms: int = 10_000,
+             pool_size: int = 8) -> Store:
+        engine = create_store_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
+        if run_migrations:
+            migrate(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def ping(self) -> bool:
+        """True when the database answers and the schema is there."""
+        try:
+            with self._tx() as conn:
+                conn.execute(sa.select(sa.func.count()).select_from(key_locks).limit(1))
+            return True
+        except sa.exc.SQLAlchemyError as exc:
+            log.warning("database check failed: %s", type(exc).__name__)
+            return False
+
+    # ------------------------------------------------------------------ intake
+
+    def add_delivery(self, delivery: Delivery, now: datetime | None = None) -> bool:
+        """Store a delivery; False when this delivery id was stored before (a redelivery)."""
+        stmt = (
+            _insert(self.dialect, deliveries)
+            .values(
+                delivery_id=delivery.delivery_id,
+                event=delivery.event,
+                action=delivery.action,
+                repo=delivery.repo,
+                installation_id=delivery.installation_id,
+                serial_key=delivery.serial_key,
+                payload=delivery.payload,
+                received_at=now or utcnow(),
+                status=PENDING,
+                attempts=0,
+            )
+            .on_conflict_do_nothing(index_elements=["delivery_id"])
+        )
+        with self._tx() as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    # ------------------------------------------------------------------ inspection
+
+    def delivery(self, delivery_id: str) -> DeliveryRecord | None:
+        with self._tx() as conn:
+            row = conn.execute(sa.select(deliveries).where(deliveries.c.delivery_id == delivery_id)).mappings().first()
+        return _record(row) if row else None
+
+    def deliveries(self, status: str | None = None) -> list[DeliveryRecord]:
+        query = sa.select(deliveries).order_by(deliveries.c.id)
+        if status is not None:
+            query = query.where(deliveries.c.status == status)
+        with self._tx() as conn:
+            return [_record(row) for row in conn.execute(query).mappings()]
+
+    def delivery_payload(self, delivery_id: str) -> dict[str, Any] | None:
+        with self._tx() as conn:
+            return conn.execute(
+                sa.select(deliveries.c.payload).where(deliveries.c.delivery_id == delivery_id)
+            ).scalar_one_or_none()
+
+    def counts(self) -> dict[str, int]:
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status))
+            return {status: count for status, count in rows}
+
+    def evaluations(self) -> list[EvaluationRecord]:
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(evaluations).order_by(evaluations.c.repo, evaluations.c.number)).mappings()
+            return [EvaluationRecord(**dict(row)) for row in rows]
+
+    def known_repositories(self) -> list[str]:
+        with self._tx() as conn:
+            return list(conn.execute(sa.select(repositories.c.repo).order_by(repositories.c.repo)).scalars())
+
+    # ------------------------------------------------------------------ key locks
+
+    def ready_keys(self, now: datetime, *, exclude: Iterable[str] = (), limit: int = 16) -> list[str]:
+        """Serial keys with work to do now (deliveries, due evaluations, a resync) not locked elsewhere."""
+        d, e, r, k = deliveries.c, evaluations.c, repositories.c, key_locks.c
+        older = deliveries.alias("older")
+        oldest = sa.select(sa.func.min(older.c.id)).where(
+            older.c.serial_key == d.serial_key, older.c.status == PENDING
+        ).scalar_subquery()
+        work = sa.union(
+            # Only a key's oldest pending delivery decides: later ones never overtake it.
+            sa.select(d.serial_key.label("key")).where(
+                d.status == PENDING,
+                d.id == oldest,
+                sa.or_(d.next_attempt_at.is_(None), d.next_attempt_at <= now),
+                sa.or_(d.lease_until.is_(None), d.lease_until < now),
+            ),
+            sa.select(e.repo.label("key")).where(e.due_at <= now),
+            sa.select(r.repo.label("key")).where(r.resync_requested.is_(True)),
+        ).subquery()
+        locked = sa.select(k.serial_key).where(k.owner.is_not(None), k.lease_until >= now)
+        query = sa.select(work.c.key).where(work.c.key.not_in(locked))
+        excluded = list(exclude)
+        if excluded:
+            query = query.where(work.c.key.not_in(excluded))
+        with self._tx() as conn:
+            return list(conn.execute(query.order_by(work.c.key).limit(limit)).scalars())
+
+    def acquire_keys(self, keys: Iterable[str], owner: str, now: datetime, lease: timedelta) -> list[str]:
+        """Lock as many of `keys` as are free (or expired); returns the ones now held by `owner`."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return []
+        k = key_locks.c
+        with self._tx() as conn:
+            conn.execute(
+                _insert(self.dialect, key_locks).on_conflict_do_nothing(index_elements=["serial_key"]),
+                [{"serial_key": key, "owner": None, "lease_until": None} for key in wanted],
+            )
+            free = list(
+                conn.execute(
+                    sa.select(k.serial_key)
+                    .where(k.serial_key.in_(wanted), sa.or_(k.owner.is_(None), k.lease_until < now, k.owner == owner))
+                    .order_by(k.serial_key)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            )
+            if free:
+                conn.execute(
+                    key_locks.update().where(k.serial_key.in_(free)).values(owner=owner, lease_until=now + lease)
+                )
+        return free
+
+    def release_key(self, key: str, owner: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                key_locks.update()
+                .where(key_locks.c.serial_key == key, key_locks.c.owner == owner)
+                .values(owner=None, lease_until=None)
+            )
+
+    def renew(self, owner: str, keys: Iterable[str], delivery_ids: Iterable[int], now: datetime,
+              lease: timedelta) -> None:
+        """Heartbeat: push the leases this worker holds forward."""
+        keys, ids = list(keys), list(delivery_ids)
+        until = now + lease
+        with self._tx() as conn:
+            if keys:
+                conn.execute(
+                    key_locks.update()
+                    .where(key_locks.c.serial_key.in_(keys), key_locks.c.owner == owner)
+                    .values(lease_until=until)
+                )
+            if ids:
+                conn.execute(
+                    deliveries.update()
+                    .where(deliveries.c.id.in_(ids), deliveries.c.lease_owner == owner,
+                           deliveries.c.status == PENDING)
+                    .values(lease_until=until)
+                )
+
+    # ------------------------------------------------------------------ deliveries
+
+    def claim_next_delivery(self, key: str, owner: str, now: datetime, lease: timedelta,
+                            max_attempts: int) -> ClaimedDelivery | None:
+        """Lease the oldest pending delivery of `key`, or None when the key must wait.
+
+        The key waits when its oldest delivery is leased by a live worker or backing off after a
+        failure: later deliveries never overtake it. A delivery whose previous holders died while
+        handling it `max_attempts` times is marked failed so it cannot wedge the key forever.
+        """
+        d = deliveries.c
+        with self._tx() as conn:
+            while True:
+                row = conn.execute(
+                    sa.select(deliveries)
+                    .where(d.serial_key == key, d.status == PENDING)
+                    .order_by(d.id)
+                    .limit(1)
+                    .with_for_update()
+                ).mappings().first()
+                if row is None:
+                    return None
+                if row["lease_owner"] not in (None, owner) and row["lease_until"] >= now:
+                    return None
+                if row["next_attempt_at"] is not None and row["next_attempt_at"] > now:
+                    return None
+                if row["attempts"] >= max_attempts:
+                    message = (f"gave up after {row['attempts']} attempts; the last one did not finish "
+                               f"(worker stopped while handling it); earlier error: {row['last_error'] or 'none'}")
+                    conn.execute(
+                        deliveries.update().where(d.id == row["id"]).values(
+                            status=FAILED, processed_at=now, lease_owner=None, lease_until=None,
+                            last_error=message[:_MAX_ERROR_CHARS],
+                        )
+                    )
+                    log.error("delivery %s (%s) failed: %s", row["delivery_id"], row["event"], message)
+                    continue
+                attempts = row["attempts"] + 1
+                conn.execute(
+                    deliveries.update()
+                    .where(d.id == row["id"])
+                    .values(attempts=attempts, lease_owner=owner, lease_until=now + lease)
+                )
+                return ClaimedDelivery(
+                    id=row["id"], delivery_id=row["delivery_id"], event=row["event"], action=row["action"],
+                    repo=row["repo"], installation_id=row["installation_id"], serial_key=row["serial_key"],
+                    payload=row["payload"], attempts=attempts,
+                )
+
+    def complete_delivery(
+        self,
+        delivery_id: int,
+        owner: str,
+        now: datetime,
+        *,
+        to_evaluate: Iterable[tuple[str, int]] = (),
+        debounce: timedelta = timedelta(seconds=2),
+        max_wait: timedelta = timedelta(seconds=15),
+        seen_repos: Iterable[tuple[str, int | None]] = (),
+        gone_repos: Iterable[str] = (),
+    ) -> bool:
+        """Mark done and queue its evaluations in one transaction; False if the lease was lost."""
+        d = deliveries.c
+        with self._tx() as conn:
+            updated = conn.execute(
+                deliveries.update()
+                .where(d.id == delivery_id, d.lease_owner == owner, d.status == PENDING)
+                .values(status=DONE, processed_at=now, lease_owner=None, lease_until=None, next_attempt_at=None)
+            ).rowcount
+            if updated != 1:
+                return False
+            self._request_evaluations(conn, to_evaluate, now, debounce, max_wait)
+            self._note_repositories(conn, seen_repos, gone_repos, now)
+        return True
+
+    def fail_delivery(self, delivery_id: int, owner: str, now: datetime, error: str,
+                      retry_at: datetime | None) -> bool:
+        """Record a failed attempt: back off until `retry_at`, or give up (failed) when it is None."""
+        d = deliveries.c
+        values: dict[str, Any] = {"lease_owner": None, "lease_until": None, "last_error": error[:_MAX_ERROR_CHARS]}
+        if retry_at is None:
+            values.update(status=FAILED, processed_at=now, next_attempt_at=None)
+        else:
+            values.update(next_attempt_at=retry_at)
+        with self._tx() as conn:
+            return conn.execute(
+                deliveries.update()
+                .where(d.id == delivery_id, d.lease_owner == owner, d.status == PENDING)
+                .values(**values)
+            ).rowcount == 1
+
+    def retry_failed(self, delivery_ids: Iterable[str] | None = None) -> int:
+        """Put failed deliveries back in the queue (an operator's repair after fixing the cause)."""
+        d = deliveries.c
+        stmt = deliveries.update().where(d.status == FAILED)
+        if delivery_ids is not None:
+            stmt = stmt.where(d.delivery_id.in_(list(delivery_ids)))
+        with self._tx() as conn:
+            return conn.execute(
+                stmt.values(status=PENDING, attempts=0, next_attempt_at=None, processed_at=None)
+            ).rowcount
+
+    # ------------------------------------------------------------------ repositories and resync
+
+    def _note_repositories(self, conn: Connection, seen: Iterable[tuple[str, int | None]], gone: Iterable[str],
+                           now: datetime) -> None:
+        for repo, installation_id in sorted(set(seen), key=lambda item: item[0]):
+            stmt = _insert(self.dialect, repositories).values(
+                repo=repo, installation_id=installation_id, first_seen_at=now, last_resync_at=now,
+                resync_requested=False,
+            )
+            if installation_id is not None:
+                stmt = stmt.on_conflict_do_update(index_elements=["repo"], set_={"installation_id": installation_id})
+            else:
+                stmt = stmt.on_conflict_do_nothing(index_elements=["repo"])
+            conn.execute(stmt)
+        gone = sorted(set(gone))
+        if gone:
+            conn.execute(repositories.delete().where(repositories.c.repo.in_(gone)))
+
+    def add_repositories(self, repos: Iterable[tuple[str, int | None]], now: datetime | None = None) -> None:
+        with self._tx() as conn:
+            self._note_repositories(conn, repos, (), now or utcnow())
+
+    def mark_resync_due(self, now: datetime, interval: timedelta) -> int:
+        """Flag repositories whose last resync is older than `interval` (atomic across processes)."""
+        r = repositories.c
+        with self._tx() as conn:
+            return conn.execute(
+                repositories.update()
+                .where(sa.or_(r.last_resync_at.is_(None), r.last_resync_at <= now - interval))
+                .values(resync_requested=True, last_resync_at=now)
+            ).rowcount
+
+    def request_resync(self, repos: Iterable[str] | None = None) -> int:
+        r = repositories.c
+        stmt = repositories.update()
+        if repos is not None:
+            stmt = stmt.where(r.repo.in_(list(repos)))
+        with self._tx() as conn:
+            return conn.execute(stmt.values(resync_requested=True)).rowcount
+
+    def take_resync(self, repo: str) -> bool:
+        r = repositories.c
+        with self._tx() as conn:
+            return conn.execute(
+                repositories.update().where(r.repo == repo, r.resync_requested.is_(True)).values(resync_requested=False)
+            ).rowcount == 1
+
+    # ------------------------------------------------------------------ evaluations (coalescing)
+
+    def _request_evaluations(self, conn: Connection, prs: Iterable[tuple[str, int]], now: datetime,
+                             debounce: timedelta, max_wait: timedelta) -> None:
+        e = evaluations.c
+        for repo, number in sorted(set(prs)):  # a fixed lock order: no deadlocks between workers
+            inserted = conn.execute(
+                _insert(self.dialect, evaluations)
+                .values(repo=repo, number=number, due_at=now + debounce, first_requested_at=now, generation=1,
+                        attempts=0)
+                .on_conflict_do_nothing(index_elements=["repo", "number"])
+            ).rowcount
+            if inserted == 1:
+                continue
+            row = conn.execute(
+                sa.select(e.first_requested_at, e.generation)
+                .where(e.repo == repo, e.number == number)
+                .with_for_update()
+            ).first()
+            if row is None:  # evaluated and deleted in between: start a new burst
+                conn.execute(evaluations.insert().values(repo=repo, number=number, due_at=now + debounce,
+                                                         first_requested_at=now, generation=1, attempts=0))
+                continue
+            first = row.first_requested_at or now
+            conn.execute(
+                evaluations.update()
+                .where(e.repo == repo, e.number == number)
+                .values(first_requested_at=first, due_at=min(now + debounce, first + max_wait),
+                        generation=row.generation + 1, attempts=0, last_error=None)
+            )
+
+    def request_evaluations(self, prs: Iterable[tuple[str, int]], now: datetime | None = None, *,
+                            debounce: timedelta = timedelta(seconds=2),
+                            max_wait: timedelta = timedelta(seconds=15)) -> None:
+        with self._tx() as conn:
+            self._request_evaluations(conn, prs, now or utcnow(), debounce, max_wait)
+
+    def claim_due_evaluations(self, repo: str, now: datetime, limit: int = 50) -> list[DueEvaluation]:
+        """Take the PRs of `repo` whose debounce has run out; the caller holds the repo's key lock."""
+        e = evaluations.c
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(e.number, e.generation, e.attempts)
+                .where(e.repo == repo, e.due_at <= now)
+                .order_by(e.due_at, e.number)
+                .limit(limit)
+                .with_for_update()
+            ).all()
+            if rows:
+                # A request arriving from now on starts a new burst (and a new evaluation).
+                conn.execute(
+                    evaluations.update()
+                    .where(e.repo == repo, e.number.in_([row.number for row in rows]))
+                    .values(first_requested_at=None)
+                )
+        return [DueEvaluation(repo, row.number, row.generation, row.attempts) for row in rows]
+
+    def finish_evaluation(self, due: DueEvaluation) -> None:
+        """Drop the row unless a new request came in while it was evaluated."""
+        e = evaluations.c
+        with self._tx() as conn:
+            conn.execute(
+                evaluations.delete().where(e.repo == due.repo, e.number == due.number, e.generation == due.generation)
+            )
+
+    def fail_evaluation(self, due: DueEvaluation, now: datetime, error: str, retry_at: datetime | None) -> None:
+        e = evaluations.c
+        where = (e.repo == due.repo, e.number == due.number)
+        with self._tx() as conn:
+            if retry_at is None:
+                conn.execute(evaluations.delete().where(*where, e.generation == due.generation))
+                return
+            conn.execute(
+                evaluations.update().where(*where, e.generation == due.generation)
+                .values(attempts=due.attempts + 1, last_error=error[:_MAX_ERROR_CHARS], due_at=retry_at)
+            )
+
+    # ------------------------------------------------------------------ report comments
+
+    def report_comment(self, repo: str, number: int) -> int | None:
+        rc = report_comments.c
+        with self._tx() as conn:
+            return conn.execute(
+                sa.select(rc.comment_id).where(rc.repo == repo, rc.number == number)
+            ).scalar_one_or_none()
+
+    def set_report_comment(self, repo: str, number: int, comment_id: int, now: datetime | None = None) -> None:
+        stmt = _insert(self.dialect, report_comments).values(
+            repo=repo, number=number, comment_id=comment_id, updated_at=now or utcnow()
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["repo", "number"],
+            set_={"comment_id": stmt.excluded.comment_id, "updated_at": stmt.excluded.updated_at},
+        )
+        with self._tx() as conn:
+            conn.execute(stmt)
+
+    def forget_report_comment(self, repo: str, number: int) -> None:
+        rc = report_comments.c
+        with self._tx() as conn:
+            conn.execute(report_comments.delete().where(rc.repo == repo, rc.number == number))
+
+
+def _record(row: Any) -> DeliveryRecord:
+    return DeliveryRecord(**{name: row[name] for name in DeliveryRecord.__dataclass_fields__})

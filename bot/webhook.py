@@ -1,0 +1,125 @@
+"""Webhook signature verification and delivery parsing: pure functions, no I/O.
+
+The signature is checked before anything else is looked at, in constant time, and only the
+`sha256=` form is accepted (GitHub's legacy `X-Hub-Signature: sha1=` is refused). Error messages
+never contain the body or the signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+EVENT_HEADER = "X-GitHub-Event"
+DELIVERY_HEADER = "X-GitHub-Delivery"
+
+_DELIVERY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
+_EVENT_NAME = re.compile(r"^[a-z_]{1,100}$")
+
+
+class WebhookError(Exception):
+    """A rejected request: `status` is the HTTP answer, `message` is safe to send back and log."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One accepted delivery, with the fields the store indexes pulled out of the payload."""
+
+    delivery_id: str
+    event: str
+    action: str | None
+    repo: str | None
+    installation_id: int | None
+    payload: dict[str, Any]
+
+    @property
+    def serial_key(self) -> str:
+        """What orders this delivery: its repository, else its installation, else one global lane."""
+        if self.repo:
+            return self.repo
+        if self.installation_id is not None:
+            return f"installation:{self.installation_id}"
+        return "global"
+
+
+def sign(secret: str | bytes, body: bytes) -> str:
+    """The `X-Hub-Signature-256` value GitHub would send for this body."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: str | bytes, body: bytes, header: str | None) -> None:
+    """Raise WebhookError(401) unless `header` is the sha256 HMAC of `body` under `secret`."""
+    if not header:
+        raise WebhookError(401, f"missing {SIGNATURE_HEADER}")
+    algorithm, _, digest = header.partition("=")
+    if algorithm != "sha256" or not digest:
+        raise WebhookError(401, f"{SIGNATURE_HEADER} must be 'sha256=<hex digest>'")
+    expected = sign(secret, body)
+    # compare_digest on equal-type ASCII strings: constant time in the length of the input.
+    if not hmac.compare_digest(expected.encode("ascii"), header.encode("utf-8", "replace")):
+        raise WebhookError(401, "signature does not match")
+
+
+def _repo_name(payload: Mapping[str, Any]) -> str | None:
+    repository = payload.get("repository")
+    if isinstance(repository, Mapping):
+        name = repository.get("full_name")
+        if isinstance(name, str) and name:
+            return name[:255]
+    return None
+
+
+def _installation_id(payload: Mapping[str, Any]) -> int | None:
+    installation = payload.get("installation")
+    if isinstance(installation, Mapping):
+        value = installation.get("id")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
+    """Build a Delivery from a verified request, or raise WebhookError(400) saying what is wrong."""
+    event = (headers.get(EVENT_HEADER) or "").strip()
+    delivery_id = (headers.get(DELIVERY_HEADER) or "").strip()
+    if not event:
+        raise WebhookError(400, f"missing {EVENT_HEADER} header")
+    if not delivery_id:
+        raise WebhookError(400, f"missing {DELIVERY_HEADER} header")
+    if not _EVENT_NAME.match(event):
+        raise WebhookError(400, f"{EVENT_HEADER} is not an event name")
+    if not _DELIVERY_ID.match(delivery_id):
+        raise WebhookError(400, f"{DELIVERY_HEADER} must be 1-100 characters of letters, digits, '.', '_', ':', '-'")
+    try:
+        payload = json.loads(body, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        # The position is safe to report; the content is not echoed.
+        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise WebhookError(400, f"body is not valid JSON{where}") from None
+    if not isinstance(payload, dict):
+        raise WebhookError(400, "body must be a JSON object")
+    action = payload.get("action")
+    return Delivery(
+        delivery_id=delivery_id,
+        event=event,
+        action=action[:100] if isinstance(action, str) else None,
+        repo=_repo_name(payload),
+        installation_id=_installation_id(payload),
+        payload=payload,
+    )
