@@ -76,7 +76,8 @@ class Executor:
                 return "no reviewers to request"
             if not self.dry_run:
                 self.forge.request_reviewers(action.repo, action.number, action.users, action.teams)
-            return f"requested reviews on {action.repo}#{action.number}: {len(action.users)} users, {len(action.teams)} teams"
+            who = f"{len(action.users)} users, {len(action.teams)} teams"
+            return f"requested reviews on {action.repo}#{action.number}: {who}"
         raise TypeError(f"unknown action {type(action).__name__}")
 
     def _upsert(self, action: UpsertReport) -> str:

@@ -12,7 +12,7 @@ import hashlib
 import itertools
 from dataclasses import dataclass, field
 
-from bot.facts import CheckRun, ChangedFile, Permission, PullFacts, Review
+from bot.facts import ChangedFile, CheckRun, Permission, PullFacts, Review
 
 
 def blob_sha(text: str) -> str:

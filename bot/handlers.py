@@ -1,0 +1,451 @@
+"""Event routing and PR evaluation: the Dispatcher the worker calls.
+
+- `handle(event, payload, delivery_id)` routes one webhook delivery (table `ROUTES`) and returns the
+  PRs whose report must be re-evaluated; slash-commands are answered right away. Unknown events and
+  actions return nothing, never raise.
+- `evaluate(repo, number)` reads a fresh PullFacts snapshot, the config from the PR's BASE branch,
+  evaluates the review (bot/review.py) and the CI/ML gates with the verdict (bot/gates.py), and
+  applies the actions (one report comment edited in place, the `mlgate` check run, review requests)
+  through the idempotent Executor: evaluating twice with the same facts writes nothing the second
+  time, so the bot never loops on the events its own writes cause.
+- `resync(repo)` lists the open PRs, for the worker's periodic repair after missed webhooks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.actions import Action, React, Reply, RequestReviewers, SetCheck, UpsertReport
+from bot.commands import (
+    Command,
+    ParseResult,
+    comment_permission,
+    error_reply,
+    help_text,
+    parse_comment,
+    refusal_reply,
+)
+from bot.executor import REPORT_MARKER, Executor, reply_marker
+from bot.facts import Permission, PullFacts
+from bot.forge import Forge
+from bot.gates import GateReport, GateState, evaluate_gates
+from bot.repo_config import ConfigCache, RepoConfig, load_repo_config, push_touches_config
+from bot.report import GateLine, ReportData, decode_state, render_check, render_comment
+from bot.review import ReviewResult, evaluate_review, reviewers_to_check, teams_to_resolve
+from checks.report import md
+
+log = logging.getLogger(__name__)
+
+PullRef = tuple[str, int]
+ForgeFactory = Callable[[str, "int | None"], Forge]
+CHECK_NAME = "mlgate"
+QUEUE_COMMANDS = ("merge", "cancel", "retry", "try", "priority", "single")
+DEPLOY_COMMANDS = ("deploy", "rollback")
+
+
+# ---------------------------------------------------------------------------------------------
+# Which PRs a head SHA belongs to
+
+
+class PullIndex:
+    """head SHA → open PRs, and repo → installation id, learnt from payloads and evaluations.
+
+    In memory and per process: a miss for a repository the index has never been filled for means
+    "unknown" (the caller then re-evaluates every open PR once, which fills it); after that a miss
+    means "no open PR has this head". The worker's periodic resync repairs anything missed.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._heads: dict[str, dict[int, str]] = {}  # repo -> number -> head sha
+        self._warm: set[str] = set()
+        self._installations: dict[str, int] = {}
+
+    def remember(self, repo: str, number: int, head_sha: str | None, open_: bool = True) -> None:
+        with self._lock:
+            heads = self._heads.setdefault(repo, {})
+            if open_ and head_sha:
+                heads[number] = head_sha
+            else:
+                heads.pop(number, None)
+
+    def mark_warm(self, repo: str, numbers: Iterable[int]) -> None:
+        with self._lock:
+            heads = self._heads.setdefault(repo, {})
+            for gone in set(heads) - set(numbers):
+                heads.pop(gone, None)
+            self._warm.add(repo)
+
+    def pulls_with_head(self, repo: str, sha: str) -> set[int] | None:
+        """Open PR numbers whose head is `sha`; None when this repository is not indexed yet."""
+        with self._lock:
+            if repo not in self._warm:
+                return None
+            return {n for n, head in self._heads.get(repo, {}).items() if head == sha}
+
+    def set_installation(self, repo: str, installation_id: int) -> None:
+        with self._lock:
+            self._installations[repo] = installation_id
+
+    def installation(self, repo: str) -> int | None:
+        with self._lock:
+            return self._installations.get(repo)
+
+
+# ---------------------------------------------------------------------------------------------
+# From the gate report to what the comment shows (pure)
+
+_LINE_STATES = {
+    GateState.SUCCESS: "pass",
+    GateState.FAILURE: "fail",
+    GateState.ERROR: "error",
+    GateState.PENDING: "pending",
+    GateState.MISSING: "missing",
+}
+_MERGE_HINT = "comment /merge"
+
+
+def gate_lines(report: GateReport) -> tuple[GateLine, ...]:
+    """The gate table's rows, with the key numbers of each gate's results JSON."""
+    lines = []
+    for row in report.rows:
+        metrics = tuple(row.result.metrics) if row.result is not None else ()
+        lines.append(
+            GateLine(
+                name=row.name,
+                state=_LINE_STATES.get(row.state, "error"),
+                summary=row.summary,
+                details_url=row.url,
+                metrics=metrics,
+                notes=tuple(row.notes),
+            )
+        )
+    return tuple(lines)
+
+
+def next_steps(report: GateReport) -> tuple[str, ...]:
+    """The gate report's steps; "comment /merge" becomes plain advice until the merge queue exists."""
+    steps = []
+    for step in report.next_steps:
+        if _MERGE_HINT in step:
+            step = "Every gate passed: this PR can be merged (the merge queue and /merge come later)."
+        steps.append(step)
+    return tuple(steps)
+
+
+# ---------------------------------------------------------------------------------------------
+# The dispatcher
+
+
+@dataclass
+class Handlers:
+    """The Dispatcher: routes deliveries, answers commands, evaluates PRs."""
+
+    forges: Callable[..., Forge]
+    bot_login: Callable[[], str | None] | str | None = None
+    config_cache: ConfigCache = field(default_factory=ConfigCache)
+    index: PullIndex = field(default_factory=PullIndex)
+    gate_app: str | None = None  # pin the app that must publish mlgate/<gate> runs (None: any app)
+
+    # --- Dispatcher protocol -------------------------------------------------------------------
+    def handle(self, event: str, payload: dict[str, Any], delivery_id: str) -> set[PullRef]:
+        if not isinstance(payload, Mapping):
+            return set()
+        repo = _repo_name(payload)
+        installation = _dig(payload, "installation", "id")
+        if repo and isinstance(installation, int):
+            self.index.set_installation(repo, installation)
+        route = ROUTES.get(event)
+        if route is None:
+            return set()
+        refs = route(self, payload)
+        log.debug("delivery %s (%s.%s) -> %d PRs", delivery_id, event, payload.get("action"), len(refs))
+        return refs
+
+    def evaluate(self, repo: str, number: int) -> None:
+        forge = self._forge(repo)
+        facts = forge.pull_facts(repo, number)
+        self.index.remember(repo, number, facts.head_sha, open_=facts.state == "open")
+        if facts.state != "open":
+            return  # a closed PR keeps its last report
+        config = load_repo_config(forge, repo, facts.base_ref, self.config_cache)
+        executor = Executor(forge, current_checks=facts.checks)
+        existing = executor.existing_report(repo, number)
+        previous = decode_state(existing[1] if existing else None)
+        actions = self.decide_actions(forge, facts, config, previous)
+        executor.apply(actions)
+
+    def resync(self, repo: str) -> set[PullRef]:
+        numbers = self._forge(repo).open_pull_numbers(repo)
+        self.index.mark_warm(repo, numbers)
+        return {(repo, n) for n in numbers}
+
+    # --- evaluation --------------------------------------------------------------------------
+    def decide_actions(
+        self, forge: Forge, facts: PullFacts, config: RepoConfig, previous: Mapping[str, Any]
+    ) -> list[Action]:
+        """Review + gates + verdict → the actions for one PR (reads only what the rules need)."""
+        review: ReviewResult | None = None
+        requests: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+        state: dict[str, Any] = {"head": facts.head_sha}
+        if config.valid:
+            cfg = config.effective
+            rules = cfg.review.rules
+            facts = _with_teams(forge, facts, teams_to_resolve(facts, rules))
+            writers = _writers(forge, facts) if any(not (r.users or r.teams) for r in rules) else ()
+            review = evaluate_review(facts, rules, writers=writers)
+            report = evaluate_gates(facts, cfg, review, gate_app=self.gate_app)
+            state["applying"] = [r.name for r in review.applicable]
+            requests = review.review_requests(previous.get("applying") or ())
+        else:
+            report = evaluate_gates(facts, None, None, config_error=config.error or "invalid")
+        data = ReportData(
+            facts=facts,
+            config=config,
+            conclusion=report.conclusion,
+            headline=report.title,
+            next_steps=next_steps(report),
+            gates=gate_lines(report),
+            review=review,
+            state=state,
+        )
+        title, summary = render_check(data)
+        actions: list[Action] = [
+            SetCheck(
+                facts.repo, facts.head_sha, CHECK_NAME, report.check_status, report.check_conclusion, title, summary
+            ),
+        ]
+        users, teams = requests
+        users = tuple(u for u in users if u.lower() != facts.author.lower())
+        if users or teams:
+            actions.append(RequestReviewers(facts.repo, facts.number, users, teams))
+        actions.append(UpsertReport(facts.repo, facts.number, render_comment(data)))
+        return actions
+
+    # --- routes ------------------------------------------------------------------------------
+    def on_pull_request(self, payload: Mapping[str, Any]) -> set[PullRef]:
+        repo, pr = _repo_name(payload), payload.get("pull_request")
+        if not repo or not isinstance(pr, Mapping) or not isinstance(pr.get("number"), int):
+            return set()
+        number, action = pr["number"], payload.get("action")
+        if action == "closed":
+            self.index.remember(repo, number, None, open_=False)
+            return set()
+        head = _dig(pr, "head", "sha")
+        if isinstance(head, str):
+            self.index.remember(repo, number, head)
+        if action in ("opened", "synchronize", "edited", "reopened", "ready_for_review"):
+            return {(repo, number)}
+        return set()
+
+    def on_review(self, payload: Mapping[str, Any]) -> set[PullRef]:
+        repo, number = _repo_name(payload), _dig(payload, "pull_request", "number")
+        if repo and isinstance(number, int) and payload.get("action") in ("submitted", "dismissed", "edited"):
+            return {(repo, number)}
+        return set()
+
+    def on_check_run(self, payload: Mapping[str, Any]) -> set[PullRef]:
+        run = payload.get("check_run")
+        if payload.get("action") != "completed" or not isinstance(run, Mapping) or run.get("name") == CHECK_NAME:
+            return set()  # our own check run never re-triggers an evaluation
+        return self._by_head(payload, run.get("head_sha"), run.get("pull_requests"))
+
+    def on_check_suite(self, payload: Mapping[str, Any]) -> set[PullRef]:
+        suite = payload.get("check_suite")
+        if payload.get("action") != "completed" or not isinstance(suite, Mapping):
+            return set()
+        return self._by_head(payload, suite.get("head_sha"), suite.get("pull_requests"))
+
+    def on_status(self, payload: Mapping[str, Any]) -> set[PullRef]:
+        if payload.get("state") == "pending":
+            return set()  # a pending status changes nothing that a completed one will not
+        return self._by_head(payload, payload.get("sha"), None)
+
+    def on_push(self, payload: Mapping[str, Any]) -> set[PullRef]:
+        repo = _repo_name(payload)
+        if not repo or not push_touches_config(payload):
+            return set()
+        # Every open PR is re-evaluated: each reads the config of its own base, and an evaluation
+        # that changes nothing writes nothing. Config pushes are rare; listing bases costs as much.
+        return self.resync(repo)
+
+    def on_installation(self, payload: Mapping[str, Any]) -> set[PullRef]:
+        action = payload.get("action")
+        key = {"created": "repositories", "added": "repositories_added"}.get(str(action))
+        repos = payload.get(key) if key else None
+        installation = _dig(payload, "installation", "id")
+        refs: set[PullRef] = set()
+        for item in repos if isinstance(repos, list) else ():
+            name = item.get("full_name") if isinstance(item, Mapping) else None
+            if isinstance(name, str) and "/" in name:
+                if isinstance(installation, int):
+                    self.index.set_installation(name, installation)
+                refs |= self.resync(name)
+        return refs
+
+    def on_issue_comment(self, payload: Mapping[str, Any]) -> set[PullRef]:
+        self.run_commands(payload)
+        return set()
+
+    # --- commands ------------------------------------------------------------------------------
+    def run_commands(self, payload: Mapping[str, Any]) -> list[Action]:
+        """Answer the slash-commands of a new PR comment; returns the actions applied."""
+        repo, comment = _repo_name(payload), payload.get("comment")
+        number = _dig(payload, "issue", "number")
+        if (
+            payload.get("action") != "created"  # edits are not re-executed, deletions not answered
+            or not repo
+            or not isinstance(comment, Mapping)
+            or not isinstance(number, int)
+            or not isinstance(_dig(payload, "issue", "pull_request"), Mapping)  # commands act on PRs only
+        ):
+            return []
+        user = _dig(comment, "user", "login")
+        body, comment_id = comment.get("body"), comment.get("id")
+        if not isinstance(user, str) or not isinstance(body, str) or not isinstance(comment_id, int):
+            return []
+        if self._is_bot(comment, user, body):
+            return []
+        login = self._bot_login()
+        parsed = parse_comment(body, bot_login=login)
+        if parsed.empty:
+            return []
+        forge = self._forge(repo)
+        actions = self.command_actions(forge, repo, number, comment_id, user, parsed)
+        Executor(forge).apply(actions)
+        return actions
+
+    def command_actions(
+        self, forge: Forge, repo: str, number: int, comment_id: int, user: str, parsed: ParseResult
+    ) -> list[Action]:
+        marker = reply_marker(comment_id)
+        if parsed.errors:
+            body = f"{marker}\n{error_reply(parsed.errors)}"
+            return [React(repo, comment_id, "confused"), Reply(repo, number, body)]
+        needed = comment_permission(parsed.commands)
+        have = forge.permission(repo, user)
+        if not have.at_least(needed):
+            body = f"{marker}\n{refusal_reply(user, needed, have, parsed.commands)}"
+            return [React(repo, comment_id, "confused"), Reply(repo, number, body)]
+        answers = [answer(c) for c in parsed.commands]
+        body = "\n\n".join([marker, *dict.fromkeys(answers)])
+        return [React(repo, comment_id, "+1"), Reply(repo, number, body)]
+
+    # --- helpers -------------------------------------------------------------------------------
+    def _forge(self, repo: str) -> Forge:
+        return self.forges(repo, self.index.installation(repo))
+
+    def _bot_login(self) -> str | None:
+        if callable(self.bot_login):
+            try:
+                return self.bot_login()
+            except Exception:  # identity is a nicety for mentions; never fail a delivery on it
+                log.warning("could not determine the bot's login", exc_info=True)
+                return None
+        return self.bot_login
+
+    def _is_bot(self, comment: Mapping[str, Any], user: str, body: str) -> bool:
+        """Bots (the bot itself included) are never obeyed: no loops, no bot-to-bot commands."""
+        if _dig(comment, "user", "type") == "Bot" or user.endswith("[bot]"):
+            return True
+        if REPORT_MARKER in body or "<!-- mlgate-reply:" in body:
+            return True  # the bot's own comment, in token mode where it posts as a user
+        login = self._bot_login()
+        return bool(login) and user.lower() == str(login).lower().removesuffix("[bot]")
+
+    def _by_head(self, payload: Mapping[str, Any], sha: object, pulls: object) -> set[PullRef]:
+        repo = _repo_name(payload)
+        if not repo or not isinstance(sha, str) or not sha:
+            return set()
+        refs: set[PullRef] = set()
+        for pr in pulls if isinstance(pulls, list) else ():
+            number = pr.get("number") if isinstance(pr, Mapping) else None
+            head = _dig(pr, "head", "sha")
+            base_repo = _dig(pr, "base", "repo", "name")
+            if isinstance(number, int) and (head in (None, sha)) and base_repo in (None, repo.split("/")[1]):
+                refs.add((repo, number))
+        if refs:
+            return refs
+        known = self.index.pulls_with_head(repo, sha)
+        if known is None:
+            return self.resync(repo)  # first event for this repo since start: evaluate all open PRs once
+        return {(repo, n) for n in known}
+
+
+def answer(command: Command) -> str:
+    """The reply to one accepted command (Markdown, no user text)."""
+    if command.name == "help":
+        return help_text()
+    if command.name in QUEUE_COMMANDS:
+        return (
+            f"`/{command.name}`: the merge queue is not available yet, so nothing was queued or changed. "
+            "Until it is, merge with GitHub's button once the `mlgate` check is green."
+        )
+    if command.name in DEPLOY_COMMANDS:
+        return f"`/{command.name}`: deployments are not available yet, so nothing was deployed."
+    return f"`/{md(command.name)}`: not available."
+
+
+ROUTES: dict[str, Callable[[Handlers, Mapping[str, Any]], set[PullRef]]] = {
+    "pull_request": Handlers.on_pull_request,
+    "pull_request_review": Handlers.on_review,
+    "check_run": Handlers.on_check_run,
+    "check_suite": Handlers.on_check_suite,
+    "status": Handlers.on_status,
+    "push": Handlers.on_push,
+    "issue_comment": Handlers.on_issue_comment,
+    "installation": Handlers.on_installation,
+    "installation_repositories": Handlers.on_installation,
+}
+
+
+def build_dispatcher(settings: Any, forges: Callable[..., Forge] | None = None) -> Handlers:
+    """The worker's Dispatcher for these settings (the GitHub client is bot/github.py's)."""
+    if forges is None:
+        from bot.github import forge_factory
+
+        forges = forge_factory(settings)
+    login = getattr(settings, "bot_login", None) or getattr(forges, "bot_login", None)
+    return Handlers(forges=forges, bot_login=login)
+
+
+# ---------------------------------------------------------------------------------------------
+# small pure helpers
+
+
+def _dig(data: object, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _repo_name(payload: Mapping[str, Any]) -> str | None:
+    name = _dig(payload, "repository", "full_name")
+    return name if isinstance(name, str) and "/" in name else None
+
+
+def _with_teams(forge: Forge, facts: PullFacts, keys: Iterable[str]) -> PullFacts:
+    """Fill `team_members` for the rules' teams ("org/team"); teams already known are kept."""
+    members = dict(facts.team_members)
+    known = {k.lower() for k in members}
+    for key in keys:
+        org, _, slug = key.partition("/")
+        if key.lower() in known or not org or not slug:
+            continue
+        found = forge.team_members(org, slug)
+        if found:
+            members[key] = tuple(found)
+    return dataclasses.replace(facts, team_members=members) if members != facts.team_members else facts
+
+
+def _writers(forge: Forge, facts: PullFacts) -> tuple[str, ...]:
+    """Reviewers with write permission: who may approve for rules that list no reviewers."""
+    return tuple(u for u in dict.fromkeys(reviewers_to_check(facts)) if forge.permission(facts.repo, u).at_least(
+        Permission.WRITE))
