@@ -103,6 +103,7 @@ def _install_hooks(app: Flask, sandbox: Sandbox) -> None:
         who = g.principal
         template = _template()
         fault = sandbox.faults.take(request.method, template, request.path[len(API_PREFIX):])
+        g.fault = fault
         if fault is not None:
             if fault.kind == "delay":
                 time.sleep(fault.delay)
@@ -134,6 +135,9 @@ def _install_hooks(app: Flask, sandbox: Sandbox) -> None:
                     resp = Response(status=304, headers={"ETag": etag})
             bucket = sandbox.limits.bucket(who.key, who.kind)
             resp.headers.update(sandbox.limits.headers(bucket))
+        fault = g.get("fault")
+        if fault is not None:
+            resp.headers["X-Sandbox-Fault"] = f"{fault.id}:{fault.kind}"
         resp.headers["X-GitHub-Media-Type"] = "github.v3; format=json"
         resp.headers["X-GitHub-Request-Id"] = hashlib.sha1(str(time.time_ns()).encode()).hexdigest()[:16]
         resp.headers.setdefault("Vary", "Accept, Authorization, Cookie, X-GitHub-OTP")

@@ -161,9 +161,15 @@ def installation(store: Store, inst: J) -> J:
     account = store.user(inst["account"])
     app_rec = store.state["apps"][str(inst["app_id"])]
     api = api_base()
+    acct = user(account) or {}
+    if account:
+        # the GET /app/installations description combines simple-user *and* enterprise with allOf,
+        # so it demands enterprise's name/slug/timestamps on every account; give them
+        acct.update(name=account.get("name") or account["login"], slug=account["login"],
+                    created_at=account["created_at"], updated_at=account["created_at"])
     return {
         "id": inst["id"],
-        "account": user(account),
+        "account": acct,
         "repository_selection": inst["repository_selection"],
         "access_tokens_url": f"{api}/app/installations/{inst['id']}/access_tokens",
         "repositories_url": f"{api}/installation/repositories",

@@ -161,6 +161,8 @@ class Contract:
     # --- hooks for the running sandbox -------------------------------------------------------
     def observe_response(self, method: str, template: str | None, status: int, body: Any,
                          headers: dict[str, str]) -> None:
+        if "X-Sandbox-Fault" in headers and headers["X-Sandbox-Fault"].split(":", 1)[1] != "delay":
+            return  # an injected fault is deliberately not GitHub's answer
         self.pending.extend(self.check_response(method, template, status, body))
 
     def observe_webhook(self, event: str, payload: dict[str, Any]) -> None:
@@ -188,11 +190,13 @@ def _errors(validator: jsonschema.Draft7Validator, instance: Any) -> list[jsonsc
 
 def _describe(err: jsonschema.ValidationError) -> str:
     path = "/".join(str(p) for p in err.absolute_path) or "<root>"
-    detail = err.message
-    if err.context:
-        deepest = max(err.context, key=lambda e: len(e.absolute_path))
-        detail += f" (deepest: {'/'.join(str(p) for p in deepest.absolute_path)}: {deepest.message[:300]})"
-    return f"at {path}: {detail[:1200]}"
+    detail = err.message[:300]
+    ctx = err
+    while ctx.context:  # follow anyOf/oneOf down to the most specific complaint
+        ctx = max(ctx.context, key=lambda e: (len(e.absolute_path), -len(e.context or [])))
+    if ctx is not err:
+        detail += f" (deepest: {'/'.join(str(p) for p in ctx.absolute_path)}: {ctx.message[:300]})"
+    return f"at {path}: {detail}"
 
 
 @lru_cache(maxsize=1)

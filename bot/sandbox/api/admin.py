@@ -119,7 +119,7 @@ def install_app(app_id: int) -> Any:
                  and (not names or r["id"] in ids)]
         payload = {
             "action": "created",
-            "installation": render.installation(st, inst),
+            "installation": render.installation(st, inst) | {"account": render.user(account)},
             "repositories": [{"id": r["id"], "node_id": render.node_id("R", r["id"]), "name": r["name"],
                               "full_name": f"{r['owner']}/{r['name']}", "private": r["private"]} for r in repos],
             "sender": payloads.sender(st, data.get("sender") or account["login"] if account["type"] == "User"

@@ -42,7 +42,7 @@ def _ping_payload(rec: J, hook: J) -> J:
     return {
         "zen": "Keep it logically awesome.",
         "hook_id": hook["id"],
-        "hook": {k: v for k, v in render.hook(rec, hook).items() if k != "config"} | {
+        "hook": {k: v for k, v in render.hook(rec, hook).items() if k not in ("config", "last_response")} | {
             "config": {k: v for k, v in hook["config"].items() if k in ("content_type", "url", "insecure_ssl")}},
         "repository": render.repo(store(), rec),
         "sender": render.user(store().user(actor())),
@@ -69,7 +69,7 @@ def update_hook(owner: str, repo: str, hook_id: str) -> Any:
     hook["config"] = _config(data, hook["config"])
     if "events" in data:
         hook["events"] = data["events"]
-    hook["events"] = sorted(set(hook["events"]) | set(data.get("add_events", [])) - set(data.get("remove_events", [])))
+    hook["events"] = sorted((set(hook["events"]) | set(data.get("add_events", []))) - set(data.get("remove_events", [])))
     if "active" in data:
         hook["active"] = bool(data["active"])
     hook["updated_at"] = now_iso()
