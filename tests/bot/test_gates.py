@@ -1,0 +1,428 @@
+"""The summary `mlgate` check: states, pinned apps, latest runs, results JSON, review, timeouts, next steps."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from bot.facts import ChangedFile, CheckRun, PullFacts, Review
+from bot.gates import GateState, evaluate_gates, gate_summary, parse_results_text
+from bot.review import RuleSpec, evaluate_review
+from checks.config import parse_config
+from checks.results import SCHEMA_ID, GateResult, LimitCheck, Metric, RunResults, Status
+
+HEAD = "a1b2c3d" + "0" * 33
+OLD = "f" * 40
+
+CONFIG = parse_config(
+    """
+quality: {task: classification, metrics: {accuracy: {min: 0.5}}}
+bias: {sensitive: [colour]}
+merge:
+  required_checks: [tests, {name: lint, app: github-actions}, {name: mlgate/bias, app: github-actions}]
+"""
+)
+
+
+def facts(*checks: CheckRun, reviews=(), files=("README.md",)) -> PullFacts:
+    return PullFacts(
+        repo="acme/models",
+        number=3,
+        title="t",
+        author="carol",
+        state="open",
+        merged=False,
+        draft=False,
+        head_sha=HEAD,
+        head_ref="f",
+        head_repo="acme/models",
+        base_ref="main",
+        base_sha="b" * 40,
+        files=tuple(ChangedFile(f, "modified") for f in files),
+        reviews=tuple(reviews),
+        checks=checks,
+        team_members={"acme/ml": ("alice",)},
+    )
+
+
+def run(
+    name,
+    conclusion="success",
+    *,
+    status="completed",
+    app="github-actions",
+    id=1,
+    text=None,
+    kind="check_run",
+    sha=HEAD,
+    summary=None,
+):
+    return CheckRun(
+        name,
+        status,
+        conclusion,
+        app,
+        sha,
+        id=id,
+        details_url=f"https://ci/{name}/{id}",
+        summary=summary,
+        text=text,
+        kind=kind,
+    )
+
+
+def status(name, state="success", id=1):
+    return CheckRun(
+        name,
+        "completed" if state != "pending" else "pending",
+        None if state == "pending" else state,
+        None,
+        HEAD,
+        id=id,
+        kind="status",
+    )
+
+
+def results_text(gate="quality", st=Status.PASS, metrics=(), baseline_used=True, whole=True) -> str:
+    result = GateResult(gate, st, f"{gate} {st.value}", metrics=list(metrics), baseline_used=baseline_used)
+    if whole:
+        return json.dumps(RunResults([result], {}, {}).to_dict())
+    return json.dumps(result.to_dict())
+
+
+GREEN = (
+    run("mlgate/quality", text=results_text("quality")),
+    run("mlgate/bias", text=results_text("bias")),
+    run("tests", app="circleci"),
+    run("lint"),
+)
+
+
+def states(report) -> dict[str, GateState]:
+    return {r.name: r.state for r in report.rows}
+
+
+def evaluate(*checks, config=CONFIG, review=None, **kw):
+    f = facts(*checks)
+    return evaluate_gates(f, config, review if review is not None else evaluate_review(f, []), **kw)
+
+
+# --- overall ---------------------------------------------------------------------------------------
+
+
+def test_all_green() -> None:
+    report = evaluate(*GREEN)
+    assert report.conclusion == "success" and report.passed
+    assert list(states(report)) == ["mlgate/quality", "mlgate/bias", "tests", "lint"]
+    assert report.title == "all 4 gates passed"
+    assert report.next_steps == ("Every gate passed: comment /merge to queue this PR.",)
+    assert (report.check_status, report.check_conclusion) == ("completed", "success")
+
+
+@pytest.mark.parametrize(
+    ("replaced", "expected_state", "conclusion"),
+    [
+        (run("tests", "failure", app="circleci"), GateState.FAILURE, "failure"),
+        (run("tests", "timed_out", app="circleci"), GateState.FAILURE, "failure"),
+        (run("tests", "cancelled", app="circleci"), GateState.FAILURE, "failure"),
+        (run("tests", "action_required", app="circleci"), GateState.FAILURE, "failure"),
+        (run("tests", "neutral", app="circleci"), GateState.SUCCESS, "success"),  # GitHub: neutral passes
+        (run("tests", "skipped", app="circleci"), GateState.SUCCESS, "success"),
+        (run("tests", None, status="in_progress", app="circleci"), GateState.PENDING, "pending"),
+        (run("tests", None, status="queued", app="circleci"), GateState.PENDING, "pending"),
+        (run("tests", "weird", app="circleci"), GateState.ERROR, "failure"),
+        (status("tests", "success"), GateState.SUCCESS, "success"),  # unpinned: a status counts
+        (status("tests", "pending"), GateState.PENDING, "pending"),
+        (status("tests", "error"), GateState.ERROR, "failure"),
+        (status("tests", "failure"), GateState.FAILURE, "failure"),
+        (None, GateState.MISSING, "pending"),
+    ],
+)
+def test_required_check_states(replaced, expected_state, conclusion) -> None:
+    checks = [c for c in GREEN if c.name != "tests"] + ([replaced] if replaced else [])
+    report = evaluate(*checks)
+    assert states(report)["tests"] == expected_state
+    assert report.conclusion == conclusion
+
+
+def test_failure_wins_over_pending() -> None:
+    report = evaluate(run("tests", "failure", app="circleci"))  # everything else missing
+    assert report.conclusion == "failure"
+    assert report.title == "1 of 4 gates block the merge: tests"
+    assert report.check_conclusion == "failure"
+
+
+def test_pending_title_and_check_status() -> None:
+    report = evaluate(*GREEN[:3], run("lint", None, status="in_progress"))
+    assert report.conclusion == "pending" and report.title == "waiting for lint"
+    assert (report.check_status, report.check_conclusion) == ("in_progress", None)
+    assert "Wait for lint to finish." in report.next_steps
+
+
+def test_no_config_no_gates() -> None:
+    f = facts()
+    report = evaluate_gates(f, None, evaluate_review(f, []))
+    assert report.conclusion == "success" and report.rows == () and report.title == "no gates configured"
+
+
+def test_invalid_config_fails_with_the_error() -> None:
+    f = facts(*GREEN)
+    report = evaluate_gates(f, None, None, config_error="merge.batch_size (line 3): unknown key")
+    assert report.conclusion == "failure"
+    assert report.rows[0].state == GateState.ERROR
+    assert report.next_steps[0] == "Fix .github/mlgate.yml on main: merge.batch_size (line 3): unknown key."
+
+
+# --- pinned apps, statuses and duplicates ------------------------------------------------------------
+
+
+def test_pinned_check_from_the_wrong_app_does_not_count() -> None:
+    checks = [c for c in GREEN if c.name != "lint"] + [run("lint", app="evil-app", id=9), status("lint", id=10)]
+    report = evaluate(*checks)
+    (lint,) = [r for r in report.rows if r.name == "lint"]
+    assert lint.state == GateState.MISSING and report.conclusion == "pending"
+    assert lint.notes == (
+        "reported by the app evil-app, but only the app github-actions may report lint; ignored",
+        "reported by a commit status (no app), but only the app github-actions may report lint; ignored",
+    )
+
+
+def test_pinned_check_counts_the_right_app_only() -> None:
+    checks = [c for c in GREEN if c.name != "lint"] + [run("lint", "failure", app="evil", id=9), run("lint", id=2)]
+    (lint,) = [r for r in evaluate(*checks).rows if r.name == "lint"]
+    assert lint.state == GateState.SUCCESS and lint.app == "github-actions" and len(lint.notes) == 1
+
+
+def test_app_pin_is_case_insensitive() -> None:
+    checks = [c for c in GREEN if c.name != "lint"] + [run("lint", app="GitHub-Actions")]
+    assert states(evaluate(*checks))["lint"] == GateState.SUCCESS
+
+
+@pytest.mark.parametrize(
+    ("runs", "expected"),
+    [
+        ((run("tests", "failure", id=1, app="ci"), run("tests", "success", id=2, app="ci")), GateState.SUCCESS),
+        ((run("tests", "success", id=5, app="ci"), run("tests", "failure", id=3, app="ci")), GateState.SUCCESS),
+        ((run("tests", "success", id=2, app="ci"), run("tests", "failure", id=7, app="ci")), GateState.FAILURE),
+        (
+            (run("tests", "success", id=2, app="ci"), run("tests", None, status="queued", id=3, app="ci")),
+            GateState.PENDING,
+        ),
+        ((status("tests", "failure", id=1), status("tests", "success", id=2)), GateState.SUCCESS),
+        (
+            (run("tests", "success", id=9, app="ci"), status("tests", "failure", id=1)),
+            GateState.FAILURE,
+        ),  # worse of kinds
+    ],
+)
+def test_latest_run_by_id_counts(runs, expected) -> None:
+    checks = [c for c in GREEN if c.name != "tests"] + list(runs)
+    assert states(evaluate(*checks))["tests"] == expected
+
+
+def test_runs_on_other_shas_are_ignored() -> None:
+    checks = [c for c in GREEN if c.name != "tests"] + [run("tests", app="ci", sha=OLD)]
+    assert states(evaluate(*checks))["tests"] == GateState.MISSING
+
+
+def test_a_status_never_counts_as_a_gate() -> None:
+    config = parse_config("quality: {task: classification, metrics: {accuracy: {min: 0.5}}}")
+    report = evaluate(status("mlgate/quality", "success"), config=config)
+    (row,) = report.rows
+    assert row.state == GateState.MISSING
+    assert "gate results come only from check runs" in row.notes[0]
+
+
+def test_gate_app_pin() -> None:
+    config = parse_config("quality: {task: classification, metrics: {accuracy: {min: 0.5}}}")
+    report = evaluate(run("mlgate/quality", app="other", text=results_text()), config=config, gate_app="github-actions")
+    assert report.rows[0].state == GateState.MISSING
+
+
+def test_summary_check_in_required_checks_is_ignored() -> None:
+    config = parse_config("merge: {required_checks: [mlgate, tests]}")
+    report = evaluate(run("tests", app="ci"), run("mlgate", "failure"), config=config)
+    assert [r.name for r in report.rows] == ["tests"] and report.passed
+    assert "summary check itself" in report.notes[0]
+
+
+def test_near_miss_names_are_suggested() -> None:
+    config = parse_config("merge: {required_checks: [tests]}")
+    report = evaluate(run("test", app="ci"), config=config)
+    (row,) = report.rows
+    assert row.notes == ("not reported under this exact name; did you mean test?",)
+    assert "did you mean test?" in report.next_steps[0]
+
+
+# --- gates and their results JSON -------------------------------------------------------------------
+
+
+def _quality(st: Status, text: str | None, conclusion="success"):
+    config = parse_config("quality: {task: classification, metrics: {accuracy: {min: 0.5}}}")
+    report = evaluate(run("mlgate/quality", conclusion, text=text), config=config)
+    return report.rows[0], report
+
+
+METRICS = [
+    Metric(
+        "accuracy", 0.81, Status.PASS, baseline=0.80, delta=0.01, limits=[LimitCheck("min", 0.5, Status.PASS, 0.81)]
+    ),
+    Metric("roc_auc", 0.62, Status.FAIL, baseline=0.70, delta=-0.08),
+    Metric("fnr_difference", 0.3, Status.WARN, slice="colour"),
+]
+
+
+def test_gate_summary_from_results_json() -> None:
+    row, _ = _quality(Status.FAIL, results_text(st=Status.FAIL, metrics=METRICS), conclusion="failure")
+    assert row.state == GateState.FAILURE and row.result is not None
+    assert row.summary == (
+        "quality fail — roc_auc 0.62 (−0.08 vs base) fail; fnr_difference [colour] 0.3 warn; "
+        "accuracy 0.81 (+0.01 vs base)"
+    )
+    assert row.url == "https://ci/mlgate/quality/1"
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_results_json_whole_run_or_one_gate(whole: bool) -> None:
+    row, _ = _quality(Status.PASS, results_text(whole=whole, metrics=METRICS[:1]))
+    assert row.state == GateState.SUCCESS and row.result.gate == "quality"
+
+
+def test_results_json_inside_a_markdown_fence() -> None:
+    text = "Results:\n```json\n" + results_text(metrics=METRICS[:1]) + "\n```\n"
+    row, _ = _quality(Status.PASS, text)
+    assert row.result is not None and row.notes == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "note"),
+    [
+        (None, "no results JSON in the check run's output"),
+        ("   ", "no results JSON in the check run's output"),
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "is a list, expected an object"),
+        ('{"hello": 1}', "neither `gates` nor `gate`"),
+        ('{"gate": "quality"}', "malformed (missing key 'status')"),
+        ('{"gate": "quality", "status": "purple"}', "malformed"),
+        (
+            '{"gates": [{"gate": "a", "status": "pass"}, {"gate": "b", "status": "pass"}]}',
+            "no gate quality (it has: a, b)",
+        ),
+        ('{"schema": "mlgate.results/v9", "gates": 5}', "schema mlgate.results/v9 is not " + SCHEMA_ID),
+    ],
+)
+def test_missing_or_malformed_results_are_noted_not_fatal(text, note) -> None:
+    row, report = _quality(Status.PASS, text)
+    assert row.state == GateState.SUCCESS  # the conclusion still counts
+    assert row.result is None
+    assert any(note in n for n in row.notes), row.notes
+    assert report.conclusion == "success"
+
+
+def test_results_verdict_overrides_a_green_conclusion() -> None:
+    row, report = _quality(Status.FAIL, results_text(st=Status.FAIL), conclusion="success")
+    assert row.state == GateState.FAILURE and report.conclusion == "failure"
+    assert "its results say fail" in row.notes[0]
+
+
+def test_results_error_is_an_error_state() -> None:
+    row, report = _quality(Status.ERROR, results_text(st=Status.ERROR), conclusion="failure")
+    assert row.state == GateState.ERROR
+    assert report.next_steps[0].startswith("mlgate/quality could not be computed")
+
+
+def test_warn_and_neutral_pass() -> None:
+    row, _ = _quality(Status.WARN, results_text(st=Status.WARN), conclusion="neutral")
+    assert row.state == GateState.SUCCESS
+
+
+def test_skipped_gate_fails() -> None:
+    row, _ = _quality(Status.PASS, None, conclusion="skipped")
+    assert row.state == GateState.FAILURE and "nothing was judged" in row.notes[-1]
+
+
+def test_missing_baseline_is_said() -> None:
+    row, _ = _quality(Status.PASS, results_text(metrics=METRICS[:1], baseline_used=False))
+    assert "no baseline was available: only absolute limits were applied" in row.notes
+
+
+def test_pending_gate_does_not_parse_results() -> None:
+    config = parse_config("quality: {task: classification, metrics: {accuracy: {min: 0.5}}}")
+    report = evaluate(run("mlgate/quality", None, status="in_progress", text="garbage"), config=config)
+    assert report.rows[0].state == GateState.PENDING and report.rows[0].notes == ()
+
+
+def test_required_check_naming_a_gate_merges_into_its_row_with_the_pin() -> None:
+    report = evaluate(
+        *[c for c in GREEN if c.name != "mlgate/bias"], run("mlgate/bias", app="evil", text=results_text("bias"))
+    )
+    names = [r.name for r in report.rows]
+    assert names.count("mlgate/bias") == 1
+    (bias,) = [r for r in report.rows if r.name == "mlgate/bias"]
+    assert bias.state == GateState.MISSING and bias.pinned_app == "github-actions" and bias.kind == "gate"
+
+
+def test_parse_results_text_direct() -> None:
+    result, note = parse_results_text(results_text("bias"), "bias")
+    assert note is None and result.gate == "bias"
+    single, note = parse_results_text(results_text("data"), "quality")  # one gate in the file: taken
+    assert single.gate == "data" and note is None
+
+
+def test_gate_summary_caps_length() -> None:
+    long = GateResult("q", Status.FAIL, "x" * 1000)
+    assert len(gate_summary(long)) == 300
+
+
+# --- review and timeouts ----------------------------------------------------------------------------
+
+
+def test_review_blocks_then_passes() -> None:
+    rule = RuleSpec("training", paths=("train.py",), teams=("ml",))
+    f = facts(*GREEN, files=("train.py",))
+    report = evaluate_gates(f, CONFIG, evaluate_review(f, [rule]))
+    assert states(report)["review"] == GateState.FAILURE and report.conclusion == "failure"
+    assert report.next_steps == ("Review rule training: 1 more approval needed from @ml on a1b2c3d.",)
+    approved = replace(f, reviews=(Review(1, "alice", "APPROVED", HEAD, "2026-11-27T10:00:00Z"),))
+    report = evaluate_gates(approved, CONFIG, evaluate_review(approved, [rule]))
+    assert report.conclusion == "success" and states(report)["review"] == GateState.SUCCESS
+
+
+def test_review_changes_requested_next_step() -> None:
+    rule = RuleSpec("training", paths=("train.py",), teams=("ml",))
+    f = facts(*GREEN, files=("train.py",), reviews=(Review(1, "alice", "CHANGES_REQUESTED", OLD, "2026-11-27T10:00Z"),))
+    report = evaluate_gates(f, CONFIG, evaluate_review(f, [rule]))
+    assert report.next_steps[0].startswith("Review rule training: @alice requested changes")
+
+
+def test_review_not_evaluated_is_pending() -> None:
+    report = evaluate_gates(facts(*GREEN), CONFIG, None)
+    assert report.conclusion == "success"  # no rules configured: no review row
+    config = parse_config("review: {rules: [{name: r, paths: ['**']}]}")
+    report = evaluate_gates(facts(), config, None)
+    assert states(report) == {"review": GateState.PENDING} and report.conclusion == "pending"
+
+
+@pytest.mark.parametrize(
+    ("waited", "tests_state", "conclusion"),
+    [(None, GateState.MISSING, "pending"), (14.9, GateState.MISSING, "pending"), (15, GateState.FAILURE, "failure")],
+)
+def test_a_check_that_never_starts_fails_fast(waited, tests_state, conclusion) -> None:
+    checks = [c for c in GREEN if c.name != "tests"]
+    report = evaluate(*checks, waited_minutes=waited)
+    assert states(report)["tests"] == tests_state and report.conclusion == conclusion
+    if tests_state == GateState.FAILURE:
+        assert report.next_steps[0] == (
+            "tests has not been reported within 15 minutes of the push; check that the workflow runs on this "
+            "commit and uses exactly this name."
+        )
+
+
+def test_a_check_running_too_long_fails() -> None:
+    checks = [c for c in GREEN if c.name != "tests"] + [run("tests", None, status="in_progress", app="ci")]
+    assert states(evaluate(*checks, waited_minutes=119))["tests"] == GateState.PENDING
+    report = evaluate(*checks, waited_minutes=120)
+    assert states(report)["tests"] == GateState.FAILURE
+    assert "still running after 120 minutes" in report.next_steps[0]
