@@ -650,3 +650,78 @@ def test_fit_never_splits_a_character():
     assert len(out.encode()) <= 200
     out.encode("utf-8")  # a split character would have been dropped, not kept broken
     assert out.startswith("€")
+
+
+# -- against the local sandbox, over real HTTP, in App mode -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    from bot.sandbox.harness import SandboxServer
+
+    server = SandboxServer(
+        tmp_path_factory.mktemp("sandbox"), users=("alice", "bob", "carol"), orgs={"acme": ["alice"]}
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_forge_against_the_sandbox_in_app_mode(sandbox, tmp_path):
+    api = sandbox.api
+    src = tmp_path / "src"
+    (src / ".github").mkdir(parents=True)
+    (src / ".github" / "mlgate.yml").write_text("review: {}\n")
+    (src / "train.py").write_text("EPOCHS = 1\n")
+    repo = sandbox.create_repo("acme", "gated", "alice", from_dir=src)["full_name"]
+    api("PUT", f"/repos/{repo}/collaborators/bob", "alice", json={"permission": "push"}).raise_for_status()
+    api("POST", "/orgs/acme/teams", "alice", json={"name": "ml-owners"}).raise_for_status()
+    api("PUT", "/orgs/acme/teams/ml-owners/memberships/carol", "alice", json={"role": "member"}).raise_for_status()
+    head = sandbox.push_files("acme", "gated", "tune", {"train.py": "EPOCHS = 2\n"}, "bob", base="main")
+    number = sandbox.open_pr("acme", "gated", "tune", "bob", title="More epochs")["number"]
+    app = sandbox.register_app("mlgate-e2e", owner="alice")
+    sandbox.install_app(app.id, "acme")
+
+    settings = SimpleNamespace(
+        github_url=sandbox.api_url, app_id=app.id, private_key=app.private_key, github_token=None
+    )
+    forge = forge_factory(settings, ForgeOptions(seconds_between_writes=0, sleep=Sleeps()))(repo, None)
+
+    facts = forge.pull_facts(repo, number, teams=["acme/ml-owners"])
+    assert (facts.author, facts.head_sha, facts.head_ref, facts.base_ref) == ("bob", head, "tune", "main")
+    assert facts.files == (ChangedFile("train.py", "modified"),)
+    assert facts.team_members == {"acme/ml-owners": ("carol",)}
+    assert forge.open_pull_numbers(repo) == [number]
+    assert forge.read_file(repo, ".github/mlgate.yml", "main")[0] == "review: {}\n"
+    assert forge.read_file(repo, ".github/absent.yml", "main") is None
+    assert forge.permission(repo, "bob") is Permission.WRITE
+
+    api("POST", f"/repos/{repo}/pulls/{number}/reviews", "alice", json={"event": "APPROVE"}).raise_for_status()
+    api("POST", f"/repos/{repo}/statuses/{head}", "alice", json={"state": "success", "context": "ci/tests"})
+    marker = "<!-- mlgate:report -->"
+    cid = forge.create_comment(repo, number, f"{marker}\nfirst")
+    assert forge.find_comment(repo, number, marker) == (cid, f"{marker}\nfirst")
+    forge.update_comment(repo, cid, f"{marker}\nsecond")
+    assert forge.find_comment(repo, number, marker) == (cid, f"{marker}\nsecond")
+    forge.add_reaction(repo, cid, "+1")
+    run = forge.set_check(repo, head, "mlgate", status="in_progress", conclusion=None, title="t", summary="s")
+    again = forge.set_check(repo, head, "mlgate", status="completed", conclusion="success", title="t", summary="ok")
+    assert again == run
+    forge.request_reviewers(repo, number, ("alice",), ())
+
+    facts = forge.pull_facts(repo, number)
+    assert [(r.user, r.state, r.commit_id) for r in facts.reviews] == [("alice", "APPROVED", head)]
+    by_name = {c.name: c for c in facts.checks}
+    assert (by_name["mlgate"].app, by_name["mlgate"].conclusion, by_name["mlgate"].summary) == (
+        "mlgate-e2e",
+        "success",
+        "ok",
+    )
+    assert (by_name["ci/tests"].kind, by_name["ci/tests"].conclusion) == ("status", "success")
+
+    # a 502 on the comment POST: the comment is looked for, never posted twice
+    sandbox.inject_fault("/repos/{owner}/{repo}/issues/{issue_number}/comments", kind="502", method="POST")
+    with pytest.raises(UncertainWriteError):
+        forge.create_comment(repo, number, "reply")
+    bodies = [c["body"] for c in api("GET", f"/repos/{repo}/issues/{number}/comments", "alice").json()]
+    assert bodies.count("reply") == 0
