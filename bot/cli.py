@@ -96,7 +96,8 @@ def run_gunicorn(app_factory: Callable[[], Any], options: dict[str, Any]) -> Non
     class _Application(BaseApplication):
         def load_config(self) -> None:
             for key, value in options.items():
-                self.cfg.set(key, value)
+                if key in self.cfg.settings:  # newer settings (control_socket_disable) only where known
+                    self.cfg.set(key, value)
 
         def load(self) -> Any:
             return app_factory()
@@ -114,6 +115,7 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
         "graceful_timeout": 30,
         "keepalive": 5,
         "worker_exit": _stop_workers,
+        "control_socket_disable": True,  # several servers on one machine must not share one socket
     }
 
 

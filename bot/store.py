@@ -209,9 +209,11 @@ class Store:
                 attempts=0,
             )
             .on_conflict_do_nothing(index_elements=["delivery_id"])
+            # RETURNING, not rowcount: psycopg reports -1 for Core inserts.
+            .returning(deliveries.c.id)
         )
         with self._tx() as conn:
-            return conn.execute(stmt).rowcount == 1
+            return conn.execute(stmt).first() is not None
 
     # ------------------------------------------------------------------ inspection
 
@@ -488,8 +490,9 @@ class Store:
                 .values(repo=repo, number=number, due_at=now + debounce, first_requested_at=now, generation=1,
                         attempts=0)
                 .on_conflict_do_nothing(index_elements=["repo", "number"])
-            ).rowcount
-            if inserted == 1:
+                .returning(evaluations.c.repo)
+            ).first()
+            if inserted is not None:
                 continue
             row = conn.execute(
                 sa.select(e.first_requested_at, e.generation)

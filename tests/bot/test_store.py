@@ -1,0 +1,379 @@
+"""The store against a real SQLite file and a real PostgreSQL database.
+
+The helpers at the top (`postgres_base_url`, `fresh_database`) are shared with the other bot
+test modules.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.engine import make_url
+
+from bot.models import metadata
+from bot.store import Store, StoreError, create_store_engine, migrate
+from bot.webhook import Delivery
+
+T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=timezone.utc)
+LEASE = timedelta(seconds=30)
+
+
+def postgres_base_url() -> str:
+    """The test server's URL; a skip on a laptop without it, a failure in CI."""
+    url = os.environ.get("MLGATE_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail('MLGATE_TEST_POSTGRES_URL is not set: CI must start PostgreSQL (eval "$(.ci/postgres.sh)")')
+        pytest.skip('MLGATE_TEST_POSTGRES_URL is not set (eval "$(.ci/postgres.sh)" to run the PostgreSQL tests)')
+    return url
+
+
+@contextmanager
+def fresh_database(kind: str, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty database of `kind` ('sqlite' file or 'postgres'), dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'mlgate.sqlite3'}"
+        return
+    base = postgres_base_url()
+    name = f"mlgate_t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+DB_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=DB_KINDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    s = Store.open(db_url)
+    yield s
+    s.close()
+
+
+def delivery(
+    delivery_id: str,
+    repo: str | None = "octo/one",
+    event: str = "pull_request",
+    action: str | None = "opened",
+    installation: int | None = 7,
+    **payload: object,
+) -> Delivery:
+    body: dict = {"action": action} if action else {}
+    if repo:
+        body["repository"] = {"full_name": repo}
+    if installation is not None:
+        body["installation"] = {"id": installation}
+    body.update(payload)
+    return Delivery(delivery_id, event, action, repo, installation, body)
+
+
+# ---------------------------------------------------------------------------------- schema
+
+
+def test_migrations_create_exactly_the_model_schema(db_url: str) -> None:
+    engine = create_store_engine(db_url)
+    migrate(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+        version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
+    engine.dispose()
+    assert diff == []
+    assert version == "0001"
+
+
+def test_migrating_twice_and_concurrently_is_harmless(db_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            Store.open(db_url).close()
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    s = Store.open(db_url)
+    assert s.ping()
+    s.close()
+
+
+def test_sqlite_file_uses_wal_and_a_busy_timeout(tmp_path: Path) -> None:
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}", busy_timeout_ms=1234)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 1234
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    engine.dispose()
+
+
+def test_bad_sqlite_locations_are_refused_clearly(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist"):
+        create_store_engine(f"sqlite:///{tmp_path / 'missing' / 'x.sqlite3'}")
+    with pytest.raises(StoreError, match="not memory"):
+        create_store_engine("sqlite://")
+    with pytest.raises(StoreError, match="unsupported database 'mysql'"):
+        create_store_engine("mysql://u@h/db")
+
+
+def test_ping_fails_when_the_schema_is_gone(store: Store) -> None:
+    assert store.ping()
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE key_locks"))
+    assert not store.ping()
+
+
+# ---------------------------------------------------------------------------------- intake
+
+
+def test_add_delivery_stores_fields_and_deduplicates(store: Store) -> None:
+    assert store.add_delivery(delivery("d-1", title="naïve ✓ \u0000 <b>"), T0) is True
+    assert store.add_delivery(delivery("d-1", title="other"), T0 + timedelta(seconds=1)) is False
+    rows = store.deliveries()
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row.delivery_id, row.event, row.action, row.repo, row.installation_id, row.serial_key) == (
+        "d-1",
+        "pull_request",
+        "opened",
+        "octo/one",
+        7,
+        "octo/one",
+    )
+    assert (row.status, row.attempts, row.received_at) == ("pending", 0, T0)
+    assert row.received_at.tzinfo is not None
+    assert store.delivery_payload("d-1")["title"] == "naïve ✓ \u0000 <b>"
+
+
+def test_deliveries_without_a_repository_get_their_own_lane(store: Store) -> None:
+    store.add_delivery(delivery("i-1", repo=None, event="installation", action="created", installation=99), T0)
+    store.add_delivery(delivery("g-1", repo=None, event="ping", action=None, installation=None), T0)
+    keys = {row.delivery_id: row.serial_key for row in store.deliveries()}
+    assert keys == {"i-1": "installation:99", "g-1": "global"}
+
+
+def test_naive_datetimes_are_refused(store: Store) -> None:
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+        store.add_delivery(delivery("d-1"), datetime(2026, 1, 1))
+
+
+# ---------------------------------------------------------------------------------- key locks
+
+
+def test_a_key_lock_is_exclusive_until_released_or_expired(store: Store) -> None:
+    assert store.acquire_keys(["octo/one", "octo/two"], "a", T0, LEASE) == ["octo/one", "octo/two"]
+    assert store.acquire_keys(["octo/one"], "b", T0 + timedelta(seconds=29), LEASE) == []
+    assert store.acquire_keys(["octo/one"], "a", T0, LEASE) == ["octo/one"]  # re-entrant for the owner
+    store.release_key("octo/one", "b")  # not the owner: no effect
+    assert store.acquire_keys(["octo/one"], "b", T0 + timedelta(seconds=1), LEASE) == []
+    store.release_key("octo/one", "a")
+    assert store.acquire_keys(["octo/one"], "b", T0 + timedelta(seconds=1), LEASE) == ["octo/one"]
+    # a's lease on octo/two runs out at T0+30: then anyone may take it
+    assert store.acquire_keys(["octo/two"], "b", T0 + timedelta(seconds=31), LEASE) == ["octo/two"]
+
+
+def test_renew_keeps_a_lock_past_its_first_lease(store: Store) -> None:
+    store.acquire_keys(["octo/one"], "a", T0, LEASE)
+    store.renew("a", ["octo/one"], [], T0 + timedelta(seconds=25), LEASE)
+    assert store.acquire_keys(["octo/one"], "b", T0 + timedelta(seconds=40), LEASE) == []
+    assert store.acquire_keys(["octo/one"], "b", T0 + timedelta(seconds=56), LEASE) == ["octo/one"]
+
+
+def test_concurrent_acquirers_never_share_a_key(store: Store) -> None:
+    now = T0
+    winners: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def grab(owner: str) -> None:
+        barrier.wait()
+        if store.acquire_keys(["octo/hot"], owner, now, LEASE):
+            winners.append(owner)
+
+    threads = [threading.Thread(target=grab, args=(f"w{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1
+
+
+def test_ready_keys_lists_work_not_locked_elsewhere(store: Store) -> None:
+    for i, repo in enumerate(["octo/a", "octo/b", "octo/c"]):
+        store.add_delivery(delivery(f"d-{i}", repo=repo), T0)
+    store.request_evaluations([("octo/e", 1)], T0, debounce=timedelta(seconds=2))
+    assert store.ready_keys(T0) == ["octo/a", "octo/b", "octo/c"]  # evaluation not due yet
+    assert store.ready_keys(T0 + timedelta(seconds=3)) == ["octo/a", "octo/b", "octo/c", "octo/e"]
+    store.acquire_keys(["octo/b"], "other", T0, LEASE)
+    assert store.ready_keys(T0, exclude=["octo/a"]) == ["octo/c"]
+
+
+# ---------------------------------------------------------------------------------- deliveries
+
+
+def test_claims_follow_received_order_within_a_key(store: Store) -> None:
+    for i in range(3):
+        store.add_delivery(delivery(f"d-{i}"), T0)
+    seen = []
+    while (claimed := store.claim_next_delivery("octo/one", "a", T0, LEASE, 5)) is not None:
+        seen.append(claimed.delivery_id)
+        assert claimed.attempts == 1
+        assert store.complete_delivery(claimed.id, "a", T0)
+    assert seen == ["d-0", "d-1", "d-2"]
+    assert {row.status for row in store.deliveries()} == {"done"}
+    assert all(row.processed_at == T0 and row.lease_owner is None for row in store.deliveries())
+
+
+def test_a_live_lease_blocks_the_key_and_an_expired_one_is_taken_over(store: Store) -> None:
+    store.add_delivery(delivery("d-0"), T0)
+    store.add_delivery(delivery("d-1"), T0)
+    first = store.claim_next_delivery("octo/one", "dead", T0, LEASE, 5)
+    assert first is not None and first.delivery_id == "d-0"
+    # Another worker must not overtake d-0 while its lease lives.
+    assert store.claim_next_delivery("octo/one", "b", T0 + timedelta(seconds=10), LEASE, 5) is None
+    assert store.ready_keys(T0 + timedelta(seconds=10)) == []
+    later = T0 + timedelta(seconds=31)
+    assert store.ready_keys(later) == ["octo/one"]
+    again = store.claim_next_delivery("octo/one", "b", later, LEASE, 5)
+    assert again is not None and (again.delivery_id, again.attempts) == ("d-0", 2)
+    # The dead worker's late completion is refused: it no longer holds the lease.
+    assert store.complete_delivery(first.id, "dead", later) is False
+    assert store.complete_delivery(again.id, "b", later) is True
+
+
+def test_failure_backs_off_then_gives_up(store: Store) -> None:
+    store.add_delivery(delivery("d-0"), T0)
+    store.add_delivery(delivery("d-1"), T0)
+    claimed = store.claim_next_delivery("octo/one", "a", T0, LEASE, 2)
+    assert store.fail_delivery(claimed.id, "a", T0, "ValueError: boom", T0 + timedelta(seconds=5))
+    # Backing off: d-1 must not overtake it.
+    assert store.claim_next_delivery("octo/one", "a", T0 + timedelta(seconds=4), LEASE, 2) is None
+    assert store.ready_keys(T0 + timedelta(seconds=4)) == []
+    claimed = store.claim_next_delivery("octo/one", "a", T0 + timedelta(seconds=5), LEASE, 2)
+    assert (claimed.delivery_id, claimed.attempts) == ("d-0", 2)
+    store.fail_delivery(claimed.id, "a", T0 + timedelta(seconds=5), "ValueError: boom again", None)
+    row = store.delivery("d-0")
+    assert (row.status, row.attempts, row.last_error) == ("failed", 2, "ValueError: boom again")
+    assert store.claim_next_delivery("octo/one", "a", T0 + timedelta(seconds=6), LEASE, 2).delivery_id == "d-1"
+    assert store.retry_failed(["d-0"]) == 1
+    assert store.delivery("d-0").status == "pending"
+
+
+def test_a_delivery_whose_workers_keep_dying_is_failed_not_retried_forever(store: Store) -> None:
+    store.add_delivery(delivery("d-0"), T0)
+    store.add_delivery(delivery("d-1"), T0)
+    now = T0
+    for _ in range(2):
+        assert store.claim_next_delivery("octo/one", "dying", now, LEASE, 2).delivery_id == "d-0"
+        now += timedelta(seconds=31)
+    nxt = store.claim_next_delivery("octo/one", "b", now, LEASE, 2)
+    assert nxt.delivery_id == "d-1"
+    row = store.delivery("d-0")
+    assert row.status == "failed" and "worker stopped" in row.last_error
+
+
+# ---------------------------------------------------------------------------------- evaluations
+
+
+def test_requests_coalesce_with_a_debounce_capped_by_the_max_wait(store: Store) -> None:
+    debounce, max_wait = timedelta(seconds=2), timedelta(seconds=5)
+    for second in range(4):  # a request every second keeps pushing the due time...
+        store.request_evaluations(
+            [("octo/one", 3)], T0 + timedelta(seconds=second), debounce=debounce, max_wait=max_wait
+        )
+    (row,) = store.evaluations()
+    assert row.due_at == T0 + timedelta(seconds=5)
+    store.request_evaluations([("octo/one", 3)], T0 + timedelta(seconds=4), debounce=debounce, max_wait=max_wait)
+    (row,) = store.evaluations()
+    assert row.due_at == T0 + timedelta(seconds=5)  # ...but never past first request + max wait
+    assert row.generation == 5
+    assert store.claim_due_evaluations("octo/one", T0 + timedelta(seconds=4)) == []
+    (due,) = store.claim_due_evaluations("octo/one", T0 + timedelta(seconds=5))
+    assert (due.repo, due.number, due.generation) == ("octo/one", 3, 5)
+    store.finish_evaluation(due)
+    assert store.evaluations() == []
+
+
+def test_a_request_during_an_evaluation_is_not_lost(store: Store) -> None:
+    store.request_evaluations([("octo/one", 3)], T0)
+    (due,) = store.claim_due_evaluations("octo/one", T0 + timedelta(seconds=3))
+    store.request_evaluations([("octo/one", 3)], T0 + timedelta(seconds=4))  # arrives while evaluating
+    store.finish_evaluation(due)
+    (row,) = store.evaluations()
+    assert row.due_at == T0 + timedelta(seconds=6)
+    assert row.first_requested_at == T0 + timedelta(seconds=4)  # a new burst, with its own max wait
+
+
+def test_failed_evaluation_is_retried_then_dropped(store: Store) -> None:
+    store.request_evaluations([("octo/one", 3)], T0)
+    (due,) = store.claim_due_evaluations("octo/one", T0 + timedelta(seconds=3))
+    store.fail_evaluation(due, T0, "RuntimeError: api down", T0 + timedelta(seconds=10))
+    (row,) = store.evaluations()
+    assert (row.attempts, row.last_error, row.due_at) == (1, "RuntimeError: api down", T0 + timedelta(seconds=10))
+    (due,) = store.claim_due_evaluations("octo/one", T0 + timedelta(seconds=10))
+    store.fail_evaluation(due, T0, "RuntimeError: still down", None)
+    assert store.evaluations() == []
+
+
+def test_completion_queues_evaluations_and_notes_repositories_atomically(store: Store) -> None:
+    store.add_delivery(delivery("d-0"), T0)
+    claimed = store.claim_next_delivery("octo/one", "a", T0, LEASE, 5)
+    store.complete_delivery(
+        claimed.id,
+        "a",
+        T0,
+        to_evaluate={("octo/one", 1), ("octo/two", 2)},
+        seen_repos={("octo/one", 7), ("octo/two", None)},
+        gone_repos=set(),
+    )
+    assert [(r.repo, r.number) for r in store.evaluations()] == [("octo/one", 1), ("octo/two", 2)]
+    assert store.known_repositories() == ["octo/one", "octo/two"]
+    store.add_delivery(delivery("d-1"), T0)
+    claimed = store.claim_next_delivery("octo/one", "a", T0, LEASE, 5)
+    store.complete_delivery(claimed.id, "a", T0, gone_repos={"octo/two"})
+    assert store.known_repositories() == ["octo/one"]
+
+
+def test_resync_is_flagged_once_per_interval_and_taken_once(store: Store) -> None:
+    store.add_repositories([("octo/one", 1), ("octo/two", 1)], T0)
+    interval = timedelta(minutes=15)
+    assert store.mark_resync_due(T0 + timedelta(minutes=5), interval) == 0
+    assert store.mark_resync_due(T0 + timedelta(minutes=15), interval) == 2
+    assert store.mark_resync_due(T0 + timedelta(minutes=16), interval) == 0
+    assert store.ready_keys(T0 + timedelta(minutes=16)) == ["octo/one", "octo/two"]
+    assert store.take_resync("octo/one") is True
+    assert store.take_resync("octo/one") is False
+
+
+def test_report_comment_ids_upsert(store: Store) -> None:
+    assert store.report_comment("octo/one", 5) is None
+    store.set_report_comment("octo/one", 5, 111, T0)
+    store.set_report_comment("octo/one", 5, 2**40, T0)
+    assert store.report_comment("octo/one", 5) == 2**40
+    store.forget_report_comment("octo/one", 5)
+    assert store.report_comment("octo/one", 5) is None
