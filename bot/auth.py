@@ -180,6 +180,11 @@ class AppCredentials:
             log.info("new token for installation %d, valid until %s", installation_id, data["expires_at"])
             return fresh.token
 
+    def forget(self, installation_id: int) -> None:
+        """Drop the cached token (GitHub refused it), so the next request fetches a new one."""
+        with self._locks_lock:
+            self._tokens.pop(installation_id, None)
+
     def installation_id(self, repo: str) -> int:
         """The App's installation on `owner/name` (cached; GET /repos/{owner}/{repo}/installation)."""
         if repo not in self._installations:

@@ -45,6 +45,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol, TypeVar
 
 import github
+import requests
 from github.Auth import Auth
 from github.CheckRun import CheckRun as GhCheckRun
 from github.File import File as GhFile
@@ -193,7 +194,12 @@ class _TokenAuth(Auth):
 
     @property
     def token(self) -> str:
-        return self._get_token()
+        try:
+            return self._get_token()
+        except ForgeError:
+            raise
+        except Exception as exc:  # a transport error after the token request's own retries
+            raise ForgeError(f"could not obtain an installation token ({type(exc).__name__})") from exc
 
     @property
     def _masked_token(self) -> str:
@@ -212,8 +218,10 @@ class GitHubForge:
         bot_login: Callable[[], str],
         app_id: int | None = None,
         clock: Callable[[], float] = time.time,
+        reauthenticate: Callable[[], None] | None = None,
     ) -> None:
         self._gh = client
+        self._reauthenticate = reauthenticate
         self._rq = client.requester
         self._retrier = retrier
         self._spacer = spacer
@@ -224,10 +232,7 @@ class GitHubForge:
     # -- plumbing ---------------------------------------------------------------------------
 
     def _read(self, what: str, fn: Callable[[], T]) -> T:
-        try:
-            return self._retrier.call(fn, what=what, idempotent=True)
-        except github.GithubException as exc:
-            raise GitHubAPIError(what, exc.status, _message(exc)) from None
+        return self._call(what, fn, idempotent=True, confirm=None)
 
     def _write(
         self, what: str, fn: Callable[[], T], *, idempotent: bool, confirm: Callable[[], T | None] | None = None
@@ -236,10 +241,26 @@ class GitHubForge:
             self._spacer.wait()
             return fn()
 
-        try:
-            return self._retrier.call(spaced, what=what, idempotent=idempotent, confirm=confirm)
-        except github.GithubException as exc:
-            raise GitHubAPIError(what, exc.status, _message(exc)) from None
+        return self._call(what, spaced, idempotent=idempotent, confirm=confirm)
+
+    def _call(self, what: str, fn: Callable[[], T], *, idempotent: bool, confirm: Callable[[], T | None] | None) -> T:
+        """Run under the retry policy; PyGithub and requests errors leave as `ForgeError`s.
+
+        A 401 with a cached installation token (revoked, or the app reinstalled) drops the token
+        and tries once more: GitHub did not act on an unauthenticated request.
+        """
+        for attempt in (1, 2):
+            try:
+                return self._retrier.call(fn, what=what, idempotent=idempotent, confirm=confirm)
+            except github.GithubException as exc:
+                if exc.status == 401 and attempt == 1 and self._reauthenticate is not None:
+                    log.warning("%s: GitHub refused the installation token; fetching a new one", what)
+                    self._reauthenticate()
+                    continue
+                raise GitHubAPIError(what, exc.status, _message(exc)) from None
+            except requests.RequestException as exc:
+                raise GitHubAPIError(what, None, f"connection failed ({type(exc).__name__})") from exc
+        raise AssertionError("unreachable")
 
     def _json(self, verb: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
         _headers, data = self._rq.requestJsonAndCheck(verb, path, parameters=params, input=body)
@@ -632,6 +653,7 @@ class _Factory:
                 bot_login=self.bot_login,
                 app_id=self.app_id,
                 clock=opts.clock,
+                reauthenticate=(lambda: creds.forget(installation)) if creds and installation is not None else None,
             )
         return cache[installation]
 

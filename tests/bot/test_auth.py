@@ -255,3 +255,32 @@ def test_factory_names_missing_settings(app_id, key, token, match):
     settings = SimpleNamespace(github_url=BASE, app_id=app_id, private_key=key, github_token=token)
     with pytest.raises(AuthError, match=match):
         forge_factory(settings)
+
+
+def test_a_refused_installation_token_is_replaced_once(rsps, pem):
+    options = ForgeOptions(seconds_between_writes=0, sleep=Sleeps(), clock=lambda: EXAMPLE_EXPIRY - 3600)
+    bad = {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}
+    rsps.post(
+        f"{BASE}/app/installations/7/access_tokens",
+        status=201,
+        json=token_answer("ghs_revoked", "2016-07-11T22:14:10Z"),
+    )
+    rsps.get(f"{BASE}/repos/{REPO}/pulls", status=401, json=bad)
+    rsps.post(
+        f"{BASE}/app/installations/7/access_tokens", status=201, json=token_answer("ghs_new", "2016-07-11T22:14:10Z")
+    )
+    rsps.get(f"{BASE}/repos/{REPO}/pulls", json=op_example("/repos/{owner}/{repo}/pulls", "get"))
+
+    assert forge_factory(app_settings(pem), options)(REPO, 7).open_pull_numbers(REPO) == [1347]
+    assert [c.request.headers["Authorization"] for c in rsps.calls][1::2] == ["token ghs_revoked", "token ghs_new"]
+
+
+def test_a_second_refusal_is_an_error(rsps, pem):
+    from bot.github import GitHubAPIError
+
+    options = ForgeOptions(seconds_between_writes=0, sleep=Sleeps(), clock=lambda: EXAMPLE_EXPIRY - 3600)
+    rsps.post(f"{BASE}/app/installations/7/access_tokens", status=201, json=op_example(TOKENS, "post", "201"))
+    rsps.get(f"{BASE}/repos/{REPO}/pulls", status=401, json={"message": "Bad credentials"})
+    with pytest.raises(GitHubAPIError, match="HTTP 401"):
+        forge_factory(app_settings(pem), options)(REPO, 7).open_pull_numbers(REPO)
+    assert [c.request.method for c in rsps.calls] == ["POST", "GET", "POST", "GET"]

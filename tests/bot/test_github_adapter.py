@@ -725,3 +725,13 @@ def test_forge_against_the_sandbox_in_app_mode(sandbox, tmp_path):
         forge.create_comment(repo, number, "reply")
     bodies = [c["body"] for c in api("GET", f"/repos/{repo}/issues/{number}/comments", "alice").json()]
     assert bodies.count("reply") == 0
+
+
+def test_connection_failures_leave_as_forge_errors_after_retries(rsps, sleeps):
+    import requests
+
+    forge = token_forge(sleeps, max_attempts=2)
+    rsps.get(f"{R}/pulls", body=requests.exceptions.ConnectionError("connection reset"))
+    with pytest.raises(GitHubAPIError, match="connection failed"):
+        forge.open_pull_numbers(REPO)
+    assert len(rsps.calls) == 2 and sleeps == [1.0]
