@@ -33,25 +33,30 @@ import difflib
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
 
 from bot.facts import Permission
 from checks.report import md
 
 COMMAND_NAMES = ("merge", "cancel", "retry", "try", "priority", "single", "deploy", "rollback", "help")
 
-DEFAULT_PERMISSIONS: Mapping[str, Permission] = {
-    "merge": Permission.WRITE,
-    "cancel": Permission.WRITE,
-    "retry": Permission.WRITE,
-    "try": Permission.WRITE,
-    "priority": Permission.WRITE,
-    "single": Permission.WRITE,
-    "deploy": Permission.WRITE,
-    "rollback": Permission.WRITE,
-    "help": Permission.READ,
-}
+DEFAULT_PERMISSIONS: Mapping[str, Permission] = MappingProxyType(
+    {
+        "merge": Permission.WRITE,
+        "cancel": Permission.WRITE,
+        "retry": Permission.WRITE,
+        "try": Permission.WRITE,
+        "priority": Permission.WRITE,
+        "single": Permission.WRITE,
+        "deploy": Permission.WRITE,
+        "rollback": Permission.WRITE,
+        "help": Permission.READ,
+    }
+)
 
 PRIORITY_LIMIT = 1_000_000  # |p| beyond this is a typo, not an intention
+MAX_COMMAND_LINES = 50  # command-like lines read per comment; more is abuse or a paste, not intent
 
 # bors verbs (after the `bors` prefix) → canonical command; `p=N` alone means /priority N (bors-ng)
 _BORS_VERBS = {
@@ -177,6 +182,15 @@ class UnexpectedArgument(ParseError):
         return f"`/{self.command}` does not take “{md(self.value)}”"
 
 
+@dataclass(frozen=True, kw_only=True)
+class TooManyCommands(ParseError):
+    limit: int
+
+    @property
+    def message(self) -> str:
+        return f"more than {self.limit} command lines in one comment; nothing after line {self.line - 1} was read"
+
+
 _ARG_DESCRIPTIONS = {
     "priority": "a priority number, e.g. `/priority 2`",
     "env": "an environment name, e.g. `/deploy staging`",
@@ -222,11 +236,17 @@ def parse_comment(
     errors: list[ParseError] = []
     unknown: list[UnknownCommand] = []
     addressed = bool(bot_login) and _mentions(body or "", bot_login or "", lines)
+    seen = 0
     for number, raw in lines:
         text = raw.strip()
         outcome = _parse_line(number, text, environments)
         if outcome is None:
             continue
+        seen += 1
+        if seen > MAX_COMMAND_LINES:
+            errors.append(TooManyCommands(line=number, text=text, limit=MAX_COMMAND_LINES))
+            addressed = True
+            break
         kind, item = outcome
         if kind == "unknown":
             assert isinstance(item, UnknownCommand)
@@ -287,9 +307,10 @@ def _split_args(text: str) -> list[str]:
     return [w.strip("`") for w in text.split() if w.strip("`")]
 
 
+@lru_cache(maxsize=1024)
 def _suggest(word: str) -> str | None:
     candidates = [*COMMAND_NAMES, "r+", "r-"]
-    close = difflib.get_close_matches(word.lstrip("/"), candidates, n=1, cutoff=0.7)
+    close = difflib.get_close_matches(word.lstrip("/")[:20], candidates, n=1, cutoff=0.7)
     if not close:
         return None
     return {"r+": "merge", "r-": "cancel"}.get(close[0], close[0])

@@ -25,13 +25,14 @@ Every string in the results is user-controlled text: the renderer must escape it
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 
 from bot.facts import ChangedFile, PullFacts, Review
-from checks.feature_registry import path_matches
+from checks.feature_registry import glob_regex, has_wildcard, normalize
 
 APPROVED = "APPROVED"
 CHANGES_REQUESTED = "CHANGES_REQUESTED"
@@ -356,11 +357,24 @@ def _user(login: str) -> str:
     return login.strip().lstrip("@")
 
 
+def _matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
+    """A fast equivalent of `any(path_matches(p, path) for p in patterns)` (the registry's glob rules)."""
+    combined = re.compile("|".join(f"(?:{glob_regex(p).pattern})" for p in patterns) or "(?!)")
+    dirs = tuple(normalize(p).rstrip("/") + "/" for p in patterns if not has_wildcard(p))
+
+    def match(path: str) -> bool:
+        path = normalize(path)
+        return path.startswith(dirs) or combined.fullmatch(path) is not None
+
+    return match
+
+
 def _matching_files(files: Iterable[ChangedFile], patterns: Sequence[str]) -> tuple[str, ...]:
+    match = _matcher(patterns)
     hits: dict[str, None] = {}
     for f in files:
         for path in (f.filename, f.previous_filename):
-            if path and path not in hits and any(path_matches(p, path) for p in patterns):
+            if path and path not in hits and match(path):
                 hits[path] = None
     return tuple(hits)
 
@@ -538,7 +552,8 @@ class _Context:
         changed = self.changed_since.get(review.commit_id)
         if changed is None:
             return None
-        if any(path_matches(p, path) for path in changed for p in patterns):
+        match = _matcher(patterns)
+        if any(match(path) for path in changed):
             return None
         return f"@{review.user}'s approval on {review.commit_id[:7]} still counts: no file of this rule changed since"
 

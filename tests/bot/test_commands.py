@@ -9,10 +9,12 @@ from hypothesis import strategies as st
 from bot.commands import (
     COMMAND_NAMES,
     DEFAULT_PERMISSIONS,
+    MAX_COMMAND_LINES,
     BadArgument,
     Command,
     DuplicateArgument,
     MissingArgument,
+    TooManyCommands,
     UnexpectedArgument,
     UnknownCommand,
     comment_permission,
@@ -329,3 +331,17 @@ def test_refusal_reply_names_needed_permission() -> None:
     text = refusal_reply("alice", Permission.WRITE, Permission.READ, parse_comment("/merge\n/merge p=2").commands)
     assert "`/merge`" in text and text.count("/merge") == 1
     assert "**write**" in text and "**read**" in text and "@alice" in text
+
+
+def test_too_many_command_lines_stop_parsing() -> None:
+    body = "\n".join(["/retry"] * (MAX_COMMAND_LINES + 5))
+    result = parse_comment(body)
+    assert len(result.commands) == MAX_COMMAND_LINES
+    (error,) = result.errors
+    assert isinstance(error, TooManyCommands) and error.line == MAX_COMMAND_LINES + 1
+    assert f"nothing after line {MAX_COMMAND_LINES}" in error.message
+
+
+def test_default_permissions_are_read_only() -> None:
+    with pytest.raises(TypeError):
+        DEFAULT_PERMISSIONS["merge"] = Permission.READ  # type: ignore[index]
