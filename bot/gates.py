@@ -32,7 +32,7 @@ import difflib
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -75,7 +75,8 @@ class GateRow:
     "review" (the review gate) or "config" (the config could not be read). `summary` is one line
     (key numbers and deltas for gates); `url` links the run; `app` is who reported the counted run;
     `pinned_app` who must report it; `result` the parsed results for detailed tables; `notes`
-    anything a reader needs (ignored runs, unreadable JSON, missing baseline, near-miss names).
+    anything a reader needs (ignored runs, unreadable JSON, missing baseline, near-miss names);
+    `conclusion` the counted run's own conclusion as GitHub reported it.
     """
 
     name: str
@@ -87,6 +88,7 @@ class GateRow:
     pinned_app: str | None = None
     result: GateResult | None = None
     notes: tuple[str, ...] = ()
+    conclusion: str | None = None  # the counted run's raw conclusion (success, failure, timed_out, …)
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,7 @@ def _check_row(name: str, checks: Sequence[CheckRun], pinned: str | None, *, gat
         pinned_app=pinned,
         result=result,
         notes=tuple(notes),
+        conclusion=run.conclusion,
     )
 
 
@@ -417,7 +420,7 @@ def _apply_timeouts(row: GateRow, cfg: MlgateConfig, waited: float | None, check
 
 
 def _with(row: GateRow, state: GateState, summary: str, note: str) -> GateRow:
-    return GateRow(row.name, row.kind, state, summary, row.url, row.app, row.pinned_app, row.result, (*row.notes, note))
+    return replace(row, state=state, summary=summary, notes=(*row.notes, note))
 
 
 def _next_steps(rows: Sequence[GateRow], review: ReviewResult | None, facts: PullFacts, conclusion: str) -> list[str]:
@@ -436,7 +439,8 @@ def _next_steps(rows: Sequence[GateRow], review: ReviewResult | None, facts: Pul
                 f".github/mlgate.yml on {facts.base_ref} (a PR cannot change its own gates)."
             )
         elif row.kind == "check" and row.state.blocking:
-            steps.append(f"Required check {row.name} {row.summary}: fix it, or re-run it if it is flaky.")
+            how = f" ({row.conclusion})" if row.conclusion else ""
+            steps.append(f"Required check {row.name} did not pass{how}: fix it, or re-run it if it is flaky.")
     for row in rows:
         if row.kind == "review" and row.state.blocking and review is not None:
             for rule in review.applicable:
