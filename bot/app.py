@@ -56,6 +56,9 @@ def create_app(
         if request.content_length is not None and request.content_length > limit:
             return _too_large(limit)
         body = request.get_data(cache=False)
+        # A chunked body is cut off at the limit without an error: look for one byte more.
+        if request.content_length is None and len(body) >= limit and request.environ["wsgi.input"].read(1):
+            return _too_large(limit)
         try:
             verify_signature(secret, body, request.headers.get(SIGNATURE_HEADER))
             delivery = parse_delivery(request.headers, body)
