@@ -284,3 +284,23 @@ def test_a_second_refusal_is_an_error(rsps, pem):
     with pytest.raises(GitHubAPIError, match="HTTP 401"):
         forge_factory(app_settings(pem), options)(REPO, 7).open_pull_numbers(REPO)
     assert [c.request.method for c in rsps.calls] == ["POST", "GET", "POST", "GET"]
+
+
+def test_app_mode_finds_its_check_run_by_app_id(rsps, pem):
+    options = ForgeOptions(seconds_between_writes=0, sleep=Sleeps(), clock=lambda: EXAMPLE_EXPIRY - 3600)
+    sha = "ce587453ced02b1526dfb4cb910479d431683101"
+    runs = op_example("/repos/{owner}/{repo}/commits/{ref}/check-runs", "get")
+    runs["check_runs"][0].update(name="mlgate", id=77)
+    rsps.post(f"{BASE}/app/installations/7/access_tokens", status=201, json=op_example(TOKENS, "post", "201"))
+    rsps.get(f"{BASE}/repos/{REPO}/commits/{sha}/check-runs", json=runs)
+    rsps.patch(
+        f"{BASE}/repos/{REPO}/check-runs/77",
+        json=op_example("/repos/{owner}/{repo}/check-runs/{check_run_id}", "patch"),
+    )
+
+    forge = forge_factory(app_settings(pem), options)(REPO, 7)
+    assert forge.set_check(REPO, sha, "mlgate", status="completed", conclusion="success", title="t", summary="s") == 77
+    assert calls(rsps)[1:] == [
+        ("GET", f"/repos/{REPO}/commits/{sha}/check-runs?app_id={APP_ID}&check_name=mlgate&per_page=100"),
+        ("PATCH", f"/repos/{REPO}/check-runs/77"),
+    ]

@@ -735,3 +735,16 @@ def test_connection_failures_leave_as_forge_errors_after_retries(rsps, sleeps):
     with pytest.raises(GitHubAPIError, match="connection failed"):
         forge.open_pull_numbers(REPO)
     assert len(rsps.calls) == 2 and sleeps == [1.0]
+
+
+def test_writes_of_one_installation_are_spaced_reads_are_not(rsps, sleeps):
+    settings = SimpleNamespace(github_url=BASE, app_id=None, private_key=None, github_token=TOKEN, bot_login="b")
+    factory = forge_factory(settings, ForgeOptions(seconds_between_writes=1.0, sleep=sleeps, clock=lambda: NOW))
+    rsps.patch(f"{R}/issues/comments/42", json=op_example(COMMENT, "patch"))
+    rsps.get(f"{R}/pulls", json=op_example("/repos/{owner}/{repo}/pulls", "get"))
+    factory(REPO, None).update_comment(REPO, 42, "a")
+    factory(REPO, None).open_pull_numbers(REPO)
+    factory(REPO, None).open_pull_numbers(REPO)
+    assert sleeps == []
+    factory(REPO, None).update_comment(REPO, 42, "b")
+    assert len(sleeps) == 1 and 0.5 < sleeps[0] <= 1.0  # the second write waited out the rest of the second
