@@ -165,11 +165,19 @@ class AppCredentials:
             cached = self._tokens.get(installation_id)
             if cached is not None and self._clock() < cached.expires_at - self.refresh_before:
                 return cached.token
-            data = self._request(
-                "POST",
-                f"/app/installations/{installation_id}/access_tokens",
-                f"token for installation {installation_id}",
-            )
+            try:
+                data = self._request(
+                    "POST",
+                    f"/app/installations/{installation_id}/access_tokens",
+                    f"token for installation {installation_id}",
+                )
+            except HTTPFailureError as exc:
+                if exc.status != 404:
+                    raise
+                with self._locks_lock:  # the app was uninstalled: forget repos pointing at it
+                    for repo in [r for r, i in self._installations.items() if i == installation_id]:
+                        del self._installations[repo]
+                raise AuthError(f"installation {installation_id} of GitHub App {self.app_id} does not exist") from None
             try:
                 fresh = _Cached(str(data["token"]), _parse_time(str(data["expires_at"])))
             except (KeyError, TypeError, ValueError) as exc:

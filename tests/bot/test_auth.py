@@ -304,3 +304,15 @@ def test_app_mode_finds_its_check_run_by_app_id(rsps, pem):
         ("GET", f"/repos/{REPO}/commits/{sha}/check-runs?app_id={APP_ID}&check_name=mlgate&per_page=100"),
         ("PATCH", f"/repos/{REPO}/check-runs/77"),
     ]
+
+
+def test_a_vanished_installation_is_forgotten(rsps, pem):
+    rsps.get(f"{BASE}/repos/{REPO}/installation", json=op_example("/repos/{owner}/{repo}/installation", "get"))
+    rsps.post(f"{BASE}/app/installations/1/access_tokens", status=404, json={"message": "Not Found"})
+    creds = AppCredentials(BASE, APP_ID, pem)
+    installation = creds.installation_id(REPO)
+    with pytest.raises(AuthError, match=f"installation 1 of GitHub App {APP_ID} does not exist"):
+        creds.installation_token(installation)
+    other = {**op_example("/repos/{owner}/{repo}/installation", "get"), "id": 2}
+    rsps.get(f"{BASE}/repos/{REPO}/installation", json=other)
+    assert creds.installation_id(REPO) == 2  # looked up again, not served from the cache
