@@ -6,6 +6,8 @@ import json
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.facts import ChangedFile, CheckRun, PullFacts, Review
 from bot.gates import GateState, evaluate_gates, gate_summary, parse_results_text
@@ -427,3 +429,36 @@ def test_a_check_running_too_long_fails() -> None:
     report = evaluate(*checks, waited_minutes=120)
     assert states(report)["tests"] == GateState.FAILURE
     assert "still running after 120 minutes" in report.next_steps[0]
+
+
+_conclusions = st.sampled_from(["success", "failure", "neutral", "skipped", "timed_out", "cancelled", None])
+_runs = st.lists(
+    st.builds(
+        lambda name, c, app, i, kind: CheckRun(
+            name, "completed" if c else "in_progress", c, None if kind == "status" else app, HEAD, id=i, kind=kind
+        ),
+        st.sampled_from(["tests", "lint", "mlgate/quality", "mlgate/bias", "other"]),
+        _conclusions,
+        st.sampled_from(["github-actions", "circleci", "evil"]),
+        st.integers(1, 50),
+        st.sampled_from(["check_run", "status"]),
+    ),
+    max_size=12,
+)
+
+
+@given(_runs)
+def test_conclusion_matches_the_rows(runs) -> None:
+    report = evaluate(*runs)
+    row_states = {r.state for r in report.rows}
+    if row_states & {GateState.FAILURE, GateState.ERROR}:
+        assert report.conclusion == "failure"
+    elif row_states & {GateState.PENDING, GateState.MISSING}:
+        assert report.conclusion == "pending"
+    else:
+        assert report.conclusion == "success" and report.next_steps[-1].startswith("Every gate passed")
+    for row in report.rows:
+        if row.name in ("lint", "mlgate/bias") and row.app is not None:
+            assert row.app == "github-actions"  # pinned: nobody else's run is counted
+        if row.kind == "gate" and row.state != GateState.MISSING:
+            assert row.app is not None  # a gate is never taken from a commit status

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.facts import ChangedFile, PullFacts, Review
 from bot.review import (
@@ -464,3 +466,35 @@ def test_from_config_rules() -> None:
 def test_rule_spec_validation(kw, message) -> None:
     with pytest.raises(ValueError, match=message):
         RuleSpec("r", paths=("a",), **kw)
+
+
+# --- properties ----------------------------------------------------------------------------------
+
+_users = st.sampled_from(["alice", "bob", "carol", "mallory", "Alice"])
+_reviews = st.lists(
+    st.builds(
+        lambda i, u, s, sha, t: Review(i, u, s, sha, f"2026-11-27T10:{t:02d}:00Z"),
+        st.integers(1, 10_000),
+        _users,
+        st.sampled_from(["APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING"]),
+        st.sampled_from([HEAD, OLD]),
+        st.integers(0, 59),
+    ),
+    max_size=12,
+)
+
+
+@given(_reviews, st.integers(1, 3))
+def test_counted_approvals_are_allowed_fresh_latest_and_not_the_author(reviews, approvals) -> None:
+    rule = replace(TRAINING, approvals=approvals)
+    result = one(pr(reviews=reviews), rule)
+    latest = latest_reviews(reviews)
+    for user in result.approved_by:
+        review = latest[user.lower()]
+        assert review.state == "APPROVED" and review.commit_id == HEAD
+        assert user.lower() in {"alice", "bob"}  # team ml; carol is the author, mallory an outsider
+    assert result.missing == max(0, approvals - len(result.approved_by))
+    blocked = any(r.state == "CHANGES_REQUESTED" and u in {"alice", "bob"} for u, r in latest.items())
+    assert (result.status == RuleStatus.CHANGES_REQUESTED) is blocked
+    if not blocked:
+        assert (result.status == RuleStatus.SATISFIED) is (len(result.approved_by) >= approvals)
