@@ -55,14 +55,15 @@ DEPLOY_COMMANDS = ("deploy", "rollback")
 class PullIndex:
     """head SHA → open PRs, and repo → installation id, learnt from payloads and evaluations.
 
-    In memory and per process: a miss for a repository the index has never been filled for means
-    "unknown" (the caller then re-evaluates every open PR once, which fills it); after that a miss
-    means "no open PR has this head". The worker's periodic resync repairs anything missed.
+    In memory and per process. A repository the index has never listed is "cold": the caller then
+    re-evaluates every open PR once (a resync), which lists them. Once listed, a lookup returns the
+    open PRs with that head plus those whose head is not known yet (listed but not evaluated), so a
+    failed evaluation never hides a PR. The worker's periodic resync repairs anything missed.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._heads: dict[str, dict[int, str]] = {}  # repo -> number -> head sha
+        self._heads: dict[str, dict[int, str | None]] = {}  # repo -> number -> head sha (None: unknown)
         self._warm: set[str] = set()
         self._installations: dict[str, int] = {}
 
@@ -75,18 +76,22 @@ class PullIndex:
                 heads.pop(number, None)
 
     def mark_warm(self, repo: str, numbers: Iterable[int]) -> None:
+        """The complete list of open PRs, from a resync."""
+        numbers = set(numbers)
         with self._lock:
             heads = self._heads.setdefault(repo, {})
-            for gone in set(heads) - set(numbers):
+            for gone in set(heads) - numbers:
                 heads.pop(gone, None)
+            for number in numbers:
+                heads.setdefault(number, None)
             self._warm.add(repo)
 
     def pulls_with_head(self, repo: str, sha: str) -> set[int] | None:
-        """Open PR numbers whose head is `sha`; None when this repository is not indexed yet."""
+        """Open PRs whose head is `sha` or unknown; None when this repository was never listed."""
         with self._lock:
             if repo not in self._warm:
                 return None
-            return {n for n, head in self._heads.get(repo, {}).items() if head == sha}
+            return {n for n, head in self._heads.get(repo, {}).items() if head in (sha, None)}
 
     def set_installation(self, repo: str, installation_id: int) -> None:
         with self._lock:
