@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from checks.bias import BiasConfig
 from checks.data import DataConfig
@@ -43,19 +43,55 @@ class MergeConfig(StrictModel):
     required_checks: list[RequiredCheck | str] = []
     delete_branches: bool = False
     preempt: bool = True
+    gate_app: str | None = None  # the app that must publish the mlgate/<gate> check runs (e.g. github-actions)
 
 
 class ReviewRule(StrictModel):
+    """A path rule: changes to `paths` need `approvals` from `users`/`teams` (anyone with write if both empty).
+
+    `from_features: true` takes the paths and the approver from the feature registry instead: a change
+    to a feature's code or docs needs its owner's approval.
+    """
+
     name: str
-    paths: list[str]  # glob patterns of changed files this rule applies to
+    paths: list[str] = []  # glob patterns of changed files this rule applies to
     approvals: int = Field(default=1, ge=1)
     users: list[str] = []
-    teams: list[str] = []
+    teams: list[str] = []  # "org/team"
     allow_author: bool = False
+    approvals_on: Literal["head", "unchanged_paths"] = "head"  # or: the diff since does not touch the paths
+    from_features: bool = False
+    request_reviews: bool = False
+
+    @model_validator(mode="after")
+    def _paths_or_features(self) -> ReviewRule:
+        if not self.paths and not self.from_features:
+            raise ValueError("a rule needs `paths`, or `from_features: true`")
+        if self.paths and self.from_features:
+            raise ValueError("`paths` is not used with `from_features: true`: the registry's code and docs paths are")
+        return self
 
 
 class ReviewConfig(StrictModel):
     rules: list[ReviewRule] = []
+
+
+COMMAND_NAMES = ("merge", "cancel", "retry", "try", "priority", "single", "deploy", "rollback", "help")
+PermissionName = Literal["none", "read", "triage", "write", "maintain", "admin"]
+
+
+class CommandsConfig(StrictModel):
+    """Who may run which slash-command: the least repository permission, per command."""
+
+    permissions: dict[str, PermissionName] = {}
+
+    @field_validator("permissions")
+    @classmethod
+    def _known_commands(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = [k for k in v if k not in COMMAND_NAMES]
+        if unknown:
+            raise ValueError(f"unknown command {unknown[0]!r}; commands: {', '.join(COMMAND_NAMES)}")
+        return v
 
 
 class DeployEnvironment(StrictModel):
@@ -89,6 +125,7 @@ class MlgateConfig(StrictModel):
     features: FeaturesConfig | None = None
     merge: MergeConfig = MergeConfig()
     review: ReviewConfig = ReviewConfig()
+    commands: CommandsConfig = CommandsConfig()
     deploy: DeployConfig = DeployConfig()
 
     @field_validator("version", mode="before")
