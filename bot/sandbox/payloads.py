@@ -141,9 +141,6 @@ def deployment(store: Store, repo_rec: J, dep: J) -> J:
 def deployment_status(store: Store, repo_rec: J, ds: J) -> J:
     body = render.deployment_status(store, repo_rec, ds)
     body["performed_via_github_app"] = None
-    for key in ("log_url", "environment_url"):  # optional; "" would match both branches of a oneOf
-        if not body[key]:
-            del body[key]
     return body
 
 

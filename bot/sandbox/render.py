@@ -675,6 +675,21 @@ def status(store: Store, repo_rec: J, st: J) -> J:
     }
 
 
+def pulls_for_sha(repo_rec: J, sha: str) -> list[J]:
+    """Open PRs whose head is ``sha`` (pull-request-minimal), as check runs and suites list them."""
+    u = f"{api_base()}/repos/{repo_rec['owner']}/{repo_rec['name']}"
+    mini_repo = {"id": repo_rec["id"], "url": u, "name": repo_rec["name"]}
+    out = []
+    for pr in sorted(repo_rec["pulls"].values(), key=lambda p: p["number"]):
+        if pr["head_sha"] == sha and repo_rec["issues"][str(pr["number"])]["state"] == "open":
+            out.append({
+                "id": pr["id"], "number": pr["number"], "url": f"{u}/pulls/{pr['number']}",
+                "head": {"ref": pr["head_ref"], "sha": pr["head_sha"], "repo": mini_repo},
+                "base": {"ref": pr["base_ref"], "sha": pr["base_sha"], "repo": mini_repo},
+            })
+    return out
+
+
 def check_suite(store: Store, repo_rec: J, suite: J, git: GitRepo) -> J:
     runs = [r for r in repo_rec["check_runs"].values() if r["suite_id"] == suite["id"]]
     u = f"{api_base()}/repos/{repo_rec['owner']}/{repo_rec['name']}"
@@ -690,7 +705,7 @@ def check_suite(store: Store, repo_rec: J, suite: J, git: GitRepo) -> J:
         "url": f"{u}/check-suites/{suite['id']}",
         "before": suite.get("before"),
         "after": suite.get("after"),
-        "pull_requests": [],
+        "pull_requests": pulls_for_sha(repo_rec, suite["head_sha"]),
         "app": app_by_id(store, suite["app_id"]),
         "repository": minimal_repo(store, repo_rec),
         "created_at": suite["created_at"],
@@ -747,7 +762,7 @@ def check_run(store: Store, repo_rec: J, run: J) -> J:
         "name": run["name"],
         "check_suite": {"id": run["suite_id"]},
         "app": app_by_id(store, run["app_id"]),
-        "pull_requests": [],
+        "pull_requests": pulls_for_sha(repo_rec, run["head_sha"]),
     }
 
 
@@ -833,9 +848,10 @@ def deployment_status(store: Store, repo_rec: J, ds: J) -> J:
         "creator": user(store.user(ds["creator"])),
         "description": ds.get("description") or "",
         "environment": ds.get("environment") or "",
-        "target_url": ds.get("log_url") or "",
-        "log_url": ds.get("log_url") or "",
-        "environment_url": ds.get("environment_url") or "",
+        # the description requires target_url to be a URI; without a log URL, point at the deployments page
+        "target_url": ds.get("log_url") or f"{web_base()}/{repo_rec['owner']}/{repo_rec['name']}/deployments",
+        **({"log_url": ds["log_url"]} if ds.get("log_url") else {}),
+        **({"environment_url": ds["environment_url"]} if ds.get("environment_url") else {}),
         "created_at": ds["created_at"],
         "updated_at": ds["created_at"],
         "deployment_url": f"{u}/deployments/{ds['deployment_id']}",

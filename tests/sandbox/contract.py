@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,26 @@ def _nullable_to_jsonschema(node: Any) -> Any:
             out["enum"] = [*out["enum"], None]
         return {"anyOf": [{"type": "null"}, out]}
     return out
+
+
+FORMATS = jsonschema.FormatChecker(formats=())
+
+
+@FORMATS.checks("uri", raises=ValueError)
+def _is_uri(value: object) -> bool:
+    """Absolute URI with a scheme (the schemas use this to tell a URL from ``""``)."""
+    if not isinstance(value, str):
+        return True
+    parsed = urllib.parse.urlsplit(value)
+    return bool(parsed.scheme) and (bool(parsed.netloc) or parsed.scheme in ("mailto", "urn"))
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def _is_date_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return "T" in value
 
 
 @dataclass
@@ -112,7 +134,7 @@ class Contract:
 
     def _validator(self, key: str, schema: Any, registry: Registry) -> jsonschema.Draft7Validator:
         if key not in self._validators:
-            self._validators[key] = jsonschema.Draft7Validator(schema, registry=registry)
+            self._validators[key] = jsonschema.Draft7Validator(schema, registry=registry, format_checker=FORMATS)
         return self._validators[key]
 
     def check_response(self, method: str, template: str | None, status: int, body: Any) -> list[Violation]:

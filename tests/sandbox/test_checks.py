@@ -39,6 +39,8 @@ def test_check_runs_and_suites(server: SandboxServer, make_repo, sink: WebhookSi
                    json={"name": "mlgate/data", "head_sha": sha, "status": "in_progress",
                          "output": {"title": "running", "summary": "…"}})
     assert q.status_code == 201 and q.json()["app"]["slug"] == "bob" and q.json()["conclusion"] is None
+    assert q.json()["pull_requests"] == []
+    pr = server.open_pr("alice", name, "cr", "bob")
     run_id = q.json()["id"]
     assert server.api("PATCH", f"/repos/{full}/check-runs/{run_id}", "alice",
                       json={"conclusion": "success"}).status_code == 403  # only the creating app may update
@@ -67,7 +69,9 @@ def test_check_runs_and_suites(server: SandboxServer, make_repo, sink: WebhookSi
     assert server.api("GET", f"/repos/{full}/check-suites/{bob_suite['id']}", "alice").json()["head_sha"] == sha
     in_suite = server.api("GET", f"/repos/{full}/check-suites/{bob_suite['id']}/check-runs", "alice").json()
     assert in_suite["total_count"] == 1
-    assert server.api("GET", f"/repos/{full}/check-runs/{run_id}", "alice").json()["output"]["summary"] == "PSI 0.4"
+    got = server.api("GET", f"/repos/{full}/check-runs/{run_id}", "alice").json()
+    assert got["output"]["summary"] == "PSI 0.4"
+    assert [p["number"] for p in got["pull_requests"]] == [pr["number"]]
     assert server.api("POST", f"/repos/{full}/check-runs", "bob",
                       json={"name": "x", "head_sha": sha, "conclusion": "great"}).status_code == 422
     server.wait_for_webhooks()

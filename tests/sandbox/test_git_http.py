@@ -28,11 +28,11 @@ def test_push_needs_credentials_and_write_access(server: SandboxServer, make_rep
     clone = tmp_path / "c"
     run_git("clone", "-q", server.clone_url("alice", repo["name"]), str(clone))
     run_git("commit", "-q", "--allow-empty", "-m", "x", cwd=clone)
-    with pytest.raises(RuntimeError, match="Authentication|401|could not read"):
+    with pytest.raises(RuntimeError, match=r"Authentication|401|could not read"):
         run_git("push", "-q", server.clone_url("alice", repo["name"]), "HEAD:main", cwd=clone)
-    with pytest.raises(RuntimeError, match="403|denied"):
+    with pytest.raises(RuntimeError, match=r"403|denied"):
         run_git("push", "-q", server.clone_url("alice", repo["name"], "carol"), "HEAD:main", cwd=clone)
-    with pytest.raises(RuntimeError, match="Invalid|401|Authentication"):
+    with pytest.raises(RuntimeError, match=r"Invalid|401|Authentication"):
         run_git("push", "-q", server.clone_url("alice", repo["name"], "nobody"), "HEAD:main", cwd=clone)
 
 

@@ -85,7 +85,8 @@ def test_merges_endpoint(server: SandboxServer, make_repo) -> None:  # type: ign
                                                                      "commit_message": "batch: pr2"})
     assert m2.status_code == 201 and m2.json()["commit"]["message"] == "batch: pr2"
     assert _tip(server, full, "staging") == m2.json()["sha"]
-    assert server.api("POST", f"/repos/{full}/merges", "alice", json={"base": "staging", "head": one}).status_code == 204
+    noop = server.api("POST", f"/repos/{full}/merges", "alice", json={"base": "staging", "head": one})
+    assert noop.status_code == 204
     conflict = server.api("POST", f"/repos/{full}/merges", "alice", json={"base": "staging", "head": clash})
     assert conflict.status_code == 409 and conflict.json()["message"] == "Merge conflict"
     assert _tip(server, full, "staging") == m2.json()["sha"]

@@ -28,7 +28,8 @@ def test_comments_lifecycle(server: SandboxServer, make_repo, sink: WebhookSink)
     assert server.api("DELETE", f"/repos/{full}/issues/comments/{cid}", "bob").status_code == 204
     assert server.api("GET", f"/repos/{full}/issues/1/comments", "bob").json() == []
     server.wait_for_webhooks()
-    actions = [d.payload["action"] for d in sink.events("issue_comment") if d.payload["repository"]["full_name"] == full]
+    actions = [d.payload["action"] for d in sink.events("issue_comment")
+               if d.payload["repository"]["full_name"] == full]
     assert actions == ["created", "edited", "deleted"]
 
 

@@ -25,7 +25,7 @@ def test_create_list_update_and_validation(server: SandboxServer, make_repo) -> 
     missing = server.api("POST", f"/repos/{full}/pulls", "bob", json={"head": "zzz", "base": "main", "title": "t"})
     assert missing.status_code == 422
 
-    listed = server.api("GET", f"/repos/{full}/pulls", "alice", params={"head": f"alice:f1"}).json()
+    listed = server.api("GET", f"/repos/{full}/pulls", "alice", params={"head": "alice:f1"}).json()
     assert [p["number"] for p in listed] == [1]
     upd = server.api("PATCH", f"/repos/{full}/pulls/1", "bob", json={"title": "Add x, y"})
     assert upd.json()["title"] == "Add x, y"

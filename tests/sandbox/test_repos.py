@@ -61,7 +61,7 @@ def test_branches_commits_contents_compare(server: SandboxServer, make_repo) -> 
     assert {f["filename"]: f["status"] for f in c["files"]} == {"src/a.py": "modified", "src/b.py": "added"}
     assert c["stats"] == {"additions": 2, "deletions": 1, "total": 3}
     log = server.api("GET", f"/repos/{full}/commits", "alice", params={"sha": "feature/x"}).json()
-    assert [x["sha"] for x in log][0] == sha and len(log) == 2
+    assert log[0]["sha"] == sha and len(log) == 2
 
     f = server.api("GET", f"/repos/{full}/contents/src/a.py", "alice", params={"ref": "feature/x"}).json()
     assert base64.b64decode(f["content"]) == b"A = 2\n" and f["type"] == "file"

@@ -69,7 +69,8 @@ def update_hook(owner: str, repo: str, hook_id: str) -> Any:
     hook["config"] = _config(data, hook["config"])
     if "events" in data:
         hook["events"] = data["events"]
-    hook["events"] = sorted((set(hook["events"]) | set(data.get("add_events", []))) - set(data.get("remove_events", [])))
+    added = set(hook["events"]) | set(data.get("add_events", []))
+    hook["events"] = sorted(added - set(data.get("remove_events", [])))
     if "active" in data:
         hook["active"] = bool(data["active"])
     hook["updated_at"] = now_iso()

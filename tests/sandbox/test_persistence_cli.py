@@ -1,0 +1,64 @@
+"""State survives a restart; the ``sandbox serve`` command starts a working server."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from click.testing import CliRunner
+
+from bot.sandbox.cli import sandbox
+from bot.sandbox.harness import SandboxServer, run_git
+
+
+def test_state_survives_a_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with SandboxServer(data, users=("alice", "bob")) as first:
+        first.create_repo("alice", "kept", "alice", auto_init=True)
+        first.api("PUT", "/repos/alice/kept/collaborators/bob", "alice", json={"permission": "write"})
+        first.push_files("alice", "kept", "f", {"f.txt": "1\n"}, "bob", base="main")
+        number = first.open_pr("alice", "kept", "f", "bob")["number"]
+    with SandboxServer(data, users=("alice", "bob")) as second:
+        pr = second.api("GET", f"/repos/alice/kept/pulls/{number}", "alice").json()
+        assert pr["head"]["ref"] == "f" and pr["user"]["login"] == "bob"
+        assert second.api("GET", "/repos/alice/kept/collaborators/bob/permission", "alice").json()[
+            "permission"] == "write"
+        run_git("clone", "-q", second.clone_url("alice", "kept"), str(tmp_path / "clone"))
+        assert (tmp_path / "clone" / "README.md").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_cli_help_and_serve(tmp_path: Path) -> None:
+    result = CliRunner().invoke(sandbox, ["serve", "--help"])
+    assert result.exit_code == 0 and "--data-dir" in result.output and "--user" in result.output
+    port = _free_port()
+    code = "from bot.sandbox.cli import sandbox; sandbox()"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "serve", "--port", str(port), "--data-dir", str(tmp_path / "d"),
+         "--user", "alice", "--org", "acme=alice"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if requests.get(f"{base}/_sandbox/health", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        me = requests.get(f"{base}/api/v3/user", headers={"Authorization": "token alice"}, timeout=5)
+        assert me.status_code == 200 and me.json()["login"] == "alice"
+        assert me.json()["url"] == f"{base}/api/v3/users/alice"
+        org = requests.get(f"{base}/api/v3/orgs/acme", headers={"Authorization": "token alice"}, timeout=5)
+        assert org.status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
