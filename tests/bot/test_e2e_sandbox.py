@@ -194,3 +194,63 @@ def test_commands_over_http_are_permission_checked(sandbox: SandboxServer, sink:
 
     assert reactions(carol.json()["id"]) == [(BOT, "confused")]
     assert reactions(alice.json()["id"]) == [(BOT, "+1")]
+
+
+def test_through_the_service_webhook_store_worker(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """The whole bot: the sandbox posts signed webhooks to the Flask app, which stores them; the
+    worker thread (debounced) routes and evaluates them through the real GitHubForge."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from bot.app import create_app
+    from bot.settings import Settings
+    from bot.store import Store
+    from bot.worker import Worker, WorkerConfig, wait_for
+
+    settings = Settings(
+        webhook_secret=SECRET, database_url=f"sqlite:///{tmp_path / 'bot.sqlite3'}", github_url=sandbox.api_url,
+        auth_mode="token", github_token=BOT, debounce_seconds=0.2, debounce_max_seconds=1.0,
+        poll_interval_seconds=0.05, worker_threads=2,
+    )
+    store = Store.open(settings.database_url)
+    dispatcher = build_dispatcher(settings, forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
+    worker = Worker(store, dispatcher, WorkerConfig.from_settings(settings))
+    app = create_app(settings, store=store, on_delivery=worker.wake)
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    worker.start()
+    try:
+        src = tmp_path / "src"
+        (src / ".github").mkdir(parents=True)
+        (src / CONFIG_PATH).write_text(CONFIG)
+        (src / "train.py").write_text("EPOCHS = 3\n")
+        repo = sandbox.create_repo("alice", "ml-service", "alice", from_dir=src)["full_name"]
+        for login in ("bob", "carol", BOT):
+            resp = sandbox.api("PUT", f"/repos/{repo}/collaborators/{login}", "alice", json={"permission": "push"})
+            resp.raise_for_status()
+        sandbox.add_hook("alice", "ml-service", f"http://127.0.0.1:{http.server_port}/webhook", SECRET, "alice")
+        head = sandbox.push_files("alice", "ml-service", "more-epochs", {"train.py": "EPOCHS = 5\n"}, "carol",
+                                  base="main")
+        number = sandbox.open_pr("alice", "ml-service", "more-epochs", "carol")["number"]
+
+        def conclusion() -> str | None:
+            resp = sandbox.api("GET", f"/repos/{repo}/commits/{head}/check-runs", "alice",
+                               params={"check_name": "mlgate"})
+            runs = [r for r in resp.json().get("check_runs", []) if r["name"] == "mlgate"]
+            return runs[0]["conclusion"] if runs else None
+
+        assert wait_for(lambda: conclusion() == "failure", timeout=30), "no failing mlgate check from the service"
+        assert wait_for(lambda: len(reports(sandbox, repo, number)) == 1, timeout=10)
+        (first,) = reports(sandbox, repo, number)
+
+        approve = sandbox.api("POST", f"/repos/{repo}/pulls/{number}/reviews", "bob", json={"event": "APPROVE"})
+        approve.raise_for_status()
+        assert wait_for(lambda: conclusion() == "success", timeout=30), "the approval did not turn the check green"
+        assert wait_for(lambda: "✅ approved" in reports(sandbox, repo, number)[0]["body"], timeout=10)
+        (final,) = reports(sandbox, repo, number)
+        assert final["id"] == first["id"]
+    finally:
+        worker.stop(timeout=10)
+        http.shutdown()
+        http.server_close()
