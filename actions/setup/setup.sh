@@ -49,7 +49,6 @@ install() {
     echo "mlgate: installing $source_dir into $venv"
     rm -rf "$venv"
     "$python_cmd" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
     # MLGATE_SETUP_PIP_ARGS: extra pip arguments (e.g. an index mirror); split on spaces on purpose.
     # shellcheck disable=SC2086
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check ${MLGATE_SETUP_PIP_ARGS:-} "$source_dir"
