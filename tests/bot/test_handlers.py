@@ -400,3 +400,39 @@ def test_every_github_example_payload_is_handled_without_error() -> None:
     # The subscribed events that carry a PR must actually route to an evaluation.
     for event in ("pull_request", "pull_request_review", "check_run", "check_suite", "status", "installation"):
         assert routed.get(event), f"no {event} example was routed to an evaluation: {routed}"
+
+
+def test_reviewers_are_requested_once_when_a_rule_starts_to_apply(bot: Handlers, forge: FakeForge) -> None:
+    # The config schema has no `request_reviews` key yet; bot/review.py's RuleSpec has it.
+    from bot.repo_config import RepoConfig
+    from bot.review import RuleSpec
+    from checks.config import MlgateConfig, ReviewConfig
+
+    spec = RuleSpec("training code", ("train.py",), users=("bob", "alice"), teams=("acme/ml-team",),
+                    request_reviews=True)
+    cfg = RepoConfig("file", "main", blob_sha="1" * 40,
+                     config=MlgateConfig.model_construct(review=ReviewConfig.model_construct(rules=[spec])))
+    forge.teams[("acme", "ml-team")] = ("dora",)
+    facts = forge.pull_facts(REPO, 1)
+    first = bot.decide_actions(forge, facts, cfg, {})
+    requests = [a for a in first if type(a).__name__ == "RequestReviewers"]
+    assert [(a.users, a.teams) for a in requests] == [(("bob",), ("ml-team",))]  # never the author
+    Executor(forge, current_checks=facts.checks).apply(first)
+    state = decode_state(report(forge))
+    again = bot.decide_actions(forge, forge.pull_facts(REPO, 1), cfg, state)
+    assert not [a for a in again if type(a).__name__ == "RequestReviewers"]
+    assert forge.requested == [(REPO, 1, ("bob",), ("ml-team",))]
+
+
+def test_executor_refuses_a_report_without_marker_and_skips_unchanged_checks(forge: FakeForge) -> None:
+    from bot.actions import SetCheck, UpsertReport
+
+    with pytest.raises(ValueError, match="marker"):
+        Executor(forge).apply([UpsertReport(REPO, 1, "no marker here")])
+    action = SetCheck(REPO, HEAD, CHECK_NAME, "completed", "success", "ok", "all good")
+    Executor(forge).apply([action])
+    done = Executor(forge, current_checks=forge.pull_facts(REPO, 1).checks).apply([action])
+    assert done == [f"check {CHECK_NAME} on {HEAD[:12]} unchanged"]
+    changed = Executor(forge, current_checks=forge.pull_facts(REPO, 1).checks).apply(
+        [SetCheck(REPO, HEAD, CHECK_NAME, "completed", "failure", "no", "broken")])
+    assert "failure" in changed[0] and len(forge.writes_of("set_check")) == 2
