@@ -13,6 +13,7 @@ from bot.sandbox.store import Store, now_iso
 from bot.sandbox.urls import api_base, node_id, web_base
 
 J = dict[str, Any]
+CONTENTS_INLINE_LIMIT = 1024 * 1024
 
 
 # --- users, orgs, apps -------------------------------------------------------------------------
@@ -402,9 +403,11 @@ def content_file(repo_rec: J, git: GitRepo, ref: str, path: str, sha: str, with_
     full = f"{repo_rec['owner']}/{repo_rec['name']}"
     u = f"{api_base()}/repos/{full}"
     data = git.blob(sha)
+    if len(data) > CONTENTS_INLINE_LIMIT:
+        with_content = False  # GitHub returns files over 1 MB without content, encoding "none"
     body: J = {
         "type": "file",
-        "encoding": "base64",
+        "encoding": "base64" if with_content else "none",
         "size": len(data),
         "name": path.rsplit("/", 1)[-1],
         "path": path,

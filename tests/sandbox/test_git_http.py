@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,19 @@ def test_pull_refs_are_fetchable_but_not_pushable(server: SandboxServer, make_re
     assert merge_parents[1] == sha
     with pytest.raises(RuntimeError):
         run_git("push", server.clone_url("alice", name, "alice"), f"main:refs/pull/{pr['number']}/head", cwd=clone)
+
+
+def test_large_push_uses_chunked_transfer(server: SandboxServer, make_repo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Model files are big: a pack larger than git's 1 MiB post buffer is sent chunked."""
+    repo = make_repo("alice")
+    clone = tmp_path / "c"
+    run_git("clone", "-q", server.clone_url("alice", repo["name"], "alice"), str(clone))
+    (clone / "model.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    run_git("add", "-A", cwd=clone)
+    run_git("commit", "-q", "-m", "add model", cwd=clone)
+    run_git("push", "-q", "origin", "HEAD:main", cwd=clone)
+    again = tmp_path / "again"
+    run_git("clone", "-q", server.clone_url("alice", repo["name"]), str(again))
+    assert (again / "model.bin").read_bytes() == (clone / "model.bin").read_bytes()
+    info = server.api("GET", f"/repos/{repo['full_name']}/contents/model.bin", "alice").json()
+    assert info["size"] == 3 * 1024 * 1024 and info["encoding"] == "none" and info["content"] == ""
