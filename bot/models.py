@@ -32,6 +32,29 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
+class EncodedJSON(str):
+    """JSON text that was already parsed and validated (a webhook body): stored as it came."""
+
+
+class PayloadJSON(sa.types.TypeDecorator):
+    """JSON that takes EncodedJSON text as it is on SQLite, saving a re-encoding per delivery."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect):  # type: ignore[no-untyped-def]
+        inner = super().bind_processor(dialect)
+        if dialect.name != "sqlite":
+            return inner
+
+        def process(value):  # type: ignore[no-untyped-def]
+            if isinstance(value, EncodedJSON):
+                return str(value)
+            return inner(value) if inner else value
+
+        return process
+
+
 # Status of a delivery: pending (waiting or being handled: see the lease), done, failed (gave up).
 PENDING, DONE, FAILED = "pending", "done", "failed"
 
@@ -47,7 +70,7 @@ deliveries = sa.Table(
     sa.Column("installation_id", sa.BigInteger(), nullable=True),
     # The ordering key: the repository, or installation:<id> / global for events without one.
     sa.Column("serial_key", sa.String(255), nullable=False),
-    sa.Column("payload", sa.JSON(), nullable=False),
+    sa.Column("payload", PayloadJSON(), nullable=False),
     sa.Column("received_at", UTCDateTime(), nullable=False),
     sa.Column("status", sa.String(16), nullable=False, server_default=PENDING),
     sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),

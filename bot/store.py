@@ -11,9 +11,11 @@ All times are passed in by the caller (timezone-aware UTC), which keeps the deci
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,17 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from bot.models import DONE, FAILED, PENDING, deliveries, evaluations, key_locks, report_comments, repositories
+from bot.models import (
+    DONE,
+    FAILED,
+    PENDING,
+    EncodedJSON,
+    deliveries,
+    evaluations,
+    key_locks,
+    report_comments,
+    repositories,
+)
 from bot.settings import normalize_database_url
 from bot.webhook import Delivery
 
@@ -103,8 +115,14 @@ def _insert(dialect: str, table: sa.Table) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
-def create_store_engine(url: str, *, busy_timeout_ms: int = 10_000, pool_size: int = 8) -> Engine:
-    """An engine set up for the bot: WAL + busy timeout + immediate transactions on SQLite."""
+def create_store_engine(url: str, *, busy_timeout_ms: int = 10_000, pool_size: int = 8,
+                        synchronous: str = "NORMAL") -> Engine:
+    """An engine set up for the bot: WAL + busy timeout + immediate write transactions on SQLite.
+
+    `synchronous` (SQLite only): NORMAL survives a crash of the process, FULL also a power cut.
+    """
+    if synchronous not in {"NORMAL", "FULL"}:
+        raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
     url = normalize_database_url(url)
     parsed = make_url(url)
     backend = parsed.get_backend_name()
@@ -130,15 +148,16 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = 10_000, pool_size: i
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-            # FULL: a delivery acknowledged with 202 survives a power cut, not only a crash.
-            cursor.execute("PRAGMA synchronous=FULL")
+            # NORMAL (WAL): a commit survives a crash of the process; the intake engine uses FULL
+            # so that an acknowledged delivery also survives a power cut.
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
-            # Take the write lock up front: a deferred transaction that later writes can fail
-            # with SQLITE_BUSY at once instead of waiting for the busy timeout.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the write lock up front: a deferred transaction that later writes can
+            # fail with SQLITE_BUSY at once instead of waiting for the busy timeout.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("mlgate_read_only") else "BEGIN IMMEDIATE")
 
         return engine
     if backend == "postgresql":
@@ -160,30 +179,53 @@ def migrate(engine: Engine) -> None:
 class Store:
     """All database access of the bot; one instance per process, shared by threads."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, intake_engine: Engine | None = None) -> None:
         self.engine = engine
+        # Deliveries are written through this one (on SQLite: synchronous=FULL).
+        self.intake_engine = intake_engine or engine
         self.dialect = engine.dialect.name
+        # Built once: the webhook path inserts with plain parameters (no statement construction).
+        # RETURNING, not rowcount: psycopg reports -1 for Core inserts.
+        self._insert_delivery_stmt = (
+            _insert(self.dialect, deliveries)
+            .on_conflict_do_nothing(index_elements=["delivery_id"])
+            .returning(deliveries.c.id)
+        )
 
     @classmethod
     def open(cls, url: str, *, run_migrations: bool = True, busy_timeout_ms: int = 10_000,
              pool_size: int = 8) -> Store:
         engine = create_store_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
+        intake = None
+        if engine.dialect.name == "sqlite":
+            intake = create_store_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=2, synchronous="FULL")
         if run_migrations:
             migrate(engine)
-        return cls(engine)
+        return cls(engine, intake)
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.intake_engine is not self.engine:
+            self.intake_engine.dispose()
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
+        """A write transaction (BEGIN IMMEDIATE on SQLite)."""
         with self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A read-only transaction: on SQLite a deferred one, which never waits for writers (WAL)."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(mlgate_read_only=True)
+            with conn.begin():
+                yield conn
 
     def ping(self) -> bool:
         """True when the database answers and the schema is there."""
         try:
-            with self._tx() as conn:
+            with self._read() as conn:
                 conn.execute(sa.select(sa.func.count()).select_from(key_locks).limit(1))
             return True
         except sa.exc.SQLAlchemyError as exc:
@@ -192,33 +234,31 @@ class Store:
 
     # ------------------------------------------------------------------ intake
 
+    def _insert_delivery(self, conn: Connection, delivery: Delivery, now: datetime) -> bool:
+        payload: Any = delivery.payload
+        if delivery.body is not None and self.dialect == "sqlite":
+            payload = EncodedJSON(delivery.body)
+        params = {
+            "delivery_id": delivery.delivery_id, "event": delivery.event, "action": delivery.action,
+            "repo": delivery.repo, "installation_id": delivery.installation_id, "serial_key": delivery.serial_key,
+            "payload": payload, "received_at": now, "status": PENDING, "attempts": 0,
+        }
+        return conn.execute(self._insert_delivery_stmt, params).first() is not None
+
     def add_delivery(self, delivery: Delivery, now: datetime | None = None) -> bool:
         """Store a delivery; False when this delivery id was stored before (a redelivery)."""
-        stmt = (
-            _insert(self.dialect, deliveries)
-            .values(
-                delivery_id=delivery.delivery_id,
-                event=delivery.event,
-                action=delivery.action,
-                repo=delivery.repo,
-                installation_id=delivery.installation_id,
-                serial_key=delivery.serial_key,
-                payload=delivery.payload,
-                received_at=now or utcnow(),
-                status=PENDING,
-                attempts=0,
-            )
-            .on_conflict_do_nothing(index_elements=["delivery_id"])
-            # RETURNING, not rowcount: psycopg reports -1 for Core inserts.
-            .returning(deliveries.c.id)
-        )
-        with self._tx() as conn:
-            return conn.execute(stmt).first() is not None
+        with self.intake_engine.begin() as conn:
+            return self._insert_delivery(conn, delivery, now or utcnow())
+
+    def add_deliveries(self, items: list[tuple[Delivery, datetime]]) -> list[bool]:
+        """Store several deliveries in one transaction (one fsync): True for each new one."""
+        with self.intake_engine.begin() as conn:
+            return [self._insert_delivery(conn, delivery, now) for delivery, now in items]
 
     # ------------------------------------------------------------------ inspection
 
     def delivery(self, delivery_id: str) -> DeliveryRecord | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(deliveries).where(deliveries.c.delivery_id == delivery_id)).mappings().first()
         return _record(row) if row else None
 
@@ -226,27 +266,27 @@ class Store:
         query = sa.select(deliveries).order_by(deliveries.c.id)
         if status is not None:
             query = query.where(deliveries.c.status == status)
-        with self._tx() as conn:
+        with self._read() as conn:
             return [_record(row) for row in conn.execute(query).mappings()]
 
     def delivery_payload(self, delivery_id: str) -> dict[str, Any] | None:
-        with self._tx() as conn:
+        with self._read() as conn:
             return conn.execute(
                 sa.select(deliveries.c.payload).where(deliveries.c.delivery_id == delivery_id)
             ).scalar_one_or_none()
 
     def counts(self) -> dict[str, int]:
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status))
             return {status: count for status, count in rows}
 
     def evaluations(self) -> list[EvaluationRecord]:
-        with self._tx() as conn:
+        with self._read() as conn:
             rows = conn.execute(sa.select(evaluations).order_by(evaluations.c.repo, evaluations.c.number)).mappings()
             return [EvaluationRecord(**dict(row)) for row in rows]
 
     def known_repositories(self) -> list[str]:
-        with self._tx() as conn:
+        with self._read() as conn:
             return list(conn.execute(sa.select(repositories.c.repo).order_by(repositories.c.repo)).scalars())
 
     # ------------------------------------------------------------------ key locks
@@ -254,15 +294,15 @@ class Store:
     def ready_keys(self, now: datetime, *, exclude: Iterable[str] = (), limit: int = 16) -> list[str]:
         """Serial keys with work to do now (deliveries, due evaluations, a resync) not locked elsewhere."""
         d, e, r, k = deliveries.c, evaluations.c, repositories.c, key_locks.c
-        older = deliveries.alias("older")
-        oldest = sa.select(sa.func.min(older.c.id)).where(
-            older.c.serial_key == d.serial_key, older.c.status == PENDING
-        ).scalar_subquery()
+        # Only a key's oldest pending delivery decides: later ones never overtake it.
+        firsts = (
+            sa.select(d.serial_key.label("key"), sa.func.min(d.id).label("first_id"))
+            .where(d.status == PENDING)
+            .group_by(d.serial_key)
+            .subquery()
+        )
         work = sa.union(
-            # Only a key's oldest pending delivery decides: later ones never overtake it.
-            sa.select(d.serial_key.label("key")).where(
-                d.status == PENDING,
-                d.id == oldest,
+            sa.select(firsts.c.key).join(deliveries, d.id == firsts.c.first_id).where(
                 sa.or_(d.next_attempt_at.is_(None), d.next_attempt_at <= now),
                 sa.or_(d.lease_until.is_(None), d.lease_until < now),
             ),
@@ -274,7 +314,7 @@ class Store:
         excluded = list(exclude)
         if excluded:
             query = query.where(work.c.key.not_in(excluded))
-        with self._tx() as conn:
+        with self._read() as conn:
             return list(conn.execute(query.order_by(work.c.key).limit(limit)).scalars())
 
     def acquire_keys(self, keys: Iterable[str], owner: str, now: datetime, lease: timedelta) -> list[str]:
@@ -561,7 +601,7 @@ class Store:
 
     def report_comment(self, repo: str, number: int) -> int | None:
         rc = report_comments.c
-        with self._tx() as conn:
+        with self._read() as conn:
             return conn.execute(
                 sa.select(rc.comment_id).where(rc.repo == repo, rc.number == number)
             ).scalar_one_or_none()
@@ -581,6 +621,82 @@ class Store:
         rc = report_comments.c
         with self._tx() as conn:
             conn.execute(report_comments.delete().where(rc.repo == repo, rc.number == number))
+
+
+@dataclass
+class _PendingWrite:
+    delivery: Delivery
+    received_at: datetime
+    done: threading.Event = field(default_factory=threading.Event)
+    new: bool = False
+    error: BaseException | None = None
+
+
+class IntakeWriter:
+    """Group commit for the webhook endpoint.
+
+    Request threads hand their delivery to one writer thread and wait; the writer stores every
+    delivery waiting at that moment in a single transaction, so one fsync acknowledges a whole
+    burst instead of one request each. A failing batch is retried row by row, so one bad row
+    cannot fail its neighbours.
+    """
+
+    def __init__(self, store: Store, *, max_batch: int = 256, timeout: float = 30.0) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self.timeout = timeout
+        self._queue: queue.SimpleQueue[_PendingWrite | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="mlgate-intake", daemon=True)
+        self._thread.start()
+
+    def add(self, delivery: Delivery, now: datetime | None = None) -> bool:
+        """Store `delivery` durably; False for a redelivery. Raises when it could not be stored."""
+        item = _PendingWrite(delivery, now or utcnow())
+        self._queue.put(item)
+        if not item.done.wait(self.timeout):
+            raise StoreError(f"the delivery was not stored within {self.timeout:g} s")
+        if item.error is not None:
+            raise item.error
+        return item.new
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(self.timeout)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._write(batch)
+            if stop:
+                return
+
+    def _write(self, batch: list[_PendingWrite]) -> None:
+        try:
+            results = self.store.add_deliveries([(item.delivery, item.received_at) for item in batch])
+            for item, new in zip(batch, results, strict=True):
+                item.new = new
+        except Exception:
+            for item in batch:
+                try:
+                    item.new = self.store.add_delivery(item.delivery, item.received_at)
+                except Exception as exc:
+                    item.error = exc
+        finally:
+            for item in batch:
+                item.done.set()
 
 
 def _record(row: Any) -> DeliveryRecord:

@@ -12,7 +12,7 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -42,6 +42,8 @@ class Delivery:
     repo: str | None
     installation_id: int | None
     payload: dict[str, Any]
+    # The body as received (valid JSON): the store keeps it verbatim instead of re-encoding.
+    body: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def serial_key(self) -> str:
@@ -122,4 +124,5 @@ def parse_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
         repo=_repo_name(payload),
         installation_id=_installation_id(payload),
         payload=payload,
+        body=body.decode("utf-8"),
     )

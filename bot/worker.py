@@ -213,6 +213,8 @@ class Worker:
             except Exception as exc:  # the database may be briefly unreachable: keep going
                 log.error("worker scheduling failed (%s: %s); retrying", type(exc).__name__, exc)
                 self._stop.wait(self.config.poll_interval_seconds)
+            # A short pause first: a burst of wake-ups (one per stored delivery) costs one pass.
+            self._stop.wait(0.01)
             self._wake.wait(self.config.poll_interval_seconds)
             self._wake.clear()
 
