@@ -11,7 +11,8 @@ if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
   bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 fi
 id postgres >/dev/null 2>&1 || useradd --system --home /var/lib/postgresql postgres
-if ! "$bindir/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
+# pg_ctl refuses to run as root, so every call goes through the postgres user.
+if ! su postgres -s /bin/sh -c "'$bindir/pg_ctl' -D '$DATA' status" >/dev/null 2>&1; then
   rm -rf "$DATA"
   mkdir -p "$DATA"
   chown postgres "$DATA"

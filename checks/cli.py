@@ -284,16 +284,16 @@ def report(results_path: str, markdown_path: str) -> None:
         Path(markdown_path).write_text(text, encoding="utf-8")
 
 
-def _add_optional_groups() -> None:
-    """Commands that live in the bot package join when it is importable."""
-    try:
-        from bot.sandbox.cli import sandbox
-    except ImportError:
-        return
-    cli.add_command(sandbox)
+def _add_bot_commands() -> None:
+    """`mlgate serve`, `mlgate worker` and `mlgate sandbox …` live in the bot package."""
+    from bot.cli import commands as bot_commands
+    from bot.sandbox.cli import sandbox
+
+    for command in (*bot_commands, sandbox):
+        cli.add_command(command)
 
 
-_add_optional_groups()
+_add_bot_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
