@@ -104,12 +104,15 @@ def emit_pull(store: Store, dispatcher: Any, repo: J, pr: J, action: str, sender
 
 
 def close_pull(store: Store, dispatcher: Any, repo: J, pr: J, sender: str, merged: bool,
-               merge_sha: str | None = None) -> None:
+               merge_sha: str | None = None, base_before: str | None = None) -> None:
+    """Close (or merge) a PR; ``base_before`` is the base tip it was merged onto, which keeps its
+    files and commits listable after the base has moved past it."""
     issue = repo["issues"][str(pr["number"])]
     now = now_iso()
     issue.update(state="closed", closed_at=now, updated_at=now, closed_by=sender)
     if merged:
-        pr.update(merged=True, merged_at=now, merged_by=sender, merge_commit_sha=merge_sha)
+        pr.update(merged=True, merged_at=now, merged_by=sender, merge_commit_sha=merge_sha,
+                  merged_base_sha=base_before or pr["base_sha"])
         if pr.get("facts"):
             pr["facts"]["key"] = "merged"
     emit_pull(store, dispatcher, repo, pr, "closed", sender)
@@ -167,8 +170,9 @@ def on_ref_update(store: Store, dispatcher: Any, repo: J, ref: str, old: str | N
             emit_pull(store, dispatcher, repo, pr, "synchronize", sender, before=before, after=new)
         if pr["base_ref"] == branch and new != ZERO_SHA and git.is_ancestor(pr["head_sha"], new):
             # the PR's commits reached its base (a fast-forward by a merge bot, or a manual push)
+            close_pull(store, dispatcher, repo, pr, sender, merged=True, merge_sha=pr["head_sha"],
+                       base_before=old if old != ZERO_SHA else None)
             pr["base_sha"] = new
-            close_pull(store, dispatcher, repo, pr, sender, merged=True, merge_sha=pr["head_sha"])
 
 
 def branches_containing(git: GitRepo, sha: str) -> list[str]:

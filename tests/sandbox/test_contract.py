@@ -41,7 +41,8 @@ def test_validator_accepts_githubs_own_webhook_examples(contract: Contract) -> N
                 continue
             validator = jsonschema.Draft7Validator({"$ref": f"urn:webhooks#/definitions/{name}"},
                                                    registry=contract._webhook_registry, format_checker=FORMATS)
-            other = [e.message for e in _leaf_errors(validator.iter_errors(example)) if e.validator not in ("required", "format")]
+            leaves = _leaf_errors(validator.iter_errors(example))
+            other = [e.message for e in leaves if e.validator not in ("required", "format")]
             assert other == [], (group["name"], example.get("action"), other[:3])
             checked += 1
     assert checked >= 15

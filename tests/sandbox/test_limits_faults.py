@@ -90,3 +90,33 @@ def test_call_log_counts_per_endpoint(server: SandboxServer, make_repo) -> None:
     summary = server.calls()
     assert summary["by_endpoint"] == {"GET /repos/{owner}/{repo}": 1, "GET /repos/{owner}/{repo}/branches/{branch}": 2}
     assert summary["total"] == 3 and summary["calls"][0]["as"] == "alice"
+
+
+def test_pygithub_waits_out_a_secondary_rate_limit(server: SandboxServer, make_repo) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo("alice")
+    gh = server.github("alice", retry=GithubRetry(total=3, backoff_factor=0.01))
+    server.inject_fault("/repos/{owner}/{repo}/issues", kind="secondary_rate_limit", method="POST", retry_after=1)
+    server.reset_calls()
+    t0 = time.monotonic()
+    issue = gh.get_repo(repo["full_name"]).create_issue(title="after the limit")
+    assert issue.number == 1 and time.monotonic() - t0 >= 1.0
+    assert server.calls()["by_endpoint"]["POST /repos/{owner}/{repo}/issues"] == 2
+
+
+def test_concurrent_writes_are_serialised(server: SandboxServer, make_repo) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    repo = make_repo("alice")
+    full = repo["full_name"]
+    server.api("POST", f"/repos/{full}/issues", "alice", json={"title": "busy"})
+
+    def comment(i: int) -> int:
+        r = server.api("POST", f"/repos/{full}/issues/1/comments", "alice", json={"body": f"c{i}"})
+        return r.status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(comment, range(24)))
+    assert codes == [201] * 24
+    bodies = [c["body"] for c in server.api("GET", f"/repos/{full}/issues/1/comments", "alice",
+                                            params={"per_page": 100}).json()]
+    assert sorted(bodies) == sorted(f"c{i}" for i in range(24))

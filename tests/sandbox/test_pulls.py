@@ -114,6 +114,11 @@ def test_push_synchronizes_and_fast_forward_marks_merged(server: SandboxServer, 
     assert ff.status_code == 200
     done = _pr(server, full, pr["number"])
     assert done["state"] == "closed" and done["merged"] is True and done["merged_by"]["login"] == "alice"
+    assert done["commits"] == 2 and done["changed_files"] == 1
+    commits = server.api("GET", f"/repos/{full}/pulls/{pr['number']}/commits", "alice").json()
+    assert [c["sha"] for c in commits] == [first, second]
+    files = server.api("GET", f"/repos/{full}/pulls/{pr['number']}/files", "alice").json()
+    assert [f["filename"] for f in files] == ["f.txt"]
     server.wait_for_webhooks()
     closed = [d.payload for d in sink.events("pull_request", "closed") if d.payload["repository"]["full_name"] == full]
     assert closed and closed[-1]["pull_request"]["merged"] is True

@@ -150,7 +150,8 @@ def list_files(owner: str, repo: str, pull_number: str) -> Any:
     rec = get_repo(owner, repo)
     pr = get_pull(rec, pull_number)
     g = git(rec)
-    base = g.merge_base(pr["base_sha"], pr["head_sha"]) or pr["base_sha"]
+    base_tip = pr.get("merged_base_sha") or pr["base_sha"]
+    base = g.merge_base(base_tip, pr["head_sha"]) or base_tip
     return paginate([render.diff_entry(rec, pr["head_sha"], f) for f in g.diff_files(base, pr["head_sha"])])
 
 
@@ -159,8 +160,7 @@ def list_commits(owner: str, repo: str, pull_number: str) -> Any:
     rec = get_repo(owner, repo)
     pr = get_pull(rec, pull_number)
     g = git(rec)
-    shas = g.rev_list(pr["head_sha"], f"^{pr['base_sha']}") if not pr.get("merged") else \
-        g.rev_list(pr["head_sha"], *[f"^{p}" for p in g.commit(pr["merge_commit_sha"] or pr["head_sha"]).parents[:1]])
+    shas = g.rev_list(pr["head_sha"], f"^{pr.get('merged_base_sha') or pr['base_sha']}")
     return paginate([render.commit(store(), rec, g, s) for s in shas])
 
 
@@ -222,7 +222,7 @@ def merge(owner: str, repo: str, pull_number: str) -> Any:
                                     author, committer)
     g.update_ref(base_ref, new_sha, base_sha)
     d = sandbox().dispatcher
-    domain.close_pull(store(), d, rec, pr, login, merged=True, merge_sha=new_sha)
+    domain.close_pull(store(), d, rec, pr, login, merged=True, merge_sha=new_sha, base_before=base_sha)
     domain.on_ref_update(store(), d, rec, base_ref, base_sha, new_sha, login)
     if rec.get("delete_branch_on_merge"):
         head_ref = f"refs/heads/{pr['head_ref']}"
