@@ -28,6 +28,7 @@ from bot.commands import (
     error_reply,
     help_text,
     parse_comment,
+    permissions_from,
     refusal_reply,
 )
 from bot.executor import REPORT_MARKER, Executor, reply_marker
@@ -204,7 +205,7 @@ class Handlers:
             facts = _with_teams(forge, facts, teams_to_resolve(facts, rules))
             writers = _writers(forge, facts) if any(not (r.users or r.teams) for r in rules) else ()
             review = evaluate_review(facts, rules, writers=writers)
-            report = evaluate_gates(facts, cfg, review, gate_app=self.gate_app)
+            report = evaluate_gates(facts, cfg, review, gate_app=cfg.merge.gate_app or self.gate_app)
             state["applying"] = [r.name for r in review.applicable]
             requests = review.review_requests(previous.get("applying") or ())
         else:
@@ -321,18 +322,41 @@ class Handlers:
         if parsed.empty:
             return []
         forge = self._forge(repo)
-        actions = self.command_actions(forge, repo, number, comment_id, user, parsed)
+        default_branch = _dig(payload, "repository", "default_branch")
+        perms = self._command_permissions(forge, repo, default_branch if isinstance(default_branch, str) else None)
+        actions = self.command_actions(forge, repo, number, comment_id, user, parsed, perms)
         Executor(forge).apply(actions)
         return actions
 
+    def _command_permissions(self, forge: Forge, repo: str, branch: str | None) -> dict[str, Permission] | None:
+        """Per-command permissions from `commands.permissions` of the default branch's config.
+
+        An issue_comment payload does not carry the PR's base; the default branch's config is a
+        trusted source (never the PR head) and saves fetching the PR for every comment. Without a
+        valid config the defaults apply (write for queue/deploy commands, read for /help).
+        """
+        if not branch:
+            return None
+        config = load_repo_config(forge, repo, branch, self.config_cache)
+        if not config.valid or config.effective is None:
+            return None
+        return permissions_from(config.effective.commands.permissions)
+
     def command_actions(
-        self, forge: Forge, repo: str, number: int, comment_id: int, user: str, parsed: ParseResult
+        self,
+        forge: Forge,
+        repo: str,
+        number: int,
+        comment_id: int,
+        user: str,
+        parsed: ParseResult,
+        perms: Mapping[str, Permission] | None = None,
     ) -> list[Action]:
         marker = reply_marker(comment_id)
         if parsed.errors:
-            body = f"{marker}\n{error_reply(parsed.errors)}"
+            body = f"{marker}\n{error_reply(parsed.errors, perms)}"
             return [React(repo, comment_id, "confused"), Reply(repo, number, body)]
-        needed = comment_permission(parsed.commands)
+        needed = comment_permission(parsed.commands, perms)
         have = forge.permission(repo, user)
         if not have.at_least(needed):
             body = f"{marker}\n{refusal_reply(user, needed, have, parsed.commands)}"

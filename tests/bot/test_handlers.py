@@ -436,3 +436,17 @@ def test_executor_refuses_a_report_without_marker_and_skips_unchanged_checks(for
     changed = Executor(forge, current_checks=forge.pull_facts(REPO, 1).checks).apply(
         [SetCheck(REPO, HEAD, CHECK_NAME, "completed", "failure", "no", "broken")])
     assert "failure" in changed[0] and len(forge.writes_of("set_check")) == 2
+
+
+def test_command_permissions_come_from_the_default_branch_config(forge: FakeForge) -> None:
+    forge.put_file(REPO, "main", CONFIG_PATH, RULES + "commands:\n  permissions: {merge: admin, help: write}\n")
+    bot = Handlers(forges=lambda repo, installation=None: forge, bot_login="mlgate[bot]")
+    payload = comment_payload("/merge")
+    payload["repository"]["default_branch"] = "main"
+    bot.handle("issue_comment", payload, "d1")
+    assert forge.reactions == [(REPO, 555, "confused")]
+    (reply,) = [c for c in forge.comments_on(REPO, 1) if c.user == forge.bot_login]
+    assert "needs **admin** permission" in reply.body and "you have **write**" in reply.body
+    # without the repository's default branch in the payload, the defaults apply: write may merge
+    bot.handle("issue_comment", comment_payload("/merge", comment_id=556), "d2")
+    assert forge.reactions[-1] == (REPO, 556, "+1")
