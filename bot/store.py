@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -176,6 +176,17 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+_SQLITE_LOCKS: dict[str, threading.Lock] = {}
+_SQLITE_LOCKS_GUARD = threading.Lock()
+
+
+def _sqlite_write_lock(engine: Engine) -> threading.Lock:
+    """One mutex per SQLite file per process, shared by every Store on that file."""
+    path = str(Path(engine.url.database or "").expanduser().resolve())
+    with _SQLITE_LOCKS_GUARD:
+        return _SQLITE_LOCKS.setdefault(path, threading.Lock())
+
+
 class Store:
     """All database access of the bot; one instance per process, shared by threads."""
 
@@ -184,6 +195,7 @@ class Store:
         # Deliveries are written through this one (on SQLite: synchronous=FULL).
         self.intake_engine = intake_engine or engine
         self.dialect = engine.dialect.name
+        self._write_lock: Any = _sqlite_write_lock(engine) if self.dialect == "sqlite" else nullcontext()
         # Built once: the webhook path inserts with plain parameters (no statement construction).
         # RETURNING, not rowcount: psycopg reports -1 for Core inserts.
         self._insert_delivery_stmt = (
@@ -209,9 +221,14 @@ class Store:
             self.intake_engine.dispose()
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        """A write transaction (BEGIN IMMEDIATE on SQLite)."""
-        with self.engine.begin() as conn:
+    def _tx(self, engine: Engine | None = None) -> Iterator[Connection]:
+        """A write transaction (BEGIN IMMEDIATE on SQLite).
+
+        On SQLite the threads of this process queue on a mutex first: waiting in SQLite's busy
+        handler sleeps in growing steps (up to 100 ms) and wrecks latency; the mutex hands over
+        at once. Other processes still meet the busy timeout.
+        """
+        with self._write_lock, (engine or self.engine).begin() as conn:
             yield conn
 
     @contextmanager
@@ -247,12 +264,12 @@ class Store:
 
     def add_delivery(self, delivery: Delivery, now: datetime | None = None) -> bool:
         """Store a delivery; False when this delivery id was stored before (a redelivery)."""
-        with self.intake_engine.begin() as conn:
+        with self._tx(self.intake_engine) as conn:
             return self._insert_delivery(conn, delivery, now or utcnow())
 
     def add_deliveries(self, items: list[tuple[Delivery, datetime]]) -> list[bool]:
         """Store several deliveries in one transaction (one fsync): True for each new one."""
-        with self.intake_engine.begin() as conn:
+        with self._tx(self.intake_engine) as conn:
             return [self._insert_delivery(conn, delivery, now) for delivery, now in items]
 
     # ------------------------------------------------------------------ inspection
@@ -380,44 +397,48 @@ class Store:
         failure: later deliveries never overtake it. A delivery whose previous holders died while
         handling it `max_attempts` times is marked failed so it cannot wedge the key forever.
         """
-        d = deliveries.c
         with self._tx() as conn:
-            while True:
-                row = conn.execute(
-                    sa.select(deliveries)
-                    .where(d.serial_key == key, d.status == PENDING)
-                    .order_by(d.id)
-                    .limit(1)
-                    .with_for_update()
-                ).mappings().first()
-                if row is None:
-                    return None
-                if row["lease_owner"] not in (None, owner) and row["lease_until"] >= now:
-                    return None
-                if row["next_attempt_at"] is not None and row["next_attempt_at"] > now:
-                    return None
-                if row["attempts"] >= max_attempts:
-                    message = (f"gave up after {row['attempts']} attempts; the last one did not finish "
-                               f"(worker stopped while handling it); earlier error: {row['last_error'] or 'none'}")
-                    conn.execute(
-                        deliveries.update().where(d.id == row["id"]).values(
-                            status=FAILED, processed_at=now, lease_owner=None, lease_until=None,
-                            last_error=message[:_MAX_ERROR_CHARS],
-                        )
-                    )
-                    log.error("delivery %s (%s) failed: %s", row["delivery_id"], row["event"], message)
-                    continue
-                attempts = row["attempts"] + 1
+            return self._claim_next(conn, key, owner, now, lease, max_attempts)
+
+    def _claim_next(self, conn: Connection, key: str, owner: str, now: datetime, lease: timedelta,
+                    max_attempts: int) -> ClaimedDelivery | None:
+        d = deliveries.c
+        while True:
+            row = conn.execute(
+                sa.select(deliveries)
+                .where(d.serial_key == key, d.status == PENDING)
+                .order_by(d.id)
+                .limit(1)
+                .with_for_update()
+            ).mappings().first()
+            if row is None:
+                return None
+            if row["lease_owner"] not in (None, owner) and row["lease_until"] >= now:
+                return None
+            if row["next_attempt_at"] is not None and row["next_attempt_at"] > now:
+                return None
+            if row["attempts"] >= max_attempts:
+                message = (f"gave up after {row['attempts']} attempts; the last one did not finish "
+                           f"(worker stopped while handling it); earlier error: {row['last_error'] or 'none'}")
                 conn.execute(
-                    deliveries.update()
-                    .where(d.id == row["id"])
-                    .values(attempts=attempts, lease_owner=owner, lease_until=now + lease)
+                    deliveries.update().where(d.id == row["id"]).values(
+                        status=FAILED, processed_at=now, lease_owner=None, lease_until=None,
+                        last_error=message[:_MAX_ERROR_CHARS],
+                    )
                 )
-                return ClaimedDelivery(
-                    id=row["id"], delivery_id=row["delivery_id"], event=row["event"], action=row["action"],
-                    repo=row["repo"], installation_id=row["installation_id"], serial_key=row["serial_key"],
-                    payload=row["payload"], attempts=attempts,
-                )
+                log.error("delivery %s (%s) failed: %s", row["delivery_id"], row["event"], message)
+                continue
+            attempts = row["attempts"] + 1
+            conn.execute(
+                deliveries.update()
+                .where(d.id == row["id"])
+                .values(attempts=attempts, lease_owner=owner, lease_until=now + lease)
+            )
+            return ClaimedDelivery(
+                id=row["id"], delivery_id=row["delivery_id"], event=row["event"], action=row["action"],
+                repo=row["repo"], installation_id=row["installation_id"], serial_key=row["serial_key"],
+                payload=row["payload"], attempts=attempts,
+            )
 
     def complete_delivery(
         self,
@@ -432,17 +453,45 @@ class Store:
         gone_repos: Iterable[str] = (),
     ) -> bool:
         """Mark done and queue its evaluations in one transaction; False if the lease was lost."""
-        d = deliveries.c
         with self._tx() as conn:
-            updated = conn.execute(
-                deliveries.update()
-                .where(d.id == delivery_id, d.lease_owner == owner, d.status == PENDING)
-                .values(status=DONE, processed_at=now, lease_owner=None, lease_until=None, next_attempt_at=None)
-            ).rowcount
-            if updated != 1:
-                return False
-            self._request_evaluations(conn, to_evaluate, now, debounce, max_wait)
-            self._note_repositories(conn, seen_repos, gone_repos, now)
+            return self._complete(conn, delivery_id, owner, now, to_evaluate, debounce, max_wait, seen_repos,
+                                  gone_repos)
+
+    def complete_and_claim_next(
+        self,
+        delivery_id: int,
+        owner: str,
+        now: datetime,
+        *,
+        key: str,
+        lease: timedelta,
+        max_attempts: int,
+        to_evaluate: Iterable[tuple[str, int]] = (),
+        debounce: timedelta = timedelta(seconds=2),
+        max_wait: timedelta = timedelta(seconds=15),
+        seen_repos: Iterable[tuple[str, int | None]] = (),
+        gone_repos: Iterable[str] = (),
+    ) -> tuple[bool, ClaimedDelivery | None]:
+        """complete_delivery, then claim_next_delivery of the same key, in one transaction."""
+        with self._tx() as conn:
+            if not self._complete(conn, delivery_id, owner, now, to_evaluate, debounce, max_wait, seen_repos,
+                                  gone_repos):
+                return False, None
+            return True, self._claim_next(conn, key, owner, now, lease, max_attempts)
+
+    def _complete(self, conn: Connection, delivery_id: int, owner: str, now: datetime,
+                  to_evaluate: Iterable[tuple[str, int]], debounce: timedelta, max_wait: timedelta,
+                  seen_repos: Iterable[tuple[str, int | None]], gone_repos: Iterable[str]) -> bool:
+        d = deliveries.c
+        updated = conn.execute(
+            deliveries.update()
+            .where(d.id == delivery_id, d.lease_owner == owner, d.status == PENDING)
+            .values(status=DONE, processed_at=now, lease_owner=None, lease_until=None, next_attempt_at=None)
+        ).rowcount
+        if updated != 1:
+            return False
+        self._request_evaluations(conn, to_evaluate, now, debounce, max_wait)
+        self._note_repositories(conn, seen_repos, gone_repos, now)
         return True
 
     def fail_delivery(self, delivery_id: int, owner: str, now: datetime, error: str,

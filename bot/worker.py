@@ -249,20 +249,20 @@ class Worker:
         """Handle a key's ready deliveries in order, then its resync and due evaluations."""
         done = 0
         try:
-            for _ in range(self.config.batch_per_key):
-                if self._stop.is_set():
-                    return done
+            delivery = None
+            if not self._stop.is_set():
                 delivery = self.store.claim_next_delivery(key, self.owner, self.clock(), self._lease,
                                                           self.config.max_attempts)
-                if delivery is None:
-                    break
+            while delivery is not None:
+                current = delivery.id
                 with self._lock:
-                    self._inflight.add(delivery.id)
+                    self._inflight.add(current)
                 try:
-                    ok = self._process(delivery)
+                    more = done + 1 < self.config.batch_per_key and not self._stop.is_set()
+                    ok, delivery = self._process(delivery, claim_next=more)
                 finally:
                     with self._lock:
-                        self._inflight.discard(delivery.id)
+                        self._inflight.discard(current)
                 done += 1
                 if not ok:
                     break  # later deliveries of this key wait for the retry
@@ -281,7 +281,9 @@ class Worker:
             self._wake.set()
         return done
 
-    def _process(self, delivery: ClaimedDelivery) -> bool:
+    def _process(self, delivery: ClaimedDelivery, *, claim_next: bool) -> tuple[bool, ClaimedDelivery | None]:
+        """Handle one delivery and record the outcome; with `claim_next`, also lease the key's next
+        delivery in the same transaction. Returns (succeeded, next delivery or None)."""
         try:
             refs = _pull_refs(self.dispatcher.handle(delivery.event, delivery.payload, delivery.delivery_id),
                               "Dispatcher.handle")
@@ -299,19 +301,24 @@ class Worker:
                             delivery.event, delivery.attempts, delay, error)
                 retry_at = now + timedelta(seconds=delay)
             self.store.fail_delivery(delivery.id, self.owner, now, error, retry_at)
-            return False
+            return False, None
         seen, gone = repository_changes(delivery.event, delivery.payload)
-        ok = self.store.complete_delivery(
-            delivery.id, self.owner, self.clock(), to_evaluate=refs, debounce=self._debounce,
-            max_wait=self._max_wait, seen_repos=seen, gone_repos=gone,
-        )
+        common = {"to_evaluate": refs, "debounce": self._debounce, "max_wait": self._max_wait,
+                  "seen_repos": seen, "gone_repos": gone}
+        nxt: ClaimedDelivery | None = None
+        if claim_next:
+            ok, nxt = self.store.complete_and_claim_next(
+                delivery.id, self.owner, self.clock(), key=delivery.serial_key, lease=self._lease,
+                max_attempts=self.config.max_attempts, **common)
+        else:
+            ok = self.store.complete_delivery(delivery.id, self.owner, self.clock(), **common)
         if not ok:
             log.warning("lease on delivery %s expired while it was handled; another worker owns it now",
                         delivery.delivery_id)
         else:
             log.info("delivery %s (%s%s) handled; %d PR(s) to re-evaluate", delivery.delivery_id, delivery.event,
                      f".{delivery.action}" if delivery.action else "", len(refs))
-        return ok
+        return ok, nxt
 
     def _resync(self, repo: str) -> int:
         if not self.store.take_resync(repo):

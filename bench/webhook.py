@@ -1,0 +1,278 @@
+"""Webhook intake benchmark: the real service vs a bare Flask endpoint, both under gunicorn.
+
+    python bench/webhook.py [--seconds 10] [--workers 1] [--threads 8] [--no-worker]
+
+Starts `mlgate serve` (via `python -m bot.cli serve`) on loopback with a fresh SQLite file and a
+bare Flask app answering 202 under the same gunicorn settings, drives signed deliveries at each
+(a fixed 200 requests/s, then flat out with a few connections), and prints throughput, p50/p99
+latency and the number of lost deliveries (acknowledged with 202 but not stored: must be 0).
+By default the service runs its in-process worker with a no-op dispatcher, so intake competes
+with the worker for the database as it does in production. Every loop is bounded in time and
+count; traffic goes to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SECRET = "bench-secret"
+MAX_REQUESTS = 20_000  # hard bound per phase, whatever the duration
+
+
+class NullDispatcher:
+    """Does nothing: the benchmark measures intake, not GitHub."""
+
+    def handle(self, event: str, payload: dict[str, Any], delivery_id: str) -> set[tuple[str, int]]:
+        return set()
+
+    def evaluate(self, repo: str, number: int) -> None:
+        return None
+
+    def resync(self, repo: str) -> set[tuple[str, int]]:
+        return set()
+
+
+def null_dispatcher(_settings: Any) -> NullDispatcher:
+    return NullDispatcher()
+
+
+def bare_app() -> Any:
+    from flask import Flask
+
+    app = Flask("bare")
+
+    @app.post("/webhook")
+    def webhook() -> Any:
+        return {"status": "queued"}, 202
+
+    return app
+
+
+def example_body() -> bytes:
+    """GitHub's pull_request.opened example when the npm package is there, else a similar one."""
+    root = Path(os.environ.get("MLGATE_OCTOKIT_DIR") or ROOT / "node_modules")
+    index = root / "@octokit" / "webhooks-examples" / "api.github.com" / "index.json"
+    if index.is_file():
+        for entry in json.loads(index.read_text(encoding="utf-8")):
+            if entry["name"] == "pull_request":
+                return json.dumps(entry["examples"][0]).encode()
+    return json.dumps({"action": "opened", "number": 2, "repository": {"full_name": "bench/repo"},
+                       "installation": {"id": 1}, "pull_request": {"body": "x" * 20000}}).encode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("server did not start listening")
+
+
+class Result:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.latencies: list[float] = []
+        self.accepted: list[str] = []
+        self.errors: dict[str, int] = {}
+        self.elapsed = 0.0
+        self.lock = threading.Lock()
+
+    def record(self, delivery_id: str, status: int | str, latency: float) -> None:
+        with self.lock:
+            self.latencies.append(latency)
+            if status == 202:
+                self.accepted.append(delivery_id)
+            else:
+                self.errors[str(status)] = self.errors.get(str(status), 0) + 1
+
+    def line(self) -> str:
+        n = len(self.latencies)
+        if n == 0:
+            return f"{self.name:<34} no requests"
+        lat = sorted(self.latencies)
+        p50 = statistics.median(lat) * 1000
+        p99 = lat[min(n - 1, int(n * 0.99))] * 1000
+        errors = f" errors={self.errors}" if self.errors else ""
+        return (f"{self.name:<34} {n:>6} req {n / self.elapsed:>8.1f} req/s   p50 {p50:6.2f} ms   "
+                f"p99 {p99:6.2f} ms{errors}")
+
+
+def post(conn: http.client.HTTPConnection, body: bytes, signature: str, delivery_id: str) -> int:
+    conn.request("POST", "/webhook", body=body, headers={
+        "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": delivery_id, "X-Hub-Signature-256": signature,
+        "Content-Type": "application/json", "User-Agent": "GitHub-Hookshot/bench"})
+    response = conn.getresponse()
+    response.read()
+    return response.status
+
+
+def drive(port: int, name: str, prefix: str, *, rate: float | None, seconds: float, connections: int) -> Result:
+    """Fixed `rate` (open loop; latency counted from the scheduled send time) or flat out (rate None)."""
+    from bot.webhook import sign
+
+    body = example_body()
+    signature = sign(SECRET, body)
+    result = Result(name)
+    counter = iter(range(MAX_REQUESTS))
+    counter_lock = threading.Lock()
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    def next_slot() -> int | None:
+        with counter_lock:
+            return next(counter, None)
+
+    def run() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        while True:
+            i = next_slot()
+            if i is None:
+                break
+            scheduled = start + i / rate if rate else time.perf_counter()
+            if scheduled >= deadline:
+                break
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            delivery_id = f"{prefix}-{i:06d}"
+            try:
+                status: int | str = post(conn, body, signature, delivery_id)
+            except (OSError, http.client.HTTPException) as exc:
+                status = type(exc).__name__
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            result.record(delivery_id, status, time.perf_counter() - scheduled)
+        conn.close()
+
+    threads = [threading.Thread(target=run) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + 30)
+    result.elapsed = time.perf_counter() - start
+    return result
+
+
+def start_service(port: int, db_url: str, workdir: Path, args: argparse.Namespace) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLGATE_WEBHOOK_SECRET": SECRET, "MLGATE_DATABASE_URL": db_url,
+           "MLGATE_LOG_LEVEL": "WARNING", "MLGATE_DISPATCHER": "bench.webhook:null_dispatcher"}
+    command = [sys.executable, "-m", "bot.cli", "serve", "--port", str(port), "--workers", str(args.workers),
+               "--threads", str(args.threads), "--worker" if args.worker else "--no-worker"]
+    return subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def start_bare(port: int, args: argparse.Namespace) -> subprocess.Popen:
+    command = [sys.executable, str(Path(__file__).resolve()), "_bare", "--port", str(port), "--workers",
+               str(args.workers), "--threads", str(args.threads)]
+    return subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def serve_bare(port: int, workers: int, threads: int) -> None:
+    from bot.cli import gunicorn_options, run_gunicorn
+
+    sys.setswitchinterval(0.001)  # as `mlgate serve` does
+    options = gunicorn_options("127.0.0.1", port, workers, threads)
+    options.pop("worker_exit")
+    options["loglevel"] = "warning"
+    run_gunicorn(bare_app, options)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "_bare"])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each phase")
+    parser.add_argument("--rate", type=float, default=200.0, help="requests per second of the fixed-rate phase")
+    parser.add_argument("--connections", type=int, default=8, help="client connections of the flat-out phase")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn worker processes (both servers)")
+    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker (both servers)")
+    parser.add_argument("--worker", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the delivery worker (no-op dispatcher) inside the service")
+    args = parser.parse_args()
+    if args.mode == "_bare":
+        serve_bare(args.port, args.workers, args.threads)
+        return
+
+    from bot.store import Store
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="mlgate-bench-") as tmp:
+        workdir = Path(tmp)
+        db_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
+        print(f"gunicorn gthread, {args.workers} worker(s) x {args.threads} threads; SQLite {db_url}; "
+              f"body {len(example_body())} bytes; in-process worker: {'on' if args.worker else 'off'}")
+        results: dict[str, Result] = {}
+        for label, starter in (("bare Flask 202", lambda p: start_bare(p, args)),
+                               ("mlgate /webhook", lambda p: start_service(p, db_url, workdir, args))):
+            port = free_port()
+            proc = starter(port)
+            try:
+                wait_listening(port, proc)
+                drive(port, "warm-up", f"warm-{label[:4]}", rate=None, seconds=1.0, connections=2)
+                prefix = "svc" if label.startswith("mlgate") else "bare"
+                fixed = drive(port, f"{label} @ {args.rate:g} req/s", f"{prefix}-fixed", rate=args.rate,
+                              seconds=args.seconds, connections=16)
+                flat = drive(port, f"{label} flat out ({args.connections} conn)", f"{prefix}-flat", rate=None,
+                             seconds=args.seconds, connections=args.connections)
+                results[f"{prefix}-fixed"], results[f"{prefix}-flat"] = fixed, flat
+                rows += [fixed.line(), flat.line()]
+            finally:
+                stop(proc)
+        store = Store.open(db_url, run_migrations=False)
+        stored = {record.delivery_id for record in store.deliveries()}
+        status_counts = store.counts()
+        store.close()
+    acknowledged = set(results["svc-fixed"].accepted) | set(results["svc-flat"].accepted)
+    lost = len(acknowledged - stored)
+    for row in rows:
+        print(row)
+    ratio = len(results["svc-flat"].latencies) / results["svc-flat"].elapsed / (
+        len(results["bare-flat"].latencies) / results["bare-flat"].elapsed)
+    fixed_lat = sorted(results["svc-fixed"].latencies)
+    p99 = fixed_lat[min(len(fixed_lat) - 1, int(len(fixed_lat) * 0.99))] * 1000
+    print(f"flat-out throughput, service / bare: {ratio:.2f} (target >= 0.50)")
+    print(f"p99 at {args.rate:g} req/s on SQLite: {p99:.2f} ms (target < 50 ms)")
+    print(f"acknowledged 202: {len(acknowledged)}, stored: {len(stored & acknowledged)}, lost: {lost} "
+          f"(worker states {status_counts})")
+    if lost:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
