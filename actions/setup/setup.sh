@@ -21,9 +21,12 @@ out() { if [ -n "${GITHUB_OUTPUT:-}" ]; then echo "$1=$2" >> "$GITHUB_OUTPUT"; e
 
 source_hash() {
   # Content of everything that is installed: a different action ref gives a different key.
-  (cd "$source_dir" && find pyproject.toml checks bot templates -type f \
-      ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 2>/dev/null | LC_ALL=C sort -z | xargs -0 sha256sum) \
-    | sha256sum | cut -c1-16
+  local parts=() p
+  for p in pyproject.toml checks bot templates; do
+    if [ -e "$source_dir/$p" ]; then parts+=("$p"); fi
+  done
+  (cd "$source_dir" && find "${parts[@]}" -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 \
+      | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
 }
 
 compute_key() {

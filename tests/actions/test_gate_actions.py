@@ -209,13 +209,21 @@ def test_tests_action_without_junit_or_command(repo: Repo, trained: Path, tmp_pa
 def test_setup_reuses_a_cached_venv_and_puts_only_mlgate_on_path(repo: Repo, trained: Path, tmp_path: Path) -> None:
     import subprocess
 
+    # A copy of the action inside a small source tree of its own, so the key (a hash of the tree the
+    # action would install) stays put while the real checkout is being edited.
+    src = tmp_path / "mlgate-src"
+    shutil.copytree(ACTIONS / "setup", src / "actions" / "setup")
+    (src / "checks").mkdir()
+    (src / "checks" / "__init__.py").write_text("")
+    (src / "pyproject.toml").write_text("[project]\nname = 'mlgate'\n")
+    action = src / "actions" / "setup"
     temp = tmp_path / "temp"
     temp.mkdir()
     env = {"RUNNER_TEMP": str(temp), "RUNNER_OS": "Linux", "RUNNER_ARCH": "X64", "PATH": "/usr/bin:/bin"}
-    key = subprocess.run(["bash", str(ACTIONS / "setup" / "setup.sh"), "key"], env=env, capture_output=True,
+    key = subprocess.run(["bash", str(action / "setup.sh"), "key"], env=env, capture_output=True,
                          text=True, check=True).stdout
     values = dict(line.split("=", 1) for line in key.splitlines())
-    assert values["source"] == str(ROOT) and values["venv"] == str(temp / "mlgate-venv")
+    assert values["source"] == str(src) and values["venv"] == str(temp / "mlgate-venv")
     # what a cache hit restores: a venv with mlgate in it and the key it was built for
     venv = Path(values["venv"])
     (venv / "bin").mkdir(parents=True)
@@ -226,7 +234,7 @@ def test_setup_reuses_a_cached_venv_and_puts_only_mlgate_on_path(repo: Repo, tra
     harness = job(trained, temp, repo, setup=False)
     # a cache miss would install for real (a minute and a half); make it fail fast instead
     harness.job_env.update(PATH="/usr/bin:/bin", MLGATE_SETUP_PIP_ARGS="--no-index")
-    run = harness.run_action(ACTIONS / "setup")
+    run = harness.run_action(action)
     assert not run.failed, run.log
     assert run.step("key").outputs["key"] == values["key"]
     assert "reusing" in run.step("install").stdout
@@ -238,13 +246,13 @@ def test_setup_reuses_a_cached_venv_and_puts_only_mlgate_on_path(repo: Repo, tra
     assert sorted(p.name for p in Path(bin_dir).iterdir()) == ["mlgate"]  # the job's python stays the user's
 
     # Without the cache the step is skipped; the venv on disk is still reused.
-    again = harness.run_action(ACTIONS / "setup", {"cache": "false"})
+    again = harness.run_action(action, {"cache": "false"})
     assert not again.failed, again.log
     assert again.step("cache").outcome == "skipped" and "reusing" in again.step("install").stdout
 
-    # Another action version (source tree) means another key: the stale venv is not reused.
-    (venv / ".mlgate-key").write_text("mlgate-venv-v1-some-older-version\n")
-    stale = harness.run_action(ACTIONS / "setup", {"cache": "false"})
+    # Another action version (another source tree) means another key: the venv is not reused.
+    (src / "checks" / "__init__.py").write_text("VERSION = 2\n")
+    stale = harness.run_action(action, {"cache": "false"})
     assert stale.failed and "installing" in stale.step("install").stdout
 
 
