@@ -70,7 +70,6 @@ deliveries = sa.Table(
     sa.Column("installation_id", sa.BigInteger(), nullable=True),
     # The ordering key: the repository, or installation:<id> / global for events without one.
     sa.Column("serial_key", sa.String(255), nullable=False),
-    sa.Column("payload", PayloadJSON(), nullable=False),
     sa.Column("received_at", UTCDateTime(), nullable=False),
     sa.Column("status", sa.String(16), nullable=False, server_default=PENDING),
     sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
@@ -82,6 +81,17 @@ deliveries = sa.Table(
     sa.UniqueConstraint("delivery_id", name="uq_deliveries_delivery_id"),
     sa.Index("ix_deliveries_status_key_id", "status", "serial_key", "id"),
     sa.Index("ix_deliveries_repo", "repo"),
+)
+
+# The payload lives apart from the delivery's small, often-updated row: SQLite rewrites a whole row
+# (a 25 KB payload included) on every update, and a delivery's row is updated twice when handled.
+delivery_payloads = sa.Table(
+    "delivery_payloads",
+    metadata,
+    sa.Column("delivery_pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+              sa.ForeignKey("deliveries.id", ondelete="CASCADE", name="fk_delivery_payloads_delivery"),
+              primary_key=True, autoincrement=False),
+    sa.Column("payload", PayloadJSON(), nullable=False),
 )
 
 # The coalescing queue: one row per PR waiting to be re-evaluated.

@@ -33,6 +33,7 @@ from bot.models import (
     PENDING,
     EncodedJSON,
     deliveries,
+    delivery_payloads,
     evaluations,
     key_locks,
     report_comments,
@@ -176,6 +177,28 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+# The worker's hot path, built once: constructing statements costs more than running them.
+_d = deliveries.c
+_CLAIM_SELECT = (
+    sa.select(deliveries, delivery_payloads.c.payload)
+    .join(delivery_payloads, delivery_payloads.c.delivery_pk == _d.id)
+    .where(_d.serial_key == sa.bindparam("key"), _d.status == PENDING)
+    .order_by(_d.id)
+    .limit(1)
+    .with_for_update(of=deliveries)
+)
+_CLAIM_UPDATE = (
+    deliveries.update()
+    .where(_d.id == sa.bindparam("row_id"))
+    .values(attempts=sa.bindparam("new_attempts"), lease_owner=sa.bindparam("owner"),
+            lease_until=sa.bindparam("until"))
+)
+_COMPLETE_UPDATE = (
+    deliveries.update()
+    .where(_d.id == sa.bindparam("row_id"), _d.lease_owner == sa.bindparam("owner"), _d.status == PENDING)
+    .values(status=DONE, processed_at=sa.bindparam("now"), lease_owner=None, lease_until=None, next_attempt_at=None)
+)
+
 _SQLITE_LOCKS: dict[str, threading.Lock] = {}
 _SQLITE_LOCKS_GUARD = threading.Lock()
 
@@ -203,6 +226,7 @@ class Store:
             .on_conflict_do_nothing(index_elements=["delivery_id"])
             .returning(deliveries.c.id)
         )
+        self._insert_payload_stmt = delivery_payloads.insert()
 
     @classmethod
     def open(cls, url: str, *, run_migrations: bool = True, busy_timeout_ms: int = 10_000,
@@ -258,9 +282,13 @@ class Store:
         params = {
             "delivery_id": delivery.delivery_id, "event": delivery.event, "action": delivery.action,
             "repo": delivery.repo, "installation_id": delivery.installation_id, "serial_key": delivery.serial_key,
-            "payload": payload, "received_at": now, "status": PENDING, "attempts": 0,
+            "received_at": now, "status": PENDING, "attempts": 0,
         }
-        return conn.execute(self._insert_delivery_stmt, params).first() is not None
+        row_id = conn.execute(self._insert_delivery_stmt, params).scalar()
+        if row_id is None:
+            return False
+        conn.execute(self._insert_payload_stmt, {"delivery_pk": row_id, "payload": payload})
+        return True
 
     def add_delivery(self, delivery: Delivery, now: datetime | None = None) -> bool:
         """Store a delivery; False when this delivery id was stored before (a redelivery)."""
@@ -289,7 +317,9 @@ class Store:
     def delivery_payload(self, delivery_id: str) -> dict[str, Any] | None:
         with self._read() as conn:
             return conn.execute(
-                sa.select(deliveries.c.payload).where(deliveries.c.delivery_id == delivery_id)
+                sa.select(delivery_payloads.c.payload)
+                .join(deliveries, deliveries.c.id == delivery_payloads.c.delivery_pk)
+                .where(deliveries.c.delivery_id == delivery_id)
             ).scalar_one_or_none()
 
     def counts(self) -> dict[str, int]:
@@ -404,13 +434,7 @@ class Store:
                     max_attempts: int) -> ClaimedDelivery | None:
         d = deliveries.c
         while True:
-            row = conn.execute(
-                sa.select(deliveries)
-                .where(d.serial_key == key, d.status == PENDING)
-                .order_by(d.id)
-                .limit(1)
-                .with_for_update()
-            ).mappings().first()
+            row = conn.execute(_CLAIM_SELECT, {"key": key}).mappings().first()
             if row is None:
                 return None
             if row["lease_owner"] not in (None, owner) and row["lease_until"] >= now:
@@ -429,11 +453,8 @@ class Store:
                 log.error("delivery %s (%s) failed: %s", row["delivery_id"], row["event"], message)
                 continue
             attempts = row["attempts"] + 1
-            conn.execute(
-                deliveries.update()
-                .where(d.id == row["id"])
-                .values(attempts=attempts, lease_owner=owner, lease_until=now + lease)
-            )
+            conn.execute(_CLAIM_UPDATE, {"row_id": row["id"], "new_attempts": attempts, "owner": owner,
+                                         "until": now + lease})
             return ClaimedDelivery(
                 id=row["id"], delivery_id=row["delivery_id"], event=row["event"], action=row["action"],
                 repo=row["repo"], installation_id=row["installation_id"], serial_key=row["serial_key"],
@@ -482,16 +503,13 @@ class Store:
     def _complete(self, conn: Connection, delivery_id: int, owner: str, now: datetime,
                   to_evaluate: Iterable[tuple[str, int]], debounce: timedelta, max_wait: timedelta,
                   seen_repos: Iterable[tuple[str, int | None]], gone_repos: Iterable[str]) -> bool:
-        d = deliveries.c
-        updated = conn.execute(
-            deliveries.update()
-            .where(d.id == delivery_id, d.lease_owner == owner, d.status == PENDING)
-            .values(status=DONE, processed_at=now, lease_owner=None, lease_until=None, next_attempt_at=None)
-        ).rowcount
+        updated = conn.execute(_COMPLETE_UPDATE, {"row_id": delivery_id, "owner": owner, "now": now}).rowcount
         if updated != 1:
             return False
-        self._request_evaluations(conn, to_evaluate, now, debounce, max_wait)
-        self._note_repositories(conn, seen_repos, gone_repos, now)
+        if to_evaluate:
+            self._request_evaluations(conn, to_evaluate, now, debounce, max_wait)
+        if seen_repos or gone_repos:
+            self._note_repositories(conn, seen_repos, gone_repos, now)
         return True
 
     def fail_delivery(self, delivery_id: int, owner: str, now: datetime, error: str,

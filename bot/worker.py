@@ -146,6 +146,7 @@ class Worker:
         self._lock = threading.Lock()
         self._active: set[str] = set()
         self._inflight: set[int] = set()
+        self._noted_repos: set[tuple[str, int | None]] = set()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -303,6 +304,9 @@ class Worker:
             self.store.fail_delivery(delivery.id, self.owner, now, error, retry_at)
             return False, None
         seen, gone = repository_changes(delivery.event, delivery.payload)
+        with self._lock:  # note each repository once per process, not once per delivery
+            seen -= self._noted_repos
+            self._noted_repos.difference_update({item for item in self._noted_repos if item[0] in gone})
         common = {"to_evaluate": refs, "debounce": self._debounce, "max_wait": self._max_wait,
                   "seen_repos": seen, "gone_repos": gone}
         nxt: ClaimedDelivery | None = None
@@ -316,6 +320,8 @@ class Worker:
             log.warning("lease on delivery %s expired while it was handled; another worker owns it now",
                         delivery.delivery_id)
         else:
+            with self._lock:
+                self._noted_repos.update(seen)
             log.info("delivery %s (%s%s) handled; %d PR(s) to re-evaluate", delivery.delivery_id, delivery.event,
                      f".{delivery.action}" if delivery.action else "", len(refs))
         return ok, nxt

@@ -1,4 +1,4 @@
-"""Initial schema: deliveries inbox, coalescing evaluations, report comments, key locks, repositories.
+"""Initial schema: deliveries inbox (payloads apart), coalescing evaluations, report comments, key locks, repositories.
 
 Revision ID: 0001
 Revises:
@@ -29,7 +29,6 @@ def upgrade() -> None:
         sa.Column("repo", sa.String(255), nullable=True),
         sa.Column("installation_id", sa.BigInteger(), nullable=True),
         sa.Column("serial_key", sa.String(255), nullable=False),
-        sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("received_at", TS, nullable=False),
         sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
         sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
@@ -42,6 +41,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_deliveries_status_key_id", "deliveries", ["status", "serial_key", "id"])
     op.create_index("ix_deliveries_repo", "deliveries", ["repo"])
+
+    op.create_table(
+        "delivery_payloads",
+        sa.Column("delivery_pk", BIGINT_ID,
+                  sa.ForeignKey("deliveries.id", ondelete="CASCADE", name="fk_delivery_payloads_delivery"),
+                  primary_key=True, autoincrement=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+    )
 
     op.create_table(
         "evaluations",
@@ -86,6 +93,7 @@ def downgrade() -> None:
     op.drop_table("report_comments")
     op.drop_index("ix_evaluations_due_at", table_name="evaluations")
     op.drop_table("evaluations")
+    op.drop_table("delivery_payloads")
     op.drop_index("ix_deliveries_repo", table_name="deliveries")
     op.drop_index("ix_deliveries_status_key_id", table_name="deliveries")
     op.drop_table("deliveries")
