@@ -5,7 +5,21 @@ PyGithub, over real HTTP) can be exercised end to end without reaching github.co
 Sandbox-only shortcut: a user's token is their login (``Authorization: token alice``).
 """
 
-from bot.sandbox.app import create_app
-from bot.sandbox.harness import SandboxServer
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["SandboxServer", "create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy, so the git pre-receive hook (``python -m bot.sandbox.prereceive``) starts fast."""
+    if name == "create_app":
+        from bot.sandbox.app import create_app
+
+        return create_app
+    if name == "SandboxServer":
+        from bot.sandbox.harness import SandboxServer
+
+        return SandboxServer
+    raise AttributeError(name)

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from flask import Response, current_app, g, jsonify, request
 
-from bot.sandbox import perms
+from bot.sandbox import perms, protection
 from bot.sandbox.auth import Principal
 from bot.sandbox.errors import ApiError, not_found
 from bot.sandbox.git import GitRepo
@@ -105,3 +105,13 @@ def paginate(items: list[Any], wrap: str | None = None, extra: J | None = None) 
     if links:
         resp.headers["Link"] = ", ".join(links)
     return resp
+
+
+def guard_branch_update(repo: J, ref: str, old: str | None, new: str | None) -> None:
+    """Refuse an update of a protected branch the way GitHub does (422 with GH006's reason)."""
+    if not ref.startswith("refs/heads/"):
+        return
+    role = perms.role(store(), repo, principal())
+    problem = protection.check_push(store(), repo, git(repo), ref[len("refs/heads/"):], old, new, role)
+    if problem:
+        raise ApiError(422, f"Protected branch update failed for {ref}: {problem}")

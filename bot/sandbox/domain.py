@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.sandbox import payloads, render
+from bot.sandbox import payloads, protection, render
 from bot.sandbox.git import ZERO_SHA, GitRepo, Person
 from bot.sandbox.store import Store, now_iso
 from bot.sandbox.urls import web_base
@@ -88,7 +88,8 @@ def pr_facts(store: Store, repo: J, pr: J, git: GitRepo) -> J:
         facts.update(mergeable=False, mergeable_state="dirty")
     else:
         state = head_state(repo, pr["head_sha"])
-        facts.update(mergeable=True, mergeable_state="unstable" if state == "failure" else "clean")
+        blocked = protection.mergeable_state(store, repo, git, pr)
+        facts.update(mergeable=True, mergeable_state=blocked or ("unstable" if state == "failure" else "clean"))
     if pr.get("draft") and issue["state"] == "open":
         facts["mergeable_state"] = "draft"
     return facts
@@ -168,11 +169,26 @@ def on_ref_update(store: Store, dispatcher: Any, repo: J, ref: str, old: str | N
             issue["updated_at"] = now_iso()
             git.update_ref(f"refs/pull/{pr['number']}/head", new)
             emit_pull(store, dispatcher, repo, pr, "synchronize", sender, before=before, after=new)
+            dismiss_stale_approvals(store, dispatcher, repo, pr, sender)
         if pr["base_ref"] == branch and new != ZERO_SHA and git.is_ancestor(pr["head_sha"], new):
             # the PR's commits reached its base (a fast-forward by a merge bot, or a manual push)
             close_pull(store, dispatcher, repo, pr, sender, merged=True, merge_sha=pr["head_sha"],
                        base_before=old if old != ZERO_SHA else None)
             pr["base_sha"] = new
+
+
+def dismiss_stale_approvals(store: Store, dispatcher: Any, repo: J, pr: J, sender: str) -> None:
+    """With ``dismiss_stale_reviews`` on the base, a push dismisses approvals of older heads."""
+    reviews = (protection.rules(repo, pr["base_ref"]) or {}).get("required_pull_request_reviews") or {}
+    if not reviews.get("dismiss_stale_reviews"):
+        return
+    for rev in repo["reviews"].values():
+        if rev["pull_number"] == pr["number"] and rev["state"] == "APPROVED" and rev["commit_id"] != pr["head_sha"]:
+            rev["state"] = "DISMISSED"
+            payload = payloads.envelope(store, repo, sender, action="dismissed",
+                                        review=payloads.review(store, repo, rev),
+                                        pull_request=payloads.simple_pull_request(store, repo, pr))
+            dispatcher.emit(repo, "pull_request_review", payload)
 
 
 def branches_containing(git: GitRepo, sha: str) -> list[str]:

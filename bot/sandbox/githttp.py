@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 from flask import Blueprint, Response, current_app, g, request
 
-from bot.sandbox import domain, perms
+from bot.sandbox import domain, perms, prereceive
 from bot.sandbox.auth import authenticate
 from bot.sandbox.errors import ApiError
 from bot.sandbox.git import GitRepo
 
 bp = Blueprint("githttp", __name__)
+PROJECT_ROOT = str(Path(__file__).resolve().parents[2])  # so the hook can import bot.sandbox
 
 
 def _challenge(message: str = "Authentication required") -> Response:
@@ -51,8 +54,12 @@ def smart_http(owner: str, name: str, rest: str) -> Response:
         return _run_backend(store.git_root, owner, name, rest, who.login)
     with store.lock:
         git = GitRepo(store.git_dir(repo))
+        prereceive.install(store.git_dir(repo))
+        store.save()  # the pre-receive hook reads protection rules from disk
         before = git.refs("refs/heads/") | git.refs("refs/tags/")
-        resp = _run_backend(store.git_root, owner, name, rest, who.login)
+        hook_env = {"SANDBOX_DATA_DIR": str(store.data_dir), "SANDBOX_REPO": f"{owner}/{name}",
+                    "SANDBOX_ROLE": role or "", "SANDBOX_PYTHON": sys.executable, "PYTHONPATH": PROJECT_ROOT}
+        resp = _run_backend(store.git_root, owner, name, rest, who.login, hook_env)
         after = git.refs("refs/heads/") | git.refs("refs/tags/")
         changed = sorted(set(before) | set(after))
         for ref in changed:
@@ -64,7 +71,8 @@ def smart_http(owner: str, name: str, rest: str) -> Response:
     return resp
 
 
-def _run_backend(root: object, owner: str, name: str, rest: str, login: str | None) -> Response:
+def _run_backend(root: object, owner: str, name: str, rest: str, login: str | None,
+                 extra_env: dict[str, str] | None = None) -> Response:
     data = request.get_data()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -82,6 +90,7 @@ def _run_backend(root: object, owner: str, name: str, rest: str, login: str | No
         "GIT_COMMITTER_NAME": login or "anonymous",
         "GIT_COMMITTER_EMAIL": f"{login or 'anonymous'}@users.noreply.sandbox",
     }
+    env.update(extra_env or {})
     if request.headers.get("Content-Encoding"):
         env["HTTP_CONTENT_ENCODING"] = request.headers["Content-Encoding"]
     if request.headers.get("Git-Protocol"):

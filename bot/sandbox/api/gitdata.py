@@ -8,7 +8,7 @@ from typing import Any
 from flask import request
 
 from bot.sandbox import domain, render
-from bot.sandbox.ctx import actor, body, get_repo, git, sandbox, store
+from bot.sandbox.ctx import actor, body, get_repo, git, guard_branch_update, sandbox, store
 from bot.sandbox.errors import ApiError, not_found, validation
 from bot.sandbox.git import ZERO_SHA, GitError, Person
 from bot.sandbox.routing import Router
@@ -21,6 +21,7 @@ J = dict[str, Any]
 
 def _full_ref(ref: str) -> str:
     return ref if ref.startswith("refs/") else f"refs/{ref}"
+
 
 
 @router.route("GET", "/repos/{owner}/{repo}/git/ref/{ref}")
@@ -77,6 +78,7 @@ def update_ref(owner: str, repo: str, ref: str) -> Any:
         raise ApiError(422, "Object does not exist")
     if not data.get("force") and not g.is_ancestor(old, new):
         raise ApiError(422, "Update is not a fast forward")
+    guard_branch_update(rec, full, old, new)
     try:
         g.update_ref(full, new, old)
     except GitError as exc:  # lost a race with a push
@@ -93,6 +95,7 @@ def delete_ref(owner: str, repo: str, ref: str) -> Any:
     old = g.ref_sha(full)
     if old is None:
         raise ApiError(422, "Reference does not exist")
+    guard_branch_update(rec, full, old, None)
     g.delete_ref(full)
     domain.on_ref_update(store(), sandbox().dispatcher, rec, full, old, None, actor())
     return None, 204
@@ -245,6 +248,7 @@ def merge(owner: str, repo: str) -> Any:
     who = domain.person_for(store(), actor())
     message = data.get("commit_message") or f"Merge {head} into {base_branch}"
     sha = g.commit_tree(result.tree, [base_sha, head_sha], message, who, domain.web_committer())
+    guard_branch_update(rec, base_ref, base_sha, sha)
     g.update_ref(base_ref, sha, base_sha)
     domain.on_ref_update(store(), sandbox().dispatcher, rec, base_ref, base_sha, sha, actor())
     rec["updated_at"] = now_iso()

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import request
 
-from bot.sandbox import domain, payloads, perms, render
+from bot.sandbox import domain, payloads, perms, protection, render
 from bot.sandbox.ctx import actor, body, get_repo, git, item, paginate, principal, sandbox, store
 from bot.sandbox.errors import ApiError, not_found, validation
 from bot.sandbox.routing import Router
@@ -194,6 +194,12 @@ def merge(owner: str, repo: str, pull_number: str) -> Any:
     base_sha = g.ref_sha(base_ref)
     if base_sha is None:
         raise ApiError(405, "Base branch was deleted")
+    problem = protection.merge_problem(store(), rec, g, pr, perms.role(store(), rec, principal()))
+    if problem:
+        raise ApiError(405, problem)
+    rules = protection.rules(rec, pr["base_ref"]) or {}
+    if method == "merge" and rules.get("required_linear_history"):
+        raise ApiError(405, "Merge commits are not allowed on this repository.")
     author = domain.person_for(store(), login)
     committer = domain.web_committer()
     commits = g.rev_list(pr["head_sha"], f"^{base_sha}")

@@ -9,8 +9,8 @@ from typing import Any
 
 from flask import request
 
-from bot.sandbox import domain, perms, render
-from bot.sandbox.ctx import actor, body, get_repo, git, paginate, principal, sandbox, store
+from bot.sandbox import domain, perms, protection, render
+from bot.sandbox.ctx import actor, body, get_repo, git, guard_branch_update, paginate, principal, sandbox, store
 from bot.sandbox.errors import ApiError, not_found, validation
 from bot.sandbox.git import GitRepo
 from bot.sandbox.routing import Router
@@ -154,7 +154,16 @@ def list_for_org(org: str) -> Any:
 # --- branches ----------------------------------------------------------------------------------
 def _branch_short(rec: J, name: str, sha: str) -> J:
     u = f"{api_base()}/repos/{rec['owner']}/{rec['name']}"
-    return {"name": name, "commit": {"sha": sha, "url": f"{u}/commits/{sha}"}, "protected": False}
+    return {"name": name, "commit": {"sha": sha, "url": f"{u}/commits/{sha}"},
+            "protected": protection.rules(rec, name) is not None}
+
+
+def _branch_protection_summary(rec: J, branch: str) -> J:
+    r = protection.rules(rec, branch)
+    checks = protection.required_checks(r) if r else []
+    return {"enabled": r is not None, "required_status_checks": {
+        "enforcement_level": "non_admins" if checks else "off", "contexts": [c for c, _ in checks],
+        "checks": [{"context": c, "app_id": a} for c, a in checks]}}
 
 
 @router.route("GET", "/repos/{owner}/{repo}/branches")
@@ -175,11 +184,85 @@ def get_branch(owner: str, repo: str, branch: str) -> Any:
         "name": branch,
         "commit": render.commit(store(), rec, git(rec), sha),
         "_links": {"self": u, "html": f"{web_base()}/{owner}/{repo}/tree/{branch}"},
-        "protected": False,
-        "protection": {"enabled": False, "required_status_checks": {
-            "enforcement_level": "off", "contexts": [], "checks": []}},
+        "protected": protection.rules(rec, branch) is not None,
+        "protection": _branch_protection_summary(rec, branch),
         "protection_url": f"{u}/protection",
     }
+
+
+# --- branch protection -------------------------------------------------------------------------
+def _protection_body(rec: J, branch: str, r: J) -> J:
+    u = f"{api_base()}/repos/{rec['owner']}/{rec['name']}/branches/{branch}/protection"
+    body_: J = {
+        "url": u,
+        "enforce_admins": {"url": f"{u}/enforce_admins", "enabled": bool(r.get("enforce_admins"))},
+        "required_linear_history": {"enabled": bool(r.get("required_linear_history"))},
+        "allow_force_pushes": {"enabled": bool(r.get("allow_force_pushes"))},
+        "allow_deletions": {"enabled": bool(r.get("allow_deletions"))},
+        "block_creations": {"enabled": False},
+        "required_conversation_resolution": {"enabled": False},
+        "lock_branch": {"enabled": False},
+        "allow_fork_syncing": {"enabled": False},
+        "required_signatures": {"url": f"{u}/required_signatures", "enabled": False},
+    }
+    rsc = r.get("required_status_checks")
+    if rsc is not None:
+        body_["required_status_checks"] = {
+            "url": f"{u}/required_status_checks", "contexts_url": f"{u}/required_status_checks/contexts",
+            "strict": bool(rsc.get("strict")), "enforcement_level": "non_admins",
+            "contexts": [c for c, _ in protection.required_checks(r)],
+            "checks": [{"context": c, "app_id": a} for c, a in protection.required_checks(r)],
+        }
+    reviews = r.get("required_pull_request_reviews")
+    if reviews is not None:
+        body_["required_pull_request_reviews"] = {
+            "url": f"{u}/required_pull_request_reviews",
+            "dismiss_stale_reviews": bool(reviews.get("dismiss_stale_reviews")),
+            "require_code_owner_reviews": bool(reviews.get("require_code_owner_reviews")),
+            "required_approving_review_count": int(reviews.get("required_approving_review_count", 1)),
+            "require_last_push_approval": bool(reviews.get("require_last_push_approval")),
+        }
+    return body_
+
+
+@router.route("PUT", "/repos/{owner}/{repo}/branches/{branch}/protection")
+def put_protection(owner: str, repo: str, branch: str) -> Any:
+    """Required status checks (optionally pinned to an app), required reviews, linear history,
+    force-push and deletion rules; ``restrictions`` is accepted but not enforced."""
+    rec = get_repo(owner, repo, "admin")
+    if git(rec).ref_sha(f"refs/heads/{branch}") is None:
+        raise not_found("Branch not found")
+    data = body()
+    for key in ("required_status_checks", "enforce_admins", "required_pull_request_reviews", "restrictions"):
+        if key not in data:
+            raise ApiError(422, "Invalid request.", errors=[f'"{key}" wasn\'t supplied.'])
+    r: J = {
+        "required_status_checks": data["required_status_checks"],
+        "enforce_admins": bool(data["enforce_admins"]),
+        "required_pull_request_reviews": data["required_pull_request_reviews"],
+        "required_linear_history": bool(data.get("required_linear_history", False)),
+        "allow_force_pushes": bool(data.get("allow_force_pushes", False)),
+        "allow_deletions": bool(data.get("allow_deletions", False)),
+    }
+    rec.setdefault("protection", {})[branch] = r
+    return _protection_body(rec, branch, r)
+
+
+@router.route("GET", "/repos/{owner}/{repo}/branches/{branch}/protection")
+def get_protection(owner: str, repo: str, branch: str) -> Any:
+    rec = get_repo(owner, repo, "admin")
+    r = protection.rules(rec, branch)
+    if r is None:
+        raise not_found("Branch not protected")
+    return _protection_body(rec, branch, r)
+
+
+@router.route("DELETE", "/repos/{owner}/{repo}/branches/{branch}/protection")
+def delete_protection(owner: str, repo: str, branch: str) -> Any:
+    rec = get_repo(owner, repo, "admin")
+    if rec.get("protection", {}).pop(branch, None) is None:
+        raise not_found("Branch not protected")
+    return None, 204
 
 
 # --- commits -----------------------------------------------------------------------------------
@@ -292,6 +375,7 @@ def put_contents(owner: str, repo: str, path: str) -> Any:
         committer.name = data["committer"].get("name", committer.name)
         committer.email = data["committer"].get("email", committer.email)
     sha = g.commit_tree(tree, [parent] if parent else [], data["message"], author, committer)
+    guard_branch_update(rec, ref, parent, sha)
     g.update_ref(ref, sha, parent or "0" * 40)
     domain.on_ref_update(store(), sandbox().dispatcher, rec, ref, parent, sha, actor())
     return {
