@@ -306,14 +306,12 @@ class GitRepo:
         tmp = tempfile.mkdtemp(prefix="sandbox-pick-")
         try:
             self.run("worktree", "add", "--detach", "--quiet", tmp, onto)
-            env = {**committer.env("COMMITTER"), "GIT_WORK_TREE": tmp}
             wt = subprocess.run(
                 ["git", "-C", tmp, "cherry-pick", "--allow-empty", "--keep-redundant-commits", commit],
                 env={**os.environ, **committer.env("COMMITTER"), "GIT_CONFIG_NOSYSTEM": "1"},
                 capture_output=True,
                 check=False,
             )
-            del env
             if wt.returncode != 0:
                 return None
             return subprocess.run(

@@ -47,6 +47,10 @@ class Dispatcher:
         self.backoff = backoff
         self.observers: list[Observer] = []
         self._queue: queue.Queue[tuple[int, int]] = queue.Queue()
+        with store.lock:  # deliveries queued before a restart are sent now, not lost
+            for row in store.state["deliveries"]:
+                if row.get("status") == "queued":
+                    self._queue.put((row["id"], 0))
         self._thread = threading.Thread(target=self._run, name="sandbox-webhooks", daemon=True)
         self._thread.start()
 

@@ -70,3 +70,27 @@ def test_labels_on_pull_requests(server: SandboxServer, make_repo) -> None:  # t
     assert [x["name"] for x in left] == ["ml"]
     assert server.api("GET", f"/repos/{full}/issues/{n}/labels", "alice").json()[0]["name"] == "ml"
     assert server.api("DELETE", f"/repos/{full}/issues/{n}/labels/none", "alice").status_code == 404
+
+
+def test_list_and_update_issues(server: SandboxServer, make_repo) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo("alice", collaborators={"bob": "triage"})
+    full, name = repo["full_name"], repo["name"]
+    server.api("POST", f"/repos/{full}/issues", "carol", json={"title": "first"})
+    server.api("POST", f"/repos/{full}/issues", "carol", json={"title": "second", "labels": ["bug"]})
+    server.push_files("alice", name, "li", {"l.txt": "1\n"}, "alice", base="main")
+    pr = server.open_pr("alice", name, "li", "alice")
+    listed = server.api("GET", f"/repos/{full}/issues", "dave").json()
+    assert [i["number"] for i in listed] == [3, 2, 1] and "pull_request" in listed[0]
+    assert [i["title"] for i in server.api("GET", f"/repos/{full}/issues", "dave",
+                                           params={"labels": "bug"}).json()] == ["second"]
+    assert server.api("PATCH", f"/repos/{full}/issues/1", "dave", json={"state": "closed"}).status_code == 403
+    closed = server.api("PATCH", f"/repos/{full}/issues/1", "bob",
+                        json={"state": "closed", "labels": ["wontfix"], "assignees": ["carol"]}).json()
+    assert closed["state"] == "closed" and closed["state_reason"] == "completed"
+    assert [lab["name"] for lab in closed["labels"]] == ["wontfix"] and closed["assignee"]["login"] == "carol"
+    assert [i["number"] for i in server.api("GET", f"/repos/{full}/issues", "dave",
+                                            params={"state": "closed"}).json()] == [1]
+    via_issue = server.api("PATCH", f"/repos/{full}/issues/{pr['number']}", "carol", json={"title": "renamed"})
+    assert via_issue.status_code == 403
+    server.api("PATCH", f"/repos/{full}/issues/{pr['number']}", "alice", json={"state": "closed"})
+    assert server.api("GET", f"/repos/{full}/pulls/{pr['number']}", "alice").json()["state"] == "closed"

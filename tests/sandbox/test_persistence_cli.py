@@ -62,3 +62,29 @@ def test_cli_help_and_serve(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_queued_deliveries_survive_a_restart(tmp_path: Path) -> None:
+    from bot.sandbox.harness import WebhookSink
+    from bot.sandbox.store import Store
+    from bot.sandbox.webhooks import Dispatcher
+
+    sink = WebhookSink().start()
+    try:
+        store = Store(tmp_path / "data")
+        with store.lock:
+            store.state["repos"]["a/b"] = {"id": 1, "hooks": {"7": {"id": 7, "events": ["*"], "active": True,
+                                                                   "config": {"url": sink.url, "secret": "s"}}},
+                                           "owner": "a"}
+            row = {"id": 5, "guid": "g-1", "hook_id": 7, "app_id": None, "event": "push", "action": None,
+                   "installation_id": None, "repository_id": 1, "redelivery": False, "delivered_at": "",
+                   "duration": 0.0, "status": "queued", "status_code": 0}
+            store.state["deliveries"].append(row)
+            store.write_delivery({**row, "url": sink.url, "payload": {"ref": "refs/heads/main"},
+                                  "request_headers": {}, "content_type": "json"})
+            store.save()
+        dispatcher = Dispatcher(Store(tmp_path / "data"))  # as a restarted server would
+        assert dispatcher.wait_idle(10)
+        assert [d.guid for d in sink.deliveries] == ["g-1"] and sink.deliveries[0].signature_ok("s")
+    finally:
+        sink.stop()

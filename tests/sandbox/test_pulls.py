@@ -3,6 +3,8 @@ reviews and review requests."""
 
 from __future__ import annotations
 
+import base64
+
 from bot.sandbox.harness import SandboxServer, WebhookSink
 
 
@@ -178,3 +180,19 @@ def test_review_requests(server: SandboxServer, make_repo) -> None:  # type: ign
     server.api("POST", f"/repos/{full}/pulls/{n}/requested_reviewers", "bob", json={"reviewers": ["alice"]})
     removed = server.api("DELETE", f"/repos/{full}/pulls/{n}/requested_reviewers", "bob", json={"reviewers": ["alice"]})
     assert removed.status_code == 200 and removed.json()["requested_reviewers"] == []
+
+
+def test_rebase_merges_content_and_refuses_conflicts(server: SandboxServer, make_repo) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo("alice", files={"a.txt": "1\n2\n3\n4\n5\n6\n7\n"})
+    full, name = repo["full_name"], repo["name"]
+    server.push_files("alice", name, "tail", {"a.txt": "1\n2\n3\n4\n5\n6\nSEVEN\n"}, "alice", base="main")
+    server.push_files("alice", name, "clash", {"a.txt": "one\n2\n3\n4\n5\n6\n7\n"}, "alice", base="main")
+    server.push_files("alice", name, "main", {"a.txt": "ONE\n2\n3\n4\n5\n6\n7\n"}, "alice")
+    tail = server.open_pr("alice", name, "tail", "alice")["number"]
+    clash = server.open_pr("alice", name, "clash", "alice")["number"]
+    ok = server.api("PUT", f"/repos/{full}/pulls/{tail}/merge", "alice", json={"merge_method": "rebase"})
+    assert ok.status_code == 200
+    content = server.api("GET", f"/repos/{full}/contents/a.txt", "alice").json()
+    assert base64.b64decode(content["content"]).decode() == "ONE\n2\n3\n4\n5\n6\nSEVEN\n"
+    refused = server.api("PUT", f"/repos/{full}/pulls/{clash}/merge", "alice", json={"merge_method": "rebase"})
+    assert refused.status_code == 405

@@ -49,6 +49,63 @@ def get(owner: str, repo: str, issue_number: str) -> Any:
     return render.issue(store(), rec, get_issue(rec, issue_number))
 
 
+@router.route("GET", "/repos/{owner}/{repo}/issues")
+def list_issues(owner: str, repo: str) -> Any:
+    """Issues and pull requests, newest first, like GitHub (``state``, ``labels``, ``creator`` filters)."""
+    rec = get_repo(owner, repo)
+    state = request.args.get("state", "open")
+    wanted = [x for x in request.args.get("labels", "").split(",") if x]
+    creator = request.args.get("creator")
+    out = [iss for iss in rec["issues"].values()
+           if (state == "all" or iss["state"] == state) and all(w in iss["labels"] for w in wanted)
+           and (not creator or iss["user"] == creator)]
+    out.sort(key=lambda i: -i["number"])
+    if request.args.get("direction") == "asc":
+        out.reverse()
+    return paginate([render.issue(store(), rec, i) for i in out])
+
+
+@router.route("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}")
+def update_issue(owner: str, repo: str, issue_number: str) -> Any:
+    rec = get_repo(owner, repo)
+    iss = get_issue(rec, issue_number)
+    login = actor()
+    if login != iss["user"] and not perms.at_least(perms.role(store(), rec, principal()), "triage"):
+        raise ApiError(403, "Must have triage access to update an issue.")
+    data = body()
+    for key in ("title", "body"):
+        if key in data:
+            iss[key] = data[key]
+    if "labels" in data:
+        iss["labels"] = []
+        for lab in data["labels"]:
+            name = lab["name"] if isinstance(lab, dict) else lab
+            _ensure_label(rec, name)
+            iss["labels"].append(name)
+    if "assignees" in data:
+        iss["assignees"] = [a for a in data["assignees"] if store().user(a)]
+    state = data.get("state")
+    if state not in (None, "open", "closed"):
+        raise validation("Issue", "state is invalid", field="state", code="invalid")
+    if state and state != iss["state"]:
+        if iss.get("is_pull"):
+            pr = rec["pulls"][str(iss["number"])]
+            if state == "closed":
+                domain.close_pull(store(), sandbox().dispatcher, rec, pr, login, merged=False)
+            elif pr.get("merged"):
+                raise validation("Issue", "A merged pull request cannot be reopened")
+            else:
+                iss.update(state="open", closed_at=None, closed_by=None)
+                domain.emit_pull(store(), sandbox().dispatcher, rec, pr, "reopened", login)
+        else:
+            now = now_iso()
+            iss.update(state=state, closed_at=now if state == "closed" else None,
+                       closed_by=login if state == "closed" else None,
+                       state_reason=data.get("state_reason") or ("completed" if state == "closed" else "reopened"))
+    iss["updated_at"] = now_iso()
+    return render.issue(store(), rec, iss)
+
+
 # --- comments ----------------------------------------------------------------------------------
 def _emit_comment(rec: J, com: J, action: str, login: str, **extra: Any) -> None:
     iss = rec["issues"][str(com["issue_number"])]
