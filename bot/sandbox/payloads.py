@@ -37,11 +37,15 @@ def envelope(store: Store, repo_rec: J | None, login: str, **fields: Any) -> J:
 
 
 def pull_request(store: Store, repo_rec: J, pr: J, facts: J) -> J:
-    return render.pull(store, repo_rec, pr, facts)
+    body = render.pull(store, repo_rec, pr, facts)
+    body["requested_teams"] = [_drop(t, "type") for t in body["requested_teams"]]
+    return body
 
 
 def simple_pull_request(store: Store, repo_rec: J, pr: J) -> J:
-    return render.pull(store, repo_rec, pr)
+    body = render.pull(store, repo_rec, pr)
+    body["requested_teams"] = [_drop(t, "type") for t in body["requested_teams"]]
+    return body
 
 
 def issue(store: Store, repo_rec: J, iss: J) -> J:

@@ -212,13 +212,13 @@ def _errors(validator: jsonschema.Draft7Validator, instance: Any) -> list[jsonsc
 
 def _describe(err: jsonschema.ValidationError) -> str:
     path = "/".join(str(p) for p in err.absolute_path) or "<root>"
-    detail = err.message[:300]
     ctx = err
     while ctx.context:  # follow anyOf/oneOf down to the most specific complaint
         ctx = max(ctx.context, key=lambda e: (len(e.absolute_path), -len(e.context or [])))
-    if ctx is not err:
-        detail += f" (deepest: {'/'.join(str(p) for p in ctx.absolute_path)}: {ctx.message[:300]})"
-    return f"at {path}: {detail}"
+    if ctx is not err:  # the leaf is what a reader needs; the top message repeats the whole instance
+        leaf = "/".join(str(p) for p in ctx.absolute_path) or "<root>"
+        return f"at {leaf}: {ctx.message[:400]} (under {err.validator} at {path})"
+    return f"at {path}: {err.message[:400]}"
 
 
 @lru_cache(maxsize=1)

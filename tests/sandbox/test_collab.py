@@ -61,6 +61,16 @@ def test_orgs_and_teams_grant_access(server: SandboxServer) -> None:
     assert [u["login"] for u in server.api("GET", "/orgs/acme/teams/ml-reviewers/members", "alice").json()] == ["carol"]
     repos = server.api("GET", "/orgs/acme/teams/ml-reviewers/repos", "alice").json()
     assert [x["full_name"] for x in repos] == ["acme/team-repo"]
+    server.push_files("acme", "team-repo", "t", {"t.txt": "1\n"}, "alice", base="main")
+    n = server.open_pr("acme", "team-repo", "t", "alice")["number"]
+    asked = server.api("POST", f"/repos/acme/team-repo/pulls/{n}/requested_reviewers", "alice",
+                       json={"team_reviewers": ["ml-reviewers"]})
+    assert [t["slug"] for t in asked.json()["requested_teams"]] == ["ml-reviewers"]
+    assert server.api("POST", f"/repos/acme/team-repo/pulls/{n}/requested_reviewers", "alice",
+                      json={"team_reviewers": ["nobody"]}).status_code == 422
+    got = server.api("GET", f"/repos/acme/team-repo/pulls/{n}/requested_reviewers", "alice").json()
+    assert [t["slug"] for t in got["teams"]] == ["ml-reviewers"]
+    assert server.api("GET", f"/repos/acme/team-repo/pulls/{n}", "alice").json()["author_association"] == "MEMBER"
     assert server.api("DELETE", "/orgs/acme/teams/ml-reviewers/memberships/carol", "alice").status_code == 204
     assert server.api("GET", "/repos/acme/team-repo/collaborators/carol/permission", "alice").json()[
         "permission"] == "read"
