@@ -28,8 +28,10 @@ EXAMPLES_REL = "@octokit/webhooks-examples/api.github.com/index.json"
 
 
 def octokit_dir() -> Path | None:
-    """Where the npm packages are, or None."""
-    candidates = [os.environ.get("MLGATE_OCTOKIT_DIR"), "/work/main/node_modules", str(REPO_ROOT / "node_modules")]
+    """Where the npm packages are, or None.  An explicit ``MLGATE_OCTOKIT_DIR`` is the only place
+    looked at, so a wrong setting is reported instead of silently replaced by another copy."""
+    explicit = os.environ.get("MLGATE_OCTOKIT_DIR")
+    candidates = [explicit] if explicit else ["/work/main/node_modules", str(REPO_ROOT / "node_modules")]
     for cand in candidates:
         if cand and (Path(cand) / OPENAPI_REL).exists() and (Path(cand) / WEBHOOKS_REL).exists():
             return Path(cand)
