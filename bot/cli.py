@@ -61,7 +61,8 @@ def _open_store(settings: Settings, *, run_migrations: bool) -> Store:
     try:
         return Store.open(settings.database_url, run_migrations=run_migrations,
                           busy_timeout_ms=settings.sqlite_busy_timeout_ms,
-                          pool_size=max(8, settings.worker_threads + 4))
+                          pool_size=max(8, settings.worker_threads + 4),
+                          intake_synchronous=settings.sqlite_synchronous)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
 

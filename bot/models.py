@@ -32,29 +32,6 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-class EncodedJSON(str):
-    """JSON text that was already parsed and validated (a webhook body): stored as it came."""
-
-
-class PayloadJSON(sa.types.TypeDecorator):
-    """JSON that takes EncodedJSON text as it is on SQLite, saving a re-encoding per delivery."""
-
-    impl = sa.JSON
-    cache_ok = True
-
-    def bind_processor(self, dialect: Dialect):  # type: ignore[no-untyped-def]
-        inner = super().bind_processor(dialect)
-        if dialect.name != "sqlite":
-            return inner
-
-        def process(value):  # type: ignore[no-untyped-def]
-            if isinstance(value, EncodedJSON):
-                return str(value)
-            return inner(value) if inner else value
-
-        return process
-
-
 # Status of a delivery: pending (waiting or being handled: see the lease), done, failed (gave up).
 PENDING, DONE, FAILED = "pending", "done", "failed"
 
@@ -91,7 +68,7 @@ delivery_payloads = sa.Table(
     sa.Column("delivery_pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
               sa.ForeignKey("deliveries.id", ondelete="CASCADE", name="fk_delivery_payloads_delivery"),
               primary_key=True, autoincrement=False),
-    sa.Column("payload", PayloadJSON(), nullable=False),
+    sa.Column("payload", sa.JSON(), nullable=False),
 )
 
 # The coalescing queue: one row per PR waiting to be re-evaluated.

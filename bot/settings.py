@@ -65,6 +65,7 @@ class Settings:
     resync_interval_seconds: float = 900.0
     poll_interval_seconds: float = 0.5
     sqlite_busy_timeout_ms: int = 10_000
+    sqlite_synchronous: str = "FULL"
 
     @property
     def database_url_masked(self) -> str:
@@ -205,7 +206,11 @@ def load_settings(
             f"MLGATE_DEBOUNCE_MAX_SECONDS ({debounce_max:g}) must not be smaller than "
             f"MLGATE_DEBOUNCE_SECONDS ({debounce:g})"
         )
+    sqlite_synchronous = (_get(env, "MLGATE_SQLITE_SYNCHRONOUS") or "FULL").upper()
+    if sqlite_synchronous not in {"FULL", "NORMAL"}:
+        raise SettingsError(f"MLGATE_SQLITE_SYNCHRONOUS must be FULL or NORMAL, got {sqlite_synchronous!r}")
     return Settings(
+        sqlite_synchronous=sqlite_synchronous,
         webhook_secret=secret,
         database_url=database_url,
         github_url=github_url,

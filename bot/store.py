@@ -10,6 +10,7 @@ All times are passed in by the caller (timezone-aware UTC), which keeps the deci
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -31,7 +32,6 @@ from bot.models import (
     DONE,
     FAILED,
     PENDING,
-    EncodedJSON,
     deliveries,
     delivery_payloads,
     evaluations,
@@ -230,11 +230,14 @@ class Store:
 
     @classmethod
     def open(cls, url: str, *, run_migrations: bool = True, busy_timeout_ms: int = 10_000,
-             pool_size: int = 8) -> Store:
+             pool_size: int = 8, intake_synchronous: str = "FULL") -> Store:
+        """`intake_synchronous` (SQLite): FULL makes an acknowledged delivery survive a power cut;
+        NORMAL survives a crash of the process only, and commits several times faster."""
         engine = create_store_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
         intake = None
         if engine.dialect.name == "sqlite":
-            intake = create_store_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=2, synchronous="FULL")
+            intake = create_store_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=2,
+                                         synchronous=intake_synchronous)
         if run_migrations:
             migrate(engine)
         return cls(engine, intake)
@@ -276,9 +279,10 @@ class Store:
     # ------------------------------------------------------------------ intake
 
     def _insert_delivery(self, conn: Connection, delivery: Delivery, now: datetime) -> bool:
-        payload: Any = delivery.payload
-        if delivery.body is not None and self.dialect == "sqlite":
-            payload = EncodedJSON(delivery.body)
+        if now.tzinfo is None:
+            raise ValueError("naive datetime given to the store: pass timezone-aware UTC times")
+        if self.dialect == "sqlite":
+            return self._insert_delivery_sqlite(conn, delivery, now)
         params = {
             "delivery_id": delivery.delivery_id, "event": delivery.event, "action": delivery.action,
             "repo": delivery.repo, "installation_id": delivery.installation_id, "serial_key": delivery.serial_key,
@@ -287,7 +291,23 @@ class Store:
         row_id = conn.execute(self._insert_delivery_stmt, params).scalar()
         if row_id is None:
             return False
-        conn.execute(self._insert_payload_stmt, {"delivery_pk": row_id, "payload": payload})
+        conn.execute(self._insert_payload_stmt, {"delivery_pk": row_id, "payload": delivery.payload})
+        return True
+
+    def _insert_delivery_sqlite(self, conn: Connection, delivery: Delivery, now: datetime) -> bool:
+        """The webhook hot path on SQLite, in plain SQL: statement handling in SQLAlchemy cost more
+        CPU than the insert itself. The timestamp is written in SQLAlchemy's SQLite format."""
+        received = now.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+        row_id = conn.exec_driver_sql(
+            "INSERT INTO deliveries (delivery_id, event, action, repo, installation_id, serial_key, received_at, "
+            "status, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (delivery_id) DO NOTHING RETURNING id",
+            (delivery.delivery_id, delivery.event, delivery.action, delivery.repo, delivery.installation_id,
+             delivery.serial_key, received, PENDING),
+        ).scalar()
+        if row_id is None:
+            return False
+        body = delivery.body if delivery.body is not None else json.dumps(delivery.payload)
+        conn.exec_driver_sql("INSERT INTO delivery_payloads (delivery_pk, payload) VALUES (?, ?)", (row_id, body))
         return True
 
     def add_delivery(self, delivery: Delivery, now: datetime | None = None) -> bool:

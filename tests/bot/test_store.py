@@ -183,8 +183,10 @@ def test_deliveries_without_a_repository_get_their_own_lane(store: Store) -> Non
 
 
 def test_naive_datetimes_are_refused(store: Store) -> None:
-    with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+    with pytest.raises(ValueError, match="naive datetime"):
         store.add_delivery(delivery("d-1"), datetime(2026, 1, 1))
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+        store.request_evaluations([("octo/one", 1)], datetime(2026, 1, 1))
 
 
 # ---------------------------------------------------------------------------------- key locks
