@@ -156,6 +156,8 @@ def on_ref_update(store: Store, dispatcher: Any, repo: J, ref: str, old: str | N
     if not ref.startswith("refs/heads/"):
         return
     branch = ref[len("refs/heads/"):]
+    if new != ZERO_SHA:
+        request_check_suites(store, dispatcher, repo, git, branch, old, new, sender)
     for pr in sorted(repo["pulls"].values(), key=lambda p: p["number"]):
         issue = repo["issues"][str(pr["number"])]
         if issue["state"] != "open":
@@ -216,6 +218,25 @@ def check_suite_for(store: Store, repo: J, app_id: int, head_sha: str) -> J:
     }
     repo["check_suites"][str(suite["id"])] = suite
     return suite
+
+
+def request_check_suites(store: Store, dispatcher: Any, repo: J, git: GitRepo, branch: str, old: str, new: str,
+                         sender: str) -> None:
+    """GitHub creates a check suite per installed App for a pushed head and tells only that App
+    (``check_suite`` ``requested``), so CI-like Apps know to start."""
+    for inst in store.state["installations"].values():
+        if inst["account"] != repo["owner"] or (
+                inst["repository_selection"] != "all" and repo["id"] not in inst.get("repository_ids", [])):
+            continue
+        app = store.state["apps"][str(inst["app_id"])]
+        if app.get("events") and "check_suite" not in app["events"]:
+            continue
+        suite = check_suite_for(store, repo, app["id"], new)
+        suite.update(head_branch=branch, before=old, after=new)
+        payload = payloads.envelope(store, repo, sender, action="requested",
+                                    check_suite=payloads.check_suite(store, repo, suite, git))
+        payload["installation"] = payloads.installation_lite(inst["id"])
+        dispatcher.emit_app(app, "check_suite", payload, inst["id"])
 
 
 def after_check_run_change(store: Store, dispatcher: Any, repo: J, suite: J, sender: str) -> None:

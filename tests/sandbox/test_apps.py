@@ -62,15 +62,24 @@ def test_app_webhooks_and_delivery_log(server: SandboxServer, make_repo) -> None
         server.wait_for_webhooks()
         events = [(d.event, d.payload.get("action")) for d in sink.deliveries]
         assert events == [("installation", "created"), ("issue_comment", "created")]
+        sha = server.push_files("dave", "dave-repo", "feature", {"f.txt": "1\n"}, "dave", base="main")
+        server.wait_for_webhooks()
+        requested = sink.events("check_suite", "requested")
+        assert len(requested) == 1 and requested[0].payload["check_suite"]["head_sha"] == sha
+        assert requested[0].payload["check_suite"]["head_branch"] == "feature"
+        assert requested[0].payload["installation"]["id"] == inst
+        suites = server.api("GET", f"/repos/{repo['full_name']}/commits/{sha}/check-suites", "dave").json()
+        assert [s["app"]["slug"] for s in suites["check_suites"]] == ["hooked-app"]
         assert all(d.signature_ok("appsecret") for d in sink.deliveries)
         assert sink.deliveries[1].payload["installation"]["id"] == inst
         assert sink.deliveries[1].headers["X-GitHub-Hook-Installation-Target-Type"] == "integration"
         good = {"Authorization": f"Bearer {_jwt(app.id, app.private_key)}"}
         log = server.api("GET", "/app/hook/deliveries", headers=good).json()
-        assert [d["event"] for d in log] == ["issue_comment", "installation"]
-        detail = server.api("GET", f"/app/hook/deliveries/{log[0]['id']}", headers=good).json()
+        assert [d["event"] for d in log] == ["check_suite", "push", "issue_comment", "installation"]
+        comment = log[2]
+        detail = server.api("GET", f"/app/hook/deliveries/{comment['id']}", headers=good).json()
         assert detail["request"]["payload"]["comment"]["body"] == "/try"
-        assert server.api("POST", f"/app/hook/deliveries/{log[0]['id']}/attempts", headers=good).status_code == 202
+        assert server.api("POST", f"/app/hook/deliveries/{comment['id']}/attempts", headers=good).status_code == 202
         server.wait_for_webhooks()
         assert sink.deliveries[-1].guid == sink.deliveries[1].guid
         assert server.api("GET", "/app/hook/config", headers=good).json()["url"] == sink.url
