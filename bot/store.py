@@ -10,6 +10,7 @@ All times are passed in by the caller (timezone-aware UTC), which keeps the deci
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -152,6 +153,8 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = 10_000, pool_size: i
             # NORMAL (WAL): a commit survives a crash of the process; the intake engine uses FULL
             # so that an acknowledged delivery also survives a power cut.
             cursor.execute(f"PRAGMA synchronous={synchronous}")
+            # Checkpoints run in the Store's background thread, not inside a writer's commit.
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -218,6 +221,8 @@ class Store:
         # Deliveries are written through this one (on SQLite: synchronous=FULL).
         self.intake_engine = intake_engine or engine
         self.dialect = engine.dialect.name
+        self._closed = threading.Event()
+        self._checkpointer: threading.Thread | None = None
         self._write_lock: Any = _sqlite_write_lock(engine) if self.dialect == "sqlite" else nullcontext()
         # Built once: the webhook path inserts with plain parameters (no statement construction).
         # RETURNING, not rowcount: psycopg reports -1 for Core inserts.
@@ -240,9 +245,43 @@ class Store:
                                          synchronous=intake_synchronous)
         if run_migrations:
             migrate(engine)
-        return cls(engine, intake)
+        store = cls(engine, intake)
+        store.start_checkpointer()
+        return store
+
+    def start_checkpointer(self, interval: float = 0.5) -> None:
+        """SQLite: copy the WAL into the database file in the background (PASSIVE: it never blocks
+        writers), so no request pays for a checkpoint inside its commit."""
+        if self.dialect != "sqlite" or self._checkpointer is not None:
+            return
+        self._closed.clear()
+
+        def run() -> None:
+            while not self._closed.wait(interval):
+                try:
+                    raw = self.engine.raw_connection()
+                    try:
+                        raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    finally:
+                        raw.close()
+                except Exception as exc:  # never let the thread die; the next round retries
+                    log.warning("WAL checkpoint failed: %s", type(exc).__name__)
+
+        self._checkpointer = threading.Thread(target=run, name="mlgate-checkpoint", daemon=True)
+        self._checkpointer.start()
 
     def close(self) -> None:
+        self._closed.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(5)
+            self._checkpointer = None
+        if self.dialect == "sqlite":
+            with contextlib.suppress(Exception):
+                raw = self.engine.raw_connection()
+                try:
+                    raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                finally:
+                    raw.close()
         self.engine.dispose()
         if self.intake_engine is not self.engine:
             self.intake_engine.dispose()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -383,3 +384,22 @@ def test_report_comment_ids_upsert(store: Store) -> None:
     assert store.report_comment("octo/one", 5) == 2**40
     store.forget_report_comment("octo/one", 5)
     assert store.report_comment("octo/one", 5) is None
+
+
+def test_sqlite_wal_is_checkpointed_in_the_background(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.sqlite3"
+    store = Store.open(f"sqlite:///{path}")
+    try:
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0  # never inside a commit
+        size_before = path.stat().st_size
+        for i in range(40):
+            store.add_delivery(delivery(f"d-{i}", big="x" * 20_000), T0)
+        assert path.stat().st_size == size_before  # everything still in the WAL
+        deadline = time.monotonic() + 5
+        while path.stat().st_size == size_before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert path.stat().st_size > size_before + 40 * 20_000
+    finally:
+        store.close()
+    assert not Path(f"{path}-wal").exists() or Path(f"{path}-wal").stat().st_size == 0
