@@ -37,6 +37,7 @@ from bot.queue_strategy import entropy_bound
 
 CHECK = "ci"
 BASE = "main"
+BATCH_DELAY_SECONDS = 60.0  # mlgate waits a minute for more /merge before starting a fresh batch
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,8 @@ class FakeGitHub:
 def run_mlgate(sc: Scenario, flaky: float, minutes: float, batch_size: int,
                config: q.QueueConfig | None = None) -> Outcome:
     cfg = config or q.QueueConfig(branches=(BASE,), batch_size=batch_size, required_checks=(CHECK,),
-                                  timeout_minutes=minutes * 10, start_timeout_minutes=minutes * 10)
+                                  timeout_minutes=minutes * 10, start_timeout_minutes=minutes * 10,
+                                  batch_delay_seconds=BATCH_DELAY_SECONDS)
     ci = CI(sc, flaky, minutes, "mlgate")
     gh = FakeGitHub()
     state = q.QueueState("sim/repo")
@@ -192,6 +194,7 @@ def run_mlgate(sc: Scenario, flaky: float, minutes: float, batch_size: int,
 
     for number, arrived in enumerate(sc.arrivals, start=1):
         push(arrived, q.MergeRequested(number, BASE, f"head{number}", "dev", gates="success"))
+        push(arrived + cfg.batch_delay_seconds / 60, q.Tick())
 
     execute: Callable[[float, q.QueueAction], None]
 

@@ -86,6 +86,7 @@ class QueueConfig:
     preempt: bool = True
     adaptive: bool = True
     confirm_threshold: float = 0.1
+    batch_delay_seconds: float = 0.0  # a fresh batch waits this long for more /merge (bors-ng's batch_delay)
 
     def __post_init__(self) -> None:
         if self.method not in ("merge", "squash", "rebase"):
@@ -719,6 +720,8 @@ class _Tx:
                 return
             size = strategy.batch_size(lane.recent, self.cfg.batch_size, self.cfg.adaptive)
             group = [p.number for p in pool if not (p.single or p.alone_next)][:size]
+            if len(group) < size and self.now < _batch_due(pool, self.cfg):
+                return  # wait a moment for more PRs (a Tick at `next_wakeup` starts it)
             self.launch(base, tuple(group))
             return
 
@@ -894,6 +897,33 @@ class _Tx:
                 for n in missing + running
             )
         return ()
+
+
+def _batch_due(pool: list[Pull], cfg: QueueConfig) -> float:
+    return min(p.queued_at for p in pool) + cfg.batch_delay_seconds
+
+
+def next_wakeup(state: QueueState, config: QueueConfig) -> float | None:
+    """The earliest time at which a `Tick` can change something (a batch delay or a timeout ends)."""
+    times: list[float] = []
+    for lane in state.lanes:
+        build = lane.build
+        if build is None and not lane.suspects:
+            pool = [p for p in state.pulls if p.base == lane.base and p.status == QUEUED]
+            if pool and config.batch_delay_seconds:
+                times.append(_batch_due(pool, config))
+        elif build is not None:
+            times += _build_deadlines(build, config)
+    for build in state.tries:
+        times += _build_deadlines(build, config)
+    return min(times) if times else None
+
+
+def _build_deadlines(build: Build, cfg: QueueConfig) -> list[float]:
+    if build.state in (CREATING, LANDING):
+        return [build.requested_at + cfg.start_timeout_minutes * 60]
+    assert build.created_at is not None
+    return [build.created_at + cfg.start_timeout_minutes * 60, build.created_at + cfg.timeout_minutes * 60]
 
 
 def _verdict(build: Build) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
