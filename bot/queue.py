@@ -1011,7 +1011,7 @@ def _on_cancel(tx: _Tx, e: CancelRequested) -> None:
     if try_build:
         tx.actions.append(CancelBuild(tx.repo, try_build.id, try_build.sha, f"/cancel by {e.user}"))
     if pull and pull.status in ACTIVE:
-        tx.finish(e.number, CANCELLED, f"/cancel by {e.user}", f"Removed from the merge queue by @{md(e.user)}.")
+        tx.finish(e.number, CANCELLED, f"/cancel by {e.user}", f"Removed from the merge queue by {md('@' + e.user)}.")
     elif not try_build:
         tx.comment(e.number, "Nothing to cancel: this PR is not in the merge queue.")
 

@@ -1,0 +1,546 @@
+"""The merge queue's state machine, one event at a time (bot/queue.py): pure, no GitHub."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from bot import queue as q
+from checks.config import parse_config
+
+REPO = "acme/models"
+CFG = q.QueueConfig(branches=("main",), batch_size=8, required_checks=("tests", "mlgate/bias"),
+                    timeout_minutes=60, start_timeout_minutes=10)
+NEVER_CONFIRM = replace(CFG, confirm_threshold=2.0)
+
+
+def head(n: int, v: int = 0) -> str:
+    return f"{n:04d}{v:02d}".ljust(40, "a")
+
+
+class Q:
+    """A harness: the state, the clock, every action so far; each call applies one event."""
+
+    def __init__(self, cfg: q.QueueConfig = CFG, state: q.QueueState | None = None) -> None:
+        self.cfg = cfg
+        self.state = state or q.QueueState(REPO)
+        self.now = 1_000_000.0
+        self.log: list[object] = []
+        self.shas = 0
+
+    def __call__(self, event: object, at: float | None = None) -> tuple[object, ...]:
+        if at is not None:
+            self.now = at
+        self.state, actions = q.step(self.state, event, self.now, self.cfg)  # type: ignore[arg-type]
+        self.log += actions
+        return actions
+
+    def later(self, seconds: float, event: object = q.Tick()) -> tuple[object, ...]:
+        return self(event, self.now + seconds)
+
+    def merge(self, n: int, gates: str = "success", priority: int | None = None, **kw: object) -> tuple[object, ...]:
+        return self(q.MergeRequested(n, kw.pop("base", "main"), head(n), "alice", priority, gates, **kw))
+
+    @property
+    def build(self) -> q.Build | None:
+        lane = self.state.lane("main")
+        return lane.build if lane else None
+
+    def created(self, base_sha: str = "b" * 40) -> str:
+        """The executor built the running build's commit."""
+        build = self.build
+        assert build is not None and build.state == q.CREATING
+        self.shas += 1
+        sha = f"{self.shas:040x}"
+        self(q.StagingCreated(build.id, sha, base_sha))
+        return sha
+
+    def checks(self, sha: str, tests: str = "success", bias: str = "success") -> tuple[object, ...]:
+        out = self(q.CheckUpdate(sha, "tests", "completed", tests, f"https://ci/{sha[:6]}/tests"))
+        return out + self(q.CheckUpdate(sha, "mlgate/bias", "completed", bias))
+
+    def run(self, green: bool) -> tuple[object, ...]:
+        """Create the running build's commit and report it all green or red; fast-forward if asked."""
+        sha = self.created(self.state.lane("main").base_sha or "b" * 40)
+        out = self.checks(sha, "success" if green else "failure")
+        for a in out:
+            if isinstance(a, q.FastForward):
+                out += self(q.FastForwardDone(a.build_id, a.to_sha))
+        return out
+
+    def status(self, n: int) -> str:
+        pull = self.state.pull(n)
+        return pull.status if pull else "unknown"
+
+
+def of(actions: tuple[object, ...] | list[object], kind: type) -> list:
+    return [a for a in actions if isinstance(a, kind)]
+
+
+def comments(actions: tuple[object, ...] | list[object], n: int) -> str:
+    return "\n".join(a.body for a in of(actions, q.Comment) if a.number == n)
+
+
+# ---------------------------------------------------------------------------------------------
+# Entering the queue
+
+
+def test_merge_of_a_ready_pr_queues_it_and_starts_a_staging_build() -> None:
+    h = Q()
+    out = h.merge(1)
+    assert "queued for main at position 1" in comments(out, 1)
+    [create] = of(out, q.CreateStaging)
+    assert create == q.CreateStaging(REPO, "main", None, "mlgate/staging/main", create.build_id,
+                                     (q.StagedPull(1, head(1)),), "merge", "batch")
+    assert h.status(1) == q.TESTING
+
+
+def test_merge_with_pending_gates_waits_and_says_for_what_then_queues_when_they_pass() -> None:
+    h = Q()
+    out = h.merge(1, gates="pending", reasons=("review: 1 approval from @ml-owners",))
+    assert h.status(1) == q.WAITING and not of(out, q.CreateStaging)
+    text = comments(out, 1)
+    assert "not queued yet" in text and "waiting for review" in text and "@\u200bml" in text  # escaped mention
+    assert not of(h(q.PullGates(1, head(1), "pending", ("review: 1 approval from @ml-owners",))), q.Comment)
+    out = h(q.PullGates(1, head(1), "success"))
+    assert h.status(1) == q.TESTING and of(out, q.CreateStaging)
+
+
+def test_merge_with_failing_gates_names_them_and_gates_for_an_old_head_are_ignored() -> None:
+    h = Q()
+    out = h.merge(1, gates="failure", reasons=("mlgate/bias: FNR gap 0.12 > 0.05",))
+    assert "blocked: mlgate/bias" in comments(out, 1) and h.status(1) == q.WAITING
+    h(q.PullGates(1, head(1, 9), "success"))
+    assert h.status(1) == q.WAITING
+
+
+def test_merge_is_refused_for_an_unconfigured_base_or_without_required_checks() -> None:
+    h = Q()
+    out = h.merge(1, base="dev")
+    assert "dev is not in `merge.branches`" in comments(out, 1) and h.state.pull(1) is None
+    h = Q(replace(CFG, required_checks=()))
+    out = h.merge(1)
+    assert "no required checks" in comments(out, 1) and not of(out, q.CreateStaging)
+
+
+def test_from_mlgate_requires_the_ci_checks_and_every_configured_gate_but_not_the_summary() -> None:
+    cfg = parse_config("""
+bias: {sensitive: [colour]}
+merge:
+  method: squash
+  batch_size: 3
+  required_checks: [tests, {name: lint, app: github-actions}, mlgate, mlgate/bias]
+""")
+    qc = q.QueueConfig.from_mlgate(cfg)
+    assert qc.required_checks == ("tests", "lint", "mlgate/bias")
+    assert (qc.method, qc.batch_size, qc.branches) == ("squash", 3, ("main",))
+    with pytest.raises(ValueError, match=r"merge\.method"):
+        q.QueueConfig(method="octopus")
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches
+
+
+def test_ready_prs_are_batched_by_priority_then_order_and_single_prs_go_alone() -> None:
+    h = Q(replace(CFG, batch_delay_seconds=30))
+    h(q.SingleChanged(4, True))
+    for n in (1, 2, 3, 4):
+        assert not of(h.merge(n, priority=2 if n == 3 else None), q.CreateStaging)
+    out = h.later(30)
+    [create] = of(out, q.CreateStaging)
+    assert [p.number for p in create.pulls] == [3, 1, 2]
+    [create] = of(h.run(True), q.CreateStaging)  # the single PR follows, alone
+    assert [p.number for p in create.pulls] == [4]
+
+
+def test_batch_size_is_a_ceiling() -> None:
+    h = Q(replace(CFG, batch_size=2, batch_delay_seconds=5))
+    assert not of(h.merge(1), q.CreateStaging)
+    [create] = of(h.merge(2), q.CreateStaging)  # a full batch does not wait for the delay
+    assert [p.number for p in create.pulls] == [1, 2]
+    h.merge(3)
+    assert h.build.numbers == (1, 2)
+
+
+def test_only_green_on_every_required_check_of_the_exact_sha_fast_forwards() -> None:
+    h = Q()
+    h.merge(1)
+    sha = h.created("c" * 40)
+    assert not of(h(q.CheckUpdate("f" * 40, "tests", "completed", "success")), q.FastForward)  # another SHA
+    assert not of(h(q.CheckUpdate(sha, "docs", "completed", "failure")), q.FastForward)  # not required
+    assert not of(h(q.CheckUpdate(sha, "tests", "completed", "success")), q.FastForward)  # one still missing
+    assert not of(h(q.CheckUpdate(sha, "mlgate/bias", "in_progress")), q.FastForward)
+    out = h(q.CheckUpdate(sha, "mlgate/bias", "completed", "neutral"))
+    assert of(out, q.FastForward) == [q.FastForward(REPO, "main", "c" * 40, sha, h.build.id)]
+    assert h.status(1) == q.TESTING  # nothing is reported landed before the base moved
+
+
+def test_fast_forward_done_lands_every_pr_with_the_landed_sha() -> None:
+    h = Q(replace(CFG, delete_branches=True, batch_delay_seconds=1))
+    h.merge(1), h.merge(2)
+    h.later(1)
+    out = h.run(True)
+    landed = of(out, q.FastForward)[0].to_sha
+    assert of(out, q.MergePull) == [q.MergePull(REPO, 1, head(1), landed, "merge"),
+                                    q.MergePull(REPO, 2, head(2), landed, "merge")]
+    assert of(out, q.DeleteBranch) == [q.DeleteBranch(REPO, 1, head(1)), q.DeleteBranch(REPO, 2, head(2))]
+    assert f"Landed on main in {landed}" in comments(out, 1) and "#1, #2" in comments(out, 2)
+    assert [d.outcome for d in of(out, q.Dequeue)] == ["merged", "merged"]
+    assert h.state.pull(1).landed_sha == landed and h.state.lane("main").base_sha == landed
+
+
+def test_squash_and_rebase_build_the_staging_commit_from_rewritten_commits_and_land_that_sha() -> None:
+    for method in ("squash", "rebase"):
+        h = Q(replace(CFG, method=method))
+        [create] = of(h.merge(1), q.CreateStaging)
+        assert create.method == method
+        out = h.run(True)
+        [ff] = of(out, q.FastForward)
+        [merge] = of(out, q.MergePull)
+        assert merge.method == method and merge.landed_sha == ff.to_sha
+
+
+def test_fast_forward_refused_means_base_moved_and_the_same_batch_is_rebuilt_on_the_new_tip() -> None:
+    h = Q(replace(CFG, batch_delay_seconds=1))
+    h.merge(1), h.merge(2)
+    h.later(1)
+    sha = h.created()
+    [ff] = of(h.checks(sha), q.FastForward)
+    out = h(q.FastForwardRefused(ff.build_id, "not a fast-forward", "d" * 40))
+    [create] = of(out, q.CreateStaging)
+    assert create.base_sha == "d" * 40 and [p.number for p in create.pulls] == [1, 2]
+    assert create.build_id != ff.build_id and not of(out, q.MergePull)
+    assert not of(h(q.FastForwardDone(ff.build_id, sha)), q.MergePull)  # a stale confirmation changes nothing
+    sha2 = h.created("d" * 40)
+    [ff2] = of(h.checks(sha2), q.FastForward)
+    assert (ff2.from_sha, ff2.to_sha) == ("d" * 40, sha2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Failures and bisection
+
+
+def four_red(cfg: q.QueueConfig = NEVER_CONFIRM) -> Q:
+    h = Q(replace(cfg, batch_delay_seconds=1))
+    for n in (1, 2, 3, 4):
+        h.merge(n)
+    h.later(1)
+    out = h.run(False)
+    [create] = of(out, q.CreateStaging)
+    assert [p.number for p in create.pulls] == [1, 2]  # only the first half is tested
+    return h
+
+
+def test_a_red_batch_tests_one_half_and_lands_it_when_green() -> None:
+    h = four_red()
+    out = h.run(True)
+    assert [m.number for m in of(out, q.MergePull)] == [1, 2]
+    [create] = of(out, q.CreateStaging)
+    assert [p.number for p in create.pulls] == [3]  # 3 and 4 hold the broken PR: test half of it
+
+
+def test_the_other_half_is_inferred_bad_without_a_run_of_its_own() -> None:
+    h = four_red()
+    h.run(True)  # 1, 2 land
+    out = h.run(True)  # 3 lands: 4 must be the broken one
+    assert [m.number for m in of(out, q.MergePull)] == [3]
+    assert h.status(4) == q.FAILED and not of(out, q.CreateStaging)
+    text = comments(out, 4)
+    assert "tests: failure" in text and "singled out by bisection" in text and "#1, #2, #3" in text
+    assert "https://ci/" in text and "/retry" in text
+    assert h.state.pull(4).failed_checks == ("tests: failure",)
+
+
+def test_a_pr_failing_alone_leaves_the_queue_naming_the_failed_check() -> None:
+    h = four_red()
+    h.run(True)
+    out = h.run(False)  # 3 alone is red
+    assert h.status(3) == q.FAILED and "failed when tested alone" in comments(out, 3)
+    assert [d.outcome for d in of(out, q.Dequeue)] == ["failed"]
+    [create] = of(out, q.CreateStaging)
+    assert [p.number for p in create.pulls] == [4]  # 4 was not judged: it goes back and is tested
+
+
+def test_red_first_half_sends_the_other_half_back_unjudged() -> None:
+    h = four_red()
+    out = h.run(False)  # 1, 2 red: 3, 4 return to the pool
+    [create] = of(out, q.CreateStaging)
+    assert [p.number for p in create.pulls] == [1]
+    assert h.state.lane("main").suspects == (1, 2)
+    assert h.status(3) == q.QUEUED
+
+
+def test_a_singled_out_pr_is_confirmed_alone_once_and_lands_if_it_was_a_flake() -> None:
+    h = four_red(CFG)  # default: the lane's first culprit is re-run alone
+    h.run(True)  # 1, 2 land
+    out = h.run(True)  # 3 lands; 4 is singled out but not rejected yet
+    [create] = of(out, q.CreateStaging)
+    assert [p.number for p in create.pulls] == [4] and h.build.confirm and h.status(4) == q.TESTING
+    out = h.run(True)  # it was a flake
+    assert [m.number for m in of(out, q.MergePull)] == [4]
+    lane = h.state.lane("main")
+    assert (lane.confirmations, lane.flakes) == (1, 1)
+
+
+def test_a_confirmed_culprit_is_rejected_after_its_second_red_run() -> None:
+    h = four_red(CFG)
+    h.run(True), h.run(True)
+    out = h.run(False)
+    assert h.status(4) == q.FAILED and "again when re-run alone" in comments(out, 4)
+    lane = h.state.lane("main")
+    assert (lane.confirmations, lane.flakes, lane.recent[-1]) == (1, 0, 1)
+
+
+def test_a_required_check_that_never_starts_fails_the_batch_naming_it() -> None:
+    h = Q(NEVER_CONFIRM)
+    h.merge(1)
+    sha = h.created()
+    h(q.CheckUpdate(sha, "tests", "completed", "success"))
+    assert not of(h.later(9 * 60), q.Dequeue)
+    out = h.later(60)
+    assert h.status(1) == q.FAILED
+    assert "mlgate/bias was not started within 10 minutes" in comments(out, 1)
+
+
+def test_a_check_still_running_after_the_timeout_fails_the_batch() -> None:
+    h = Q(NEVER_CONFIRM)
+    h.merge(1)
+    sha = h.created()
+    h(q.CheckUpdate(sha, "tests", "completed", "success"))
+    h(q.CheckUpdate(sha, "mlgate/bias", "in_progress"))
+    assert q.next_wakeup(h.state, h.cfg) == h.now + 10 * 60
+    assert not of(h.later(59 * 60), q.Dequeue)
+    out = h.later(60)
+    assert "mlgate/bias did not finish within 60 minutes" in comments(out, 1)
+
+
+def test_a_lost_create_or_fast_forward_is_asked_again_after_the_start_timeout() -> None:
+    h = Q()
+    [create] = of(h.merge(1), q.CreateStaging)
+    assert of(h.later(10 * 60), q.CreateStaging) == [create]
+
+
+# ---------------------------------------------------------------------------------------------
+# Leaving the queue
+
+
+def test_a_push_to_a_pr_in_the_running_build_removes_it_and_rebuilds_the_others() -> None:
+    h = Q(replace(CFG, batch_delay_seconds=1))
+    h.merge(1), h.merge(2)
+    h.later(1)
+    sha = h.created()
+    out = h(q.HeadPushed(2, head(2, 1)))
+    assert of(out, q.CancelBuild)[0].sha == sha
+    assert h.status(2) == q.CANCELLED and "new commits were pushed" in comments(out, 2)
+    [create] = of(out, q.CreateStaging)
+    assert create.pulls == (q.StagedPull(1, head(1)),)
+    assert not of(h(q.HeadPushed(1, head(1))), q.Dequeue)  # the same head: nothing happens
+
+
+def test_a_push_during_the_fast_forward_does_not_report_the_new_commits_as_landed() -> None:
+    h = Q()
+    h.merge(1)
+    sha = h.created()
+    [ff] = of(h.checks(sha), q.FastForward)
+    h(q.HeadPushed(1, head(1, 1)))
+    out = h(q.FastForwardDone(ff.build_id, sha))
+    assert not of(out, q.MergePull) and "commits pushed after it did not" in comments(out, 1)
+    assert h.status(1) == q.CANCELLED
+
+
+def test_closing_a_pr_removes_it_whether_waiting_or_queued() -> None:
+    h = Q()
+    h.merge(1, gates="pending")
+    out = h(q.PullClosed(1))
+    assert h.status(1) == q.CANCELLED and of(out, q.Dequeue)[0].reason == "the PR was closed"
+    h.merge(2)
+    h(q.PullClosed(2, merged=True))
+    assert h.state.pull(2).reason == "merged outside the queue" and h.build is None
+
+
+def test_cancel_removes_the_pr_and_says_so_and_cancel_of_nothing_says_that() -> None:
+    h = Q()
+    h.merge(1)
+    out = h(q.CancelRequested(1, "bob"))
+    assert h.status(1) == q.CANCELLED and "by @\u200bbob" in comments(out, 1) and of(out, q.CancelBuild)
+    assert "Nothing to cancel" in comments(h(q.CancelRequested(7, "bob")), 7)
+
+
+def test_retry_requeues_after_a_failure_and_refuses_otherwise() -> None:
+    h = Q(NEVER_CONFIRM)
+    h.merge(1)
+    h.run(False)
+    assert h.status(1) == q.FAILED
+    out = h(q.RetryRequested(1, "alice", head(1), "main", "success"))
+    assert h.status(1) == q.TESTING and of(out, q.CreateStaging) and h.state.pull(1).strikes == 0
+    assert "Already in the merge queue" in comments(h(q.RetryRequested(1, "alice", head(1), "main", "success")), 1)
+    assert "Nothing to retry" in comments(h(q.RetryRequested(5, "alice", head(5), "main")), 5)
+
+
+def test_gates_turning_red_while_queued_send_the_pr_back_to_waiting() -> None:
+    h = Q()
+    h.merge(1)
+    out = h(q.PullGates(1, head(1), "failure", ("review: changes requested by carol",)))
+    assert h.status(1) == q.WAITING and of(out, q.CancelBuild) and "changes requested" in comments(out, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Priorities and preemption
+
+
+def test_priority_reorders_the_ready_prs() -> None:
+    h = Q(replace(CFG, batch_size=1, preempt=False))
+    for n in (1, 2, 3):
+        h.merge(n)
+    h(q.PriorityChanged(3, 5))
+    assert [p.number for p in q.queue_order(h.state, "main")] == [1, 3, 2]
+    assert "applies when the PR is queued" in comments(h(q.PriorityChanged(9, 1)), 9)
+
+
+def test_a_higher_priority_pr_preempts_a_running_lower_priority_build() -> None:
+    h = Q()
+    h.merge(1)
+    sha = h.created()
+    out = h.merge(2, priority=3)
+    assert of(out, q.CancelBuild)[0].sha == sha
+    [create] = of(out, q.CreateStaging)
+    assert [p.number for p in create.pulls] == [2, 1]
+
+
+def test_without_preempt_the_running_build_finishes_first() -> None:
+    h = Q(replace(CFG, preempt=False))
+    h.merge(1)
+    h.created()
+    out = h.merge(2, priority=3)
+    assert not of(out, q.CancelBuild) and not of(out, q.CreateStaging)
+
+
+def test_single_on_a_pr_of_a_running_batch_rebuilds_without_it() -> None:
+    h = Q(replace(CFG, batch_delay_seconds=1))
+    h.merge(1), h.merge(2)
+    h.later(1)
+    out = h(q.SingleChanged(1, True))
+    [create] = of(out, q.CreateStaging)
+    assert [p.number for p in create.pulls] == [1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Try, base moves, conflicts
+
+
+def test_try_builds_on_its_own_branch_and_reports_without_landing() -> None:
+    h = Q()
+    h.merge(1)
+    out = h(q.TryRequested(2, "main", head(2), "alice"))
+    [create] = of(out, q.CreateStaging)
+    assert (create.branch, create.purpose, create.pulls) == ("mlgate/try/2", "try", (q.StagedPull(2, head(2)),))
+    h(q.StagingCreated(create.build_id, "e" * 40, "b" * 40))
+    out = h.checks("e" * 40, tests="success", bias="failure")
+    assert "Try build failed" in comments(out, 2) and "mlgate/bias: failure" in comments(out, 2)
+    assert not of(out, q.FastForward) and not of(out, q.MergePull) and h.state.tries == ()
+    assert h.status(1) == q.TESTING  # the queue was not disturbed
+
+
+def test_an_outside_push_to_the_base_rebuilds_the_running_batch() -> None:
+    h = Q()
+    h.merge(1)
+    h.created("b" * 40)
+    out = h(q.BaseMoved("main", "9" * 40))
+    assert of(out, q.CancelBuild) and of(out, q.CreateStaging)[0].base_sha == "9" * 40
+
+
+def test_seeing_our_own_fast_forward_as_a_push_lands_the_batch() -> None:
+    h = Q()
+    h.merge(1)
+    sha = h.created()
+    h.checks(sha)
+    out = h(q.BaseMoved("main", sha))
+    assert [m.number for m in of(out, q.MergePull)] == [1]
+    assert not of(h(q.FastForwardDone(h.state.next_id - 1, sha)), q.MergePull)  # no double landing
+
+
+def test_a_conflict_inside_a_batch_tests_the_pr_alone_and_a_conflict_alone_rejects_it() -> None:
+    h = Q(replace(CFG, batch_delay_seconds=1))
+    h.merge(1), h.merge(2)
+    h.later(1)
+    out = h(q.StagingFailed(h.build.id, 2, "conflict in train.py"))
+    [create] = of(out, q.CreateStaging)
+    assert [p.number for p in create.pulls] == [1]
+    h.run(True)
+    assert h.build.numbers == (2,)
+    out = h(q.StagingFailed(h.build.id, 2, "conflict in train.py"))
+    assert h.status(2) == q.FAILED and "does not merge cleanly into main" in comments(out, 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Restart: the state is data
+
+
+def test_state_round_trips_through_json_at_every_step_and_resume_re_emits_what_is_in_flight() -> None:
+    h = Q(replace(CFG, batch_delay_seconds=1))
+    h(q.SingleChanged(3, True))
+    h.merge(1), h.merge(2, priority=1), h.merge(3), h.merge(4, gates="pending", reasons=("review",))
+    h.later(1)
+    h(q.TryRequested(5, "main", head(5), "bob"))
+    states = [h.state]
+    h.run(False)
+    states.append(h.state)
+    sha = h.created()
+    states.append(h.state)
+    h.checks(sha)
+    states.append(h.state)
+    for state in states:
+        text = json.dumps(q.state_to_json(state))
+        assert q.state_from_json(json.loads(text)) == state
+    # a restart while the fast-forward is in flight asks for it again, and for the try's commit
+    restarted = q.state_from_json(json.loads(json.dumps(q.state_to_json(h.state))))
+    _, actions = q.step(restarted, q.Resume(), h.now, h.cfg)
+    assert of(actions, q.FastForward) == [q.FastForward(REPO, "main", "b" * 40, sha, h.build.id)]
+    assert [a.purpose for a in of(actions, q.CreateStaging)] == ["try"]
+
+
+def test_a_restarted_queue_continues_exactly_like_the_original() -> None:
+    h1, h2 = Q(replace(NEVER_CONFIRM, batch_delay_seconds=1)), Q(replace(NEVER_CONFIRM, batch_delay_seconds=1))
+    for h in (h1, h2):
+        for n in (1, 2, 3):
+            h.merge(n)
+        h.later(1)
+        h.run(False)
+    h2.state = q.state_from_json(json.loads(json.dumps(q.state_to_json(h2.state))))
+    for green in (True, False, True):
+        assert h1.run(green) == h2.run(green)
+    assert h1.state == h2.state
+    assert [h1.status(n) for n in (1, 2, 3)] == [q.MERGED, q.FAILED, q.MERGED]
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ([], "must be an object"),
+        ({"schema": "other/v1", "state": {}}, "schema is 'other/v1'"),
+        ({"schema": q.SCHEMA, "state": {"repo": "a/b", "bogus": 1}}, "unknown field 'bogus'"),
+        (
+            {"schema": q.SCHEMA, "state": {"repo": "a/b", "pulls": [{"number": "7"}]}},
+            r"state\.pulls\[0\]\.number must be int",
+        ),
+        ({"schema": q.SCHEMA, "state": {"repo": "a/b", "lanes": {}}}, "state.lanes must be a list"),
+    ],
+)
+def test_a_damaged_state_document_is_refused_with_what_is_wrong(doc: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        q.state_from_json(doc)  # type: ignore[arg-type]
+
+
+def test_step_refuses_what_is_not_a_queue_event() -> None:
+    with pytest.raises(TypeError, match="not a queue event: str"):
+        q.step(q.QueueState(REPO), "merge", 0.0, CFG)  # type: ignore[arg-type]
+
+
+def test_user_text_in_comments_is_escaped() -> None:
+    h = Q()
+    out = h.merge(1, gates="failure", reasons=("<img src=x> **bold** @team",))
+    text = comments(out, 1)
+    assert "<img" not in text and "&lt;img" in text and "\\*\\*bold" in text and "@\u200bteam" in text
