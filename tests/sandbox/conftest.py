@@ -77,6 +77,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         f"sandbox contract: {found.validated_responses} responses validated over "
         f"{len(found.validated_ops)} operations; {sum(found.validated_events.values())} webhook payloads "
         f"validated over {len(found.validated_events)} event/action schemas")
+    if config.getoption("verbose") > 0:
+        terminalreporter.write_line("  webhook schemas: " + ", ".join(sorted(found.validated_events)))
 
 
 @pytest.fixture(scope="session")
