@@ -23,8 +23,9 @@ from bot.sandbox.store import Store
 from bot.sandbox.webhooks import Dispatcher
 
 API_PREFIX = "/api/v3"
-# (method, template, status, body, headers) for every API response; the contract tests hook in here
-ResponseObserver = Callable[[str, str | None, int, Any, dict[str, str]], None]
+# (method, template, status, response body, response headers, request JSON body) for every API
+# response; the contract tests hook in here
+ResponseObserver = Callable[[str, str | None, int, Any, dict[str, str], Any], None]
 
 
 @dataclass
@@ -148,8 +149,9 @@ def _install_hooks(app: Flask, sandbox: Sandbox) -> None:
             body = None
             if resp.is_json and resp.status_code != 304:
                 body = json.loads(resp.get_data() or b"null")
+            sent = request.get_json(silent=True) if request.data else None
             for observe in sandbox.observers:
-                observe(request.method, template, resp.status_code, body, dict(resp.headers))
+                observe(request.method, template, resp.status_code, body, dict(resp.headers), sent)
         return resp
 
     @app.errorhandler(ApiError)

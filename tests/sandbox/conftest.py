@@ -74,7 +74,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if found is None or not found.validated_responses:
         return
     terminalreporter.write_line(
-        f"sandbox contract: {found.validated_responses} responses validated over "
+        f"sandbox contract: {found.validated_responses} responses ({found.validated_requests} accepted request "
+        f"bodies) validated over "
         f"{len(found.validated_ops)} operations; {sum(found.validated_events.values())} webhook payloads "
         f"validated over {len(found.validated_events)} event/action schemas")
     if config.getoption("verbose") > 0:

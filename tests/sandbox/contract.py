@@ -103,6 +103,7 @@ class Contract:
     spec: dict[str, Any] = field(init=False)
     validated_ops: Counter[tuple[str, str]] = field(default_factory=Counter)
     validated_responses: int = 0
+    validated_requests: int = 0
     validated_events: Counter[str] = field(default_factory=Counter)
     pending: list[Violation] = field(default_factory=list)
 
@@ -184,10 +185,27 @@ class Contract:
 
     # --- hooks for the running sandbox -------------------------------------------------------
     def observe_response(self, method: str, template: str | None, status: int, body: Any,
-                         headers: dict[str, str]) -> None:
+                         headers: dict[str, str], request_body: Any = None) -> None:
         if "X-Sandbox-Fault" in headers and headers["X-Sandbox-Fault"].split(":", 1)[1] != "delay":
             return  # an injected fault is deliberately not GitHub's answer
         self.pending.extend(self.check_response(method, template, status, body))
+        if 200 <= status < 300:
+            self.pending.extend(self.check_request(method, template, request_body))
+
+    def check_request(self, method: str, template: str | None, body: Any) -> list[Violation]:
+        """A request the sandbox *accepted* must be one GitHub's description allows: otherwise the
+        sandbox is more lenient than GitHub, or the client (the bot) sends what GitHub would refuse."""
+        op = self.operation(method, template) if template else None
+        if op is None or body is None:
+            return []
+        content = (op.get("requestBody") or {}).get("content") or {}
+        schema = (content.get("application/json") or {}).get("schema")
+        where = f"{method} {template} request"
+        if schema is None:
+            return []
+        self.validated_requests += 1
+        validator = self._validator(where, _rebase(schema, "urn:openapi"), self._openapi_registry)
+        return [Violation(where, _describe(e)) for e in _errors(validator, body)]
 
     def observe_webhook(self, event: str, payload: dict[str, Any]) -> None:
         self.pending.extend(self.check_webhook(event, payload))

@@ -108,3 +108,10 @@ def test_a_wrong_webhook_payload_is_caught(contract: Contract, server: SandboxSe
     bad = copy.deepcopy(example)
     del bad["sender"]
     assert contract.check_webhook("pull_request", bad)
+
+
+def test_an_accepted_request_the_spec_forbids_is_caught(contract: Contract) -> None:
+    template = "/repos/{owner}/{repo}/statuses/{sha}"
+    assert contract.check_request("POST", template, {"state": "success", "context": "ci"}) == []
+    assert contract.check_request("POST", template, {"state": "great"})  # not in the enum
+    assert contract.check_request("POST", "/repos/{owner}/{repo}/pulls", {"title": "t"})  # head/base missing

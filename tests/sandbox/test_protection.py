@@ -25,7 +25,7 @@ def test_required_checks_pinned_to_an_app_guard_the_branch(server: SandboxServer
     full, name = repo["full_name"], repo["name"]
     bot_app = 500000 + server.api("GET", "/users/mlgate-bot").json()["id"]  # the bot user's pseudo-app
     got = _protect(server, full, required_status_checks={
-        "strict": False, "checks": [{"context": "ci"}, {"context": "mlgate", "app_id": bot_app}]})
+        "strict": False, "contexts": [], "checks": [{"context": "ci"}, {"context": "mlgate", "app_id": bot_app}]})
     assert {c["context"]: c["app_id"] for c in got["required_status_checks"]["checks"]} == {"ci": None,
                                                                                            "mlgate": bot_app}
     assert server.api("GET", f"/repos/{full}/branches/main", "bob").json()["protected"] is True
@@ -102,6 +102,9 @@ def test_protection_crud(server: SandboxServer, make_repo) -> None:  # type: ign
     assert server.api("GET", f"/repos/{full}/branches/main/protection", "alice").status_code == 404
     assert server.api("PUT", f"/repos/{full}/branches/main/protection", "alice",
                       json={"enforce_admins": True}).status_code == 422
+    no_contexts = {"required_status_checks": {"strict": True}, "enforce_admins": True,
+                   "required_pull_request_reviews": None, "restrictions": None}
+    assert server.api("PUT", f"/repos/{full}/branches/main/protection", "alice", json=no_contexts).status_code == 422
     _protect(server, full, required_linear_history=True, allow_force_pushes=True)
     got = server.api("GET", f"/repos/{full}/branches/main/protection", "alice").json()
     assert got["required_linear_history"]["enabled"] is True and got["required_status_checks"]["contexts"] == ["ci"]

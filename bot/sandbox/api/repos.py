@@ -236,6 +236,11 @@ def put_protection(owner: str, repo: str, branch: str) -> Any:
     for key in ("required_status_checks", "enforce_admins", "required_pull_request_reviews", "restrictions"):
         if key not in data:
             raise ApiError(422, "Invalid request.", errors=[f'"{key}" wasn\'t supplied.'])
+    rsc = data["required_status_checks"]
+    if rsc is not None:
+        for key in ("strict", "contexts"):
+            if key not in rsc:
+                raise ApiError(422, "Invalid request.", errors=[f'"{key}" wasn\'t supplied.'])
     r: J = {
         "required_status_checks": data["required_status_checks"],
         "enforce_admins": bool(data["enforce_admins"]),
