@@ -38,7 +38,7 @@ def _build(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], source: st
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _scalar(key_node)
+            key = _scalar(key_node, source)
             if key == "<<":
                 raise ConfigError(f"YAML merge keys ('<<') are not supported (line {key_node.start_mark.line + 1})",
                                   where=source)
@@ -51,13 +51,17 @@ def _build(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], source: st
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*path, i), lines, source) for i, item in enumerate(node.value)]
-    return _scalar(node)
+    return _scalar(node, source)
 
 
-def _scalar(node: yaml.Node) -> Any:
+def _scalar(node: yaml.Node, source: str = "") -> Any:
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
+    except (ValueError, OverflowError, yaml.YAMLError) as exc:  # e.g. a date such as 2021-13-01
+        raise ConfigError(
+            f"invalid value {node.value!r} (line {node.start_mark.line + 1}): {exc}", where=source or None
+        ) from exc
     finally:
         loader.dispose()
 

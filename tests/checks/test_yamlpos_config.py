@@ -73,3 +73,8 @@ def test_missing_file(tmp_path) -> None:
 def test_predictions_path_and_model_are_exclusive() -> None:
     with pytest.raises(ConfigError, match="either 'path' or 'model'"):
         parse_config("predictions:\n  path: a.csv\n  model: {path: m.skops, data: d.csv}\n")
+
+
+def test_invalid_date_is_a_config_error_with_line() -> None:
+    with pytest.raises(ConfigError, match=r"invalid value '2021-13-01' \(line 4\)"):
+        parse_config("quality:\n  metrics: {roc_auc: {min: 0.5}}\n  future:\n    cutoff: 2021-13-01\n")
