@@ -1,11 +1,12 @@
 """Webhook intake benchmark: the real service vs a bare Flask endpoint, both under gunicorn.
 
-    python bench/webhook.py [--seconds 10] [--workers 1] [--threads 8] [--no-worker]
+    python bench/webhook.py [--seconds 5] [--rounds 2] [--workers 1] [--threads 8] [--no-worker]
 
 Starts `mlgate serve` (via `python -m bot.cli serve`) on loopback with a fresh SQLite file and a
 bare Flask app answering 202 under the same gunicorn settings, drives signed deliveries at each
-(a fixed 200 requests/s, then flat out with a few connections), and prints throughput, p50/p99
-latency and the number of lost deliveries (acknowledged with 202 but not stored: must be 0).
+(a fixed 200 requests/s, then flat out with a few connections; the two servers take turns, phase
+by phase, so a busy machine affects both alike), and prints throughput, p50/p99 latency and the
+number of lost deliveries (acknowledged with 202 but not stored: must be 0).
 By default the service runs its in-process worker with a no-op dispatcher, so intake competes
 with the worker for the database as it does in production. Every loop is bounded in time and
 count; traffic goes to 127.0.0.1 only.
@@ -114,12 +115,11 @@ class Result:
     def line(self) -> str:
         n = len(self.latencies)
         if n == 0:
-            return f"{self.name:<34} no requests"
-        lat = sorted(self.latencies)
-        p50 = statistics.median(lat) * 1000
-        p99 = lat[min(n - 1, int(n * 0.99))] * 1000
+            return f"{self.name:<40} no requests"
+        p50 = statistics.median(self.latencies) * 1000
+        p99 = percentile(self.latencies, 0.99) * 1000
         errors = f" errors={self.errors}" if self.errors else ""
-        return (f"{self.name:<34} {n:>6} req {n / self.elapsed:>8.1f} req/s   p50 {p50:6.2f} ms   "
+        return (f"{self.name:<40} {n:>6} req {n / self.elapsed:>8.1f} req/s   p50 {p50:6.2f} ms   "
                 f"p99 {p99:6.2f} ms{errors}")
 
 
@@ -206,18 +206,35 @@ def stop(proc: subprocess.Popen) -> None:
 def serve_bare(port: int, workers: int, threads: int) -> None:
     from bot.cli import gunicorn_options, run_gunicorn
 
-    sys.setswitchinterval(0.001)  # as `mlgate serve` does
+    sys.setswitchinterval(0.001)  # as `mlgate serve` does (it also calls gc.freeze() after loading)
     options = gunicorn_options("127.0.0.1", port, workers, threads)
     options.pop("worker_exit")
     options["loglevel"] = "warning"
     run_gunicorn(bare_app, options)
 
 
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
+
+
+def merge(name: str, parts: list[Result]) -> Result:
+    merged = Result(name)
+    for part in parts:
+        merged.latencies += part.latencies
+        merged.accepted += part.accepted
+        merged.elapsed += part.elapsed
+        for key, value in part.errors.items():
+            merged.errors[key] = merged.errors.get(key, 0) + value
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "_bare"])
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each phase")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each phase of each round")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds; bare and service phases alternate")
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second of the fixed-rate phase")
     parser.add_argument("--connections", type=int, default=8, help="client connections of the flat-out phase")
     parser.add_argument("--workers", type=int, default=1, help="gunicorn worker processes (both servers)")
@@ -231,45 +248,50 @@ def main() -> None:
 
     from bot.store import Store
 
-    rows = []
     with tempfile.TemporaryDirectory(prefix="mlgate-bench-") as tmp:
         workdir = Path(tmp)
         db_url = f"sqlite:///{workdir / 'bench.sqlite3'}"
-        print(f"gunicorn gthread, {args.workers} worker(s) x {args.threads} threads; SQLite {db_url}; "
-              f"body {len(example_body())} bytes; in-process worker: {'on' if args.worker else 'off'}")
-        results: dict[str, Result] = {}
-        for label, starter in (("bare Flask 202", lambda p: start_bare(p, args)),
-                               ("mlgate /webhook", lambda p: start_service(p, db_url, workdir, args))):
-            port = free_port()
-            proc = starter(port)
-            try:
-                wait_listening(port, proc)
-                drive(port, "warm-up", f"warm-{label[:4]}", rate=None, seconds=1.0, connections=2)
-                prefix = "svc" if label.startswith("mlgate") else "bare"
-                fixed = drive(port, f"{label} @ {args.rate:g} req/s", f"{prefix}-fixed", rate=args.rate,
-                              seconds=args.seconds, connections=16)
-                flat = drive(port, f"{label} flat out ({args.connections} conn)", f"{prefix}-flat", rate=None,
-                             seconds=args.seconds, connections=args.connections)
-                results[f"{prefix}-fixed"], results[f"{prefix}-flat"] = fixed, flat
-                rows += [fixed.line(), flat.line()]
-            finally:
+        print(f"gunicorn gthread, {args.workers} worker(s) x {args.threads} threads; SQLite "
+              f"(synchronous={os.environ.get('MLGATE_SQLITE_SYNCHRONOUS', 'FULL')} for deliveries); "
+              f"body {len(example_body())} bytes; in-process worker: {'on' if args.worker else 'off'}; "
+              f"{args.rounds} round(s) of {args.seconds:g} s per phase, bare and service alternating")
+        ports = {"bare": free_port(), "svc": free_port()}
+        procs = {"bare": start_bare(ports["bare"], args), "svc": start_service(ports["svc"], db_url, workdir, args)}
+        parts: dict[str, list[Result]] = {f"{who}-{phase}": [] for who in ports for phase in ("fixed", "flat")}
+        try:
+            for who, port in ports.items():
+                wait_listening(port, procs[who])
+                drive(port, "warm-up", f"warm-{who}", rate=None, seconds=1.0, connections=2)
+            for r in range(args.rounds):
+                for phase in ("fixed", "flat"):
+                    for who, port in ports.items():
+                        rate = args.rate if phase == "fixed" else None
+                        connections = 16 if phase == "fixed" else args.connections
+                        parts[f"{who}-{phase}"].append(drive(port, who, f"{who}-{phase}-{r}", rate=rate,
+                                                             seconds=args.seconds, connections=connections))
+        finally:
+            for proc in procs.values():
                 stop(proc)
         store = Store.open(db_url, run_migrations=False)
         stored = {record.delivery_id for record in store.deliveries()}
         status_counts = store.counts()
         store.close()
+    labels = {"bare-fixed": f"bare Flask 202 @ {args.rate:g} req/s",
+              "svc-fixed": f"mlgate /webhook @ {args.rate:g} req/s",
+              "bare-flat": f"bare Flask 202 flat out ({args.connections} conn)",
+              "svc-flat": f"mlgate /webhook flat out ({args.connections} conn)"}
+    results = {key: merge(labels[key], value) for key, value in parts.items()}
+    for key in ("bare-fixed", "svc-fixed", "bare-flat", "svc-flat"):
+        print(results[key].line())
     acknowledged = set(results["svc-fixed"].accepted) | set(results["svc-flat"].accepted)
     lost = len(acknowledged - stored)
-    for row in rows:
-        print(row)
-    ratio = len(results["svc-flat"].latencies) / results["svc-flat"].elapsed / (
+    ratio = (len(results["svc-flat"].latencies) / results["svc-flat"].elapsed) / (
         len(results["bare-flat"].latencies) / results["bare-flat"].elapsed)
-    fixed_lat = sorted(results["svc-fixed"].latencies)
-    p99 = fixed_lat[min(len(fixed_lat) - 1, int(len(fixed_lat) * 0.99))] * 1000
+    p99 = percentile(results["svc-fixed"].latencies, 0.99) * 1000
     print(f"flat-out throughput, service / bare: {ratio:.2f} (target >= 0.50)")
     print(f"p99 at {args.rate:g} req/s on SQLite: {p99:.2f} ms (target < 50 ms)")
     print(f"acknowledged 202: {len(acknowledged)}, stored: {len(stored & acknowledged)}, lost: {lost} "
-          f"(worker states {status_counts})")
+          f"(worker states at the end {status_counts})")
     if lost:
         raise SystemExit(1)
 

@@ -30,10 +30,10 @@ def create_app(
     *,
     store: Store | None = None,
     run_migrations: bool = True,
-    on_delivery: Callable[[], None] | None = None,
+    on_delivery: Callable[[str], None] | None = None,
 ) -> Flask:
-    """Build the Flask app. `on_delivery` is called after each new delivery is stored (the
-    in-process worker passes its `wake` so it starts at once instead of at the next poll)."""
+    """Build the Flask app. `on_delivery(serial_key)` is called after each new delivery is stored
+    (the in-process worker passes its `wake` so it starts at once instead of at the next poll)."""
     settings = settings or load_settings(require_github=False)
     if not settings.webhook_secret:
         raise ValueError("MLGATE_WEBHOOK_SECRET is not set: the webhook endpoint cannot verify deliveries")
@@ -76,7 +76,7 @@ def create_app(
             log.info("delivery %s (%s) is a redelivery: already stored", delivery.delivery_id, delivery.event)
             return jsonify(status="duplicate", delivery=delivery.delivery_id), 200
         if on_delivery is not None:
-            on_delivery()
+            on_delivery(delivery.serial_key)
         return jsonify(status="queued", delivery=delivery.delivery_id), 202
 
     @app.get("/healthz")

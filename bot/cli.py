@@ -8,6 +8,7 @@ one PostgreSQL database). The top-level CLI adds these with `cli.add_command(...
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
@@ -85,7 +86,11 @@ def build_serving_app(settings: Settings, *, run_worker: bool, dispatcher_spec: 
         _RUNNING_WORKERS.append(worker)
     from bot.app import create_app
 
-    return create_app(settings, store=store, on_delivery=worker.wake if worker else None)
+    app = create_app(settings, store=store, on_delivery=worker.wake if worker else None)
+    # Everything allocated so far lives as long as the process: keep it out of the collector's
+    # full passes, which otherwise stall every thread for longer as the heap grows.
+    gc.freeze()
+    return app
 
 
 def _stop_workers(_server: Any, _worker: Any) -> None:

@@ -202,15 +202,59 @@ _COMPLETE_UPDATE = (
     .values(status=DONE, processed_at=sa.bindparam("now"), lease_owner=None, lease_until=None, next_attempt_at=None)
 )
 
-_SQLITE_LOCKS: dict[str, threading.Lock] = {}
-_SQLITE_LOCKS_GUARD = threading.Lock()
+class WriteGate:
+    """A mutex with two classes of waiters: webhook intake goes before worker bookkeeping.
+
+    SQLite has one writer at a time. Queuing the threads of a process here (instead of in SQLite's
+    busy handler, which sleeps in growing steps) hands the lock over at once, and letting intake
+    go first bounds a webhook's wait to the one worker transaction already running.
+    """
+
+    def __init__(self, urgent_streak: int = 4) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._held = False
+        self._urgent_waiting = 0
+        self._normal_waiting = 0
+        self._streak = 0  # urgent holders in a row; after `urgent_streak` a waiting worker gets a turn
+        self._max_streak = urgent_streak
+
+    @contextmanager
+    def hold(self, urgent: bool = False) -> Iterator[None]:
+        with self._cond:
+            if urgent:
+                self._urgent_waiting += 1
+                try:
+                    while self._held or (self._normal_waiting and self._streak >= self._max_streak):
+                        self._cond.wait()
+                finally:
+                    self._urgent_waiting -= 1
+                self._streak += 1
+            else:
+                self._normal_waiting += 1
+                try:
+                    while self._held or (self._urgent_waiting and self._streak < self._max_streak):
+                        self._cond.wait()
+                finally:
+                    self._normal_waiting -= 1
+                self._streak = 0
+            self._held = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._held = False
+                self._cond.notify_all()
 
 
-def _sqlite_write_lock(engine: Engine) -> threading.Lock:
-    """One mutex per SQLite file per process, shared by every Store on that file."""
+_SQLITE_GATES: dict[str, WriteGate] = {}
+_SQLITE_GATES_GUARD = threading.Lock()
+
+
+def _sqlite_write_gate(engine: Engine) -> WriteGate:
+    """One gate per SQLite file per process, shared by every Store on that file."""
     path = str(Path(engine.url.database or "").expanduser().resolve())
-    with _SQLITE_LOCKS_GUARD:
-        return _SQLITE_LOCKS.setdefault(path, threading.Lock())
+    with _SQLITE_GATES_GUARD:
+        return _SQLITE_GATES.setdefault(path, WriteGate())
 
 
 class Store:
@@ -223,7 +267,7 @@ class Store:
         self.dialect = engine.dialect.name
         self._closed = threading.Event()
         self._checkpointer: threading.Thread | None = None
-        self._write_lock: Any = _sqlite_write_lock(engine) if self.dialect == "sqlite" else nullcontext()
+        self._gate = _sqlite_write_gate(engine) if self.dialect == "sqlite" else None
         # Built once: the webhook path inserts with plain parameters (no statement construction).
         # RETURNING, not rowcount: psycopg reports -1 for Core inserts.
         self._insert_delivery_stmt = (
@@ -287,14 +331,11 @@ class Store:
             self.intake_engine.dispose()
 
     @contextmanager
-    def _tx(self, engine: Engine | None = None) -> Iterator[Connection]:
-        """A write transaction (BEGIN IMMEDIATE on SQLite).
-
-        On SQLite the threads of this process queue on a mutex first: waiting in SQLite's busy
-        handler sleeps in growing steps (up to 100 ms) and wrecks latency; the mutex hands over
-        at once. Other processes still meet the busy timeout.
-        """
-        with self._write_lock, (engine or self.engine).begin() as conn:
+    def _tx(self, engine: Engine | None = None, *, urgent: bool = False) -> Iterator[Connection]:
+        """A write transaction (BEGIN IMMEDIATE on SQLite, after this process's WriteGate; other
+        processes still meet SQLite's busy timeout). `urgent`: webhook intake, served first."""
+        gate = self._gate.hold(urgent) if self._gate is not None else nullcontext()
+        with gate, (engine or self.engine).begin() as conn:
             yield conn
 
     @contextmanager
@@ -351,12 +392,12 @@ class Store:
 
     def add_delivery(self, delivery: Delivery, now: datetime | None = None) -> bool:
         """Store a delivery; False when this delivery id was stored before (a redelivery)."""
-        with self._tx(self.intake_engine) as conn:
+        with self._tx(self.intake_engine, urgent=True) as conn:
             return self._insert_delivery(conn, delivery, now or utcnow())
 
     def add_deliveries(self, items: list[tuple[Delivery, datetime]]) -> list[bool]:
         """Store several deliveries in one transaction (one fsync): True for each new one."""
-        with self._tx(self.intake_engine) as conn:
+        with self._tx(self.intake_engine, urgent=True) as conn:
             return [self._insert_delivery(conn, delivery, now) for delivery, now in items]
 
     # ------------------------------------------------------------------ inspection

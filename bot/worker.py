@@ -147,14 +147,23 @@ class Worker:
         self._active: set[str] = set()
         self._inflight: set[int] = set()
         self._noted_repos: set[tuple[str, int | None]] = set()
+        self._hints: set[str] = set()
+        self._full_pass = False
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
 
     # ------------------------------------------------------------------ running
 
-    def wake(self) -> None:
-        """Look for work now instead of at the next poll (the web app calls this on intake)."""
+    def wake(self, key: str | None = None) -> None:
+        """Look for work now instead of at the next poll. The web app passes the delivery's key:
+        when that key is being drained already, its drain picks the delivery up and the
+        scheduler can skip a database pass (a burst to one repository costs no scans)."""
+        with self._lock:
+            if key is None:
+                self._full_pass = True
+            else:
+                self._hints.add(key)
         self._wake.set()
 
     def start(self) -> None:
@@ -171,7 +180,7 @@ class Worker:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop taking work, let running handlers finish (up to `timeout`), give the locks back."""
         self._stop.set()
-        self._wake.set()
+        self.wake()
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
@@ -203,6 +212,7 @@ class Worker:
 
     def _loop(self) -> None:
         next_resync_check = 0.0
+        last_pass = 0.0
         while not self._stop.is_set():
             try:
                 if time.monotonic() >= next_resync_check:
@@ -211,13 +221,22 @@ class Worker:
                         log.info("periodic resync requested")
                     next_resync_check = time.monotonic() + min(60.0, self.config.resync_interval_seconds / 4)
                 self._schedule()
+                last_pass = time.monotonic()
             except Exception as exc:  # the database may be briefly unreachable: keep going
                 log.error("worker scheduling failed (%s: %s); retrying", type(exc).__name__, exc)
                 self._stop.wait(self.config.poll_interval_seconds)
             # A short pause first: a burst of wake-ups (one per stored delivery) costs one pass.
             self._stop.wait(0.01)
-            self._wake.wait(self.config.poll_interval_seconds)
-            self._wake.clear()
+            while True:
+                woken = self._wake.wait(self.config.poll_interval_seconds)
+                self._wake.clear()
+                with self._lock:
+                    hints, self._hints = self._hints, set()
+                    full, self._full_pass = self._full_pass, False
+                    covered = bool(hints) and hints <= self._active
+                recent = time.monotonic() - last_pass < self.config.poll_interval_seconds
+                if not (woken and covered and not full and recent) or self._stop.is_set():
+                    break
 
     def _schedule(self) -> None:
         with self._lock:
@@ -279,6 +298,7 @@ class Worker:
                 log.error("could not release %s (%s); its lease will expire", key, type(exc).__name__)
             with self._lock:
                 self._active.discard(key)
+                self._full_pass = True
             self._wake.set()
         return done
 

@@ -22,7 +22,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import make_url
 
 from bot.models import metadata
-from bot.store import Store, StoreError, create_store_engine, migrate
+from bot.store import Store, StoreError, WriteGate, create_store_engine, migrate
 from bot.webhook import Delivery
 
 T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=timezone.utc)
@@ -403,3 +403,34 @@ def test_sqlite_wal_is_checkpointed_in_the_background(tmp_path: Path) -> None:
     finally:
         store.close()
     assert not Path(f"{path}-wal").exists() or Path(f"{path}-wal").stat().st_size == 0
+
+
+def test_write_gate_serves_intake_first_but_not_forever() -> None:
+    gate = WriteGate(urgent_streak=2)
+    order: list[str] = []
+    release = threading.Event()
+
+    def holder() -> None:
+        with gate.hold():
+            release.wait(5)
+
+    def waiter(name: str, urgent: bool) -> None:
+        with gate.hold(urgent):
+            order.append(name)
+
+    first = threading.Thread(target=holder)
+    first.start()
+    time.sleep(0.05)
+    threads = [threading.Thread(target=waiter, args=("worker", False))]
+    threads[0].start()
+    time.sleep(0.05)
+    for i in range(4):
+        threads.append(threading.Thread(target=waiter, args=(f"intake{i}", True)))
+        threads[-1].start()
+    time.sleep(0.05)
+    release.set()
+    for t in [first, *threads]:
+        t.join(5)
+    # Intake overtakes the waiting worker, but after two intake turns the worker gets one.
+    assert order.index("worker") == 2
+    assert sorted(order) == ["intake0", "intake1", "intake2", "intake3", "worker"]

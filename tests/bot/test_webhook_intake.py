@@ -206,13 +206,13 @@ def test_store_failure_is_503_and_healthz_reports_it(client, store: Store) -> No
 
 
 def test_new_deliveries_wake_the_worker_but_duplicates_do_not(store: Store) -> None:
-    calls: list[int] = []
-    app = create_app(Settings(webhook_secret=SECRET), store=store, on_delivery=lambda: calls.append(1))
+    calls: list[str] = []
+    app = create_app(Settings(webhook_secret=SECRET), store=store, on_delivery=calls.append)
     c = app.test_client()
     c.post("/webhook", data=BODY, headers=headers())
     c.post("/webhook", data=BODY, headers=headers())
     c.post("/webhook", data=b"{}", headers=headers(b"{}", delivery="d-2", **{"X-Hub-Signature-256": "sha256=00"}))
-    assert calls == [1]
+    assert calls == ["octo/one"]
 
 
 def test_the_app_refuses_to_start_without_a_secret(store: Store) -> None:
