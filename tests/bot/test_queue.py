@@ -544,3 +544,22 @@ def test_user_text_in_comments_is_escaped() -> None:
     out = h.merge(1, gates="failure", reasons=("<img src=x> **bold** @team",))
     text = comments(out, 1)
     assert "<img" not in text and "&lt;img" in text and "\\*\\*bold" in text and "@\u200bteam" in text
+
+
+def test_the_simulation_drives_this_state_machine_and_beats_serial_without_landing_broken_prs() -> None:
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "queue_sim.py"
+    spec = importlib.util.spec_from_file_location("queue_sim", path)
+    sim = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("queue_sim", sim)  # dataclasses look their module up
+    spec.loader.exec_module(sim)  # type: ignore[union-attr]
+    result = sim.simulate(prs=40, fail_rate=0.1, flaky_rate=0.0, ci_minutes=30, seeds=3, arrival="together",
+                          gap_minutes=15, batch_size=50, halving_batch=50)
+    assert set(result) == {"serial", "halving", "mlgate"}
+    for metrics in result.values():
+        assert metrics["broken_landed"] == 0 and metrics["good_rejected"] == 0
+    assert result["mlgate"]["merged"] == result["serial"]["merged"]  # every good PR lands
+    assert result["mlgate"]["ci_runs_per_merged"] < result["halving"]["ci_runs_per_merged"] < 1.0
