@@ -67,6 +67,7 @@ def test_app_mode_with_inline_key_and_with_key_path(pem: str, tmp_path: Path) ->
         ({**BASE, "MLGATE_MAX_BODY_BYTES": "lots"}, "MLGATE_MAX_BODY_BYTES must be an integer, got 'lots'"),
         ({**BASE, "MLGATE_WORKER_THREADS": "0"}, "MLGATE_WORKER_THREADS must be at least 1"),
         ({**BASE, "MLGATE_SERVE_WORKER": "maybe"}, "MLGATE_SERVE_WORKER must be one of"),
+        ({**BASE, "MLGATE_SQLITE_SYNCHRONOUS": "off"}, "MLGATE_SQLITE_SYNCHRONOUS must be FULL or NORMAL, got 'OFF'"),
         ({**BASE, "MLGATE_DEBOUNCE_SECONDS": "5", "MLGATE_DEBOUNCE_MAX_SECONDS": "1"},
          "MLGATE_DEBOUNCE_MAX_SECONDS (1) must not be smaller than MLGATE_DEBOUNCE_SECONDS (5)"),
     ],
@@ -89,10 +90,12 @@ def test_worker_and_database_only_modes_relax_requirements() -> None:
 def test_overrides_and_url_normalisation() -> None:
     s = load_settings({**BASE, "MLGATE_DATABASE_URL": "postgres://bot:pw@db/mlgate",
                        "MLGATE_GITHUB_URL": "http://127.0.0.1:9000/api/v3/", "MLGATE_MAX_BODY_BYTES": "1024",
-                       "MLGATE_SERVE_WORKER": "off", "MLGATE_WORKER_THREADS": "9", "MLGATE_LEASE_SECONDS": "5.5"})
+                       "MLGATE_SERVE_WORKER": "off", "MLGATE_WORKER_THREADS": "9", "MLGATE_LEASE_SECONDS": "5.5",
+                       "MLGATE_SQLITE_SYNCHRONOUS": "normal"})
     assert s.database_url == "postgresql+psycopg://bot:pw@db/mlgate"
     assert s.github_url == "http://127.0.0.1:9000/api/v3"
     assert (s.max_body_bytes, s.serve_worker, s.worker_threads, s.lease_seconds) == (1024, False, 9, 5.5)
+    assert s.sqlite_synchronous == "NORMAL"
 
 
 def test_secrets_never_appear_in_repr_or_str(pem: str) -> None:
