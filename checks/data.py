@@ -238,11 +238,27 @@ def _all_checks(schema: Any) -> list[Any]:
     return checks
 
 
+def _strings_as_object(df: pd.DataFrame, loaded: LoadedSchema) -> pd.DataFrame:
+    """pandas 3 reads text as the `str` dtype where pandas 2 gave `object`; a schema written for
+    either (`dtype: object`) must judge the same column the same way, so such columns are viewed
+    as object for validation. `dtype: str` matches text under both."""
+    columns = getattr(loaded.schema, "columns", {}) or {}
+    convert = [
+        name for name, col in columns.items()
+        if name in df.columns and str(getattr(col, "dtype", "")) == "object"
+        and isinstance(df[name].dtype, pd.StringDtype)
+    ]
+    if not convert:
+        return df
+    return df.assign(**{name: df[name].astype(object) for name in convert})
+
+
 def validate_schema(df: pd.DataFrame, loaded: LoadedSchema) -> list[Finding]:
     """Lazily validate and turn every pandera SchemaError into one finding (column × check)."""
     from pandera.errors import SchemaError, SchemaErrors
 
     errors: list[Any]
+    df = _strings_as_object(df, loaded)
     try:
         loaded.schema.validate(df, lazy=True)
         errors = []

@@ -42,7 +42,7 @@ def split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 
 def make_model(features: list[str], frame: pd.DataFrame) -> Pipeline:
-    categorical = [c for c in features if frame[c].dtype == object]
+    categorical = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
     numeric = [c for c in features if c not in categorical]
     encode = ColumnTransformer(
         [("cat", OneHotEncoder(handle_unknown="ignore"), categorical), ("num", StandardScaler(), numeric)]
