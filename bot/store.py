@@ -33,6 +33,7 @@ from bot.models import (
     DONE,
     FAILED,
     PENDING,
+    UTCDateTime,
     deliveries,
     delivery_payloads,
     evaluations,
@@ -177,7 +178,8 @@ def migrate(engine: Engine) -> None:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        # "heads": independent branches (features added side by side) all apply.
+        command.upgrade(config, "heads")
 
 
 # The worker's hot path, built once: constructing statements costs more than running them.
@@ -245,6 +247,62 @@ class WriteGate:
                 self._held = False
                 self._cond.notify_all()
 
+
+def _ready_keys_query(excluding: bool) -> sa.Select:
+    d, e, r, k = deliveries.c, evaluations.c, repositories.c, key_locks.c
+    now = sa.bindparam("now", type_=UTCDateTime())
+    # Only a key's oldest pending delivery decides: later ones never overtake it.
+    firsts = (
+        sa.select(d.serial_key.label("key"), sa.func.min(d.id).label("first_id"))
+        .where(d.status == PENDING)
+        .group_by(d.serial_key)
+        .subquery()
+    )
+    work = sa.union(
+        sa.select(firsts.c.key).join(deliveries, d.id == firsts.c.first_id).where(
+            sa.or_(d.next_attempt_at.is_(None), d.next_attempt_at <= now),
+            sa.or_(d.lease_until.is_(None), d.lease_until < now),
+        ),
+        sa.select(e.repo.label("key")).where(e.due_at <= now),
+        sa.select(r.repo.label("key")).where(r.resync_requested.is_(True)),
+    ).subquery()
+    locked = sa.select(k.serial_key).where(k.owner.is_not(None), k.lease_until >= now)
+    query = sa.select(work.c.key).where(work.c.key.not_in(locked))
+    if excluding:
+        query = query.where(work.c.key.not_in(sa.bindparam("excluded", expanding=True)))
+    return query.order_by(work.c.key).limit(sa.bindparam("limit", type_=sa.Integer()))
+
+
+_READY_KEYS = _ready_keys_query(excluding=False)
+_READY_KEYS_EXCLUDING = _ready_keys_query(excluding=True)
+_k = key_locks.c
+_KEY_LOCKS_KNOWN = sa.select(_k.serial_key).where(_k.serial_key.in_(sa.bindparam("keys", expanding=True)))
+_KEY_LOCKS_FREE = (
+    sa.select(_k.serial_key)
+    .where(_k.serial_key.in_(sa.bindparam("keys", expanding=True)),
+           sa.or_(_k.owner.is_(None), _k.lease_until < sa.bindparam("now", type_=UTCDateTime()),
+                  _k.owner == sa.bindparam("holder")))
+    .order_by(_k.serial_key)
+    .with_for_update(skip_locked=True)
+)
+_KEY_LOCKS_TAKE = (
+    key_locks.update()
+    .where(_k.serial_key.in_(sa.bindparam("keys", expanding=True)))
+    .values(owner=sa.bindparam("new_owner"), lease_until=sa.bindparam("until", type_=UTCDateTime()))
+)
+_KEY_LOCK_RELEASE = (
+    key_locks.update()
+    .where(_k.serial_key == sa.bindparam("key"), _k.owner == sa.bindparam("holder"))
+    .values(owner=None, lease_until=None)
+)
+
+_RESYNC_CHECK = sa.select(repositories.c.resync_requested).where(repositories.c.repo == sa.bindparam("repo"))
+_EVALUATION_DUE_CHECK = (
+    sa.select(evaluations.c.number)
+    .where(evaluations.c.repo == sa.bindparam("repo"),
+           evaluations.c.due_at <= sa.bindparam("now", type_=UTCDateTime()))
+    .limit(1)
+)
 
 _SQLITE_GATES: dict[str, WriteGate] = {}
 _SQLITE_GATES_GUARD = threading.Lock()
@@ -440,62 +498,35 @@ class Store:
 
     def ready_keys(self, now: datetime, *, exclude: Iterable[str] = (), limit: int = 16) -> list[str]:
         """Serial keys with work to do now (deliveries, due evaluations, a resync) not locked elsewhere."""
-        d, e, r, k = deliveries.c, evaluations.c, repositories.c, key_locks.c
-        # Only a key's oldest pending delivery decides: later ones never overtake it.
-        firsts = (
-            sa.select(d.serial_key.label("key"), sa.func.min(d.id).label("first_id"))
-            .where(d.status == PENDING)
-            .group_by(d.serial_key)
-            .subquery()
-        )
-        work = sa.union(
-            sa.select(firsts.c.key).join(deliveries, d.id == firsts.c.first_id).where(
-                sa.or_(d.next_attempt_at.is_(None), d.next_attempt_at <= now),
-                sa.or_(d.lease_until.is_(None), d.lease_until < now),
-            ),
-            sa.select(e.repo.label("key")).where(e.due_at <= now),
-            sa.select(r.repo.label("key")).where(r.resync_requested.is_(True)),
-        ).subquery()
-        locked = sa.select(k.serial_key).where(k.owner.is_not(None), k.lease_until >= now)
-        query = sa.select(work.c.key).where(work.c.key.not_in(locked))
-        excluded = list(exclude)
+        excluded = sorted(set(exclude))
+        query = _READY_KEYS_EXCLUDING if excluded else _READY_KEYS
+        params: dict[str, Any] = {"now": now, "limit": limit}
         if excluded:
-            query = query.where(work.c.key.not_in(excluded))
+            params["excluded"] = excluded
         with self._read() as conn:
-            return list(conn.execute(query.order_by(work.c.key).limit(limit)).scalars())
+            return list(conn.execute(query, params).scalars())
 
     def acquire_keys(self, keys: Iterable[str], owner: str, now: datetime, lease: timedelta) -> list[str]:
         """Lock as many of `keys` as are free (or expired); returns the ones now held by `owner`."""
         wanted = sorted(set(keys))
         if not wanted:
             return []
-        k = key_locks.c
         with self._tx() as conn:
-            conn.execute(
-                _insert(self.dialect, key_locks).on_conflict_do_nothing(index_elements=["serial_key"]),
-                [{"serial_key": key, "owner": None, "lease_until": None} for key in wanted],
-            )
-            free = list(
+            known = set(conn.execute(_KEY_LOCKS_KNOWN, {"keys": wanted}).scalars())
+            missing = [key for key in wanted if key not in known]
+            if missing:
                 conn.execute(
-                    sa.select(k.serial_key)
-                    .where(k.serial_key.in_(wanted), sa.or_(k.owner.is_(None), k.lease_until < now, k.owner == owner))
-                    .order_by(k.serial_key)
-                    .with_for_update(skip_locked=True)
-                ).scalars()
-            )
-            if free:
-                conn.execute(
-                    key_locks.update().where(k.serial_key.in_(free)).values(owner=owner, lease_until=now + lease)
+                    _insert(self.dialect, key_locks).on_conflict_do_nothing(index_elements=["serial_key"]),
+                    [{"serial_key": key, "owner": None, "lease_until": None} for key in missing],
                 )
+            free = list(conn.execute(_KEY_LOCKS_FREE, {"keys": wanted, "now": now, "holder": owner}).scalars())
+            if free:
+                conn.execute(_KEY_LOCKS_TAKE, {"keys": free, "new_owner": owner, "until": now + lease})
         return free
 
     def release_key(self, key: str, owner: str) -> None:
         with self._tx() as conn:
-            conn.execute(
-                key_locks.update()
-                .where(key_locks.c.serial_key == key, key_locks.c.owner == owner)
-                .values(owner=None, lease_until=None)
-            )
+            conn.execute(_KEY_LOCK_RELEASE, {"key": key, "holder": owner})
 
     def renew(self, owner: str, keys: Iterable[str], delivery_ids: Iterable[int], now: datetime,
               lease: timedelta) -> None:
@@ -681,6 +712,9 @@ class Store:
 
     def take_resync(self, repo: str) -> bool:
         r = repositories.c
+        with self._read() as conn:  # the common answer, without a write transaction
+            if not conn.execute(_RESYNC_CHECK, {"repo": repo}).scalar():
+                return False
         with self._tx() as conn:
             return conn.execute(
                 repositories.update().where(r.repo == repo, r.resync_requested.is_(True)).values(resync_requested=False)
@@ -727,6 +761,9 @@ class Store:
     def claim_due_evaluations(self, repo: str, now: datetime, limit: int = 50) -> list[DueEvaluation]:
         """Take the PRs of `repo` whose debounce has run out; the caller holds the repo's key lock."""
         e = evaluations.c
+        with self._read() as conn:  # the common answer, without a write transaction
+            if conn.execute(_EVALUATION_DUE_CHECK, {"repo": repo, "now": now}).first() is None:
+                return []
         with self._tx() as conn:
             rows = conn.execute(
                 sa.select(e.number, e.generation, e.attempts)

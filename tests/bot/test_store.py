@@ -18,11 +18,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
 from bot.models import metadata
-from bot.store import Store, StoreError, WriteGate, create_store_engine, migrate
+from bot.store import MIGRATIONS_DIR, Store, StoreError, WriteGate, create_store_engine, migrate
 from bot.webhook import Delivery
 
 T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=timezone.utc)
@@ -97,12 +99,20 @@ def delivery(
 def test_migrations_create_exactly_the_model_schema(db_url: str) -> None:
     engine = create_store_engine(db_url)
     migrate(engine)
+
+    def ours(name: str | None, type_: str, _parent: object) -> bool:
+        # Other modules add tables of their own in later revisions; this test is about bot.models.
+        return type_ != "table" or name in metadata.tables
+
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
-        version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": ours})
+        diff = compare_metadata(context, metadata)
+        versions = set(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
     engine.dispose()
     assert diff == []
-    assert version == "0001"
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert versions == set(ScriptDirectory.from_config(config).get_heads())
 
 
 def test_migrating_twice_and_concurrently_is_harmless(db_url: str) -> None:
