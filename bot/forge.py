@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.facts import Permission, PullFacts
+from bot.facts import CheckRun, Permission, PullFacts
 
 
 class Forge(Protocol):
@@ -59,4 +59,43 @@ class Forge(Protocol):
         ...
 
     def request_reviewers(self, repo: str, number: int, users: tuple[str, ...], teams: tuple[str, ...]) -> None:
+        ...
+
+    # --- merge queue (bot/queue_runner.py) -------------------------------------------------------
+    # Plain git-ref plumbing, the way bors-ng builds staging commits through the REST API.
+
+    def get_branch_sha(self, repo: str, branch: str) -> str | None:
+        """SHA a branch points to, or None when it does not exist (GET git/ref/heads/<branch>)."""
+        ...
+
+    def force_branch(self, repo: str, branch: str, sha: str) -> None:
+        """Create `branch` at `sha`, or force it there (only for the bot's own mlgate/* branches)."""
+        ...
+
+    def fast_forward_branch(self, repo: str, branch: str, sha: str) -> bool:
+        """Move `branch` to `sha` WITHOUT force; False when GitHub refuses (422: not a fast-forward)."""
+        ...
+
+    def delete_branch(self, repo: str, branch: str) -> None:
+        """Delete a branch; a branch that is already gone is not an error."""
+        ...
+
+    def merge_into_branch(self, repo: str, branch: str, head_sha: str, message: str) -> tuple[str, str | None]:
+        """POST /merges of `head_sha` into `branch`: ("merged", new sha), ("noop", None) when already
+        contained, or ("conflict", None) on a merge conflict (409) or a missing head (404)."""
+        ...
+
+    def commit_with_tree_of(self, repo: str, tree_of: str, parent: str, message: str) -> str:
+        """A new commit with the tree of commit `tree_of` and the single parent `parent` (squash)."""
+        ...
+
+    def checks_on(self, repo: str, sha: str) -> tuple[CheckRun, ...]:
+        """Every check run and the latest status per context on `sha` (re-read after a restart)."""
+        ...
+
+    def close_pull(self, repo: str, number: int) -> None:
+        ...
+
+    def pull_head_branch(self, repo: str, number: int) -> tuple[str, str, str]:
+        """(head branch, head SHA, head repository full name) of a PR."""
         ...

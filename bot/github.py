@@ -174,6 +174,11 @@ def _q(part: str) -> str:
     return urllib.parse.quote(part, safe="")
 
 
+def _qb(branch: str) -> str:
+    """A branch name in a ref path (`git/refs/heads/mlgate/staging/main`): slashes stay."""
+    return urllib.parse.quote(branch, safe="/")
+
+
 _STATUS_MAP = {  # commit status state -> (check status, conclusion)
     "pending": ("pending", None),
     "success": ("completed", "success"),
@@ -567,6 +572,95 @@ class GitHubForge:
     def authenticated_login(self) -> str:
         """Login of the token's user (token mode's bot identity): GET /user."""
         return self._read("authenticated user", lambda: str(self._json("GET", "/user")["login"]))
+
+    # -- merge queue (bot/queue_runner.py): refs, merges, staging commits ---------------------
+    # Branch names keep their slashes in ref paths (mlgate/staging/main): see `_qb`.
+
+    def get_branch_sha(self, repo: str, branch: str) -> str | None:
+        _check_repo(repo)
+        try:
+            data = self._read(f"branch {branch!r} of {repo}",
+                              lambda: self._json("GET", f"/repos/{repo}/git/ref/heads/{_qb(branch)}"))
+        except GitHubAPIError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return str(data["object"]["sha"])
+
+    def force_branch(self, repo: str, branch: str, sha: str) -> None:
+        _check_repo(repo)
+        what = f"force {branch!r} of {repo} to {sha[:12]}"
+        try:
+            self._write(what, lambda: self._json("PATCH", f"/repos/{repo}/git/refs/heads/{_qb(branch)}",
+                                                 body={"sha": sha, "force": True}), idempotent=True)
+        except GitHubAPIError as exc:
+            if exc.status not in (404, 422):  # 422: "Reference does not exist" on GitHub
+                raise
+            self._write(what, lambda: self._json("POST", f"/repos/{repo}/git/refs",
+                                                 body={"ref": f"refs/heads/{branch}", "sha": sha}), idempotent=True)
+
+    def fast_forward_branch(self, repo: str, branch: str, sha: str) -> bool:
+        _check_repo(repo)
+        try:
+            self._write(f"fast-forward {branch!r} of {repo} to {sha[:12]}",
+                        lambda: self._json("PATCH", f"/repos/{repo}/git/refs/heads/{_qb(branch)}",
+                                           body={"sha": sha, "force": False}), idempotent=True)
+        except GitHubAPIError as exc:
+            if exc.status == 422:
+                return False
+            raise
+        return True
+
+    def delete_branch(self, repo: str, branch: str) -> None:
+        _check_repo(repo)
+        try:
+            self._write(f"delete {branch!r} of {repo}",
+                        lambda: self._json("DELETE", f"/repos/{repo}/git/refs/heads/{_qb(branch)}"), idempotent=True)
+        except GitHubAPIError as exc:
+            if exc.status not in (404, 422):
+                raise
+
+    def merge_into_branch(self, repo: str, branch: str, head_sha: str, message: str) -> tuple[str, str | None]:
+        _check_repo(repo)
+        body = {"base": branch, "head": head_sha, "commit_message": message}
+        try:
+            # Re-sending after a lost answer is harmless: the head is then already in, a 204.
+            data = self._write(f"merge {head_sha[:12]} into {branch!r} of {repo}",
+                               lambda: self._json("POST", f"/repos/{repo}/merges", body=body), idempotent=True)
+        except GitHubAPIError as exc:
+            if exc.status in (404, 409):
+                return "conflict", None
+            raise
+        if not data or not isinstance(data, dict) or not data.get("sha"):
+            return "noop", None
+        return "merged", str(data["sha"])
+
+    def commit_with_tree_of(self, repo: str, tree_of: str, parent: str, message: str) -> str:
+        _check_repo(repo)
+        commit = self._read(f"commit {tree_of[:12]} of {repo}",
+                            lambda: self._json("GET", f"/repos/{repo}/git/commits/{_q(tree_of)}"))
+        body = {"message": message, "tree": commit["tree"]["sha"], "parents": [parent]}
+        # A duplicate (same tree, parent, message, time) is harmless: only the SHA returned is used.
+        data = self._write(f"squash commit on {repo}", lambda: self._json("POST", f"/repos/{repo}/git/commits",
+                                                                         body=body), idempotent=True)
+        return str(data["sha"])
+
+    def checks_on(self, repo: str, sha: str) -> tuple[CheckRun, ...]:
+        _check_repo(repo)
+        runs = self._read(f"check runs on {repo}@{sha[:12]}", lambda: self._check_runs(repo, sha))
+        statuses = self._read(f"statuses on {repo}@{sha[:12]}", lambda: self._statuses(repo, sha))
+        return (*runs, *statuses)
+
+    def close_pull(self, repo: str, number: int) -> None:
+        _check_repo(repo)
+        self._write(f"close {repo}#{number}", lambda: self._json("PATCH", f"/repos/{repo}/pulls/{int(number)}",
+                                                                body={"state": "closed"}), idempotent=True)
+
+    def pull_head_branch(self, repo: str, number: int) -> tuple[str, str, str]:
+        _check_repo(repo)
+        data = self._read(f"{repo}#{number}", lambda: self._json("GET", f"/repos/{repo}/pulls/{int(number)}"))
+        head = data["head"]
+        return str(head["ref"]), str(head["sha"]), str((head.get("repo") or {}).get("full_name") or "")
 
 
 class _Factory:

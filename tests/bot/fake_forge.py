@@ -165,3 +165,111 @@ class FakeForge:
     def request_reviewers(self, repo: str, number: int, users: tuple[str, ...], teams: tuple[str, ...]) -> None:
         self.requested.append((repo, number, tuple(users), tuple(teams)))
         self.writes.append(("request_reviewers", repo, number, tuple(users), tuple(teams)))
+
+    # --- merge queue: a tiny commit graph with refs (bot/queue_runner.py) ------------------------
+    # Commits are (parents, frozenset of "content" tokens); a PR head's tokens are what it adds.
+    # A token prefixed "conflict:" in two commits being merged makes the merge conflict.
+
+    def _queue_init(self) -> None:
+        if not hasattr(self, "branches"):
+            self.branches: dict[tuple[str, str], str] = {}
+            self.commits: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {}
+            self.statuses: dict[tuple[str, str], dict[str, CheckRun]] = {}
+            self.closed: list[tuple[str, int]] = []
+            self.refuse_fast_forward = 0  # the next N fast-forwards are refused (someone pushed)
+
+    def add_commit(self, sha: str, parents: tuple[str, ...] = (), content: frozenset[str] | set[str] = frozenset(),
+                   ) -> str:
+        self._queue_init()
+        inherited: frozenset[str] = frozenset().union(*(self.commits[p][1] for p in parents if p in self.commits))
+        self.commits[sha] = (tuple(parents), inherited | frozenset(content))
+        return sha
+
+    def set_branch(self, repo: str, branch: str, sha: str) -> None:
+        self._queue_init()
+        self.branches[(repo, branch)] = sha
+
+    def ancestors(self, sha: str) -> set[str]:
+        self._queue_init()
+        seen, todo = set(), [sha]
+        while todo:
+            s = todo.pop()
+            if s in seen:
+                continue
+            seen.add(s)
+            todo.extend(self.commits.get(s, ((), frozenset()))[0])
+        return seen
+
+    def post_status(self, repo: str, sha: str, context: str, state: str) -> None:
+        self._queue_init()
+        status, conclusion = ("pending", None) if state == "pending" else ("completed", state)
+        self.statuses.setdefault((repo, sha), {})[context] = CheckRun(
+            name=context, status=status, conclusion=conclusion, app=None, head_sha=sha, kind="status")
+
+    def get_branch_sha(self, repo: str, branch: str) -> str | None:
+        self._queue_init()
+        self.reads.append(("get_branch_sha", repo, branch))
+        return self.branches.get((repo, branch))
+
+    def force_branch(self, repo: str, branch: str, sha: str) -> None:
+        self._queue_init()
+        self.branches[(repo, branch)] = sha
+        self.writes.append(("force_branch", repo, branch, sha))
+
+    def fast_forward_branch(self, repo: str, branch: str, sha: str) -> bool:
+        self._queue_init()
+        self.writes.append(("fast_forward_branch", repo, branch, sha))
+        current = self.branches.get((repo, branch))
+        if self.refuse_fast_forward > 0 or (current is not None and current not in self.ancestors(sha)):
+            self.refuse_fast_forward = max(0, self.refuse_fast_forward - 1)
+            return False
+        self.branches[(repo, branch)] = sha
+        return True
+
+    def delete_branch(self, repo: str, branch: str) -> None:
+        self._queue_init()
+        self.branches.pop((repo, branch), None)
+        self.writes.append(("delete_branch", repo, branch))
+
+    def merge_into_branch(self, repo: str, branch: str, head_sha: str, message: str) -> tuple[str, str | None]:
+        self._queue_init()
+        self.writes.append(("merge_into_branch", repo, branch, head_sha))
+        base = self.branches[(repo, branch)]
+        if head_sha not in self.commits:
+            return "conflict", None
+        if head_sha in self.ancestors(base):
+            return "noop", None
+        ours, theirs = self.commits[base][1], self.commits[head_sha][1]
+        common = self.ancestors(base) & self.ancestors(head_sha)
+        shared: frozenset[str] = frozenset().union(*(self.commits[c][1] for c in common if c in self.commits))
+        clash = {t for t in ours & theirs if t.startswith("conflict:")} - shared
+        if clash:
+            return "conflict", None
+        sha = hashlib.sha1(f"{base}+{head_sha}".encode()).hexdigest()
+        self.commits[sha] = ((base, head_sha), ours | theirs)
+        self.branches[(repo, branch)] = sha
+        return "merged", sha
+
+    def commit_with_tree_of(self, repo: str, tree_of: str, parent: str, message: str) -> str:
+        self._queue_init()
+        sha = hashlib.sha1(f"squash {tree_of} on {parent}".encode()).hexdigest()
+        self.commits[sha] = ((parent,), self.commits[tree_of][1])
+        self.writes.append(("commit_with_tree_of", repo, tree_of, parent))
+        return sha
+
+    def checks_on(self, repo: str, sha: str) -> tuple[CheckRun, ...]:
+        self._queue_init()
+        self.reads.append(("checks_on", repo, sha))
+        own = tuple(r for (rp, s, _), r in self.check_runs.items() if rp == repo and s == sha)
+        return (*own, *self.statuses.get((repo, sha), {}).values())
+
+    def close_pull(self, repo: str, number: int) -> None:
+        self._queue_init()
+        self.closed.append((repo, number))
+        self.writes.append(("close_pull", repo, number))
+        if (repo, number) in self.pulls:
+            self.update_pull(repo, number, state="closed")
+
+    def pull_head_branch(self, repo: str, number: int) -> tuple[str, str, str]:
+        facts = self.pulls[(repo, number)]
+        return facts.head_ref, facts.head_sha, facts.head_repo

@@ -1,0 +1,219 @@
+"""The queue runner against the in-memory forge: staging commits built with merges on a temp
+branch, a fake CI on the staging SHA, non-force fast-forwards, restarts from the stored state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.queue import (
+    CheckUpdate,
+    HeadPushed,
+    MergeRequested,
+    QueueConfig,
+    TryRequested,
+)
+from bot.queue_runner import QUEUE_MARKER, QueueRunner, running_shas
+from bot.queue_store import QueueStore
+from bot.store import Store
+from tests.bot.fake_forge import FakeForge
+
+REPO = "acme/ml"
+CHECK = "ci/tests"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store.open(f"sqlite:///{tmp_path / 'bot.sqlite'}")
+    yield s
+    s.close()
+
+
+class World:
+    """A fake GitHub with a commit graph, a runner, and a fake CI on staging/try SHAs."""
+
+    def __init__(self, store: Store, config: QueueConfig | None = None) -> None:
+        self.forge = FakeForge()
+        self.clock = Clock()
+        self.config = config or QueueConfig(branches=("main",), required_checks=(CHECK,), batch_size=8,
+                                            adaptive=False)
+        self.store = store
+        self.forge.add_commit("b0", content={"base"})
+        self.forge.set_branch(REPO, "main", "b0")
+        self.runner = self.new_runner()
+        self.ci_runs: list[str] = []
+        self.green: set[str] = set()
+
+    def new_runner(self) -> QueueRunner:
+        return QueueRunner(QueueStore(self.store.engine), lambda repo: self.forge, lambda repo, branch: self.config,
+                           clock=self.clock)
+
+    def pr(self, number: int, *, broken: bool = False, conflict: str | None = None) -> str:
+        content = {f"pr{number}"} | ({"broken"} if broken else set()) | ({f"conflict:{conflict}"} if conflict else set())
+        head = self.forge.add_commit(f"h{number}" + "0" * 30, ("b0",), content)
+        self.forge.add_pull(REPO, number, head_sha=head)
+        return head
+
+    def merge(self, number: int) -> None:
+        head = self.forge.pulls[(REPO, number)].head_sha
+        self.runner.feed(REPO, [MergeRequested(number, "main", head, "alice", gates="success")])
+
+    def ci(self, rounds: int = 50) -> None:
+        """Run CI on every staging/try SHA the queue waits for, until nothing is left."""
+        for _ in range(rounds):
+            shas = [s for s in running_shas(self.runner.state(REPO)) if s not in self.ci_runs]
+            if not shas:
+                return
+            for sha in shas:
+                self.ci_runs.append(sha)
+                ok = "broken" not in self.forge.commits[sha][1]
+                if ok:
+                    self.green.add(sha)
+                self.forge.post_status(REPO, sha, CHECK, "success" if ok else "failure")
+                self.clock.now += 60
+                self.runner.feed(REPO, [CheckUpdate(sha, CHECK, "completed", "success" if ok else "failure")])
+        raise AssertionError("CI never settled")
+
+    def main_moves(self) -> list[str]:
+        return [w[3] for w in self.forge.writes_of("fast_forward_branch") if w[2] == "main"]
+
+    def comments(self, number: int) -> list[str]:
+        return [c.body for c in self.forge.comments_on(REPO, number)]
+
+
+def test_six_prs_one_broken_land_five_in_fewer_runs_and_only_tested_shas(store: Store) -> None:
+    w = World(store)
+    for n in range(1, 7):
+        w.pr(n, broken=n == 4)
+    for n in range(1, 7):
+        w.merge(n)
+    w.ci()
+    state = w.runner.state(REPO)
+    statuses = {p.number: p.status for p in state.pulls}
+    assert statuses == {1: "merged", 2: "merged", 3: "merged", 4: "failed", 5: "merged", 6: "merged"}
+    assert len(w.ci_runs) < 6
+    tip = w.forge.branches[(REPO, "main")]
+    assert all(f"pr{n}" in w.forge.commits[tip][1] for n in (1, 2, 3, 5, 6))
+    assert "broken" not in w.forge.commits[tip][1]
+    assert w.main_moves() and set(w.main_moves()) <= w.green  # the base only ever moved to green SHAs
+    assert any("ci/tests" in body and "failure" in body for body in w.comments(4))
+    assert all(body.startswith(QUEUE_MARKER) for body in w.comments(4))
+    assert any("Landed on main" in body for body in w.comments(1))
+    # staging commits are built with merges into a temporary branch, which is removed afterwards
+    assert w.forge.writes_of("merge_into_branch")
+    assert not [b for (r, b) in w.forge.branches if b.startswith("mlgate/tmp/")]
+    assert w.forge.branches[(REPO, "mlgate/staging/main")] in w.ci_runs
+
+
+def test_a_push_to_a_queued_pr_during_a_batch_removes_it_and_the_rest_lands(store: Store) -> None:
+    w = World(store)
+    for n in (1, 2, 3):
+        w.pr(n)
+        w.merge(n)
+    assert running_shas(w.runner.state(REPO)), "a batch is running"
+    w.forge.add_commit("h2new" + "0" * 35, ("h2" + "0" * 30,), {"pr2b"})
+    w.runner.feed(REPO, [HeadPushed(2, "h2new" + "0" * 35)])
+    w.ci()
+    statuses = {p.number: p.status for p in w.runner.state(REPO).pulls}
+    assert statuses == {1: "merged", 2: "cancelled", 3: "merged"}
+    assert any("new commits were pushed" in b for b in w.comments(2))
+    assert "pr2" not in w.forge.commits[w.forge.branches[(REPO, "main")]][1]
+
+
+def test_a_restart_mid_batch_resumes_from_the_stored_state(store: Store) -> None:
+    w = World(store)
+    for n in (1, 2):
+        w.pr(n)
+        w.merge(n)
+    sha = next(iter(running_shas(w.runner.state(REPO))))
+    w.forge.post_status(REPO, sha, CHECK, "success")  # CI finished while the bot was down
+    w.runner = w.new_runner()  # a new process: nothing in memory
+    w.ci_runs.append(sha)
+    w.green.add(sha)
+    w.runner.resume(REPO)  # re-reads the checks on the running build's SHA: it lands
+    assert w.forge.branches[(REPO, "main")] == sha
+    assert w.runner.state(REPO).pull(1).status == "merged"
+    w.ci()
+    statuses = {p.number: p.status for p in w.runner.state(REPO).pulls}
+    assert statuses == {1: "merged", 2: "merged"}
+    assert set(w.main_moves()) <= w.green
+
+
+def test_a_refused_fast_forward_rebuilds_on_the_new_tip(store: Store) -> None:
+    w = World(store)
+    w.pr(1)
+    w.merge(1)
+    # someone pushes to main while the batch is tested
+    w.forge.add_commit("outside" + "0" * 33, ("b0",), {"outside"})
+    w.forge.set_branch(REPO, "main", "outside" + "0" * 33)
+    w.ci()
+    tip = w.forge.branches[(REPO, "main")]
+    assert {"pr1", "outside"} <= w.forge.commits[tip][1]
+    assert tip in w.green and len(w.ci_runs) == 2  # tested again on the new tip before landing
+    assert w.runner.state(REPO).pull(1).status == "merged"
+
+
+def test_a_conflicting_pr_fails_alone_with_a_comment(store: Store) -> None:
+    w = World(store)
+    w.forge.add_commit("b1" + "0" * 38, ("b0",), {"conflict:x"})
+    w.forge.set_branch(REPO, "main", "b1" + "0" * 38)
+    w.pr(1, conflict="x")
+    w.pr(2)
+    w.merge(1)
+    w.merge(2)
+    w.ci()
+    statuses = {p.number: p.status for p in w.runner.state(REPO).pulls}
+    assert statuses == {1: "failed", 2: "merged"}
+    assert any("does not merge cleanly" in b for b in w.comments(1))
+
+
+def test_try_builds_on_the_try_branch_and_lands_nothing(store: Store) -> None:
+    w = World(store)
+    head = w.pr(7)
+    w.runner.feed(REPO, [TryRequested(7, "main", head, "alice")])
+    assert (REPO, "mlgate/try/7") in w.forge.branches
+    w.ci()
+    assert w.forge.branches[(REPO, "main")] == "b0"
+    assert not w.main_moves()
+    assert any("ci/tests" in b and "success" in b for b in w.comments(7)[1:])
+
+
+def test_a_check_that_never_starts_fails_the_batch_on_the_tick(store: Store) -> None:
+    w = World(store)
+    w.pr(1)
+    w.merge(1)
+    assert w.runner.tick() == 0  # nothing due yet
+    w.clock.now += 16 * 60
+    assert w.runner.tick() == 1
+    pull = w.runner.state(REPO).pull(1)
+    assert pull.status in ("failed", "testing")  # singled out: failed, or confirmed alone once more
+    assert any("was not started within" in b for b in w.comments(1)) or pull.status == "testing"
+
+
+def test_squash_closes_the_pr_and_lands_the_tested_commit(store: Store) -> None:
+    w = World(store, QueueConfig(branches=("main",), required_checks=(CHECK,), method="squash", adaptive=False))
+    w.pr(1)
+    w.merge(1)
+    w.ci()
+    tip = w.forge.branches[(REPO, "main")]
+    assert w.forge.commits[tip][0] == ("b0",)  # one squashed commit on top of the base
+    assert tip in w.green
+    assert (REPO, 1) in w.forge.closed
+
+
+def test_merge_without_required_checks_is_refused_with_a_reason(store: Store) -> None:
+    w = World(store, QueueConfig(branches=("main",), required_checks=()))
+    w.pr(1)
+    w.merge(1)
+    assert any("no required checks" in b for b in w.comments(1))
+    assert not w.forge.writes_of("force_branch")
