@@ -9,6 +9,10 @@
   through the idempotent Executor: evaluating twice with the same facts writes nothing the second
   time, so the bot never loops on the events its own writes cause.
 - `resync(repo)` lists the open PRs, for the worker's periodic repair after missed webhooks.
+- The merge queue (when `queue` is set, as `build_dispatcher` does): `/merge`, `/cancel`, `/retry`,
+  `/try`, `/priority`, `/single` become `bot.queue` events fed to the `QueueRunner`; so do pushes to
+  a queued PR's head, closing it, checks and statuses on staging/try SHAs, pushes to a base branch
+  and each evaluation of a queued PR (its review and PR gates). `tick()` is the worker's timer.
 """
 
 from __future__ import annotations
@@ -35,6 +39,22 @@ from bot.executor import REPORT_MARKER, Executor, reply_marker
 from bot.facts import Permission, PullFacts
 from bot.forge import Forge
 from bot.gates import GateReport, GateState, evaluate_gates
+from bot.queue import (
+    BaseMoved,
+    CancelRequested,
+    CheckUpdate,
+    Event,
+    HeadPushed,
+    MergeRequested,
+    PriorityChanged,
+    PullClosed,
+    PullGates,
+    QueueConfig,
+    RetryRequested,
+    SingleChanged,
+    TryRequested,
+)
+from bot.queue_runner import QUEUE_MARKER, QueueRunner
 from bot.repo_config import ConfigCache, RepoConfig, load_repo_config, push_touches_config
 from bot.report import GateLine, ReportData, decode_state, render_check, render_comment
 from bot.review import ReviewResult, evaluate_review, reviewers_to_check, teams_to_resolve
@@ -134,8 +154,10 @@ def gate_lines(report: GateReport) -> tuple[GateLine, ...]:
     return tuple(lines)
 
 
-def next_steps(report: GateReport) -> tuple[str, ...]:
-    """The gate report's steps; "comment /merge" becomes plain advice until the merge queue exists."""
+def next_steps(report: GateReport, queue: bool = False) -> tuple[str, ...]:
+    """The gate report's steps; without a merge queue (`queue` False) "comment /merge" becomes plain advice."""
+    if queue:
+        return tuple(report.next_steps)
     steps = []
     for step in report.next_steps:
         if _MERGE_HINT in step:
@@ -157,6 +179,8 @@ class Handlers:
     config_cache: ConfigCache = field(default_factory=ConfigCache)
     index: PullIndex = field(default_factory=PullIndex)
     gate_app: str | None = None  # pin the app that must publish mlgate/<gate> runs (None: any app)
+    queue: QueueRunner | None = None  # None: queue commands answer "not available" (unit tests of the rest)
+    deploy_store: object | None = None  # the deployments ledger (a Store/Engine); None: /deploy not available
 
     # --- Dispatcher protocol -------------------------------------------------------------------
     def handle(self, event: str, payload: dict[str, Any], delivery_id: str) -> set[PullRef]:
@@ -183,8 +207,9 @@ class Handlers:
         executor = Executor(forge, current_checks=facts.checks)
         existing = executor.existing_report(repo, number)
         previous = decode_state(existing[1] if existing else None)
-        actions = self.decide_actions(forge, facts, config, previous)
+        actions, report = self.decide(forge, facts, config, previous)
         executor.apply(actions)
+        self._feed_gates(facts, report)
 
     def resync(self, repo: str) -> set[PullRef]:
         numbers = self._forge(repo).open_pull_numbers(repo)
@@ -196,6 +221,12 @@ class Handlers:
         self, forge: Forge, facts: PullFacts, config: RepoConfig, previous: Mapping[str, Any]
     ) -> list[Action]:
         """Review + gates + verdict → the actions for one PR (reads only what the rules need)."""
+        return self.decide(forge, facts, config, previous)[0]
+
+    def decide(
+        self, forge: Forge, facts: PullFacts, config: RepoConfig, previous: Mapping[str, Any]
+    ) -> tuple[list[Action], GateReport]:
+        """`decide_actions`, plus the gate report (the merge queue needs its verdict and reasons)."""
         review: ReviewResult | None = None
         requests: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
         state: dict[str, Any] = {"head": facts.head_sha}
@@ -215,7 +246,7 @@ class Handlers:
             config=config,
             conclusion=report.conclusion,
             headline=report.title,
-            next_steps=next_steps(report),
+            next_steps=next_steps(report, queue=self.queue is not None),
             gates=gate_lines(report),
             review=review,
             state=state,
@@ -231,7 +262,7 @@ class Handlers:
         if users or teams:
             actions.append(RequestReviewers(facts.repo, facts.number, users, teams))
         actions.append(UpsertReport(facts.repo, facts.number, render_comment(data)))
-        return actions
+        return actions, report
 
     # --- routes ------------------------------------------------------------------------------
     def on_pull_request(self, payload: Mapping[str, Any]) -> set[PullRef]:
@@ -241,10 +272,14 @@ class Handlers:
         number, action = pr["number"], payload.get("action")
         if action == "closed":
             self.index.remember(repo, number, None, open_=False)
+            if self._queue_tracks(repo, number):
+                self._feed(payload, [PullClosed(number, merged=bool(pr.get("merged")))])
             return set()
         head = _dig(pr, "head", "sha")
         if isinstance(head, str):
             self.index.remember(repo, number, head)
+            if action == "synchronize" and self._queue_tracks(repo, number):
+                self._feed(payload, [HeadPushed(number, head)])
         if action in ("opened", "synchronize", "edited", "reopened", "ready_for_review"):
             return {(repo, number)}
         return set()
@@ -257,6 +292,9 @@ class Handlers:
 
     def on_check_run(self, payload: Mapping[str, Any]) -> set[PullRef]:
         run = payload.get("check_run")
+        if isinstance(run, Mapping) and isinstance(run.get("head_sha"), str) and isinstance(run.get("name"), str):
+            self._feed_check(payload, run["head_sha"], run["name"], str(run.get("status") or "queued"),
+                             run.get("conclusion"), run.get("details_url") or run.get("html_url"))
         if payload.get("action") != "completed" or not isinstance(run, Mapping) or run.get("name") == CHECK_NAME:
             return set()  # our own check run never re-triggers an evaluation
         return self._by_head(payload, run.get("head_sha"), run.get("pull_requests"))
@@ -268,12 +306,24 @@ class Handlers:
         return self._by_head(payload, suite.get("head_sha"), suite.get("pull_requests"))
 
     def on_status(self, payload: Mapping[str, Any]) -> set[PullRef]:
+        sha, context, state = payload.get("sha"), payload.get("context"), payload.get("state")
+        if isinstance(sha, str) and isinstance(context, str) and isinstance(state, str):
+            done = state != "pending"
+            conclusion = {"error": "failure"}.get(state, state) if done else None
+            self._feed_check(payload, sha, context, "completed" if done else "in_progress", conclusion,
+                             payload.get("target_url"))
         if payload.get("state") == "pending":
             return set()  # a pending status changes nothing that a completed one will not
         return self._by_head(payload, payload.get("sha"), None)
 
     def on_push(self, payload: Mapping[str, Any]) -> set[PullRef]:
         repo = _repo_name(payload)
+        ref, after = payload.get("ref"), payload.get("after")
+        if repo and self.queue is not None and isinstance(ref, str) and ref.startswith("refs/heads/") \
+                and isinstance(after, str) and after.strip("0"):
+            branch = ref.removeprefix("refs/heads/")
+            if self.queue.state(repo).lane(branch) is not None:
+                self._feed(payload, [BaseMoved(branch, after)])
         if not repo or not push_touches_config(payload):
             return set()
         # Every open PR is re-evaluated: each reads the config of its own base, and an evaluation
@@ -324,8 +374,11 @@ class Handlers:
         forge = self._forge(repo)
         default_branch = _dig(payload, "repository", "default_branch")
         perms = self._command_permissions(forge, repo, default_branch if isinstance(default_branch, str) else None)
-        actions = self.command_actions(forge, repo, number, comment_id, user, parsed, perms)
+        events: list[Event] = []
+        actions = self.command_actions(forge, repo, number, comment_id, user, parsed, perms, queue_events=events)
         Executor(forge).apply(actions)
+        if events:
+            self._feed(payload, events)
         return actions
 
     def _command_permissions(self, forge: Forge, repo: str, branch: str | None) -> dict[str, Permission] | None:
@@ -351,7 +404,11 @@ class Handlers:
         user: str,
         parsed: ParseResult,
         perms: Mapping[str, Permission] | None = None,
+        queue_events: list[Event] | None = None,
     ) -> list[Action]:
+        """The reaction and reply to accepted (or refused) commands. Queue commands add their events
+        to `queue_events` (fed by the caller after the reply) and need no reply text of their own:
+        the queue answers in its comments."""
         marker = reply_marker(comment_id)
         if parsed.errors:
             body = f"{marker}\n{error_reply(parsed.errors, perms)}"
@@ -361,9 +418,111 @@ class Handlers:
         if not have.at_least(needed):
             body = f"{marker}\n{refusal_reply(user, needed, have, parsed.commands)}"
             return [React(repo, comment_id, "confused"), Reply(repo, number, body)]
-        answers = [answer(c) for c in parsed.commands]
-        body = "\n\n".join([marker, *dict.fromkeys(answers)])
-        return [React(repo, comment_id, "+1"), Reply(repo, number, body)]
+        answers: list[str] = []
+        queued = [c for c in parsed.commands if c.name in QUEUE_COMMANDS]
+        if self.queue is not None and queue_events is not None and queued:
+            queue_events.extend(self._queue_events(forge, repo, number, user, queued))
+        for command in parsed.commands:
+            if command.name in QUEUE_COMMANDS and self.queue is not None and queue_events is not None:
+                continue
+            if command.name in DEPLOY_COMMANDS and self.deploy_store is not None:
+                answers.extend(self._deploy(forge, repo, number, command))
+                continue
+            answers.append(answer(command))
+        actions: list[Action] = [React(repo, comment_id, "+1")]
+        if answers:
+            actions.append(Reply(repo, number, "\n\n".join([marker, *dict.fromkeys(answers)])))
+        return actions
+
+    # --- the merge queue ---------------------------------------------------------------------------
+    def tick(self) -> int:
+        """The worker's timer: step `Tick` for the repositories whose queue timeouts are due."""
+        return self.queue.tick() if self.queue is not None else 0
+
+    def queue_config(self, repo: str, branch: str) -> QueueConfig | None:
+        """The queue's config from `branch` (the default branch): None when missing or invalid."""
+        config = load_repo_config(self._forge(repo), repo, branch, self.config_cache)
+        if not config.valid or config.effective is None:
+            return None
+        return QueueConfig.from_mlgate(config.effective)
+
+    def _queue_events(self, forge: Forge, repo: str, number: int, user: str,
+                      commands: list[Command]) -> list[Event]:
+        facts: PullFacts | None = None
+        gates: tuple[str, tuple[str, ...]] = ("pending", ())
+        if any(c.name in ("merge", "retry", "try") for c in commands):
+            facts = forge.pull_facts(repo, number)
+            gates = self._pull_gates(forge, facts)
+        events: list[Event] = []
+        for c in commands:
+            if c.name == "merge" and facts is not None:
+                events.append(MergeRequested(number, facts.base_ref, facts.head_sha, user, c.priority, *gates))
+            elif c.name == "retry" and facts is not None:
+                events.append(RetryRequested(number, user, facts.head_sha, facts.base_ref, *gates))
+            elif c.name == "try" and facts is not None:
+                events.append(TryRequested(number, facts.base_ref, facts.head_sha, user))
+            elif c.name == "cancel":
+                events.append(CancelRequested(number, user))
+            elif c.name == "priority" and c.priority is not None:
+                events.append(PriorityChanged(number, c.priority, user))
+            elif c.name == "single":
+                events.append(SingleChanged(number, bool(c.arg("on", True)), user))
+        return events
+
+    def _pull_gates(self, forge: Forge, facts: PullFacts) -> tuple[str, tuple[str, ...]]:
+        """The PR's review + PR-level gates on its head: (success|pending|failure, reasons)."""
+        if facts.state != "open":
+            return "failure", ("the PR is not open",)
+        config = load_repo_config(forge, facts.repo, facts.base_ref, self.config_cache)
+        return _queue_verdict(self.decide(forge, facts, config, {})[1])
+
+    def _feed_gates(self, facts: PullFacts, report: GateReport) -> None:
+        if self.queue is None or not self._queue_tracks(facts.repo, facts.number):
+            return
+        conclusion, reasons = _queue_verdict(report)
+        self.queue.feed(facts.repo, [PullGates(facts.number, facts.head_sha, conclusion, reasons)])
+
+    def _after_landing(self, repo: str, sha: str, numbers: tuple[int, ...], branch: str) -> None:
+        """Deploy a landed version to the `auto` environments (bot/deployer.py, when present)."""
+        try:
+            from bot.deployer import after_landing
+        except ImportError:
+            return
+        forge = self._forge(repo)
+        config = load_repo_config(forge, repo, branch, self.config_cache)
+        after_landing(forge, repo, sha, numbers, config, self.deploy_store)
+
+    def _queue_tracks(self, repo: str, number: int) -> bool:
+        if self.queue is None:
+            return False
+        pull = self.queue.state(repo).pull(number)
+        return pull is not None
+
+    def _feed_check(self, payload: Mapping[str, Any], sha: str, name: str, status: str, conclusion: object,
+                    url: object) -> None:
+        repo = _repo_name(payload)
+        if self.queue is None or not repo or not self.queue.knows_sha(repo, sha):
+            return
+        self._feed(payload, [CheckUpdate(sha, name, status, conclusion if isinstance(conclusion, str) else None,
+                                         url if isinstance(url, str) else None)])
+
+    def _feed(self, payload: Mapping[str, Any], events: list[Event]) -> None:
+        repo = _repo_name(payload)
+        if self.queue is None or not repo:
+            return
+        branch = _dig(payload, "repository", "default_branch")
+        self.queue.feed(repo, events, config_branch=branch if isinstance(branch, str) else None)
+
+    def _deploy(self, forge: Forge, repo: str, number: int, command: Command) -> list[str]:
+        try:
+            from bot.deployer import handle_deploy_command
+        except ImportError:
+            return [answer(command)]
+        default = "main"
+        if self.queue is not None:
+            default = self.queue.store.load(repo).config_branch or default
+        config = load_repo_config(forge, repo, default, self.config_cache)
+        return list(handle_deploy_command(forge, repo, number, command, config, self.deploy_store))
 
     # --- helpers -------------------------------------------------------------------------------
     def _forge(self, repo: str) -> Forge:
@@ -382,7 +541,7 @@ class Handlers:
         """Bots (the bot itself included) are never obeyed: no loops, no bot-to-bot commands."""
         if _dig(comment, "user", "type") == "Bot" or user.endswith("[bot]"):
             return True
-        if REPORT_MARKER in body or "<!-- mlgate-reply:" in body:
+        if REPORT_MARKER in body or "<!-- mlgate-reply:" in body or QUEUE_MARKER in body:
             return True  # the bot's own comment, in token mode where it posts as a user
         login = self._bot_login()
         return bool(login) and user.lower() == str(login).lower().removesuffix("[bot]")
@@ -404,6 +563,13 @@ class Handlers:
         if known is None:
             return self.resync(repo)  # first event for this repo since start: evaluate all open PRs once
         return {(repo, n) for n in known}
+
+
+def _queue_verdict(report: GateReport) -> tuple[str, tuple[str, ...]]:
+    """The PR gates as the queue sees them: success, pending or failure, and one phrase per gate in the way."""
+    conclusion = report.conclusion if report.conclusion in ("success", "pending") else "failure"
+    rows = (*report.blocking, *report.waiting)
+    return conclusion, tuple(f"{row.name}: {_LINE_STATES.get(row.state, 'error')}" for row in rows)
 
 
 def answer(command: Command) -> str:
@@ -440,7 +606,17 @@ def build_dispatcher(settings: Any, forges: Callable[..., Forge] | None = None) 
 
         forges = forge_factory(settings)
     login = getattr(settings, "bot_login", None) or getattr(forges, "bot_login", None)
-    return Handlers(forges=forges, bot_login=login)
+    handlers = Handlers(forges=forges, bot_login=login)
+    url = getattr(settings, "database_url", None)
+    if url:
+        from bot.queue_store import QueueStore
+        from bot.store import create_store_engine
+
+        engine = create_store_engine(str(url))
+        handlers.queue = QueueRunner(QueueStore(engine), handlers._forge, handlers.queue_config,
+                                     on_landed=handlers._after_landing)
+        handlers.deploy_store = engine
+    return handlers
 
 
 # ---------------------------------------------------------------------------------------------

@@ -88,6 +88,8 @@ class QueueRunner:
     forge_for: ForgeFor
     config_for: ConfigFor
     clock: Callable[[], float] = time.time
+    # Called once the base moved to a landed SHA: (repo, sha, PR numbers, config branch); deployments hook here.
+    on_landed: Callable[[str, str, tuple[int, ...], str], None] | None = None
     executed: list[str] = field(default_factory=list)  # what was done, for logs and tests
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
@@ -116,7 +118,21 @@ class QueueRunner:
                 for action in actions:
                     done.append(action)
                     pending.extend(self._execute(forge, action))
+                self._landed(repo, actions, branch)
         return done
+
+    def _landed(self, repo: str, actions: Iterable[QueueAction], branch: str) -> None:
+        landed: dict[str, list[int]] = {}
+        for action in actions:
+            if isinstance(action, MergePull):
+                landed.setdefault(action.landed_sha, []).append(action.number)
+        for sha, numbers in landed.items():
+            if self.on_landed is None:
+                continue
+            try:
+                self.on_landed(repo, sha, tuple(numbers), branch)
+            except Exception as exc:  # a deployment problem never undoes or blocks a landing
+                log.error("after landing %s in %s: %s: %s", sha[:12], repo, type(exc).__name__, exc)
 
     def tick(self, now: float | None = None) -> int:
         """Step `Tick` for every repository whose `next_wakeup` has come; returns how many."""

@@ -149,6 +149,8 @@ class Worker:
         self._noted_repos: set[tuple[str, int | None]] = set()
         self._hints: set[str] = set()
         self._full_pass = False
+        self._ticking = False
+        self._next_tick = 0.0
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -221,6 +223,7 @@ class Worker:
                         log.info("periodic resync requested")
                     next_resync_check = time.monotonic() + min(60.0, self.config.resync_interval_seconds / 4)
                 self._schedule()
+                self._maybe_tick()
                 last_pass = time.monotonic()
             except Exception as exc:  # the database may be briefly unreachable: keep going
                 log.error("worker scheduling failed (%s: %s); retrying", type(exc).__name__, exc)
@@ -250,6 +253,29 @@ class Worker:
             with self._lock:
                 self._active.add(key)
             self._pool.submit(self._drain, key)
+
+    def _maybe_tick(self) -> None:
+        """Timers of the dispatcher (the merge queue's timeouts), if it has any: `dispatcher.tick()`
+        at most once a second, in the pool, never two at once."""
+        tick = getattr(self.dispatcher, "tick", None)
+        if tick is None or self._stop.is_set() or time.monotonic() < self._next_tick:
+            return
+        with self._lock:
+            if self._ticking:
+                return
+            self._ticking = True
+        self._next_tick = time.monotonic() + 1.0
+
+        def run() -> None:
+            try:
+                tick()
+            except Exception as exc:
+                log.error("dispatcher tick failed (%s: %s)", type(exc).__name__, exc)
+            finally:
+                with self._lock:
+                    self._ticking = False
+
+        self._pool.submit(run)
 
     def _heartbeat(self) -> None:
         period = max(0.05, self.config.lease_seconds / 3)

@@ -59,7 +59,8 @@ class World:
                            clock=self.clock)
 
     def pr(self, number: int, *, broken: bool = False, conflict: str | None = None) -> str:
-        content = {f"pr{number}"} | ({"broken"} if broken else set()) | ({f"conflict:{conflict}"} if conflict else set())
+        content = {f"pr{number}"} | ({"broken"} if broken else set())
+        content |= {f"conflict:{conflict}"} if conflict else set()
         head = self.forge.add_commit(f"h{number}" + "0" * 30, ("b0",), content)
         self.forge.add_pull(REPO, number, head_sha=head)
         return head
@@ -217,3 +218,30 @@ def test_merge_without_required_checks_is_refused_with_a_reason(store: Store) ->
     w.merge(1)
     assert any("no required checks" in b for b in w.comments(1))
     assert not w.forge.writes_of("force_branch")
+
+
+def test_the_worker_calls_the_dispatchers_tick(store: Store) -> None:
+    from bot.worker import Worker, WorkerConfig, wait_for
+
+    class Ticking:
+        ticks = 0
+
+        def handle(self, event: str, payload: dict, delivery_id: str) -> set:
+            return set()
+
+        def evaluate(self, repo: str, number: int) -> None:
+            return None
+
+        def resync(self, repo: str) -> set:
+            return set()
+
+        def tick(self) -> int:
+            Ticking.ticks += 1
+            return 0
+
+    worker = Worker(store, Ticking(), WorkerConfig(threads=1, poll_interval_seconds=0.05))
+    worker.start()
+    try:
+        assert wait_for(lambda: Ticking.ticks >= 2, timeout=5), "tick was not called every second"
+    finally:
+        worker.stop()
