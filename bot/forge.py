@@ -61,6 +61,24 @@ class Forge(Protocol):
     def request_reviewers(self, repo: str, number: int, users: tuple[str, ...], teams: tuple[str, ...]) -> None:
         ...
 
+    # --- deployments (bot/deployer.py) -----------------------------------------------------------
+    def create_deployment(
+        self,
+        repo: str,
+        sha: str,
+        environment: str,
+        *,
+        payload: dict[str, object],
+        required_contexts: tuple[str, ...] | None,
+        description: str,
+    ) -> int:
+        """Create a GitHub Deployment of `sha`; its id. `bot.deploy.DeploymentRefused` when GitHub refuses
+        it (409: a required context is not green on `sha`)."""
+        ...
+
+    def create_deployment_status(self, repo: str, deployment_id: int, state: str, *, description: str = "") -> int:
+        ...
+
     # --- merge queue (bot/queue_runner.py) -------------------------------------------------------
     # Plain git-ref plumbing, the way bors-ng builds staging commits through the REST API.
 

@@ -662,6 +662,72 @@ class GitHubForge:
         head = data["head"]
         return str(head["ref"]), str(head["sha"]), str((head.get("repo") or {}).get("full_name") or "")
 
+    # --- deployments (bot/deployer.py) -----------------------------------------------------------
+    def create_deployment(
+        self,
+        repo: str,
+        sha: str,
+        environment: str,
+        *,
+        payload: dict[str, Any],
+        required_contexts: tuple[str, ...] | None,
+        description: str,
+    ) -> int:
+        """POST /deployments (not retried blindly: an uncertain POST is confirmed by listing the
+        deployments of that SHA and environment and matching the payload). 409 → DeploymentRefused."""
+        from bot.deploy import DeploymentRefused
+
+        _check_repo(repo)
+        body: dict[str, Any] = {
+            "ref": sha,
+            "environment": environment,
+            "payload": payload,
+            "description": description,
+            "auto_merge": False,
+            "production_environment": environment == "production",
+        }
+        if required_contexts is not None:
+            body["required_contexts"] = list(required_contexts)
+        what = f"deployment of {repo}@{sha[:12]} to {environment}"
+
+        def post() -> int:
+            try:
+                return int(self._json("POST", f"/repos/{repo}/deployments", body=body)["id"])
+            except github.GithubException as exc:
+                if exc.status == 409:
+                    raise DeploymentRefused(environment, sha, _refused_contexts(exc.data), _message(exc)) from None
+                raise
+
+        def confirm() -> int | None:
+            found = self._json("GET", f"/repos/{repo}/deployments", params={"sha": sha, "environment": environment})
+            for dep in found if isinstance(found, list) else ():
+                if dep.get("payload") == payload:
+                    return int(dep["id"])
+            return None
+
+        return self._write(what, post, idempotent=False, confirm=confirm)
+
+    def create_deployment_status(self, repo: str, deployment_id: int, state: str, *, description: str = "") -> int:
+        _check_repo(repo)
+        body = {"state": state, "description": description[:140]}
+        path = f"/repos/{repo}/deployments/{int(deployment_id)}/statuses"
+        # a repeated status after a lost answer only repeats the same state: harmless, so retried
+        return self._write(
+            f"status {state} of deployment {deployment_id} in {repo}",
+            lambda: int(self._json("POST", path, body=body)["id"]),
+            idempotent=True,
+        )
+
+
+def _refused_contexts(data: Any) -> tuple[str, ...]:
+    """The failing contexts of GitHub's 409 body (`errors[].contexts[].context`), best effort."""
+    out: list[str] = []
+    for err in data.get("errors") or () if isinstance(data, dict) else ():
+        for ctx in err.get("contexts") or () if isinstance(err, dict) else ():
+            if isinstance(ctx, dict) and isinstance(ctx.get("context"), str):
+                out.append(f"{ctx['context']} ({ctx.get('state', 'missing')})")
+    return tuple(out)
+
 
 class _Factory:
     """Builds `GitHubForge`s; shares credentials, write spacing and the bot identity between them.

@@ -273,3 +273,43 @@ class FakeForge:
     def pull_head_branch(self, repo: str, number: int) -> tuple[str, str, str]:
         facts = self.pulls[(repo, number)]
         return facts.head_ref, facts.head_sha, facts.head_repo
+
+    # --- deployments (bot/deployer.py) -----------------------------------------------------------
+    def _deploy_init(self) -> None:
+        self._queue_init()
+        if not hasattr(self, "deployments"):
+            self.deployments: dict[int, dict[str, object]] = {}  # id -> sha, environment, payload, ...
+            self.deployment_statuses: list[tuple[int, str, str]] = []  # (deployment id, state, description)
+
+    def add_gate_run(self, repo: str, sha: str, name: str, conclusion: str = "success", text: str | None = None,
+                     app: str = "github-actions") -> CheckRun:
+        """A check run some CI published on `sha` (what `checks_on` returns)."""
+        run = CheckRun(name=name, status="completed", conclusion=conclusion, app=app, head_sha=sha,
+                       id=next(self._ids), text=text)
+        self.check_runs[(repo, sha, name)] = run
+        return run
+
+    def create_deployment(self, repo: str, sha: str, environment: str, *, payload: dict[str, object],
+                          required_contexts: tuple[str, ...] | None, description: str) -> int:
+        """Like GitHub: every required context (default: every context) must be green on `sha`, else 409."""
+        from bot.deploy import DeploymentRefused
+
+        self._deploy_init()
+        latest = {c.name: c.conclusion for c in self.checks_on(repo, sha)}
+        needed = list(latest) if required_contexts is None else list(required_contexts)
+        failed = tuple(f"{c} ({latest.get(c) or 'missing'})" for c in needed if latest.get(c) != "success")
+        if failed:
+            raise DeploymentRefused(environment, sha, failed, "Conflict: Commit status checks failed")
+        did = next(self._ids)
+        self.deployments[did] = {"repo": repo, "sha": sha, "environment": environment, "payload": payload,
+                                 "required_contexts": required_contexts, "description": description}
+        self.writes.append(("create_deployment", repo, sha, environment))
+        return did
+
+    def create_deployment_status(self, repo: str, deployment_id: int, state: str, *, description: str = "") -> int:
+        self._deploy_init()
+        if deployment_id not in self.deployments:
+            raise LookupError(f"deployment {deployment_id} does not exist")
+        self.deployment_statuses.append((deployment_id, state, description))
+        self.writes.append(("create_deployment_status", repo, deployment_id, state))
+        return next(self._ids)

@@ -1,0 +1,149 @@
+"""Deployments end to end over real HTTP: the local GitHub sandbox, the real GitHubForge (PyGithub),
+bot/deployer.py, and the sandbox's signed `deployment_status` webhooks routed the way bot/handlers.py
+will route them (`deployment_status_route`).
+
+Story: version A lands and goes to staging; the CD system (played by alice) reports success. B lands
+and goes to staging; the CD system reports failure; the bot rolls staging back to A and comments
+on B's PR. A SHA whose required status is missing is refused by GitHub itself (409), and no
+deployment exists for it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from bot.deploy import DEPLOY_MARKER, PAYLOAD_KIND
+from bot.deploy_store import MemoryLedger
+from bot.deployer import after_landing, deployment_status_route
+from bot.github import ForgeOptions, forge_factory
+from bot.handlers import build_dispatcher
+from bot.repo_config import CONFIG_PATH
+from bot.sandbox.harness import SandboxServer, WebhookSink
+from checks.config import parse_config
+
+SECRET = "deploy-e2e-secret"
+BOT = "mlgate-bot"
+CONFIG = """\
+version: 1
+merge:
+  required_checks: [ci/tests]
+deploy:
+  environments:
+    staging: {auto: true, rollback_on_failure: true}
+"""
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    srv = SandboxServer(tmp_path_factory.mktemp("deploy-sandbox"), users=("alice", "bob", BOT)).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def sink() -> Iterator[WebhookSink]:
+    s = WebhookSink().start()
+    yield s
+    s.stop()
+
+
+def ci(sandbox: SandboxServer, repo: str, sha: str, model: str) -> None:
+    """The fake CI: a green `ci/tests` status and an `mlgate/data` run carrying the results JSON."""
+    sandbox.api("POST", f"/repos/{repo}/statuses/{sha}", "alice",
+                json={"state": "success", "context": "ci/tests"}).raise_for_status()
+    results = {"schema": "mlgate.results/v1", "status": "pass", "gates": [],
+               "versions": {"git_sha": sha, "model": {"path": "model.skops", "sha256": model},
+                            "data": {"paths": ["train.parquet"], "sha256": "sha256:data1"}}}
+    sandbox.api("POST", f"/repos/{repo}/check-runs", "alice", json={
+        "name": "mlgate/data", "head_sha": sha, "status": "completed", "conclusion": "success",
+        "output": {"title": "data", "summary": "ok", "text": json.dumps(results)}}).raise_for_status()
+
+
+def deployments(sandbox: SandboxServer, repo: str) -> list[dict[str, Any]]:
+    resp = sandbox.api("GET", f"/repos/{repo}/deployments", "alice")
+    resp.raise_for_status()
+    return sorted(resp.json(), key=lambda d: d["id"])
+
+
+def report_status(sandbox: SandboxServer, sink: WebhookSink, bot: Any, repo: str, dep_id: int, state: str) -> None:
+    """The CD system posts a status; its signed webhook goes through the route as the worker would."""
+    seen = len(sink.deliveries)
+    sandbox.api("POST", f"/repos/{repo}/deployments/{dep_id}/statuses", "alice",
+                json={"state": state, "description": f"rollout {state}"}).raise_for_status()
+    assert sandbox.wait_for_webhooks(timeout=30)
+    events = [d for d in sink.deliveries[seen:] if d.event == "deployment_status"]
+    assert len(events) == 1 and events[0].signature_ok(SECRET)
+    assert deployment_status_route(bot, events[0].payload) == set()
+
+
+def test_land_deploy_fail_roll_back_and_refuse_unchecked(sandbox: SandboxServer, sink: WebhookSink,
+                                                         tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / ".github").mkdir(parents=True)
+    (src / CONFIG_PATH).write_text(CONFIG)
+    (src / "train.py").write_text("LR = 0.1\n")
+    repo = sandbox.create_repo("alice", "deploy-e2e", "alice", from_dir=src)["full_name"]
+    for login in (BOT, "bob"):
+        sandbox.api("PUT", f"/repos/{repo}/collaborators/{login}", "alice",
+                    json={"permission": "push"}).raise_for_status()
+    sandbox.add_hook("alice", "deploy-e2e", sink.url, SECRET, "alice", events=("deployment_status",))
+
+    settings = SimpleNamespace(github_url=sandbox.api_url, app_id=None, private_key=None, github_token=BOT)
+    forges = forge_factory(settings, ForgeOptions(seconds_between_writes=0))
+    bot = build_dispatcher(settings, forges=forges)
+    ledger = MemoryLedger()
+    bot.deploy_ledger = ledger  # type: ignore[attr-defined]
+    forge = forges(repo, None)
+    config = parse_config(CONFIG)
+
+    # A lands (the initial commit) and goes to staging.
+    a = sandbox.api("GET", f"/repos/{repo}/branches/main", "alice").json()["commit"]["sha"]
+    ci(sandbox, repo, a, "sha256:model-a")
+    out = after_landing(forge, repo, a, [], config, ledger)
+    assert any("Created deployment" in line for line in out), out
+    (dep_a,) = deployments(sandbox, repo)
+    assert dep_a["sha"] == a and dep_a["environment"] == "staging"
+    assert dep_a["payload"]["kind"] == PAYLOAD_KIND
+    assert dep_a["payload"]["version"] == {"code": a, "model": "sha256:model-a", "data": "sha256:data1"}
+    assert dep_a["payload"]["gates"] == {"ci/tests": "success", "mlgate/data": "success"}
+    report_status(sandbox, sink, bot, repo, dep_a["id"], "success")
+
+    # B (PR by bob) lands, goes to staging, and its rollout fails: staging goes back to A.
+    b = sandbox.push_files("alice", "deploy-e2e", "retrain", {"train.py": "LR = 0.5\n"}, "bob",
+                           message="Retrain", base="main")
+    pr = sandbox.open_pr("alice", "deploy-e2e", "retrain", "bob", title="Retrain with <b>LR</b> 0.5")
+    ci(sandbox, repo, b, "sha256:model-b")
+    after_landing(forge, repo, b, [pr["number"]], config, ledger)
+    dep_b = deployments(sandbox, repo)[-1]
+    assert dep_b["sha"] == b and dep_b["payload"]["prs"] == [pr["number"]]
+    report_status(sandbox, sink, bot, repo, dep_b["id"], "failure")
+
+    dep_back = deployments(sandbox, repo)[-1]
+    assert dep_back["id"] not in (dep_a["id"], dep_b["id"])
+    assert dep_back["sha"] == a and dep_back["environment"] == "staging"
+    assert dep_back["payload"]["rollback_of"] == dep_b["id"]
+    assert dep_back["payload"]["version"]["model"] == "sha256:model-a"
+    comments = sandbox.api("GET", f"/repos/{repo}/issues/{pr['number']}/comments", "alice").json()
+    notes = [c for c in comments if DEPLOY_MARKER in c["body"]]
+    assert len(notes) == 1 and notes[0]["user"]["login"] == BOT
+    assert "failure" in notes[0]["body"] and a[:7] in notes[0]["body"]
+
+    # The rollback succeeds: nothing more happens.
+    before = len(deployments(sandbox, repo))
+    report_status(sandbox, sink, bot, repo, dep_back["id"], "success")
+    assert len(deployments(sandbox, repo)) == before
+
+    # C was never checked: GitHub itself refuses the deployment (required_contexts), the bot says so.
+    c = sandbox.push_files("alice", "deploy-e2e", "unchecked", {"train.py": "LR = 9\n"}, "bob",
+                           message="Unchecked", base="main")
+    out = after_landing(forge, repo, c, [], config, ledger)
+    assert any("refused" in line and "ci/tests" in line for line in out), out
+    assert all(d["sha"] != c for d in deployments(sandbox, repo))
