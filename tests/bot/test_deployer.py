@@ -16,6 +16,7 @@ from bot.repo_config import RepoConfig
 from bot.store import Store
 from checks.config import parse_config
 from tests.bot.fake_forge import FakeForge
+from tests.bot.test_store import fresh_database
 
 REPO = "acme/ml"
 CONFIG = parse_config(
@@ -33,16 +34,17 @@ deploy:
 A, B = "a" * 40, "b" * 40
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
     if request.param == "memory":
         yield MemoryLedger()
         return
-    store = Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
-    try:
-        yield store  # the deployer accepts the bot's Store itself
-    finally:
-        store.close()
+    with fresh_database(request.param, tmp_path) as url:
+        store = Store.open(url)
+        try:
+            yield store  # the deployer accepts the bot's Store itself (tables of migration 0002_deployments)
+        finally:
+            store.close()
 
 
 def green(forge: FakeForge, sha: str, model: str = "sha256:m") -> None:
