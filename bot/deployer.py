@@ -159,17 +159,19 @@ def deployment_status_route(handlers: Any, payload: Mapping[str, Any]) -> set[tu
     """A `ROUTES` entry for bot/handlers.py: `"deployment_status": deployment_status_route`.
 
     Reads the config of the default branch (trusted, like commands) and the ledger from
-    `handlers.deploy_ledger` when the dispatcher has one. Re-evaluates no PR.
+    `handlers.deploy_store` (a Store, Engine or DeployLedger); without one, deployments are off and
+    the status is ignored, like /deploy. Re-evaluates no PR.
     """
     from bot.repo_config import load_repo_config
 
+    ledger = getattr(handlers, "deploy_store", None)
     repo = _dig(payload, "repository", "full_name")
     branch = _dig(payload, "repository", "default_branch")
-    if not isinstance(repo, str) or "/" not in repo or not isinstance(branch, str):
+    if ledger is None or not isinstance(repo, str) or "/" not in repo or not isinstance(branch, str):
         return set()
     forge = handlers._forge(repo)
     config = load_repo_config(forge, repo, branch, handlers.config_cache)
-    on_deployment_status(forge, payload, config, getattr(handlers, "deploy_ledger", None))
+    on_deployment_status(forge, payload, config, ledger)
     return set()
 
 

@@ -100,7 +100,7 @@ def test_land_deploy_fail_roll_back_and_refuse_unchecked(sandbox: SandboxServer,
     forges = forge_factory(settings, ForgeOptions(seconds_between_writes=0))
     bot = build_dispatcher(settings, forges=forges)
     ledger = MemoryLedger()
-    bot.deploy_ledger = ledger  # type: ignore[attr-defined]
+    bot.deploy_store = ledger
     forge = forges(repo, None)
     config = parse_config(CONFIG)
 
