@@ -8,6 +8,7 @@ one PostgreSQL database). The top-level CLI adds these with `cli.add_command(...
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import importlib
 import logging
@@ -169,7 +170,7 @@ def worker(threads: int | None, dispatcher_spec: str, once: bool) -> None:
     store = _open_store(settings, run_migrations=True)
     config = WorkerConfig.from_settings(settings)
     if threads is not None:
-        config = WorkerConfig(**{**config.__dict__, "threads": threads})
+        config = dataclasses.replace(config, threads=threads)
     runner = Worker(store, factory(settings), config)
     if once:
         handled = runner.run_pending()
