@@ -181,6 +181,7 @@ class Handlers:
     gate_app: str | None = None  # pin the app that must publish mlgate/<gate> runs (None: any app)
     queue: QueueRunner | None = None  # None: queue commands answer "not available" (unit tests of the rest)
     deploy_store: object | None = None  # the deployments ledger (a Store/Engine); None: /deploy not available
+    queue_knobs: dict[str, Any] = field(default_factory=dict)  # QueueConfig knobs not in mlgate.yml (batch delay…)
 
     # --- Dispatcher protocol -------------------------------------------------------------------
     def handle(self, event: str, payload: dict[str, Any], delivery_id: str) -> set[PullRef]:
@@ -444,7 +445,7 @@ class Handlers:
         config = load_repo_config(self._forge(repo), repo, branch, self.config_cache)
         if not config.valid or config.effective is None:
             return None
-        return QueueConfig.from_mlgate(config.effective)
+        return QueueConfig.from_mlgate(config.effective, **self.queue_knobs)
 
     def _queue_events(self, forge: Forge, repo: str, number: int, user: str,
                       commands: list[Command]) -> list[Event]:
@@ -616,6 +617,9 @@ def build_dispatcher(settings: Any, forges: Callable[..., Forge] | None = None) 
         handlers.queue = QueueRunner(QueueStore(engine), handlers._forge, handlers.queue_config,
                                      on_landed=handlers._after_landing)
         handlers.deploy_store = engine
+        delay = getattr(settings, "queue_batch_delay_seconds", None)
+        if isinstance(delay, (int, float)) and not isinstance(delay, bool):
+            handlers.queue_knobs["batch_delay_seconds"] = float(delay)
     return handlers
 
 

@@ -1,0 +1,286 @@
+"""The merge queue end to end over real HTTP: the local GitHub sandbox, its signed webhooks, the real
+GitHubForge (PyGithub), the handlers, the queue runner with its SQLite state, and a FAKE CI that
+reacts to pushes by posting the required status `ci/tests`: green on PR branches (a lint-only PR
+pipeline), and on `mlgate/staging/**` / `mlgate/try/**` red exactly when the tree has a `BROKEN`
+file (a breakage that only the merged result shows).
+
+Deliveries are fed to the dispatcher the way the worker does (handle, then evaluate the PRs it
+returned), including the events the bot's own writes cause, until nothing new arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from bot.github import ForgeOptions, forge_factory
+from bot.handlers import Handlers, build_dispatcher
+from bot.queue_runner import QUEUE_MARKER
+from bot.repo_config import CONFIG_PATH
+from bot.sandbox.harness import SandboxServer, WebhookSink
+from bot.store import Store
+
+SECRET = "queue-e2e-secret"
+BOT = "mlgate-bot"
+CI_USER = "carol"
+CHECK = "ci/tests"
+CONFIG = f"""\
+version: 1
+merge:
+  required_checks: [{CHECK}]
+  batch_size: 8
+"""
+ZERO = "0" * 40
+BATCH_DELAY = 1.0
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    srv = SandboxServer(tmp_path_factory.mktemp("queue-sandbox"), users=("alice", "bob", "carol", BOT)).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def sink() -> Iterator[WebhookSink]:
+    s = WebhookSink().start()
+    yield s
+    s.stop()
+
+
+class FakeCI:
+    """Posts `ci/tests` on every pushed branch head; `hold` defers staging/try results."""
+
+    def __init__(self, sandbox: SandboxServer, repo: str) -> None:
+        self.sandbox, self.repo = sandbox, repo
+        self.runs: list[tuple[str, str, bool]] = []  # (branch, sha, green) on staging/try
+        self.hold = False
+        self.held: list[tuple[str, str]] = []
+
+    def on_push(self, payload: dict[str, Any]) -> None:
+        ref, sha = payload.get("ref", ""), payload.get("after", ZERO)
+        if not ref.startswith("refs/heads/") or sha == ZERO:
+            return
+        branch = ref.removeprefix("refs/heads/")
+        if branch.startswith("mlgate/tmp/") or branch == "main":
+            return
+        if branch.startswith(("mlgate/staging/", "mlgate/try/")) and self.hold:
+            self.held.append((branch, sha))
+            return
+        self.run(branch, sha)
+
+    def run(self, branch: str, sha: str) -> None:
+        green = True
+        if branch.startswith(("mlgate/staging/", "mlgate/try/")):
+            resp = self.sandbox.api("GET", f"/repos/{self.repo}/contents/BROKEN", CI_USER, params={"ref": sha})
+            green = resp.status_code == 404
+            self.runs.append((branch, sha, green))
+        resp = self.sandbox.api("POST", f"/repos/{self.repo}/statuses/{sha}", CI_USER, json={
+            "state": "success" if green else "failure", "context": CHECK, "target_url": f"https://ci.example/{sha}"})
+        resp.raise_for_status()
+
+    def release(self) -> None:
+        self.hold = False
+        held, self.held = self.held, []
+        for branch, sha in held:
+            self.run(branch, sha)
+
+    def green_shas(self) -> set[str]:
+        return {sha for _, sha, green in self.runs if green}
+
+
+class World:
+    """One repository, the bot, the fake CI and a driver feeding deliveries like the worker."""
+
+    def __init__(self, sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path, name: str) -> None:
+        self.sandbox, self.sink = sandbox, sink
+        src = tmp_path / "src"
+        (src / ".github").mkdir(parents=True)
+        (src / CONFIG_PATH).write_text(CONFIG)
+        (src / "README.md").write_text("# model\n")
+        self.repo = sandbox.create_repo("alice", name, "alice", from_dir=src)["full_name"]
+        self.name = name
+        for login in ("bob", CI_USER, BOT):
+            resp = sandbox.api("PUT", f"/repos/{self.repo}/collaborators/{login}", "alice", json={"permission": "push"})
+            resp.raise_for_status()
+        sandbox.add_hook("alice", name, sink.url, SECRET, "alice")
+        self.db_url = f"sqlite:///{tmp_path / 'bot.sqlite'}"
+        Store.open(self.db_url).close()  # migrations
+        self.ci = FakeCI(sandbox, self.repo)
+        self.bot = self.new_bot()
+        self.seen = 0
+        self.handled: list[tuple[str, Any]] = []
+        self.settle()
+
+    def new_bot(self) -> Handlers:
+        settings = SimpleNamespace(github_url=self.sandbox.api_url, app_id=None, private_key=None, github_token=BOT,
+                                   database_url=self.db_url)
+        bot = build_dispatcher(settings, forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
+        assert bot.queue is not None
+        # bors-ng's batch_delay: a fresh batch waits a moment for more /merge (the worker's tick fires it)
+        bot.queue_knobs["batch_delay_seconds"] = BATCH_DELAY
+        return bot
+
+    def settle(self, max_rounds: int = 80, deliver: bool = True) -> None:
+        for _ in range(max_rounds):
+            assert self.sandbox.wait_for_webhooks(timeout=30), "sandbox webhooks did not drain"
+            new = self.sink.deliveries[self.seen:]
+            self.seen = len(self.sink.deliveries)
+            if not new:
+                if not self.tick_if_due():
+                    return
+                continue
+            refs: set[tuple[str, int]] = set()
+            for d in new:
+                assert d.signature_ok(SECRET)
+                payload = d.payload
+                if payload.get("repository", {}).get("full_name") != self.repo:
+                    continue
+                if d.event == "push":
+                    self.ci.on_push(payload)
+                if deliver:
+                    self.handled.append((d.event, payload.get("action")))
+                    refs |= self.bot.handle(d.event, payload, d.guid)
+            for repo, number in sorted(refs):
+                self.bot.evaluate(repo, number)
+        pytest.fail(f"the bot did not settle: {self.handled[-30:]}")
+
+    def tick_if_due(self, horizon: float = 5.0) -> bool:
+        """What the worker's timer does: wait for the queue's next wake-up if it is near, then tick."""
+        assert self.bot.queue is not None
+        wakeup = self.bot.queue.store.load(self.repo).wakeup_at
+        if wakeup is None or wakeup - time.time() > horizon:
+            return False
+        time.sleep(max(0.0, wakeup - time.time()) + 0.05)
+        self.bot.tick()
+        return True
+
+    def open_pr(self, branch: str, files: dict[str, str | None]) -> int:
+        self.sandbox.push_files("alice", self.name, branch, files, "bob", message=f"Change {branch}", base="main")
+        return int(self.sandbox.open_pr("alice", self.name, branch, "bob", title=f"Change {branch}")["number"])
+
+    def comment(self, number: int, body: str, user: str = "alice") -> None:
+        resp = self.sandbox.api("POST", f"/repos/{self.repo}/issues/{number}/comments", user, json={"body": body})
+        resp.raise_for_status()
+
+    def pull(self, number: int) -> dict[str, Any]:
+        resp = self.sandbox.api("GET", f"/repos/{self.repo}/pulls/{number}", "alice")
+        resp.raise_for_status()
+        return resp.json()
+
+    def queue_comments(self, number: int) -> list[str]:
+        resp = self.sandbox.api("GET", f"/repos/{self.repo}/issues/{number}/comments", "alice")
+        resp.raise_for_status()
+        return [c["body"] for c in resp.json() if QUEUE_MARKER in (c.get("body") or "")]
+
+    def branch_sha(self, branch: str) -> str | None:
+        resp = self.sandbox.api("GET", f"/repos/{self.repo}/git/ref/heads/{branch}", "alice")
+        return resp.json()["object"]["sha"] if resp.status_code == 200 else None
+
+    def main_moves(self) -> list[str]:
+        """Every SHA main was moved to after the repository was created (from the push webhooks)."""
+        return [d.payload["after"] for d in self.sink.events("push")
+                if d.payload.get("ref") == "refs/heads/main" and d.payload["repository"]["full_name"] == self.repo
+                and d.payload.get("before") != ZERO]
+
+    def statuses(self) -> dict[int, str]:
+        return {p.number: p.status for p in self.bot.queue.state(self.repo).pulls}  # type: ignore[union-attr]
+
+
+def test_six_prs_one_broken_five_land_in_fewer_ci_runs_only_tested_shas_on_main(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    w = World(sandbox, sink, tmp_path, "queue-six")
+    numbers = [w.open_pr(f"feature-{i}", {f"f{i}.txt": f"{i}\n", **({"BROKEN": "yes\n"} if i == 4 else {})})
+               for i in range(1, 7)]
+    w.settle()
+    for n in numbers:
+        w.comment(n, "/merge")
+    w.settle()
+
+    broken = numbers[3]
+    assert w.statuses() == {n: ("failed" if n == broken else "merged") for n in numbers}
+    for n in numbers:
+        assert w.pull(n)["merged"] is (n != broken), f"#{n}"
+    assert len(w.ci.runs) < 6, w.ci.runs  # batching: fewer CI runs than PRs
+    failure = " ".join(w.queue_comments(broken))
+    assert CHECK in failure and "failure" in failure
+    landed = " ".join(w.queue_comments(numbers[0]))
+    assert "Landed on main" in landed
+    moves = w.main_moves()
+    assert moves and set(moves) <= w.ci.green_shas()  # main only ever pointed at tested, green SHAs
+    assert w.branch_sha("main") == moves[-1]
+    resp = sandbox.api("GET", f"/repos/{w.repo}/contents/BROKEN", "alice", params={"ref": "main"})
+    assert resp.status_code == 404
+
+
+def test_a_push_to_a_queued_pr_during_a_running_batch_drops_it(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    w = World(sandbox, sink, tmp_path, "queue-push")
+    a = w.open_pr("a", {"a.txt": "a\n"})
+    b = w.open_pr("b", {"b.txt": "b\n"})
+    w.settle()
+    w.ci.hold = True
+    w.comment(a, "/merge")
+    w.comment(b, "/merge")
+    w.settle()
+    assert w.statuses()[a] == "testing"
+    sandbox.push_files("alice", w.name, "b", {"b.txt": "b2\n"}, "bob", message="More b")
+    w.settle()
+    assert w.statuses()[b] == "cancelled"
+    assert any("new commits were pushed" in c for c in w.queue_comments(b))
+    w.ci.release()
+    w.settle()
+    assert w.statuses()[a] == "merged" and w.pull(a)["merged"] is True
+    assert w.pull(b)["merged"] is False
+    assert set(w.main_moves()) <= w.ci.green_shas()
+
+
+def test_a_restart_mid_batch_resumes_from_the_stored_state(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    w = World(sandbox, sink, tmp_path, "queue-restart")
+    a = w.open_pr("a", {"a.txt": "a\n"})
+    b = w.open_pr("b", {"b.txt": "b\n"})
+    w.settle()
+    w.ci.hold = True
+    w.comment(a, "/merge")
+    w.comment(b, "/merge")
+    w.settle()
+    staging = w.branch_sha("mlgate/staging/main")
+    assert staging and w.statuses()[a] == "testing"
+    # The bot dies; CI reports while it is down and those deliveries are lost.
+    w.bot = None  # type: ignore[assignment]
+    w.ci.release()
+    sandbox.wait_for_webhooks(timeout=30)
+    w.seen = len(w.sink.deliveries)
+    # A new process: only the database survives. Resume re-reads the checks on the staging SHA.
+    w.bot = w.new_bot()
+    w.bot.queue.resume(w.repo)  # type: ignore[union-attr]
+    w.settle()
+    assert w.statuses() == {a: "merged", b: "merged"}
+    assert staging in w.main_moves()
+    assert set(w.main_moves()) <= w.ci.green_shas()
+
+
+def test_try_reports_the_checks_and_lands_nothing(sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path) -> None:
+    w = World(sandbox, sink, tmp_path, "queue-try")
+    n = w.open_pr("exp", {"exp.txt": "x\n"})
+    w.settle()
+    main_before = w.branch_sha("main")
+    w.comment(n, "/try")
+    w.settle()
+    try_sha = w.branch_sha(f"mlgate/try/{n}")
+    assert try_sha and (f"mlgate/try/{n}", try_sha, True) in w.ci.runs
+    assert w.branch_sha("main") == main_before
+    assert w.pull(n)["merged"] is False
+    report = " ".join(w.queue_comments(n))
+    assert CHECK in report and "success" in report
