@@ -14,8 +14,11 @@ does the actual rollout and reports `deployment_status`. This module decides fro
   tells the PRs that introduced the failed version; a `success` in X deploys the auto
   environments that require X.
 
-Every request carries `required_contexts` (the required checks) so GitHub itself refuses a SHA
-whose checks did not pass, whatever this module believes.
+Every request carries the required checks (`merge.required_checks`). GitHub's deployment API
+verifies commit statuses only, so `split_required` hands GitHub, as `required_contexts`, the
+required checks reported as statuses or not reported at all (GitHub itself then refuses an
+unchecked SHA), and the deployer verifies those reported as check runs (the `mlgate/<gate>` runs)
+before asking.
 """
 
 from __future__ import annotations
@@ -126,6 +129,35 @@ def required_contexts(config: MlgateConfig) -> tuple[str, ...] | None:
     """The required checks' names; None (GitHub: every context must pass) when none are configured."""
     names = [c if isinstance(c, str) else c.name for c in config.merge.required_checks]
     return tuple(dict.fromkeys(names)) or None
+
+
+def split_required(
+    required: tuple[str, ...] | None, checks: Iterable[CheckRun]
+) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    """(the contexts to hand GitHub as `required_contexts`, the required check runs that are not green).
+
+    GitHub's deployment API checks commit statuses only, so required checks reported as check runs
+    are verified here (the newest run per name must have succeeded) and the rest go to GitHub: the
+    required names reported as statuses, and those not reported at all (GitHub refuses a context
+    that was never submitted). None stays None: GitHub's default, every status context.
+    """
+    if required is None:
+        return None, ()
+    runs: dict[str, CheckRun] = {}
+    statuses: set[str] = set()
+    for c in checks:
+        if c.kind == "status":
+            statuses.add(c.name)
+        elif c.name not in runs or (c.id or 0) >= (runs[c.name].id or 0):
+            runs[c.name] = c
+    to_github, failing = [], []
+    for name in required:
+        run = runs.get(name)
+        if name in statuses or run is None:
+            to_github.append(name)
+        elif run.status != "completed" or run.conclusion != "success":
+            failing.append(f"{name} ({run.conclusion or run.status})")
+    return tuple(to_github), tuple(failing)
 
 
 def _hash(value: object) -> str | None:

@@ -122,15 +122,23 @@ def on_deployment_status(
 def execute(forge: Forge, repo: str, ledger: DeployLedger, decision: Decision) -> list[str]:
     """Create the decided deployments, record them, post the notifications; the reply paragraphs."""
     messages = list(decision.messages)
+    checks: dict[str, tuple[Any, ...]] = {}
     for req in decision.requests:
         env, sha = md(req.environment), req.version.sha
         try:
+            if sha not in checks:
+                checks[sha] = tuple(forge.checks_on(repo, sha))
+            contexts, failing = deploy.split_required(req.required_contexts, checks[sha])
+            if failing:
+                refused = ", ".join(f"`{md(c)}`" for c in failing)
+                messages.append(f"mlgate refused to deploy {sha[:7]} to `{env}`: not green on that commit: {refused}.")
+                continue
             deployment_id = forge.create_deployment(
                 repo,
                 sha,
                 req.environment,
                 payload=req.payload,
-                required_contexts=req.required_contexts,
+                required_contexts=contexts,
                 description=req.description,
             )
         except DeploymentRefused as exc:

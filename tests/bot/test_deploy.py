@@ -16,6 +16,7 @@ from bot.deploy import (
     record_status,
     required_contexts,
     rollback_command,
+    split_required,
     version_from_checks,
     version_from_payload,
 )
@@ -207,3 +208,15 @@ def test_failure_with_nothing_to_go_back_to_says_so() -> None:
     s = state(DeployRecord(1, "production", A, "failure"), landed=(Version(A, prs=(8,)),))
     d = on_status(CONFIG, s, 1, "failure")
     assert d.requests == () and d.notify[0][0] == 8 and "no earlier" in d.notify[0][1]
+
+
+def test_split_required_verifies_check_runs_and_hands_statuses_and_unreported_names_to_github() -> None:
+    status = CheckRun(name="ci/lint", status="completed", conclusion="failure", app=None, head_sha=A, kind="status")
+    checks = [run("mlgate/bias", A, "failure", id_=1), run("mlgate/bias", A, "success", id_=2),
+              run("mlgate/data", A, "failure", id_=3), status]
+    to_github, failing = split_required(("mlgate/bias", "mlgate/data", "ci/lint", "tests"), checks)
+    assert to_github == ("ci/lint", "tests")  # GitHub judges statuses and refuses never-reported names
+    assert failing == ("mlgate/data (failure)",)
+    pending = CheckRun(name="mlgate/data", status="in_progress", conclusion=None, app="x", head_sha=A, id=9)
+    assert split_required(("mlgate/data",), [pending]) == ((), ("mlgate/data (in_progress)",))
+    assert split_required(None, checks) == (None, ())

@@ -70,7 +70,8 @@ def test_after_landing_deploys_to_staging_with_versions_and_required_contexts(le
     assert len(forge.deployments) == 1
     dep = next(iter(forge.deployments.values()))
     assert dep["environment"] == "staging" and dep["sha"] == A
-    assert dep["required_contexts"] == ("tests", "mlgate/bias")
+    # both are check runs here, verified by mlgate; GitHub gets the status/unreported ones (none)
+    assert dep["required_contexts"] == ()
     payload = dep["payload"]
     assert payload["kind"] == PAYLOAD_KIND  # type: ignore[index]
     assert payload["version"] == {"code": A, "model": "sha256:model-a", "data": "sha256:d"}  # type: ignore[index]
@@ -87,6 +88,15 @@ def test_unchecked_sha_is_refused_by_github_and_reported(ledger: object) -> None
     assert forge.deployments == {}
     assert "refused" in out[0] and "mlgate/bias" in out[0]
     assert as_ledger(ledger).load(REPO).deployments == ()
+
+
+def test_a_red_gate_check_run_is_refused_by_mlgate_before_asking_github(ledger: object) -> None:
+    forge = FakeForge()
+    green(forge, A)
+    forge.add_gate_run(REPO, A, "mlgate/bias", conclusion="failure")  # the newest run wins
+    out = after_landing(forge, REPO, A, [1], CONFIG, ledger)
+    assert forge.writes_of("create_deployment") == []
+    assert "mlgate refused" in out[0] and "mlgate/bias" in out[0]
 
 
 def test_failure_status_rolls_back_and_comments_on_the_prs(ledger: object) -> None:
