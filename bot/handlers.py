@@ -39,6 +39,7 @@ from bot.executor import REPORT_MARKER, Executor, reply_marker
 from bot.facts import Permission, PullFacts
 from bot.forge import Forge
 from bot.gates import GateReport, GateState, evaluate_gates
+from bot.queue import ACTIVE as QUEUE_ACTIVE
 from bot.queue import (
     BaseMoved,
     CancelRequested,
@@ -478,7 +479,7 @@ class Handlers:
         return _queue_verdict(self.decide(forge, facts, config, {})[1])
 
     def _feed_gates(self, facts: PullFacts, report: GateReport) -> None:
-        if self.queue is None or not self._queue_tracks(facts.repo, facts.number):
+        if self.queue is None or not self._queue_tracks(facts.repo, facts.number, active=True):
             return
         conclusion, reasons = _queue_verdict(report)
         self.queue.feed(facts.repo, [PullGates(facts.number, facts.head_sha, conclusion, reasons)])
@@ -493,11 +494,12 @@ class Handlers:
         config = load_repo_config(forge, repo, branch, self.config_cache)
         after_landing(forge, repo, sha, numbers, config, self.deploy_store)
 
-    def _queue_tracks(self, repo: str, number: int) -> bool:
+    def _queue_tracks(self, repo: str, number: int, active: bool = False) -> bool:
+        """Does the queue know this PR (with `active`: is it waiting, queued or being tested)?"""
         if self.queue is None:
             return False
         pull = self.queue.state(repo).pull(number)
-        return pull is not None
+        return pull is not None and (not active or pull.status in QUEUE_ACTIVE)
 
     def _feed_check(self, payload: Mapping[str, Any], sha: str, name: str, status: str, conclusion: object,
                     url: object) -> None:

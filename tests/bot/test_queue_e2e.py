@@ -284,3 +284,28 @@ def test_try_reports_the_checks_and_lands_nothing(sandbox: SandboxServer, sink: 
     assert w.pull(n)["merged"] is False
     report = " ".join(w.queue_comments(n))
     assert CHECK in report and "success" in report
+
+
+def test_a_push_to_main_during_the_batch_is_refused_by_github_and_the_batch_is_retested(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    w = World(sandbox, sink, tmp_path, "queue-moved")
+    a = w.open_pr("a", {"a.txt": "a\n"})
+    w.settle()
+    w.ci.hold = True
+    w.comment(a, "/merge")
+    w.settle()
+    first = w.branch_sha("mlgate/staging/main")
+    assert first and w.statuses()[a] == "testing"
+    # Someone pushes to main, and the bot misses that webhook: only GitHub's refusal can tell it.
+    outside = sandbox.push_files("alice", w.name, "main", {"hotfix.txt": "fix\n"}, "alice", message="Hotfix")
+    sandbox.wait_for_webhooks(timeout=30)
+    w.seen = len(w.sink.deliveries)
+    w.ci.release()
+    w.settle()
+    assert w.statuses()[a] == "merged"
+    assert any("refused" in line for line in w.bot.queue.executed)  # type: ignore[union-attr]
+    tip = w.branch_sha("main")
+    assert tip != first and tip in w.ci.green_shas()  # rebuilt on the new tip and tested again
+    resp = sandbox.api("GET", f"/repos/{w.repo}/compare/{outside}...{tip}", "alice")
+    assert resp.json()["status"] == "ahead"  # the hotfix is kept: a fast-forward, never a force

@@ -245,3 +245,140 @@ def test_the_worker_calls_the_dispatchers_tick(store: Store) -> None:
         assert wait_for(lambda: Ticking.ticks >= 2, timeout=5), "tick was not called every second"
     finally:
         worker.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# The store: optimistic versions, damaged documents, due wake-ups
+
+
+def test_a_concurrent_save_loses_and_the_runner_re_reads(store: Store) -> None:
+    qs = QueueStore(store.engine)
+    empty = qs.load(REPO)
+    assert empty.version == 0 and empty.state.pulls == ()
+    from bot.queue import QueueState
+
+    assert qs.save(empty, QueueState(REPO, next_seq=2), wakeup_at=5.0, now=1.0, config_branch="trunk")
+    assert not qs.save(empty, QueueState(REPO, next_seq=3), wakeup_at=None, now=2.0)  # stale version
+    row = qs.load(REPO)
+    assert (row.version, row.state.next_seq, row.config_branch, row.wakeup_at) == (1, 2, "trunk", 5.0)
+    assert qs.save(row, QueueState(REPO, next_seq=4), wakeup_at=None, now=3.0)
+    assert not qs.save(row, QueueState(REPO, next_seq=5), wakeup_at=None, now=4.0)
+    assert qs.load(REPO).state.next_seq == 4 and qs.load(REPO).config_branch == "trunk"
+
+
+def test_due_lists_only_repositories_whose_wakeup_has_come(store: Store) -> None:
+    from bot.queue import QueueState
+
+    qs = QueueStore(store.engine)
+    for repo, wakeup in (("a/one", 10.0), ("a/two", 50.0), ("a/three", None)):
+        assert qs.save(qs.load(repo), QueueState(repo), wakeup_at=wakeup, now=0.0)
+    assert qs.due(20.0) == ["a/one"]
+    assert qs.due(60.0) == ["a/one", "a/two"]
+
+
+def test_a_damaged_state_is_reported_with_the_repository(store: Store) -> None:
+    import sqlalchemy as sa
+
+    from bot.queue_store import queue_state
+
+    with store.engine.begin() as conn:
+        conn.execute(queue_state.insert().values(repo=REPO, state='{"schema": "other"}', version=1, updated_at=0.0))
+    with pytest.raises(ValueError, match=r"acme/ml.*schema"):
+        QueueStore(store.engine).load(REPO)
+    with store.engine.begin() as conn:
+        conn.execute(sa.delete(queue_state))
+
+
+# ---------------------------------------------------------------------------------------------
+# The handlers route GitHub events to the runner
+
+
+def handlers_world(store: Store) -> tuple[World, object]:
+    from bot.facts import Permission
+    from bot.handlers import Handlers
+    from bot.repo_config import CONFIG_PATH
+
+    w = World(store)
+    w.forge.put_file(REPO, "main", CONFIG_PATH, f"version: 1\nmerge:\n  required_checks: [{CHECK}]\n")
+    w.forge.permissions[(REPO, "alice")] = Permission.WRITE
+    bot = Handlers(forges=lambda repo, installation=None: w.forge, bot_login="mlgate[bot]")
+    bot.queue = QueueRunner(QueueStore(store.engine), bot._forge, bot.queue_config, clock=w.clock)
+    w.runner = bot.queue
+    return w, bot
+
+
+def payload(**kw: object) -> dict:
+    return {"repository": {"full_name": REPO, "default_branch": "main"}, **kw}
+
+
+def comment(body: str, number: int, cid: int = 900) -> dict:
+    return payload(action="created", issue={"number": number, "pull_request": {"url": "x"}},
+                   comment={"id": cid, "body": body, "user": {"login": "alice", "type": "User"}})
+
+
+def test_handlers_turn_commands_statuses_and_pushes_into_queue_events(store: Store) -> None:
+    from bot.facts import CheckRun
+
+    w, bot = handlers_world(store)
+    for n in (1, 2, 3):
+        head = w.pr(n)
+        w.forge.add_check(REPO, n, CheckRun(CHECK, "completed", "success", None, head, kind="status"))
+    bot.handle("issue_comment", comment("/merge", 1), "d1")
+    assert w.runner.state(REPO).pull(1).status == "testing"
+    assert (REPO, 900, "+1") in w.forge.reactions
+    assert not any("not available" in b for b in w.comments(1))
+    bot.handle("issue_comment", comment("/merge p=3", 2, 901), "d2")
+    assert w.runner.state(REPO).pull(2).priority == 3  # and it preempts #1's build: both in one batch now
+    # a pending then a green status on the staging SHA, delivered as webhooks
+    sha = next(iter(running_shas(w.runner.state(REPO))))
+    assert {"pr1", "pr2"} <= w.forge.commits[sha][1]
+    bot.handle("status", payload(sha=sha, context=CHECK, state="pending"), "d3")
+    bot.handle("status", payload(sha=sha, context=CHECK, state="success"), "d4")
+    assert {p.number: p.status for p in w.runner.state(REPO).pulls} == {1: "merged", 2: "merged"}
+    assert w.forge.branches[(REPO, "main")] == sha
+    # a push to the PR that is being tested removes it
+    bot.handle("issue_comment", comment("/merge", 3, 902), "d5")
+    assert w.runner.state(REPO).pull(3).status == "testing"
+    new_head = "n3" + "0" * 38
+    w.forge.add_commit(new_head, ("b0",), {"pr3b"})
+    w.forge.update_pull(REPO, 3, head_sha=new_head)
+    bot.handle("pull_request", payload(action="synchronize", pull_request={"number": 3, "head": {"sha": new_head}}),
+               "d6")
+    assert w.runner.state(REPO).pull(3).status == "cancelled"
+    assert not running_shas(w.runner.state(REPO))
+    # /retry and /cancel are answered by the queue, never "not available"
+    bot.handle("issue_comment", comment("/retry", 3, 903), "d7")
+    pull = w.runner.state(REPO).pull(3)
+    assert (pull.status, pull.head_sha) == ("waiting", new_head)  # CI has not reported on the new head yet
+    assert any("ci/tests" in b for b in w.comments(3)[-1:])
+    bot.handle("issue_comment", comment("/cancel", 3, 904), "d8")
+    assert w.runner.state(REPO).pull(3).status == "cancelled"
+    assert any("Removed from the merge queue by @\u200balice" in b for b in w.comments(3))  # no mention ping
+    assert not any("not available" in b for n in (1, 2, 3) for b in w.comments(n))
+
+
+def test_a_push_to_the_base_by_someone_else_rebuilds_the_batch(store: Store) -> None:
+    from bot.facts import CheckRun
+
+    w, bot = handlers_world(store)
+    head = w.pr(1)
+    w.forge.add_check(REPO, 1, CheckRun(CHECK, "completed", "success", None, head, kind="status"))
+    bot.handle("issue_comment", comment("/merge", 1), "d1")
+    first = next(iter(running_shas(w.runner.state(REPO))))
+    w.forge.add_commit("x1" + "0" * 38, ("b0",), {"outside"})
+    w.forge.set_branch(REPO, "main", "x1" + "0" * 38)
+    bot.handle("push", payload(ref="refs/heads/main", before="b0", after="x1" + "0" * 38), "d2")
+    (second,) = running_shas(w.runner.state(REPO))
+    assert second != first and "outside" in w.forge.commits[second][1]
+
+
+def test_without_a_runner_queue_commands_still_answer_not_available(store: Store) -> None:
+    from bot.facts import Permission
+    from bot.handlers import Handlers
+
+    forge = FakeForge()
+    forge.add_pull(REPO, 1)
+    forge.permissions[(REPO, "alice")] = Permission.WRITE
+    bot = Handlers(forges=lambda repo, installation=None: forge, bot_login="mlgate[bot]")
+    bot.handle("issue_comment", comment("/merge", 1), "d")
+    assert any("not available" in c.body for c in forge.comments_on(REPO, 1))
