@@ -216,7 +216,18 @@ class Handlers:
     def resync(self, repo: str) -> set[PullRef]:
         numbers = self._forge(repo).open_pull_numbers(repo)
         self.index.mark_warm(repo, numbers)
+        self._resume_queue(repo)
         return {(repo, n) for n in numbers}
+
+    def _resume_queue(self, repo: str) -> None:
+        """The resync repairs the queue too: in-flight builds are re-asked and the checks on running
+        staging SHAs re-read, so missed webhooks (or a restart) never leave a batch waiting for a timeout."""
+        if self.queue is None or not self.queue.store.load(repo).version:
+            return
+        try:
+            self.queue.resume(repo)
+        except Exception as exc:  # the PRs' resync must go on; the next resync or tick tries again
+            log.error("merge queue resume of %s failed (%s: %s)", repo, type(exc).__name__, exc)
 
     # --- evaluation --------------------------------------------------------------------------
     def decide_actions(

@@ -19,6 +19,7 @@ from bot.queue_runner import QUEUE_MARKER, QueueRunner, running_shas
 from bot.queue_store import QueueStore
 from bot.store import Store
 from tests.bot.fake_forge import FakeForge
+from tests.bot.test_store import DB_KINDS, fresh_database
 
 REPO = "acme/ml"
 CHECK = "ci/tests"
@@ -32,11 +33,13 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{tmp_path / 'bot.sqlite'}")
-    yield s
-    s.close()
+@pytest.fixture(params=DB_KINDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """SQLite, and PostgreSQL when MLGATE_TEST_POSTGRES_URL is set (a failure in CI without it)."""
+    with fresh_database(request.param, tmp_path) as url:
+        s = Store.open(url)
+        yield s
+        s.close()
 
 
 class World:
@@ -382,3 +385,18 @@ def test_without_a_runner_queue_commands_still_answer_not_available(store: Store
     bot = Handlers(forges=lambda repo, installation=None: forge, bot_login="mlgate[bot]")
     bot.handle("issue_comment", comment("/merge", 1), "d")
     assert any("not available" in c.body for c in forge.comments_on(REPO, 1))
+
+
+def test_the_resync_resumes_the_queue_after_missed_check_webhooks(store: Store) -> None:
+    from bot.facts import CheckRun
+
+    w, bot = handlers_world(store)
+    head = w.pr(1)
+    w.forge.add_check(REPO, 1, CheckRun(CHECK, "completed", "success", None, head, kind="status"))
+    bot.handle("issue_comment", comment("/merge", 1), "d1")
+    (sha,) = running_shas(w.runner.state(REPO))
+    w.forge.post_status(REPO, sha, CHECK, "success")  # its webhook never arrives
+    assert w.runner.state(REPO).pull(1).status == "testing"
+    bot.resync(REPO)
+    assert w.runner.state(REPO).pull(1).status == "merged"
+    assert w.forge.branches[(REPO, "main")] == sha
