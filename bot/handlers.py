@@ -36,7 +36,7 @@ from bot.commands import (
     refusal_reply,
 )
 from bot.executor import REPORT_MARKER, Executor, reply_marker
-from bot.facts import Permission, PullFacts
+from bot.facts import CheckRun, Permission, PullFacts
 from bot.forge import Forge
 from bot.gates import GateReport, GateState, evaluate_gates
 from bot.queue import ACTIVE as QUEUE_ACTIVE
@@ -306,8 +306,13 @@ class Handlers:
     def on_check_run(self, payload: Mapping[str, Any]) -> set[PullRef]:
         run = payload.get("check_run")
         if isinstance(run, Mapping) and isinstance(run.get("head_sha"), str) and isinstance(run.get("name"), str):
-            self._feed_check(payload, run["head_sha"], run["name"], str(run.get("status") or "queued"),
-                             run.get("conclusion"), run.get("details_url") or run.get("html_url"))
+            app = _dig(run, "app", "slug")
+            conclusion, url = run.get("conclusion"), run.get("details_url") or run.get("html_url")
+            self._feed_check(payload, CheckRun(
+                name=run["name"], status=str(run.get("status") or "queued"),
+                conclusion=conclusion if isinstance(conclusion, str) else None,
+                app=app if isinstance(app, str) else None, head_sha=run["head_sha"],
+                details_url=url if isinstance(url, str) else None))
         if payload.get("action") != "completed" or not isinstance(run, Mapping) or run.get("name") == CHECK_NAME:
             return set()  # our own check run never re-triggers an evaluation
         return self._by_head(payload, run.get("head_sha"), run.get("pull_requests"))
@@ -322,9 +327,11 @@ class Handlers:
         sha, context, state = payload.get("sha"), payload.get("context"), payload.get("state")
         if isinstance(sha, str) and isinstance(context, str) and isinstance(state, str):
             done = state != "pending"
-            conclusion = {"error": "failure"}.get(state, state) if done else None
-            self._feed_check(payload, sha, context, "completed" if done else "in_progress", conclusion,
-                             payload.get("target_url"))
+            url = payload.get("target_url")
+            self._feed_check(payload, CheckRun(
+                name=context, status="completed" if done else "in_progress",
+                conclusion={"error": "failure"}.get(state, state) if done else None, app=None, head_sha=sha,
+                details_url=url if isinstance(url, str) else None, kind="status"))
         if payload.get("state") == "pending":
             return set()  # a pending status changes nothing that a completed one will not
         return self._by_head(payload, payload.get("sha"), None)
@@ -512,13 +519,33 @@ class Handlers:
         pull = self.queue.state(repo).pull(number)
         return pull is not None and (not active or pull.status in QUEUE_ACTIVE)
 
-    def _feed_check(self, payload: Mapping[str, Any], sha: str, name: str, status: str, conclusion: object,
-                    url: object) -> None:
+    def _feed_check(self, payload: Mapping[str, Any], run: CheckRun) -> None:
         repo = _repo_name(payload)
-        if self.queue is None or not repo or not self.queue.knows_sha(repo, sha):
+        if self.queue is None or not repo or not self.queue.knows_sha(repo, run.head_sha):
             return
-        self._feed(payload, [CheckUpdate(sha, name, status, conclusion if isinstance(conclusion, str) else None,
-                                         url if isinstance(url, str) else None)])
+        if not self.accept_staging_check(repo, run):
+            log.info("%s on %s@%s ignored: not from the app pinned for it", run.name, repo, run.head_sha[:12])
+            return
+        self._feed(payload, [CheckUpdate(run.head_sha, run.name, run.status, run.conclusion, run.details_url)])
+
+    def accept_staging_check(self, repo: str, run: CheckRun) -> bool:
+        """The PR gates' rules for who may report a required check, applied on staging/try SHAs:
+        a `merge.required_checks` entry's `app` pin, `merge.gate_app` for `mlgate/<gate>`, and gate
+        results only from check runs (never commit statuses, which anyone with write can post)."""
+        branch = self.queue.store.load(repo).config_branch if self.queue is not None else None
+        config = load_repo_config(self._forge(repo), repo, branch or "main", self.config_cache)
+        if not config.valid or config.effective is None:
+            return True  # nothing is queued without a valid config anyway
+        cfg = config.effective
+        pins: dict[str, str | None] = {}
+        for item in cfg.merge.required_checks:
+            name, app = (item, None) if isinstance(item, str) else (item.name, getattr(item, "app", None))
+            pins.setdefault(name, app)
+        gate = run.name.startswith("mlgate/")
+        if gate and run.kind == "status":
+            return False
+        pinned = pins.get(run.name) or ((cfg.merge.gate_app or self.gate_app) if gate else None)
+        return not pinned or (run.app or "").lower() == pinned.lower()
 
     def _feed(self, payload: Mapping[str, Any], events: list[Event]) -> None:
         repo = _repo_name(payload)
@@ -628,7 +655,7 @@ def build_dispatcher(settings: Any, forges: Callable[..., Forge] | None = None) 
 
         engine = create_store_engine(str(url))
         handlers.queue = QueueRunner(QueueStore(engine), handlers._forge, handlers.queue_config,
-                                     on_landed=handlers._after_landing)
+                                     on_landed=handlers._after_landing, check_filter=handlers.accept_staging_check)
         handlers.deploy_store = engine
         delay = getattr(settings, "queue_batch_delay_seconds", None)
         if isinstance(delay, (int, float)) and not isinstance(delay, bool):

@@ -90,6 +90,8 @@ class QueueRunner:
     clock: Callable[[], float] = time.time
     # Called once the base moved to a landed SHA: (repo, sha, PR numbers, config branch); deployments hook here.
     on_landed: Callable[[str, str, tuple[int, ...], str], None] | None = None
+    # Which reports count for a required check (the gate_app pin; gates never from commit statuses).
+    check_filter: Callable[[str, CheckRun], bool] | None = None
     executed: deque[str] = field(default_factory=lambda: deque(maxlen=1000))  # recent work, for logs and tests
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
@@ -152,7 +154,7 @@ class QueueRunner:
         forge = self.forge_for(repo)
         updates: list[Event] = []
         for sha in running_shas(state):
-            updates.extend(check_updates(forge.checks_on(repo, sha), sha))
+            updates.extend(self._checks(forge, repo, sha))
         return actions + self.feed(repo, updates)
 
     def state(self, repo: str) -> QueueState:
@@ -241,7 +243,13 @@ class QueueRunner:
         forge.force_branch(repo, a.branch, current)
         forge.delete_branch(repo, tmp)
         self.executed.append(f"staging {a.build_id} at {current[:12]} on {a.branch}")
-        return [StagingCreated(a.build_id, current, base_sha), *check_updates(forge.checks_on(repo, current), current)]
+        return [StagingCreated(a.build_id, current, base_sha), *self._checks(forge, repo, current)]
+
+    def _checks(self, forge: Forge, repo: str, sha: str) -> list[CheckUpdate]:
+        runs = forge.checks_on(repo, sha)
+        if self.check_filter is not None:
+            runs = tuple(r for r in runs if self.check_filter(repo, r))
+        return check_updates(runs, sha)
 
     def _fast_forward(self, forge: Forge, a: FastForward) -> list[Event]:
         if forge.get_branch_sha(a.repo, a.base) == a.to_sha:

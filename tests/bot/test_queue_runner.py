@@ -296,16 +296,17 @@ def test_a_damaged_state_is_reported_with_the_repository(store: Store) -> None:
 # The handlers route GitHub events to the runner
 
 
-def handlers_world(store: Store) -> tuple[World, object]:
+def handlers_world(store: Store, required: str = f"[{CHECK}]") -> tuple[World, object]:
     from bot.facts import Permission
     from bot.handlers import Handlers
     from bot.repo_config import CONFIG_PATH
 
     w = World(store)
-    w.forge.put_file(REPO, "main", CONFIG_PATH, f"version: 1\nmerge:\n  required_checks: [{CHECK}]\n")
+    w.forge.put_file(REPO, "main", CONFIG_PATH, f"version: 1\nmerge:\n  required_checks: {required}\n")
     w.forge.permissions[(REPO, "alice")] = Permission.WRITE
     bot = Handlers(forges=lambda repo, installation=None: w.forge, bot_login="mlgate[bot]")
-    bot.queue = QueueRunner(QueueStore(store.engine), bot._forge, bot.queue_config, clock=w.clock)
+    bot.queue = QueueRunner(QueueStore(store.engine), bot._forge, bot.queue_config, clock=w.clock,
+                            check_filter=bot.accept_staging_check)
     w.runner = bot.queue
     return w, bot
 
@@ -400,3 +401,21 @@ def test_the_resync_resumes_the_queue_after_missed_check_webhooks(store: Store) 
     bot.resync(REPO)
     assert w.runner.state(REPO).pull(1).status == "merged"
     assert w.forge.branches[(REPO, "main")] == sha
+
+
+def test_a_pinned_required_check_counts_only_from_its_app_on_staging(store: Store) -> None:
+    from bot.facts import CheckRun
+
+    w, bot = handlers_world(store, required=f"[{{name: {CHECK}, app: github-actions}}]")
+    head = w.pr(1)
+    w.forge.add_check(REPO, 1, CheckRun(CHECK, "completed", "success", "github-actions", head))
+    bot.handle("issue_comment", comment("/merge", 1), "d1")
+    (sha,) = running_shas(w.runner.state(REPO))
+    # a commit status with the same name (anyone with write can post one) does not count
+    bot.handle("status", payload(sha=sha, context=CHECK, state="success"), "d2")
+    run = {"name": CHECK, "head_sha": sha, "status": "completed", "conclusion": "success", "app": {"slug": "evil"}}
+    bot.handle("check_run", payload(action="completed", check_run=run), "d3")
+    assert w.runner.state(REPO).pull(1).status == "testing"
+    run["app"] = {"slug": "github-actions"}
+    bot.handle("check_run", payload(action="completed", check_run=run), "d4")
+    assert w.runner.state(REPO).pull(1).status == "merged"
