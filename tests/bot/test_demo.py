@@ -1,0 +1,37 @@
+"""`mlgate demo` end to end: sandbox, bot (web app + worker + SQLite), fake CI running the real
+`mlgate check all`, the example trained and pushed, the whole story. Bounded by per-step deadlines."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bot.demo import demo, run_demo
+
+
+def test_the_demo_story_runs_end_to_end(tmp_path: Path) -> None:
+    lines: list[str] = []
+    started = time.monotonic()
+    result = run_demo(lines.append, step_timeout=60, root=tmp_path / "demo")
+    elapsed = time.monotonic() - started
+    out = "\n".join(lines)
+    assert [s.outcome for s in result.steps] == ["ok"] * 6, out[-6000:]
+    assert elapsed < 420
+    # the unfair model is blocked by the bias gate, and its report comment is printed
+    assert "report comment on #1" in out and "mlgate/bias" in result.steps[1].detail
+    # the training change waits for bob, then goes green
+    assert "@\u200bbob" in out or "@bob" in out
+    # the three good PRs land together after the reviewed one: two staging runs in all
+    assert "in one batch" in result.steps[4].detail, result.steps[4].detail
+    # deployments carry the versions, and /rollback redeploys the previous version
+    assert "model sha256:" in out and "/rollback staging" in out and "redeployed" in result.steps[5].detail
+    assert "Summary" in out
+
+
+def test_the_demo_command_has_its_options() -> None:
+    res = CliRunner().invoke(demo, ["--help"])
+    assert res.exit_code == 0 and "--keep" in res.output and "--step-timeout" in res.output
+    res = CliRunner().invoke(demo, ["--step-timeout", "1"])
+    assert res.exit_code != 0 and "--step-timeout" in res.output
