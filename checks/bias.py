@@ -206,6 +206,10 @@ def judge_counts(joint: GroupCounts, cfg: BiasConfig, baseline: GateResult | Non
     if cfg.max_group_regression and baseline is None:
         findings.append(Finding("info", "no baseline: per-group regression limits not applied",
                                 code="baseline.missing"))
+    if not any(m.limits for m in metrics) and not cfg.max_group_regression:
+        findings.append(Finding(
+            "warn", "no limits configured: this gate reports the groups but cannot block a merge; "
+            "remove `limits: {}` to use the defaults, or set limits", code="bias.unjudged"))
     status = Status.worst([m.status for m in metrics] + [finding_status(f.severity) for f in findings]
                           + [r.status for r in rows])
     return GateResult(

@@ -174,6 +174,10 @@ def evaluate(
                                         code=f"quality.{name}"))
     if cfg.future and "holdout" in values and "future" in values:
         metrics += _gaps(values["holdout"], values["future"], cfg.future, baseline)
+    if metrics and not _has_limits(cfg):
+        findings.append(Finding(
+            "warn", "no limits configured: this gate reports the metrics but cannot block a merge; "
+            "add limits under quality.metrics (e.g. roc_auc: {min: 0.7, max_drop: 0.01})", code="quality.unjudged"))
     statuses = [m.status for m in metrics] + [finding_status(f.severity) for f in findings]
     status = Status.worst(statuses)
     return GateResult(
@@ -515,6 +519,13 @@ def breach_summary(metrics: list[Metric]) -> list[str]:
             noun = "metric" if len(hit) == 1 else "metrics"
             parts.append(f"{len(hit)} {noun} {word}: {shown}")
     return parts
+
+
+def _has_limits(cfg: QualityConfig) -> bool:
+    """Whether any limit is configured at all (without one the gate cannot fail, and says so)."""
+    groups = [*(cfg.metrics or {}).values(), *((cfg.future.metrics if cfg.future else {}).values())]
+    limited = any(v is not None for lim in groups for v in (lim.min, lim.max, lim.max_drop, lim.max_relative_drop))
+    return limited or bool(cfg.future and cfg.future.max_gap)
 
 
 def _summary(metrics: list[Metric], cfg: QualityConfig, baseline: GateResult | None) -> str:

@@ -105,7 +105,8 @@ def test_group_rates_and_gaps_from_known_counts() -> None:
     assert rows["B"].metrics["accuracy"] == pytest.approx((90 + 70) / 200)
     assert _metric(result, "equalized_odds_difference") == pytest.approx(0.2)
     assert _metric(result, "demographic_parity_difference") == pytest.approx(20 / 200)
-    assert result.status == Status.PASS  # limits: {} judges nothing
+    assert result.status == Status.WARN  # limits: {} judges nothing, and the gate says it cannot block
+    assert any(f.code == "bias.unjudged" for f in result.findings)
     assert "no limits configured" in result.summary
 
 

@@ -53,8 +53,9 @@ def test_classification_metrics_equal_sklearn(seed: int, decimals: int) -> None:
     assert set(got) == set(expected)
     for name, value in expected.items():
         assert got[name] == pytest.approx(value, abs=1e-9), name
-    assert result.status == Status.PASS
+    assert result.status == Status.WARN  # nothing configured: reported, and it says it cannot block
     assert "no limits configured" in result.summary
+    assert any(f.code == "quality.unjudged" for f in result.findings)
 
 
 def test_regression_metrics_equal_sklearn() -> None:
@@ -161,7 +162,7 @@ def test_single_class_labels() -> None:
     reported = evaluate(df, PRED, QualityConfig(metrics={"roc_auc": {}, "accuracy": {}}), None)
     assert reported.metric("roc_auc").value is None
     assert reported.metric("accuracy").value == pytest.approx((df.yhat == 1).mean(), abs=1e-12)
-    assert reported.status == Status.PASS
+    assert reported.status == Status.WARN  # metrics listed without limits: reported, cannot block
     assert any("single class" in f.message and "roc_auc" in f.message for f in reported.findings)
 
     judged = evaluate(df, PRED, QualityConfig(metrics={"average_precision": {"min": 0.5}}), None)
