@@ -99,11 +99,12 @@ class FakeCI:
 class World:
     """One repository, the bot, the fake CI and a driver feeding deliveries like the worker."""
 
-    def __init__(self, sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path, name: str) -> None:
+    def __init__(self, sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path, name: str,
+                 config: str = CONFIG) -> None:
         self.sandbox, self.sink = sandbox, sink
         src = tmp_path / "src"
         (src / ".github").mkdir(parents=True)
-        (src / CONFIG_PATH).write_text(CONFIG)
+        (src / CONFIG_PATH).write_text(config)
         (src / "README.md").write_text("# model\n")
         self.repo = sandbox.create_repo("alice", name, "alice", from_dir=src)["full_name"]
         self.name = name
@@ -309,3 +310,40 @@ def test_a_push_to_main_during_the_batch_is_refused_by_github_and_the_batch_is_r
     assert tip != first and tip in w.ci.green_shas()  # rebuilt on the new tip and tested again
     resp = sandbox.api("GET", f"/repos/{w.repo}/compare/{outside}...{tip}", "alice")
     assert resp.json()["status"] == "ahead"  # the hotfix is kept: a fast-forward, never a force
+
+
+def test_squash_lands_one_tested_commit_per_pr_and_closes_the_prs(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    w = World(sandbox, sink, tmp_path, "queue-squash", config=CONFIG + "  method: squash\n")
+    a = w.open_pr("a", {"a.txt": "a\n"})
+    b = w.open_pr("b", {"b.txt": "b\n"})
+    w.settle()
+    base = w.branch_sha("main")
+    w.comment(a, "/merge")
+    w.comment(b, "/merge")
+    w.settle()
+    assert w.statuses() == {a: "merged", b: "merged"}
+    tip = w.branch_sha("main")
+    assert tip in w.ci.green_shas()
+    history = sandbox.api("GET", f"/repos/{w.repo}/commits", "alice", params={"sha": "main"}).json()
+    assert [len(c["parents"]) for c in history] == [1, 1, 0]  # two squashed commits on the root, no merges
+    assert history[-1]["sha"] == base
+    for n in (a, b):
+        assert w.pull(n)["state"] == "closed"
+        assert any("Landed on main" in c for c in w.queue_comments(n))
+
+
+def test_a_pr_that_conflicts_with_main_fails_with_a_comment(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    w = World(sandbox, sink, tmp_path, "queue-conflict")
+    n = w.open_pr("clash", {"README.md": "# theirs\n"})
+    sandbox.push_files("alice", w.name, "main", {"README.md": "# ours\n"}, "alice", message="Edit README")
+    w.settle()
+    w.comment(n, "/merge")
+    w.settle()
+    assert w.statuses()[n] == "failed"
+    assert any("does not merge cleanly" in c for c in w.queue_comments(n))
+    assert not w.ci.runs
+    assert w.branch_sha(f"mlgate/tmp/{1}") is None  # the temporary branch is cleaned up
