@@ -346,4 +346,5 @@ def test_a_pr_that_conflicts_with_main_fails_with_a_comment(
     assert w.statuses()[n] == "failed"
     assert any("does not merge cleanly" in c for c in w.queue_comments(n))
     assert not w.ci.runs
-    assert w.branch_sha(f"mlgate/tmp/{1}") is None  # the temporary branch is cleaned up
+    refs = sandbox.api("GET", f"/repos/{w.repo}/git/matching-refs/heads/mlgate/tmp", "alice")
+    assert refs.status_code == 200 and refs.json() == []  # the temporary branch is cleaned up
