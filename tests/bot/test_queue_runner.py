@@ -419,3 +419,23 @@ def test_a_pinned_required_check_counts_only_from_its_app_on_staging(store: Stor
     run["app"] = {"slug": "github-actions"}
     bot.handle("check_run", payload(action="completed", check_run=run), "d4")
     assert w.runner.state(REPO).pull(1).status == "merged"
+
+
+def test_on_landed_is_told_once_per_landed_sha_and_its_errors_do_not_undo_the_landing(store: Store) -> None:
+    w = World(store)
+    seen: list[tuple[str, str, tuple[int, ...], str]] = []
+
+    def on_landed(repo: str, sha: str, numbers: tuple[int, ...], branch: str) -> None:
+        seen.append((repo, sha, numbers, branch))
+        raise RuntimeError("deployment service down")
+
+    w.runner.on_landed = on_landed
+    for n in (1, 2):
+        w.pr(n)
+    w.runner.feed(REPO, [MergeRequested(n, "main", w.forge.pulls[(REPO, n)].head_sha, "alice", gates="success")
+                         for n in (1, 2)])
+    w.ci()
+    tip = w.forge.branches[(REPO, "main")]
+    assert [numbers for _, _, numbers, _ in seen] == [(1,), (2,)]  # no batch delay: #1 went alone
+    assert seen[-1] == (REPO, tip, (2,), "main") and set(w.main_moves()) == {sha for _, sha, _, _ in seen}
+    assert {p.status for p in w.runner.state(REPO).pulls} == {"merged"}
