@@ -346,6 +346,7 @@ def run_demo(echo: Echo = click.echo, *, keep: bool = False, step_timeout: float
     """Play the story; returns what happened. `keep`: leave the servers running (returns at once)."""
     started = time.monotonic()
     result = DemoResult()
+    own_root = root is None
     root = root or Path(tempfile.mkdtemp(prefix="mlgate-demo-"))
     world = World(root, echo)
     try:
@@ -361,6 +362,8 @@ def run_demo(echo: Echo = click.echo, *, keep: bool = False, step_timeout: float
             result.stop = world.stop
         else:
             world.stop()
+            if own_root:
+                shutil.rmtree(root, ignore_errors=True)
     return result
 
 

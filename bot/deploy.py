@@ -268,8 +268,8 @@ def after_landing(config: MlgateConfig, state: DeployState, version: Version) ->
     requests = []
     messages = []
     for env, spec in config.deploy.environments.items():
-        if not spec.auto:
-            continue
+        if not spec.auto or any(d.sha == version.sha for d in state.in_env(env)):
+            continue  # a repeated landing notice (a retried delivery) deploys nothing twice
         if spec.requires and not state.succeeded(spec.requires, version.sha):
             messages.append(
                 f"`{md(env)}` waits for a successful `{md(spec.requires)}` deployment of {version.short()}."

@@ -93,7 +93,9 @@ def after_landing(
         return []
     ledger = _ledger(store_or_state)
     version = deploy.version_from_checks(landed_sha, forge.checks_on(repo, landed_sha), tuple(prs))
-    ledger.add_landed(repo, version)
+    known = ledger.load(repo).landed
+    if not known or known[-1].sha != landed_sha:  # a repeated notice records the landing once
+        ledger.add_landed(repo, version)
     if not cfg.deploy.environments:
         return []
     return execute(forge, repo, ledger, deploy.after_landing(cfg, ledger.load(repo), version))

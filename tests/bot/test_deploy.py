@@ -108,6 +108,11 @@ def test_after_landing_deploys_auto_environments_only_and_waits_for_requirements
     assert any("canary" in m and "staging" in m for m in d.messages)
 
 
+def test_a_repeated_landing_deploys_nothing_twice() -> None:
+    v = Version(A)
+    assert after_landing(CONFIG, state(DeployRecord(1, "staging", A), landed=(v,)), v).requests == ()
+
+
 def test_success_in_a_required_environment_deploys_the_auto_followers_once() -> None:
     v = Version(A)
     s = state(DeployRecord(10, "staging", A, "success"), landed=(v,))

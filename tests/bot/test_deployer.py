@@ -79,6 +79,9 @@ def test_after_landing_deploys_to_staging_with_versions_and_required_contexts(le
     assert "Created deployment" in out[0]
     state = as_ledger(ledger).load(REPO)
     assert [v.sha for v in state.landed] == [A] and state.deployments[0].environment == "staging"
+    # the same landing notice again (a retried delivery): recorded once, deployed once
+    assert after_landing(forge, REPO, A, [3, 4], CONFIG, ledger) == []
+    assert len(forge.deployments) == 1 and len(as_ledger(ledger).load(REPO).landed) == 1
 
 
 def test_unchecked_sha_is_refused_by_github_and_reported(ledger: object) -> None:
