@@ -14,11 +14,11 @@ does the actual rollout and reports `deployment_status`. This module decides fro
   tells the PRs that introduced the failed version; a `success` in X deploys the auto
   environments that require X.
 
-Every request carries the required checks (`merge.required_checks`). GitHub's deployment API
-verifies commit statuses only, so `split_required` hands GitHub, as `required_contexts`, the
-required checks reported as statuses or not reported at all (GitHub itself then refuses an
-unchecked SHA), and the deployer verifies those reported as check runs (the `mlgate/<gate>` runs)
-before asking.
+Every request carries the required checks (`merge.required_checks`) as `required_contexts`, so
+GitHub itself refuses a SHA whose checks are not green. GitHub documents that parameter for commit
+statuses only (GitHub.com judges check runs too; the sandbox does not), so the deployer also
+verifies the required check runs (`split_required`) and, when a forge refuses nothing but check
+runs it verified green, asks again with the statuses and never-reported names alone.
 """
 
 from __future__ import annotations
@@ -43,11 +43,13 @@ DEPLOY_MARKER = "<!-- mlgate-deploy -->"
 class DeploymentRefused(Exception):
     """GitHub refused to create a deployment (409): a required context is not green on the SHA."""
 
-    def __init__(self, environment: str, sha: str, contexts: tuple[str, ...] = (), message: str = "") -> None:
+    def __init__(
+        self, environment: str, sha: str, contexts: tuple[tuple[str, str], ...] = (), message: str = ""
+    ) -> None:
         super().__init__(f"deployment of {sha[:12]} to {environment} refused: {message or 'checks not green'}")
         self.environment = environment
         self.sha = sha
-        self.contexts = contexts
+        self.contexts = contexts  # (context, state) pairs GitHub named as not green
         self.message = message
 
 

@@ -719,13 +719,13 @@ class GitHubForge:
         )
 
 
-def _refused_contexts(data: Any) -> tuple[str, ...]:
-    """The failing contexts of GitHub's 409 body (`errors[].contexts[].context`), best effort."""
-    out: list[str] = []
+def _refused_contexts(data: Any) -> tuple[tuple[str, str], ...]:
+    """(context, state) of GitHub's 409 body (`errors[].contexts[]`) that are not green, best effort."""
+    out: list[tuple[str, str]] = []
     for err in data.get("errors") or () if isinstance(data, dict) else ():
         for ctx in err.get("contexts") or () if isinstance(err, dict) else ():
-            if isinstance(ctx, dict) and isinstance(ctx.get("context"), str):
-                out.append(f"{ctx['context']} ({ctx.get('state', 'missing')})")
+            if isinstance(ctx, dict) and isinstance(ctx.get("context"), str) and ctx.get("state") != "success":
+                out.append((ctx["context"], str(ctx.get("state") or "missing")))
     return tuple(out)
 
 

@@ -33,7 +33,7 @@ BOT = "mlgate-bot"
 CONFIG = """\
 version: 1
 merge:
-  required_checks: [ci/tests]
+  required_checks: [ci/tests, mlgate/data]
 deploy:
   environments:
     staging: {auto: true, rollback_on_failure: true}
@@ -145,5 +145,5 @@ def test_land_deploy_fail_roll_back_and_refuse_unchecked(sandbox: SandboxServer,
     c = sandbox.push_files("alice", "deploy-e2e", "unchecked", {"train.py": "LR = 9\n"}, "bob",
                            message="Unchecked", base="main")
     out = after_landing(forge, repo, c, [], config, ledger)
-    assert any("refused" in line and "ci/tests" in line for line in out), out
+    assert any("GitHub refused" in line and "ci/tests" in line for line in out), out
     assert all(d["sha"] != c for d in deployments(sandbox, repo))

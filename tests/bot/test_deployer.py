@@ -70,8 +70,7 @@ def test_after_landing_deploys_to_staging_with_versions_and_required_contexts(le
     assert len(forge.deployments) == 1
     dep = next(iter(forge.deployments.values()))
     assert dep["environment"] == "staging" and dep["sha"] == A
-    # both are check runs here, verified by mlgate; GitHub gets the status/unreported ones (none)
-    assert dep["required_contexts"] == ()
+    assert dep["required_contexts"] == ("tests", "mlgate/bias")  # GitHub judges them too
     payload = dep["payload"]
     assert payload["kind"] == PAYLOAD_KIND  # type: ignore[index]
     assert payload["version"] == {"code": A, "model": "sha256:model-a", "data": "sha256:d"}  # type: ignore[index]
@@ -91,6 +90,19 @@ def test_unchecked_sha_is_refused_by_github_and_reported(ledger: object) -> None
     assert forge.deployments == {}
     assert "refused" in out[0] and "mlgate/bias" in out[0]
     assert as_ledger(ledger).load(REPO).deployments == ()
+
+
+def test_a_forge_judging_statuses_only_gets_the_contexts_mlgate_did_not_verify(ledger: object) -> None:
+    forge = FakeForge()
+    forge.deploy_statuses_only = True  # type: ignore[attr-defined]  # like the sandbox
+    green(forge, A)
+    out = after_landing(forge, REPO, A, [1], CONFIG, ledger)
+    assert "Created deployment" in out[0]
+    (dep,) = forge.deployments.values()
+    assert dep["required_contexts"] == ()  # both required checks are check runs mlgate verified green
+    # an unchecked SHA is still refused there: never-reported names stay required
+    out = after_landing(forge, REPO, B, [2], CONFIG, ledger)
+    assert len(forge.deployments) == 1 and "GitHub refused" in out[0] and "`tests` (missing)" in out[0]
 
 
 def test_a_red_gate_check_run_is_refused_by_mlgate_before_asking_github(ledger: object) -> None:
