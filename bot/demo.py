@@ -270,8 +270,32 @@ class World:
         return int(self.api("POST", f"/repos/{REPO}/pulls", author,
                             json={"head": branch, "base": "main", "title": title})["number"])
 
-    def comment(self, number: int, user: str, body: str) -> None:
-        self.api("POST", f"/repos/{REPO}/issues/{number}/comments", user, json={"body": body})
+    def comment(self, number: int, user: str, body: str) -> int:
+        return int(self.api("POST", f"/repos/{REPO}/issues/{number}/comments", user, json={"body": body})["id"])
+
+    def ask(self, number: int, user: str, command: str, timeout: float) -> str:
+        """Comment `command` and return the bot's reply (printed), found by its reply marker."""
+        from bot.executor import reply_marker
+
+        marker = reply_marker(self.comment(number, user, command))
+        self.echo(f"  {user}: {command} (on #{number})")
+        reply = self.wait(f"the bot's reply to {command}", lambda: next(
+            (c["body"] for c in self.bot_comments(number) if marker in c["body"]), None), timeout)
+        text = _readable(reply)
+        self.echo("  bot: " + text.replace("\n", "\n       "))
+        return text
+
+    def settle(self, grace: float = 1.5) -> None:
+        """Let the sandbox deliver its webhooks and the worker handle them (debounce + poll)."""
+        self.sandbox.wait_for_webhooks(timeout=30)
+        time.sleep(grace)
+
+    def cd(self, deployment: dict[str, Any], state: str) -> None:
+        """The fake CD system reports how the rollout went."""
+        self.api("POST", f"/repos/{REPO}/deployments/{deployment['id']}/statuses", CI,
+                 json={"state": state, "description": f"demo CD: {state}"})
+        self.echo(f"  [cd] deployment {deployment['id']} ({deployment['environment']}, {deployment['sha'][:7]}): "
+                  f"{state}")
 
     def pull(self, number: int) -> dict[str, Any]:
         return dict(self.api("GET", f"/repos/{REPO}/pulls/{number}", OWNER))
@@ -488,33 +512,49 @@ def _play(world: World, result: DemoResult, echo: Echo, timeout: float, project:
             version = dep["payload"]["version"]
             echo(f"  deployment {dep['id']} → staging: code {dep['sha'][:7]}, model {str(version['model'])[:19]}, "
                  f"data {str(version['data'])[:19]}, PRs {dep['payload']['prs']}")
-            world.api("POST", f"/repos/{REPO}/deployments/{dep['id']}/statuses", CI,
-                      json={"state": "success", "description": "demo CD: rolled out"})
-            echo(f"  [cd] deployment {dep['id']} rolled out: success")
+            world.cd(dep, "success")
         if len(done) < 2:
             raise StepFailed(f"expected two landed versions in staging, found {len(done)}")
         previous = done[-2]["sha"]
-        time.sleep(1.0)  # let the bot record the statuses (webhooks) before the command reads them
+        world.settle()  # the bot records the statuses from their webhooks before the command reads them
         number = state["good"][0]
-        world.comment(number, OWNER, "/rollback staging")
-        echo(f"  alice: /rollback staging (on #{number})")
-        reply = world.wait("the bot's reply", lambda: next((c["body"] for c in world.bot_comments(number)
-                                                            if "/rollback staging" in c["body"]), None), timeout)
-        echo("  bot: " + _readable(reply).replace("\n", "\n       "))
+        world.ask(number, OWNER, "/rollback staging", timeout)
         back = world.wait(f"a new staging deployment of {previous[:7]}",
                           lambda: next((d for d in staging() if d["id"] > done[-1]["id"]), None), timeout)
         if back["sha"] != previous:
             raise StepFailed(f"the rollback deployed {back['sha'][:7]}, expected {previous[:7]}")
-        world.api("POST", f"/repos/{REPO}/deployments/{back['id']}/statuses", CI,
-                  json={"state": "success", "description": "demo CD: rolled back"})
-        echo(f"  [cd] deployment {back['id']} (rollback of {back['payload']['rollback_of']}) rolled out: success")
+        world.cd(back, "success")
         return f"staging ran {v2[:7]}; /rollback redeployed {previous[:7]} (deployment {back['id']})"
+
+    def production() -> str:
+        number, v2 = state["good"][0], state["v2"]
+        refused = world.ask(number, OWNER, "/deploy production", timeout)
+        if "refused" not in refused:
+            raise StepFailed("production was deployed without a shadow deployment")
+        world.ask(number, OWNER, "/deploy shadow", timeout)
+        shadow = world.wait("the shadow deployment", lambda: next(
+            (d for d in world.deployments() if d["environment"] == "shadow"), None), timeout)
+        world.cd(shadow, "success")
+        world.settle()  # the bot records the status from its webhook
+        world.ask(number, OWNER, "/deploy production", timeout)
+        prod = world.wait("the production deployment", lambda: next(
+            (d for d in world.deployments() if d["environment"] == "production"), None), timeout)
+        notes_before = {n: len(world.bot_comments(n)) for n in state["good"]}
+        world.cd(prod, "failure")
+        note = world.wait("the bot's comment on the PRs of the failed version", lambda: next(
+            (c["body"] for c in world.bot_comments(state["good"][-1])[notes_before[state["good"][-1]]:]
+             if "production" in c["body"]), None), timeout)
+        echo(f"  bot on #{state['good'][-1]}: " + _readable(note).replace("\n", "\n       "))
+        return (f"production refused until shadow had {v2[:7]}; its failed rollout was reported on "
+                f"{', '.join(f'#{n}' for n in state['good'])} (no earlier production version to roll back to)")
 
     play("1. a PR that degrades a group's false negative rate is blocked", unfair)
     s2 = play("2. a PR touching training code waits for an allowed reviewer", training)
     s3 = play("3. three good PRs pass their gates", good)
     s4 = play("4. /merge: the reviewed PR lands first, then the three good ones together", merge, needs=(s2, s3))
-    play("5. the landed version goes to staging and is rolled back", deploy_and_roll_back, needs=(s4,))
+    s5 = play("5. the landed version goes to staging and is rolled back", deploy_and_roll_back, needs=(s4,))
+    play("6. production needs a successful shadow deployment; a failed rollout is reported on the PRs",
+         production, needs=(s5,))
 
 
 def _completed(run: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ def test_the_demo_story_runs_end_to_end(tmp_path: Path) -> None:
     result = run_demo(lines.append, step_timeout=60, root=tmp_path / "demo")
     elapsed = time.monotonic() - started
     out = "\n".join(lines)
-    assert [s.outcome for s in result.steps] == ["ok"] * 6, out[-6000:]
+    assert [s.outcome for s in result.steps] == ["ok"] * 7, out[-6000:]
     assert elapsed < 420
     # the unfair model is blocked by the bias gate, and its report comment is printed
     assert "report comment on #1" in out and "mlgate/bias" in result.steps[1].detail
@@ -27,6 +27,8 @@ def test_the_demo_story_runs_end_to_end(tmp_path: Path) -> None:
     assert "in one batch" in result.steps[4].detail, result.steps[4].detail
     # deployments carry the versions, and /rollback redeploys the previous version
     assert "model sha256:" in out and "/rollback staging" in out and "redeployed" in result.steps[5].detail
+    # production is refused until shadow has the version; its failed rollout is reported on the PRs
+    assert "requires a successful `shadow` deployment" in out and "**failed**" in out
     assert "Summary" in out
 
 
