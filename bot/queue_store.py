@@ -10,10 +10,12 @@ worker's tick finds the repositories whose timeouts are due without reading ever
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from bot.queue import QueueState, state_from_json, state_to_json
 
@@ -46,9 +48,18 @@ class QueueStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A read-only transaction: on the store's SQLite engine a deferred BEGIN, which never waits
+        for (or blocks) writers, instead of the BEGIN IMMEDIATE its writes use."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(mlgate_read_only=True)
+            with conn.begin():
+                yield conn
+
     def load(self, repo: str) -> QueueRow:
         """The stored state, or an empty one (version 0). A damaged document raises ValueError."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(queue_state).where(_c.repo == repo)).first()
         if row is None:
             return QueueRow(repo, QueueState(repo), 0)
@@ -87,7 +98,7 @@ class QueueStore:
 
     def due(self, now: float, limit: int = 100) -> list[str]:
         """Repositories whose queue wants a Tick by `now`."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(sa.select(_c.repo).where(_c.wakeup_at.is_not(None), _c.wakeup_at <= now)
                                 .order_by(_c.wakeup_at).limit(limit))
             return [r.repo for r in rows]

@@ -100,8 +100,9 @@ class World:
     """One repository, the bot, the fake CI and a driver feeding deliveries like the worker."""
 
     def __init__(self, sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path, name: str,
-                 config: str = CONFIG) -> None:
+                 config: str = CONFIG, batch_delay: float = BATCH_DELAY) -> None:
         self.sandbox, self.sink = sandbox, sink
+        self.batch_delay = batch_delay
         src = tmp_path / "src"
         (src / ".github").mkdir(parents=True)
         (src / CONFIG_PATH).write_text(config)
@@ -126,7 +127,7 @@ class World:
         bot = build_dispatcher(settings, forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
         assert bot.queue is not None
         # bors-ng's batch_delay: a fresh batch waits a moment for more /merge (the worker's tick fires it)
-        bot.queue_knobs["batch_delay_seconds"] = BATCH_DELAY
+        bot.queue_knobs["batch_delay_seconds"] = self.batch_delay
         return bot
 
     def settle(self, max_rounds: int = 80, deliver: bool = True) -> None:
@@ -198,7 +199,8 @@ class World:
 def test_six_prs_one_broken_five_land_in_fewer_ci_runs_only_tested_shas_on_main(
     sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
 ) -> None:
-    w = World(sandbox, sink, tmp_path, "queue-six")
+    # A longer batch delay: all six /merge must be handled before the first batch starts, even on a slow machine.
+    w = World(sandbox, sink, tmp_path, "queue-six", batch_delay=4.0)
     numbers = [w.open_pr(f"feature-{i}", {f"f{i}.txt": f"{i}\n", **({"BROKEN": "yes\n"} if i == 4 else {})})
                for i in range(1, 7)]
     w.settle()
