@@ -201,7 +201,6 @@ class World:
         store = Store.open(settings.database_url)
         forges = forge_factory(settings, ForgeOptions(seconds_between_writes=0))
         dispatcher = build_dispatcher(settings, forges=forges)
-        _route_deployment_statuses()
         worker = Worker(store, dispatcher, WorkerConfig.from_settings(settings))
         worker.start()
         app = create_app(settings, store=store, on_delivery=worker.wake)
@@ -338,14 +337,6 @@ class World:
             if time.monotonic() > deadline:
                 raise StepFailed(f"timed out after {timeout:.0f} s waiting for {what}")
             time.sleep(0.4)
-
-
-def _route_deployment_statuses() -> None:
-    """Until bot/handlers.py routes `deployment_status` itself, add the deployer's route (no-op after)."""
-    from bot.deployer import deployment_status_route
-    from bot.handlers import ROUTES
-
-    ROUTES.setdefault("deployment_status", deployment_status_route)
 
 
 def _readable(body: str) -> str:

@@ -637,7 +637,15 @@ ROUTES: dict[str, Callable[[Handlers, Mapping[str, Any]], set[PullRef]]] = {
     "issue_comment": Handlers.on_issue_comment,
     "installation": Handlers.on_installation,
     "installation_repositories": Handlers.on_installation,
+    "deployment_status": lambda handlers, payload: _deployment_status(handlers, payload),
 }
+
+
+def _deployment_status(handlers: Handlers, payload: Mapping[str, Any]) -> set[PullRef]:
+    """Record a deployment's status; roll back on failure where configured (bot/deployer.py)."""
+    from bot.deployer import deployment_status_route
+
+    return deployment_status_route(handlers, payload)
 
 
 def build_dispatcher(settings: Any, forges: Callable[..., Forge] | None = None) -> Handlers:

@@ -1,6 +1,6 @@
 """Deployments end to end over real HTTP: the local GitHub sandbox, the real GitHubForge (PyGithub),
-bot/deployer.py, and the sandbox's signed `deployment_status` webhooks routed the way bot/handlers.py
-will route them (`deployment_status_route`).
+bot/deployer.py, and the sandbox's signed `deployment_status` webhooks routed through bot/handlers.py's
+ROUTES (`Handlers.handle`), as the worker does.
 
 Story: version A lands and goes to staging; the CD system (played by alice) reports success. B lands
 and goes to staging; the CD system reports failure; the bot rolls staging back to A and comments
@@ -21,7 +21,7 @@ import pytest
 
 from bot.deploy import DEPLOY_MARKER, PAYLOAD_KIND
 from bot.deploy_store import MemoryLedger
-from bot.deployer import after_landing, deployment_status_route
+from bot.deployer import after_landing
 from bot.github import ForgeOptions, forge_factory
 from bot.handlers import build_dispatcher
 from bot.repo_config import CONFIG_PATH
@@ -81,7 +81,7 @@ def report_status(sandbox: SandboxServer, sink: WebhookSink, bot: Any, repo: str
     assert sandbox.wait_for_webhooks(timeout=30)
     events = [d for d in sink.deliveries[seen:] if d.event == "deployment_status"]
     assert len(events) == 1 and events[0].signature_ok(SECRET)
-    assert deployment_status_route(bot, events[0].payload) == set()
+    assert bot.handle("deployment_status", events[0].payload, events[0].guid) == set()  # ROUTES, as the worker
 
 
 def test_land_deploy_fail_roll_back_and_refuse_unchecked(sandbox: SandboxServer, sink: WebhookSink,
