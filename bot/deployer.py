@@ -63,7 +63,8 @@ def handle_deploy_command(
 ) -> list[str]:
     """Run one accepted `/deploy <env>` or `/rollback <env>` command; the reply's paragraphs.
 
-    Permission checks are the caller's (bot/handlers.py does them for every command).
+    `number` is the PR the command was given on; the caller posts the reply there. Permission
+    checks are the caller's (bot/handlers.py does them for every command).
     """
     cfg = _config(config)
     if cfg is None:
@@ -87,16 +88,17 @@ def after_landing(
     config: object,
     store_or_state: object | None = None,
 ) -> list[str]:
-    """Record the landed version and deploy it to the auto environments; what happened, as Markdown."""
+    """Record the landed version and deploy it to the auto environments; what happened, as Markdown.
+
+    The version is recorded whatever the config says, so a later `/deploy` can promote it.
+    """
     cfg = _config(config)
-    if cfg is None:
-        return []
     ledger = _ledger(store_or_state)
     version = deploy.version_from_checks(landed_sha, forge.checks_on(repo, landed_sha), tuple(prs))
     known = ledger.load(repo).landed
     if not known or known[-1].sha != landed_sha:  # a repeated notice records the landing once
         ledger.add_landed(repo, version)
-    if not cfg.deploy.environments:
+    if cfg is None or not cfg.deploy.environments:
         return []
     return execute(forge, repo, ledger, deploy.after_landing(cfg, ledger.load(repo), version))
 

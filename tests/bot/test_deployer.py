@@ -173,6 +173,10 @@ def test_invalid_config_and_bad_arguments_are_answered() -> None:
     forge = FakeForge()
     bad = RepoConfig(source="invalid", ref="main", error="deploy: bad")
     assert "invalid" in handle_deploy_command(forge, REPO, 1, cmd("deploy", "staging"), bad, MemoryLedger())[0]
+    led = MemoryLedger()
+    green(forge, A)
+    assert after_landing(forge, REPO, A, [1], bad, led) == []  # nothing deployed, but the landing is known
+    assert [v.sha for v in led.load(REPO).landed] == [A] and forge.writes_of("create_deployment") == []
     good = RepoConfig(source="file", ref="main", config=CONFIG)
     assert "needs an environment" in handle_deploy_command(forge, REPO, 1, cmd("deploy", None), good, MemoryLedger())[0]
     with pytest.raises(ValueError, match="not a deployment command"):
