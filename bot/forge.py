@@ -117,3 +117,7 @@ class Forge(Protocol):
     def pull_head_branch(self, repo: str, number: int) -> tuple[str, str, str]:
         """(head branch, head SHA, head repository full name) of a PR."""
         ...
+
+    def pull_commits(self, repo: str, number: int) -> tuple[tuple[str, str], ...]:
+        """(SHA, message) of the PR's commits, oldest first (GitHub lists at most 250): merge.method rebase."""
+        ...

@@ -662,6 +662,17 @@ class GitHubForge:
         head = data["head"]
         return str(head["ref"]), str(head["sha"]), str((head.get("repo") or {}).get("full_name") or "")
 
+    def pull_commits(self, repo: str, number: int) -> tuple[tuple[str, str], ...]:
+        _check_repo(repo)
+        out: list[tuple[str, str]] = []
+        for page in range(1, 4):  # GitHub lists at most 250 commits of a PR
+            items = self._read(f"commits of {repo}#{number}", lambda page=page: self._json(
+                "GET", f"/repos/{repo}/pulls/{int(number)}/commits", params={"per_page": 100, "page": page}))
+            out += [(str(c["sha"]), str((c.get("commit") or {}).get("message") or "")) for c in items or ()]
+            if not items or len(items) < 100:
+                break
+        return tuple(out)
+
     # --- deployments (bot/deployer.py) -----------------------------------------------------------
     def create_deployment(
         self,

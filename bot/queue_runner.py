@@ -218,15 +218,18 @@ class QueueRunner:
         base_sha = a.base_sha or forge.get_branch_sha(repo, a.base)
         if base_sha is None:
             return [StagingFailed(a.build_id, None, f"the base branch {a.base} does not exist")]
-        if a.method == "rebase":
-            # Replaying commits needs one API call per commit and a tree walk; not built yet.
-            number = a.pulls[0].number if len(a.pulls) == 1 else None
-            return [StagingFailed(a.build_id, number, "merge.method rebase is not supported by the API executor yet")]
         tmp = temp_branch(a.build_id)
         forge.force_branch(repo, tmp, base_sha)
         current = base_sha
         for pull in a.pulls:
             message = f"Merge #{pull.number} ({pull.head_sha[:12]}) into {a.base}\n\nmlgate {a.purpose} {a.build_id}"
+            if a.method == "rebase":
+                replayed = self._replay(forge, repo, tmp, pull.number, pull.head_sha, current)
+                if replayed is None:
+                    forge.delete_branch(repo, tmp)
+                    return [StagingFailed(a.build_id, pull.number, "its commits do not replay cleanly")]
+                current = replayed
+                continue
             outcome, sha = forge.merge_into_branch(repo, tmp, pull.head_sha, message)
             if outcome == "conflict":
                 forge.delete_branch(repo, tmp)
@@ -250,6 +253,24 @@ class QueueRunner:
         if self.check_filter is not None:
             runs = tuple(r for r in runs if self.check_filter(repo, r))
         return check_updates(runs, sha)
+
+    def _replay(self, forge: Forge, repo: str, tmp: str, number: int, head_sha: str, current: str) -> str | None:
+        """Rebase through the API: each PR commit is merged into `tmp`, then replaced by a commit with
+        the merged tree, the previous replayed commit as its only parent and the original message."""
+        commits = forge.pull_commits(repo, number)
+        shas = [sha for sha, _ in commits]
+        if head_sha not in shas:
+            return None  # the PR moved on (its HeadPushed follows) or lists more than 250 commits
+        for sha, message in commits[: shas.index(head_sha) + 1]:
+            outcome, merged = forge.merge_into_branch(repo, tmp, sha, f"Replay {sha[:12]} of #{number}")
+            if outcome == "conflict":
+                return None
+            if outcome == "noop":
+                continue  # already on the base
+            assert merged is not None
+            current = forge.commit_with_tree_of(repo, merged, current, message)
+            forge.force_branch(repo, tmp, current)
+        return current
 
     def _fast_forward(self, forge: Forge, a: FastForward) -> list[Event]:
         if forge.get_branch_sha(a.repo, a.base) == a.to_sha:

@@ -274,6 +274,18 @@ class FakeForge:
         facts = self.pulls[(repo, number)]
         return facts.head_ref, facts.head_sha, facts.head_repo
 
+    def pull_commits(self, repo: str, number: int) -> tuple[tuple[str, str], ...]:
+        """The head and its ancestors that are not on the base branch, oldest first (by graph order)."""
+        self._queue_init()
+        facts = self.pulls[(repo, number)]
+        base = self.ancestors(self.branches.get((repo, facts.base_ref), ""))
+        chain, sha = [], facts.head_sha
+        while sha and sha not in base and sha in self.commits:
+            chain.append((sha, f"commit {sha[:7]}"))
+            parents = self.commits[sha][0]
+            sha = parents[0] if parents else ""
+        return tuple(reversed(chain))
+
     # --- deployments (bot/deployer.py) -----------------------------------------------------------
     def _deploy_init(self) -> None:
         self._queue_init()

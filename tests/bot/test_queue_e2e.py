@@ -350,3 +350,21 @@ def test_a_pr_that_conflicts_with_main_fails_with_a_comment(
     assert not w.ci.runs
     refs = sandbox.api("GET", f"/repos/{w.repo}/git/matching-refs/heads/mlgate/tmp", "alice")
     assert refs.status_code == 200 and refs.json() == []  # the temporary branch is cleaned up
+
+
+def test_rebase_lands_the_prs_commits_replayed_linearly(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    w = World(sandbox, sink, tmp_path, "queue-rebase", config=CONFIG + "  method: rebase\n")
+    sandbox.push_files("alice", w.name, "two", {"one.txt": "1\n"}, "bob", message="First step", base="main")
+    n = w.open_pr("two", {"two.txt": "2\n"})  # a second commit on the same branch
+    w.settle()
+    w.comment(n, "/merge")
+    w.settle()
+    assert w.statuses() == {n: "merged"}
+    tip = w.branch_sha("main")
+    assert tip in w.ci.green_shas()
+    history = sandbox.api("GET", f"/repos/{w.repo}/commits", "alice", params={"sha": "main"}).json()
+    assert [len(c["parents"]) for c in history] == [1, 1, 0]
+    assert [c["commit"]["message"].splitlines()[0] for c in history[:2]] == ["Change two", "First step"]
+    assert w.pull(n)["state"] == "closed"

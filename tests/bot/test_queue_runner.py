@@ -439,3 +439,17 @@ def test_on_landed_is_told_once_per_landed_sha_and_its_errors_do_not_undo_the_la
     assert [numbers for _, _, numbers, _ in seen] == [(1,), (2,)]  # no batch delay: #1 went alone
     assert seen[-1] == (REPO, tip, (2,), "main") and set(w.main_moves()) == {sha for _, sha, _, _ in seen}
     assert {p.status for p in w.runner.state(REPO).pulls} == {"merged"}
+
+
+def test_rebase_replays_each_pr_commit_on_top_of_the_base(store: Store) -> None:
+    w = World(store, QueueConfig(branches=("main",), required_checks=(CHECK,), method="rebase", adaptive=False))
+    w.forge.add_commit("c1" + "0" * 38, ("b0",), {"step1"})
+    head = w.forge.add_commit("c2" + "0" * 38, ("c1" + "0" * 38,), {"step2"})
+    w.forge.add_pull(REPO, 1, head_sha=head)
+    w.merge(1)
+    w.ci()
+    tip = w.forge.branches[(REPO, "main")]
+    parent = w.forge.commits[tip][0]
+    assert tip in w.green and len(parent) == 1 and w.forge.commits[parent[0]][0] == ("b0",)  # two linear commits
+    assert {"step1", "step2"} <= w.forge.commits[tip][1]
+    assert (REPO, 1) in w.forge.closed
