@@ -285,11 +285,12 @@ def report(results_path: str, markdown_path: str) -> None:
 
 
 def _add_bot_commands() -> None:
-    """`mlgate serve`, `mlgate worker` and `mlgate sandbox …` live in the bot package."""
+    """`mlgate serve`, `mlgate worker`, `mlgate sandbox …` and `mlgate demo` live in the bot package."""
     from bot.cli import commands as bot_commands
+    from bot.demo import demo
     from bot.sandbox.cli import sandbox
 
-    for command in (*bot_commands, sandbox):
+    for command in (*bot_commands, sandbox, demo):
         cli.add_command(command)
 
 
