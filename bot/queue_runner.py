@@ -11,9 +11,10 @@ Executing an action can produce events (`StagingCreated` plus the checks already
 
 Staging commits are built the bors-ng way, through the REST API only: a temporary branch at the
 base tip, `POST /repos/{o}/{r}/merges` of each PR head into it (squash: one commit with the merged
-tree on top of the previous one), then `mlgate/staging/<base>` (or `mlgate/try/<n>`) is forced to
-the result. The base itself only ever moves with a NON-force ref update to a tested SHA; GitHub's
-422 refusal is the queue's `FastForwardRefused`.
+tree on top of the previous one; rebase: the same per PR commit, with its message), then
+`mlgate/staging/<base>` (or `mlgate/try/<n>`) is forced to the result. The base itself only ever
+moves with a NON-force ref update to a tested SHA; GitHub's 422 refusal is the queue's
+`FastForwardRefused`.
 """
 
 from __future__ import annotations
