@@ -182,7 +182,7 @@ class Handlers:
     gate_app: str | None = None  # pin the app that must publish mlgate/<gate> runs (None: any app)
     queue: QueueRunner | None = None  # None: queue commands answer "not available" (unit tests of the rest)
     deploy_store: object | None = None  # the deployments ledger (a Store/Engine); None: /deploy not available
-    queue_knobs: dict[str, Any] = field(default_factory=dict)  # QueueConfig knobs not in mlgate.yml (batch delay…)
+    queue_knobs: dict[str, Any] = field(default_factory=dict)  # QueueConfig overrides of merge.* (tests, demo)
 
     # --- Dispatcher protocol -------------------------------------------------------------------
     def handle(self, event: str, payload: dict[str, Any], delivery_id: str) -> set[PullRef]:

@@ -115,7 +115,8 @@ class QueueConfig:
             required_checks=required,
             delete_branches=m.delete_branches,
             preempt=m.preempt,
-            **knobs,
+            **{"batch_delay_seconds": m.batch_delay_seconds, "adaptive": m.adaptive,
+               "confirm_threshold": m.confirm_threshold, **knobs},
         )
 
 

@@ -44,6 +44,9 @@ class MergeConfig(StrictModel):
     delete_branches: bool = False
     preempt: bool = True
     gate_app: str | None = None  # the app that must publish the mlgate/<gate> check runs (e.g. github-actions)
+    batch_delay_seconds: float = Field(default=0, ge=0, le=3600)  # wait for more PRs before a fresh batch
+    adaptive: bool = True  # size batches from the recent failure rate
+    confirm_threshold: float = Field(default=0.1, ge=0)  # flake rate above which a suspect is re-run alone
 
 
 class ReviewRule(StrictModel):
