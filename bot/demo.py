@@ -569,14 +569,28 @@ def _summary(result: DemoResult, echo: Echo) -> None:
     echo(f"  {result.ci_runs} CI runs, {result.seconds:.0f} s")
 
 
+def find_example(explicit: Path | None = None) -> Path:
+    """The example project: --project, else next to the package (a checkout or an editable install),
+    else ./examples/arrests (an installed wheel, run from the checkout)."""
+    candidates = [explicit] if explicit else [EXAMPLE, Path.cwd() / "examples" / "arrests"]
+    for candidate in candidates:
+        if candidate is not None and (candidate / "train.py").is_file() and (candidate / ".github").is_dir():
+            return candidate
+    where = str(explicit) if explicit else "examples/arrests"
+    raise click.UsageError(f"the example project was not found at {where}: run `mlgate demo` from the mlgate "
+                           "checkout, or pass --project PATH")
+
+
 @click.command("demo")
 @click.option("--keep", is_flag=True, help="Leave the sandbox and the bot running afterwards, to explore.")
 @click.option("--step-timeout", default=120.0, show_default=True, type=click.FloatRange(5, 3600),
               help="Seconds each step may wait for the bot or the CI.")
-def demo(keep: bool, step_timeout: float) -> None:
+@click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The example project to push (default: examples/arrests of the mlgate checkout).")
+def demo(keep: bool, step_timeout: float, project: Path | None) -> None:
     """Run the bot against a local GitHub sandbox and play a short story."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    result = run_demo(keep=keep, step_timeout=step_timeout)
+    result = run_demo(keep=keep, step_timeout=step_timeout, project=find_example(project))
     if keep:
         try:
             while True:
@@ -590,4 +604,4 @@ def demo(keep: bool, step_timeout: float) -> None:
         raise SystemExit(1)
 
 
-__all__ = ["DemoResult", "demo", "run_demo"]
+__all__ = ["DemoResult", "demo", "find_example", "run_demo"]
