@@ -58,7 +58,13 @@ from bot.queue import (
 from bot.queue_runner import QUEUE_MARKER, QueueRunner
 from bot.repo_config import ConfigCache, RepoConfig, load_repo_config, push_touches_config
 from bot.report import GateLine, ReportData, decode_state, render_check, render_comment
-from bot.review import ReviewResult, evaluate_review, reviewers_to_check, teams_to_resolve
+from bot.review import (
+    ReviewResult,
+    evaluate_review,
+    ownership_from_registry,
+    reviewers_to_check,
+    teams_to_resolve,
+)
 from checks.report import md
 
 log = logging.getLogger(__name__)
@@ -243,17 +249,20 @@ class Handlers:
         review: ReviewResult | None = None
         requests: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
         state: dict[str, Any] = {"head": facts.head_sha}
-        if config.valid:
+        features, registry_error = (None, None)
+        if config.valid and any(r.from_features for r in config.effective.review.rules):
+            features, registry_error = feature_owners(forge, facts, config.effective)
+        if config.valid and registry_error is None:
             cfg = config.effective
             rules = cfg.review.rules
-            facts = _with_teams(forge, facts, teams_to_resolve(facts, rules))
+            facts = _with_teams(forge, facts, teams_to_resolve(facts, rules, features))
             writers = _writers(forge, facts) if any(not (r.users or r.teams) for r in rules) else ()
-            review = evaluate_review(facts, rules, writers=writers)
+            review = evaluate_review(facts, rules, writers=writers, features=features)
             report = evaluate_gates(facts, cfg, review, gate_app=cfg.merge.gate_app or self.gate_app)
             state["applying"] = [r.name for r in review.applicable]
             requests = review.review_requests(previous.get("applying") or ())
         else:
-            report = evaluate_gates(facts, None, None, config_error=config.error or "invalid")
+            report = evaluate_gates(facts, None, None, config_error=registry_error or config.error or "invalid")
         data = ReportData(
             facts=facts,
             config=config,
@@ -646,6 +655,26 @@ def _deployment_status(handlers: Handlers, payload: Mapping[str, Any]) -> set[Pu
     from bot.deployer import deployment_status_route
 
     return deployment_status_route(handlers, payload)
+
+
+def feature_owners(forge: Forge, facts: PullFacts, cfg: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """Feature ownership for `from_features` review rules, from the registry on the PR's BASE branch
+    (like the config: a PR must not choose its own reviewers). An unreadable registry is an error
+    that fails the `mlgate` check rather than a rule that silently applies to nothing."""
+    from checks.errors import UserError
+    from checks.feature_registry import parse_registry
+
+    path = cfg.features.registry if cfg.features else "features.yaml"
+    docs_paths = cfg.features.docs_paths if cfg.features else ["docs/features/"]
+    found = forge.read_file(facts.repo, path, facts.base_ref)
+    if found is None:
+        return None, (f"review rules use `from_features`, but the feature registry {path} does not exist on "
+                      f"the base branch {facts.base_ref}")
+    try:
+        registry = parse_registry(found[0], f"{path}@{facts.base_ref}")
+    except UserError as exc:
+        return None, f"review rules use `from_features`, but the feature registry cannot be read: {exc}"
+    return ownership_from_registry(registry, docs_paths), None
 
 
 def build_dispatcher(settings: Any, forges: Callable[..., Forge] | None = None) -> Handlers:

@@ -450,3 +450,46 @@ def test_command_permissions_come_from_the_default_branch_config(forge: FakeForg
     # without the repository's default branch in the payload, the defaults apply: write may merge
     bot.handle("issue_comment", comment_payload("/merge", comment_id=556), "d2")
     assert forge.reactions[-1] == (REPO, 556, "+1")
+
+
+FEATURE_RULES = """\
+review:
+  rules:
+    - name: feature owners
+      from_features: true
+"""  # no features: section, so no mlgate/features gate to wait for; the registry is features.yaml
+REGISTRY = """\
+features:
+  - name: age
+    description: Age in years.
+    owner: "@carol"
+    code: src/age.py
+"""
+
+
+def test_feature_owner_rule_reads_the_registry_from_the_base_branch(forge: FakeForge) -> None:
+    forge.put_file(REPO, "main", CONFIG_PATH, FEATURE_RULES)
+    forge.put_file(REPO, "main", "features.yaml", REGISTRY)
+    forge.put_file(REPO, "tune", "features.yaml", REGISTRY.replace("@carol", "@alice"))  # the head's own pick
+    forge.add_pull(REPO, 2, author="alice", head_sha="f" * 40, files=("src/age.py",), head_ref="tune")
+    forge.permissions[(REPO, "carol")] = Permission.WRITE
+    bot = Handlers(forges=lambda repo, installation=None: forge, bot_login="mlgate[bot]")
+    bot.evaluate(REPO, 2)
+    assert check(forge, "f" * 40).conclusion == "failure"
+    assert ("read_file", REPO, "features.yaml", "tune") not in forge.reads
+    forge.add_review(REPO, 2, "bob", "APPROVED")  # not the owner
+    bot.evaluate(REPO, 2)
+    assert check(forge, "f" * 40).conclusion == "failure"
+    forge.add_review(REPO, 2, "carol", "APPROVED")
+    bot.evaluate(REPO, 2)
+    assert check(forge, "f" * 40).conclusion == "success"
+
+
+def test_feature_owner_rule_without_a_registry_fails_the_check(forge: FakeForge) -> None:
+    forge.put_file(REPO, "main", CONFIG_PATH, FEATURE_RULES)
+    forge.add_pull(REPO, 3, author="alice", head_sha="d" * 40, files=("src/age.py",), head_ref="x")
+    bot = Handlers(forges=lambda repo, installation=None: forge, bot_login="mlgate[bot]")
+    bot.evaluate(REPO, 3)
+    run = check(forge, "d" * 40)
+    assert run.conclusion == "failure"
+    assert "features.yaml does not exist on the base branch main" in (run.summary or "") + report(forge, 3)
