@@ -11,7 +11,6 @@ deployment exists for it.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,6 +26,7 @@ from bot.handlers import build_dispatcher
 from bot.repo_config import CONFIG_PATH
 from bot.sandbox.harness import SandboxServer, WebhookSink
 from checks.config import parse_config
+from tests.bot.conftest import running_sandbox
 
 SECRET = "deploy-e2e-secret"
 BOT = "mlgate-bot"
@@ -42,17 +42,8 @@ deploy:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    srv = SandboxServer(tmp_path_factory.mktemp("deploy-sandbox"), users=("alice", "bob", BOT)).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def sink() -> Iterator[WebhookSink]:
-    s = WebhookSink().start()
-    yield s
-    s.stop()
+    with running_sandbox(tmp_path_factory.mktemp("deploy-sandbox"), ("alice", "bob", BOT)) as srv:
+        yield srv
 
 
 def ci(sandbox: SandboxServer, repo: str, sha: str, model: str) -> None:

@@ -9,7 +9,6 @@ the test also proves that the bot settles instead of looping on itself.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +22,7 @@ from bot.handlers import Handlers, build_dispatcher
 from bot.repo_config import CONFIG_PATH
 from bot.report import decode_state
 from bot.sandbox.harness import SandboxServer, WebhookSink
+from tests.bot.conftest import running_sandbox
 
 SECRET = "e2e-webhook-secret"
 BOT = "mlgate-bot"
@@ -38,17 +38,8 @@ review:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    srv = SandboxServer(tmp_path_factory.mktemp("e2e-sandbox"), users=("alice", "bob", "carol", BOT)).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def sink() -> Iterator[WebhookSink]:
-    s = WebhookSink().start()
-    yield s
-    s.stop()
+    with running_sandbox(tmp_path_factory.mktemp("e2e-sandbox"), ("alice", "bob", "carol", BOT)) as srv:
+        yield srv
 
 
 class Driver:

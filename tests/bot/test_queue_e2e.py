@@ -10,7 +10,6 @@ returned), including the events the bot's own writes cause, until nothing new ar
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from bot.queue_runner import QUEUE_MARKER
 from bot.repo_config import CONFIG_PATH
 from bot.sandbox.harness import SandboxServer, WebhookSink
 from bot.store import Store
+from tests.bot.conftest import running_sandbox
 
 SECRET = "queue-e2e-secret"
 BOT = "mlgate-bot"
@@ -42,17 +42,8 @@ BATCH_DELAY = 1.0
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    srv = SandboxServer(tmp_path_factory.mktemp("queue-sandbox"), users=("alice", "bob", "carol", BOT)).start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def sink() -> Iterator[WebhookSink]:
-    s = WebhookSink().start()
-    yield s
-    s.stop()
+    with running_sandbox(tmp_path_factory.mktemp("queue-sandbox"), ("alice", "bob", "carol", BOT)) as srv:
+        yield srv
 
 
 class FakeCI:
