@@ -215,10 +215,8 @@ def test_six_prs_one_broken_five_land_in_fewer_ci_runs_only_tested_shas_on_main(
     assert resp.status_code == 404
 
 
-def test_a_push_to_a_queued_pr_during_a_running_batch_drops_it(
-    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
-) -> None:
-    w = World(sandbox, sink, tmp_path, "queue-push")
+def two_prs_in_a_held_batch(w: World) -> tuple[int, int]:
+    """Two PRs, both `/merge`d into one batch whose CI results are held back."""
     a = w.open_pr("a", {"a.txt": "a\n"})
     b = w.open_pr("b", {"b.txt": "b\n"})
     w.settle()
@@ -226,6 +224,14 @@ def test_a_push_to_a_queued_pr_during_a_running_batch_drops_it(
     w.comment(a, "/merge")
     w.comment(b, "/merge")
     w.settle()
+    return a, b
+
+
+def test_a_push_to_a_queued_pr_during_a_running_batch_drops_it(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    w = World(sandbox, sink, tmp_path, "queue-push")
+    a, b = two_prs_in_a_held_batch(w)
     assert w.statuses()[a] == "testing"
     sandbox.push_files("alice", w.name, "b", {"b.txt": "b2\n"}, "bob", message="More b")
     w.settle()
@@ -242,13 +248,7 @@ def test_a_restart_mid_batch_resumes_from_the_stored_state(
     sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
 ) -> None:
     w = World(sandbox, sink, tmp_path, "queue-restart")
-    a = w.open_pr("a", {"a.txt": "a\n"})
-    b = w.open_pr("b", {"b.txt": "b\n"})
-    w.settle()
-    w.ci.hold = True
-    w.comment(a, "/merge")
-    w.comment(b, "/merge")
-    w.settle()
+    a, b = two_prs_in_a_held_batch(w)
     staging = w.branch_sha("mlgate/staging/main")
     assert staging and w.statuses()[a] == "testing"
     # The bot dies; CI reports while it is down and those deliveries are lost.
