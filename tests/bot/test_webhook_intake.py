@@ -142,7 +142,7 @@ def test_rejected_requests_store_nothing(client, store: Store, change: dict, sta
         (b"{not json", "body is not valid JSON at line 1 column 2"),
         (b"[1, 2]", "body must be a JSON object"),
         (b'{"a": NaN}', "body is not valid JSON"),
-        (b"\xff\xfe{}", "body is not valid JSON"),
+        (b"\xff\xfe{}", "body is not UTF-8 (invalid byte at offset 0)"),
         (b"", "body is not valid JSON"),
     ],
 )
@@ -259,6 +259,46 @@ def test_every_example_payload_of_the_subscribed_events_is_accepted(client, stor
     assert rows["push-0"].action is None
     assert rows["installation-0"].repo is None and rows["installation-0"].serial_key == "installation:2"
     assert rows["check_run-6"].repo == "electron/electron" and rows["check_run-6"].installation_id == 690857
+
+
+def _nested(depth: int) -> bytes:
+    """A signed-able object nested `depth` levels deep: {"a": {"a": ... 1 ...}} (lists in between)."""
+    opening = "".join('{"a":' if level % 2 == 0 else "[" for level in range(depth))
+    closing = "".join("}" if level % 2 == 0 else "]" for level in reversed(range(depth)))
+    return (opening + "1" + closing).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # json.loads(bytes) would detect and accept these encodings; GitHub sends UTF-8 only.
+        ('{"action": "opened"}'.encode("utf-16"), "body is not UTF-8"),
+        ('{"action": "opened"}'.encode("utf-16-le"), "body is not valid JSON"),  # NUL bytes are UTF-8
+        ('{"action": "opened"}'.encode("utf-32"), "body is not UTF-8"),
+        ('{"action": "fermé"}'.encode("latin-1"), "body is not UTF-8"),
+        (b'{"action": "caf\xe9"}', "body is not UTF-8"),
+        ('\ufeff{"action": "opened"}'.encode(), "body is not valid JSON"),
+        (_nested(10_000), "body is nested deeper than 100 levels"),
+        (_nested(101), "body is nested deeper than 100 levels"),
+        (b'{"action": "x\\u0000y"}', "action contains a NUL character"),
+        (b'{"repository": {"full_name": "octo/\\u0000"}}', "repository.full_name contains a NUL character"),
+    ],
+    ids=["utf-16", "utf-16-le", "utf-32", "latin-1", "latin-1-bytes", "utf-8-bom", "very-deep", "depth-101",
+         "nul-action", "nul-repo"],
+)
+def test_signed_bodies_that_are_not_utf8_json_or_too_deep_are_400(client, store: Store, body: bytes,  # type: ignore[no-untyped-def]
+                                                                   message: str) -> None:
+    response = client.post("/webhook", data=body, headers=headers(body))
+    assert response.status_code == 400, response.data[:200]
+    assert message in response.get_json()["error"]
+    assert store.deliveries() == []
+
+
+def test_a_body_at_the_depth_limit_is_accepted(client, store: Store) -> None:  # type: ignore[no-untyped-def]
+    body = _nested(100)
+    response = client.post("/webhook", data=body, headers=headers(body))
+    assert response.status_code == 202, response.get_json()
+    assert store.delivery_payload("d-1") == json.loads(body)
 
 
 def test_parse_delivery_ignores_odd_field_types() -> None:
