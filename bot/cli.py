@@ -64,7 +64,8 @@ def _open_store(settings: Settings, *, run_migrations: bool) -> Store:
         return Store.open(settings.database_url, run_migrations=run_migrations,
                           busy_timeout_ms=settings.sqlite_busy_timeout_ms,
                           pool_size=max(8, settings.worker_threads + 4),
-                          intake_synchronous=settings.sqlite_synchronous)
+                          intake_synchronous=settings.sqlite_synchronous,
+                          intake_timeout=settings.intake_timeout_seconds)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -444,3 +444,54 @@ def test_write_gate_serves_intake_first_but_not_forever() -> None:
     # Intake overtakes the waiting worker, but after two intake turns the worker gets one.
     assert order.index("worker") == 2
     assert sorted(order) == ["intake0", "intake1", "intake2", "intake3", "worker"]
+
+
+def test_write_gate_gives_up_in_time_and_leaves_no_trace() -> None:
+    gate = WriteGate()
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with gate.hold():
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert held.wait(5)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError), gate.hold(urgent=True, timeout=0.2):
+        pass
+    assert 0.15 < time.monotonic() - started < 2
+    release.set()
+    thread.join(5)
+    assert (gate._urgent_waiting, gate._normal_waiting, gate._held) == (0, 0, False)
+    with gate.hold(urgent=True, timeout=0.2):  # free again at once
+        pass
+
+
+def test_intake_writer_stores_the_good_deliveries_of_a_batch_with_a_bad_one(store: Store) -> None:
+    """A row the database (or its JSON encoder) refuses fails alone; its neighbours are stored."""
+    from bot.intake import IntakeWriter, NotStored
+
+    writer = IntakeWriter(store, timeout=5)
+    bad = Delivery("bad", "push", None, "octo/one", 7, {"unencodable": {1, 2}})  # a set is not JSON
+    items = [delivery("good-1"), bad, delivery("good-2")]
+    outcome: dict[str, object] = {}
+    start = threading.Barrier(len(items))
+
+    def add(item: Delivery) -> None:
+        start.wait()
+        try:
+            outcome[item.delivery_id] = writer.add(item, T0)
+        except NotStored as exc:
+            outcome[item.delivery_id] = exc
+
+    threads = [threading.Thread(target=add, args=(item,)) for item in items]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    writer.close()
+    assert outcome["good-1"] is True and outcome["good-2"] is True
+    assert isinstance(outcome["bad"], NotStored) and "not stored" in str(outcome["bad"])
+    assert sorted(row.delivery_id for row in store.deliveries()) == ["good-1", "good-2"]

@@ -8,8 +8,10 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +21,11 @@ import sqlalchemy as sa
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from bot.app import create_app
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError, load_settings
 from bot.store import Store
 from bot.webhook import WebhookError, parse_delivery, sign, verify_signature
+from bot.worker import wait_for
+from tests.bot.test_store import fresh_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SECRET = "It's a Secret to Everybody"
@@ -203,6 +207,117 @@ def test_store_failure_is_503_and_healthz_reports_it(client, store: Store) -> No
     assert response.status_code == 503
     health = client.get("/healthz")
     assert (health.status_code, health.get_json()) == (503, {"status": "unavailable", "database": "unreachable"})
+
+
+# ---------------------------------------------------------------------------------- a locked database
+
+GITHUB_TIMEOUT = 10.0  # GitHub gives up on a delivery after 10 s
+
+
+def body_for(n: int) -> bytes:
+    return json.dumps({"action": "opened", "number": n, "repository": {"full_name": "octo/one"}}).encode()
+
+
+def post_concurrently(app, deliveries: list[str]) -> dict[str, tuple[int, float]]:  # type: ignore[no-untyped-def]
+    """POST one delivery per thread at once; (status, seconds) per delivery id."""
+    results: dict[str, tuple[int, float]] = {}
+    start = threading.Barrier(len(deliveries))
+
+    def post(n: int, delivery_id: str) -> None:
+        body = body_for(n)
+        client = app.test_client()
+        start.wait()
+        began = time.monotonic()
+        status = client.post("/webhook", data=body, headers=headers(body, delivery=delivery_id)).status_code
+        results[delivery_id] = (status, time.monotonic() - began)
+
+    threads = [threading.Thread(target=post, args=(n, d)) for n, d in enumerate(deliveries)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results
+
+
+def test_locked_sqlite_answers_in_time_and_503_means_not_stored(tmp_path: Path) -> None:
+    """Another process holds the write lock; an in-process worker transaction waits for it too.
+    The default settings: answered within GitHub's 10 s (MLGATE_INTAKE_TIMEOUT_SECONDS, 5 s)."""
+    path = tmp_path / "locked.sqlite3"
+    store = Store.open(f"sqlite:///{path}")
+    app = create_app(Settings(webhook_secret=SECRET), store=store)
+    locker = sqlite3.connect(path, isolation_level=None, timeout=0)
+    locker.execute("BEGIN IMMEDIATE")  # the write lock, as another process's long transaction holds it
+    worker_write = threading.Thread(target=store.request_resync)  # waits for SQLite holding the process's gate
+    try:
+        worker_write.start()
+        assert wait_for(lambda: store._gate is not None and store._gate._held, 5)
+        ids = [f"locked-{i}" for i in range(3)]
+        results = post_concurrently(app, ids)
+        assert set(results) == set(ids)
+        for delivery_id, (status, seconds) in results.items():
+            assert status in (202, 503), (delivery_id, status)
+            assert seconds < GITHUB_TIMEOUT - 1, (delivery_id, seconds)
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+        worker_write.join(30)
+        app.extensions["mlgate_intake"].close()  # whatever the intake still had in hand is written now
+    try:
+        for delivery_id, (status, _) in results.items():
+            stored = store.delivery(delivery_id) is not None
+            assert stored == (status == 202), (delivery_id, status, "stored" if stored else "not stored")
+        assert [s for s, _ in results.values()] == [503, 503, 503]  # the lock was never released in time
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_postgres_lock_answers_in_time_and_503_means_not_stored(tmp_path: Path) -> None:
+    """A migration-like ACCESS EXCLUSIVE lock on the inbox: refused in time, then accepted once it goes."""
+    with fresh_database("postgres", tmp_path) as url:
+        store = Store.open(url)
+        app = create_app(Settings(webhook_secret=SECRET, intake_timeout_seconds=1.0), store=store)
+        locker = sa.create_engine(url).connect()
+        try:
+            locker.exec_driver_sql("LOCK TABLE deliveries IN ACCESS EXCLUSIVE MODE")
+            results = post_concurrently(app, ["pg-a", "pg-b"])
+            for delivery_id, (status, seconds) in results.items():
+                assert status == 503, (delivery_id, status)
+                assert seconds < 2.0, (delivery_id, seconds)  # MLGATE_INTAKE_TIMEOUT_SECONDS=1
+
+            # Released while a request waits for it: that request is stored and answered 202.
+            answer: dict[str, int] = {}
+            body = body_for(9)
+            waiting = threading.Thread(target=lambda: answer.setdefault("pg-c", app.test_client().post(
+                "/webhook", data=body, headers=headers(body, delivery="pg-c")).status_code))
+            waiting.start()
+            blocked = sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                              "AND datname = current_database()")
+            with sa.create_engine(url).connect() as probe:
+                assert wait_for(lambda: probe.execute(blocked).scalar() > 0, 5)
+            locker.rollback()
+            waiting.join(GITHUB_TIMEOUT)
+            assert answer == {"pg-c": 202}
+        finally:
+            locker.rollback()
+            locker.close()
+            app.extensions["mlgate_intake"].close()
+        try:
+            assert store.delivery("pg-a") is None and store.delivery("pg-b") is None
+            assert store.delivery("pg-c") is not None
+        finally:
+            store.close()
+
+
+def test_the_intake_timeout_stays_inside_githubs_ten_seconds() -> None:
+    env = {"MLGATE_WEBHOOK_SECRET": SECRET}
+    assert load_settings(env, require_github=False).intake_timeout_seconds == 5.0
+    assert load_settings({**env, "MLGATE_INTAKE_TIMEOUT_SECONDS": "2.5"}, require_github=False).intake_timeout_seconds \
+        == 2.5
+    with pytest.raises(SettingsError, match="MLGATE_INTAKE_TIMEOUT_SECONDS must be at most 9"):
+        load_settings({**env, "MLGATE_INTAKE_TIMEOUT_SECONDS": "10"}, require_github=False)
+    with pytest.raises(SettingsError, match=r"MLGATE_INTAKE_TIMEOUT_SECONDS must be at least 0\.1"):
+        load_settings({**env, "MLGATE_INTAKE_TIMEOUT_SECONDS": "0"}, require_github=False)
 
 
 def test_new_deliveries_wake_the_worker_but_duplicates_do_not(store: Store) -> None:
