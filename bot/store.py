@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.util.exc import CommandError
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -182,6 +183,19 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = 10_000, pool_size: i
         return sa.create_engine(parsed, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size,
                                 pool_timeout=pool_timeout, connect_args=connect_args)
     raise StoreError(f"MLGATE_DATABASE_URL: unsupported database {backend!r} (use sqlite or postgresql)")
+
+
+def _masked(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _reason(exc: BaseException, engine: Engine) -> str:
+    """The driver's first line (what an operator needs), never the password."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    reason = lines[0].strip() if lines else type(orig).__name__
+    password = engine.url.password
+    return reason.replace(str(password), "***") if password else reason
 
 
 def migrate(engine: Engine) -> None:
@@ -395,6 +409,10 @@ class Store:
         try:
             if run_migrations:
                 migrate(engine)
+        except (sa.exc.SQLAlchemyError, CommandError) as exc:
+            engine.dispose()
+            intake.dispose()
+            raise StoreError(f"cannot use the database {_masked(engine)}: {_reason(exc, engine)}") from None
         except BaseException:
             engine.dispose()
             intake.dispose()

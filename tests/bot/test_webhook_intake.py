@@ -494,3 +494,33 @@ def test_under_gunicorn_over_real_http(served: tuple[int, str]) -> None:
     store = Store.open(url, run_migrations=False)
     assert [row.delivery_id for row in store.deliveries()] == ["d-1"]
     store.close()
+
+
+# ---------------------------------------------------------------------------------- start-up without a database
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+@pytest.mark.parametrize("database", ["postgres-refused", "sqlite-not-a-database"])
+def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path, command: str, database: str) -> None:
+    if database == "postgres-refused":
+        url = f"postgresql://mlgate:hunter2-secret@127.0.0.1:{_free_port()}/mlgate"  # nothing listens there
+    else:
+        garbage = tmp_path / "garbage.sqlite3"
+        garbage.write_bytes(b"this is not a SQLite database" * 100)
+        url = f"sqlite:///{garbage}"
+    env = {**os.environ, "MLGATE_WEBHOOK_SECRET": SECRET, "MLGATE_DATABASE_URL": url,
+           "PYTHONPATH": str(REPO_ROOT), "MLGATE_GITHUB_TOKEN": "ghp_unused"}
+    proc = subprocess.run([sys.executable, "-m", "bot.cli", command, "--port", str(_free_port())]
+                          if command == "serve" else [sys.executable, "-m", "bot.cli", command, "--once"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    output = (proc.stdout + proc.stderr).strip()
+    assert proc.returncode == 1, output
+    assert "Traceback" not in output
+    lines = output.splitlines()
+    assert len(lines) == 1, output
+    assert lines[0].startswith("Error: cannot use the database "), output
+    assert "hunter2-secret" not in output
+    if database == "postgres-refused":
+        assert "postgresql+psycopg://mlgate:***@127.0.0.1" in output and "refused" in output.lower()
+    else:
+        assert "not a database" in output
