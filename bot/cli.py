@@ -35,6 +35,8 @@ def _configure_logging() -> None:
     level = os.environ.get("MLGATE_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=getattr(logging, level, logging.INFO),
                         format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s")
+    # Alembic says "Context impl SQLiteImpl." on every start; the store logs what a migration changed.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def load_dispatcher_factory(spec: str) -> Callable[[Settings], Dispatcher]:

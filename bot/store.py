@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from alembic.util.exc import CommandError
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -206,8 +207,13 @@ def migrate(engine: Engine) -> None:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
         config.attributes["connection"] = conn
+        before = set(MigrationContext.configure(conn).get_current_heads())
         # "heads": independent branches (features added side by side) all apply.
         command.upgrade(config, "heads")
+        after = set(MigrationContext.configure(conn).get_current_heads())
+    if after != before:  # Alembic's own INFO lines are muted by the CLI; one line says what changed
+        log.info("database schema migrated from %s to %s", ", ".join(sorted(before)) or "empty",
+                 ", ".join(sorted(after)))
 
 
 # The worker's hot path, built once: constructing statements costs more than running them.

@@ -500,14 +500,19 @@ def test_under_gunicorn_over_real_http(served: tuple[int, str]) -> None:
 
 
 @pytest.mark.parametrize("command", ["serve", "worker"])
-@pytest.mark.parametrize("database", ["postgres-refused", "sqlite-not-a-database"])
+@pytest.mark.parametrize("database", ["postgres-refused", "sqlite-not-a-database", "sqlite-newer-schema"])
 def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path, command: str, database: str) -> None:
     if database == "postgres-refused":
         url = f"postgresql://mlgate:hunter2-secret@127.0.0.1:{_free_port()}/mlgate"  # nothing listens there
-    else:
+    elif database == "sqlite-not-a-database":
         garbage = tmp_path / "garbage.sqlite3"
         garbage.write_bytes(b"this is not a SQLite database" * 100)
         url = f"sqlite:///{garbage}"
+    else:  # migrated by a newer mlgate: a revision this code does not know
+        url = f"sqlite:///{tmp_path / 'newer.sqlite3'}"
+        Store.open(url).close()
+        with sa.create_engine(url).begin() as conn:
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999_from_the_future'")
     env = {**os.environ, "MLGATE_WEBHOOK_SECRET": SECRET, "MLGATE_DATABASE_URL": url,
            "PYTHONPATH": str(REPO_ROOT), "MLGATE_GITHUB_TOKEN": "ghp_unused"}
     proc = subprocess.run([sys.executable, "-m", "bot.cli", command, "--port", str(_free_port())]
@@ -522,5 +527,7 @@ def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path, com
     assert "hunter2-secret" not in output
     if database == "postgres-refused":
         assert "postgresql+psycopg://mlgate:***@127.0.0.1" in output and "refused" in output.lower()
-    else:
+    elif database == "sqlite-not-a-database":
         assert "not a database" in output
+    else:
+        assert "9999_from_the_future" in output
