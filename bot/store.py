@@ -352,6 +352,14 @@ _EVALUATION_DUE_CHECK = (
     .limit(1)
 )
 
+# Oldest first: the primary key's order, which is also the received order.
+_PURGE_LIST = (
+    sa.select(_d.id)
+    .where(_d.status == DONE, _d.processed_at < sa.bindparam("cutoff", type_=UTCDateTime()))
+    .order_by(_d.id)
+    .limit(sa.bindparam("limit", type_=sa.Integer()))
+)
+
 # The intake's bounds on PostgreSQL, for its transaction only (SET LOCAL).
 _INTAKE_TIMEOUTS = sa.text("SELECT set_config('lock_timeout', :lock_ms, true), "
                            "set_config('statement_timeout', :statement_ms, true)")
@@ -788,6 +796,31 @@ class Store:
             return conn.execute(
                 stmt.values(status=PENDING, attempts=0, next_attempt_at=None, processed_at=None)
             ).rowcount
+
+    # ------------------------------------------------------------------ retention
+
+    def purge_done_deliveries(self, cutoff: datetime, batch_size: int = 500) -> int:
+        """Delete at most `batch_size` deliveries that were done before `cutoff`, with their
+        payloads; returns how many (call again while it returns `batch_size`).
+
+        Pending and failed deliveries are never deleted. The rows are listed in a read
+        transaction and deleted by id in a short write transaction that checks status and age
+        again, so the webhook intake waits at most for one batch's deletes.
+        """
+        d = deliveries.c
+        with self._read() as conn:
+            ids = list(conn.execute(_PURGE_LIST, {"cutoff": cutoff, "limit": batch_size}).scalars())
+        if not ids:
+            return 0
+        with self._tx() as conn:
+            # A row may have been retried and done again since it was listed: check once more.
+            gone = list(conn.execute(
+                sa.select(d.id).where(d.id.in_(ids), d.status == DONE, d.processed_at < cutoff)
+            ).scalars())
+            if gone:
+                conn.execute(delivery_payloads.delete().where(delivery_payloads.c.delivery_pk.in_(gone)))
+                conn.execute(deliveries.delete().where(d.id.in_(gone)))
+        return len(gone)
 
     # ------------------------------------------------------------------ repositories and resync
 

@@ -495,3 +495,56 @@ def test_intake_writer_stores_the_good_deliveries_of_a_batch_with_a_bad_one(stor
     assert outcome["good-1"] is True and outcome["good-2"] is True
     assert isinstance(outcome["bad"], NotStored) and "not stored" in str(outcome["bad"])
     assert sorted(row.delivery_id for row in store.deliveries()) == ["good-1", "good-2"]
+
+
+# ---------------------------------------------------------------------------------- retention
+
+
+def _handle(store: Store, delivery_id: str, key: str, at: datetime, *, fail: bool = False) -> None:
+    """Claim `key`'s next delivery (it must be `delivery_id`) and finish it at `at`."""
+    claimed = store.claim_next_delivery(key, "w", at, LEASE, 5)
+    assert claimed is not None and claimed.delivery_id == delivery_id
+    if fail:
+        assert store.fail_delivery(claimed.id, "w", at, "RuntimeError: gave up", None)
+    else:
+        assert store.complete_delivery(claimed.id, "w", at)
+
+
+def _payload_rows(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM delivery_payloads")).scalar_one()
+
+
+def test_purge_deletes_old_done_deliveries_and_their_payloads_in_batches(store: Store) -> None:
+    now = T0 + timedelta(days=30)
+    cutoff = now - timedelta(days=14)
+    for i in range(5):  # done 20 days ago: purged
+        store.add_delivery(delivery(f"old-{i}", repo=f"octo/old{i}"), T0)
+        _handle(store, f"old-{i}", f"octo/old{i}", T0 + timedelta(days=10))
+    store.add_delivery(delivery("recent", repo="octo/recent"), T0)  # received long ago, done 2 days ago: kept
+    _handle(store, "recent", "octo/recent", now - timedelta(days=2))
+    store.add_delivery(delivery("failed", repo="octo/failed"), T0)  # failed long ago: kept for the operator
+    _handle(store, "failed", "octo/failed", T0 + timedelta(days=1), fail=True)
+    store.add_delivery(delivery("pending", repo="octo/pending"), T0)  # never handled: kept
+    store.add_delivery(delivery("leased", repo="octo/leased"), T0)  # being handled: kept
+    assert store.claim_next_delivery("octo/leased", "w", now, LEASE, 5) is not None
+    assert _payload_rows(store) == 9
+
+    assert [store.purge_done_deliveries(cutoff, batch_size=2) for _ in range(4)] == [2, 2, 1, 0]
+    left = {row.delivery_id: row.status for row in store.deliveries()}
+    assert left == {"recent": "done", "failed": "failed", "pending": "pending", "leased": "pending"}
+    assert _payload_rows(store) == 4
+    assert store.delivery_payload("recent") is not None and store.delivery_payload("old-0") is None
+    # A purged delivery id is a new delivery again (GitHub redelivers only the last 3 days).
+    assert store.add_delivery(delivery("old-0", repo="octo/old0"), now) is True
+
+
+def test_purge_leaves_a_delivery_completed_after_it_was_listed(store: Store) -> None:
+    """The purge re-checks status and age when it deletes: a row retried and done again meanwhile stays."""
+    store.add_delivery(delivery("d-0"), T0)
+    _handle(store, "d-0", "octo/one", T0, fail=True)
+    assert store.retry_failed(["d-0"]) == 1
+    assert store.purge_done_deliveries(T0 + timedelta(days=1), batch_size=10) == 0
+    _handle(store, "d-0", "octo/one", T0 + timedelta(days=2))
+    assert store.purge_done_deliveries(T0 + timedelta(days=1), batch_size=10) == 0
+    assert store.purge_done_deliveries(T0 + timedelta(days=3), batch_size=10) == 1
