@@ -544,32 +544,29 @@ class Store:
         inside, only the inserts and the commit remain.
         """
         started = time.monotonic()
-        gate = self._gate.hold(urgent=True, timeout=max(0.0, lock_wait)) if self._gate is not None \
-            else nullcontext()
-        try:
-            gate.__enter__()
-        except TimeoutError:
-            raise IntakeBusy(f"the database stayed locked for {lock_wait:.1f} s") from None
-        try:
-            left_ms = max(1, int((lock_wait - (time.monotonic() - started)) * 1000))
-            with self.intake_engine.connect() as conn:
-                if self.dialect == "sqlite":
-                    conn.execution_options(mlgate_busy_ms=left_ms)
+        with contextlib.ExitStack() as stack:
+            if self._gate is not None:
                 try:
-                    tx = conn.begin()  # SQLite: BEGIN IMMEDIATE, which waits for the write lock
-                except sa.exc.OperationalError as exc:
-                    raise _busy_or(exc, lock_wait) from None
-                with tx:
-                    if self.dialect == "postgresql":
-                        try:
-                            conn.execute(_INTAKE_TIMEOUTS, {"lock_ms": str(left_ms),
-                                                            "statement_ms": str(int(self.intake_timeout * 1000))})
-                            conn.exec_driver_sql(_INTAKE_LOCK)
-                        except sa.exc.OperationalError as exc:
-                            raise _busy_or(exc, lock_wait) from None
-                    yield conn
-        finally:
-            gate.__exit__(None, None, None)
+                    stack.enter_context(self._gate.hold(urgent=True, timeout=max(0.0, lock_wait)))
+                except TimeoutError:
+                    raise IntakeBusy(f"the database stayed locked for {lock_wait:.1f} s") from None
+            left_ms = max(1, int((lock_wait - (time.monotonic() - started)) * 1000))
+            conn = stack.enter_context(self.intake_engine.connect())
+            if self.dialect == "sqlite":
+                conn.execution_options(mlgate_busy_ms=left_ms)
+            try:
+                tx = conn.begin()  # SQLite: BEGIN IMMEDIATE, which waits for the write lock
+            except sa.exc.OperationalError as exc:
+                raise _busy_or(exc, lock_wait) from None
+            with tx:
+                if self.dialect == "postgresql":
+                    try:
+                        conn.execute(_INTAKE_TIMEOUTS, {"lock_ms": str(left_ms),
+                                                        "statement_ms": str(int(self.intake_timeout * 1000))})
+                        conn.exec_driver_sql(_INTAKE_LOCK)
+                    except sa.exc.OperationalError as exc:
+                        raise _busy_or(exc, lock_wait) from None
+                yield conn
 
     def insert_delivery(self, conn: Connection, delivery: Delivery, now: datetime) -> bool:
         """Inside `intake_transaction`: store one delivery; False when its id was stored before."""
