@@ -1,7 +1,9 @@
 """The web entry point: verify, store, acknowledge. Nothing else happens in the request.
 
 A delivery is answered 202 only after it is committed to the store, so an acknowledged delivery
-is never lost; the worker picks it up from there. Bodies and signatures are never logged.
+is never lost; the worker picks it up from there. 503 means it was not stored (GitHub's
+redelivery is the remedy), and comes within `MLGATE_INTAKE_TIMEOUT_SECONDS` when the database is
+locked (bot/intake.py). Bodies and signatures are never logged.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from bot.intake import IntakeWriter
 from bot.settings import Settings, load_settings
-from bot.store import IntakeWriter, Store, StoreError
+from bot.store import Store, StoreError
 from bot.webhook import SIGNATURE_HEADER, WebhookError, parse_delivery, verify_signature
 
 log = logging.getLogger(__name__)
@@ -40,13 +43,15 @@ def create_app(
     secret = settings.webhook_secret.encode("utf-8")
     limit = settings.max_body_bytes
     store = store or Store.open(settings.database_url, run_migrations=run_migrations,
-                                busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+                                busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                                intake_timeout=settings.intake_timeout_seconds)
 
     app = Flask("mlgate")
     # Werkzeug refuses a larger Content-Length before reading, and stops a chunked body at the limit.
     app.config["MAX_CONTENT_LENGTH"] = limit
     app.extensions["mlgate_store"] = store
-    writer = IntakeWriter(store)  # group commit: one fsync per burst, not per request
+    # Group commit (one fsync per burst, not per request), with a bounded wait for locks.
+    writer = IntakeWriter(store, timeout=settings.intake_timeout_seconds)
     app.extensions["mlgate_intake"] = writer
 
     @app.errorhandler(RequestEntityTooLarge)
@@ -70,7 +75,8 @@ def create_app(
         try:
             new = writer.add(delivery)
         except (SQLAlchemyError, StoreError) as exc:
-            log.error("could not store delivery %s: %s", delivery.delivery_id, type(exc).__name__)
+            log.error("delivery %s not stored: %s", delivery.delivery_id,
+                      exc if isinstance(exc, StoreError) else type(exc).__name__)
             return jsonify(error="the delivery could not be stored; redeliver it later"), 503
         if not new:
             log.info("delivery %s (%s) is a redelivery: already stored", delivery.delivery_id, delivery.event)

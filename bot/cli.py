@@ -35,6 +35,8 @@ def _configure_logging() -> None:
     level = os.environ.get("MLGATE_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=getattr(logging, level, logging.INFO),
                         format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s")
+    # Alembic says "Context impl SQLiteImpl." on every start; the store logs what a migration changed.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def load_dispatcher_factory(spec: str) -> Callable[[Settings], Dispatcher]:
@@ -64,7 +66,8 @@ def _open_store(settings: Settings, *, run_migrations: bool) -> Store:
         return Store.open(settings.database_url, run_migrations=run_migrations,
                           busy_timeout_ms=settings.sqlite_busy_timeout_ms,
                           pool_size=max(8, settings.worker_threads + 4),
-                          intake_synchronous=settings.sqlite_synchronous)
+                          intake_synchronous=settings.sqlite_synchronous,
+                          intake_timeout=settings.intake_timeout_seconds)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
 

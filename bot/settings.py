@@ -19,6 +19,8 @@ from sqlalchemy.exc import ArgumentError
 DEFAULT_DATABASE_URL = "sqlite:///mlgate.sqlite3"
 DEFAULT_GITHUB_URL = "https://api.github.com"
 GITHUB_MAX_PAYLOAD_BYTES = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MiB
+GITHUB_DELIVERY_TIMEOUT = 10.0  # GitHub gives up on a webhook delivery after 10 s
+GITHUB_REDELIVERY_DAYS = 3  # GitHub redelivers (on request) deliveries of the past 3 days only
 
 AuthMode = Literal["app", "token", "none"]
 
@@ -66,6 +68,8 @@ class Settings:
     poll_interval_seconds: float = 0.5
     sqlite_busy_timeout_ms: int = 10_000
     sqlite_synchronous: str = "FULL"
+    intake_timeout_seconds: float = 5.0
+    retention_days: float = 14.0
 
     @property
     def database_url_masked(self) -> str:
@@ -206,6 +210,19 @@ def load_settings(
             f"MLGATE_DEBOUNCE_MAX_SECONDS ({debounce_max:g}) must not be smaller than "
             f"MLGATE_DEBOUNCE_SECONDS ({debounce:g})"
         )
+    intake_timeout = _number(env, "MLGATE_INTAKE_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+    if intake_timeout > GITHUB_DELIVERY_TIMEOUT - 1:
+        raise SettingsError(
+            f"MLGATE_INTAKE_TIMEOUT_SECONDS must be at most {GITHUB_DELIVERY_TIMEOUT - 1:g} (GitHub gives up on a "
+            f"delivery after {GITHUB_DELIVERY_TIMEOUT:g} s), got {intake_timeout:g}"
+        )
+    # A purged delivery id counts as new again, so keep them at least as long as GitHub redelivers.
+    retention_days = _number(env, "MLGATE_RETENTION_DAYS", 14.0)
+    if retention_days < GITHUB_REDELIVERY_DAYS:
+        raise SettingsError(
+            f"MLGATE_RETENTION_DAYS must be at least {GITHUB_REDELIVERY_DAYS} (GitHub can redeliver a delivery of "
+            f"the past {GITHUB_REDELIVERY_DAYS} days, and a purged one would be handled twice), got {retention_days:g}"
+        )
     sqlite_synchronous = (_get(env, "MLGATE_SQLITE_SYNCHRONOUS") or "FULL").upper()
     if sqlite_synchronous not in {"FULL", "NORMAL"}:
         raise SettingsError(f"MLGATE_SQLITE_SYNCHRONOUS must be FULL or NORMAL, got {sqlite_synchronous!r}")
@@ -230,4 +247,6 @@ def load_settings(
         resync_interval_seconds=_number(env, "MLGATE_RESYNC_INTERVAL_SECONDS", 900.0, minimum=1),
         poll_interval_seconds=_number(env, "MLGATE_POLL_INTERVAL_SECONDS", 0.5, minimum=0.01),
         sqlite_busy_timeout_ms=int(_number(env, "MLGATE_SQLITE_BUSY_TIMEOUT_MS", 10_000, integer=True)),
+        intake_timeout_seconds=intake_timeout,
+        retention_days=retention_days,
     )

@@ -13,11 +13,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import queue
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.util.exc import CommandError
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -53,6 +55,13 @@ _MAX_ERROR_CHARS = 4000
 
 class StoreError(RuntimeError):
     """The database cannot be used as configured (the message says why, without the password)."""
+
+
+class IntakeBusy(StoreError):
+    """The inbox could not be locked in the time allowed: nothing was written."""
+
+
+DEFAULT_INTAKE_TIMEOUT = 5.0  # seconds a webhook may wait for the database (GitHub gives up after 10)
 
 
 def utcnow() -> datetime:
@@ -119,7 +128,7 @@ def _insert(dialect: str, table: sa.Table) -> Any:
 
 
 def create_store_engine(url: str, *, busy_timeout_ms: int = 10_000, pool_size: int = 8,
-                        synchronous: str = "NORMAL") -> Engine:
+                        synchronous: str = "NORMAL", pool_timeout: float = 60) -> Engine:
     """An engine set up for the bot: WAL + busy timeout + immediate write transactions on SQLite.
 
     `synchronous` (SQLite only): NORMAL survives a crash of the process, FULL also a power cut.
@@ -141,7 +150,7 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = 10_000, pool_size: i
             connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_timeout=60,
+            pool_timeout=pool_timeout,
         )
 
         @event.listens_for(engine, "connect")
@@ -160,14 +169,34 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = 10_000, pool_size: i
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
+            options = conn.get_execution_options()
+            busy_ms = options.get("mlgate_busy_ms")
+            if busy_ms is not None:  # the intake's own bound on the wait for the write lock
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={int(busy_ms)}")
             # Writers take the write lock up front: a deferred transaction that later writes can
             # fail with SQLITE_BUSY at once instead of waiting for the busy timeout.
-            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("mlgate_read_only") else "BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if options.get("mlgate_read_only") else "BEGIN IMMEDIATE")
 
         return engine
     if backend == "postgresql":
-        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+        # An unreachable server fails the connection after 10 s instead of the OS's TCP timeout.
+        connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
+        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size,
+                                pool_timeout=pool_timeout, connect_args=connect_args)
     raise StoreError(f"MLGATE_DATABASE_URL: unsupported database {backend!r} (use sqlite or postgresql)")
+
+
+def _masked(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _reason(exc: BaseException, engine: Engine) -> str:
+    """The driver's first line (what an operator needs), never the password."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    reason = lines[0].strip() if lines else type(orig).__name__
+    password = engine.url.password
+    return reason.replace(str(password), "***") if password else reason
 
 
 def migrate(engine: Engine) -> None:
@@ -178,8 +207,13 @@ def migrate(engine: Engine) -> None:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
         config.attributes["connection"] = conn
+        before = set(MigrationContext.configure(conn).get_current_heads())
         # "heads": independent branches (features added side by side) all apply.
         command.upgrade(config, "heads")
+        after = set(MigrationContext.configure(conn).get_current_heads())
+    if after != before:  # Alembic's own INFO lines are muted by the CLI; one line says what changed
+        log.info("database schema migrated from %s to %s", ", ".join(sorted(before)) or "empty",
+                 ", ".join(sorted(after)))
 
 
 # The worker's hot path, built once: constructing statements costs more than running them.
@@ -221,13 +255,15 @@ class WriteGate:
         self._max_streak = urgent_streak
 
     @contextmanager
-    def hold(self, urgent: bool = False) -> Iterator[None]:
+    def hold(self, urgent: bool = False, timeout: float | None = None) -> Iterator[None]:
+        """Hold the gate; with `timeout`, raise TimeoutError when it is not free in time."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             if urgent:
                 self._urgent_waiting += 1
                 try:
                     while self._held or (self._normal_waiting and self._streak >= self._max_streak):
-                        self._cond.wait()
+                        self._wait(deadline)
                 finally:
                     self._urgent_waiting -= 1
                 self._streak += 1
@@ -235,7 +271,7 @@ class WriteGate:
                 self._normal_waiting += 1
                 try:
                     while self._held or (self._urgent_waiting and self._streak < self._max_streak):
-                        self._cond.wait()
+                        self._wait(deadline)
                 finally:
                     self._normal_waiting -= 1
                 self._streak = 0
@@ -246,6 +282,18 @@ class WriteGate:
             with self._cond:
                 self._held = False
                 self._cond.notify_all()
+
+    def _wait(self, deadline: float | None) -> None:
+        if deadline is None:
+            self._cond.wait()
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            # A waiter that gives up may be what the others wait for; they wake once the condition's
+            # lock is free, which is after `hold` has taken this waiter off the counts.
+            self._cond.notify_all()
+            raise TimeoutError("the write gate was not free in time")
+        self._cond.wait(left)
 
 
 def _ready_keys_query(excluding: bool) -> sa.Select:
@@ -304,6 +352,30 @@ _EVALUATION_DUE_CHECK = (
     .limit(1)
 )
 
+# Oldest first: the primary key's order, which is also the received order.
+_PURGE_LIST = (
+    sa.select(_d.id)
+    .where(_d.status == DONE, _d.processed_at < sa.bindparam("cutoff", type_=UTCDateTime()))
+    .order_by(_d.id)
+    .limit(sa.bindparam("limit", type_=sa.Integer()))
+)
+
+# The intake's bounds on PostgreSQL, for its transaction only (SET LOCAL).
+_INTAKE_TIMEOUTS = sa.text("SELECT set_config('lock_timeout', :lock_ms, true), "
+                           "set_config('statement_timeout', :statement_ms, true)")
+_INTAKE_LOCK = "LOCK TABLE deliveries, delivery_payloads IN ROW EXCLUSIVE MODE"
+
+_PG_LOCK_STATES = {"55P03", "57014"}  # lock_not_available, query_canceled (statement_timeout)
+
+
+def _busy_or(exc: sa.exc.OperationalError, lock_wait: float) -> Exception:
+    """IntakeBusy when `exc` is a lock wait that ran out, else `exc` itself."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _PG_LOCK_STATES or "database is locked" in str(orig):
+        return IntakeBusy(f"the database stayed locked for {lock_wait:.1f} s")
+    return exc
+
+
 _SQLITE_GATES: dict[str, WriteGate] = {}
 _SQLITE_GATES_GUARD = threading.Lock()
 
@@ -318,10 +390,13 @@ def _sqlite_write_gate(engine: Engine) -> WriteGate:
 class Store:
     """All database access of the bot; one instance per process, shared by threads."""
 
-    def __init__(self, engine: Engine, intake_engine: Engine | None = None) -> None:
+    def __init__(self, engine: Engine, intake_engine: Engine | None = None, *,
+                 intake_timeout: float = DEFAULT_INTAKE_TIMEOUT) -> None:
         self.engine = engine
-        # Deliveries are written through this one (on SQLite: synchronous=FULL).
+        # Deliveries are written through this one (on SQLite: synchronous=FULL), with its own small
+        # pool, so a webhook never waits for a connection the worker holds.
         self.intake_engine = intake_engine or engine
+        self.intake_timeout = intake_timeout
         self.dialect = engine.dialect.name
         self._closed = threading.Event()
         self._checkpointer: threading.Thread | None = None
@@ -337,17 +412,26 @@ class Store:
 
     @classmethod
     def open(cls, url: str, *, run_migrations: bool = True, busy_timeout_ms: int = 10_000,
-             pool_size: int = 8, intake_synchronous: str = "FULL") -> Store:
+             pool_size: int = 8, intake_synchronous: str = "FULL",
+             intake_timeout: float = DEFAULT_INTAKE_TIMEOUT) -> Store:
         """`intake_synchronous` (SQLite): FULL makes an acknowledged delivery survive a power cut;
-        NORMAL survives a crash of the process only, and commits several times faster."""
+        NORMAL survives a crash of the process only, and commits several times faster.
+        `intake_timeout`: how long storing a delivery may wait for locks before it gives up."""
         engine = create_store_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
-        intake = None
-        if engine.dialect.name == "sqlite":
-            intake = create_store_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=2,
-                                         synchronous=intake_synchronous)
-        if run_migrations:
-            migrate(engine)
-        store = cls(engine, intake)
+        intake = create_store_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=2,
+                                     synchronous=intake_synchronous, pool_timeout=intake_timeout)
+        try:
+            if run_migrations:
+                migrate(engine)
+        except (sa.exc.SQLAlchemyError, CommandError) as exc:
+            engine.dispose()
+            intake.dispose()
+            raise StoreError(f"cannot use the database {_masked(engine)}: {_reason(exc, engine)}") from None
+        except BaseException:
+            engine.dispose()
+            intake.dispose()
+            raise
+        store = cls(engine, intake, intake_timeout=intake_timeout)
         store.start_checkpointer()
         return store
 
@@ -448,14 +532,54 @@ class Store:
         conn.exec_driver_sql("INSERT INTO delivery_payloads (delivery_pk, payload) VALUES (?, ?)", (row_id, body))
         return True
 
+    @contextmanager
+    def intake_transaction(self, lock_wait: float) -> Iterator[Connection]:
+        """A write transaction on the inbox that holds every lock it needs on entry, or raises
+        IntakeBusy after at most `lock_wait` seconds having written nothing.
+
+        SQLite: this process's write gate, then BEGIN IMMEDIATE with the busy timeout set to what
+        is left. PostgreSQL: lock_timeout (what is left) for this transaction, then the inbox
+        tables' ROW EXCLUSIVE lock (what the inserts take anyway; a migration's lock conflicts with
+        it); statement_timeout (`intake_timeout`) backs up every statement after that. Once
+        inside, only the inserts and the commit remain.
+        """
+        started = time.monotonic()
+        with contextlib.ExitStack() as stack:
+            if self._gate is not None:
+                try:
+                    stack.enter_context(self._gate.hold(urgent=True, timeout=max(0.0, lock_wait)))
+                except TimeoutError:
+                    raise IntakeBusy(f"the database stayed locked for {lock_wait:.1f} s") from None
+            left_ms = max(1, int((lock_wait - (time.monotonic() - started)) * 1000))
+            conn = stack.enter_context(self.intake_engine.connect())
+            if self.dialect == "sqlite":
+                conn.execution_options(mlgate_busy_ms=left_ms)
+            try:
+                tx = conn.begin()  # SQLite: BEGIN IMMEDIATE, which waits for the write lock
+            except sa.exc.OperationalError as exc:
+                raise _busy_or(exc, lock_wait) from None
+            with tx:
+                if self.dialect == "postgresql":
+                    try:
+                        conn.execute(_INTAKE_TIMEOUTS, {"lock_ms": str(left_ms),
+                                                        "statement_ms": str(int(self.intake_timeout * 1000))})
+                        conn.exec_driver_sql(_INTAKE_LOCK)
+                    except sa.exc.OperationalError as exc:
+                        raise _busy_or(exc, lock_wait) from None
+                yield conn
+
+    def insert_delivery(self, conn: Connection, delivery: Delivery, now: datetime) -> bool:
+        """Inside `intake_transaction`: store one delivery; False when its id was stored before."""
+        return self._insert_delivery(conn, delivery, now)
+
     def add_delivery(self, delivery: Delivery, now: datetime | None = None) -> bool:
         """Store a delivery; False when this delivery id was stored before (a redelivery)."""
-        with self._tx(self.intake_engine, urgent=True) as conn:
+        with self.intake_transaction(self.intake_timeout) as conn:
             return self._insert_delivery(conn, delivery, now or utcnow())
 
     def add_deliveries(self, items: list[tuple[Delivery, datetime]]) -> list[bool]:
         """Store several deliveries in one transaction (one fsync): True for each new one."""
-        with self._tx(self.intake_engine, urgent=True) as conn:
+        with self.intake_transaction(self.intake_timeout) as conn:
             return [self._insert_delivery(conn, delivery, now) for delivery, now in items]
 
     # ------------------------------------------------------------------ inspection
@@ -670,6 +794,31 @@ class Store:
                 stmt.values(status=PENDING, attempts=0, next_attempt_at=None, processed_at=None)
             ).rowcount
 
+    # ------------------------------------------------------------------ retention
+
+    def purge_done_deliveries(self, cutoff: datetime, batch_size: int = 500) -> int:
+        """Delete at most `batch_size` deliveries that were done before `cutoff`, with their
+        payloads; returns how many (call again while it returns `batch_size`).
+
+        Pending and failed deliveries are never deleted. The rows are listed in a read
+        transaction and deleted by id in a short write transaction that checks status and age
+        again, so the webhook intake waits at most for one batch's deletes.
+        """
+        d = deliveries.c
+        with self._read() as conn:
+            ids = list(conn.execute(_PURGE_LIST, {"cutoff": cutoff, "limit": batch_size}).scalars())
+        if not ids:
+            return 0
+        with self._tx() as conn:
+            # A row may have been retried and done again since it was listed: check once more.
+            gone = list(conn.execute(
+                sa.select(d.id).where(d.id.in_(ids), d.status == DONE, d.processed_at < cutoff)
+            ).scalars())
+            if gone:
+                conn.execute(delivery_payloads.delete().where(delivery_payloads.c.delivery_pk.in_(gone)))
+                conn.execute(deliveries.delete().where(d.id.in_(gone)))
+        return len(gone)
+
     # ------------------------------------------------------------------ repositories and resync
 
     def _note_repositories(self, conn: Connection, seen: Iterable[tuple[str, int | None]], gone: Iterable[str],
@@ -825,82 +974,6 @@ class Store:
         rc = report_comments.c
         with self._tx() as conn:
             conn.execute(report_comments.delete().where(rc.repo == repo, rc.number == number))
-
-
-@dataclass
-class _PendingWrite:
-    delivery: Delivery
-    received_at: datetime
-    done: threading.Event = field(default_factory=threading.Event)
-    new: bool = False
-    error: BaseException | None = None
-
-
-class IntakeWriter:
-    """Group commit for the webhook endpoint.
-
-    Request threads hand their delivery to one writer thread and wait; the writer stores every
-    delivery waiting at that moment in a single transaction, so one fsync acknowledges a whole
-    burst instead of one request each. A failing batch is retried row by row, so one bad row
-    cannot fail its neighbours.
-    """
-
-    def __init__(self, store: Store, *, max_batch: int = 256, timeout: float = 30.0) -> None:
-        self.store = store
-        self.max_batch = max_batch
-        self.timeout = timeout
-        self._queue: queue.SimpleQueue[_PendingWrite | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="mlgate-intake", daemon=True)
-        self._thread.start()
-
-    def add(self, delivery: Delivery, now: datetime | None = None) -> bool:
-        """Store `delivery` durably; False for a redelivery. Raises when it could not be stored."""
-        item = _PendingWrite(delivery, now or utcnow())
-        self._queue.put(item)
-        if not item.done.wait(self.timeout):
-            raise StoreError(f"the delivery was not stored within {self.timeout:g} s")
-        if item.error is not None:
-            raise item.error
-        return item.new
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(self.timeout)
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            self._write(batch)
-            if stop:
-                return
-
-    def _write(self, batch: list[_PendingWrite]) -> None:
-        try:
-            results = self.store.add_deliveries([(item.delivery, item.received_at) for item in batch])
-            for item, new in zip(batch, results, strict=True):
-                item.new = new
-        except Exception:
-            for item in batch:
-                try:
-                    item.new = self.store.add_delivery(item.delivery, item.received_at)
-                except Exception as exc:
-                    item.error = exc
-        finally:
-            for item in batch:
-                item.done.set()
 
 
 def _record(row: Any) -> DeliveryRecord:

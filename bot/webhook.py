@@ -21,6 +21,9 @@ DELIVERY_HEADER = "X-GitHub-Delivery"
 
 _DELIVERY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 _EVENT_NAME = re.compile(r"^[a-z_]{1,100}$")
+# GitHub's payloads nest about 10 levels (its examples: at most 7). A deeper body is refused
+# before anything (the store's JSON encoder, a handler) recurses through it.
+MAX_JSON_DEPTH = 100
 
 
 class WebhookError(Exception):
@@ -74,13 +77,33 @@ def verify_signature(secret: str | bytes, body: bytes, header: str | None) -> No
         raise WebhookError(401, "signature does not match")
 
 
+def _indexed(value: str, where: str) -> str:
+    """A payload string the store puts in its own column: PostgreSQL text cannot hold NUL."""
+    if "\x00" in value:
+        raise WebhookError(400, f"{where} contains a NUL character")
+    return value
+
+
 def _repo_name(payload: Mapping[str, Any]) -> str | None:
     repository = payload.get("repository")
     if isinstance(repository, Mapping):
         name = repository.get("full_name")
         if isinstance(name, str) and name:
-            return name[:255]
+            return _indexed(name[:255], "repository.full_name")
     return None
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """True when `value` nests more than `limit` objects/arrays (iterative: no recursion limit)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
 
 
 def _installation_id(payload: Mapping[str, Any]) -> int | None:
@@ -109,20 +132,29 @@ def parse_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
     if not _DELIVERY_ID.match(delivery_id):
         raise WebhookError(400, f"{DELIVERY_HEADER} must be 1-100 characters of letters, digits, '.', '_', ':', '-'")
     try:
-        payload = json.loads(body, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
+        # GitHub sends UTF-8; json.loads(bytes) would also guess UTF-16 and UTF-32 and skip a BOM.
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WebhookError(400, f"body is not UTF-8 (invalid byte at offset {exc.start})") from None
+    try:
+        payload = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise WebhookError(400, f"body is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:
         # The position is safe to report; the content is not echoed.
         where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise WebhookError(400, f"body is not valid JSON{where}") from None
     if not isinstance(payload, dict):
         raise WebhookError(400, "body must be a JSON object")
+    if _deeper_than(payload, MAX_JSON_DEPTH):
+        raise WebhookError(400, f"body is nested deeper than {MAX_JSON_DEPTH} levels")
     action = payload.get("action")
     return Delivery(
         delivery_id=delivery_id,
         event=event,
-        action=action[:100] if isinstance(action, str) else None,
+        action=_indexed(action[:100], "action") if isinstance(action, str) else None,
         repo=_repo_name(payload),
         installation_id=_installation_id(payload),
         payload=payload,
-        body=body.decode("utf-8"),
+        body=text,
     )

@@ -9,7 +9,9 @@ Guarantees (see docs/bot-operations.md):
   wait behind it, and after `max_attempts` it is marked failed with the error;
 - PRs returned by handlers are re-evaluated after a debounce that extends while events keep
   coming (up to a maximum wait): a burst of check runs gives one evaluation;
-- every `resync_interval` each known repository is resynced through the dispatcher.
+- every `resync_interval` each known repository is resynced through the dispatcher;
+- deliveries done more than `retention_seconds` ago are deleted with their payloads, in batches
+  (pending and failed ones never), so the inbox does not grow forever.
 
 The worker knows nothing about GitHub: everything goes through the Dispatcher protocol.
 """
@@ -64,6 +66,9 @@ class WorkerConfig:
     resync_interval_seconds: float = 900.0
     poll_interval_seconds: float = 0.5
     batch_per_key: int = 50  # deliveries handled before a key lock is given back (fairness)
+    retention_seconds: float = 14 * 86400.0  # done deliveries older than this are deleted
+    purge_batch_size: int = 500  # deleted per transaction (the intake waits for at most one)
+    purge_interval_seconds: float = 3600.0  # how often to look for expired deliveries
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerConfig:
@@ -77,6 +82,7 @@ class WorkerConfig:
             debounce_max_seconds=settings.debounce_max_seconds,
             resync_interval_seconds=settings.resync_interval_seconds,
             poll_interval_seconds=settings.poll_interval_seconds,
+            retention_seconds=settings.retention_days * 86400.0,
         )
 
 
@@ -151,6 +157,8 @@ class Worker:
         self._full_pass = False
         self._ticking = False
         self._next_tick = 0.0
+        self._next_purge = 0.0
+        self._purged = 0  # deleted in the current round of batches
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -224,6 +232,7 @@ class Worker:
                     next_resync_check = time.monotonic() + min(60.0, self.config.resync_interval_seconds / 4)
                 self._schedule()
                 self._maybe_tick()
+                self._maybe_purge()
                 last_pass = time.monotonic()
             except Exception as exc:  # the database may be briefly unreachable: keep going
                 log.error("worker scheduling failed (%s: %s); retrying", type(exc).__name__, exc)
@@ -276,6 +285,27 @@ class Worker:
                     self._ticking = False
 
         self._pool.submit(run)
+
+    def _maybe_purge(self) -> None:
+        """Retention: while expired deliveries remain, one batch per scheduler pass (each batch a
+        short transaction, so neither the intake nor the handlers wait long); then nothing until
+        `purge_interval_seconds` later."""
+        if self._stop.is_set() or time.monotonic() < self._next_purge:
+            return
+        cutoff = self.clock() - timedelta(seconds=self.config.retention_seconds)
+        try:
+            deleted = self.store.purge_done_deliveries(cutoff, self.config.purge_batch_size)
+        except Exception as exc:
+            log.error("retention purge failed (%s: %s); next try in %.0f s", type(exc).__name__, exc,
+                      self.config.purge_interval_seconds)
+            deleted = 0
+        self._purged += deleted
+        if deleted < self.config.purge_batch_size:
+            if self._purged:
+                log.info("retention: deleted %d delivery(ies) done before %s", self._purged,
+                         cutoff.isoformat(timespec="seconds"))
+            self._purged = 0
+            self._next_purge = time.monotonic() + self.config.purge_interval_seconds
 
     def _heartbeat(self) -> None:
         period = max(0.05, self.config.lease_seconds / 3)

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from bot.sandbox import githttp
+from bot.sandbox import githttp, names
 from bot.sandbox.api import ROUTERS
 from bot.sandbox.auth import authenticate
 from bot.sandbox.errors import ApiError
@@ -47,7 +47,12 @@ def create_app(
     public_url: str | None = None,
     webhook_retries: int = 0,
 ) -> Flask:
-    """Build the app; ``users`` are created if missing, ``orgs`` maps org -> admin logins."""
+    """Build the app; ``users`` are created if missing, ``orgs`` maps org -> admin logins.
+    A login that breaks GitHub's rules is a ValueError, before anything is written."""
+    for login in [*(users or []), *(orgs or {}), *(a for admins in (orgs or {}).values() for a in admins)]:
+        problem = names.login_error(login)
+        if problem:
+            raise ValueError(problem)
     store = Store(data_dir)
     with store.lock:
         for login in users or []:

@@ -4,6 +4,7 @@ or an app installation (an expiring ``ghs_`` token minted from the JWT)."""
 from __future__ import annotations
 
 import base64
+import binascii
 import secrets
 import time
 from dataclasses import dataclass
@@ -44,7 +45,11 @@ def _credential(header: str | None) -> str | None:
     if scheme in ("token", "bearer"):
         return value.strip()
     if scheme == "basic":
-        user, _, password = base64.b64decode(value.strip()).decode(errors="replace").partition(":")
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(401, "Bad credentials") from None
+        user, _, password = decoded.decode(errors="replace").partition(":")
         # git sends "x-access-token:<token>" or "alice:alice"; either part may carry the token
         return password or user
     return None

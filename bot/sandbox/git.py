@@ -142,6 +142,8 @@ class GitRepo:
     # --- refs --------------------------------------------------------------------------------
     def resolve(self, rev: str) -> str | None:
         """A commit SHA for a branch, tag, full ref or (abbreviated) SHA; None if unknown."""
+        if not rev or rev.startswith("-"):  # never an option to git
+            return None
         candidates = [rev] if rev.startswith("refs/") else [f"refs/heads/{rev}", f"refs/tags/{rev}", rev]
         for cand in candidates:
             proc = self.run("rev-parse", "--verify", "--quiet", f"{cand}^{{commit}}", check=False)

@@ -63,6 +63,8 @@ def user_full(store: Store, rec: J, private: bool = False) -> J:
         following=0,
         created_at=rec["created_at"],
         updated_at=rec["created_at"],
+        # The description's discriminator between public-user and private-user.
+        user_view_type="private" if private else "public",
     )
     if private:
         body.update(

@@ -117,18 +117,34 @@ class Dispatcher:
         self._queue.put((delivery_id, 0))
         return delivery_id
 
+    def _current_target(self, d: J) -> J:
+        """Where the delivery's hook (or app) sends *now*: GitHub redelivers to the current URL
+        and content type, so fixing a hook's URL and redelivering repairs a failed delivery."""
+        if d.get("hook_id") is not None:
+            repo = self.store.repo_by_id(d["repository_id"])
+            hook = repo["hooks"].get(str(d["hook_id"])) if repo else None
+            if hook is None:
+                raise KeyError(d["id"])
+            return {"url": hook["config"]["url"], "content_type": hook["config"].get("content_type", "json")}
+        app = self.store.state["apps"].get(str(d.get("app_id")))
+        if app is None or not app.get("webhook_url"):
+            raise KeyError(d["id"])
+        return {"url": app["webhook_url"], "content_type": "json"}
+
     def redeliver(self, delivery_id: int, attempt: int = 0) -> int:
-        """A new delivery with the same GUID and payload, marked ``redelivery``."""
+        """A new delivery with the same GUID and payload, marked ``redelivery``, sent to the hook's
+        current URL. KeyError when the delivery or its hook no longer exists."""
         old = self.store.read_delivery(delivery_id)
         if old is None:
             raise KeyError(delivery_id)
+        target = self._current_target(old)
         new_id = self.store.next_id("delivery")
         row = {k: old[k] for k in ("guid", "hook_id", "app_id", "event", "action", "installation_id",
                                    "repository_id")}
         row.update(id=new_id, redelivery=True, delivered_at=now_iso(), duration=0.0, status="queued",
                    status_code=0)
         self.store.state["deliveries"].append(row)
-        self.store.write_delivery({**old, **row, "request_headers": {}, "response_headers": {},
+        self.store.write_delivery({**old, **row, **target, "request_headers": {}, "response_headers": {},
                                    "response_body": None})
         self._queue.put((new_id, attempt))
         return new_id
@@ -200,7 +216,10 @@ class Dispatcher:
         if not (200 <= code < 300) and attempt < self.retries:
             time.sleep(self.backoff * (2**attempt))
             with self.store.lock:
-                self.redeliver(delivery_id, attempt + 1)
+                try:
+                    self.redeliver(delivery_id, attempt + 1)
+                except KeyError:  # the hook (or app) was deleted meanwhile: nothing to retry to
+                    return
                 self.store.save()
 
     def _finish(

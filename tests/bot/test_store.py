@@ -444,3 +444,107 @@ def test_write_gate_serves_intake_first_but_not_forever() -> None:
     # Intake overtakes the waiting worker, but after two intake turns the worker gets one.
     assert order.index("worker") == 2
     assert sorted(order) == ["intake0", "intake1", "intake2", "intake3", "worker"]
+
+
+def test_write_gate_gives_up_in_time_and_leaves_no_trace() -> None:
+    gate = WriteGate()
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with gate.hold():
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert held.wait(5)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError), gate.hold(urgent=True, timeout=0.2):
+        pass
+    assert 0.15 < time.monotonic() - started < 2
+    release.set()
+    thread.join(5)
+    assert (gate._urgent_waiting, gate._normal_waiting, gate._held) == (0, 0, False)
+    with gate.hold(urgent=True, timeout=0.2):  # free again at once
+        pass
+
+
+def test_intake_writer_stores_the_good_deliveries_of_a_batch_with_a_bad_one(store: Store) -> None:
+    """A row the database (or its JSON encoder) refuses fails alone; its neighbours are stored."""
+    from bot.intake import IntakeWriter, NotStored
+
+    writer = IntakeWriter(store, timeout=5)
+    bad = Delivery("bad", "push", None, "octo/one", 7, {"unencodable": {1, 2}})  # a set is not JSON
+    items = [delivery("good-1"), bad, delivery("good-2")]
+    outcome: dict[str, object] = {}
+    start = threading.Barrier(len(items))
+
+    def add(item: Delivery) -> None:
+        start.wait()
+        try:
+            outcome[item.delivery_id] = writer.add(item, T0)
+        except NotStored as exc:
+            outcome[item.delivery_id] = exc
+
+    threads = [threading.Thread(target=add, args=(item,)) for item in items]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    writer.close()
+    assert outcome["good-1"] is True and outcome["good-2"] is True
+    assert isinstance(outcome["bad"], NotStored) and "not stored" in str(outcome["bad"])
+    assert sorted(row.delivery_id for row in store.deliveries()) == ["good-1", "good-2"]
+
+
+# ---------------------------------------------------------------------------------- retention
+
+
+def _handle(store: Store, delivery_id: str, key: str, at: datetime, *, fail: bool = False) -> None:
+    """Claim `key`'s next delivery (it must be `delivery_id`) and finish it at `at`."""
+    claimed = store.claim_next_delivery(key, "w", at, LEASE, 5)
+    assert claimed is not None and claimed.delivery_id == delivery_id
+    if fail:
+        assert store.fail_delivery(claimed.id, "w", at, "RuntimeError: gave up", None)
+    else:
+        assert store.complete_delivery(claimed.id, "w", at)
+
+
+def _payload_rows(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM delivery_payloads")).scalar_one()
+
+
+def test_purge_deletes_old_done_deliveries_and_their_payloads_in_batches(store: Store) -> None:
+    now = T0 + timedelta(days=30)
+    cutoff = now - timedelta(days=14)
+    for i in range(5):  # done 20 days ago: purged
+        store.add_delivery(delivery(f"old-{i}", repo=f"octo/old{i}"), T0)
+        _handle(store, f"old-{i}", f"octo/old{i}", T0 + timedelta(days=10))
+    store.add_delivery(delivery("recent", repo="octo/recent"), T0)  # received long ago, done 2 days ago: kept
+    _handle(store, "recent", "octo/recent", now - timedelta(days=2))
+    store.add_delivery(delivery("failed", repo="octo/failed"), T0)  # failed long ago: kept for the operator
+    _handle(store, "failed", "octo/failed", T0 + timedelta(days=1), fail=True)
+    store.add_delivery(delivery("pending", repo="octo/pending"), T0)  # never handled: kept
+    store.add_delivery(delivery("leased", repo="octo/leased"), T0)  # being handled: kept
+    assert store.claim_next_delivery("octo/leased", "w", now, LEASE, 5) is not None
+    assert _payload_rows(store) == 9
+
+    assert [store.purge_done_deliveries(cutoff, batch_size=2) for _ in range(4)] == [2, 2, 1, 0]
+    left = {row.delivery_id: row.status for row in store.deliveries()}
+    assert left == {"recent": "done", "failed": "failed", "pending": "pending", "leased": "pending"}
+    assert _payload_rows(store) == 4
+    assert store.delivery_payload("recent") is not None and store.delivery_payload("old-0") is None
+    # A purged delivery id is a new delivery again (GitHub redelivers only the last 3 days).
+    assert store.add_delivery(delivery("old-0", repo="octo/old0"), now) is True
+
+
+def test_purge_leaves_a_delivery_completed_after_it_was_listed(store: Store) -> None:
+    """The purge re-checks status and age when it deletes: a row retried and done again meanwhile stays."""
+    store.add_delivery(delivery("d-0"), T0)
+    _handle(store, "d-0", "octo/one", T0, fail=True)
+    assert store.retry_failed(["d-0"]) == 1
+    assert store.purge_done_deliveries(T0 + timedelta(days=1), batch_size=10) == 0
+    _handle(store, "d-0", "octo/one", T0 + timedelta(days=2))
+    assert store.purge_done_deliveries(T0 + timedelta(days=1), batch_size=10) == 0
+    assert store.purge_done_deliveries(T0 + timedelta(days=3), batch_size=10) == 1

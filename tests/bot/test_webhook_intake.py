@@ -8,8 +8,10 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +21,11 @@ import sqlalchemy as sa
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from bot.app import create_app
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError, load_settings
 from bot.store import Store
 from bot.webhook import WebhookError, parse_delivery, sign, verify_signature
+from bot.worker import wait_for
+from tests.bot.test_store import fresh_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SECRET = "It's a Secret to Everybody"
@@ -142,7 +146,7 @@ def test_rejected_requests_store_nothing(client, store: Store, change: dict, sta
         (b"{not json", "body is not valid JSON at line 1 column 2"),
         (b"[1, 2]", "body must be a JSON object"),
         (b'{"a": NaN}', "body is not valid JSON"),
-        (b"\xff\xfe{}", "body is not valid JSON"),
+        (b"\xff\xfe{}", "body is not UTF-8 (invalid byte at offset 0)"),
         (b"", "body is not valid JSON"),
     ],
 )
@@ -205,6 +209,117 @@ def test_store_failure_is_503_and_healthz_reports_it(client, store: Store) -> No
     assert (health.status_code, health.get_json()) == (503, {"status": "unavailable", "database": "unreachable"})
 
 
+# ---------------------------------------------------------------------------------- a locked database
+
+GITHUB_TIMEOUT = 10.0  # GitHub gives up on a delivery after 10 s
+
+
+def body_for(n: int) -> bytes:
+    return json.dumps({"action": "opened", "number": n, "repository": {"full_name": "octo/one"}}).encode()
+
+
+def post_concurrently(app, deliveries: list[str]) -> dict[str, tuple[int, float]]:  # type: ignore[no-untyped-def]
+    """POST one delivery per thread at once; (status, seconds) per delivery id."""
+    results: dict[str, tuple[int, float]] = {}
+    start = threading.Barrier(len(deliveries))
+
+    def post(n: int, delivery_id: str) -> None:
+        body = body_for(n)
+        client = app.test_client()
+        start.wait()
+        began = time.monotonic()
+        status = client.post("/webhook", data=body, headers=headers(body, delivery=delivery_id)).status_code
+        results[delivery_id] = (status, time.monotonic() - began)
+
+    threads = [threading.Thread(target=post, args=(n, d)) for n, d in enumerate(deliveries)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results
+
+
+def test_locked_sqlite_answers_in_time_and_503_means_not_stored(tmp_path: Path) -> None:
+    """Another process holds the write lock; an in-process worker transaction waits for it too.
+    The default settings: answered within GitHub's 10 s (MLGATE_INTAKE_TIMEOUT_SECONDS, 5 s)."""
+    path = tmp_path / "locked.sqlite3"
+    store = Store.open(f"sqlite:///{path}")
+    app = create_app(Settings(webhook_secret=SECRET), store=store)
+    locker = sqlite3.connect(path, isolation_level=None, timeout=0)
+    locker.execute("BEGIN IMMEDIATE")  # the write lock, as another process's long transaction holds it
+    worker_write = threading.Thread(target=store.request_resync)  # waits for SQLite holding the process's gate
+    try:
+        worker_write.start()
+        assert wait_for(lambda: store._gate is not None and store._gate._held, 5)
+        ids = [f"locked-{i}" for i in range(3)]
+        results = post_concurrently(app, ids)
+        assert set(results) == set(ids)
+        for delivery_id, (status, seconds) in results.items():
+            assert status in (202, 503), (delivery_id, status)
+            assert seconds < GITHUB_TIMEOUT - 1, (delivery_id, seconds)
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+        worker_write.join(30)
+        app.extensions["mlgate_intake"].close()  # whatever the intake still had in hand is written now
+    try:
+        for delivery_id, (status, _) in results.items():
+            stored = store.delivery(delivery_id) is not None
+            assert stored == (status == 202), (delivery_id, status, "stored" if stored else "not stored")
+        assert [s for s, _ in results.values()] == [503, 503, 503]  # the lock was never released in time
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_postgres_lock_answers_in_time_and_503_means_not_stored(tmp_path: Path) -> None:
+    """A migration-like ACCESS EXCLUSIVE lock on the inbox: refused in time, then accepted once it goes."""
+    with fresh_database("postgres", tmp_path) as url:
+        store = Store.open(url)
+        app = create_app(Settings(webhook_secret=SECRET, intake_timeout_seconds=1.0), store=store)
+        locker = sa.create_engine(url).connect()
+        try:
+            locker.exec_driver_sql("LOCK TABLE deliveries IN ACCESS EXCLUSIVE MODE")
+            results = post_concurrently(app, ["pg-a", "pg-b"])
+            for delivery_id, (status, seconds) in results.items():
+                assert status == 503, (delivery_id, status)
+                assert seconds < 2.0, (delivery_id, seconds)  # MLGATE_INTAKE_TIMEOUT_SECONDS=1
+
+            # Released while a request waits for it: that request is stored and answered 202.
+            answer: dict[str, int] = {}
+            body = body_for(9)
+            waiting = threading.Thread(target=lambda: answer.setdefault("pg-c", app.test_client().post(
+                "/webhook", data=body, headers=headers(body, delivery="pg-c")).status_code))
+            waiting.start()
+            blocked = sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                              "AND datname = current_database()")
+            with sa.create_engine(url).connect() as probe:
+                assert wait_for(lambda: probe.execute(blocked).scalar() > 0, 5)
+            locker.rollback()
+            waiting.join(GITHUB_TIMEOUT)
+            assert answer == {"pg-c": 202}
+        finally:
+            locker.rollback()
+            locker.close()
+            app.extensions["mlgate_intake"].close()
+        try:
+            assert store.delivery("pg-a") is None and store.delivery("pg-b") is None
+            assert store.delivery("pg-c") is not None
+        finally:
+            store.close()
+
+
+def test_the_intake_timeout_stays_inside_githubs_ten_seconds() -> None:
+    env = {"MLGATE_WEBHOOK_SECRET": SECRET}
+    assert load_settings(env, require_github=False).intake_timeout_seconds == 5.0
+    assert load_settings({**env, "MLGATE_INTAKE_TIMEOUT_SECONDS": "2.5"}, require_github=False).intake_timeout_seconds \
+        == 2.5
+    with pytest.raises(SettingsError, match="MLGATE_INTAKE_TIMEOUT_SECONDS must be at most 9"):
+        load_settings({**env, "MLGATE_INTAKE_TIMEOUT_SECONDS": "10"}, require_github=False)
+    with pytest.raises(SettingsError, match=r"MLGATE_INTAKE_TIMEOUT_SECONDS must be at least 0\.1"):
+        load_settings({**env, "MLGATE_INTAKE_TIMEOUT_SECONDS": "0"}, require_github=False)
+
+
 def test_new_deliveries_wake_the_worker_but_duplicates_do_not(store: Store) -> None:
     calls: list[str] = []
     app = create_app(Settings(webhook_secret=SECRET), store=store, on_delivery=calls.append)
@@ -259,6 +374,46 @@ def test_every_example_payload_of_the_subscribed_events_is_accepted(client, stor
     assert rows["push-0"].action is None
     assert rows["installation-0"].repo is None and rows["installation-0"].serial_key == "installation:2"
     assert rows["check_run-6"].repo == "electron/electron" and rows["check_run-6"].installation_id == 690857
+
+
+def _nested(depth: int) -> bytes:
+    """A signed-able object nested `depth` levels deep: {"a": {"a": ... 1 ...}} (lists in between)."""
+    opening = "".join('{"a":' if level % 2 == 0 else "[" for level in range(depth))
+    closing = "".join("}" if level % 2 == 0 else "]" for level in reversed(range(depth)))
+    return (opening + "1" + closing).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # json.loads(bytes) would detect and accept these encodings; GitHub sends UTF-8 only.
+        ('{"action": "opened"}'.encode("utf-16"), "body is not UTF-8"),
+        ('{"action": "opened"}'.encode("utf-16-le"), "body is not valid JSON"),  # NUL bytes are UTF-8
+        ('{"action": "opened"}'.encode("utf-32"), "body is not UTF-8"),
+        ('{"action": "fermé"}'.encode("latin-1"), "body is not UTF-8"),
+        (b'{"action": "caf\xe9"}', "body is not UTF-8"),
+        ('\ufeff{"action": "opened"}'.encode(), "body is not valid JSON"),
+        (_nested(10_000), "body is nested deeper than 100 levels"),
+        (_nested(101), "body is nested deeper than 100 levels"),
+        (b'{"action": "x\\u0000y"}', "action contains a NUL character"),
+        (b'{"repository": {"full_name": "octo/\\u0000"}}', "repository.full_name contains a NUL character"),
+    ],
+    ids=["utf-16", "utf-16-le", "utf-32", "latin-1", "latin-1-bytes", "utf-8-bom", "very-deep", "depth-101",
+         "nul-action", "nul-repo"],
+)
+def test_signed_bodies_that_are_not_utf8_json_or_too_deep_are_400(client, store: Store, body: bytes,  # type: ignore[no-untyped-def]
+                                                                   message: str) -> None:
+    response = client.post("/webhook", data=body, headers=headers(body))
+    assert response.status_code == 400, response.data[:200]
+    assert message in response.get_json()["error"]
+    assert store.deliveries() == []
+
+
+def test_a_body_at_the_depth_limit_is_accepted(client, store: Store) -> None:  # type: ignore[no-untyped-def]
+    body = _nested(100)
+    response = client.post("/webhook", data=body, headers=headers(body))
+    assert response.status_code == 202, response.get_json()
+    assert store.delivery_payload("d-1") == json.loads(body)
 
 
 def test_parse_delivery_ignores_odd_field_types() -> None:
@@ -339,3 +494,40 @@ def test_under_gunicorn_over_real_http(served: tuple[int, str]) -> None:
     store = Store.open(url, run_migrations=False)
     assert [row.delivery_id for row in store.deliveries()] == ["d-1"]
     store.close()
+
+
+# ---------------------------------------------------------------------------------- start-up without a database
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+@pytest.mark.parametrize("database", ["postgres-refused", "sqlite-not-a-database", "sqlite-newer-schema"])
+def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path, command: str, database: str) -> None:
+    if database == "postgres-refused":
+        url = f"postgresql://mlgate:hunter2-secret@127.0.0.1:{_free_port()}/mlgate"  # nothing listens there
+    elif database == "sqlite-not-a-database":
+        garbage = tmp_path / "garbage.sqlite3"
+        garbage.write_bytes(b"this is not a SQLite database" * 100)
+        url = f"sqlite:///{garbage}"
+    else:  # migrated by a newer mlgate: a revision this code does not know
+        url = f"sqlite:///{tmp_path / 'newer.sqlite3'}"
+        Store.open(url).close()
+        with sa.create_engine(url).begin() as conn:
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    env = {**os.environ, "MLGATE_WEBHOOK_SECRET": SECRET, "MLGATE_DATABASE_URL": url,
+           "PYTHONPATH": str(REPO_ROOT), "MLGATE_GITHUB_TOKEN": "ghp_unused"}
+    proc = subprocess.run([sys.executable, "-m", "bot.cli", command, "--port", str(_free_port())]
+                          if command == "serve" else [sys.executable, "-m", "bot.cli", command, "--once"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    output = (proc.stdout + proc.stderr).strip()
+    assert proc.returncode == 1, output
+    assert "Traceback" not in output
+    lines = output.splitlines()
+    assert len(lines) == 1, output
+    assert lines[0].startswith("Error: cannot use the database "), output
+    assert "hunter2-secret" not in output
+    if database == "postgres-refused":
+        assert "postgresql+psycopg://mlgate:***@127.0.0.1" in output and "refused" in output.lower()
+    elif database == "sqlite-not-a-database":
+        assert "not a database" in output
+    else:
+        assert "9999_from_the_future" in output

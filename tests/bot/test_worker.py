@@ -391,3 +391,44 @@ def test_several_worker_processes_on_postgres_handle_each_delivery_once_in_order
         assert len(pids) >= 2, f"only {pids} did any work"
         assert "Traceback" not in log.read_text()
         store.close()
+
+
+# ---------------------------------------------------------------------------------- retention
+
+
+def test_the_background_loop_purges_old_done_deliveries_and_nothing_else(store: Store) -> None:
+    long_ago = datetime.now(timezone.utc) - timedelta(days=20)
+    for i in range(7):
+        put(store, f"old-{i}", repo=f"octo/r{i}", now=long_ago)
+    old_worker = make_worker(store, StubDispatcher(), FakeClock(long_ago))
+    assert old_worker.run_pending() == 7  # handled (done) 20 days ago
+    old_worker.stop()
+    put(store, "fails", repo="octo/bad", now=long_ago)
+    failing = StubDispatcher()
+    failing.fail["fails"] = 99
+    old_worker = make_worker(store, failing, FakeClock(long_ago), max_attempts=1)
+    old_worker.run_pending()
+    old_worker.stop()
+    assert store.counts() == {"done": 7, "failed": 1}
+
+    dispatcher = StubDispatcher()
+    worker = make_worker(store, dispatcher, retention_seconds=14 * 86400, purge_batch_size=3)
+    put(store, "fresh", repo="octo/new")
+    worker.start()
+    try:
+        assert wait_for(lambda: store.counts() == {"done": 1, "failed": 1}, 10), store.counts()
+    finally:
+        worker.stop()
+    assert {row.delivery_id for row in store.deliveries()} == {"fresh", "fails"}
+    assert dispatcher.handled == ["fresh"]
+
+
+def test_retention_is_14_days_by_default_and_never_shorter_than_githubs_redelivery_window() -> None:
+    from bot.settings import SettingsError, load_settings
+
+    env = {"MLGATE_WEBHOOK_SECRET": "s"}
+    assert WorkerConfig.from_settings(load_settings(env, require_github=False)).retention_seconds == 14 * 86400
+    week = load_settings({**env, "MLGATE_RETENTION_DAYS": "7"}, require_github=False)
+    assert WorkerConfig.from_settings(week).retention_seconds == 7 * 86400
+    with pytest.raises(SettingsError, match="MLGATE_RETENTION_DAYS must be at least 3"):
+        load_settings({**env, "MLGATE_RETENTION_DAYS": "1"}, require_github=False)

@@ -66,6 +66,38 @@ def _nullable_to_jsonschema(node: Any) -> Any:
     return out
 
 
+def _discriminators_to_jsonschema(node: Any, counter: list[int]) -> Any:
+    """OpenAPI ``discriminator`` (which JSON Schema ignores) becomes rules JSON Schema checks.
+
+    For an object, the discriminator's property is required, must be one of the mapping's values
+    (or, without a mapping, the names of the ``oneOf``/``anyOf`` branches), and the value's branch
+    must validate on its own, ``required`` included. The ``oneOf``/``anyOf`` itself stays. A
+    non-object instance is left to the ``oneOf``/``anyOf`` (GitHub's contents description maps
+    "array" to the directory listing, which is the only array branch).
+    """
+    if isinstance(node, list):
+        return [_discriminators_to_jsonschema(n, counter) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _discriminators_to_jsonschema(v, counter) for k, v in node.items()}
+    disc = out.pop("discriminator", None)
+    if disc is None:
+        return out
+    counter[0] += 1
+    prop = disc["propertyName"]
+    mapping = disc.get("mapping") or {
+        branch["$ref"].rsplit("/", 1)[-1]: branch["$ref"]
+        for branch in out.get("oneOf", []) + out.get("anyOf", []) if isinstance(branch, dict) and "$ref" in branch
+    }
+    chosen = {
+        "required": [prop],
+        "properties": {prop: {"enum": sorted(mapping)}},
+        "allOf": [{"if": {"properties": {prop: {"const": value}}, "required": [prop]}, "then": {"$ref": ref}}
+                  for value, ref in sorted(mapping.items())],
+    }
+    return {"allOf": [out, {"if": {"type": "object"}, "then": chosen}]}
+
+
 FORMATS = jsonschema.FormatChecker(formats=())
 
 
@@ -106,10 +138,13 @@ class Contract:
     validated_requests: int = 0
     validated_events: Counter[str] = field(default_factory=Counter)
     pending: list[Violation] = field(default_factory=list)
+    discriminators: int = 0
 
     def __post_init__(self) -> None:
         raw = json.loads((self.root / OPENAPI_REL).read_text())
-        self.spec = _nullable_to_jsonschema(raw)
+        counter = [0]
+        self.spec = _discriminators_to_jsonschema(_nullable_to_jsonschema(raw), counter)
+        self.discriminators = counter[0]  # how many were turned into JSON Schema
         self._openapi_registry = Registry().with_resource(
             "urn:openapi", Resource(contents=self.spec, specification=DRAFT7))
         self.webhooks = json.loads((self.root / WEBHOOKS_REL).read_text())

@@ -115,3 +115,44 @@ def test_an_accepted_request_the_spec_forbids_is_caught(contract: Contract) -> N
     assert contract.check_request("POST", template, {"state": "success", "context": "ci"}) == []
     assert contract.check_request("POST", template, {"state": "great"})  # not in the enum
     assert contract.check_request("POST", "/repos/{owner}/{repo}/pulls", {"title": "t"})  # head/base missing
+
+
+def test_discriminators_choose_the_branch_and_its_required_fields(contract: Contract, server: SandboxServer) -> None:
+    """GitHub's description picks public-user or private-user by ``user_view_type`` (an OpenAPI
+    ``discriminator``, which JSON Schema alone ignores): the property must be there, name a mapped
+    branch, and the body must satisfy that branch."""
+    me = server.api("GET", "/user", "alice").json()
+    other = server.api("GET", "/users/bob", "alice").json()
+    assert me["user_view_type"] == "private" and other["user_view_type"] == "public"
+    assert contract.check_response("GET", "/user", 200, me) == []
+    assert contract.check_response("GET", "/users/{username}", 200, other) == []
+
+    missing = {k: v for k, v in me.items() if k != "user_view_type"}
+    assert any("user_view_type" in str(v) for v in contract.check_response("GET", "/user", 200, missing))
+    unknown = {**other, "user_view_type": "admin"}
+    assert contract.check_response("GET", "/users/{username}", 200, unknown)
+    # A public profile that claims to be private lacks private-user's required fields.
+    claims_private = {**other, "user_view_type": "private"}
+    problems = contract.check_response("GET", "/users/{username}", 200, claims_private)
+    assert any("is a required property" in str(v) for v in problems), problems
+    # And a private profile labelled public carries fields public-user does not allow.
+    assert contract.check_response("GET", "/user", 200, {**me, "user_view_type": "public"})
+
+
+def test_every_discriminator_in_the_description_is_enforced(contract: Contract) -> None:
+    """No discriminator is left for JSON Schema to ignore silently."""
+    found: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            if "discriminator" in node:
+                found.append(path)
+            for key, value in node.items():
+                walk(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}/{i}")
+
+    walk(contract.spec, "")
+    assert found == []
+    assert contract.discriminators >= 4  # /user, /users/{username}, /user/{account_id}, contents

@@ -105,3 +105,35 @@ def test_optional_automatic_retries_and_form_encoding(tmp_path: Path) -> None:
             assert payload["hook_id"] == resp.json()["id"] and d.signature_ok("s")
         finally:
             sink.stop()
+
+
+def test_a_redelivery_goes_to_the_hooks_current_url(server: SandboxServer, make_repo) -> None:  # type: ignore[no-untyped-def]
+    """GitHub's redelivery uses the hook as it is now: an operator who fixed a wrong URL (or switched
+    the content type) gets the old delivery at the new address."""
+    repo = make_repo("alice")
+    full, name = repo["full_name"], repo["name"]
+    old_sink, new_sink = WebhookSink(status=404).start(), WebhookSink().start()
+    try:
+        hook = server.add_hook("alice", name, old_sink.url + "/wrong-path", "s", "alice", events=("issue_comment",))
+        server.api("POST", f"/repos/{full}/issues", "alice", json={"title": "t"})
+        server.api("POST", f"/repos/{full}/issues/1/comments", "alice", json={"body": "hello"})
+        server.wait_for_webhooks()
+        assert [d.event for d in old_sink.deliveries] == ["ping", "issue_comment"]
+        log = server.api("GET", f"/repos/{full}/hooks/{hook['id']}/deliveries", "alice").json()
+        failed = next(d for d in log if d["event"] == "issue_comment")
+        assert failed["status_code"] == 404
+        fixed = server.api("PATCH", f"/repos/{full}/hooks/{hook['id']}", "alice",
+                           json={"config": {"url": new_sink.url, "content_type": "json"}})
+        assert fixed.status_code == 200, fixed.text
+        again = server.api("POST", f"/repos/{full}/hooks/{hook['id']}/deliveries/{failed['id']}/attempts", "alice")
+        assert again.status_code == 202
+        server.wait_for_webhooks()
+        assert [d.event for d in old_sink.deliveries] == ["ping", "issue_comment"]  # nothing more at the old URL
+        (redelivered,) = new_sink.deliveries
+        assert redelivered.event == "issue_comment" and redelivered.guid == old_sink.deliveries[1].guid
+        assert redelivered.headers["Content-Type"] == "application/json" and redelivered.signature_ok("s")
+        detail = server.api("GET", f"/repos/{full}/hooks/{hook['id']}/deliveries", "alice").json()[0]
+        assert detail["redelivery"] is True and detail["status_code"] == 200
+    finally:
+        old_sink.stop()
+        new_sink.stop()

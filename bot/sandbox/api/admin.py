@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from bot.sandbox import auth, payloads, render
+from bot.sandbox import auth, names, payloads, render
 from bot.sandbox.ctx import sandbox, store
 from bot.sandbox.store import now_iso
 
@@ -27,6 +27,17 @@ def _err(status: int, message: str) -> Response:
     return resp
 
 
+def _login_problem(data: J, *keys: str) -> str | None:
+    """The first invalid login among `data[key]` (a login, or a list of them for admins/members)."""
+    for key in keys:
+        values = data.get(key, [])
+        for value in values if isinstance(values, list) else [values]:
+            problem = names.login_error(value)
+            if problem:
+                return f"{key}: {problem}"
+    return None
+
+
 @bp.get("/health")
 def health() -> Any:
     return {"ok": True}
@@ -37,6 +48,9 @@ def create_user() -> Any:
     data = _json()
     if not data.get("login"):
         return _err(422, "login is required")
+    problem = _login_problem(data, "login")
+    if problem:
+        return _err(422, problem)
     with store().lock:
         rec = store().ensure_user(data["login"], name=data.get("name"),
                                   **({"email": data["email"]} if data.get("email") else {}))
@@ -49,6 +63,9 @@ def create_org() -> Any:
     data = _json()
     if not data.get("login"):
         return _err(422, "login is required")
+    problem = _login_problem(data, "login", "admins", "members")
+    if problem:
+        return _err(422, problem)
     with store().lock:
         rec = store().ensure_user(data["login"], "Organization")
         members = rec.setdefault("members", {})
@@ -69,6 +86,9 @@ def create_app() -> Any:
     slug = data.get("slug")
     if not slug:
         return _err(422, "slug is required")
+    problem = _login_problem(data, "slug") or (_login_problem(data, "owner") if data.get("owner") else None)
+    if problem:  # the slug becomes the bot's login, "<slug>[bot]"
+        return _err(422, problem)
     private = data.get("private_key")
     public = auth.public_key_from_private(private) if private else None
     if not private:

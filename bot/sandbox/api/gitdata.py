@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import request
 
-from bot.sandbox import domain, render
+from bot.sandbox import domain, names, render
 from bot.sandbox.ctx import actor, body, get_repo, git, guard_branch_update, sandbox, store
 from bot.sandbox.errors import ApiError, not_found, validation
 from bot.sandbox.git import ZERO_SHA, GitError, Person
@@ -50,8 +50,9 @@ def create_ref(owner: str, repo: str) -> Any:
     rec = get_repo(owner, repo, "write")
     data = body()
     ref, sha = data.get("ref", ""), data.get("sha", "")
-    if not ref.startswith("refs/") or ref.count("/") < 2:
-        raise validation("Reference", "ref must start with 'refs/' and have at least two slashes.")
+    problem = names.ref_error(ref)
+    if problem:
+        raise validation("Reference", problem, field="ref", code="invalid")
     g = git(rec)
     if ref.startswith("refs/pull/"):
         raise validation("Reference", "Reference cannot be updated")

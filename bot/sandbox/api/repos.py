@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import base64
-import re
 import shutil
 from typing import Any
 
 from flask import request
 
-from bot.sandbox import domain, perms, protection, render
+from bot.sandbox import domain, names, perms, protection, render
 from bot.sandbox.ctx import actor, body, get_repo, git, guard_branch_update, paginate, principal, sandbox, store
 from bot.sandbox.errors import ApiError, not_found, validation
 from bot.sandbox.git import GitRepo
@@ -18,7 +17,6 @@ from bot.sandbox.store import now_iso
 from bot.sandbox.urls import api_base, web_base
 
 router = Router("repos")
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 J = dict[str, Any]
 
 
@@ -26,8 +24,9 @@ def create_repo(owner: str, name: str, private: bool, description: str | None, a
                 creator: str, default_branch: str = "main") -> J:
     """Create the record and the bare repository (with a first commit when ``auto_init``)."""
     st = store()
-    if not NAME_RE.match(name or ""):
-        raise validation("Repository", "name is invalid", field="name", code="custom")
+    problem = names.repo_name_error(name)
+    if problem:  # the name becomes a directory: git/<owner>/<name>.git
+        raise validation("Repository", problem, field="name", code="custom")
     if st.repo(owner, name) is not None:
         raise validation("Repository", "name already exists on this account", field="name")
     rec: J = {
@@ -357,6 +356,9 @@ def put_contents(owner: str, repo: str, path: str) -> Any:
             raise validation("Contents", f"{key} wasn't supplied.", field=key, code="missing_field")
     g = git(rec)
     branch = data.get("branch") or rec["default_branch"]
+    problem = names.branch_error(branch)
+    if problem:
+        raise validation("Contents", problem, field="branch", code="invalid")
     ref = f"refs/heads/{branch}"
     parent = g.ref_sha(ref)
     path = path.strip("/")
