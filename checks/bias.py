@@ -24,7 +24,7 @@ from checks.context import RunContext
 from checks.errors import InputError
 from checks.io import require_columns
 from checks.limits import Severity, StrictModel, threshold_check
-from checks.predictions import PredictionsConfig, binarize, load_predictions
+from checks.predictions import PredictionsConfig, class_arrays, load_predictions, score_classes
 from checks.quality import breach_text, release_read_buffers
 from checks.results import Finding, GateResult, GroupRow, Metric, Status, finding_status
 
@@ -248,14 +248,14 @@ def run(config: Any, ctx: RunContext, baseline: GateResult | None) -> GateResult
 def _binary_arrays(frame: pd.DataFrame, p: PredictionsConfig, where: str) -> tuple[np.ndarray, np.ndarray]:
     if not p.label:
         raise InputError("predictions.label is not set: the bias gate needs the true labels", where=where)
-    y_true = binarize(frame[p.label], p.positive_label, what="label", where=where)
-    if p.prediction:
-        return y_true, binarize(frame[p.prediction], p.positive_label, what="prediction", where=where)
+    y_true, y_pred = class_arrays(frame, p, where)
+    if y_pred is not None:
+        return y_true, y_pred
     if p.score:
         score = frame[p.score]
-        if not pd.api.types.is_numeric_dtype(score) or score.isna().any():
+        if not pd.api.types.is_numeric_dtype(score) or pd.api.types.is_bool_dtype(score) or score.isna().any():
             raise InputError(f"score column {p.score!r} must be numeric without missing values", where=where)
-        return y_true, (score.to_numpy() >= p.threshold).astype(np.int8)
+        return y_true, score_classes(score.to_numpy(dtype=np.float64), p, where)
     raise InputError("the bias gate needs predicted classes: set predictions.prediction, or "
                      "predictions.score with predictions.threshold", where=where)
 

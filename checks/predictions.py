@@ -8,7 +8,7 @@ load, so it is refused unless `allow_pickle: true` is set, and the report says i
 
 from __future__ import annotations
 
-import contextlib
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from checks.io import read_table, require_columns
 from checks.limits import StrictModel
 
 PREDICTION_COLUMN = "__mlgate_prediction__"
+DEFAULT_THRESHOLD = 0.5
 SCORE_COLUMN = "__mlgate_score__"
 
 
@@ -45,15 +46,21 @@ class PredictionsConfig(StrictModel):
     timestamp: str | None = None
     id: str | None = None
     positive_label: str | int | float | bool = 1
-    threshold: float = 0.5  # turns a score into a predicted class when there is no prediction column
+    # Turns a score into a predicted class when there is no prediction column. Unset, it is 0.5, which
+    # only makes sense for probabilities: scores outside [0, 1] then need it set, on their own scale.
+    threshold: float | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> PredictionsConfig:
         if self.path and self.model:
             raise ValueError("give either 'path' or 'model', not both")
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"threshold must be within [0, 1], got {self.threshold}")
+        if self.threshold is not None and not math.isfinite(self.threshold):
+            raise ValueError(f"threshold must be a finite number, got {self.threshold}")
         return self
+
+    @property
+    def positive_label_defaulted(self) -> bool:
+        return "positive_label" not in self.model_fields_set
 
 
 def load_predictions(
@@ -166,8 +173,113 @@ def _load(read: Callable[[], Any], path: Path) -> Any:
         raise InputError(f"cannot load the model: {type(exc).__name__}: {detail}", where=str(path)) from exc
 
 
+MAX_SHOWN_VALUES = 8  # distinct values quoted in a message before "…"
+
+
+def class_key(value: Any) -> Any:
+    """What a class value is compared as: numbers and booleans by value (true = 1.0), text by its
+    exact text, except text that reads as a number ("1", "0.0") or as true/false (any case), which
+    compares as that number. Nothing else is guessed: "Yes" is not true."""
+    if isinstance(value, bool | np.bool_):
+        return float(value)
+    if isinstance(value, int | float | np.integer | np.floating):
+        return float(value)
+    text = str(value)
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return 1.0 if low == "true" else 0.0
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if np.isfinite(number) else text
+
+
+def distinct_values(values: pd.Series) -> list[Any]:
+    """The distinct non-missing values of a column, sorted for messages (numbers before text).
+
+    A numeric column with at most two values (every binary label) is answered with min/max and
+    one comparison pass, no hashing of the whole column.
+    """
+    present = values.dropna() if values.hasnans else values
+    if pd.api.types.is_numeric_dtype(present) and not isinstance(present.dtype, pd.CategoricalDtype) and len(present):
+        arr = present.to_numpy()
+        lo, hi = arr.min(), arr.max()
+        if lo == hi:
+            return [_plain(lo)]
+        if bool(((arr == lo) | (arr == hi)).all()):
+            return [_plain(lo), _plain(hi)]
+    if isinstance(present.dtype, pd.CategoricalDtype):
+        uniques = list(present.cat.remove_unused_categories().cat.categories)
+    else:
+        uniques = list(pd.unique(present))
+    return sorted((_plain(u) for u in uniques), key=_sort_key)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _sort_key(value: Any) -> tuple[int, float, str]:
+    if isinstance(value, int | float | bool):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
+
+
+def shown_values(values: list[Any]) -> str:
+    """'0, 1' or "'No', 'Yes'": values as they are written in the column, a few at most."""
+    shown = ", ".join(repr(v) if isinstance(v, str) else str(v) for v in values[:MAX_SHOWN_VALUES])
+    return shown + (", …" if len(values) > MAX_SHOWN_VALUES else "")
+
+
+def _describe_positive(positive: Any, defaulted: bool) -> str:
+    return f"positive_label {positive!r} ({type(positive).__name__}{', the default' if defaulted else ''})"
+
+
+def check_classes(labels: pd.Series, predictions: pd.Series | None, positive_label: Any, *, where: str,
+                  defaulted: bool = False) -> None:
+    """Refuse what binary metrics would misjudge, naming the column and the values seen.
+
+    - more than two distinct labels (the metrics here are binary);
+    - a positive_label that matches no label (every row would count as negative: accuracy 1.0 from
+      a model that never predicts the class nobody has);
+    - predictions whose values are not the labels' (labels Yes/No, predictions 1/0): together the
+      two columns may hold two classes at most, so a model that predicts the one class missing from
+      the labels is still fine.
+    """
+    label_values = distinct_values(labels)
+    keys = {class_key(v) for v in label_values}
+    if len(keys) > 2:
+        raise InputError(
+            f"label column {labels.name!r} has {len(label_values)} distinct values ({shown_values(label_values)}): "
+            "the classification metrics are binary; map the labels to two classes (one of them positive_label)",
+            where=where)
+    positive = class_key(positive_label)
+    if positive not in keys:
+        hint = "set predictions.positive_label to the label value that counts as positive"
+        if isinstance(positive_label, bool) and any(isinstance(v, str) and class_key(v) == v for v in label_values):
+            text = next((v for v in label_values if isinstance(v, str) and
+                         v.lower() in (("yes", "y", "on", "true") if positive_label else ("no", "n", "off", "false"))),
+                        None)
+            example = f'positive_label: "{text}"' if text else 'positive_label: "Yes"'
+            hint = (f"YAML reads unquoted yes/no/on/off/true/false as booleans: quote the label in the config, "
+                    f"e.g. {example}")
+        raise InputError(
+            f"{_describe_positive(positive_label, defaulted)} does not occur in label column {labels.name!r} "
+            f"(values seen: {shown_values(label_values)}); {hint}", where=where)
+    if predictions is None:
+        return
+    predicted = distinct_values(predictions)
+    if len(keys | {class_key(v) for v in predicted}) > 2:
+        raise InputError(
+            f"prediction column {predictions.name!r} holds values that label column {labels.name!r} does not: "
+            f"predictions {shown_values(predicted)}, labels {shown_values(label_values)}; both must name the "
+            f"classes alike ({_describe_positive(positive_label, defaulted)} is positive)", where=where)
+
+
 def binarize(values: pd.Series, positive_label: Any, *, what: str, where: str) -> np.ndarray:
-    """Map labels/predictions to 0/1 with `positive_label` as 1; NaNs are a user error."""
+    """Map labels/predictions to 0/1 with `positive_label` as 1 (matched by `class_key`); NaNs are a
+    user error. Call `check_classes` first: this only maps, it does not judge the vocabulary."""
     missing = values.isna()
     if missing.any():
         rows = list(values.index[missing][:5])
@@ -175,13 +287,52 @@ def binarize(values: pd.Series, positive_label: Any, *, what: str, where: str) -
             f"{what} column {values.name!r} has {int(missing.sum())} missing values (e.g. rows {rows})",
             where=where,
         )
-    if values.dtype == bool:
-        return values.to_numpy(dtype=np.int8) if positive_label in (True, 1, "1", "True", "true") else (
-            ~values).to_numpy(dtype=np.int8)
-    matches = values == positive_label
-    if not matches.any() and values.dtype == object:
-        matches = values.astype(str) == str(positive_label)
-    if not matches.any() and pd.api.types.is_numeric_dtype(values):
-        with contextlib.suppress(TypeError, ValueError):
-            matches = values == float(positive_label)
-    return matches.to_numpy(dtype=np.int8)
+    positive = class_key(positive_label)
+    if pd.api.types.is_numeric_dtype(values) and not isinstance(values.dtype, pd.CategoricalDtype):
+        arr = values.to_numpy()
+        if arr.dtype.kind in "biuf":  # compared in the column's own dtype: no float copy of 10M rows
+            if isinstance(positive, str):
+                return np.zeros(len(arr), dtype=np.int8)
+            if arr.dtype.kind in "biu" and not float(positive).is_integer():
+                return np.zeros(len(arr), dtype=np.int8)
+            target = positive if arr.dtype.kind == "f" else int(positive)
+            return (arr == target).view(np.int8)
+    codes, uniques = pd.factorize(values)
+    hits = np.array([class_key(_plain(u)) == positive for u in uniques], dtype=np.int8)
+    return hits[codes] if len(hits) else np.zeros(len(values), dtype=np.int8)
+
+
+def class_arrays(frame: pd.DataFrame, p: PredictionsConfig, where: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Labels and (with a prediction column) predicted classes as 0/1, after `check_classes`."""
+    assert p.label
+    labels = frame[p.label]
+    predictions = frame[p.prediction] if p.prediction else None
+    check_classes(labels, predictions, p.positive_label, where=where, defaulted=p.positive_label_defaulted)
+    y = binarize(labels, p.positive_label, what="label", where=where)
+    if predictions is None:
+        return y, None
+    return y, binarize(predictions, p.positive_label, what="prediction", where=where)
+
+
+def scores_outside_unit(score: np.ndarray) -> tuple[int, float, float]:
+    """How many scores lie outside [0, 1], and the range, for messages."""
+    bad = int(((score < 0) | (score > 1)).sum())
+    return bad, float(score.min()), float(score.max())
+
+
+def threshold_error(p: PredictionsConfig, bad: int, lo: float, hi: float, where: str) -> InputError:
+    return InputError(
+        f"score column {p.score!r} has {bad} values outside [0, 1] (min {lo:.4g}, max {hi:.4g}) and "
+        f"predictions.threshold is not set: the default {DEFAULT_THRESHOLD} is for probabilities; set "
+        "predictions.threshold on the score's own scale, or give predictions.prediction", where=where)
+
+
+def score_classes(score: np.ndarray, p: PredictionsConfig, where: str) -> np.ndarray:
+    """Predicted classes from a score: >= threshold. Without an explicit threshold the scores must
+    be probabilities (decile scores 1..10 against 0.5 would make every row positive)."""
+    if p.threshold is None:
+        bad, lo, hi = scores_outside_unit(score)
+        if bad:
+            raise threshold_error(p, bad, lo, hi, where)
+    threshold = DEFAULT_THRESHOLD if p.threshold is None else p.threshold
+    return (score >= threshold).astype(np.int8)

@@ -24,7 +24,14 @@ from checks import confusion
 from checks.context import RunContext
 from checks.errors import ConfigError, InputError
 from checks.limits import MetricLimits, StrictModel, judge, threshold_check
-from checks.predictions import PredictionsConfig, binarize, load_predictions
+from checks.predictions import (
+    PredictionsConfig,
+    class_arrays,
+    load_predictions,
+    score_classes,
+    scores_outside_unit,
+    threshold_error,
+)
 from checks.results import Finding, GateResult, Metric, Status, finding_status
 
 GATE = "quality"
@@ -235,19 +242,28 @@ def _classification_arrays(
     frame: pd.DataFrame, p: PredictionsConfig, cfg: QualityConfig, where: str, findings: list[Finding]
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, set[str]]:
     """Labels, predicted classes and scores as arrays, plus default metrics the scores cannot support."""
-    y = binarize(frame[p.label], p.positive_label, what="label", where=where)
+    y, y_hat = class_arrays(frame, p, where)
     score = None
     if p.score:
         score = _numeric(frame[p.score], "score", where)
-    if p.prediction:
-        y_hat = binarize(frame[p.prediction], p.positive_label, what="prediction", where=where)
-    elif score is not None:
-        y_hat = (score >= p.threshold).astype(np.int8)
-    else:
-        y_hat = None
-    requested = set(cfg.main_metrics(has_score=score is not None, has_class=y_hat is not None))
-    if cfg.future:
-        requested |= set(cfg.future.metrics) | set(cfg.future.max_gap)
+    explicit = cfg.metrics is not None or bool(cfg.future)
+    skip: set[str] = set()
+    outside = scores_outside_unit(score) if score is not None else (0, 0.0, 0.0)
+    if y_hat is None and score is not None:
+        if p.threshold is None and outside[0]:
+            wanted = set(cfg.main_metrics(has_score=True, has_class=True)) | _future_names(cfg)
+            if explicit and wanted & set(COUNT_METRICS):
+                raise threshold_error(p, *outside, where)
+            findings.append(Finding(
+                "info", f"score column {p.score!r} is not a probability ({outside[0]} values outside [0, 1]) and "
+                "predictions.threshold is not set: accuracy, precision, recall and f1 not reported (set "
+                "predictions.threshold on the score's scale to get them)", column=p.score, count=outside[0],
+                code="quality.no_threshold"))
+            skip |= set(COUNT_METRICS)
+        else:
+            y_hat = score_classes(score, p, where)
+    requested = set(cfg.main_metrics(has_score=score is not None, has_class=y_hat is not None)) - skip
+    requested |= _future_names(cfg)
     need_score = sorted(requested & set(SCORE_METRICS), key=list(CLASSIFICATION_METRICS).index)
     if need_score and score is None:
         raise InputError(f"{', '.join(need_score)} need{'s' if len(need_score) == 1 else ''} a score column: "
@@ -256,21 +272,23 @@ def _classification_arrays(
         raise InputError("accuracy/precision/recall/f1 need predicted classes: set predictions.prediction, "
                          "or predictions.score with predictions.threshold", where=where)
     probability = requested & set(PROBABILITY_METRICS)
-    if probability and score is not None:
-        outside = (score < 0) | (score > 1)
-        bad = int(outside.sum())
-        if bad:
-            names = " and ".join(m for m in PROBABILITY_METRICS if m in probability)
-            if cfg.metrics is None and not cfg.future:
-                findings.append(Finding(
-                    "info", f"score column {p.score!r} is not a probability ({bad} values outside [0, 1]): "
-                    f"{names} not reported", column=p.score, count=bad, code="quality.not_probability"))
-                return y, y_hat, score, set(PROBABILITY_METRICS)
-            raise InputError(
-                f"score column {p.score!r} has {bad} values outside [0, 1] (min {score.min():.4g}, "
-                f"max {score.max():.4g}): {names} need{'s' if ' and ' not in names else ''} probabilities; "
-                "give a probability column or drop these metrics", where=where)
-    return y, y_hat, score, set()
+    if probability and score is not None and outside[0]:
+        bad = outside[0]
+        names = " and ".join(m for m in PROBABILITY_METRICS if m in probability)
+        if not explicit:
+            findings.append(Finding(
+                "info", f"score column {p.score!r} is not a probability ({bad} values outside [0, 1]): "
+                f"{names} not reported", column=p.score, count=bad, code="quality.not_probability"))
+            return y, y_hat, score, skip | set(PROBABILITY_METRICS)
+        raise InputError(
+            f"score column {p.score!r} has {bad} values outside [0, 1] (min {score.min():.4g}, "
+            f"max {score.max():.4g}): {names} need{'s' if ' and ' not in names else ''} probabilities; "
+            "give a probability column or drop these metrics", where=where)
+    return y, y_hat, score, skip
+
+
+def _future_names(cfg: QualityConfig) -> set[str]:
+    return set(cfg.future.metrics) | set(cfg.future.max_gap) if cfg.future else set()
 
 
 def _regression_arrays(
