@@ -185,6 +185,11 @@ def evaluate(
         findings.append(Finding(
             "warn", "no limits configured: this gate reports the metrics but cannot block a merge; "
             "add limits under quality.metrics (e.g. roc_auc: {min: 0.7, max_drop: 0.01})", code="quality.unjudged"))
+    elif _has_limits(cfg) and not any(m.limits for m in metrics):
+        why = "no baseline for the drop limits" if baseline is None else "no configured limit could be applied"
+        findings.append(Finding(
+            "warn", f"nothing judged: {why}, and no absolute limit (min/max) applies; this gate cannot block a "
+            "merge as it is", code="quality.nothing_judged"))
     statuses = [m.status for m in metrics] + [finding_status(f.severity) for f in findings]
     status = Status.worst(statuses)
     return GateResult(
@@ -560,7 +565,8 @@ def _summary(metrics: list[Metric], cfg: QualityConfig, baseline: GateResult | N
     parts += breaches
     judged = any(m.limits for m in metrics)
     if not breaches:
-        parts.append("all limits met" if judged else "no limits configured (report only)")
+        parts.append("all limits met" if judged else "nothing judged" if _has_limits(cfg)
+                     else "no limits configured (report only)")
     needs_base = any(lim.needs_baseline for lim in (cfg.metrics or {}).values()) or bool(
         cfg.future and any(lim.needs_baseline for lim in cfg.future.metrics.values()))
     if baseline is None and needs_base:
