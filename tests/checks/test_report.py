@@ -160,3 +160,13 @@ def test_code_spans_show_the_text_exactly_even_in_a_table(text: str) -> None:
     cell = re.search(r"<td>(.*)</td>", html_text).group(1)
     assert cell.startswith("<code>") and cell.count("<code>") == 1 and "<a " not in cell
     assert _visible(cell) == text
+
+
+def test_a_metric_without_limits_reads_not_judged_not_a_green_tick() -> None:
+    gate = GateResult("skew", Status.PASS, "", metrics=[
+        Metric("chi2_pvalue", 1e-9, slice="city"),
+        Metric("psi", 0.01, slice="city", limits=[LimitCheck("max", 0.2, Status.PASS, 0.01)]),
+    ])
+    text = render_gate(gate)
+    assert "| chi2\\_pvalue | city | — | 1.00e-09 | — | not judged | — |" in text
+    assert "| psi | city | — | 0.01 | — | ≤ 0.2 | ✅ |" in text
