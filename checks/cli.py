@@ -200,7 +200,7 @@ def _build_features(raw, flags):
              create=bool(flags.get("registry") or flags.get("base_ref")))
 
 
-_gate_command("quality", [click.option("--task", type=click.Choice(["classification", "regression"]))],
+_gate_command("quality", [click.option("--task", type=click.Choice(["classification", "multiclass", "regression"]))],
               _build_quality, predictions=True,
               help_text="Model quality (and the future-data slice) against floors and the baseline.")
 _gate_command("bias", [click.option("--sensitive", multiple=True, help="Sensitive attribute column (repeat)."),

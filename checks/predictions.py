@@ -252,8 +252,8 @@ def check_classes(labels: pd.Series, predictions: pd.Series | None, positive_lab
     if len(keys) > 2:
         raise InputError(
             f"label column {labels.name!r} has {len(label_values)} distinct values ({shown_values(label_values)}): "
-            "the classification metrics are binary; map the labels to two classes (one of them positive_label)",
-            where=where)
+            "the classification metrics and the bias gate judge two classes; map the labels to two (one of them "
+            "positive_label), or set quality.task: multiclass for macro/weighted metrics", where=where)
     positive = class_key(positive_label)
     if positive not in keys:
         hint = "set predictions.positive_label to the label value that counts as positive"
@@ -277,9 +277,7 @@ def check_classes(labels: pd.Series, predictions: pd.Series | None, positive_lab
             f"classes alike ({_describe_positive(positive_label, defaulted)} is positive)", where=where)
 
 
-def binarize(values: pd.Series, positive_label: Any, *, what: str, where: str) -> np.ndarray:
-    """Map labels/predictions to 0/1 with `positive_label` as 1 (matched by `class_key`); NaNs are a
-    user error. Call `check_classes` first: this only maps, it does not judge the vocabulary."""
+def _no_missing(values: pd.Series, what: str, where: str) -> None:
     missing = values.isna()
     if missing.any():
         rows = list(values.index[missing][:5])
@@ -287,6 +285,12 @@ def binarize(values: pd.Series, positive_label: Any, *, what: str, where: str) -
             f"{what} column {values.name!r} has {int(missing.sum())} missing values (e.g. rows {rows})",
             where=where,
         )
+
+
+def binarize(values: pd.Series, positive_label: Any, *, what: str, where: str) -> np.ndarray:
+    """Map labels/predictions to 0/1 with `positive_label` as 1 (matched by `class_key`); NaNs are a
+    user error. Call `check_classes` first: this only maps, it does not judge the vocabulary."""
+    _no_missing(values, what, where)
     positive = class_key(positive_label)
     if pd.api.types.is_numeric_dtype(values) and not isinstance(values.dtype, pd.CategoricalDtype):
         arr = values.to_numpy()
@@ -336,3 +340,31 @@ def score_classes(score: np.ndarray, p: PredictionsConfig, where: str) -> np.nda
             raise threshold_error(p, bad, lo, hi, where)
     threshold = DEFAULT_THRESHOLD if p.threshold is None else p.threshold
     return (score >= threshold).astype(np.int8)
+
+
+def encode_classes(
+    labels: pd.Series, predictions: pd.Series, *, where: str
+) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    """Labels and predictions as codes 0..k−1 into one sorted class list (values matched by
+    `class_key`, so 1, 1.0 and "1" are one class). Missing values, and prediction values that share
+    nothing with the labels (labels cat/dog, predictions 0/1), are refused naming the values."""
+    _no_missing(labels, "label", where)
+    _no_missing(predictions, "prediction", where)
+    lab_codes, lab_uniques = pd.factorize(labels)
+    pred_codes, pred_uniques = pd.factorize(predictions)
+    lab_values = [_plain(u) for u in lab_uniques]
+    pred_values = [_plain(u) for u in pred_uniques]
+    lab_keys, pred_keys = [class_key(v) for v in lab_values], [class_key(v) for v in pred_values]
+    if not set(lab_keys) & set(pred_keys):
+        raise InputError(
+            f"prediction column {predictions.name!r} has no value in common with label column {labels.name!r}: "
+            f"predictions {shown_values(sorted(pred_values, key=_sort_key))}, labels "
+            f"{shown_values(sorted(lab_values, key=_sort_key))}; both must name the classes alike", where=where)
+    shown: dict[Any, Any] = {}
+    for key, value in [*zip(lab_keys, lab_values, strict=True), *zip(pred_keys, pred_values, strict=True)]:
+        shown.setdefault(key, value)
+    order = sorted(shown, key=lambda k: _sort_key(shown[k]))
+    index = {k: i for i, k in enumerate(order)}
+    y = np.array([index[k] for k in lab_keys], dtype=np.int64)[lab_codes]
+    y_hat = np.array([index[k] for k in pred_keys], dtype=np.int64)[pred_codes]
+    return y, y_hat, [shown[k] for k in order]
