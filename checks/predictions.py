@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from pydantic import model_validator
 
+from checks.classes import binary_classes
 from checks.context import RunContext
 from checks.errors import InputError
 from checks.io import read_table, require_columns
@@ -173,149 +174,12 @@ def _load(read: Callable[[], Any], path: Path) -> Any:
         raise InputError(f"cannot load the model: {type(exc).__name__}: {detail}", where=str(path)) from exc
 
 
-MAX_SHOWN_VALUES = 8  # distinct values quoted in a message before "…"
-
-
-def class_key(value: Any) -> Any:
-    """What a class value is compared as: numbers and booleans by value (true = 1.0), text by its
-    exact text, except text that reads as a number ("1", "0.0") or as true/false (any case), which
-    compares as that number. Nothing else is guessed: "Yes" is not true."""
-    if isinstance(value, bool | np.bool_):
-        return float(value)
-    if isinstance(value, int | float | np.integer | np.floating):
-        return float(value)
-    text = str(value)
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return 1.0 if low == "true" else 0.0
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return number if np.isfinite(number) else text
-
-
-def distinct_values(values: pd.Series) -> list[Any]:
-    """The distinct non-missing values of a column, sorted for messages (numbers before text).
-
-    A numeric column with at most two values (every binary label) is answered with min/max and
-    one comparison pass, no hashing of the whole column.
-    """
-    present = values.dropna() if values.hasnans else values
-    if pd.api.types.is_numeric_dtype(present) and not isinstance(present.dtype, pd.CategoricalDtype) and len(present):
-        arr = present.to_numpy()
-        lo, hi = arr.min(), arr.max()
-        if lo == hi:
-            return [_plain(lo)]
-        if bool(((arr == lo) | (arr == hi)).all()):
-            return [_plain(lo), _plain(hi)]
-    if isinstance(present.dtype, pd.CategoricalDtype):
-        uniques = list(present.cat.remove_unused_categories().cat.categories)
-    else:
-        uniques = list(pd.unique(present))
-    return sorted((_plain(u) for u in uniques), key=_sort_key)
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
-
-
-def _sort_key(value: Any) -> tuple[int, float, str]:
-    if isinstance(value, int | float | bool):
-        return (0, float(value), "")
-    return (1, 0.0, str(value))
-
-
-def shown_values(values: list[Any]) -> str:
-    """'0, 1' or "'No', 'Yes'": values as they are written in the column, a few at most."""
-    shown = ", ".join(repr(v) if isinstance(v, str) else str(v) for v in values[:MAX_SHOWN_VALUES])
-    return shown + (", …" if len(values) > MAX_SHOWN_VALUES else "")
-
-
-def _describe_positive(positive: Any, defaulted: bool) -> str:
-    return f"positive_label {positive!r} ({type(positive).__name__}{', the default' if defaulted else ''})"
-
-
-def check_classes(labels: pd.Series, predictions: pd.Series | None, positive_label: Any, *, where: str,
-                  defaulted: bool = False) -> None:
-    """Refuse what binary metrics would misjudge, naming the column and the values seen.
-
-    - more than two distinct labels (the metrics here are binary);
-    - a positive_label that matches no label (every row would count as negative: accuracy 1.0 from
-      a model that never predicts the class nobody has);
-    - predictions whose values are not the labels' (labels Yes/No, predictions 1/0): together the
-      two columns may hold two classes at most, so a model that predicts the one class missing from
-      the labels is still fine.
-    """
-    label_values = distinct_values(labels)
-    keys = {class_key(v) for v in label_values}
-    if len(keys) > 2:
-        raise InputError(
-            f"label column {labels.name!r} has {len(label_values)} distinct values ({shown_values(label_values)}): "
-            "the classification metrics and the bias gate judge two classes; map the labels to two (one of them "
-            "positive_label), or set quality.task: multiclass for macro/weighted metrics", where=where)
-    positive = class_key(positive_label)
-    if positive not in keys:
-        hint = "set predictions.positive_label to the label value that counts as positive"
-        if isinstance(positive_label, bool) and any(isinstance(v, str) and class_key(v) == v for v in label_values):
-            text = next((v for v in label_values if isinstance(v, str) and
-                         v.lower() in (("yes", "y", "on", "true") if positive_label else ("no", "n", "off", "false"))),
-                        None)
-            example = f'positive_label: "{text}"' if text else 'positive_label: "Yes"'
-            hint = (f"YAML reads unquoted yes/no/on/off/true/false as booleans: quote the label in the config, "
-                    f"e.g. {example}")
-        raise InputError(
-            f"{_describe_positive(positive_label, defaulted)} does not occur in label column {labels.name!r} "
-            f"(values seen: {shown_values(label_values)}); {hint}", where=where)
-    if predictions is None:
-        return
-    predicted = distinct_values(predictions)
-    if len(keys | {class_key(v) for v in predicted}) > 2:
-        raise InputError(
-            f"prediction column {predictions.name!r} holds values that label column {labels.name!r} does not: "
-            f"predictions {shown_values(predicted)}, labels {shown_values(label_values)}; both must name the "
-            f"classes alike ({_describe_positive(positive_label, defaulted)} is positive)", where=where)
-
-
-def _no_missing(values: pd.Series, what: str, where: str) -> None:
-    missing = values.isna()
-    if missing.any():
-        rows = list(values.index[missing][:5])
-        raise InputError(
-            f"{what} column {values.name!r} has {int(missing.sum())} missing values (e.g. rows {rows})",
-            where=where,
-        )
-
-
-def binarize(values: pd.Series, positive_label: Any, *, what: str, where: str) -> np.ndarray:
-    """Map labels/predictions to 0/1 with `positive_label` as 1 (matched by `class_key`); NaNs are a
-    user error. Call `check_classes` first: this only maps, it does not judge the vocabulary."""
-    _no_missing(values, what, where)
-    positive = class_key(positive_label)
-    if pd.api.types.is_numeric_dtype(values) and not isinstance(values.dtype, pd.CategoricalDtype):
-        arr = values.to_numpy()
-        if arr.dtype.kind in "biuf":  # compared in the column's own dtype: no float copy of 10M rows
-            if isinstance(positive, str):
-                return np.zeros(len(arr), dtype=np.int8)
-            if arr.dtype.kind in "biu" and not float(positive).is_integer():
-                return np.zeros(len(arr), dtype=np.int8)
-            target = positive if arr.dtype.kind == "f" else int(positive)
-            return (arr == target).view(np.int8)
-    codes, uniques = pd.factorize(values)
-    hits = np.array([class_key(_plain(u)) == positive for u in uniques], dtype=np.int8)
-    return hits[codes] if len(hits) else np.zeros(len(values), dtype=np.int8)
-
-
 def class_arrays(frame: pd.DataFrame, p: PredictionsConfig, where: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """Labels and (with a prediction column) predicted classes as 0/1, after `check_classes`."""
+    """Labels and (with a prediction column) predicted classes as 0/1, after the vocabulary checks
+    of `checks.classes.binary_classes` (two classes, positive_label among the labels)."""
     assert p.label
-    labels = frame[p.label]
-    predictions = frame[p.prediction] if p.prediction else None
-    check_classes(labels, predictions, p.positive_label, where=where, defaulted=p.positive_label_defaulted)
-    y = binarize(labels, p.positive_label, what="label", where=where)
-    if predictions is None:
-        return y, None
-    return y, binarize(predictions, p.positive_label, what="prediction", where=where)
+    return binary_classes(frame[p.label], frame[p.prediction] if p.prediction else None, p.positive_label,
+                          where=where, defaulted=p.positive_label_defaulted)
 
 
 def scores_outside_unit(score: np.ndarray) -> tuple[int, float, float]:
@@ -340,31 +204,3 @@ def score_classes(score: np.ndarray, p: PredictionsConfig, where: str) -> np.nda
             raise threshold_error(p, bad, lo, hi, where)
     threshold = DEFAULT_THRESHOLD if p.threshold is None else p.threshold
     return (score >= threshold).astype(np.int8)
-
-
-def encode_classes(
-    labels: pd.Series, predictions: pd.Series, *, where: str
-) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-    """Labels and predictions as codes 0..k−1 into one sorted class list (values matched by
-    `class_key`, so 1, 1.0 and "1" are one class). Missing values, and prediction values that share
-    nothing with the labels (labels cat/dog, predictions 0/1), are refused naming the values."""
-    _no_missing(labels, "label", where)
-    _no_missing(predictions, "prediction", where)
-    lab_codes, lab_uniques = pd.factorize(labels)
-    pred_codes, pred_uniques = pd.factorize(predictions)
-    lab_values = [_plain(u) for u in lab_uniques]
-    pred_values = [_plain(u) for u in pred_uniques]
-    lab_keys, pred_keys = [class_key(v) for v in lab_values], [class_key(v) for v in pred_values]
-    if not set(lab_keys) & set(pred_keys):
-        raise InputError(
-            f"prediction column {predictions.name!r} has no value in common with label column {labels.name!r}: "
-            f"predictions {shown_values(sorted(pred_values, key=_sort_key))}, labels "
-            f"{shown_values(sorted(lab_values, key=_sort_key))}; both must name the classes alike", where=where)
-    shown: dict[Any, Any] = {}
-    for key, value in [*zip(lab_keys, lab_values, strict=True), *zip(pred_keys, pred_values, strict=True)]:
-        shown.setdefault(key, value)
-    order = sorted(shown, key=lambda k: _sort_key(shown[k]))
-    index = {k: i for i, k in enumerate(order)}
-    y = np.array([index[k] for k in lab_keys], dtype=np.int64)[lab_codes]
-    y_hat = np.array([index[k] for k in pred_keys], dtype=np.int64)[pred_codes]
-    return y, y_hat, [shown[k] for k in order]

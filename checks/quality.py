@@ -22,17 +22,16 @@ import pandas as pd
 from pydantic import ValidationInfo, field_validator
 
 from checks import confusion
+from checks.classes import encode_classes, shown_values
 from checks.context import RunContext
 from checks.errors import ConfigError, InputError
 from checks.limits import MetricLimits, StrictModel, judge, threshold_check
 from checks.predictions import (
     PredictionsConfig,
     class_arrays,
-    encode_classes,
     load_predictions,
     score_classes,
     scores_outside_unit,
-    shown_values,
     threshold_error,
 )
 from checks.results import Finding, GateResult, Metric, Status, finding_status

@@ -21,9 +21,10 @@ from sklearn import metrics as skm
 
 from checks.bias import BiasConfig
 from checks.bias import evaluate as evaluate_bias
+from checks.classes import binarize
 from checks.config import parse_config
 from checks.errors import InputError
-from checks.predictions import PredictionsConfig, binarize
+from checks.predictions import PredictionsConfig
 from checks.quality import QualityConfig
 from checks.quality import evaluate as evaluate_quality
 from checks.results import Status
