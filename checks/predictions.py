@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from pydantic import model_validator
 
-from checks.classes import binary_classes
+from checks.classes import binary_classes, class_key
 from checks.context import RunContext
 from checks.errors import InputError
 from checks.io import read_table, require_columns
@@ -108,7 +108,8 @@ def _predict_with_model(
             proba = model.predict_proba(X)
             classes = [c.item() if hasattr(c, "item") else c for c in getattr(model, "classes_", [])]
             pos = _positive_index(classes, cfg.positive_label, model_path)
-            out[SCORE_COLUMN] = proba[:, pos]
+            if pos is not None:
+                out[SCORE_COLUMN] = proba[:, pos]
     except InputError:
         raise
     except Exception as exc:
@@ -119,15 +120,21 @@ def _predict_with_model(
     return out, updated, [note]
 
 
-def _positive_index(classes: list[Any], positive: Any, where: Path) -> int:
+def _positive_index(classes: list[Any], positive: Any, where: Path) -> int | None:
+    """The column of predict_proba that scores positive_label; None for a model of more than two
+    classes (its one-class probability is no score of the task: task: multiclass uses predict)."""
+    if len(classes) != 2:
+        return None
     for i, c in enumerate(classes):
-        if c == positive or str(c) == str(positive):
+        if class_key(c) == class_key(positive):
             return i
-    if len(classes) == 2:
-        raise InputError(
-            f"positive_label {positive!r} is not one of the model's classes {classes}", where=str(where)
-        )
-    raise InputError(f"expected a binary classifier, model has classes {classes}", where=str(where))
+    hint = ""
+    if isinstance(positive, bool) and all(isinstance(c, str) for c in classes):
+        hint = ("; YAML reads unquoted yes/no/on/off/true/false as booleans: quote the label in the config, "
+                'e.g. positive_label: "Yes"')
+    raise InputError(
+        f"positive_label {positive!r} ({type(positive).__name__}) is not one of the model's classes {classes}{hint}",
+        where=str(where))
 
 
 def load_model(path: Path, *, allow_pickle: bool, trusted: Sequence[str] = ()) -> tuple[Any, str]:
