@@ -24,7 +24,7 @@ from checks.context import RunContext
 from checks.errors import InputError
 from checks.io import require_columns
 from checks.limits import Severity, StrictModel, threshold_check
-from checks.predictions import PredictionsConfig, binarize, load_predictions
+from checks.predictions import PredictionsConfig, class_arrays, load_predictions, score_classes
 from checks.quality import breach_text, release_read_buffers
 from checks.results import Finding, GateResult, GroupRow, Metric, Status, finding_status
 
@@ -194,6 +194,9 @@ def judge_counts(joint: GroupCounts, cfg: BiasConfig, baseline: GateResult | Non
                 "between groups can be judged", column=attribute, code="bias.too_few_groups"))
         gaps = _gap_metrics(attribute, values, judged, labels, cfg, baseline)
         metrics += gaps
+        left_out = _left_out_finding(attribute, values, judged, labels, cfg)
+        if left_out is not None:
+            findings.append(left_out)
         if judged.sum() >= 2:
             undefined = [m.name for m in gaps if m.value is None]
             if undefined:
@@ -206,10 +209,13 @@ def judge_counts(joint: GroupCounts, cfg: BiasConfig, baseline: GateResult | Non
     if cfg.max_group_regression and baseline is None:
         findings.append(Finding("info", "no baseline: per-group regression limits not applied",
                                 code="baseline.missing"))
-    if not any(m.limits for m in metrics) and not cfg.max_group_regression:
-        findings.append(Finding(
-            "warn", "no limits configured: this gate reports the groups but cannot block a merge; "
-            "remove `limits: {}` to use the defaults, or set limits", code="bias.unjudged"))
+    if not any(m.limits for m in metrics):
+        if _limits_configured(cfg):
+            findings.append(Finding("warn", _nothing_judged_text(cfg, baseline), code="bias.nothing_judged"))
+        else:
+            findings.append(Finding(
+                "warn", "no limits configured: this gate reports the groups but cannot block a merge; "
+                "remove `limits: {}` to use the defaults, or set limits", code="bias.unjudged"))
     status = Status.worst([m.status for m in metrics] + [finding_status(f.severity) for f in findings]
                           + [r.status for r in rows])
     return GateResult(
@@ -248,14 +254,14 @@ def run(config: Any, ctx: RunContext, baseline: GateResult | None) -> GateResult
 def _binary_arrays(frame: pd.DataFrame, p: PredictionsConfig, where: str) -> tuple[np.ndarray, np.ndarray]:
     if not p.label:
         raise InputError("predictions.label is not set: the bias gate needs the true labels", where=where)
-    y_true = binarize(frame[p.label], p.positive_label, what="label", where=where)
-    if p.prediction:
-        return y_true, binarize(frame[p.prediction], p.positive_label, what="prediction", where=where)
+    y_true, y_pred = class_arrays(frame, p, where)
+    if y_pred is not None:
+        return y_true, y_pred
     if p.score:
         score = frame[p.score]
-        if not pd.api.types.is_numeric_dtype(score) or score.isna().any():
+        if not pd.api.types.is_numeric_dtype(score) or pd.api.types.is_bool_dtype(score) or score.isna().any():
             raise InputError(f"score column {p.score!r} must be numeric without missing values", where=where)
-        return y_true, (score.to_numpy() >= p.threshold).astype(np.int8)
+        return y_true, score_classes(score.to_numpy(dtype=np.float64), p, where)
     raise InputError("the bias gate needs predicted classes: set predictions.prediction, or "
                      "predictions.score with predictions.threshold", where=where)
 
@@ -348,6 +354,69 @@ def _regressions(
     return out
 
 
+# why a judged group's rate can be undefined (its denominator is zero)
+UNDEFINED_BECAUSE = {
+    "tpr": "no positive labels", "fnr": "no positive labels", "fpr": "no negative labels",
+    "tnr": "no negative labels", "precision": "no positive predictions",
+    "f1": "no positive labels or predictions", "selection_rate": "no rows", "base_rate": "no rows",
+    "accuracy": "no rows",
+}
+
+
+def _gap_inputs(cfg: BiasConfig) -> dict[str, bool]:
+    """Every rate a gap is computed from, and whether a limit judges that gap."""
+    out = {m: lim.max_difference is not None or lim.min_ratio is not None for m, lim in cfg.gap_limits.items()}
+    eo, dp = cfg.equalized_odds_difference is not None, cfg.demographic_parity_difference is not None
+    for m in ("tpr", "fpr"):
+        out[m] = out.get(m, False) or eo
+    out["selection_rate"] = out.get("selection_rate", False) or dp
+    return out
+
+
+def _left_out_finding(attribute: str, values: dict[str, np.ndarray], judged: np.ndarray, labels: list[str],
+                      cfg: BiasConfig) -> Finding | None:
+    """Judged groups whose rate is undefined drop out of that rate's gap: say which, and why.
+
+    A warning when a limited gap loses a group (the limit no longer covers it), info otherwise.
+    """
+    by_group: dict[str, list[str]] = {}
+    limited = False
+    for metric, is_limited in _gap_inputs(cfg).items():
+        gone = np.flatnonzero(judged & np.isnan(values[metric]))
+        for i in gone:
+            by_group.setdefault(labels[i], []).append(metric)
+        limited = limited or (is_limited and gone.size > 0)
+    if not by_group:
+        return None
+    parts = []
+    for group, names in by_group.items():
+        reasons = sorted({UNDEFINED_BECAUSE[m] for m in names})
+        parts.append(f"{group} ({', '.join(sorted(names))}: {'; '.join(reasons)})")
+    n = len(by_group)
+    return Finding(
+        "warn" if limited else "info",
+        f"{attribute}: {n} judged group{'s' if n > 1 else ''} left out of a gap because the rate is undefined: "
+        + "; ".join(parts[:5]) + ("; …" if n > 5 else ""),
+        column=attribute, count=n, examples=list(by_group)[:5], code="bias.group_left_out")
+
+
+def _limits_configured(cfg: BiasConfig) -> bool:
+    return any(_gap_inputs(cfg).values()) or bool(cfg.max_group_regression)
+
+
+def _nothing_judged_text(cfg: BiasConfig, baseline: GateResult | None) -> str:
+    """Limits are configured, yet no number met one: say why, so a reader never mistakes it for a pass."""
+    reasons = [f"no attribute has two groups of at least {cfg.min_group_size} rows with a defined rate"]
+    remedies = ["more rows", "a lower min_group_size"]
+    if cfg.max_group_regression:
+        reasons.append("no baseline to compare groups with" if baseline is None
+                       else "no judged group is in the baseline")
+        if baseline is None:
+            remedies.append("a baseline")
+    return (f"nothing judged: {' and '.join(reasons)}; this gate cannot block a merge as it is "
+            f"({', '.join(remedies[:-1])} or {remedies[-1]} would let it judge)")
+
+
 def _breach(m: Metric) -> str:
     text = breach_text(m).replace("_difference", " gap").replace("_ratio", " ratio")
     text = text.replace("_group_regression", " regression")
@@ -375,7 +444,8 @@ def _summary(metrics: list[Metric], rows: list[GroupRow], cfg: BiasConfig, basel
         eods = [m for m in metrics if m.name == "equalized_odds_difference" and m.value is not None]
         worst = max(eods, key=lambda m: m.value or 0.0, default=None)
         judged_any = any(m.limits for m in metrics)
-        text = "all gaps within limits" if judged_any else "no limits configured (report only)"
+        text = ("all gaps within limits" if judged_any else "nothing judged (see findings)"
+                if _limits_configured(cfg) else "no limits configured (report only)")
         if worst is not None:
             text += f"; largest equalized-odds gap {worst.value:.3g} ({worst.slice})"
         parts.append(text)

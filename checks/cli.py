@@ -136,10 +136,13 @@ def _validate(raw: dict[str, Any], config_path: str | None) -> MlgateConfig:
 
 
 def _parse_scalar(text: str) -> Any:
-    """'1' → 1, 'true' → True, 'Yes' → 'Yes': the same reading YAML would give."""
+    """'1' → 1, 'true' → True, 'Yes' → 'Yes': numbers as YAML reads them; of YAML 1.1's booleans
+    only true/false (a flag is not YAML: whoever types --positive-label Yes means the text)."""
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
+        return text
+    if isinstance(value, bool) and text.strip().lower() not in ("true", "false"):
         return text
     return value if isinstance(value, str | int | float | bool) else text
 
@@ -197,7 +200,7 @@ def _build_features(raw, flags):
              create=bool(flags.get("registry") or flags.get("base_ref")))
 
 
-_gate_command("quality", [click.option("--task", type=click.Choice(["classification", "regression"]))],
+_gate_command("quality", [click.option("--task", type=click.Choice(["classification", "multiclass", "regression"]))],
               _build_quality, predictions=True,
               help_text="Model quality (and the future-data slice) against floors and the baseline.")
 _gate_command("bias", [click.option("--sensitive", multiple=True, help="Sensitive attribute column (repeat)."),

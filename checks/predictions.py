@@ -8,7 +8,7 @@ load, so it is refused unless `allow_pickle: true` is set, and the report says i
 
 from __future__ import annotations
 
-import contextlib
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,12 +17,14 @@ import numpy as np
 import pandas as pd
 from pydantic import model_validator
 
+from checks.classes import binary_classes, class_key
 from checks.context import RunContext
 from checks.errors import InputError
 from checks.io import read_table, require_columns
 from checks.limits import StrictModel
 
 PREDICTION_COLUMN = "__mlgate_prediction__"
+DEFAULT_THRESHOLD = 0.5
 SCORE_COLUMN = "__mlgate_score__"
 
 
@@ -45,15 +47,21 @@ class PredictionsConfig(StrictModel):
     timestamp: str | None = None
     id: str | None = None
     positive_label: str | int | float | bool = 1
-    threshold: float = 0.5  # turns a score into a predicted class when there is no prediction column
+    # Turns a score into a predicted class when there is no prediction column. Unset, it is 0.5, which
+    # only makes sense for probabilities: scores outside [0, 1] then need it set, on their own scale.
+    threshold: float | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> PredictionsConfig:
         if self.path and self.model:
             raise ValueError("give either 'path' or 'model', not both")
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"threshold must be within [0, 1], got {self.threshold}")
+        if self.threshold is not None and not math.isfinite(self.threshold):
+            raise ValueError(f"threshold must be a finite number, got {self.threshold}")
         return self
+
+    @property
+    def positive_label_defaulted(self) -> bool:
+        return "positive_label" not in self.model_fields_set
 
 
 def load_predictions(
@@ -100,7 +108,8 @@ def _predict_with_model(
             proba = model.predict_proba(X)
             classes = [c.item() if hasattr(c, "item") else c for c in getattr(model, "classes_", [])]
             pos = _positive_index(classes, cfg.positive_label, model_path)
-            out[SCORE_COLUMN] = proba[:, pos]
+            if pos is not None:
+                out[SCORE_COLUMN] = proba[:, pos]
     except InputError:
         raise
     except Exception as exc:
@@ -111,15 +120,21 @@ def _predict_with_model(
     return out, updated, [note]
 
 
-def _positive_index(classes: list[Any], positive: Any, where: Path) -> int:
+def _positive_index(classes: list[Any], positive: Any, where: Path) -> int | None:
+    """The column of predict_proba that scores positive_label; None for a model of more than two
+    classes (its one-class probability is no score of the task: task: multiclass uses predict)."""
+    if len(classes) != 2:
+        return None
     for i, c in enumerate(classes):
-        if c == positive or str(c) == str(positive):
+        if class_key(c) == class_key(positive):
             return i
-    if len(classes) == 2:
-        raise InputError(
-            f"positive_label {positive!r} is not one of the model's classes {classes}", where=str(where)
-        )
-    raise InputError(f"expected a binary classifier, model has classes {classes}", where=str(where))
+    hint = ""
+    if isinstance(positive, bool) and all(isinstance(c, str) for c in classes):
+        hint = ("; YAML reads unquoted yes/no/on/off/true/false as booleans: quote the label in the config, "
+                'e.g. positive_label: "Yes"')
+    raise InputError(
+        f"positive_label {positive!r} ({type(positive).__name__}) is not one of the model's classes {classes}{hint}",
+        where=str(where))
 
 
 def load_model(path: Path, *, allow_pickle: bool, trusted: Sequence[str] = ()) -> tuple[Any, str]:
@@ -166,22 +181,33 @@ def _load(read: Callable[[], Any], path: Path) -> Any:
         raise InputError(f"cannot load the model: {type(exc).__name__}: {detail}", where=str(path)) from exc
 
 
-def binarize(values: pd.Series, positive_label: Any, *, what: str, where: str) -> np.ndarray:
-    """Map labels/predictions to 0/1 with `positive_label` as 1; NaNs are a user error."""
-    missing = values.isna()
-    if missing.any():
-        rows = list(values.index[missing][:5])
-        raise InputError(
-            f"{what} column {values.name!r} has {int(missing.sum())} missing values (e.g. rows {rows})",
-            where=where,
-        )
-    if values.dtype == bool:
-        return values.to_numpy(dtype=np.int8) if positive_label in (True, 1, "1", "True", "true") else (
-            ~values).to_numpy(dtype=np.int8)
-    matches = values == positive_label
-    if not matches.any() and values.dtype == object:
-        matches = values.astype(str) == str(positive_label)
-    if not matches.any() and pd.api.types.is_numeric_dtype(values):
-        with contextlib.suppress(TypeError, ValueError):
-            matches = values == float(positive_label)
-    return matches.to_numpy(dtype=np.int8)
+def class_arrays(frame: pd.DataFrame, p: PredictionsConfig, where: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Labels and (with a prediction column) predicted classes as 0/1, after the vocabulary checks
+    of `checks.classes.binary_classes` (two classes, positive_label among the labels)."""
+    assert p.label
+    return binary_classes(frame[p.label], frame[p.prediction] if p.prediction else None, p.positive_label,
+                          where=where, defaulted=p.positive_label_defaulted)
+
+
+def scores_outside_unit(score: np.ndarray) -> tuple[int, float, float]:
+    """How many scores lie outside [0, 1], and the range, for messages."""
+    bad = int(((score < 0) | (score > 1)).sum())
+    return bad, float(score.min()), float(score.max())
+
+
+def threshold_error(p: PredictionsConfig, bad: int, lo: float, hi: float, where: str) -> InputError:
+    return InputError(
+        f"score column {p.score!r} has {bad} values outside [0, 1] (min {lo:.4g}, max {hi:.4g}) and "
+        f"predictions.threshold is not set: the default {DEFAULT_THRESHOLD} is for probabilities; set "
+        "predictions.threshold on the score's own scale, or give predictions.prediction", where=where)
+
+
+def score_classes(score: np.ndarray, p: PredictionsConfig, where: str) -> np.ndarray:
+    """Predicted classes from a score: >= threshold. Without an explicit threshold the scores must
+    be probabilities (decile scores 1..10 against 0.5 would make every row positive)."""
+    if p.threshold is None:
+        bad, lo, hi = scores_outside_unit(score)
+        if bad:
+            raise threshold_error(p, bad, lo, hi, where)
+    threshold = DEFAULT_THRESHOLD if p.threshold is None else p.threshold
+    return (score >= threshold).astype(np.int8)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -21,10 +22,18 @@ import pandas as pd
 from pydantic import ValidationInfo, field_validator
 
 from checks import confusion
+from checks.classes import encode_classes, shown_values
 from checks.context import RunContext
 from checks.errors import ConfigError, InputError
 from checks.limits import MetricLimits, StrictModel, judge, threshold_check
-from checks.predictions import PredictionsConfig, binarize, load_predictions
+from checks.predictions import (
+    PredictionsConfig,
+    class_arrays,
+    load_predictions,
+    score_classes,
+    scores_outside_unit,
+    threshold_error,
+)
 from checks.results import Finding, GateResult, Metric, Status, finding_status
 
 GATE = "quality"
@@ -41,7 +50,22 @@ CLASSIFICATION_METRICS: dict[str, bool] = {
     "brier": False,
 }
 REGRESSION_METRICS: dict[str, bool] = {"mae": False, "rmse": False, "r2": True}
-HIGHER_IS_BETTER = {**CLASSIFICATION_METRICS, **REGRESSION_METRICS}
+# several classes, from the predicted class: scikit-learn's average="macro" (every class counts
+# the same) and average="weighted" (by support), zero_division=0
+MULTICLASS_METRICS: dict[str, bool] = {
+    "accuracy": True,
+    "balanced_accuracy": True,
+    "precision_macro": True,
+    "recall_macro": True,
+    "f1_macro": True,
+    "precision_weighted": True,
+    "recall_weighted": True,
+    "f1_weighted": True,
+}
+TASK_METRICS = {"classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS,
+                "multiclass": MULTICLASS_METRICS}
+HIGHER_IS_BETTER = {**CLASSIFICATION_METRICS, **REGRESSION_METRICS, **MULTICLASS_METRICS}
+MAX_DETAIL_CLASSES = 50
 COUNT_METRICS = ("accuracy", "precision", "recall", "f1")  # need a predicted class
 SCORE_METRICS = ("roc_auc", "average_precision", "log_loss", "brier")  # need a score
 PROBABILITY_METRICS = ("log_loss", "brier")  # need a score within [0, 1]
@@ -86,7 +110,7 @@ class FutureConfig(StrictModel):
 class QualityConfig(StrictModel):
     """The `quality:` section. Without `metrics`, every metric the columns allow is reported, unjudged."""
 
-    task: Literal["classification", "regression"] = "classification"
+    task: Literal["classification", "regression", "multiclass"] = "classification"
     metrics: dict[str, MetricLimits] | None = None
     future: FutureConfig | None = None
 
@@ -110,20 +134,20 @@ class QualityConfig(StrictModel):
     def main_metrics(self, *, has_score: bool, has_class: bool) -> list[str]:
         if self.metrics is not None:
             return list(self.metrics)
-        if self.task == "regression":
-            return list(REGRESSION_METRICS)
+        if self.task in ("regression", "multiclass"):
+            return list(TASK_METRICS[self.task])
         return [m for m in CLASSIFICATION_METRICS if (m in SCORE_METRICS and has_score)
                 or (m in COUNT_METRICS and has_class)]
 
 
 def _check_names(task: str, where: str, names: list[str]) -> None:
     """Unknown metric names are config errors that list the valid ones (and hint at `task`)."""
-    valid = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+    valid = TASK_METRICS[task]
     for name in names:
         if name not in valid:
             hint = ""
-            if name in HIGHER_IS_BETTER:
-                other = "regression" if task == "classification" else "classification"
+            other = next((t for t, known in TASK_METRICS.items() if t != task and name in known), None)
+            if other:
                 hint = f" ({name} is a {other} metric: set task: {other})"
             raise ValueError(f"unknown {task} metric {name!r} in {where}{hint}; valid: {', '.join(valid)}")
 
@@ -144,8 +168,16 @@ def evaluate(
     findings: list[Finding] = []
     explicit = cfg.metrics is not None
     skip: set[str] = set()
+    details: dict[str, Any] = {}
+    scorer: Any = _classification_scores if cfg.task == "classification" else _regression_scores
     if cfg.task == "classification":
         y, y_hat, score, skip = _classification_arrays(frame, predictions, cfg, where, findings)
+    elif cfg.task == "multiclass":
+        y, y_hat, names_of = _multiclass_arrays(frame, predictions, where)
+        score, k = None, len(names_of)
+        details["classes"], class_findings = _per_class(y, y_hat, names_of)
+        findings += class_findings
+        scorer = partial(_multiclass_scores, k)
     else:
         y, y_hat, score = _regression_arrays(frame, predictions, where)
     main = [m for m in cfg.main_metrics(has_score=score is not None, has_class=y_hat is not None)
@@ -160,7 +192,6 @@ def evaluate(
             findings.append(Finding("warn", f"slice {slice_name!r} has no rows: its metrics are not computed",
                                     code=f"quality.empty_{slice_name}"))
             continue
-        scorer = _classification_scores if cfg.task == "classification" else _regression_scores
         scores = scorer(_take(y, mask), _take(y_hat, mask), _take(score, mask), names)
         values[slice_name] = scores.values
         for name in names:
@@ -178,6 +209,11 @@ def evaluate(
         findings.append(Finding(
             "warn", "no limits configured: this gate reports the metrics but cannot block a merge; "
             "add limits under quality.metrics (e.g. roc_auc: {min: 0.7, max_drop: 0.01})", code="quality.unjudged"))
+    elif _has_limits(cfg) and not any(m.limits for m in metrics):
+        why = "no baseline for the drop limits" if baseline is None else "no configured limit could be applied"
+        findings.append(Finding(
+            "warn", f"nothing judged: {why}, and no absolute limit (min/max) applies; this gate cannot block a "
+            "merge as it is", code="quality.nothing_judged"))
     statuses = [m.status for m in metrics] + [finding_status(f.severity) for f in findings]
     status = Status.worst(statuses)
     return GateResult(
@@ -192,6 +228,7 @@ def evaluate(
             "rows": len(y),
             "slices": {s: (len(y) if m is None else int(m.sum())) for s, m, _, _ in slices},
             "limits_configured": explicit,
+            **details,
         },
     )
 
@@ -206,6 +243,8 @@ def run(config: Any, ctx: RunContext, baseline: GateResult | None) -> GateResult
     if cfg.future:
         wanted |= set(cfg.future.metrics) | set(cfg.future.max_gap)
     update: dict[str, Any] = {"id": None, "timestamp": pcfg.timestamp if cfg.future else None}
+    if cfg.task == "multiclass":
+        update["score"] = None  # every multiclass metric comes from the predicted class
     if cfg.task == "classification" and pcfg.path and cfg.metrics is not None:
         if not wanted & set(SCORE_METRICS) and pcfg.prediction:
             update["score"] = None  # the predicted class suffices
@@ -235,19 +274,28 @@ def _classification_arrays(
     frame: pd.DataFrame, p: PredictionsConfig, cfg: QualityConfig, where: str, findings: list[Finding]
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, set[str]]:
     """Labels, predicted classes and scores as arrays, plus default metrics the scores cannot support."""
-    y = binarize(frame[p.label], p.positive_label, what="label", where=where)
+    y, y_hat = class_arrays(frame, p, where)
     score = None
     if p.score:
         score = _numeric(frame[p.score], "score", where)
-    if p.prediction:
-        y_hat = binarize(frame[p.prediction], p.positive_label, what="prediction", where=where)
-    elif score is not None:
-        y_hat = (score >= p.threshold).astype(np.int8)
-    else:
-        y_hat = None
-    requested = set(cfg.main_metrics(has_score=score is not None, has_class=y_hat is not None))
-    if cfg.future:
-        requested |= set(cfg.future.metrics) | set(cfg.future.max_gap)
+    explicit = cfg.metrics is not None or bool(cfg.future)
+    skip: set[str] = set()
+    outside = scores_outside_unit(score) if score is not None else (0, 0.0, 0.0)
+    if y_hat is None and score is not None:
+        if p.threshold is None and outside[0]:
+            wanted = set(cfg.main_metrics(has_score=True, has_class=True)) | _future_names(cfg)
+            if explicit and wanted & set(COUNT_METRICS):
+                raise threshold_error(p, *outside, where)
+            findings.append(Finding(
+                "info", f"score column {p.score!r} is not a probability ({outside[0]} values outside [0, 1]) and "
+                "predictions.threshold is not set: accuracy, precision, recall and f1 not reported (set "
+                "predictions.threshold on the score's scale to get them)", column=p.score, count=outside[0],
+                code="quality.no_threshold"))
+            skip |= set(COUNT_METRICS)
+        else:
+            y_hat = score_classes(score, p, where)
+    requested = set(cfg.main_metrics(has_score=score is not None, has_class=y_hat is not None)) - skip
+    requested |= _future_names(cfg)
     need_score = sorted(requested & set(SCORE_METRICS), key=list(CLASSIFICATION_METRICS).index)
     if need_score and score is None:
         raise InputError(f"{', '.join(need_score)} need{'s' if len(need_score) == 1 else ''} a score column: "
@@ -256,21 +304,86 @@ def _classification_arrays(
         raise InputError("accuracy/precision/recall/f1 need predicted classes: set predictions.prediction, "
                          "or predictions.score with predictions.threshold", where=where)
     probability = requested & set(PROBABILITY_METRICS)
-    if probability and score is not None:
-        outside = (score < 0) | (score > 1)
-        bad = int(outside.sum())
-        if bad:
-            names = " and ".join(m for m in PROBABILITY_METRICS if m in probability)
-            if cfg.metrics is None and not cfg.future:
-                findings.append(Finding(
-                    "info", f"score column {p.score!r} is not a probability ({bad} values outside [0, 1]): "
-                    f"{names} not reported", column=p.score, count=bad, code="quality.not_probability"))
-                return y, y_hat, score, set(PROBABILITY_METRICS)
-            raise InputError(
-                f"score column {p.score!r} has {bad} values outside [0, 1] (min {score.min():.4g}, "
-                f"max {score.max():.4g}): {names} need{'s' if ' and ' not in names else ''} probabilities; "
-                "give a probability column or drop these metrics", where=where)
-    return y, y_hat, score, set()
+    if probability and score is not None and outside[0]:
+        bad = outside[0]
+        names = " and ".join(m for m in PROBABILITY_METRICS if m in probability)
+        if not explicit:
+            findings.append(Finding(
+                "info", f"score column {p.score!r} is not a probability ({bad} values outside [0, 1]): "
+                f"{names} not reported", column=p.score, count=bad, code="quality.not_probability"))
+            return y, y_hat, score, skip | set(PROBABILITY_METRICS)
+        raise InputError(
+            f"score column {p.score!r} has {bad} values outside [0, 1] (min {score.min():.4g}, "
+            f"max {score.max():.4g}): {names} need{'s' if ' and ' not in names else ''} probabilities; "
+            "give a probability column or drop these metrics", where=where)
+    return y, y_hat, score, skip
+
+
+def _future_names(cfg: QualityConfig) -> set[str]:
+    return set(cfg.future.metrics) | set(cfg.future.max_gap) if cfg.future else set()
+
+
+def _multiclass_arrays(
+    frame: pd.DataFrame, p: PredictionsConfig, where: str
+) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    if not p.prediction:
+        raise InputError("the multiclass metrics need predicted classes: set predictions.prediction "
+                         "(a score column holds one class's probability)", where=where)
+    return encode_classes(frame[p.label], frame[p.prediction], where=where)
+
+
+def _confusion(k: int, y: np.ndarray, y_hat: np.ndarray) -> np.ndarray:
+    """k×k counts, rows true class, columns predicted class, in one bincount."""
+    return np.bincount(y.astype(np.int64) * k + y_hat, minlength=k * k).reshape(k, k)
+
+
+def _multiclass_scores(k: int, y: np.ndarray, y_hat: np.ndarray, _score: Any, names: list[str]) -> _Scores:
+    """scikit-learn's definitions over the classes that occur in these rows (labels or predictions):
+    precision tp/predicted, recall tp/support, f1 2tp/(support+predicted), 0.0 where undefined
+    (zero_division=0); macro = plain mean over classes, weighted = mean weighted by support;
+    balanced accuracy = mean recall over the classes that have labels."""
+    cm = _confusion(k, y, y_hat)
+    support, predicted, tp = cm.sum(axis=1), cm.sum(axis=0), np.diag(cm)
+    present = (support + predicted) > 0
+    support, predicted, tp = support[present], predicted[present], tp[present].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per = {
+            "precision": np.where(predicted > 0, tp / predicted, 0.0),
+            "recall": np.where(support > 0, tp / support, 0.0),
+            "f1": np.where(support + predicted > 0, 2 * tp / (support + predicted), 0.0),
+        }
+    values: dict[str, float | None] = {
+        "accuracy": float(tp.sum() / support.sum()),
+        "balanced_accuracy": float(np.mean(per["recall"][support > 0])),
+    }
+    for metric, arr in per.items():
+        values[f"{metric}_macro"] = float(np.mean(arr))
+        values[f"{metric}_weighted"] = float(np.average(arr, weights=support))
+    return _Scores({n: values[n] for n in names if n in values})
+
+
+def _per_class(y: np.ndarray, y_hat: np.ndarray, names_of: list[Any]) -> tuple[list[dict[str, Any]], list[Finding]]:
+    """Per-class support, precision, recall and f1 for the details, and the classes that make a
+    ratio undefined (never predicted: precision; never labelled: recall) as findings."""
+    k = len(names_of)
+    cm = _confusion(k, y, y_hat)
+    support, predicted, tp = cm.sum(axis=1), cm.sum(axis=0), np.diag(cm)
+    rows = []
+    for i, name in enumerate(names_of[:MAX_DETAIL_CLASSES]):
+        s_, p_, t_ = int(support[i]), int(predicted[i]), int(tp[i])
+        rows.append({"class": name, "support": s_, "predicted": p_,
+                     "precision": t_ / p_ if p_ else None, "recall": t_ / s_ if s_ else None,
+                     "f1": 2 * t_ / (s_ + p_) if s_ + p_ else None})
+    findings = []
+    for mask, what, metric in ((predicted == 0, "never predicted", "precision"),
+                               (support == 0, "never in the labels", "recall")):
+        if mask.any():
+            shown = [names_of[i] for i in np.flatnonzero(mask)]
+            findings.append(Finding(
+                "info", f"classes {what}: {shown_values(shown)}; their {metric} is undefined and counts as 0.0 in "
+                "the macro averages, as scikit-learn does (zero_division=0)", count=len(shown),
+                examples=shown[:5], code=f"quality.class_{'unpredicted' if metric == 'precision' else 'unlabelled'}"))
+    return rows, findings
 
 
 def _regression_arrays(
@@ -542,7 +655,8 @@ def _summary(metrics: list[Metric], cfg: QualityConfig, baseline: GateResult | N
     parts += breaches
     judged = any(m.limits for m in metrics)
     if not breaches:
-        parts.append("all limits met" if judged else "no limits configured (report only)")
+        parts.append("all limits met" if judged else "nothing judged" if _has_limits(cfg)
+                     else "no limits configured (report only)")
     needs_base = any(lim.needs_baseline for lim in (cfg.metrics or {}).values()) or bool(
         cfg.future and any(lim.needs_baseline for lim in cfg.future.metrics.values()))
     if baseline is None and needs_base:

@@ -28,18 +28,46 @@ def _template_dirs() -> list[Path]:
     return [d for d in (here / "_templates", here.parent / "templates") if d.is_dir()]
 
 
-# Enough to stop links, images, emphasis, code spans, table breaks and raw HTML; parentheses are
-# harmless once brackets are escaped, so they stay readable.
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+# Enough to stop links, images, emphasis, code spans, table breaks, math and raw HTML; parentheses
+# are harmless once brackets are escaped, so they stay readable.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")
+# At the start of a line these open a heading, a list or a thematic break.
+_BLOCK_START = re.compile(r"^(?:([#+-])|(\d{1,9})([.)]))")
+ZERO_WIDTH_SPACE = "\u200b"
+# What GitHub turns into links or notifications after Markdown: URLs with a scheme or www.
+# (cmark-gfm's autolink extension), #12 / owner/repo#12 / GH-12 references, @user and @org/team
+# mentions and e-mail addresses. A zero-width space inside each keeps the text readable and links nothing.
+_AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto|xmpp)(?=:)|(www)(?=\.)|(#|\bGH-)(?=\d)|(@)")
 
 
 def md(value: Any) -> str:
-    """Escape text for a Markdown table cell or line: no markup, no HTML, no @-mentions, one line."""
+    """Escape text for a Markdown table cell or line so that GitHub shows it literally.
+
+    No markup, no HTML, one line, no block structure at its start, and nothing GitHub would link
+    or notify: bare URLs, issue references and @-mentions get a zero-width space (invisible, and
+    the text copies back readably). Used for every value from data, results files, configs and
+    GitHub users, in the CLI report and in the bot's comments alike.
+    """
     text = "" if value is None else str(value)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MD_SPECIAL.sub(r"\\\1", text)
-    text = text.replace("@", "@\u200b")  # no pings from data
-    return " ".join(text.split())
+    text = " ".join(text.split())
+    text = _BLOCK_START.sub(lambda m: f"\\{m.group(1)}" if m.group(1) else f"{m.group(2)}\\{m.group(3)}", text)
+    return _AUTOLINK.sub(lambda m: m.group(0) + ZERO_WIDTH_SPACE, text)
+
+
+def code(value: Any) -> str:
+    """Text as an inline code span, for hashes, paths and column names: shown exactly as it is.
+
+    Inside a code span nothing is Markdown, HTML or a link, so the only ways out are a run of
+    backticks (the fence is made longer than any run in the text) and, in a table, `|` (escaped,
+    as GitHub's table parser requires even inside code). One line, like `md`.
+    """
+    text = " ".join(("" if value is None else str(value)).split()).replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
+    return f"{fence}{pad}{text}{pad}{fence}" if text else "—"
 
 
 def mermaid_text(value: Any) -> str:
@@ -108,6 +136,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(
         md=md,
+        code=code,
         mermaid=mermaid_text,
         num=num,
         signed=signed,

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from checks.errors import InputError
+
 SCHEMA_ID = "mlgate.results/v1"
 
 
@@ -162,16 +164,22 @@ class GateResult:
         return _jsonable(asdict(self))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GateResult:
+    def from_dict(cls, data: Any, where: str = "gate") -> GateResult:
+        """Read one gate back from JSON, checking every field the report and the bot use.
+
+        Raises ResultsFormatError naming the field's path (e.g. `gates[0].metrics[2].value`); fields
+        this version does not know are ignored (a newer writer may add them).
+        """
+        r = _Reader(data, where)
         return cls(
-            gate=data["gate"],
-            status=Status(data["status"]),
-            summary=data.get("summary", ""),
-            metrics=[_metric_from(m) for m in data.get("metrics", [])],
-            findings=[Finding(**f) for f in data.get("findings", [])],
-            groups=[GroupRow(**{**g, "status": Status(g.get("status", "pass"))}) for g in data.get("groups", [])],
-            baseline_used=bool(data.get("baseline_used", False)),
-            details=data.get("details", {}),
+            gate=r.text("gate"),
+            status=r.status("status"),
+            summary=r.text("summary", default=""),
+            metrics=[_metric_from(m) for m in r.items("metrics")],
+            findings=[_finding_from(f) for f in r.items("findings")],
+            groups=[_group_from(g) for g in r.items("groups")],
+            baseline_used=r.flag("baseline_used", default=False),
+            details=r.obj("details", default={}),
         )
 
 
@@ -208,21 +216,188 @@ class RunResults:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunResults:
+    def from_dict(cls, data: Any) -> RunResults:
+        """Read a results file's content back; every problem is a ResultsFormatError naming the field."""
+        r = _Reader(data, "")
+        versions = r.reader("versions", default={})
+        versions_out = {**versions.data,
+                        "mlgate": versions.text("mlgate", default="unknown"),
+                        "git_sha": versions.text("git_sha", default=None, optional=True),
+                        "config_sha256": versions.text("config_sha256", default=None, optional=True),
+                        "files": versions.text_map("files", default={})}
+        baseline = r.reader("baseline", default={})
+        baseline_out = {**baseline.data,
+                        "path": baseline.text("path", default=None, optional=True),
+                        "git_sha": baseline.text("git_sha", default=None, optional=True),
+                        "note": baseline.text("note", default="")}
         return cls(
-            gates=[GateResult.from_dict(g) for g in data.get("gates", [])],
-            versions=data.get("versions", {}),
-            baseline=data.get("baseline", {}),
-            created_at=data.get("created_at", ""),
+            gates=[GateResult.from_dict(g.data, g.where) for g in r.items("gates", required=True)],
+            versions=versions_out,
+            baseline=baseline_out,
+            created_at=r.text("created_at", default=""),
         )
 
 
-def _metric_from(m: dict[str, Any]) -> Metric:
-    limits = [
-        LimitCheck(**{**lim, "status": Status(lim["status"]), "severity": Status(lim.get("severity", "fail"))})
-        for lim in m.get("limits", [])
-    ]
-    return Metric(**{**m, "status": Status(m.get("status", "pass")), "limits": limits})
+def _metric_from(r: _Reader) -> Metric:
+    return Metric(
+        name=r.text("name"),
+        value=r.number("value"),
+        status=r.status("status", default=Status.PASS),
+        slice=r.text("slice", default="all"),
+        baseline=r.number("baseline", default=None),
+        delta=r.number("delta", default=None),
+        higher_is_better=r.flag("higher_is_better", default=None, optional=True),
+        limits=[_limit_from(lim) for lim in r.items("limits")],
+        note=r.text("note", default=""),
+    )
+
+
+def _limit_from(r: _Reader) -> LimitCheck:
+    return LimitCheck(
+        kind=r.text("kind"),
+        threshold=r.number("threshold", optional=False),
+        status=r.status("status"),
+        observed=r.number("observed", default=None),
+        severity=r.status("severity", default=Status.FAIL),
+    )
+
+
+def _finding_from(r: _Reader) -> Finding:
+    severity = r.text("severity")
+    if severity not in FINDING_SEVERITIES:
+        raise r.error("severity", f"is {severity!r}, expected one of {', '.join(FINDING_SEVERITIES)}")
+    count = r.number("count", default=None)
+    if count is not None and not isinstance(count, int):
+        raise r.error("count", f"is {count!r}, expected a whole number or null")
+    return Finding(
+        severity=severity,
+        message=r.text("message"),
+        column=r.text("column", default=None, optional=True),
+        count=count,
+        examples=r.array("examples", default=[]),
+        code=r.text("code", default=""),
+    )
+
+
+def _group_from(r: _Reader) -> GroupRow:
+    count = r.number("count", optional=False)
+    if not isinstance(count, int):
+        raise r.error("count", f"is {count!r}, expected a whole number")
+    return GroupRow(
+        attribute=r.text("attribute"),
+        group=r.text("group"),
+        count=count,
+        judged=r.flag("judged"),
+        metrics=r.number_map("metrics"),
+        baseline=r.number_map("baseline", default={}),
+        status=r.status("status", default=Status.PASS),
+    )
+
+
+class ResultsFormatError(InputError, ValueError):
+    """A results file that is not what mlgate writes: a field missing or of the wrong type.
+
+    An InputError (the CLI prints one line, exit 2) and a ValueError (callers that parse results
+    from check runs already treat ValueError as "malformed").
+    """
+
+
+_REQUIRED: Any = object()
+
+
+class _Reader:
+    """Typed access to one JSON object, with errors that name the field's path."""
+
+    def __init__(self, data: Any, where: str) -> None:
+        if not isinstance(data, dict):
+            raise ResultsFormatError(f"{where or 'the file'}: is {_kind(data)}, expected an object")
+        self.data: dict[str, Any] = data
+        self.where = where
+
+    def path(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def error(self, key: str, problem: str) -> ResultsFormatError:
+        return ResultsFormatError(f"{self.path(key)}: {problem}")
+
+    def _get(self, key: str, default: Any) -> Any:
+        if key not in self.data:
+            if default is _REQUIRED:
+                raise self.error(key, "required field is missing")
+            return default
+        return self.data[key]
+
+    def text(self, key: str, default: Any = _REQUIRED, optional: bool = False) -> Any:
+        value = self._get(key, default)
+        if value is default and key not in self.data:
+            return value
+        if isinstance(value, str) or (optional and value is None):
+            return value
+        raise self.error(key, f"is {_kind(value)}, expected text" + (" or null" if optional else ""))
+
+    def flag(self, key: str, default: Any = _REQUIRED, optional: bool = False) -> Any:
+        value = self._get(key, default)
+        if key not in self.data or isinstance(value, bool) or (optional and value is None):
+            return value
+        raise self.error(key, f"is {_kind(value)}, expected true or false" + (" or null" if optional else ""))
+
+    def number(self, key: str, default: Any = _REQUIRED, optional: bool = True) -> Any:
+        """A number, or null when `optional` (the JSON form of a value that could not be computed)."""
+        value = self._get(key, default)
+        if key not in self.data:
+            return value
+        if (value is None and optional) or (isinstance(value, int | float) and not isinstance(value, bool)
+                                            and math.isfinite(value)):
+            return value
+        raise self.error(key, f"is {_kind(value)}, expected a number" + (" or null" if optional else ""))
+
+    def status(self, key: str, default: Any = _REQUIRED) -> Status:
+        value = self._get(key, default)
+        if isinstance(value, Status):
+            return value
+        try:
+            return Status(value)
+        except ValueError:
+            raise self.error(key, f"is {value!r}, expected one of pass, warn, fail, error") from None
+
+    def array(self, key: str, default: Any = _REQUIRED) -> list[Any]:
+        value = self._get(key, default)
+        if isinstance(value, list):
+            return value
+        raise self.error(key, f"is {_kind(value)}, expected a list")
+
+    def obj(self, key: str, default: Any = _REQUIRED) -> dict[str, Any]:
+        value = self._get(key, default)
+        if isinstance(value, dict):
+            return value
+        raise self.error(key, f"is {_kind(value)}, expected an object")
+
+    def reader(self, key: str, default: Any = _REQUIRED) -> _Reader:
+        return _Reader(self.obj(key, default), self.path(key))
+
+    def items(self, key: str, required: bool = False) -> list[_Reader]:
+        values = self.array(key, _REQUIRED if required else [])
+        return [_Reader(v, f"{self.path(key)}[{i}]") for i, v in enumerate(values)]
+
+    def number_map(self, key: str, default: Any = _REQUIRED) -> dict[str, float | None]:
+        inner = self.reader(key, default)
+        return {k: inner.number(k) for k in inner.data}
+
+    def text_map(self, key: str, default: Any = _REQUIRED) -> dict[str, str]:
+        inner = self.reader(key, default)
+        return {k: inner.text(k) for k in inner.data}
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {value[:40]!r}"
+    return "a list" if isinstance(value, list) else "an object" if isinstance(value, dict) else type(value).__name__
 
 
 def finding_status(severity: str) -> Status:

@@ -19,7 +19,7 @@ from typing import Any
 from checks.config import MlgateConfig
 from checks.context import RunContext
 from checks.errors import InputError, UserError
-from checks.results import SCHEMA_ID, Finding, GateResult, RunResults, error_result
+from checks.results import SCHEMA_ID, Finding, GateResult, ResultsFormatError, RunResults, error_result
 
 
 def mlgate_version() -> str:
@@ -56,6 +56,10 @@ def read_results(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("schema") != SCHEMA_ID:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise InputError(f"not an mlgate results file (schema {found!r}, expected {SCHEMA_ID!r})", where=str(p))
+    try:
+        RunResults.from_dict(data)  # every field the report, the baseline and the bot read, checked once
+    except ResultsFormatError as exc:
+        raise ResultsFormatError(str(exc), where=str(p)) from None
     return data
 
 

@@ -2,23 +2,29 @@
 
 Distribution drift, per feature (slice = feature name):
 - numeric features: PSI over `bins` quantile bins of the training sample, and the two-sample
-  Kolmogorov–Smirnov statistic (scipy.stats.ks_2samp, on the non-missing values);
+  Kolmogorov–Smirnov statistic (scipy.stats.ks_2samp, on the non-missing values); both judged;
 - categorical features (non-numeric or boolean columns, or `kind: categorical`): PSI over the
-  categories, and the p-value of Pearson's chi-square test of homogeneity on the 2×k table of
-  category counts (no continuity correction).
+  categories, judged; Pearson's chi-square test of homogeneity on the 2×k table of category counts
+  (no continuity correction), reported as its p-value and as Cramér's V = sqrt(χ²/n), neither
+  judged unless given a limit. A p-value measures the evidence, not the size of a shift: at 200,000
+  rows a shift of one point in a category's share is "significant" (p < 1e-6) with a PSI of 0.0006.
 
 Missing values are counted and form a bin/category of their own, so a feature that starts
 arriving empty drifts. PSI = Σ (s − t)·ln(s/t) over bins, with t, s the training and serving shares
-of a bin; a share of 0 is replaced by ε = 1e-4 (no renormalisation) so a bin empty on one side
-contributes a large but finite term. Numeric bin edges are the training quantiles at 1/bins …
-(bins−1)/bins, deduplicated (ties merge bins); a value equal to an edge falls in the bin above it,
-and the outer bins extend to ±∞, so serving values outside the training range still count.
+of a bin; the share of an empty bin (count 0) is replaced by ε = 1e-4 (no renormalisation) so a
+bin empty on one side contributes a large but finite term; every other bin counts at its real
+share. Numeric bins: a value holding at least 1/bins of the training sample (a point mass, e.g. the
+zeros of a zero-inflated feature) gets a bin of its own holding exactly that value; the other
+values are cut at their own quantiles into the remaining bins. A value equal to an edge falls in
+the bin above it, and the outer bins extend to ±∞, so serving values outside the training range
+still count.
 
 A feature is drifted when it breaches any of its limits. One drifted feature is a warning by
 default (`feature_severity`); the gate fails when the share of drifted features exceeds
-`max_drifted_share`, or when a feature whose limit says `severity: fail` drifts. Sample sizes are
-reported because every verdict depends on them: with large samples the chi-square test flags
-tiny differences, with small ones PSI is noisy.
+`max_drifted_share`, or when a feature whose limit says `severity: fail` drifts. Which figures were
+judged is in the results (`details.judged`, per feature `details.features.<f>.judged`, a finding
+`skew.judged`, and unjudged metrics have no limits and a note "reported, not judged"). Sample sizes
+are reported because every verdict depends on them.
 
 Prediction parity (`parity:`): two prediction files for the same ids (training environment vs the
 packaged model) must agree within `tolerance` (absolute) in every listed column.
@@ -43,6 +49,9 @@ from checks.regression import differs, match_rows, missing_rows_finding, plain
 from checks.results import Finding, GateResult, Metric, Status, finding_status
 
 GATE = "skew"
+# the limit keys of each kind of feature, and the metric each one judges
+LIMIT_KEYS = {"numeric": ("psi", "ks"), "categorical": ("psi", "chi2_pvalue", "cramers_v")}
+METRIC_OF = {"psi": "psi", "ks": "ks_statistic", "chi2_pvalue": "chi2_pvalue", "cramers_v": "cramers_v"}
 EPSILON = 1e-4
 MISSING = "<missing>"
 MAX_EXAMPLES = 10
@@ -55,8 +64,13 @@ class NumericLimits(StrictModel):
 
 
 class CategoricalLimits(StrictModel):
+    """Judged on PSI (an effect size) by default. The chi-square p-value and Cramér's V are always
+    reported and judged only when given a limit: at 200,000 rows a shift of one point is
+    "significant" (p < 1e-6), which says nothing about whether it matters."""
+
     psi: MetricLimits | None = MetricLimits(max=0.2)
-    chi2_pvalue: MetricLimits | None = MetricLimits(min=0.01)
+    chi2_pvalue: MetricLimits | None = None
+    cramers_v: MetricLimits | None = None
 
 
 class FeatureOverride(StrictModel):
@@ -66,6 +80,7 @@ class FeatureOverride(StrictModel):
     psi: MetricLimits | None = None
     ks: MetricLimits | None = None
     chi2_pvalue: MetricLimits | None = None
+    cramers_v: MetricLimits | None = None
 
 
 class ParityConfig(StrictModel):
@@ -104,12 +119,32 @@ class SkewConfig(StrictModel):
 # ------------------------------------------------------------------------------------- statistics
 
 
-def quantile_edges(train: np.ndarray, bins: int) -> np.ndarray:
-    """Inner bin edges: the training quantiles at 1/bins … (bins−1)/bins, deduplicated."""
+def point_masses(train: np.ndarray, bins: int) -> np.ndarray:
+    """Values that hold at least 1/bins of the (non-missing) training sample, e.g. the zeros of a
+    zero-inflated feature or the levels of a small integer code."""
     values = train[~np.isnan(train)]
     if values.size == 0:
         return np.array([], dtype=float)
-    return np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+    uniq, counts = np.unique(values, return_counts=True)
+    return uniq[counts * bins >= values.size].astype(float)
+
+
+def quantile_edges(train: np.ndarray, bins: int) -> np.ndarray:
+    """Inner bin edges (a value equal to an edge falls in the bin above it).
+
+    Each point mass v gets a bin of its own, [v, next float after v), holding exactly v; the other
+    values are cut at their own quantiles into the remaining `bins − masses` bins. Without this, the
+    deduplicated quantiles of a feature that is 70% zeros merge the zeros with the lower non-zero
+    values, and a shift of the non-zero part is half hidden.
+    """
+    values = train[~np.isnan(train)]
+    if values.size == 0:
+        return np.array([], dtype=float)
+    masses = point_masses(values, bins)
+    rest = values[~np.isin(values, masses)] if masses.size else values
+    k = bins - masses.size
+    inner = np.quantile(rest, np.linspace(0.0, 1.0, k + 1)[1:-1]) if rest.size and k >= 2 else np.array([])
+    return np.unique(np.concatenate([inner, masses, np.nextafter(masses, np.inf)]).astype(float))
 
 
 def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -120,19 +155,33 @@ def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def psi(train_counts: np.ndarray, serve_counts: np.ndarray, eps: float = EPSILON) -> float:
-    """Population stability index of two count vectors over the same bins."""
-    t = np.maximum(train_counts / train_counts.sum(), eps)
-    s = np.maximum(serve_counts / serve_counts.sum(), eps)
+    """Population stability index of two count vectors over the same bins; an empty bin (count 0)
+    counts as a share of ε, every other bin at its real share, however small."""
+    t = np.where(train_counts == 0, eps, train_counts / train_counts.sum())
+    s = np.where(serve_counts == 0, eps, serve_counts / serve_counts.sum())
     return float(np.sum((s - t) * np.log(s / t)))
+
+
+def _chi2(train_counts: np.ndarray, serve_counts: np.ndarray) -> tuple[float, float, int]:
+    """Pearson's chi-square statistic and p-value of the 2×k table (no continuity correction), and n."""
+    table = np.vstack([train_counts, serve_counts])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return 0.0, 1.0, int(table.sum())
+    res = stats.chi2_contingency(table, correction=False)
+    return float(res.statistic), float(res.pvalue), int(table.sum())
 
 
 def chi2_pvalue(train_counts: np.ndarray, serve_counts: np.ndarray) -> float:
     """p-value of Pearson's chi-square homogeneity test; 1.0 when there is a single category."""
-    table = np.vstack([train_counts, serve_counts])
-    table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2:
-        return 1.0
-    return float(stats.chi2_contingency(table, correction=False).pvalue)
+    return _chi2(train_counts, serve_counts)[1]
+
+
+def cramers_v(train_counts: np.ndarray, serve_counts: np.ndarray) -> float:
+    """Cramér's V of the 2×k table: sqrt(χ² / n), an effect size in [0, 1] (0.1 small, 0.3 medium)
+    that does not grow with the sample size the way the p-value shrinks; 0.0 for one category."""
+    stat, _, n = _chi2(train_counts, serve_counts)
+    return float(np.sqrt(stat / n)) if n else 0.0
 
 
 def category_counts(train: pd.Series, serve: pd.Series) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -202,10 +251,10 @@ def feature_list(training: pd.DataFrame, serving: pd.DataFrame, cfg: SkewConfig)
 def _limits(feature: str, kind: str, cfg: SkewConfig) -> dict[str, MetricLimits | None]:
     """The limits that apply to one feature: defaults, then its override, then the default severity."""
     defaults = cfg.numeric if kind == "numeric" else cfg.categorical
-    names = ("psi", "ks") if kind == "numeric" else ("psi", "chi2_pvalue")
+    names = LIMIT_KEYS[kind]
     override = cfg.per_feature.get(feature)
     if override is not None:
-        wrong = [k for k in ("ks", "chi2_pvalue") if k in override.model_fields_set and k not in names]
+        wrong = [k for k in ("ks", "chi2_pvalue", "cramers_v") if k in override.model_fields_set and k not in names]
         if wrong:
             raise ConfigError(f"{wrong[0]} does not apply to {kind} feature {feature!r}",
                               where=f"skew.per_feature.{feature}")
@@ -250,6 +299,10 @@ def _drift(training: pd.DataFrame, serving: pd.DataFrame, cfg: SkewConfig, base:
         note = f"n {n_t:,} vs {n_s:,}; missing {miss_t / n_t:.1%} vs {miss_s / n_s:.1%}"
         for m in feature_metrics:
             m.note = (m.note + "; " if m.note else "") + note
+        for m in feature_metrics:
+            if not m.limits:
+                m.note = "reported, not judged; " + m.note
+        info["judged"] = [m.name for m in feature_metrics if m.limits]
         metrics.extend(feature_metrics)
         per[f] = info
         worst = Status.worst(m.status for m in feature_metrics)
@@ -260,20 +313,51 @@ def _drift(training: pd.DataFrame, serving: pd.DataFrame, cfg: SkewConfig, base:
             findings.append(Finding("info", f"serving has {len(unseen)} value(s) of '{f}' never seen in training",
                                     column=f, count=len(unseen), examples=unseen[:MAX_EXAMPLES],
                                     code="skew.unseen_category"))
+    judged_any = sorted({name for info in per.values() for name in info["judged"]})
     share = len(drifted) / len(feats)
     metrics.append(threshold_check("drifted_share", share, "max_share", cfg.max_drifted_share))
     if drifted:
         sev = Status.worst([*(st for _, st in drifted), metrics[-1].status])
         findings.append(Finding(
             "fail" if sev in (Status.FAIL, Status.ERROR) else "warn",
-            f"{len(drifted)} of {len(feats)} features drifted (breached a PSI, KS or chi-square limit)",
+            f"{len(drifted)} of {len(feats)} features drifted (breached a limit on {_names(judged_any)})",
             count=len(drifted), examples=[f for f, _ in drifted[:MAX_EXAMPLES]], code="skew.drifted"))
     details["features"] = per
     details["drifted"] = [f for f, _ in drifted]
+    details["judged"] = {kind: _judged_by_default(kind, cfg) for kind in LIMIT_KEYS}
+    findings.append(_judged_finding(per, cfg))
+    if per and not judged_any:
+        findings.append(Finding("warn", "nothing judged: every drift limit is disabled (null), so no feature's "
+                                "drift can block a merge", code="skew.nothing_judged"))
     verdict = "≤" if share <= cfg.max_drifted_share + 1e-12 else ">"
     names = f": {', '.join(f for f, _ in drifted[:5])}" + ("…" if len(drifted) > 5 else "") if drifted else ""
     return (f"{len(drifted)} of {len(feats)} features drifted ({share:.0%} {verdict} {cfg.max_drifted_share:.0%})"
             f"{names}; {n_t:,} training vs {n_s:,} serving rows")
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names) if names else "none"
+
+
+def _judged_by_default(kind: str, cfg: SkewConfig) -> list[str]:
+    defaults = cfg.numeric if kind == "numeric" else cfg.categorical
+    return [METRIC_OF[k] for k in LIMIT_KEYS[kind] if getattr(defaults, k) is not None]
+
+
+def _judged_finding(per: dict[str, Any], cfg: SkewConfig) -> Finding:
+    """Which figures decide drift, and which are only shown: the p-value is a figure of sample size."""
+    kinds = [k for k in LIMIT_KEYS if any(info["kind"] == k for info in per.values())]
+    judged = [f"{_names(_judged_by_default(k, cfg))} ({k} features)" for k in kinds]
+    shown = sorted({m for k in kinds for m in map(METRIC_OF.get, LIMIT_KEYS[k])}
+                   - {m for k in kinds for m in _judged_by_default(k, cfg)})
+    text = "drift judged on " + ("; ".join(judged) or "nothing")
+    if shown:
+        text += (f"; reported, not judged: {', '.join(shown)} (a limit on one judges it; note that a p-value "
+                 "shrinks as samples grow: at 200,000 rows a trivial shift is 'significant')")
+    overridden = sorted(f for f in cfg.per_feature if f in per)
+    if overridden:
+        text += f"; per-feature limits for {', '.join(overridden)}"
+    return Finding("info", text, code="skew.judged")
 
 
 def _numeric_metrics(f: str, t: pd.Series, s: pd.Series, cfg: SkewConfig,
@@ -291,7 +375,8 @@ def _numeric_metrics(f: str, t: pd.Series, s: pd.Series, cfg: SkewConfig,
     ]
     if ks is None:
         out[1].note = "no non-missing values on one side"
-    info = {"bin_edges": [plain(e) for e in edges], "training_counts": tc.tolist(), "serving_counts": sc.tolist()}
+    info = {"bin_edges": [plain(e) for e in edges], "point_masses": [plain(v) for v in point_masses(tv, cfg.bins)],
+            "training_counts": tc.tolist(), "serving_counts": sc.tolist()}
     return out, info
 
 
@@ -302,6 +387,8 @@ def _categorical_metrics(f: str, t: pd.Series, s: pd.Series, cfg: SkewConfig,
         judge("psi", psi(tc, sc), lims["psi"], higher_is_better=False, baseline=base("psi", f), slice=f),
         judge("chi2_pvalue", chi2_pvalue(tc, sc), lims["chi2_pvalue"], higher_is_better=True,
               baseline=base("chi2_pvalue", f), slice=f),
+        judge("cramers_v", cramers_v(tc, sc), lims["cramers_v"], higher_is_better=False,
+              baseline=base("cramers_v", f), slice=f),
     ]
     unseen = [c for c, a, b in zip(cats, tc, sc, strict=True) if a == 0 and b > 0]
     info: dict[str, Any] = {"categories": len(cats), "unseen_categories": unseen}

@@ -315,7 +315,7 @@ def test_error_reply_escapes_user_text_and_includes_help() -> None:
     errors = parse_comment("/merge p=<img src=x>\n/single [x](http://evil)\n/deploy @everyone").errors
     reply = error_reply(errors)
     assert "<img" not in reply and "@everyone" not in reply and "[x](http" not in reply
-    assert "“&lt;img”" in reply and "“\\[x\\](http://evil)”" in reply
+    assert "“&lt;img”" in reply and "“\\[x\\](http\u200b://evil)”" in reply
     assert "line 1:" in reply and "line 2:" in reply
     assert "Nothing in this comment was run." in reply
     assert "mlgate commands" in reply

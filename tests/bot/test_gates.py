@@ -307,7 +307,7 @@ def test_results_json_inside_a_markdown_fence() -> None:
         ("{not json", "not valid JSON"),
         ("[1, 2]", "is a list, expected an object"),
         ('{"hello": 1}', "neither `gates` nor `gate`"),
-        ('{"gate": "quality"}', "malformed (missing key 'status')"),
+        ('{"gate": "quality"}', "malformed (gate.status: required field is missing)"),
         ('{"gate": "quality", "status": "purple"}', "malformed"),
         (
             '{"gates": [{"gate": "a", "status": "pass"}, {"gate": "b", "status": "pass"}]}',

@@ -121,7 +121,9 @@ def test_user_text_cannot_inject_markup_links_html_or_mentions() -> None:
         visible = visible.replace("</summary>", "").replace("<sub>", "").replace("</sub>", "")
         visible = re.sub(r"<!-- mlgate-(report|state: \{.*?\}) -->", "", visible)
         assert "<" not in visible, body
-        assert not re.search(r"(?<!\\)\]\(http://evil", body) and "\\](http://evil" in body
+        # brackets escaped (no Markdown link) and the bare URL not autolinked (zero-width space)
+        assert not re.search(r"(?<!\\)\]\(http", body) and "\\](http\u200b://evil" in body
+        assert "http://evil" not in body
         assert "(javascript:" not in body
         assert "@everyone" not in body and "@\u200beveryone" in body
         assert "**bold**" not in body

@@ -201,8 +201,9 @@ def test_group_regression_against_baseline() -> None:
     assert reg.value == pytest.approx(0.3 - 0.2)
     assert any(f.code == "bias.group_regression" and "B 0.2 → 0.3" in f.message for f in worse.findings)
 
-    alone = evaluate(df, PRED, cfg, None)
-    assert alone.status == Status.PASS and not alone.baseline_used
+    alone = evaluate(df, PRED, cfg, None)  # the only limit needs a baseline: nothing judged, not green
+    assert alone.status == Status.WARN and not alone.baseline_used
+    assert any(f.code == "bias.nothing_judged" and "no baseline" in f.message for f in alone.findings)
     assert alone.metric("fpr_group_regression", "race") is None
     assert "no baseline" in alone.summary
 
@@ -256,3 +257,40 @@ def test_run_reads_only_what_it_needs(tmp_path) -> None:
     assert _metric(result, "fpr_difference") == pytest.approx(0.2)
     assert result.status == Status.FAIL
     assert {r.group for r in result.groups} == {"A", "B"}
+
+
+# ---- a gate that judged nothing, and groups left out of a gap ---------------------------------------
+
+
+def test_no_group_large_enough_says_nothing_was_judged_and_warns() -> None:
+    df = pd.concat([_cells("A", 9, 2, 9, 2), _cells("B", 2, 9, 2, 9)], ignore_index=True)  # 22 rows each
+    result = evaluate(df, PRED, BiasConfig(sensitive=["race"]), None)  # default limits, min_group_size 30
+    assert result.status == Status.WARN
+    assert "nothing judged" in result.summary
+    assert "no limits configured" not in result.summary  # limits are configured (the defaults)
+    nothing = [f for f in result.findings if f.code == "bias.nothing_judged"]
+    assert len(nothing) == 1 and nothing[0].severity == "warn"
+    assert "30 rows" in nothing[0].message
+    assert not any(f.code == "bias.unjudged" for f in result.findings)
+
+
+def test_group_regression_limits_without_baseline_and_without_gaps_are_not_green() -> None:
+    df = _two_groups(fp_b=60)  # large groups, a big fpr gap, but no gap limit and no baseline
+    cfg = BiasConfig(sensitive=["race"], limits={}, max_group_regression={"fpr": 0.05})
+    result = evaluate(df, PRED, cfg, None)
+    assert result.status == Status.WARN
+    assert "nothing judged" in result.summary
+    assert any(f.code == "bias.nothing_judged" for f in result.findings)
+
+
+def test_judged_group_left_out_of_a_gap_gets_a_finding() -> None:
+    # C has no positive labels: its tpr and fnr are undefined, so the fnr gap is A vs B only
+    df = pd.concat([_cells("A", 40, 10, 40, 10), _cells("B", 40, 10, 40, 10), _cells("C", 0, 5, 95, 0)],
+                   ignore_index=True)
+    result = evaluate(df, PRED, BiasConfig(sensitive=["race"]), None)
+    assert _metric(result, "fnr_difference") == pytest.approx(0.0)
+    left = [f for f in result.findings if f.code == "bias.group_left_out"]
+    assert len(left) == 1, result.findings
+    assert left[0].severity == "warn" and left[0].column == "race"
+    assert "C" in left[0].message and "fnr" in left[0].message and "no positive labels" in left[0].message
+    assert result.metric("fnr_difference", "race").status == Status.PASS

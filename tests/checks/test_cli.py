@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +113,72 @@ def test_report_rerenders_results(preds: Path, tmp_path: Path) -> None:
     run("check", "quality", "--predictions", str(preds), "--label", "y", "--score", "p", "--json", str(out))
     proc = run("report", str(out))
     assert proc.returncode == 0 and proc.stdout.startswith("<!-- mlgate-report -->")
+
+
+# ---- mlgate report on a results file someone else wrote ---------------------------------------------
+
+
+def _github_html(text: str) -> str:
+    import cmarkgfm
+    from cmarkgfm.cmark import Options
+
+    return cmarkgfm.github_flavored_markdown_to_html(text, options=Options.CMARK_OPT_UNSAFE)
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A results file as `mlgate check bias` writes it (as text: each test edits its own copy)."""
+    tmp = tmp_path_factory.mktemp("written")
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({"y": rng.integers(0, 2, 300), "yhat": rng.integers(0, 2, 300),
+                          "race": rng.choice(["a", "b", "c"], 300)})
+    frame.to_csv(tmp / "preds.csv", index=False)
+    run("check", "bias", "--predictions", "preds.csv", "--label", "y", "--prediction", "yhat",
+        "--sensitive", "race", "--json", "out.json", cwd=tmp)
+    return (tmp / "out.json").read_text()
+
+
+def test_report_escapes_every_value_of_a_crafted_results_file(written: str, tmp_path: Path) -> None:
+    data = json.loads(written)
+    evil = "<img src=x> [x](https://evil.example) @admin owner/repo#3"
+    gate = data["gates"][0]
+    gate["gate"] = evil
+    gate["summary"] = evil
+    gate["metrics"][0]["name"] = evil
+    gate["groups"][0]["metrics"] = {evil: 0.5, **gate["groups"][0]["metrics"]}
+    gate["findings"].append({"severity": "warn", "message": evil, "column": evil, "count": 2,
+                             "examples": [evil], "code": "x"})
+    data["versions"]["files"] = {evil: "sha256:" + "a" * 64}
+    data["versions"]["mlgate"] = evil
+    path = tmp_path / "evil.json"
+    path.write_text(json.dumps(data))
+    proc = run("report", str(path))
+    assert proc.returncode == 0, proc.stderr
+    html_text = _github_html(proc.stdout)
+    assert "<img" not in html_text and "<a " not in html_text and "<b>" not in html_text
+    outside_code = re.sub(r"<code>.*?</code>", "", html_text)  # GitHub links and pings nothing in code
+    assert "@admin" not in outside_code and "owner/repo#3" not in outside_code
+    assert "https://evil" not in outside_code and outside_code.count("evil.example") >= 5
+
+
+@pytest.mark.parametrize(("edit", "where"), [
+    (lambda d: d["gates"][0].pop("status"), "gates[0].status"),
+    (lambda d: d["gates"][0].pop("gate"), "gates[0].gate"),
+    (lambda d: d["gates"][0]["metrics"][0].pop("name"), "gates[0].metrics[0].name"),
+    (lambda d: d["gates"][0]["metrics"][0].update(value="high"), "gates[0].metrics[0].value"),
+    (lambda d: d["gates"][0]["groups"][0].update(count="many"), "gates[0].groups[0].count"),
+    (lambda d: d["gates"][0]["findings"].append({"message": "x"}), "gates[0].findings[0].severity"),
+    (lambda d: d["gates"][0].update(status="green"), "gates[0].status"),
+    (lambda d: d.pop("gates"), "gates"),
+    (lambda d: d.update(versions=[]), "versions"),
+    (lambda d: d["versions"].update(files={"a.csv": 7}), "versions.files"),
+])
+def test_report_on_a_results_file_missing_a_field_is_exit_2(written: str, tmp_path: Path, edit, where: str) -> None:
+    data = json.loads(written)
+    data["gates"][0]["findings"] = []
+    edit(data)
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(data))
+    proc = run("report", str(path))
+    assert_user_error(proc, str(path), where)
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -73,7 +73,7 @@ def test_positive_label_picks_the_score_column(tmp_path: Path, data: pd.DataFram
 def test_wrong_positive_label_is_a_clear_error(tmp_path: Path, data: pd.DataFrame) -> None:
     sio.dump(fitted(data), tmp_path / "model.skops")
     cfg = config("model.skops").model_copy(update={"positive_label": "yes"})
-    expected = r"model\.skops: positive_label 'yes' is not one of the model's classes \[0, 1\]"
+    expected = r"model\.skops: positive_label 'yes' \(str\) is not one of the model's classes \[0, 1\]"
     with pytest.raises(InputError, match=expected):
         load_predictions(cfg, RunContext(base_dir=tmp_path))
 
@@ -138,3 +138,29 @@ def test_unloadable_model_files_are_input_errors(
     with pytest.raises(InputError, match=message) as info:
         load_model(tmp_path / name, allow_pickle=True)
     assert name in str(info.value)
+
+
+def test_a_multiclass_model_serves_task_multiclass(tmp_path: Path, data: pd.DataFrame) -> None:
+    from sklearn import metrics as skm
+
+    from checks.quality import QualityConfig, evaluate
+
+    data["y"] = pd.cut(data["age"], [-np.inf, 35, 45, np.inf], labels=["young", "mid", "old"]).astype(str)
+    data.to_csv(tmp_path / "data.csv", index=False)
+    model = fitted(data)
+    sio.dump(model, tmp_path / "model.skops")
+    frame, cfg, _ = load_predictions(config("model.skops"), RunContext(base_dir=tmp_path))
+    assert cfg.score is None  # one probability column cannot stand for three classes
+    result = evaluate(frame, cfg, QualityConfig(task="multiclass", metrics=["f1_macro"]), None)
+    expected = skm.f1_score(frame["y"], frame[PREDICTION_COLUMN], average="macro")
+    assert result.metric("f1_macro").value == pytest.approx(expected, abs=1e-12)
+
+
+def test_unquoted_yes_against_a_models_text_classes_names_the_fix(tmp_path: Path, data: pd.DataFrame) -> None:
+    data["y"] = np.where(data["y"] == 1, "Yes", "No")
+    data.to_csv(tmp_path / "data.csv", index=False)
+    sio.dump(fitted(data), tmp_path / "model.skops")
+    cfg = config("model.skops").model_copy(update={"positive_label": True})
+    with pytest.raises(InputError, match=r"positive_label True \(bool\) is not one of the model's classes "
+                                         r"\['No', 'Yes'\].*quote"):
+        load_predictions(cfg, RunContext(base_dir=tmp_path))

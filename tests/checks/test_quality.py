@@ -129,10 +129,14 @@ def test_baseline_regression() -> None:
     rise = worse.metric("log_loss").limits[0]
     assert rise.kind == "max_relative_increase" and rise.observed == pytest.approx(0.1, abs=1e-9)
 
-    alone = evaluate(df, PRED, cfg, None)
-    assert alone.status == Status.PASS and not alone.baseline_used
+    alone = evaluate(df, PRED, cfg, None)  # only drop limits and no baseline: nothing judged, not green
+    assert alone.status == Status.WARN and not alone.baseline_used
     assert "no baseline" in alone.metric("roc_auc").note
-    assert "no baseline" in alone.summary
+    assert "no baseline" in alone.summary and "nothing judged" in alone.summary
+    assert any(f.code == "quality.nothing_judged" and f.severity == "warn" for f in alone.findings)
+
+    mixed = QualityConfig(metrics={"roc_auc": {"min": 0.5, "max_drop": 0.02}})
+    assert evaluate(df, PRED, mixed, None).status == Status.PASS  # the floor was judged
 
 
 def test_unknown_metric_name_is_a_config_error() -> None:

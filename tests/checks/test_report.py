@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from checks.report import GITHUB_COMMENT_LIMIT, md, render_gate, render_report
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from checks.report import GITHUB_COMMENT_LIMIT, code, md, render_gate, render_report
 from checks.results import Finding, GateResult, GroupRow, LimitCheck, Metric, RunResults, Status
 
 
@@ -75,3 +81,92 @@ def test_large_report_fits_a_comment() -> None:
 def test_gate_summary_for_check_run() -> None:
     text = render_gate(_bias_gate(), baseline_note="Compared with abc")
     assert text.startswith("Compared with abc") and "### ❌ bias" in text
+
+
+# ---- what GitHub would link or format: rendered with cmark-gfm, GitHub's own Markdown engine ------
+
+ZW = "\u200b"
+
+
+def _github_html(text: str) -> str:
+    import cmarkgfm
+    from cmarkgfm.cmark import Options
+
+    return cmarkgfm.github_flavored_markdown_to_html(text, options=Options.CMARK_OPT_UNSAFE)
+
+
+def _visible(html_text: str) -> str:
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", html_text)).replace(ZW, "").strip()
+
+
+NASTY = [
+    "https://evil.example/phish?x=1", "HTTP://EVIL.EXAMPLE", "see www.evil.example now", "ftp://files.example",
+    "mail bob@example.com", "mailto:a@b.example", "xmpp:a@b.example", "<https://a.example>",
+    "[click](https://evil.example)", "![img](https://evil.example/x.png)", "<img src=x onerror=alert(1)>",
+    "**bold** _it_ ~~gone~~ `code` $x^2$", "# heading", "- item", "1. first", "+ plus", "> quote",
+    "a | b", "\\*not\\*", "&amp; &lt;", "x <!-- hidden --> y", "[^1] footnote",
+]
+
+
+@pytest.mark.parametrize("text", NASTY)
+def test_md_output_renders_as_the_literal_text_on_github(text: str) -> None:
+    html_text = _github_html(md(text))
+    assert "<a " not in html_text and "<img" not in html_text and "<strong" not in html_text
+    assert "<em" not in html_text and "<del" not in html_text and "<code" not in html_text
+    assert "<h1" not in html_text and "<ul" not in html_text and "<ol" not in html_text
+    assert "<blockquote" not in html_text
+    assert _visible(html_text) == text
+
+
+@pytest.mark.parametrize("text", ["owner/repo#12", "fixes #34", "GH-56 again", "#7", "@admin", "@org/team",
+                                  "user@example.com"])
+def test_md_neutralises_github_references_and_mentions(text: str) -> None:
+    """GitHub links #12, owner/repo#12 and GH-12 and pings @someone after Markdown; a zero-width space
+    after # / GH / @ leaves the text readable and links nothing."""
+    out = md(text)
+    assert not re.search(r"#\d|\bGH-\d|@\w", out), out
+    assert _visible(_github_html(out)) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([*"ab1 .:/#@<>&[]()!*_`~|\\$-+=w", "http", "www.", "://", "GH-"]),
+               max_size=25).map("".join))
+def test_md_renders_any_text_literally(text: str) -> None:
+    html_text = _github_html(md(text))
+    assert "<a " not in html_text and "<img" not in html_text
+    assert _visible(html_text) == " ".join(text.split())
+
+
+def test_report_escapes_gate_names_and_every_field() -> None:
+    evil = "[x](https://evil.example) <b>@admin owner/repo#1"
+    gate = GateResult(evil, Status.FAIL, "www.evil.example", metrics=[Metric("m", 0.5, slice="s")],
+                      groups=[GroupRow("a", "g", 40, True, {"fpr": 0.1, evil: 0.2})])
+    results = _results([gate])
+    results.versions["files"] = {"https://evil.example/data.csv": "sha256:" + "0" * 64}
+    text = render_report(results)
+    html_text = _github_html(text)
+    assert "evil.example" not in " ".join(re.findall(r'href="([^"]*)"', html_text))
+    assert "<b>" not in text and "@admin" not in text and "owner/repo#1" not in text
+    assert "### ❌ \\[x\\]" in text  # the gate heading is escaped too
+
+
+@pytest.mark.parametrize("text", ["9a6ebc0f15bc", "a`b", "``x``", "<b>x</b> https://e.example @me #1 | y",
+                                  "sha256:" + "0" * 12])
+def test_code_spans_show_the_text_exactly_even_in_a_table(text: str) -> None:
+    html_text = _github_html(f"| a |\n|---|\n| {code(text)} |\n")
+    cell = re.search(r"<td>(.*)</td>", html_text).group(1)
+    assert cell.startswith("<code>") and cell.count("<code>") == 1 and "<a " not in cell
+    assert _visible(cell) == text
+
+
+def test_a_metric_without_limits_reads_not_judged_not_a_green_tick() -> None:
+    gate = GateResult("skew", Status.PASS, "", metrics=[
+        Metric("chi2_pvalue", 1e-9, slice="city"),
+        Metric("psi", 0.01, slice="city", limits=[LimitCheck("max", 0.2, Status.PASS, 0.01)]),
+    ])
+    text = render_gate(gate)
+    assert "| chi2\\_pvalue | city | — | 1.00e-09 | — | not judged | — |" in text
+    assert "| psi | city | — | 0.01 | — | ≤ 0.2 | ✅ |" in text

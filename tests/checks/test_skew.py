@@ -72,7 +72,8 @@ def test_psi_by_hand_on_a_tiny_numeric_example():
 def test_bins_put_edge_values_above_and_extend_to_infinity():
     edges = np.array([2.0, 5.0])
     assert bin_counts(np.array([-100, 1.9, 2.0, 4.9, 5.0, 1e9]), edges).tolist() == [2, 2, 2, 0]
-    assert quantile_edges(np.array([3.0, 3.0, 3.0, np.nan]), 10).tolist() == [3.0]  # ties merge bins
+    # a point mass gets a bin of its own: [3, next float after 3)
+    assert quantile_edges(np.array([3.0, 3.0, 3.0, np.nan]), 10).tolist() == [3.0, np.nextafter(3.0, np.inf)]
     assert quantile_edges(np.array([np.nan]), 10).size == 0
 
 
@@ -356,3 +357,88 @@ def test_drift_and_parity_together_through_the_config_loader(tmp_path):
     result = run(config, RunContext(base_dir=tmp_path), None)
     assert result.status == Status.PASS
     assert "; prediction parity: 5 rows compared" in result.summary
+
+
+# ------------------------------------------------------------------------------ what is judged
+
+
+def test_epsilon_replaces_only_empty_bins():
+    """A bin with a share below ε is counted at its real share; only a share of 0 becomes ε."""
+    tc = np.array([1, 99_999, 0])  # training shares 1e-5, 0.99999, 0
+    sc = np.array([100, 99_850, 50])  # serving 1e-3, 0.9985, 5e-4
+    t = np.array([1e-5, 0.99999, 1e-4])
+    s = sc / sc.sum()
+    assert psi(tc, sc) == pytest.approx(float(np.sum((s - t) * np.log(s / t))), rel=1e-12)
+
+
+def _zero_inflated(n: int, scale: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.lognormal(3, 1, n) * scale
+    x[rng.random(n) < 0.7] = 0.0
+    return x
+
+
+def test_a_point_mass_keeps_its_own_bin():
+    train = _zero_inflated(20_000, 1.0, 1)
+    edges = quantile_edges(train, 10)
+    counts = bin_counts(train, edges)
+    zero_bin = int(np.searchsorted(edges, 0.0, side="right"))
+    assert counts[zero_bin] == int((train == 0).sum())  # the zeros, and nothing else
+    # the non-zero 30% is still cut into quantile bins of its own, not merged with the zeros
+    assert (counts[:-1] > 0).sum() >= 8
+
+
+def test_a_shift_of_the_non_zero_part_of_a_zero_inflated_feature_drifts():
+    train = pd.DataFrame({"x": _zero_inflated(20_000, 1.0, 1)})
+    serve = pd.DataFrame({"x": _zero_inflated(20_000, 3.0, 2)})  # same share of zeros, the rest x3
+    cfg = SkewConfig(training="t", serving="s", numeric={"ks": None})  # PSI alone must see it
+    result = evaluate(train, serve, cfg, None)
+    assert result.metric("psi", "x").value > 0.2
+    assert result.details["drifted"] == ["x"]
+    assert result.details["features"]["x"]["point_masses"] == [0.0]
+    same = evaluate(train, pd.DataFrame({"x": _zero_inflated(20_000, 1.0, 3)}), cfg, None)
+    assert same.metric("psi", "x").value < 0.02 and same.status == Status.PASS
+
+
+def test_trivial_categorical_shift_in_a_large_sample_is_not_drift():
+    rng = np.random.default_rng(2)
+    n = 200_000
+    train = pd.DataFrame({"c": rng.choice(list("abc"), n, p=[0.5, 0.3, 0.2])})
+    serve = pd.DataFrame({"c": rng.choice(list("abc"), n, p=[0.51, 0.295, 0.195])})
+    result = evaluate(train, serve, SkewConfig(training="t", serving="s"), None)
+    p = result.metric("chi2_pvalue", "c")
+    assert p.value < 1e-6 and p.limits == []  # "significant", reported, not judged
+    assert result.metric("psi", "c").value < 0.01 and result.metric("psi", "c").limits  # judged
+    v = result.metric("cramers_v", "c")
+    table = np.array([train.c.value_counts().sort_index(), serve.c.value_counts().sort_index()])
+    assert v.value == pytest.approx(stats.contingency.association(table, method="cramer"), rel=1e-9)
+    assert v.limits == []
+    assert result.status == Status.PASS
+    assert result.details["judged"] == {"numeric": ["psi", "ks_statistic"], "categorical": ["psi"]}
+    said = next(f for f in result.findings if f.code == "skew.judged")
+    assert "chi2_pvalue" in said.message and "not judged" in said.message
+
+
+def test_a_large_categorical_shift_still_drifts_and_limits_on_v_and_p_can_be_set():
+    rng = np.random.default_rng(3)
+    train = pd.DataFrame({"c": rng.choice(list("abc"), 5000, p=[0.5, 0.3, 0.2])})
+    serve = pd.DataFrame({"c": rng.choice(list("abc"), 5000, p=[0.2, 0.3, 0.5])})
+    result = evaluate(train, serve, SkewConfig(training="t", serving="s"), None)
+    assert result.metric("psi", "c").status == Status.WARN and result.details["drifted"] == ["c"]
+    strict = SkewConfig(training="t", serving="s",
+                        categorical={"psi": None, "cramers_v": {"max": 0.1}, "chi2_pvalue": {"min": 0.01}})
+    judged = evaluate(train, serve, strict, None)
+    assert judged.metric("cramers_v", "c").status == Status.WARN
+    assert judged.metric("chi2_pvalue", "c").status == Status.WARN
+    assert judged.metric("psi", "c").limits == []
+    assert judged.details["judged"]["categorical"] == ["chi2_pvalue", "cramers_v"]
+
+
+def test_every_limit_disabled_is_not_green():
+    train, serve = _samples()
+    serve["age"] += 20
+    cfg = SkewConfig(training="t", serving="s", numeric={"psi": None, "ks": None}, categorical={"psi": None})
+    result = evaluate(train, serve, cfg, None)
+    assert result.status == Status.WARN
+    assert any(f.code == "skew.nothing_judged" for f in result.findings)
+    assert result.details["judged"] == {"numeric": [], "categorical": []}
