@@ -3,7 +3,9 @@
 The six actions differ only in their data-path inputs and the `mlgate check <gate>` flags those
 map to, so they are generated (tests/actions/test_yaml.py fails when a file is out of date). Each
 runs `mlgate check <gate> --config-ref <base>` (the base commit's limits) and writes the results;
-publishing the check run is actions/publish's job, in a job that never runs the project's code:
+publishing the check run is actions/publish's job, in a job that never runs the project's code.
+It also writes the input and output tables of docs/actions.md from every action.yml, and copies
+that page's "GitHub Actions" section into the README:
 
     python actions/generate.py
 """
@@ -256,11 +258,63 @@ def render(gate: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ----------------------------------------------------------------------------- the docs
+
+DOCS = HERE.parent / "docs" / "actions.md"
+README = HERE.parent / "README.md"
+TABLES_HEADING = "### Every input and output"
+SECTION_HEADING = "## GitHub Actions: the gates in your CI"
+README_NEXT = "\n## Performance"
+DOC_ORDER = ["setup", "tests", *GATES, "report", "publish"]
+
+
+def _cell(text: object) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def render_tables(actions: dict[str, dict]) -> str:
+    """The input and output tables of every action, from its action.yml."""
+    out = [TABLES_HEADING]
+    for name in DOC_ORDER:
+        spec = actions[name]
+        out += [f"#### `actions/{name}`", "", _cell(spec.get("description", "")), "",
+                "| input | default | meaning |", "|---|---|---|"]
+        for inp, d in (spec.get("inputs") or {}).items():
+            default = str((d or {}).get("default", ""))
+            shown = f"`{_cell(default)}`" if default else "—"
+            out.append(f"| `{inp}` | {shown} | {_cell((d or {}).get('description', ''))} |")
+        out += ["", "| output | meaning |", "|---|---|"]
+        for key, d in (spec.get("outputs") or {}).items():
+            out.append(f"| `{key}` | {_cell((d or {}).get('description', ''))} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def render_docs(docs: str, actions: dict[str, dict]) -> tuple[str, str]:
+    """docs/actions.md with fresh tables, and the README section that mirrors it."""
+    head = docs[:docs.index(TABLES_HEADING)] if TABLES_HEADING in docs else docs.rstrip("\n") + "\n\n"
+    new_docs = head + render_tables(actions)
+    return new_docs, new_docs[new_docs.index(SECTION_HEADING):]
+
+
+def sync_readme(readme: str, section: str) -> str:
+    start = readme.index(SECTION_HEADING)
+    end = readme.index(README_NEXT, start)
+    return readme[:start] + section.rstrip("\n") + "\n" + readme[end:]
+
+
 def main(check: bool = False) -> int:
+    import yaml
+
     stale = []
-    for gate in GATES:
-        path = HERE / gate / "action.yml"
-        text = render(gate)
+    outputs: dict[Path, str] = {HERE / gate / "action.yml": render(gate) for gate in GATES}
+    actions = {name: yaml.safe_load((HERE / name / "action.yml").read_text(encoding="utf-8")) for name in DOC_ORDER
+               if name not in GATES}
+    actions.update({gate: yaml.safe_load(outputs[HERE / gate / "action.yml"]) for gate in GATES})
+    docs, section = render_docs(DOCS.read_text(encoding="utf-8"), actions)
+    outputs[DOCS] = docs
+    outputs[README] = sync_readme(README.read_text(encoding="utf-8"), section)
+    for path, text in outputs.items():
         if check:
             if not path.is_file() or path.read_text(encoding="utf-8") != text:
                 stale.append(str(path))
