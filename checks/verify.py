@@ -72,10 +72,13 @@ def verify(found: dict[str, RunResults], base: BaseConfig, *, expect_tests: bool
             continue
         got = results.versions.get("config_sha256")
         got_ref = results.versions.get("config_ref")
-        if got != base.sha256:
+        if got is None:
+            why = (f"the result was computed without a config file (flags only), not with the base commit's config "
+                   f"({where}, {base.sha256}): only the base config's limits judge a change.")
+        elif got != base.sha256:
             why = (f"the result was computed with the PR's own config, not the base commit's: its config_sha256 is "
-                   f"{got or 'missing'}, {where} is {base.sha256}. The limits that judge a change come from its base "
-                   f"commit; a change to the config takes effect after it lands.")
+                   f"{got}, {where} is {base.sha256}. The limits that judge a change come from its base commit; a "
+                   f"change to the config takes effect after it lands.")
         elif got_ref != base.ref:
             why = (f"the result was not computed with --config-ref {base.ref}: its limit files (data schema, "
                    f"regression baseline) may come from the PR's checkout (config_ref: {got_ref or 'none'}).")

@@ -125,6 +125,9 @@ def test_results_of_another_config_become_errors() -> None:
     assert f".github/mlgate.yml at {BASE[:12]} is sha256:base" in bias.refused
     assert bias.results.versions["config_sha256"] == "sha256:loose"  # the bot sees the mismatch too
     assert "--config-ref" in by_gate["data"].refused
+    [flags_only] = verify({"bias": _results("bias", None)}, BaseConfig(".github/mlgate.yml", BASE, "sha256:base",
+                                                                        ("bias",)), expect_tests=False)
+    assert "without a config file (flags only)" in flags_only.refused
 
 
 def test_a_configured_gate_without_results_and_an_unreadable_base() -> None:
