@@ -53,8 +53,9 @@ class GitTree:
             raise UserError(f"--config-ref {ref!r}: not a commit (give a SHA or a branch name)")
         top = _git(root, "rev-parse", "--show-toplevel")
         if top.returncode != 0 or not top.stdout.strip():
-            raise UserError(f"--config-ref {ref}: {root} is not inside a git repository, so there is no commit to "
-                            f"read the config from")
+            said = (top.stderr.strip().splitlines() or [""])[0].removeprefix("fatal: ")
+            raise UserError(f"--config-ref {ref}: {root} is not inside a git repository git can read, so there is "
+                            f"no commit to read the config from" + (f" (git: {said})" if said else ""))
         found = _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
         if found.returncode != 0 or not found.stdout.strip():
             raise UserError(f"--config-ref {ref}: no such commit in the repository at {top.stdout.strip()} "
