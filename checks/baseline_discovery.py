@@ -2,8 +2,11 @@
 
 - pull request (`pull_request`, `pull_request_target`): the PR's base SHA from the event payload;
 - merge group: the event's `base_sha`;
-- anything else (a push to `main` or to `mlgate/staging/<base>`, a manual run): the tested commit's
-  first parent, i.e. its parent on that branch (a staging commit's first parent is the base tip).
+- a push to the merge queue's `mlgate/staging/<base>` or `mlgate/try/<n>`: the base tip the bot
+  built the commit on (the merge-base with the base branch, see checks/config_ref.py: a batch of
+  several PRs is a chain of merges, so the first parent is not the base tip);
+- anything else (a push to `main`, a manual run): the tested commit's first parent, i.e. its
+  parent on that branch.
 
 The results are read back from `output.text` of the newest completed `mlgate/<gate>` check run on
 that commit. When there is none, the answer is "no baseline", in words that name the commit: mlgate
@@ -16,6 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from checks.config_ref import MergeBase, plan, resolve
 from checks.github_rest import GitHub, GitHubError
 from checks.results import SCHEMA_ID
 
@@ -38,10 +42,15 @@ def short(sha: str | None) -> str:
 
 
 def base_commit(event_name: str, event: dict[str, Any], sha: str, gh: GitHub | None,
-                explicit: str | None = None) -> tuple[str | None, str, str | None]:
+                explicit: str | None = None, ref: str = "") -> tuple[str | None, str, str | None]:
     """(base SHA, how it relates to the tested commit, why it is unknown when it is)."""
     if explicit:
         return explicit, "the given baseline commit", None
+    queue = plan(event_name, event, ref, sha)
+    if isinstance(queue, MergeBase):
+        found = resolve(queue, gh)
+        relation = "the base tip the queue built it on"
+        return found.sha, relation, None if found.sha else found.why
     pr = event.get("pull_request")
     if event_name in ("pull_request", "pull_request_target") and isinstance(pr, dict):
         base = (pr.get("base") or {}).get("sha")
@@ -77,10 +86,10 @@ def _results_of(run: dict[str, Any], gate: str) -> dict[str, Any] | None:
 
 
 def find_baseline(gh: GitHub, gate: str, *, event_name: str, event: dict[str, Any], sha: str,
-                  explicit_sha: str | None = None) -> BaselineChoice:
+                  explicit_sha: str | None = None, ref: str = "") -> BaselineChoice:
     """The results of `mlgate/<gate>` on the base commit, or a plain "no baseline" that says why."""
     name = CHECK_PREFIX + gate
-    base, relation, why = base_commit(event_name, event, sha, gh, explicit_sha)
+    base, relation, why = base_commit(event_name, event, sha, gh, explicit_sha, ref)
     if base is None:
         return BaselineChoice(None, relation, None, f"No baseline: {why}. Only absolute limits apply.")
     try:

@@ -16,12 +16,14 @@ import click
 import yaml
 from pydantic import ValidationError
 
-from checks.config import GATE_NAMES, MlgateConfig, config_sha256, load_config
+from checks.config import GATE_NAMES, LIMIT_FILES, MlgateConfig, config_paths, config_sha256, load_config
 from checks.context import RunContext
 from checks.errors import ConfigError, UserError
+from checks.paths import confine
 from checks.report import render_report, verdict_line
 from checks.results import RunResults, Status
 from checks.runner import Baseline, read_results, run_gates
+from checks.trusted import LoadedConfig, PinnedFiles, load_config_at, pin_limit_files
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -43,6 +45,11 @@ def cli() -> None:
 def _common_outputs(f: Callable) -> Callable:
     options = [
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Path to mlgate.yml."),
+        click.option("--config-ref", "config_ref", metavar="COMMIT",
+                     help="Read --config, and the files it names that set limits (data.schema, "
+                          "regression.baseline_predictions), from this commit of the repository at --root "
+                          "instead of the working tree (CI: the base commit, so a change cannot loosen its own "
+                          "gates). Data, predictions and models still come from the working tree."),
         click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False),
                      help="Results JSON of the base branch to compare with."),
         click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the results JSON here."),
@@ -81,34 +88,54 @@ def check() -> None:
 @_common_outputs
 @click.option("--base", "base_ref", help="Git ref of the base (for the features gate's change check).")
 @click.option("--head", "head_ref", help="Git ref of the head (default: HEAD when --base is given).")
-def check_all(config_path, baseline_path, json_path, markdown_path, root, base_ref, head_ref) -> None:
+def check_all(config_path, config_ref, baseline_path, json_path, markdown_path, root, base_ref, head_ref) -> None:
     """Run every gate configured in the config file."""
     if not config_path:
         _fail_usage("check all needs --config PATH")
-    config = load_config(config_path)
-    gates = config.configured_gates()
+    loaded = _load(config_path, config_ref, root)
+    assert loaded is not None
+    gates = loaded.config.configured_gates()
     if not gates:
         raise ConfigError("no gate is configured (add a data, quality, bias, skew, regression or features "
-                          "section)", where=config_path)
-    _run_and_report(config, gates, config_path, baseline_path, json_path, markdown_path, root,
+                          "section)", where=loaded.source)
+    _run_and_report(loaded, loaded.config, gates, baseline_path, json_path, markdown_path, root,
                     base_ref=base_ref, head_ref=head_ref)
+
+
+def _load(config_path: str | None, config_ref: str | None, root: str) -> LoadedConfig | None:
+    """The config from the working tree, or from commit `config_ref`; its paths confined to --root."""
+    if config_ref is not None and not config_path:
+        _fail_usage("--config-ref needs --config PATH (the config file to read from that commit)")
+    if not config_path:
+        return None
+    if config_ref is not None:
+        loaded = load_config_at(config_path, Path(root), config_ref)
+    else:
+        loaded = LoadedConfig(load_config(config_path), config_sha256(config_path), config_path, config_path)
+    shown_root = Path(root).resolve()
+    for key, value in config_paths(loaded.config):
+        # A limit file read from the commit is judged by its path there, not by a link in the checkout.
+        follow = not (loaded.tree is not None and key in LIMIT_FILES)
+        confine(shown_root, key, value, where=loaded.source, follow_symlinks=follow)
+    return loaded
 
 
 def _gate_command(name: str, extra: list[click.Option], build: Callable[[dict[str, Any], dict[str, Any]], None],
                   predictions: bool = False, help_text: str = "") -> None:
     """Register `mlgate check <name>`: config section (if any) overridden by flags."""
 
-    def command(config_path, baseline_path, json_path, markdown_path, root, **flags) -> None:
-        raw = _raw_config(config_path)
+    def command(config_path, config_ref, baseline_path, json_path, markdown_path, root, **flags) -> None:
+        loaded = _load(config_path, config_ref, root)
+        raw = loaded.config.model_dump(exclude_unset=True, by_alias=True, mode="python") if loaded else {}
         if predictions:
             _override_predictions(raw, flags)
         build(raw, flags)
         if raw.get(name) is None:
             hint = f"add a '{name}' section to the config" if config_path else "pass --config or the gate's flags"
             _fail_usage(f"the {name} gate is not configured: {hint}")
-        config = _validate(raw, config_path)
+        config = _validate(raw, loaded.source if loaded else None)
         base_ref, head_ref = flags.get("base_ref"), flags.get("head_ref")
-        _run_and_report(config, [name], config_path, baseline_path, json_path, markdown_path, root,
+        _run_and_report(loaded, config, [name], baseline_path, json_path, markdown_path, root,
                         base_ref=base_ref, head_ref=head_ref)
 
     command.__doc__ = help_text
@@ -118,12 +145,6 @@ def _gate_command(name: str, extra: list[click.Option], build: Callable[[dict[st
         command = _prediction_options(command)
     command = _common_outputs(command)
     check.command(name)(command)
-
-
-def _raw_config(config_path: str | None) -> dict[str, Any]:
-    if not config_path:
-        return {}
-    return load_config(config_path).model_dump(exclude_unset=True, by_alias=True, mode="python")
 
 
 def _validate(raw: dict[str, Any], config_path: str | None) -> MlgateConfig:
@@ -223,13 +244,19 @@ _gate_command("features", [click.option("--registry", help="Feature registry (fe
               _build_features, help_text="Feature registry completeness and docs for changed features.")
 
 
-def _run_and_report(config, gates, config_path, baseline_path, json_path, markdown_path, root, *,
-                    base_ref=None, head_ref=None) -> None:
+def _run_and_report(loaded: LoadedConfig | None, config: MlgateConfig, gates: list[str], baseline_path, json_path,
+                    markdown_path, root, *, base_ref=None, head_ref=None) -> None:
     baseline = Baseline.load(baseline_path) if baseline_path else None
-    ctx = RunContext(base_dir=Path(root).resolve())
-    results = run_gates(config, gates, ctx, baseline=baseline,
-                        config_hash=config_sha256(config_path) if config_path else None,
-                        base_ref=base_ref, head_ref=head_ref)
+    pinned = pin_limit_files(loaded, config) if loaded else PinnedFiles()
+    try:
+        ctx = RunContext(base_dir=Path(root).resolve(), pinned=pinned.files)
+        results = run_gates(config, gates, ctx, baseline=baseline, config_hash=loaded.sha256 if loaded else None,
+                            base_ref=base_ref, head_ref=head_ref)
+    finally:
+        pinned.cleanup()
+    # Which config judged the run: the bot refuses a result whose config is not its base's.
+    results.versions["config_ref"] = loaded.ref if loaded else None
+    results.versions["config_path"] = (loaded.repo_path or loaded.path) if loaded else None
     _write_outputs(results, json_path, markdown_path)
     errors = [g for g in results.gates if g.status == Status.ERROR]
     for g in errors:  # bad input: the other gates' results are still written, but the exit code is 2
@@ -285,6 +312,16 @@ def report(results_path: str, markdown_path: str) -> None:
         click.echo(text)
     else:
         Path(markdown_path).write_text(text, encoding="utf-8")
+
+
+@cli.command("publish", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+             add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def publish(args: tuple[str, ...]) -> None:
+    """Glue for the GitHub Actions: baselines, check runs, verification (mlgate publish --help)."""
+    from checks.publish import main as publish_main
+
+    sys.exit(publish_main(list(args)))
 
 
 def _add_bot_commands() -> None:

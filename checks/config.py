@@ -167,7 +167,54 @@ def load_config(path: str | Path) -> MlgateConfig:
 
 
 def config_sha256(path: str | Path) -> str:
-    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return bytes_sha256(Path(path).read_bytes())
+
+
+def bytes_sha256(data: bytes) -> str:
+    """`sha256:<hex>` of raw bytes: the form of `versions.config_sha256` the bot compares."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+# Files the config names that set limits or hold the expected values a change is judged against.
+# With `--config-ref` they are read from that commit, like the config itself; everything else a
+# gate reads (data, predictions, models, the feature registry under test) comes from the checkout.
+LIMIT_FILES = ("data.schema", "regression.baseline_predictions")
+
+
+def config_paths(cfg: MlgateConfig) -> list[tuple[str, str]]:
+    """Every path the config names, as (key, value); values of glob keys may hold wildcards."""
+    out: list[tuple[str, str]] = []
+
+    def add(key: str, value: object) -> None:
+        if isinstance(value, str) and value.strip():
+            out.append((key, value))
+
+    add("artifacts.model", cfg.artifacts.model)
+    for value in cfg.artifacts.data:
+        add("artifacts.data", value)
+    add("predictions.path", cfg.predictions.path)
+    if cfg.predictions.model is not None:
+        add("predictions.model.path", cfg.predictions.model.path)
+        add("predictions.model.data", cfg.predictions.model.data)
+    if cfg.data is not None:
+        add("data.table", cfg.data.table)
+        add("data.schema", cfg.data.table_schema)  # a str is a file; a mapping is the schema inline
+    if cfg.skew is not None:
+        add("skew.training", cfg.skew.training)
+        add("skew.serving", cfg.skew.serving)
+        if cfg.skew.parity is not None:
+            add("skew.parity.reference", cfg.skew.parity.reference)
+            add("skew.parity.candidate", cfg.skew.parity.candidate)
+    if cfg.regression is not None:
+        add("regression.golden", cfg.regression.golden)
+        add("regression.baseline_predictions", cfg.regression.baseline_predictions)
+    if cfg.features is not None:
+        add("features.registry", cfg.features.registry)
+        for value in cfg.features.code_paths:
+            add("features.code_paths", value)
+        for value in cfg.features.docs_paths:
+            add("features.docs_paths", value)
+    return out
 
 
 def _describe(exc: ValidationError, lines: dict) -> str:

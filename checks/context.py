@@ -2,6 +2,10 @@
 
 Gates record every file they read here, so the results JSON can carry the content hashes of the
 exact data and model they judged (the "versions" block).
+
+`pinned` maps config values to files read from the commit given with `--config-ref` (the files
+that set limits, see checks/trusted.py): a gate asks for `schema.yaml` as always and gets the
+base commit's copy, while its report and the versions block still say `schema.yaml`.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from checks.io import file_sha256
 class RunContext:
     base_dir: Path = field(default_factory=Path.cwd)
     files: dict[str, str] = field(default_factory=dict)  # display path -> sha256:…
+    pinned: dict[str, Path] = field(default_factory=dict)  # config value -> file read from the config ref
 
     def path(self, value: str | Path) -> Path:
         """Resolve a config path relative to the base directory (the repository root)."""
+        if str(value) in self.pinned:
+            return self.pinned[str(value)]
         p = Path(value)
         return p if p.is_absolute() else self.base_dir / p
 

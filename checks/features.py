@@ -42,6 +42,7 @@ from checks.feature_registry import (
     static_prefix,
 )
 from checks.limits import StrictModel, threshold_check
+from checks.paths import confine
 from checks.results import Finding, GateResult, Metric, Status, finding_status
 
 GATE = "features"
@@ -322,6 +323,7 @@ def run(
     if cfg is None:
         raise ConfigError("no `features:` section in the config")
     registry = load_registry(ctx.record(cfg.registry), normalize(cfg.registry))
+    _confine_registry(ctx.base_dir, registry, cfg.registry)
     index = index_code(ctx.base_dir, registry, cfg)
     changes = None
     if base_ref or head_ref:
@@ -329,6 +331,15 @@ def run(
             raise InputError("--head needs --base: the change check compares base...head")
         changes = collect_changes(ctx.base_dir, registry, index, cfg, base_ref, head_ref or "HEAD")
     return evaluate(registry, changes, index, cfg, baseline)
+
+
+def _confine_registry(base_dir: Path, registry: Registry, where: str) -> None:
+    """The registry's code and docs paths stay inside the repository (checks/paths.py says why)."""
+    for feature in registry.features:
+        for loc in feature.code:
+            confine(base_dir, f"feature {feature.name!r} code", loc.path, where=where)
+        if feature.docs and not _is_url(feature.docs):
+            confine(base_dir, f"feature {feature.name!r} docs", feature.docs, where=where)
 
 
 def index_code(base_dir: Path, registry: Registry, cfg: FeaturesConfig) -> CodeIndex:

@@ -10,26 +10,31 @@ The check run of a gate carries:
 - annotations, in batches of 50 (GitHub takes at most 50 per request: the first batch goes with
   the create, the rest are appended with updates).
 
-Conclusions: pass → success, warn → neutral (GitHub counts it as passing), fail and error →
-failure. When the token cannot write checks (a `pull_request` run from a fork gets a read-only
-token), publishing is skipped with a message and the step does not fail on that account.
+Conclusions: pass and warn → success (a warning passes; the title says "passed with warnings"),
+fail and error → failure. Never `neutral`: the bot counts a gate as passing only on `success`.
+When the token cannot write checks (a `pull_request` run from a fork gets a read-only token),
+publishing is skipped with a message and the step does not fail on that account.
 
-Command line (what the composite actions in `actions/` run with the setup venv's Python):
+Command line (what the composite actions in `actions/` run; `mlgate publish …` in cli.py passes
+its arguments here):
 
-    python -m checks.publish baseline --gate G --out FILE     # find the base commit's results
-    python -m checks.publish gate --gate G --results FILE …   # summary, outputs, check run
-    python -m checks.publish tests --junit GLOB …             # the tests gate from JUnit XML
-    python -m checks.publish report --results GLOB …          # one combined job summary
-    python -m checks.publish gates --config FILE              # which gates the config enables
+    mlgate publish config-ref                       # which commit's config judges this run
+    mlgate publish gates --config FILE [--config-ref SHA]   # which gates that config enables
+    mlgate publish baseline --gate G --out FILE     # find the base commit's results
+    mlgate publish gate --gate G --results FILE …   # summary, outputs, (check run)
+    mlgate publish tests --junit GLOB …             # the tests gate from JUnit XML
+    mlgate publish results --results GLOB …         # verify results against the base config, publish
+    mlgate publish report --results GLOB …          # one combined job summary
 
 Everything about the run comes from the variables the runner sets (GITHUB_REPOSITORY,
-GITHUB_EVENT_NAME, GITHUB_EVENT_PATH, GITHUB_SHA, GITHUB_API_URL, GITHUB_OUTPUT,
+GITHUB_EVENT_NAME, GITHUB_EVENT_PATH, GITHUB_REF, GITHUB_SHA, GITHUB_API_URL, GITHUB_OUTPUT,
 GITHUB_STEP_SUMMARY, …); the token from MLGATE_TOKEN (the action's `token` input).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
 import glob
 import json
@@ -39,17 +44,21 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 from checks.baseline_discovery import BaselineChoice, find_baseline, short
+from checks.config_ref import Resolved, plan, resolve
 from checks.github_rest import GitHub, GitHubError, NoWriteAccess
 from checks.results import SCHEMA_ID, GateResult, RunResults, Status, error_result
 
 CHECK_TEXT_LIMIT = 65_535  # output.text and output.summary, in characters
 ANNOTATION_BATCH = 50
 MAX_ANNOTATIONS = 500  # beyond this, the summary and JSON still list everything
-CONCLUSIONS = {Status.PASS: "success", Status.WARN: "neutral", Status.FAIL: "failure", Status.ERROR: "failure"}
+# The bot counts an mlgate/<gate> check as passing only on `success`: a skipped or neutral check judged
+# nothing. A warning is a pass (its title says so), never `neutral`.
+CONCLUSIONS = {Status.PASS: "success", Status.WARN: "success", Status.FAIL: "failure", Status.ERROR: "failure"}
 _KEEP_STEPS = (200, 100, 50, 20, 5, 0)
 
 
@@ -217,6 +226,7 @@ class RunEnv:
     event_name: str
     event: dict[str, Any]
     sha: str
+    ref: str
     api_url: str
     server_url: str
     run_id: str
@@ -237,7 +247,8 @@ class RunEnv:
             except ValueError:
                 event = {}
         return cls(repository=e.get("GITHUB_REPOSITORY", ""), event_name=e.get("GITHUB_EVENT_NAME", ""),
-                   event=event, sha=e.get("GITHUB_SHA", ""), api_url=e.get("GITHUB_API_URL", ""),
+                   event=event, sha=e.get("GITHUB_SHA", ""), ref=e.get("GITHUB_REF", ""),
+                   api_url=e.get("GITHUB_API_URL", ""),
                    server_url=e.get("GITHUB_SERVER_URL", "https://github.com"), run_id=e.get("GITHUB_RUN_ID", ""),
                    token=e.get("MLGATE_TOKEN") or None, workspace=Path(e.get("GITHUB_WORKSPACE") or "."),
                    output_file=e.get("GITHUB_OUTPUT"), summary_file=e.get("GITHUB_STEP_SUMMARY"))
@@ -301,6 +312,14 @@ def annotate(level: str, message: str, title: str = "mlgate") -> None:
 # ----------------------------------------------------------------------------- commands
 
 
+FORK_REASON = (
+    "this pull_request run comes from the fork {fork}, and GitHub gives such runs a read-only token, so {name} "
+    "cannot be published here. The result is in the job summary and the artifact. The bot refuses /merge and "
+    "/try for pull requests from forks unless the base config sets merge.allow_forks: true; otherwise a "
+    "maintainer who has read the change pushes its commits to a branch of this repository and opens the pull "
+    "request from there (docs/actions.md, \"Pull requests from forks\").")
+
+
 def _publish_or_skip(env: RunEnv, enabled: bool, name: str, do: Callable[[GitHub], Published]) -> Published:
     if not enabled:
         return Published(False, reason="publishing is turned off (input publish: false)")
@@ -308,9 +327,7 @@ def _publish_or_skip(env: RunEnv, enabled: bool, name: str, do: Callable[[GitHub
         return Published(False, reason="GITHUB_REPOSITORY is not set: not running in GitHub Actions")
     fork = env.fork_pr()
     if fork:
-        reason = (f"this pull_request run comes from the fork {fork}, and GitHub gives such runs a read-only "
-                  f"token, so {name} cannot be published here. The result is in the job summary and the artifact; "
-                  f"the gates publish on the merge queue's staging commit (push to mlgate/staging/**).")
+        reason = FORK_REASON.format(fork=fork, name=name)
         annotate("notice", reason, f"{name} not published")
         return Published(False, reason=reason)
     if not env.token:
@@ -320,9 +337,9 @@ def _publish_or_skip(env: RunEnv, enabled: bool, name: str, do: Callable[[GitHub
     try:
         return do(env.github())
     except NoWriteAccess as exc:
-        reason = (f"the token cannot write check runs ({exc}). Give the job `permissions: checks: write`; runs "
-                  f"from forks and Dependabot get read-only tokens, so there the result stays in the job summary "
-                  f"and the artifact.")
+        reason = (f"the token cannot write check runs ({exc}). Give the publishing job `permissions: checks: write`; "
+                  f"runs from forks and Dependabot get read-only tokens, so there the result stays in the job "
+                  f"summary and the artifact.")
         annotate("warning", reason, f"{name} not published")
         return Published(False, reason=reason)
 
@@ -348,7 +365,7 @@ def cmd_baseline(args: argparse.Namespace, env: RunEnv) -> int:
                                                 "Only absolute limits apply.")
     else:
         choice = find_baseline(env.github(), gate, event_name=env.event_name, event=env.event,
-                               sha=env.tested_sha(args.sha), explicit_sha=args.baseline_sha or None)
+                               sha=env.tested_sha(args.sha), explicit_sha=args.baseline_sha or None, ref=env.ref)
     path = ""
     if choice.results is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -383,14 +400,23 @@ def _load_or_error(results_path: Path, gate: str, stderr_file: str | None, exit_
                       baseline={"path": None, "git_sha": None, "note": ""})
 
 
-def _config_lines(config_path: Path | None) -> dict | None:
-    if not config_path or not config_path.is_file():
+def _config_lines(text: str | None, source: str) -> dict | None:
+    if text is None:
         return None
     from checks.yamlpos import load_with_lines
 
     try:
-        return load_with_lines(config_path.read_text(encoding="utf-8"), str(config_path))[1]
+        return load_with_lines(text, source)[1]
     except Exception:  # an invalid config was already reported by mlgate itself
+        return None
+
+
+def _read_text(path: Path | None) -> str | None:
+    if not path or not path.is_file():
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
         return None
 
 
@@ -412,10 +438,30 @@ def _footer(env: RunEnv, artifact: str | None, truncated: bool) -> str:
     return ("\n\n<sub>" + " · ".join(parts) + "</sub>\n") if parts else ""
 
 
+def check_title(gate: GateResult) -> str:
+    """The check run's title; a warning passes (conclusion success) and the title says so."""
+    if gate.status == Status.WARN:
+        return f"{gate.status.icon} passed with warnings: {gate.summary}"
+    return f"{gate.status.icon} {gate.summary}"
+
+
+@dataclass
+class Finished:
+    gate: GateResult
+    published: Published
+    conclusion: str
+    results_path: Path
+
+
 def finish_gate(env: RunEnv, results: RunResults, gate_name: str, *, results_path: Path, baseline_note: str,
-                baseline_sha: str | None, artifact: str | None, config_path: Path | None, publish: bool,
-                sha: str, annotations: list[Annotation] | None = None) -> tuple[GateResult, Published]:
-    """Write the results file, job summary and outputs, then publish `mlgate/<gate>`."""
+                baseline_sha: str | None, artifact: str | None, publish: bool, sha: str,
+                annotations: list[Annotation] | None = None, config_display: str | None = None,
+                config_text: str | None = None) -> Finished:
+    """Write the results file and the job summary, then publish `mlgate/<gate>` (when `publish`).
+
+    Annotations, when not given, point at the config lines that set the limits a metric broke:
+    `config_display` is the config's path in the repository, `config_text` its content.
+    """
     from checks.report import render_gate
 
     gate = next((g for g in results.gates if g.gate == gate_name), None)
@@ -432,24 +478,17 @@ def finish_gate(env: RunEnv, results: RunResults, gate_name: str, *, results_pat
     results_path.write_text(json.dumps(envelope, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     text, truncated = results_text(envelope, artifact=artifact)
     footer = _footer(env, artifact, truncated)
-    summary = render_gate(gate, baseline_note=baseline_note, budget=CHECK_TEXT_LIMIT - 2_000 - len(footer)) + footer
+    note = baseline_note or str((results.baseline or {}).get("note") or "")
+    summary = render_gate(gate, baseline_note=note, budget=CHECK_TEXT_LIMIT - 2_000 - len(footer)) + footer
     env.add_summary(summary)
     name = f"mlgate/{gate_name}"
     conclusion = CONCLUSIONS[gate.status]
     if annotations is None:
-        rel = Path(_repo_relative(config_path, env)) if config_path else None
-        annotations = gate_annotations(gate, rel.as_posix() if rel else None, _config_lines(config_path))
-    title = f"{gate.status.icon} {gate.summary}"
+        annotations = gate_annotations(gate, config_display, _config_lines(config_text, config_display or ""))
+    title = check_title(gate)
     pub = _publish_or_skip(env, publish, name, lambda gh: publish_check_run(
         gh, name=name, sha=sha, conclusion=conclusion, title=title, summary=summary, text=text,
         annotations=annotations, details_url=env.run_url()))
-    env.set_output("status", gate.status.value)
-    env.set_output("conclusion", conclusion)
-    env.set_output("results-path", str(results_path))
-    env.set_output("summary", gate.summary)
-    env.set_output("published", "true" if pub.published else "false")
-    env.set_output("check-run-id", pub.check_run_id or "")
-    env.set_output("check-run-url", pub.html_url or "")
     if pub.published:
         print(f"mlgate: published {name} on {short(sha)} ({conclusion}): {pub.html_url or pub.check_run_id}")
     else:
@@ -457,21 +496,41 @@ def finish_gate(env: RunEnv, results: RunResults, gate_name: str, *, results_pat
     level = {Status.FAIL: "error", Status.ERROR: "error", Status.WARN: "warning"}.get(gate.status)
     if level:
         annotate(level, gate.summary, f"{name}: {gate.status.value}")
-    return gate, pub
+    return Finished(gate, pub, conclusion, results_path)
+
+
+def _gate_outputs(env: RunEnv, done: Finished) -> None:
+    env.set_output("status", done.gate.status.value)
+    env.set_output("conclusion", done.conclusion)
+    env.set_output("results-path", str(done.results_path))
+    env.set_output("summary", done.gate.summary)
+    env.set_output("published", "true" if done.published.published else "false")
+    env.set_output("check-run-id", done.published.check_run_id or "")
+    env.set_output("check-run-url", done.published.html_url or "")
+
+
+IN_JOB_RISK = ("mlgate: publishing from the job that ran the project's code: that code could have replaced "
+               "mlgate or its results, and this job's token writes check runs. Publish from a separate job with "
+               "actions/publish (docs/actions.md, \"What the workflow trusts\").")
 
 
 def cmd_gate(args: argparse.Namespace, env: RunEnv) -> int:
     results_path = Path(args.results)
     results = _load_or_error(results_path, args.gate, args.stderr_file, args.exit_code)
     config = Path(args.config) if args.config else None
+    publish = args.publish == "true"
+    if publish:
+        print(IN_JOB_RISK)
     try:
-        finish_gate(env, results, args.gate, results_path=results_path,
-                              baseline_note=args.baseline_note or "", baseline_sha=args.baseline_sha or None,
-                              artifact=args.artifact or None, config_path=config, publish=args.publish == "true",
-                              sha=env.tested_sha(args.sha))
+        done = finish_gate(env, results, args.gate, results_path=results_path,
+                           baseline_note=args.baseline_note or "", baseline_sha=args.baseline_sha or None,
+                           artifact=args.artifact or None, publish=publish, sha=env.tested_sha(args.sha),
+                           config_display=_repo_relative(config, env) if config else None,
+                           config_text=_read_text(config))
     except GitHubError as exc:
         annotate("error", f"could not publish mlgate/{args.gate}: {exc}", f"mlgate/{args.gate}")
         return 3
+    _gate_outputs(env, done)
     return 0
 
 
@@ -488,49 +547,69 @@ def cmd_tests(args: argparse.Namespace, env: RunEnv) -> int:
     gate = tests_gate(summary, failed, args.exit_code, args.command or "", patterns)
     annotations = [Annotation(t.path, t.line or 1, "failure", t.message or t.kind, title=t.test_id,
                               raw_details=t.details) for t in failed if t.path]
+    # The annotations travel in the results, so the publish job (which has no checkout) can send them.
+    gate.details = {**(gate.details or {}), "annotations": [a.to_api() for a in annotations]}
     results = RunResults(gates=[gate], versions={"mlgate": mlgate_version(), "git_sha": env.sha or None,
                                                  "junit": [str(f) for f in files]},
                          baseline={"path": None, "git_sha": None, "note": "the tests gate has no baseline"})
+    publish = args.publish == "true"
+    if publish:
+        print(IN_JOB_RISK)
     try:
-        finish_gate(env, results, "tests", results_path=Path(args.results), baseline_note="", baseline_sha=None,
-                    artifact=args.artifact or None, config_path=None, publish=args.publish == "true",
-                    sha=env.tested_sha(args.sha), annotations=annotations)
+        done = finish_gate(env, results, "tests", results_path=Path(args.results), baseline_note="",
+                           baseline_sha=None, artifact=args.artifact or None, publish=publish,
+                           sha=env.tested_sha(args.sha), annotations=annotations)
     except GitHubError as exc:
         annotate("error", f"could not publish mlgate/tests: {exc}", "mlgate/tests")
         return 3
+    _gate_outputs(env, done)
     return 0
 
 
-def cmd_report(args: argparse.Namespace, env: RunEnv) -> int:
-    from checks.report import render_report
-
-    files = sorted({f for p in args.results for f in glob.glob(p, recursive=True)})
-    gates: dict[str, GateResult] = {}
-    versions: dict[str, Any] = {}
-    baseline: dict[str, Any] = {}
+def _read_results(patterns: list[str]) -> tuple[list[RunResults], list[str]]:
+    """Results envelopes matching the globs; files that are not one are named, not fatal."""
+    files = sorted({f for p in patterns for f in glob.glob(p, recursive=True) if os.path.isfile(f)})
+    found: list[RunResults] = []
+    skipped: list[str] = []
     for f in files:
         try:
             data = json.loads(Path(f).read_text(encoding="utf-8"))
         except (OSError, ValueError):
+            skipped.append(f)
             continue
         if not isinstance(data, dict) or data.get("schema") != SCHEMA_ID:
+            skipped.append(f)
             continue
-        run = RunResults.from_dict(data)
+        try:
+            found.append(RunResults.from_dict(data))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            skipped.append(f)
+    return found, skipped
+
+
+GATE_ORDER = ["tests", "data", "quality", "bias", "skew", "regression", "features"]
+
+
+def _combine(runs: list[RunResults]) -> RunResults | None:
+    gates: dict[str, GateResult] = {}
+    versions: dict[str, Any] = {}
+    baseline: dict[str, Any] = {}
+    for run in runs:
         for g in run.gates:
             gates[g.gate] = g
         files_seen = {**versions.get("files", {}), **(run.versions.get("files") or {})}
         versions = {**versions, **run.versions, "files": files_seen}
         baseline = baseline or run.baseline
     if not gates:
-        annotate("error", f"no mlgate results found at {', '.join(args.results)}", "mlgate report")
-        env.set_output("status", "error")
-        env.set_output("results-path", "")
-        return 2
-    order = ["tests", "data", "quality", "bias", "skew", "regression", "features"]
-    combined = RunResults(gates=sorted(gates.values(), key=lambda g: (order.index(g.gate) if g.gate in order else 99,
-                                                                       g.gate)),
-                          versions=versions, baseline=baseline)
-    out = Path(args.out)
+        return None
+    ordered = sorted(gates.values(), key=lambda g: (GATE_ORDER.index(g.gate) if g.gate in GATE_ORDER else 99,
+                                                    g.gate))
+    return RunResults(gates=ordered, versions=versions, baseline=baseline)
+
+
+def _write_report(env: RunEnv, combined: RunResults, out: Path) -> None:
+    from checks.report import render_report
+
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(combined.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     env.add_summary(render_report(combined))
@@ -538,15 +617,52 @@ def cmd_report(args: argparse.Namespace, env: RunEnv) -> int:
     env.set_output("summary", combined.summary)
     env.set_output("results-path", str(out))
     print(f"{combined.status.icon} mlgate {combined.status.value}: {combined.summary}")
+
+
+def cmd_report(args: argparse.Namespace, env: RunEnv) -> int:
+    runs, _ = _read_results(args.results)
+    combined = _combine(runs)
+    if combined is None:
+        annotate("error", f"no mlgate results found at {', '.join(args.results)}", "mlgate report")
+        env.set_output("status", "error")
+        env.set_output("results-path", "")
+        return 2
+    _write_report(env, combined, Path(args.out))
+    return 0
+
+
+def _config_ref(env: RunEnv, given: str) -> Resolved:
+    if given:
+        return Resolved(given, "given with --config-ref")
+    gh = env.github() if env.repository else None
+    return resolve(plan(env.event_name, env.event, env.ref, env.tested_sha()), gh)
+
+
+def cmd_config_ref(args: argparse.Namespace, env: RunEnv) -> int:
+    found = _config_ref(env, "")
+    if found.sha is None:
+        error = f"cannot tell which commit's config judges this run: {found.why}"
+        annotate("error", error, "mlgate config")
+        env.set_output("sha", "")
+        env.set_output("why", found.why)
+        env.set_output("error", error)
+        return 2
+    env.set_output("sha", found.sha)
+    env.set_output("why", found.why)
+    print(f"mlgate: the config of {found.sha} judges this run: {found.why}")
     return 0
 
 
 def cmd_gates(args: argparse.Namespace, env: RunEnv) -> int:
     from checks.config import load_config
     from checks.errors import UserError
+    from checks.trusted import load_config_at
 
     try:
-        gates = load_config(args.config).configured_gates()
+        if args.config_ref:
+            gates = load_config_at(args.config, Path("."), args.config_ref).config.configured_gates()
+        else:
+            gates = load_config(args.config).configured_gates()
     except UserError as exc:
         annotate("error", str(exc), "mlgate config")
         return 2
@@ -555,9 +671,124 @@ def cmd_gates(args: argparse.Namespace, env: RunEnv) -> int:
     return 0
 
 
+def config_repo_path(config: str, working_directory: str) -> str | None:
+    """The config's path in the repository (working-directory/config); None when it climbs out."""
+    joined = os.path.normpath(os.path.join(working_directory or ".", config)).replace(os.sep, "/")
+    if joined == ".." or joined.startswith("../") or PurePosixPath(joined).is_absolute():
+        return None
+    return joined
+
+
+def fetch_base_config(gh: GitHub | None, path: str, ref: str | None) -> tuple[bytes | None, str | None]:
+    """The config's raw bytes at `ref` through the contents API; (None, why) when it cannot be read."""
+    if ref is None:
+        return None, "the base commit is unknown"
+    if gh is None:
+        return None, "not running in GitHub Actions (no GITHUB_REPOSITORY): the base config cannot be read"
+    try:
+        item = gh.get(gh.repo_path(f"/contents/{quote(path, safe='/')}"), params={"ref": ref})
+    except GitHubError as exc:
+        if exc.status == 404:
+            return None, f"{path} does not exist at {ref[:12]}"
+        return None, f"could not read {path} at {ref[:12]}: {exc}"
+    if not isinstance(item, dict) or item.get("type") != "file" or item.get("encoding") != "base64":
+        kind = item.get("type") if isinstance(item, dict) else "directory"
+        return None, f"{path} at {ref[:12]} is not a regular file ({kind})"
+    try:
+        return base64.b64decode(item.get("content") or ""), None
+    except ValueError as exc:
+        return None, f"{path} at {ref[:12]}: undecodable content ({exc})"
+
+
+def _carried_annotations(gate: GateResult) -> list[Annotation]:
+    """The annotations the tests job put in the gate's details; malformed entries are dropped."""
+    out: list[Annotation] = []
+    for a in (gate.details or {}).get("annotations") or []:
+        try:
+            level = str(a["annotation_level"])
+            if level not in ("notice", "warning", "failure"):
+                continue
+            end = a.get("end_line")
+            out.append(Annotation(str(a["path"]), int(a["start_line"]), level, str(a["message"]),
+                                  title=str(a.get("title") or ""), end_line=int(end) if end else None,
+                                  raw_details=str(a.get("raw_details") or "")))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
+
+
+def cmd_results(args: argparse.Namespace, env: RunEnv) -> int:
+    """The publish job: verify each result against the base commit's config, then publish it."""
+    from checks.config import bytes_sha256, parse_config
+    from checks.errors import UserError
+    from checks.verify import BaseConfig, verify
+
+    ref = _config_ref(env, args.config_ref)
+    path = config_repo_path(args.config, args.working_directory)
+    raw: bytes | None = None
+    problem: str | None = None
+    gates: tuple[str, ...] = ()
+    if path is None:
+        problem = f"config {args.config!r} (in {args.working_directory!r}) is outside the repository"
+    elif ref.sha is None:
+        problem = f"cannot tell which commit's config judges this run: {ref.why}"
+    else:
+        raw, problem = fetch_base_config(env.github() if env.repository else None, path, ref.sha)
+    text: str | None = None
+    if raw is not None:
+        try:
+            text = raw.decode("utf-8")
+            gates = tuple(parse_config(text, f"{path}@{short(ref.sha)}").configured_gates())
+        except (UnicodeDecodeError, UserError) as exc:
+            problem = f"the base config is invalid: {exc}"
+    base = BaseConfig(path or args.config, ref.sha, bytes_sha256(raw) if raw is not None else None, gates, problem)
+    print(f"mlgate: verifying against {base.path} at {short(ref.sha)} ({ref.why})"
+          + (f": {problem}" if problem else f", {base.sha256}; gates: {', '.join(gates) or 'none'}"))
+    runs, skipped = _read_results(args.results)
+    for f in skipped:
+        print(f"mlgate: {f} is not an mlgate results file; ignored")
+    found: dict[str, RunResults] = {}
+    for run in runs:
+        for g in run.gates:
+            found[g.gate] = RunResults(gates=[g], versions=dict(run.versions), baseline=dict(run.baseline),
+                                       created_at=run.created_at)
+    verdicts = verify(found, base, expect_tests=args.tests == "true")
+    out_dir = Path(args.out).parent / "gates"
+    published: list[RunResults] = []
+    failed_api = False
+    for v in verdicts:
+        if v.refused:
+            annotate("error", f"mlgate/{v.gate}: {v.refused}", f"mlgate/{v.gate} refused")
+        tests_annotations = _carried_annotations(v.results.gates[0]) if v.gate == "tests" and not v.refused else None
+        try:
+            done = finish_gate(env, v.results, v.gate, results_path=out_dir / f"{v.gate}.json", baseline_note="",
+                               baseline_sha=None, artifact=f"mlgate-{v.gate}", publish=args.publish == "true",
+                               sha=env.tested_sha(args.sha), annotations=tests_annotations,
+                               config_display=base.path if raw is not None else None, config_text=text)
+        except GitHubError as exc:
+            annotate("error", f"could not publish mlgate/{v.gate}: {exc}", f"mlgate/{v.gate}")
+            failed_api = True
+            continue
+        published.append(RunResults(gates=[done.gate], versions=v.results.versions, baseline=v.results.baseline))
+    combined = _combine(published)
+    if combined is None:
+        annotate("error", "nothing to publish: no gate is configured in the base config and no results were found",
+                 "mlgate publish")
+        env.set_output("status", "error")
+        env.set_output("results-path", "")
+        env.set_output("refused", "0")
+        return 2
+    _write_report(env, combined, Path(args.out))
+    env.set_output("refused", str(sum(1 for v in verdicts if v.refused)))
+    return 3 if failed_api else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m checks.publish", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="mlgate publish", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
+
+    cr = sub.add_parser("config-ref", help="which commit's config judges this run (output: sha, why)")
+    cr.set_defaults(func=cmd_config_ref)
 
     b = sub.add_parser("baseline", help="find the base commit's results of a gate")
     b.add_argument("--gate", required=True)
@@ -568,7 +799,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--discover", default="true", choices=["true", "false"])
     b.set_defaults(func=cmd_baseline)
 
-    g = sub.add_parser("gate", help="job summary, outputs and check run of one gate")
+    g = sub.add_parser("gate", help="job summary, outputs and (with --publish true) the check run of one gate")
     g.add_argument("--gate", required=True)
     g.add_argument("--results", required=True)
     g.add_argument("--exit-code", type=int, default=0)
@@ -578,7 +809,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--baseline-sha", default="")
     g.add_argument("--artifact", default="")
     g.add_argument("--sha", default="")
-    g.add_argument("--publish", default="true", choices=["true", "false"])
+    g.add_argument("--publish", default="false", choices=["true", "false"])
     g.set_defaults(func=cmd_gate)
 
     t = sub.add_parser("tests", help="the tests gate from JUnit XML")
@@ -589,8 +820,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--results", required=True)
     t.add_argument("--artifact", default="")
     t.add_argument("--sha", default="")
-    t.add_argument("--publish", default="true", choices=["true", "false"])
+    t.add_argument("--publish", default="false", choices=["true", "false"])
     t.set_defaults(func=cmd_tests)
+
+    v = sub.add_parser("results", help="verify results against the base commit's config and publish them")
+    v.add_argument("--results", action="append", required=True, help="results JSON files (globs)")
+    v.add_argument("--config", default=".github/mlgate.yml", help="the config, relative to --working-directory")
+    v.add_argument("--working-directory", default=".", help="the project's directory in the repository")
+    v.add_argument("--config-ref", default="", help="the commit whose config judges (default: from the event)")
+    v.add_argument("--tests", default="false", choices=["true", "false"], help="expect mlgate/tests results")
+    v.add_argument("--out", required=True, help="where the combined results JSON goes")
+    v.add_argument("--sha", default="")
+    v.add_argument("--publish", default="true", choices=["true", "false"])
+    v.set_defaults(func=cmd_results)
 
     r = sub.add_parser("report", help="one combined job summary from results files")
     r.add_argument("--results", action="append", required=True)
@@ -599,6 +841,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("gates", help="the gates a config enables, as a JSON list")
     c.add_argument("--config", required=True)
+    c.add_argument("--config-ref", default="", help="read the config from this commit (see mlgate check)")
     c.set_defaults(func=cmd_gates)
     return parser
 

@@ -1,64 +1,52 @@
 #!/usr/bin/env bash
-# Install mlgate into its own virtual environment under $RUNNER_TEMP (never the user's Python).
+# Install mlgate into a fresh virtual environment of its own (never the user's Python).
 #
-#   setup.sh key      compute the venv path and the cache key (outputs: venv, key, source)
-#   setup.sh install  create or reuse the venv, then export MLGATE / MLGATE_PYTHON and put a
+#   setup.sh install  make a new directory with `mktemp -d` under $RUNNER_TEMP, install this
+#                     action's mlgate into a venv there, export MLGATE / MLGATE_PYTHON and put a
 #                     directory holding only the `mlgate` command on PATH
-#   setup.sh ensure   for the gate actions: nothing when setup already ran in this job, else key+install
+#   setup.sh ensure   for the gate actions: nothing when the setup action ran in this job, else install
 #
 # The version installed is the action's own checkout ($GITHUB_ACTION_PATH/../..): whatever ref the
-# workflow pinned the action to is the mlgate that runs. The cache key hashes that source tree.
+# workflow pinned the action to is the mlgate that runs.
+#
+# Why fresh every time, with no cache: a venv at a fixed path, or one restored from a cache that a
+# job running the project's code saved, is a venv that code could have prepared, and mlgate would
+# run whatever it put there. The directory's name is random and it is created here (mode 0700)
+# just before pip writes into it. Within one job, code that runs AFTER this step can still change
+# it: that is why the reusable workflow publishes from a separate job (docs/actions.md).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source_dir="$(cd "$here/../.." && pwd)"
 : "${RUNNER_TEMP:?RUNNER_TEMP is not set: run this inside GitHub Actions (or set it)}"
-venv="${MLGATE_VENV_DIR:-$RUNNER_TEMP/mlgate-venv}"
-bin_dir="$RUNNER_TEMP/mlgate-bin"
 python_cmd="${MLGATE_SETUP_PYTHON:-python3}"
 
 out() { if [ -n "${GITHUB_OUTPUT:-}" ]; then echo "$1=$2" >> "$GITHUB_OUTPUT"; else echo "$1=$2"; fi; }
 
-source_hash() {
-  # Content of everything that is installed: a different action ref gives a different key.
-  local parts=() p
-  for p in pyproject.toml checks bot templates; do
-    if [ -e "$source_dir/$p" ]; then parts+=("$p"); fi
-  done
-  (cd "$source_dir" && find "${parts[@]}" -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 \
-      | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
-}
-
-compute_key() {
+check_python() {
   if ! command -v "$python_cmd" >/dev/null 2>&1; then
     echo "::error title=mlgate setup::Python interpreter '$python_cmd' not found (input python)" >&2
     exit 2
   fi
-  pyver="$("$python_cmd" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
   if ! "$python_cmd" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+    pyver="$("$python_cmd" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
     echo "::error title=mlgate setup::mlgate needs Python >= 3.10; '$python_cmd' is $pyver (input python)" >&2
     exit 2
   fi
-  where="$(printf '%s' "$venv" | sha256sum | cut -c1-8)"
-  key="mlgate-venv-v1-${RUNNER_OS:-$(uname -s)}-${RUNNER_ARCH:-$(uname -m)}-py${pyver}-$(source_hash)-${where}"
 }
 
 install() {
-  compute_key
-  if [ -x "$venv/bin/mlgate" ] && [ "$(cat "$venv/.mlgate-key" 2>/dev/null)" = "$key" ] \
-      && "$venv/bin/mlgate" --version >/dev/null 2>&1; then
-    echo "mlgate: reusing $venv ($key)"
-  else
-    echo "mlgate: installing $source_dir into $venv"
-    rm -rf "$venv"
-    "$python_cmd" -m venv "$venv"
-    # MLGATE_SETUP_PIP_ARGS: extra pip arguments (e.g. an index mirror); split on spaces on purpose.
-    # shellcheck disable=SC2086
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check ${MLGATE_SETUP_PIP_ARGS:-} "$source_dir"
-    echo "$key" > "$venv/.mlgate-key"
-  fi
-  mkdir -p "$bin_dir"
-  ln -sf "$venv/bin/mlgate" "$bin_dir/mlgate"
+  check_python
+  base="$(mktemp -d "$RUNNER_TEMP/mlgate-XXXXXXXXXX")"
+  venv="$base/venv"
+  bin_dir="$base/bin"
+  echo "mlgate: installing $source_dir into a fresh $venv"
+  "$python_cmd" -m venv "$venv"
+  # MLGATE_SETUP_PIP_ARGS: extra pip arguments (e.g. an index mirror); split on spaces on purpose.
+  # shellcheck disable=SC2086
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check ${MLGATE_SETUP_PIP_ARGS:-} "$source_dir"
+  mkdir "$bin_dir"
+  ln -s "$venv/bin/mlgate" "$bin_dir/mlgate"
   version="$("$venv/bin/mlgate" --version | awk '{print $NF}')"
   if [ -n "${GITHUB_ENV:-}" ]; then
     { echo "MLGATE=$venv/bin/mlgate"; echo "MLGATE_PYTHON=$venv/bin/python"; echo "MLGATE_VERSION=$version"; } >> "$GITHUB_ENV"
@@ -72,26 +60,19 @@ install() {
 }
 
 case "${1:-}" in
-  key)
-    compute_key
-    out venv "$venv"
-    out key "$key"
-    out source "$source_dir"
-    ;;
   install)
     install
     ;;
   ensure)
-    if [ -n "${MLGATE_PYTHON:-}" ] && [ -x "${MLGATE_PYTHON}" ] && [ -n "${MLGATE:-}" ] && [ -x "${MLGATE}" ]; then
-      out python "$MLGATE_PYTHON"
+    if [ -n "${MLGATE:-}" ] && [ -x "${MLGATE}" ]; then
       out mlgate "$MLGATE"
     else
-      echo "mlgate: the setup action did not run in this job; installing without a cache"
+      echo "mlgate: the setup action did not run in this job; installing"
       install
     fi
     ;;
   *)
-    echo "usage: setup.sh key|install|ensure" >&2
+    echo "usage: setup.sh install|ensure" >&2
     exit 2
     ;;
 esac

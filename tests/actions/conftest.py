@@ -93,6 +93,51 @@ def trained_unfair(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return work
 
 
+# What a PR that loosens its own gates changes: the bias limits in the config and the data schema.
+LOOSENINGS = {
+    ".github/mlgate.yml": [
+        ("fpr: {max_difference: 0.25}", "fpr: {max_difference: 1.0}"),
+        ("fnr: {max_difference: 0.25}", "fnr: {max_difference: 1.0}"),
+        ("selection_rate: {min_ratio: 0.6}", "selection_rate: {min_ratio: 0.0}"),
+        ("equalized_odds_difference: 0.3", "equalized_odds_difference: 1.0"),
+        ("demographic_parity_difference: {max: 0.3, severity: warn}", "demographic_parity_difference: 1.0"),
+        ("max_group_regression: {fpr: 0.05, fnr: 0.05}", "max_group_regression: {fpr: 1.0, fnr: 1.0}"),
+    ],
+    "schema.yaml": [("in_range: {min_value: 10, max_value: 100}", "in_range: {min_value: 10, max_value: 1000}")],
+}
+
+
+@dataclass
+class Loosened:
+    workspace: Path  # the PR's checkout, with the unfair model trained and a table the base schema refuses
+    pr: dict[str, Any]
+    head_sha: str
+
+
+@pytest.fixture(scope="session")
+def loosened(repo: Repo, trained_unfair: Path, tmp_path_factory: pytest.TempPathFactory) -> Loosened:
+    """A second PR, `loosen`, that raises its own bias limits and widens its schema's age range."""
+    import pandas as pd
+
+    files = {}
+    for path, swaps in LOOSENINGS.items():
+        text = (EXAMPLE / path).read_text()
+        for old, new in swaps:
+            assert old in text, (path, old)
+            text = text.replace(old, new)
+        files[path] = text
+    head = repo.server.push_files(OWNER, REPO, "loosen", files, "alice", message="Loosen the limits", base="main")
+    pr = repo.server.open_pr(OWNER, REPO, "loosen", "alice", title="Loosen the limits")
+    work = tmp_path_factory.mktemp("ws-loose") / "arrests"
+    shutil.copytree(trained_unfair, work, symlinks=True)
+    _git("fetch", "-q", "origin", "loosen", cwd=work)
+    _git("checkout", "-q", head, cwd=work)
+    table = pd.read_parquet(work / "artifacts" / "train.parquet")
+    table.loc[table.index[0], "age"] = 150  # outside the base schema's range, inside the loosened one
+    table.to_parquet(work / "artifacts" / "train.parquet", index=False)
+    return Loosened(work, pr, head)
+
+
 def pr_event(repo: Repo, **changes: Any) -> dict[str, Any]:
     pr = {**repo.pr, **changes}
     return {"action": "synchronize", "number": pr["number"], "pull_request": pr,
@@ -101,15 +146,16 @@ def pr_event(repo: Repo, **changes: Any) -> dict[str, Any]:
 
 def job(workspace: Path, runner_temp: Path, repo: Repo, *, event_name: str = "pull_request",
         event: dict[str, Any] | None = None, sha: str | None = None, token: str = "alice",
-        setup: bool = True) -> Harness:
+        setup: bool = True, ref: str | None = None) -> Harness:
     """A job on the PR (by default) whose mlgate setup already ran (the test venv stands in for it)."""
     github = {"repository": repo.full_name, "event_name": event_name,
               "event": event if event is not None else pr_event(repo),
               "sha": "f" * 40,  # a pull_request run's GITHUB_SHA is the merge commit
               "token": token, "api_url": repo.api_url, "server_url": repo.server.url, "run_id": "4242",
-              "ref": "refs/pull/1/merge"}
+              "ref": ref or "refs/pull/1/merge"}
     if event_name != "pull_request":
         github["sha"] = sha or repo.head_sha
+        github["ref"] = ref or "refs/heads/main"
     env = {}
     if setup:
         env = {"MLGATE": str(VENV_BIN / "mlgate"), "MLGATE_PYTHON": sys.executable}

@@ -40,10 +40,11 @@ def test_push_then_pr_compares_with_the_base_commits_check_run(repo: Repo, train
     # 1. A push to main tests the base commit: no parent, so no baseline, said in words.
     base_job = job(trained, tmp_path / "push", repo, event_name="push", event={"after": repo.base_sha},
                    sha=repo.base_sha)
-    run = base_job.run_action(ACTIONS / "bias")
+    run = base_job.run_action(ACTIONS / "bias", {"publish": "true"})
     assert not run.failed, run.log
     assert run.outputs["status"] == "pass"
     assert run.outputs["published"] == "true"
+    assert "publishing from the job that ran the project's code" in run.step("publish").stdout
     assert "No baseline" in run.summary and "has no parent" in run.summary
     assert run.outputs["baseline-sha"] == ""
     [published] = check_runs(repo, repo.base_sha, "mlgate/bias")
@@ -52,7 +53,7 @@ def test_push_then_pr_compares_with_the_base_commits_check_run(repo: Repo, train
 
     # 2. The PR: its base commit's mlgate/bias check run is the baseline; the run says which one.
     pr_job = job(trained, tmp_path / "pr", repo)
-    run = pr_job.run_action(ACTIONS / "bias", {"working-directory": "."})
+    run = pr_job.run_action(ACTIONS / "bias", {"working-directory": ".", "publish": "true"})
     assert not run.failed, run.log
     assert run.outputs["status"] == "pass" and run.outputs["conclusion"] == "success"
     assert run.outputs["baseline-sha"] == repo.base_sha
@@ -74,7 +75,8 @@ def test_push_then_pr_compares_with_the_base_commits_check_run(repo: Repo, train
 
 def test_failing_gate_fails_the_step_and_publishes_a_failure(repo: Repo, trained_unfair: Path,
                                                               tmp_path: Path) -> None:
-    run = job(trained_unfair, tmp_path, repo).run_action(ACTIONS / "bias", {"discover-baseline": "false"})
+    run = job(trained_unfair, tmp_path, repo).run_action(ACTIONS / "bias", {"discover-baseline": "false",
+                                                                            "publish": "true"})
     assert run.failed and run.exit_code == 1
     assert run.step("check").outputs["exit-code"] == "1"
     assert run.outputs["status"] == "fail" and run.outputs["conclusion"] == "failure"
@@ -102,7 +104,7 @@ def test_fail_false_keeps_the_step_green(repo: Repo, trained_unfair: Path, tmp_p
 
 def test_missing_data_file_is_a_clear_error(repo: Repo, trained: Path, tmp_path: Path) -> None:
     run = job(trained, tmp_path, repo).run_action(ACTIONS / "data", {"table": "artifacts/nope.parquet",
-                                                                     "discover-baseline": "false"})
+                                                                     "discover-baseline": "false", "publish": "true"})
     assert run.failed and run.exit_code == 2
     assert run.outputs["status"] == "error" and run.outputs["exit-code"] == "2"
     assert "nope.parquet" in run.summary
@@ -114,7 +116,7 @@ def test_missing_config_and_working_directory(repo: Repo, trained: Path, tmp_pat
     run = job(trained, tmp_path / "a", repo).run_action(ACTIONS / "quality", {"config": "missing.yml",
                                                                               "publish": "false"})
     assert run.failed and run.exit_code == 2 and run.outputs["status"] == "error"
-    assert "missing.yml" in run.summary and "config file not found" in run.summary
+    assert "missing.yml does not exist in " + repo.base_sha[:12] in run.summary  # read from the PR's base
     run = job(trained, tmp_path / "b", repo).run_action(ACTIONS / "skew", {"working-directory": "no/such/dir",
                                                                            "publish": "false"})
     assert run.failed and run.exit_code == 2
@@ -125,16 +127,17 @@ def test_fork_pr_skips_publishing_without_failing(repo: Repo, trained: Path, tmp
     head = {**repo.pr["head"], "repo": {**repo.pr["head"]["repo"], "full_name": "mallory/arrests"}}
     event = pr_event(repo, head=head)
     before = len(check_runs(repo, repo.head_sha, "mlgate/skew"))
-    run = job(trained, tmp_path, repo, event=event, token="carol").run_action(ACTIONS / "skew")
+    run = job(trained, tmp_path, repo, event=event, token="carol").run_action(ACTIONS / "skew", {"publish": "true"})
     assert not run.failed, run.log
     assert run.outputs["status"] in ("pass", "warn") and run.outputs["published"] == "false"
-    assert "fork mallory/arrests" in run.step("publish").stdout and "read-only" in run.step("publish").stdout
+    log = run.step("publish").stdout
+    assert "fork mallory/arrests" in log and "read-only" in log and "merge.allow_forks: true" in log
     assert len(check_runs(repo, repo.head_sha, "mlgate/skew")) == before
     assert "skew" in run.summary and "| metric |" in run.summary  # the job summary still has the report
 
 
 def test_token_without_write_access_skips_publishing(repo: Repo, trained: Path, tmp_path: Path) -> None:
-    run = job(trained, tmp_path, repo, token="carol").run_action(ACTIONS / "regression")
+    run = job(trained, tmp_path, repo, token="carol").run_action(ACTIONS / "regression", {"publish": "true"})
     assert not run.failed, run.log
     assert run.outputs["published"] == "false"
     assert "cannot write check runs" in run.step("publish").stdout
@@ -146,7 +149,8 @@ def test_every_table_gate_runs_on_the_example(repo: Repo, trained: Path, tmp_pat
         run = harness.run_action(ACTIONS / gate)
         assert not run.failed, run.log
         assert run.outputs["status"] in ("pass", "warn"), (gate, run.outputs)
-        assert run.outputs["published"] == "true"
+        assert run.outputs["published"] == "false"  # the publish job publishes; this job only has results
+        assert run.outputs["config-ref"] == repo.base_sha
         assert_results_file(run.outputs["results-path"], gate)
         assert f"### {'✅' if run.outputs['status'] == 'pass' else '⚠️'} {gate}" in run.summary
     features = harness.run_action(ACTIONS / "features")
@@ -183,7 +187,7 @@ def test_tests_action_annotates_the_failing_line(repo: Repo, trained: Path, tmp_
     harness = job(ws, tmp_path / "temp", repo)
     harness.job_env["PATH"] = f"{VENV_BIN}:/usr/bin:/bin"
     run = harness.run_action(ACTIONS / "tests", {"command": 'python -m pytest -q -p no:cacheprovider tests '
-                                                            '--junitxml="$MLGATE_JUNIT_XML"'})
+                                                            '--junitxml="$MLGATE_JUNIT_XML"', "publish": "true"})
     assert run.failed and run.exit_code == 1
     assert run.outputs["exit-code"] == "1" and run.outputs["status"] == "fail"
     assert run.outputs["summary"] == "1 of 2 tests failed"
@@ -206,60 +210,10 @@ def test_tests_action_without_junit_or_command(repo: Repo, trained: Path, tmp_pa
     assert run.failed and "input command is empty" in run.step("run").stdout
 
 
-def test_setup_reuses_a_cached_venv_and_puts_only_mlgate_on_path(repo: Repo, trained: Path, tmp_path: Path) -> None:
-    import subprocess
-
-    # A copy of the action inside a small source tree of its own, so the key (a hash of the tree the
-    # action would install) stays put while the real checkout is being edited.
-    src = tmp_path / "mlgate-src"
-    shutil.copytree(ACTIONS / "setup", src / "actions" / "setup")
-    (src / "checks").mkdir()
-    (src / "checks" / "__init__.py").write_text("")
-    (src / "pyproject.toml").write_text("[project]\nname = 'mlgate'\n")
-    action = src / "actions" / "setup"
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    env = {"RUNNER_TEMP": str(temp), "RUNNER_OS": "Linux", "RUNNER_ARCH": "X64", "PATH": "/usr/bin:/bin"}
-    key = subprocess.run(["bash", str(action / "setup.sh"), "key"], env=env, capture_output=True,
-                         text=True, check=True).stdout
-    values = dict(line.split("=", 1) for line in key.splitlines())
-    assert values["source"] == str(src) and values["venv"] == str(temp / "mlgate-venv")
-    # what a cache hit restores: a venv with mlgate in it and the key it was built for
-    venv = Path(values["venv"])
-    (venv / "bin").mkdir(parents=True)
-    for name in ("python", "mlgate"):
-        (venv / "bin" / name).symlink_to(VENV_BIN / name)
-    (venv / ".mlgate-key").write_text(values["key"] + "\n")
-
-    harness = job(trained, temp, repo, setup=False)
-    # a cache miss would install for real (a minute and a half); make it fail fast instead
-    harness.job_env.update(PATH="/usr/bin:/bin", MLGATE_SETUP_PIP_ARGS="--no-index")
-    run = harness.run_action(action)
-    assert not run.failed, run.log
-    assert run.step("key").outputs["key"] == values["key"]
-    assert "reusing" in run.step("install").stdout
-    cache = run.step("cache")
-    assert cache.uses.startswith("actions/cache@") and cache.with_ == {"path": values["venv"], "key": values["key"]}
-    assert run.outputs["mlgate"] == str(venv / "bin" / "mlgate") and run.outputs["version"]
-    assert run.env_file["MLGATE_PYTHON"] == str(venv / "bin" / "python")
-    [bin_dir] = run.path_entries
-    assert sorted(p.name for p in Path(bin_dir).iterdir()) == ["mlgate"]  # the job's python stays the user's
-
-    # Without the cache the step is skipped; the venv on disk is still reused.
-    again = harness.run_action(action, {"cache": "false"})
-    assert not again.failed, again.log
-    assert again.step("cache").outcome == "skipped" and "reusing" in again.step("install").stdout
-
-    # Another action version (another source tree) means another key: the venv is not reused.
-    (src / "checks" / "__init__.py").write_text("VERSION = 2\n")
-    stale = harness.run_action(action, {"cache": "false"})
-    assert stale.failed and "installing" in stale.step("install").stdout
-
-
 def test_setup_refuses_a_missing_or_old_python(repo: Repo, trained: Path, tmp_path: Path) -> None:
     run = job(trained, tmp_path, repo, setup=False).run_action(ACTIONS / "setup", {"python": "python2.1"})
     assert run.failed and run.exit_code == 2
-    assert "Python interpreter 'python2.1' not found" in run.step("key").stdout + run.step("key").stderr
+    assert "Python interpreter 'python2.1' not found" in run.step("install").stdout + run.step("install").stderr
 
 
 @pytest.mark.parametrize("gate", ["data", "quality", "bias", "skew", "regression", "features", "tests"])

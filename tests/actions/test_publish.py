@@ -273,3 +273,42 @@ def test_junit_in_a_subdirectory_project_is_relative_to_the_repository(tmp_path:
     (project / "junit.xml").write_text(JUNIT)
     _, failed = parse_files([project / "junit.xml"], project, tmp_path)
     assert failed[0].path == "ml/tests/test_model.py" and failed[0].line == 7
+
+
+# ----------------------------------------------------------------------------- conclusions and the publish job
+
+
+@responses.activate
+def test_a_warning_is_published_as_success_never_neutral(tmp_path: Path) -> None:
+    """The bot counts an mlgate/<gate> as passing only on success: a neutral check judged nothing."""
+    from checks.publish import finish_gate
+
+    post = responses.post(f"{API}/repos/{REPO}/check-runs", json={"id": 3, "html_url": "u"}, status=201)
+    gate = GateResult("quality", Status.WARN, "brier 0.26 above 0.25 (warn)")
+    results = RunResults(gates=[gate], versions={"config_sha256": "sha256:x"}, baseline={})
+    env = RunEnv.from_environ({"GITHUB_REPOSITORY": REPO, "GITHUB_API_URL": API, "GITHUB_SHA": SHA,
+                               "MLGATE_TOKEN": "t", "GITHUB_EVENT_NAME": "push"})
+    done = finish_gate(env, results, "quality", results_path=tmp_path / "r.json", baseline_note="", baseline_sha=None,
+                       artifact=None, publish=True, sha=SHA)
+    body = json.loads(post.calls[0].request.body)
+    assert done.conclusion == "success" and body["conclusion"] == "success"
+    assert body["output"]["title"] == "⚠️ passed with warnings: brier 0.26 above 0.25 (warn)"
+
+
+@responses.activate
+def test_the_base_config_is_read_through_the_contents_api(tmp_path: Path) -> None:
+    import base64
+
+    from checks.publish import config_repo_path, fetch_base_config
+
+    raw = b"version: 1\nbias: {sensitive: [g]}\n"
+    call = responses.get(f"{API}/repos/{REPO}/contents/ml/.github/mlgate.yml",
+                         json={"type": "file", "encoding": "base64", "content": base64.b64encode(raw).decode()})
+    responses.get(f"{API}/repos/{REPO}/contents/.github/mlgate.yml", status=404, json={"message": "Not Found"})
+    gh = GitHub(API, "t", REPO, policy=RetryPolicy(attempts=1), log=lambda _m: None)
+    assert config_repo_path(".github/mlgate.yml", "ml") == "ml/.github/mlgate.yml"
+    assert config_repo_path("../../x.yml", "ml") is None
+    assert fetch_base_config(gh, "ml/.github/mlgate.yml", BASE) == (raw, None)
+    assert call.calls[0].request.params == {"ref": BASE}
+    data, problem = fetch_base_config(gh, ".github/mlgate.yml", BASE)
+    assert data is None and problem == f".github/mlgate.yml does not exist at {BASE[:12]}"

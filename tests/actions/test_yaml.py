@@ -35,7 +35,7 @@ def test_generated_actions_are_current() -> None:
 
 def test_every_action_exists_and_uses_are_pinned() -> None:
     names = {p.parent.name for p in ACTIONS}
-    assert names == {"setup", "report", *GATES}
+    assert names == {"setup", "report", "publish", *GATES}
     for path in [*ACTIONS, *WORKFLOWS]:
         for uses in re.findall(r"^\s*(?:-\s*)?uses:\s*(\S+)", path.read_text(), re.MULTILINE):
             assert uses.startswith("./") or PINNED.match(uses), f"{path.name}: {uses} is not pinned by SHA"
@@ -59,7 +59,8 @@ def test_workflows_use_least_permissions_and_no_pull_request_target() -> None:
         for name, job in data["jobs"].items():
             perms = job.get("permissions")
             assert isinstance(perms, dict), f"{path.name}:{name} sets its own permissions"
-            assert set(perms) <= {"contents", "checks"} and perms.get("contents") in (None, "read")
+            assert set(perms) <= {"contents", "checks", "pull-requests"} and perms.get("contents") in (None, "read")
+            assert perms.get("pull-requests") in (None, "read")
 
 
 def test_gates_workflow_wires_every_gate_action() -> None:
@@ -77,9 +78,9 @@ def test_gates_workflow_wires_every_gate_action() -> None:
 def test_configured_gates_command(tmp_path: Path) -> None:
     out = tmp_path / "out"
     env = {"GITHUB_OUTPUT": str(out), "PATH": "/usr/bin:/bin"}
-    subprocess.run([sys.executable, "-m", "checks.publish", "gates", "--config",
+    subprocess.run([str(Path(sys.executable).parent / "mlgate"), "publish", "gates", "--config",
                     str(ROOT / "examples" / "arrests" / ".github" / "mlgate.yml")], env=env, check=True,
-                   capture_output=True, cwd=ROOT)
+                   capture_output=True, cwd=tmp_path)
     gates = json.loads(out.read_text().split("=", 1)[1])
     assert gates == ["data", "quality", "bias", "skew", "regression", "features"]
 
@@ -98,3 +99,65 @@ def test_zizmor_finds_nothing() -> None:
                           check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "No findings to report" in proc.stdout + proc.stderr
+
+
+# A step that runs the project's code gets one of these commands (run: or the tests action's command).
+PROJECT_CODE = ("${{ inputs.install }}", "${{ inputs.train }}", "${{ inputs.predict }}", "${{ inputs.test }}")
+
+
+def _gates_workflow() -> dict:
+    return yaml.safe_load((ROOT / ".github" / "workflows" / "gates.yml").read_text())
+
+
+def test_actions_call_the_mlgate_command_never_python_m() -> None:
+    """`python -m checks.…` in a user's project directory would import the user's own `checks/`."""
+    for path in [*ACTIONS, *WORKFLOWS, ROOT / "actions" / "generate.py", ROOT / "actions" / "setup" / "setup.sh"]:
+        text = path.read_text()
+        assert "-m checks" not in text, path
+        assert '"$MLGATE_PYTHON" -m' not in text, path
+
+
+def test_no_job_that_runs_project_code_holds_a_write_token() -> None:
+    jobs = _gates_workflow()["jobs"]
+    for name, job in jobs.items():
+        runs_project = any(any(p in json.dumps(step) for p in PROJECT_CODE) for step in job["steps"])
+        if runs_project:
+            assert "write" not in job["permissions"].values(), f"{name} runs project code with {job['permissions']}"
+    publish = jobs["publish"]
+    assert publish["permissions"]["checks"] == "write"
+    assert "gates" in publish["needs"] and "!cancelled()" in publish["if"]
+    for step in publish["steps"]:
+        text = json.dumps(step)
+        assert not any(p in text for p in PROJECT_CODE), step
+        assert "working-directory" not in step, "the publish job runs nothing in the project"
+        if "actions/checkout" in step.get("uses", ""):  # only mlgate itself is checked out
+            assert step["with"]["repository"] == "${{ inputs.mlgate-repository }}", step
+    assert any("./.mlgate/actions/publish" in s.get("uses", "") for s in publish["steps"])
+
+
+def test_gates_job_takes_its_limits_from_the_base_and_sets_up_before_project_code() -> None:
+    steps = _gates_workflow()["jobs"]["gates"]["steps"]
+    order = [s.get("id") or s.get("name") for s in steps]
+    first_project = min(i for i, s in enumerate(steps) if any(p in json.dumps(s) for p in PROJECT_CODE))
+    assert order.index("setup") < first_project and order.index("config-ref") < first_project
+    gate_steps = [s for s in steps if s.get("uses", "").startswith("./.mlgate/actions/")
+                  and s["uses"].split("/")[-1].split(" ")[0] in GATES]
+    assert len(gate_steps) == 6
+    for step in gate_steps:
+        assert step["with"]["config-ref"] == "${{ steps.config-ref.outputs.sha }}"
+        assert step["with"].get("publish", "false") == "false" and "token" not in step["with"]
+    config = next(s for s in steps if s.get("id") == "config")
+    assert "--config-ref" in config["run"]
+
+
+def test_gate_actions_do_not_publish_by_default() -> None:
+    for gate in GATES:
+        spec = yaml.safe_load((ROOT / "actions" / gate / "action.yml").read_text())
+        assert spec["inputs"]["publish"]["default"] == "false", gate
+
+
+def test_setup_has_no_predictable_venv_and_no_cache() -> None:
+    text = (ROOT / "actions" / "setup" / "setup.sh").read_text()
+    spec = (ROOT / "actions" / "setup" / "action.yml").read_text()
+    assert "mktemp -d" in text
+    assert "mlgate-venv" not in text and "actions/cache" not in spec
