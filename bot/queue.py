@@ -681,6 +681,9 @@ class _Tx:
         return sorted(pool, key=_rank)
 
     def preempt(self, base: str) -> None:
+        """A ready PR above every PR the lane is busy with (the running build AND the suspects it
+        bisects) abandons that work. One group, one comparison: a bisection build preempted while
+        its suspects stayed would be relaunched at once and preempted again, forever."""
         lane = self.lane(base)
         if not self.cfg.preempt:
             return
@@ -689,11 +692,14 @@ class _Tx:
             return
         top = pool[0]
         build = lane.build
-        if (build and build.kind == "batch" and build.state != LANDING
-                and top.priority > max(self.pulls[n].priority for n in build.numbers)):
+        running = bool(build and build.kind == "batch" and build.state != LANDING)
+        busy = set(lane.suspects) | (set(build.numbers) if running and build else set())
+        if not busy or top.priority <= max(self.pulls[n].priority for n in busy):
+            return
+        if running:
             self.abort_build(lane, f"preempted by #{top.number} (priority {top.priority})")
             lane = self.lane(base)
-        if lane.suspects and top.priority > max(self.pulls[n].priority for n in lane.suspects):
+        if lane.suspects:
             self.lanes[base] = replace(lane, suspects=(), evidence=None)
 
     def start(self, base: str) -> None:

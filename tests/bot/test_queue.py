@@ -410,6 +410,29 @@ def test_a_higher_priority_pr_preempts_a_running_lower_priority_build() -> None:
     assert [p.number for p in create.pulls] == [2, 1]
 
 
+def test_a_bisection_build_is_preempted_only_by_a_priority_above_every_suspect() -> None:
+    """Regression (found by the property test): #1 (p=1) and #2 (raised to p=2 while testing) fail
+    together, so the lane tests the first half, #1 alone. #3 (p=2) outranks #1 but not the group of
+    suspects: it used to abort #1's build on every event while the suspects stayed, relaunching the
+    same build forever (the PRs were left waiting in a calm world)."""
+    h = Q(NEVER_CONFIRM)
+    h.merge(2)
+    h.merge(1, priority=1)  # preempts #2's build: one batch [1, 2]
+    sha = h.created()
+    h.merge(2, priority=2)  # already testing: only its priority changes
+    h.merge(3, priority=2)  # not above every PR of the running batch: it waits
+    h.checks(sha, tests="failure")
+    build = h.build
+    assert build is not None and build.state == q.CREATING and h.state.lane("main").suspects
+    first = build.id
+    for _ in range(3):
+        out = h.later(1)
+        assert not of(out, q.CancelBuild) and not of(out, q.CreateStaging), out
+    assert h.build is not None and h.build.id == first
+    out = h.merge(4, priority=5)  # above every suspect: the bisection yields to it
+    assert of(out, q.CancelBuild) and of(out, q.CreateStaging)[0].pulls[0].number == 4
+
+
 def test_without_preempt_the_running_build_finishes_first() -> None:
     h = Q(replace(CFG, preempt=False))
     h.merge(1)
