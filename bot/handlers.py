@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.actions import Action, React, Reply, RequestReviewers, SetCheck, UpsertReport
+from bot.check_rule import GATE_PREFIX, read_results
 from bot.commands import (
     Command,
     ParseResult,
@@ -43,7 +44,6 @@ from bot.queue import ACTIVE as QUEUE_ACTIVE
 from bot.queue import (
     BaseMoved,
     CancelRequested,
-    CheckUpdate,
     Event,
     HeadPushed,
     MergeRequested,
@@ -55,8 +55,15 @@ from bot.queue import (
     SingleChanged,
     TryRequested,
 )
-from bot.queue_runner import QUEUE_MARKER, QueueRunner
-from bot.repo_config import ConfigCache, RepoConfig, load_repo_config, push_touches_config
+from bot.queue_runner import QUEUE_MARKER, QueueRunner, check_updates
+from bot.repo_config import (
+    CONFIG_PATH,
+    ConfigCache,
+    RepoConfig,
+    config_sha256,
+    load_repo_config,
+    push_touches_config,
+)
 from bot.report import GateLine, ReportData, decode_state, render_check, render_comment
 from bot.review import (
     ReviewResult,
@@ -258,7 +265,8 @@ class Handlers:
             facts = _with_teams(forge, facts, teams_to_resolve(facts, rules, features))
             writers = _writers(forge, facts) if any(not (r.users or r.teams) for r in rules) else ()
             review = evaluate_review(facts, rules, writers=writers, features=features)
-            report = evaluate_gates(facts, cfg, review, gate_app=cfg.merge.gate_app or self.gate_app)
+            report = evaluate_gates(facts, cfg, review, gate_app=cfg.merge.gate_app or self.gate_app,
+                                    config_sha256=config.sha256, known_configs=pr_config(forge, facts, config))
             state["applying"] = [r.name for r in review.applicable]
             requests = review.review_requests(previous.get("applying") or ())
         else:
@@ -315,13 +323,15 @@ class Handlers:
     def on_check_run(self, payload: Mapping[str, Any]) -> set[PullRef]:
         run = payload.get("check_run")
         if isinstance(run, Mapping) and isinstance(run.get("head_sha"), str) and isinstance(run.get("name"), str):
-            app = _dig(run, "app", "slug")
+            app, text = _dig(run, "app", "slug"), _dig(run, "output", "text")
             conclusion, url = run.get("conclusion"), run.get("details_url") or run.get("html_url")
+            run_id = run.get("id")
             self._feed_check(payload, CheckRun(
                 name=run["name"], status=str(run.get("status") or "queued"),
                 conclusion=conclusion if isinstance(conclusion, str) else None,
                 app=app if isinstance(app, str) else None, head_sha=run["head_sha"],
-                details_url=url if isinstance(url, str) else None))
+                id=run_id if isinstance(run_id, int) and not isinstance(run_id, bool) else None,
+                details_url=url if isinstance(url, str) else None, text=text if isinstance(text, str) else None))
         if payload.get("action") != "completed" or not isinstance(run, Mapping) or run.get("name") == CHECK_NAME:
             return set()  # our own check run never re-triggers an evaluation
         return self._by_head(payload, run.get("head_sha"), run.get("pull_requests"))
@@ -336,10 +346,11 @@ class Handlers:
         sha, context, state = payload.get("sha"), payload.get("context"), payload.get("state")
         if isinstance(sha, str) and isinstance(context, str) and isinstance(state, str):
             done = state != "pending"
-            url = payload.get("target_url")
+            url, status_id = payload.get("target_url"), payload.get("id")
             self._feed_check(payload, CheckRun(
                 name=context, status="completed" if done else "in_progress",
                 conclusion={"error": "failure"}.get(state, state) if done else None, app=None, head_sha=sha,
+                id=status_id if isinstance(status_id, int) and not isinstance(status_id, bool) else None,
                 details_url=url if isinstance(url, str) else None, kind="status"))
         if payload.get("state") == "pending":
             return set()  # a pending status changes nothing that a completed one will not
@@ -473,7 +484,8 @@ class Handlers:
         config = load_repo_config(self._forge(repo), repo, branch, self.config_cache)
         if not config.valid or config.effective is None:
             return None
-        return QueueConfig.from_mlgate(config.effective, **self.queue_knobs)
+        knobs = {"config_sha256": config.sha256, "gate_app": self.gate_app, **self.queue_knobs}
+        return QueueConfig.from_mlgate(config.effective, **knobs)
 
     def _queue_events(self, forge: Forge, repo: str, number: int, user: str,
                       commands: list[Command]) -> list[Event]:
@@ -529,32 +541,12 @@ class Handlers:
         return pull is not None and (not active or pull.status in QUEUE_ACTIVE)
 
     def _feed_check(self, payload: Mapping[str, Any], run: CheckRun) -> None:
+        """A check run or status on a running staging/try SHA goes to the queue as reported; the queue
+        judges it with the check rule (pinned apps, results JSON, config hash) like a PR head."""
         repo = _repo_name(payload)
         if self.queue is None or not repo or not self.queue.knows_sha(repo, run.head_sha):
             return
-        if not self.accept_staging_check(repo, run):
-            log.info("%s on %s@%s ignored: not from the app pinned for it", run.name, repo, run.head_sha[:12])
-            return
-        self._feed(payload, [CheckUpdate(run.head_sha, run.name, run.status, run.conclusion, run.details_url)])
-
-    def accept_staging_check(self, repo: str, run: CheckRun) -> bool:
-        """The PR gates' rules for who may report a required check, applied on staging/try SHAs:
-        a `merge.required_checks` entry's `app` pin, `merge.gate_app` for `mlgate/<gate>`, and gate
-        results only from check runs (never commit statuses, which anyone with write can post)."""
-        branch = self.queue.store.load(repo).config_branch if self.queue is not None else None
-        config = load_repo_config(self._forge(repo), repo, branch or "main", self.config_cache)
-        if not config.valid or config.effective is None:
-            return True  # nothing is queued without a valid config anyway
-        cfg = config.effective
-        pins: dict[str, str | None] = {}
-        for item in cfg.merge.required_checks:
-            name, app = (item, None) if isinstance(item, str) else (item.name, getattr(item, "app", None))
-            pins.setdefault(name, app)
-        gate = run.name.startswith("mlgate/")
-        if gate and run.kind == "status":
-            return False
-        pinned = pins.get(run.name) or ((cfg.merge.gate_app or self.gate_app) if gate else None)
-        return not pinned or (run.app or "").lower() == pinned.lower()
+        self._feed(payload, check_updates([run], run.head_sha))
 
     def _feed(self, payload: Mapping[str, Any], events: list[Event]) -> None:
         repo = _repo_name(payload)
@@ -657,6 +649,26 @@ def _deployment_status(handlers: Handlers, payload: Mapping[str, Any]) -> set[Pu
     return deployment_status_route(handlers, payload)
 
 
+def pr_config(forge: Forge, facts: PullFacts, config: RepoConfig) -> dict[str, str]:
+    """{hash: "the PR's own .github/mlgate.yml"} when a gate result on the head was computed with a
+    config other than the base's and that config is the PR's own, so the report can say so plainly.
+
+    Read only then (one request): the PR's file explains a refused result, it never judges one."""
+    foreign = set()
+    for run in facts.checks:
+        if run.head_sha == facts.head_sha and run.name.startswith(GATE_PREFIX) and run.kind == "check_run":
+            digest = read_results(run.text, run.name.removeprefix(GATE_PREFIX))[1].config_sha256
+            if digest and digest != config.sha256:
+                foreign.add(digest)
+    if not foreign:
+        return {}
+    found = forge.read_file(facts.repo, CONFIG_PATH, facts.head_sha)
+    if found is None:
+        return {}
+    digest = config_sha256(found[0])
+    return {digest: f"the PR's own {CONFIG_PATH}"} if digest in foreign else {}
+
+
 def feature_owners(forge: Forge, facts: PullFacts, cfg: Any) -> tuple[dict[str, Any] | None, str | None]:
     """Feature ownership for `from_features` review rules, from the registry on the PR's BASE branch
     (like the config: a PR must not choose its own reviewers). An unreadable registry is an error
@@ -692,7 +704,7 @@ def build_dispatcher(settings: Any, forges: Callable[..., Forge] | None = None) 
 
         engine = create_store_engine(str(url))
         handlers.queue = QueueRunner(QueueStore(engine), handlers._forge, handlers.queue_config,
-                                     on_landed=handlers._after_landing, check_filter=handlers.accept_staging_check)
+                                     on_landed=handlers._after_landing)
         handlers.deploy_store = engine
         delay = getattr(settings, "queue_batch_delay_seconds", None)
         if isinstance(delay, (int, float)) and not isinstance(delay, bool):

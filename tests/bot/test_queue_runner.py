@@ -305,8 +305,7 @@ def handlers_world(store: Store, required: str = f"[{CHECK}]") -> tuple[World, o
     w.forge.put_file(REPO, "main", CONFIG_PATH, f"version: 1\nmerge:\n  required_checks: {required}\n")
     w.forge.permissions[(REPO, "alice")] = Permission.WRITE
     bot = Handlers(forges=lambda repo, installation=None: w.forge, bot_login="mlgate[bot]")
-    bot.queue = QueueRunner(QueueStore(store.engine), bot._forge, bot.queue_config, clock=w.clock,
-                            check_filter=bot.accept_staging_check)
+    bot.queue = QueueRunner(QueueStore(store.engine), bot._forge, bot.queue_config, clock=w.clock)
     w.runner = bot.queue
     return w, bot
 
