@@ -6,9 +6,10 @@ handlers learnt from GitHub; actions are what an executor must do through GitHub
 always give the same outputs, which is what makes the property test and the simulation meaningful.
 
 Semantics (bors-ng, then beyond; docs/merge-queue.md has the full story):
-- `/merge [p=N]` by someone allowed (checked by the handler) puts a PR in the queue of its base
-  branch. It waits while its review/PR gates are pending or failing (and says which) and is ready
-  once they pass (`PullGates`). Ready PRs are ordered by priority, then by when `/merge` was given.
+- `/merge [p=N]` by someone allowed, for the head they approved (both checked by the handler),
+  puts a PR in the queue of its base branch. It waits while its review/PR gates are pending or
+  failing (and says which) and is ready once they pass (`PullGates`). Ready PRs are ordered by
+  priority, then by when `/merge` was given.
 - One build at a time per base: a staging commit = base tip + each PR of the batch, on
   `mlgate/staging/<base>`. Every required check must pass on that exact SHA, judged by the same
   rule as a PR head (`bot.check_rule.judge`: pinned apps, every report must pass, a gate result

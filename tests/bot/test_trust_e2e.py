@@ -10,17 +10,21 @@ workflow would.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from bot.executor import REPORT_MARKER
+from bot.github import ForgeOptions, forge_factory
+from bot.handlers import Handlers, build_dispatcher
 from bot.repo_config import CONFIG_PATH
-from bot.sandbox.harness import SandboxServer, WebhookSink
+from bot.sandbox.harness import Delivery, SandboxServer, WebhookSink
 from checks.results import GateResult, RunResults, Status
 from tests.bot.conftest import running_sandbox
 from tests.bot.test_queue_e2e import BOT, ZERO, World
@@ -101,16 +105,76 @@ def results_json(status: Status, config_sha256: str | None) -> str:
     return json.dumps(RunResults([gate], versions, {}).to_dict())
 
 
+class ForkView:
+    """The sandbox cannot open pull requests from forks; this forge shows the chosen PRs as GitHub's
+    API shows a fork's PR (`head.repo` is the fork), everything else passes through to the real
+    GitHubForge. The commits, branches and webhooks stay the sandbox's own."""
+
+    def __init__(self, inner: Any, forks: dict[int, str]) -> None:
+        self.inner, self.forks = inner, forks
+
+    def pull_facts(self, repo: str, number: int, **kw: Any) -> Any:
+        facts = self.inner.pull_facts(repo, number, **kw)
+        fork = self.forks.get(number)
+        return dataclasses.replace(facts, head_repo=fork) if fork else facts
+
+    def pull_head_branch(self, repo: str, number: int) -> tuple[str, str, str]:
+        ref, sha, head_repo = self.inner.pull_head_branch(repo, number)
+        return ref, sha, self.forks.get(number, head_repo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 class TrustWorld(World):
-    """The queue e2e world plus the apps and users these walk-arounds need."""
+    """The queue e2e world plus the apps and users these walk-arounds need, deliveries that can be
+    held back and handed to the bot later (a busy worker, a restart, GitHub redelivering), and PRs
+    that the bot sees as coming from forks (`forks`)."""
 
     def __init__(self, sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path, name: str,
                  config: str = CONFIG) -> None:
+        self.forks: dict[int, str] = {}
         super().__init__(sandbox, sink, tmp_path, name, config=config, batch_delay=0.0)
         for login in (GATE_APP, MALLORY):
             resp = sandbox.api("PUT", f"/repos/{self.repo}/collaborators/{login}", "alice", json={"permission": "push"})
             resp.raise_for_status()
         self.ci = GateCI(self)  # type: ignore[assignment]
+
+    def new_bot(self) -> Handlers:
+        settings = SimpleNamespace(github_url=self.sandbox.api_url, app_id=None, private_key=None, github_token=BOT,
+                                   database_url=self.db_url)
+        inner = forge_factory(settings, ForgeOptions(seconds_between_writes=0))
+
+        def forges(repo: str, installation: int | None = None) -> Any:
+            return ForkView(inner(repo, installation), self.forks)
+
+        forges.bot_login = getattr(inner, "bot_login", None)  # type: ignore[attr-defined]
+        bot = build_dispatcher(settings, forges=forges)
+        bot.queue_knobs["batch_delay_seconds"] = self.batch_delay
+        return bot
+
+    def held(self) -> list[Delivery]:
+        """The deliveries GitHub sent since the last look, NOT handled (the bot is busy or down)."""
+        assert self.sandbox.wait_for_webhooks(timeout=30)
+        new = self.sink.deliveries[self.seen:]
+        self.seen = len(self.sink.deliveries)
+        return [d for d in new if d.payload.get("repository", {}).get("full_name") == self.repo]
+
+    def deliver(self, deliveries: list[Delivery]) -> None:
+        """Hand held deliveries to the bot in this order, as the worker would, then settle."""
+        refs: set[tuple[str, int]] = set()
+        for d in deliveries:
+            if d.event == "push":
+                self.ci.on_push(d.payload)
+            refs |= self.bot.handle(d.event, d.payload, d.guid)
+        for repo, number in sorted(refs):
+            self.bot.evaluate(repo, number)
+        self.settle()
+
+    def replies(self, number: int) -> list[str]:
+        resp = self.sandbox.api("GET", f"/repos/{self.repo}/issues/{number}/comments", "alice")
+        resp.raise_for_status()
+        return [c["body"] for c in resp.json() if "mlgate-reply:" in (c.get("body") or "")]
 
     def file(self, ref: str, path: str) -> str | None:
         resp = self.sandbox.api("GET", f"/repos/{self.repo}/contents/{path}", "alice", params={"ref": ref})
@@ -257,3 +321,85 @@ def test_a_skipped_gate_on_a_staging_commit_does_not_land_it(
     w.settle()
     assert w.statuses()[n] == "failed" and w.branch_sha("main") == main_before
     assert any("mlgate/bias: skipped: the gate judged nothing" in c for c in w.queue_comments(n))
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. /merge applies to a head the commenter never saw
+
+
+def test_a_push_after_the_merge_comment_is_not_merged_on_the_strength_of_it(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    """The worker is busy: the `/merge` comment and a later push wait in its inbox. When it gets to
+    the comment, GitHub already shows the new head; the comment approved the old one."""
+    w = TrustWorld(sandbox, sink, tmp_path, "trust-late-push")
+    main_before = w.branch_sha("main")
+    n = w.open_pr("feature", {"model.txt": "fair\n"})
+    w.settle()
+    seen = w.pull(n)["head"]["sha"]
+    w.comment(n, "/merge")
+    unseen = sandbox.push_files("alice", w.name, "feature", {"model.txt": "fair, retrained by bob\n"}, "bob",
+                                message="Unreviewed change")
+    w.deliver(w.held())  # in the order GitHub sent them: the comment first
+    assert n not in w.statuses() and not w.ci.staging and w.branch_sha("main") == main_before
+    (reply,) = w.replies(n)
+    assert f"the head of this PR was {seen[:7]}; it is now {unseen[:7]}" in reply
+    assert f"`/merge {unseen[:7]}`" in reply
+    # Whoever reviewed the new head approves exactly it.
+    w.comment(n, f"/merge {unseen[:7]}")
+    w.settle()
+    assert w.statuses()[n] == "merged" and w.pull(n)["head"]["sha"] == unseen
+
+
+def test_a_push_delivered_before_an_earlier_merge_comment_does_not_ride_on_it(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    """GitHub redelivers after an outage, out of order: the push's webhooks arrive before the comment's."""
+    w = TrustWorld(sandbox, sink, tmp_path, "trust-reordered")
+    main_before = w.branch_sha("main")
+    n = w.open_pr("feature", {"model.txt": "fair\n"})
+    w.settle()
+    w.comment(n, "/merge")
+    sandbox.push_files("alice", w.name, "feature", {"model.txt": "fair, retrained by bob\n"}, "bob",
+                       message="Unreviewed change")
+    held = w.held()
+    comments = [d for d in held if d.event == "issue_comment"]
+    w.deliver([d for d in held if d.event != "issue_comment"] + comments)
+    assert n not in w.statuses() and w.branch_sha("main") == main_before
+    assert "it is now" in w.replies(n)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Fork PRs write into the base repository
+
+
+def test_a_pr_from_a_fork_is_never_built_into_the_base_repository(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    w = TrustWorld(sandbox, sink, tmp_path, "trust-fork")
+    main_before = w.branch_sha("main")
+    n = w.open_pr("fork-feature", {"model.txt": "fair\n"})
+    w.forks[n] = f"{MALLORY}/trust-fork"
+    w.settle()
+    assert w.mlgate(w.pull(n)["head"]["sha"])["conclusion"] == "success"  # its gates are judged as usual
+    pushes_before = len(sink.events("push"))
+    w.comment(n, "/try")
+    w.comment(n, "/merge")
+    w.settle()
+    assert not w.ci.staging and n not in w.statuses() and w.branch_sha("main") == main_before
+    new_refs = [d.payload["ref"] for d in sink.events("push")[pushes_before:]
+                if d.payload["repository"]["full_name"] == w.repo]
+    assert new_refs == []  # no mlgate/tmp, mlgate/try or mlgate/staging branch was ever pushed
+    replies = w.replies(n)
+    assert len(replies) == 2 and all(f"this PR comes from the fork {MALLORY}/trust-fork" in r for r in replies)
+    assert all("unless `merge.allow_forks: true`, because staging branches in the base repository run "
+               "`on: push` workflows with the base repository's secrets" in r for r in replies)
+    # The repository's owner may decide otherwise, on the base branch.
+    sandbox.push_files("alice", w.name, "main", {CONFIG_PATH: CONFIG.replace("  batch_size: 4\n",
+                                                                          "  batch_size: 4\n  allow_forks: true\n")},
+                       "alice", message="Build fork PRs")
+    w.settle()
+    w.ci.run(w.pull(n)["head"]["sha"], "base")  # the config changed: its gates are computed again with it
+    w.comment(n, "/merge")
+    w.settle()
+    assert w.statuses()[n] == "merged"
