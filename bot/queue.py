@@ -922,6 +922,7 @@ class _Tx:
             return tuple(
                 f"{n} was not started within {self.cfg.start_timeout_minutes:g} minutes "
                 "(merge.start_timeout_minutes); check that CI runs on the staging branch and uses exactly this name"
+                + "".join(f"; {note}" for note in judged[n].notes)  # e.g. a report from an app not pinned
                 for n in missing
             )
         if (missing or running) and waited >= self.cfg.timeout_minutes * 60:

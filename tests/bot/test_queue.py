@@ -260,6 +260,19 @@ def test_from_mlgate_pins_gates_to_the_gate_app_and_keeps_the_config_hash() -> N
     assert of(h(gate(sha, "mlgate/bias")), q.FastForward)
 
 
+def test_a_staging_build_failed_for_a_missing_gate_says_which_app_was_ignored() -> None:
+    h = Q(replace(CFG, pins=(("mlgate/bias", "github-actions"),), confirm_threshold=2.0))
+    h.merge(1)
+    sha = h.created()
+    h(q.CheckUpdate(sha, "tests", "completed", "success"))
+    h(gate(sha, "mlgate/bias", app="evil-app"))
+    out = h.later(11 * 60)
+    assert h.status(1) == "failed"
+    text = " ".join(c.body for c in of(out, q.Comment))
+    assert "mlgate/bias was not started within 10 minutes" in text
+    assert "reported by the app evil-app, but only the app github-actions may report mlgate/bias; ignored" in text
+
+
 def test_fast_forward_done_lands_every_pr_with_the_landed_sha() -> None:
     h = Q(replace(CFG, delete_branches=True, batch_delay_seconds=1))
     h.merge(1), h.merge(2)
