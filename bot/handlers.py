@@ -483,13 +483,12 @@ class Handlers:
             body = f"{marker}\n{refusal_reply(user, needed, have, parsed.commands)}"
             return [React(repo, comment_id, "confused"), Reply(repo, number, body)]
         answers: list[str] = []
-        refused = 0
+        refused: set[str] = set()
         queued = [c for c in parsed.commands if c.name in QUEUE_COMMANDS]
         if self.queue is not None and queue_events is not None and queued:
-            events, refusals = self._queue_events(forge, repo, number, user, queued, created_at)
+            events, refusals, refused = self._queue_events(forge, repo, number, user, queued, created_at)
             queue_events.extend(events)
             answers.extend(refusals)
-            refused += len(refusals)
         for command in parsed.commands:
             if command.name in QUEUE_COMMANDS and self.queue is not None and queue_events is not None:
                 continue
@@ -497,7 +496,7 @@ class Handlers:
                 answers.extend(self._deploy(forge, repo, number, command, created_at))
                 continue
             answers.append(answer(command))
-        nothing_ran = refused and refused == len(parsed.commands)
+        nothing_ran = all(c.name in refused for c in parsed.commands)  # every command void or refused: 😕
         actions: list[Action] = [React(repo, comment_id, "confused" if nothing_ran else "+1")]
         if answers:
             actions.append(Reply(repo, number, "\n\n".join([marker, *dict.fromkeys(answers)])))
@@ -517,8 +516,9 @@ class Handlers:
         return QueueConfig.from_mlgate(config.effective, **knobs)
 
     def _queue_events(self, forge: Forge, repo: str, number: int, user: str, commands: list[Command],
-                      created_at: float | None) -> tuple[list[Event], list[str]]:
-        """The queue events of a comment's queue commands, and the replies of those refused or void.
+                      created_at: float | None) -> tuple[list[Event], list[str], set[str]]:
+        """The queue events of a comment's queue commands, the replies of those refused or void, and
+        the names of those commands.
 
         `/merge`, `/try` and `/retry` build the PR into a branch of this repository: they approve
         the head as of the comment (bot/approval.py) and refuse forks unless `merge.allow_forks`."""
@@ -560,7 +560,8 @@ class Handlers:
                 events.append(PriorityChanged(number, c.priority, user))
             elif c.name == "single":
                 events.append(SingleChanged(number, bool(c.arg("on", True)), user))
-        return events, list(dict.fromkeys(refusals))
+        voided = {name for name, verdict in approvals.items() if not verdict.ok}
+        return events, list(dict.fromkeys(refusals)), voided
 
     def _saw_read(self, facts: PullFacts) -> None:
         """Remember the head this read showed, at the bot's clock (once per head: the first read is
