@@ -206,8 +206,10 @@ def _one(
     if not expected:
         return GateState.ERROR, f"the hash of {label} is unknown, so no result can be matched to it", True, ()
     if res.config_sha256 != expected:
+        why = ("a PR cannot change its own gates" if res.config_sha256 in known
+               else "the PR's own, or the base's before it last changed")
         return (GateState.ERROR, f"its result was computed with {_config_name(res.config_sha256, known)}, not with "
-                f"{label} ({_short(expected)}); a PR cannot change its own gates", True, ())
+                f"{label} ({_short(expected)}); {why}", True, ())
     if res.status == "fail":
         return GateState.FAILURE, "its results say fail", False, ("the run concluded success but its results say "
                                                                     "fail; the results count",)

@@ -358,6 +358,7 @@ def test_a_gate_computed_with_the_prs_own_config_is_an_error_saying_so() -> None
     assert "a PR cannot change its own gates" in row.summary
     unknown = evaluate(loosened, config=config)
     assert "computed with another config (sha256:0e0e" in unknown.rows[0].summary
+    assert "the PR's own, or the base's before it last changed" in unknown.rows[0].summary
     assert evaluate(run("mlgate/quality", text=results_text()), config=config).passed
 
 
