@@ -22,9 +22,10 @@ text at the start of a line*):
   the slash rule, so prose such as "Bors is slow today" gets no reply.
 
 Canonical command names (``Command.name``): merge, cancel, retry, try, priority, single, deploy,
-rollback, help. Arguments (``Command.args``, typed): merge → priority (int, optional);
-priority → priority (int); single → on (bool; bare ``/single`` means on); deploy/rollback →
-env (str).
+rollback, help. Arguments (``Command.args``, typed): merge → sha (str, optional: 7 to 40 hex
+characters, the commit approved, as bors/homu ``r+ SHA``) and priority (int, optional); try →
+sha (optional); priority → priority (int); single → on (bool; bare ``/single`` means on);
+deploy/rollback → env (str).
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ _SLASH_WORD = re.compile(r"^/(\S+)")
 _WORD = re.compile(r"^[a-z][a-z0-9_-]*$")
 _TRAILING_PUNCT = ".,!?;:"
 _INT = re.compile(r"^[+-]?\d{1,9}$")
+_SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
 _ENV = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _FENCE = re.compile(r"^(`{3,}|~{3,})(.*)$")
 _LIST_MARKER = re.compile(r"^(?:[-+*]|\d{1,9}[.)])(?:[ \t]+|$)")
@@ -110,6 +112,12 @@ class Command:
     def priority(self) -> int | None:
         value = self.arg("priority")
         return value if isinstance(value, int) else None
+
+    @property
+    def sha(self) -> str | None:
+        """The commit a `/merge SHA` or `/try SHA` names (lower case), if any."""
+        value = self.arg("sha")
+        return value.lower() if isinstance(value, str) else None
 
     @property
     def env(self) -> str | None:
@@ -327,7 +335,9 @@ def _build(
 ) -> Command | ParseError:
     """Validate the arguments (`words[1:]`) of command `name`."""
     args = words[1:]
-    if name in ("merge", "priority"):
+    if name in ("merge", "try"):
+        return _approval_command(number, text, name, args)
+    if name == "priority":
         return _priority_command(number, text, name, args, positional=(name == "priority" and not bors_priority))
     if name == "single":
         return _single_command(number, text, args)
@@ -369,6 +379,31 @@ def _priority_command(number: int, text: str, name: str, args: list[str], *, pos
     if name == "priority" and value is None:
         return MissingArgument(line=number, text=text, command=name, argument="priority")
     return Command(name, (("priority", value),) if value is not None else (), number, text)
+
+
+def _approval_command(number: int, text: str, name: str, args: list[str]) -> Command | ParseError:
+    """`/merge [SHA] [p=N]` and `/try [SHA]`: the optional SHA is the commit approved (bors `r+ SHA`)."""
+    sha: str | None = None
+    rest: list[str] = []
+    for arg in args:
+        value = arg.rstrip(_TRAILING_PUNCT)
+        if "=" not in arg and _SHA.match(value):
+            if sha is not None:
+                return DuplicateArgument(line=number, text=text, command=name, argument="commit")
+            sha = value.lower()
+        elif "=" not in arg and re.fullmatch(r"[0-9a-fA-F]{1,6}", value):
+            return BadArgument(line=number, text=text, command=name, argument="commit", value=value,
+                               expected="at least 7 hex characters of the head commit")
+        else:
+            rest.append(arg)
+    if name == "try":
+        if rest:
+            return UnexpectedArgument(line=number, text=text, command=name, value=rest[0])
+        return Command(name, (("sha", sha),) if sha else (), number, text)
+    parsed = _priority_command(number, text, name, rest, positional=False)
+    if isinstance(parsed, ParseError) or sha is None:
+        return parsed
+    return Command(name, (("sha", sha), *parsed.args), number, text)
 
 
 def _single_command(number: int, text: str, args: list[str]) -> Command | ParseError:
@@ -558,10 +593,13 @@ def comment_permission(commands: Iterable[Command], permissions: Mapping[str, Pe
 # Replies (Markdown; every piece of user text is escaped)
 
 _HELP_ROWS = (
-    ("/merge [p=N]", "bors r+ [p=N]", "merge", "Queue this PR; it lands once the merged result passes every gate."),
+    ("/merge [SHA] [p=N]", "bors r+ [SHA] [p=N]", "merge",
+     "Queue this PR's head as of your comment (or exactly SHA); it lands once the merged result passes every "
+     "gate. A later push voids it."),
     ("/cancel", "bors r-", "cancel", "Take this PR out of the queue (stops its batch if it is being tested)."),
     ("/retry", "bors retry", "retry", "Re-queue after a failure, e.g. a flaky CI run."),
-    ("/try", "bors try", "try", "Build and test the merged result on `mlgate/try/<n>` without landing it."),
+    ("/try [SHA]", "bors try [SHA]", "try",
+     "Build and test the merged result on `mlgate/try/<n>` without landing it."),
     ("/priority N", "bors p=N", "priority", "Set the queue priority (higher goes first; default 0)."),
     ("/single on\\|off", "bors single on\\|off", "single", "Test this PR alone, not in a batch."),
     ("/deploy ENV", "", "deploy", "Promote the landed model to environment ENV."),

@@ -3,12 +3,15 @@
 What runs (all in this process, on loopback ports chosen by the OS, files in a temp directory):
 
 - the GitHub sandbox (bot/sandbox), with users alice (owner), bob (the ML reviewer), carol (a
-  contributor), ci-bot (the fake CI) and mlgate-bot (the bot's token);
+  contributor), github-actions (the fake CI: its check runs come from the app `github-actions`,
+  the one `merge.gate_app` trusts) and mlgate-bot (the bot's token);
 - the bot itself: the webhook app (bot/app.py) and the worker (bot/worker.py) with a SQLite file,
   exactly as `mlgate serve` runs them, receiving the sandbox's signed webhooks;
 - a fake CI that reacts to pushes on PR branches and the queue's `mlgate/staging/**` /
-  `mlgate/try/**` branches by running the real `mlgate check all` on the pushed tree and posting
-  the `mlgate/<gate>` check runs (results JSON in output.text) plus a `tests` run;
+  `mlgate/try/**` branches by running the real `mlgate check all` on the pushed tree, with
+  `.github/mlgate.yml` taken from `main` as the mlgate actions do (a PR cannot loosen its own
+  gates), and posting the `mlgate/<gate>` check runs (results JSON in output.text, carrying the
+  config's hash in `versions.config_sha256`) plus a `tests` run;
 - a fake CD system that marks each new deployment successful.
 
 The story (examples/arrests, trained first): a PR that retrains the model with `--variant unfair`
@@ -21,6 +24,7 @@ skipped, rather than hanging.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -44,7 +48,7 @@ from bot.sandbox.harness import SandboxServer, WebhookSink, run_git
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "arrests"
 OWNER, REPO_NAME = "alice", "arrests"
 REPO = f"{OWNER}/{REPO_NAME}"
-BOT, CI, REVIEWER, CONTRIBUTOR = "mlgate-bot", "ci-bot", "bob", "carol"
+BOT, CI, REVIEWER, CONTRIBUTOR = "mlgate-bot", "github-actions", "bob", "carol"
 ZERO = "0" * 40
 Echo = Callable[[str], None]
 
@@ -124,6 +128,13 @@ class FakeCI:
         if not tree.exists():
             run_git("clone", "-q", self.sandbox.clone_url(OWNER, REPO_NAME, CI), str(tree))
             run_git("checkout", "-q", sha, cwd=tree)
+        # The config comes from the base branch, never from the pushed tree (what `mlgate check
+        # --config-ref` does in the actions): the bot refuses a result computed with any other.
+        run_git("fetch", "-q", "origin", "main", cwd=tree)
+        base_config = subprocess.run(["git", "show", "origin/main:.github/mlgate.yml"], cwd=tree, check=True,
+                                     capture_output=True).stdout
+        (tree / ".github" / "mlgate.yml").write_bytes(base_config)
+        config_hash = "sha256:" + hashlib.sha256(base_config).hexdigest()
         out = tree / "mlgate-results.json"
         env = {**os.environ, "GITHUB_SHA": sha}
         env.pop("GITHUB_ACTIONS", None)
@@ -139,6 +150,7 @@ class FakeCI:
         for gate in results.get("gates", []):
             one = {**results, "gates": [gate], "status": gate.get("status")}
             one["versions"] = {k: v for k, v in results.get("versions", {}).items() if k != "files"}
+            one["versions"].setdefault("config_sha256", config_hash)
             conclusion = "failure" if gate.get("status") in ("fail", "error") else "success"
             summary = str(gate.get("summary") or gate.get("status"))
             self.publish(sha, f"mlgate/{gate['gate']}", conclusion, f"{gate['gate']}: {gate.get('status')}",

@@ -62,6 +62,7 @@ class Version:
     data: str | None = None
     gates: tuple[tuple[str, str], ...] = ()  # (check name, conclusion) of the gate/required checks
     prs: tuple[int, ...] = ()  # the PRs that landed in this version
+    landed_at: float | None = field(default=None, compare=False)  # when the bot recorded the landing (epoch s)
 
     def short(self) -> str:
         return self.sha[:7]
@@ -281,8 +282,13 @@ def after_landing(config: MlgateConfig, state: DeployState, version: Version) ->
     return Decision(requests=tuple(requests), messages=tuple(messages))
 
 
-def deploy_command(config: MlgateConfig, state: DeployState, env: str | None) -> Decision:
-    """`/deploy <env>`: the last landed version to `env`, if its prerequisite environment has it."""
+def deploy_command(config: MlgateConfig, state: DeployState, env: str | None, as_of: float | None = None) -> Decision:
+    """`/deploy <env>`: the last landed version to `env`, if its prerequisite environment has it.
+
+    `as_of` (the comment's time): the command approves the version that was the last landed one
+    then; if a newer version landed after the comment, nothing is deployed and the reply says so
+    (the commenter never saw it). Landing times are the bot's clock, the comment's GitHub's.
+    """
     envs = config.deploy.environments
     if not env:
         return Decision(messages=(f"`/deploy` needs an environment: one of {_env_list(config)}.",))
@@ -291,6 +297,16 @@ def deploy_command(config: MlgateConfig, state: DeployState, env: str | None) ->
     if not state.landed:
         return Decision(messages=(f"`/deploy {md(env)}`: nothing has landed through the merge queue yet.",))
     version = state.landed[-1]
+    if as_of is not None and version.landed_at is not None and version.landed_at > as_of:
+        earlier = [v for v in state.landed if v.landed_at is None or v.landed_at <= as_of]
+        then = f"the last landed version was {earlier[-1].short()}" if earlier else "nothing had landed yet"
+        return Decision(
+            messages=(
+                f"`/deploy {md(env)}`: {version.short()} landed after your comment (when you commented, {then}). "
+                "`/deploy` deploys the version you saw, so nothing was deployed. Comment "
+                f"`/deploy {md(env)}` again to deploy {version.short()}.",
+            )
+        )
     needs = envs[env].requires
     if needs and not state.succeeded(needs, version.sha):
         return Decision(

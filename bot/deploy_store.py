@@ -69,6 +69,8 @@ class MemoryLedger:
             return self._states.get(repo, DeployState())
 
     def add_landed(self, repo: str, version: Version) -> None:
+        if version.landed_at is None:
+            version = dataclasses.replace(version, landed_at=_now().timestamp())
         with self._lock:
             s = self._states.get(repo, DeployState())
             self._states[repo] = dataclasses.replace(s, landed=(*s.landed, version)[-HISTORY:])
@@ -96,7 +98,7 @@ def _version_json(v: Version) -> dict[str, Any]:
     return {"model": v.model, "data": v.data, "gates": [list(g) for g in v.gates], "prs": list(v.prs)}
 
 
-def _version(sha: str, data: Any) -> Version:
+def _version(sha: str, data: Any, landed_at: datetime | None = None) -> Version:
     d = data if isinstance(data, dict) else {}
     return Version(
         sha=sha,
@@ -104,6 +106,7 @@ def _version(sha: str, data: Any) -> Version:
         data=d.get("data"),
         gates=tuple((str(a), str(b)) for a, b in d.get("gates") or ()),
         prs=tuple(int(n) for n in d.get("prs") or ()),
+        landed_at=landed_at.timestamp() if landed_at is not None else None,
     )
 
 
@@ -117,7 +120,7 @@ class SqlLedger:
         v, r = deploy_versions.c, deploy_records.c
         with self.engine.connect() as conn:
             versions = conn.execute(
-                sa.select(v.sha, v.version).where(v.repo == repo).order_by(v.id.desc()).limit(HISTORY)
+                sa.select(v.sha, v.version, v.landed_at).where(v.repo == repo).order_by(v.id.desc()).limit(HISTORY)
             ).all()
             records = conn.execute(
                 sa.select(r.deployment_id, r.environment, r.sha, r.state, r.rollback_of)
@@ -126,7 +129,7 @@ class SqlLedger:
                 .limit(HISTORY)
             ).all()
         return DeployState(
-            landed=tuple(_version(row.sha, row.version) for row in reversed(versions)),
+            landed=tuple(_version(row.sha, row.version, row.landed_at) for row in reversed(versions)),
             deployments=tuple(
                 DeployRecord(int(row.deployment_id), row.environment, row.sha, row.state, row.rollback_of)
                 for row in reversed(records)
@@ -136,8 +139,9 @@ class SqlLedger:
     def add_landed(self, repo: str, version: Version) -> None:
         with self.engine.begin() as conn:
             conn.execute(
-                deploy_versions.insert().values(repo=repo, sha=version.sha, version=_version_json(version),
-                                                landed_at=_now())
+                deploy_versions.insert().values(
+                    repo=repo, sha=version.sha, version=_version_json(version),
+                    landed_at=datetime.fromtimestamp(version.landed_at, timezone.utc) if version.landed_at else _now())
             )
 
     def add_deployment(self, repo: str, record: DeployRecord) -> None:

@@ -60,11 +60,13 @@ def handle_deploy_command(
     command: Command,
     config: object,
     store_or_state: object | None = None,
+    as_of: float | None = None,
 ) -> list[str]:
     """Run one accepted `/deploy <env>` or `/rollback <env>` command; the reply's paragraphs.
 
     `number` is the PR the command was given on; the caller posts the reply there. Permission
-    checks are the caller's (bot/handlers.py does them for every command).
+    checks are the caller's (bot/handlers.py does them for every command). `as_of`: the comment's
+    time; `/deploy` approves the version that had landed last by then (a newer one voids it).
     """
     cfg = _config(config)
     if cfg is None:
@@ -72,7 +74,7 @@ def handle_deploy_command(
     ledger = _ledger(store_or_state)
     state = ledger.load(repo)
     if command.name == "deploy":
-        decision = deploy.deploy_command(cfg, state, command.env)
+        decision = deploy.deploy_command(cfg, state, command.env, as_of=as_of)
     elif command.name == "rollback":
         decision = deploy.rollback_command(cfg, state, command.env)
     else:

@@ -5,18 +5,15 @@ head SHA (`PullFacts.checks`) and returns a `GateReport`: one `GateRow` per gate
 a one-line summary with key numbers, a link, and the overall conclusion with what to do next.
 
 Rules (each tested):
-- Gates are the `mlgate/<gate>` check runs the actions publish, one per configured section, with
-  the results JSON (`mlgate.results/v1`, whole run or one gate) in `output.text`. A missing or
-  unreadable JSON leaves the state to the run's conclusion and says so in `notes`. A commit status
-  with a gate's name never counts: statuses can be posted by any collaborator, check runs only by
-  apps. A skipped gate is a failure: nothing was judged.
-- Required checks (`merge.required_checks`, a name or {name, app}) follow GitHub's rules: success,
-  neutral and skipped pass. A pinned check counts only from that app (a commit status has no app,
-  so it never satisfies a pin); a run from another app is reported and ignored. A required check
-  that names a configured gate (`mlgate/bias`) merges into the gate's row; one naming the summary
-  check itself is ignored (it would wait for itself).
-- Several runs with one name: the latest by id counts. A check run and a status with one name:
-  the worse of the two counts.
+- Whether one required check or gate passed is decided by `bot.check_rule.judge`, the same rule the
+  merge queue applies to staging and try commits: pinned apps (`merge.required_checks[].app`,
+  `merge.gate_app`, default github-actions), the newest report per app and per status context,
+  every counted report must pass (a status never stands in for a run in progress), GitHub's
+  branch-protection rule for CI checks (success, neutral, skipped pass), and for `mlgate/<gate>`
+  runs: `success` only, with a results JSON (`output.text`) computed with the base branch's config
+  (`versions.config_sha256`; a result without it, or from another config, is an error). A commit
+  status never counts as a gate. A required check that names a configured gate (`mlgate/bias`)
+  merges into the gate's row; one naming the summary check itself is ignored (it would wait for itself).
 - Conclusion: "failure" when any row failed or errored (fail fast: no need to wait for the rest),
   else "pending" while any row is pending or missing, else "success". A missing check turns into
   a failure once `waited_minutes` reaches `merge.start_timeout_minutes`, and a running one once it
@@ -29,42 +26,21 @@ escapes each one whole (they contain no Markdown of their own).
 from __future__ import annotations
 
 import difflib
-import json
-import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from enum import Enum
-from typing import Any
 
+from bot.check_rule import GATE_PREFIX, GateState, Report, judge, read_results
 from bot.facts import CheckRun, PullFacts
 from bot.review import ReviewResult, RuleStatus
 from checks.config import MlgateConfig, RequiredCheck
 from checks.report import num, signed
-from checks.results import SCHEMA_ID, GateResult, Metric, RunResults, Status
+from checks.results import GateResult, Metric, Status
+
+__all__ = ["GATE_PREFIX", "SUMMARY_CHECK", "GateReport", "GateRow", "GateState", "evaluate_gates", "gate_summary",
+           "parse_results_text", "report_of"]
 
 SUMMARY_CHECK = "mlgate"
-GATE_PREFIX = "mlgate/"
 _MAX_SUMMARY = 300
-_PASSING_GATE = {"success", "neutral"}  # neutral: passed with warnings
-_PASSING_CI = {"success", "neutral", "skipped"}
-_FAILING = {"failure", "timed_out", "cancelled", "action_required", "stale", "startup_failure"}
-_JSON_FENCE = re.compile(r"```(?:json)?[ \t]*\n(.*?)\n[ \t]*```", re.DOTALL)
-
-
-class GateState(str, Enum):
-    SUCCESS = "success"
-    FAILURE = "failure"
-    PENDING = "pending"  # queued or running
-    MISSING = "missing"  # not reported on this SHA (yet)
-    ERROR = "error"  # could not be computed (results status "error", a status in state "error")
-
-    @property
-    def blocking(self) -> bool:
-        return self in (GateState.FAILURE, GateState.ERROR)
-
-    @property
-    def waiting(self) -> bool:
-        return self in (GateState.PENDING, GateState.MISSING)
 
 
 @dataclass(frozen=True)
@@ -89,6 +65,7 @@ class GateRow:
     result: GateResult | None = None
     notes: tuple[str, ...] = ()
     conclusion: str | None = None  # the counted run's raw conclusion (success, failure, timed_out, …)
+    untrusted: bool = False  # a gate result refused for the config it was computed with (or none shown)
 
 
 @dataclass(frozen=True)
@@ -145,6 +122,8 @@ def evaluate_gates(
     config_error: str | None = None,
     gate_app: str | None = None,
     waited_minutes: float | None = None,
+    config_sha256: str | None = None,
+    known_configs: Mapping[str, str] | None = None,
 ) -> GateReport:
     """Evaluate every gate on `facts.head_sha`.
 
@@ -153,6 +132,8 @@ def evaluate_gates(
     - `review`: the review gate's result (None: not evaluated yet, the row is pending).
     - `gate_app`: pin the app that must publish the mlgate/* gate runs (e.g. "github-actions").
     - `waited_minutes`: minutes since the head SHA was pushed, to fail checks that never start.
+    - `config_sha256`: "sha256:<hex>" of the base branch's config file; a gate result must carry it.
+    - `known_configs`: other config hashes by name, to say what a refused result was computed with.
     """
     cfg = config or MlgateConfig()
     checks = [c for c in facts.checks if c.head_sha == facts.head_sha and c.name != SUMMARY_CHECK]
@@ -169,12 +150,14 @@ def evaluate_gates(
             continue
         pins.setdefault(name, app)
 
+    trust = _Trust(config_sha256, dict(known_configs or {}), f"the base branch's .github/mlgate.yml ({facts.base_ref})")
     gate_names = [f"{GATE_PREFIX}{g}" for g in cfg.configured_gates()]
     for name in gate_names:
-        rows.append(_check_row(name, checks, pins.get(name) or gate_app, gate=True))
+        rows.append(_check_row(name, checks, pins.get(name) or gate_app, trust))
     for name, app in pins.items():
         if name not in gate_names:
-            rows.append(_check_row(name, checks, app, gate=name.startswith(GATE_PREFIX)))
+            gate = name.startswith(GATE_PREFIX)
+            rows.append(_check_row(name, checks, app or (gate_app if gate else None), trust))
     if cfg.review.rules or (review is not None and review.rules):  # no rules: no review row
         rows.append(_review_row(review))
 
@@ -194,42 +177,49 @@ def evaluate_gates(
 # One check
 
 
-def _check_row(name: str, checks: Sequence[CheckRun], pinned: str | None, *, gate: bool) -> GateRow:
+@dataclass(frozen=True)
+class _Trust:
+    config_sha256: str | None
+    known: dict[str, str]
+    label: str
+
+
+def report_of(run: CheckRun, at: float = 0.0) -> Report:
+    """A check run or status as the rule's plain `Report` (gate runs with their results JSON read)."""
+    results = read_results(run.text, run.name.removeprefix(GATE_PREFIX))[1] if run.name.startswith(GATE_PREFIX) \
+        else None
+    status = "in_progress" if run.status == "pending" else run.status
+    return Report(run.name, status, run.conclusion, run.details_url, at, run.kind, run.app, run.id, results)
+
+
+def _check_row(name: str, checks: Sequence[CheckRun], pinned: str | None, trust: _Trust) -> GateRow:
+    gate = name.startswith(GATE_PREFIX)
     kind = "gate" if gate else "check"
     same = [c for c in checks if c.name == name]
-    notes: list[str] = []
-    if gate:
-        statuses = [c for c in same if c.kind == "status"]
-        if statuses:
-            notes.append(f"a commit status named {name} was ignored: gate results come only from check runs")
-        same = [c for c in same if c.kind != "status"]
-    if pinned:
-        wrong = [c for c in same if (c.app or "").lower() != pinned.lower()]
-        for reporter in dict.fromkeys(_reporter(c) for c in wrong):
-            notes.append(f"reported by {reporter}, but only the app {pinned} may report {name}; ignored")
-        same = [c for c in same if c not in wrong]
-    if not same:
+    reports = [report_of(c) for c in same]
+    verdict = judge(name, reports, pinned_app=pinned, config_sha256=trust.config_sha256,
+                    known_configs=trust.known, config_label=trust.label)
+    notes = list(verdict.notes)
+    if verdict.deciding is None:
         close = difflib.get_close_matches(name, sorted({c.name for c in checks} - {name}), n=1, cutoff=0.75)
         if close:
             notes.append(f"not reported under this exact name; did you mean {close[0]}?")
         return GateRow(name, kind, GateState.MISSING, "not reported yet", pinned_app=pinned, notes=tuple(notes))
-
-    counted = _latest(same)
-    states = [(_run_state(run, gate), run) for run in counted]
-    state, run = max(states, key=lambda sr: _STATE_RANK[sr[0]])
+    run = same[reports.index(verdict.deciding)]
+    state = verdict.state
     result: GateResult | None = None
     summary = _run_summary(run, state)
     if gate and run.status == "completed":
-        result, note = parse_results_text(run.text, name.removeprefix(GATE_PREFIX))
-        if note:
+        result, _, note = read_results(run.text, name.removeprefix(GATE_PREFIX))
+        readable_or_counted = result is not None or (run.conclusion or "").lower() == "success"
+        if note and readable_or_counted and not (verdict.untrusted and note in verdict.reason):
             notes.append(note)
         if result is not None:
             summary = gate_summary(result)
-            state = _combine(state, result.status, notes, run)
             if result.metrics and not result.baseline_used:
                 notes.append("no baseline was available: only absolute limits were applied")
-    if gate and run.conclusion == "skipped":
-        notes.append("the gate was skipped, so nothing was judged")
+    if verdict.untrusted:
+        summary = _clip(verdict.reason)
     return GateRow(
         name,
         kind,
@@ -239,54 +229,10 @@ def _check_row(name: str, checks: Sequence[CheckRun], pinned: str | None, *, gat
         app=run.app,
         pinned_app=pinned,
         result=result,
-        notes=tuple(notes),
+        notes=tuple(dict.fromkeys(notes)),
         conclusion=run.conclusion,
+        untrusted=verdict.untrusted,
     )
-
-
-_STATE_RANK = {
-    GateState.SUCCESS: 0,
-    GateState.MISSING: 1,
-    GateState.PENDING: 2,
-    GateState.FAILURE: 3,
-    GateState.ERROR: 4,
-}
-
-
-def _reporter(run: CheckRun) -> str:
-    return f"the app {run.app}" if run.app else "a commit status (no app)"
-
-
-def _latest(runs: Sequence[CheckRun]) -> list[CheckRun]:
-    """The latest run of each kind (check_run, status): highest id, later in the list on ties."""
-    latest: dict[str, tuple[int, int, CheckRun]] = {}
-    for index, run in enumerate(runs):
-        key = (run.id if run.id is not None else -1, index)
-        if run.kind not in latest or key > latest[run.kind][:2]:
-            latest[run.kind] = (*key, run)
-    return [entry[2] for entry in latest.values()]
-
-
-def _run_state(run: CheckRun, gate: bool) -> GateState:
-    if run.status != "completed":
-        return GateState.PENDING
-    conclusion = (run.conclusion or "").lower()
-    if conclusion in (_PASSING_GATE if gate else _PASSING_CI):
-        return GateState.SUCCESS
-    if conclusion == "error":
-        return GateState.ERROR
-    if conclusion in _FAILING or conclusion == "skipped":
-        return GateState.FAILURE
-    return GateState.ERROR  # an unknown or missing conclusion on a completed run: do not guess
-
-
-def _combine(state: GateState, status: Status, notes: list[str], run: CheckRun) -> GateState:
-    """The worse of the run's conclusion and the results JSON's verdict."""
-    from_json = {Status.FAIL: GateState.FAILURE, Status.ERROR: GateState.ERROR}.get(status, GateState.SUCCESS)
-    if _STATE_RANK[from_json] > _STATE_RANK[state]:
-        notes.append(f"the run concluded {run.conclusion} but its results say {status.value}; the results count")
-        return from_json
-    return state
 
 
 def _run_summary(run: CheckRun, state: GateState) -> str:
@@ -307,61 +253,10 @@ def _clip(text: str) -> str:
 
 
 def parse_results_text(text: str | None, gate: str) -> tuple[GateResult | None, str | None]:
-    """(the gate's result, a note) from a check run's `output.text`; never raises.
-
-    Accepts a whole run (`{"schema": "mlgate.results/v1", "gates": [...]}`), one gate
-    (`{"gate": …}`), either possibly inside a ```json fence. The note says what was wrong.
-    """
-    if not text or not text.strip():
-        return None, "no results JSON in the check run's output"
-    data = _load_json(text)
-    if data is None:
-        return None, "the results JSON in the check run's output is not valid JSON"
-    if not isinstance(data, dict):
-        return None, f"the results JSON is a {type(data).__name__}, expected an object"
-    schema = data.get("schema")
-    try:
-        if "gates" in data:
-            run = RunResults.from_dict(data)
-            match = [g for g in run.gates if g.gate == gate]
-            if not match and len(run.gates) == 1:
-                match = run.gates
-            if not match:
-                found = ", ".join(g.gate for g in run.gates) or "none"
-                return None, f"the results JSON has no gate {gate} (it has: {found})"
-            result = match[0]
-        elif "gate" in data:
-            result = GateResult.from_dict(data)
-        else:
-            return None, "the results JSON has neither `gates` nor `gate`"
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        return None, f"the results JSON is malformed ({_describe(exc)})" + (
-            f"; schema {schema} is not {SCHEMA_ID}" if schema and schema != SCHEMA_ID else ""
-        )
-    note = (
-        f"results schema {schema} is not {SCHEMA_ID}; read as {SCHEMA_ID}" if schema and schema != SCHEMA_ID else None
-    )
+    """(the gate's result, a note) from a check run's `output.text`; never raises (see
+    `bot.check_rule.read_results`, which also returns what the trust rule needs)."""
+    result, _, note = read_results(text, gate)
     return result, note
-
-
-def _load_json(text: str) -> Any:
-    candidates = [text]
-    candidates += _JSON_FENCE.findall(text)
-    start, end = text.find("{"), text.rfind("}")
-    if 0 <= start < end:
-        candidates.append(text[start : end + 1])
-    for candidate in candidates:
-        try:
-            return json.loads(candidate)
-        except ValueError:
-            continue
-    return None
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, KeyError):
-        return f"missing key {exc.args[0]!r}"
-    return _clip(str(exc))[:120] or type(exc).__name__
 
 
 def gate_summary(result: GateResult, max_metrics: int = 3) -> str:
@@ -431,6 +326,9 @@ def _next_steps(rows: Sequence[GateRow], review: ReviewResult | None, facts: Pul
             steps.append(row.notes[-1] + ".")  # starts with the check's name, as written
         elif row.kind == "config" and row.state.blocking:
             steps.append(f"Fix .github/mlgate.yml on {facts.base_ref}: {row.summary.removeprefix('invalid config: ')}.")
+        elif row.kind == "gate" and row.untrusted:
+            steps.append(f"{row.name} was not counted: {row.summary}. Re-run it on {sha} with the mlgate actions, "
+                         f"which read .github/mlgate.yml from {facts.base_ref}.")
         elif row.kind == "gate" and row.state == GateState.ERROR:
             steps.append(f"{row.name} could not be computed ({row.summary}); see its log, fix the input and re-run it.")
         elif row.kind == "gate" and row.state == GateState.FAILURE:

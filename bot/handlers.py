@@ -13,6 +13,10 @@
   `/try`, `/priority`, `/single` become `bot.queue` events fed to the `QueueRunner`; so do pushes to
   a queued PR's head, closing it, checks and statuses on staging/try SHAs, pushes to a base branch
   and each evaluation of a queued PR (its review and PR gates). `tick()` is the worker's timer.
+- What a command approves: the PR heads the bot sees (`pull_request` events with GitHub's time, its
+  own reads) go to the head log; `/merge`, `/try` and `/retry` approve the head as of the comment's
+  `created_at` (bot/approval.py), or exactly `/merge <sha>`, and a later push voids them with a
+  reply. `/merge`, `/try` and `/retry` refuse PRs from forks unless `merge.allow_forks: true`.
 """
 
 from __future__ import annotations
@@ -20,11 +24,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.actions import Action, React, Reply, RequestReviewers, SetCheck, UpsertReport
+from bot.approval import READ, Approval, HeadSeen, approve, parse_time
+from bot.check_rule import GATE_PREFIX, read_results
 from bot.commands import (
     Command,
     ParseResult,
@@ -39,11 +46,11 @@ from bot.executor import REPORT_MARKER, Executor, reply_marker
 from bot.facts import CheckRun, Permission, PullFacts
 from bot.forge import Forge
 from bot.gates import GateReport, GateState, evaluate_gates
+from bot.head_store import HeadLog, MemoryHeadLog
 from bot.queue import ACTIVE as QUEUE_ACTIVE
 from bot.queue import (
     BaseMoved,
     CancelRequested,
-    CheckUpdate,
     Event,
     HeadPushed,
     MergeRequested,
@@ -55,8 +62,15 @@ from bot.queue import (
     SingleChanged,
     TryRequested,
 )
-from bot.queue_runner import QUEUE_MARKER, QueueRunner
-from bot.repo_config import ConfigCache, RepoConfig, load_repo_config, push_touches_config
+from bot.queue_runner import QUEUE_MARKER, QueueRunner, check_updates
+from bot.repo_config import (
+    CONFIG_PATH,
+    ConfigCache,
+    RepoConfig,
+    config_sha256,
+    load_repo_config,
+    push_touches_config,
+)
 from bot.report import GateLine, ReportData, decode_state, render_check, render_comment
 from bot.review import (
     ReviewResult,
@@ -73,6 +87,10 @@ PullRef = tuple[str, int]
 ForgeFactory = Callable[[str, "int | None"], Forge]
 CHECK_NAME = "mlgate"
 QUEUE_COMMANDS = ("merge", "cancel", "retry", "try", "priority", "single")
+APPROVING = ("merge", "retry", "try")  # commands that build the PR's head into this repository
+FORK_REASON = ("mlgate does not build pull requests from forks into this repository unless "
+               "`merge.allow_forks: true`, because staging branches in the base repository run `on: push` "
+               "workflows with the base repository's secrets")
 DEPLOY_COMMANDS = ("deploy", "rollback")
 
 
@@ -189,6 +207,9 @@ class Handlers:
     queue: QueueRunner | None = None  # None: queue commands answer "not available" (unit tests of the rest)
     deploy_store: object | None = None  # the deployments ledger (a Store/Engine); None: /deploy not available
     queue_knobs: dict[str, Any] = field(default_factory=dict)  # QueueConfig overrides of merge.* (tests, demo)
+    heads: HeadLog = field(default_factory=MemoryHeadLog)  # PR heads seen, with when (bot/head_store.py)
+    clock: Callable[[], float] = time.time
+    _last_read: dict[tuple[str, int], str] = field(default_factory=dict, repr=False)
 
     # --- Dispatcher protocol -------------------------------------------------------------------
     def handle(self, event: str, payload: dict[str, Any], delivery_id: str) -> set[PullRef]:
@@ -211,6 +232,7 @@ class Handlers:
         self.index.remember(repo, number, facts.head_sha, open_=facts.state == "open")
         if facts.state != "open":
             return  # a closed PR keeps its last report
+        self._saw_read(facts)
         config = load_repo_config(forge, repo, facts.base_ref, self.config_cache)
         executor = Executor(forge, current_checks=facts.checks)
         existing = executor.existing_report(repo, number)
@@ -258,7 +280,8 @@ class Handlers:
             facts = _with_teams(forge, facts, teams_to_resolve(facts, rules, features))
             writers = _writers(forge, facts) if any(not (r.users or r.teams) for r in rules) else ()
             review = evaluate_review(facts, rules, writers=writers, features=features)
-            report = evaluate_gates(facts, cfg, review, gate_app=cfg.merge.gate_app or self.gate_app)
+            report = evaluate_gates(facts, cfg, review, gate_app=cfg.merge.gate_app or self.gate_app,
+                                    config_sha256=config.sha256, known_configs=pr_config(forge, facts, config))
             state["applying"] = [r.name for r in review.applicable]
             requests = review.review_requests(previous.get("applying") or ())
         else:
@@ -294,12 +317,17 @@ class Handlers:
         number, action = pr["number"], payload.get("action")
         if action == "closed":
             self.index.remember(repo, number, None, open_=False)
+            self.heads.forget(repo, number)
             if self._queue_tracks(repo, number):
                 self._feed(payload, [PullClosed(number, merged=bool(pr.get("merged")))])
             return set()
         head = _dig(pr, "head", "sha")
         if isinstance(head, str):
             self.index.remember(repo, number, head)
+            at = parse_time(pr.get("updated_at"))
+            if at is not None:  # the head at GitHub's time of this event
+                source = action if action in ("opened", "synchronize", "reopened") else "event"
+                self.heads.record(repo, number, HeadSeen(head, at, str(source)))
             if action == "synchronize" and self._queue_tracks(repo, number):
                 self._feed(payload, [HeadPushed(number, head)])
         if action in ("opened", "synchronize", "edited", "reopened", "ready_for_review"):
@@ -315,13 +343,15 @@ class Handlers:
     def on_check_run(self, payload: Mapping[str, Any]) -> set[PullRef]:
         run = payload.get("check_run")
         if isinstance(run, Mapping) and isinstance(run.get("head_sha"), str) and isinstance(run.get("name"), str):
-            app = _dig(run, "app", "slug")
+            app, text = _dig(run, "app", "slug"), _dig(run, "output", "text")
             conclusion, url = run.get("conclusion"), run.get("details_url") or run.get("html_url")
+            run_id = run.get("id")
             self._feed_check(payload, CheckRun(
                 name=run["name"], status=str(run.get("status") or "queued"),
                 conclusion=conclusion if isinstance(conclusion, str) else None,
                 app=app if isinstance(app, str) else None, head_sha=run["head_sha"],
-                details_url=url if isinstance(url, str) else None))
+                id=run_id if isinstance(run_id, int) and not isinstance(run_id, bool) else None,
+                details_url=url if isinstance(url, str) else None, text=text if isinstance(text, str) else None))
         if payload.get("action") != "completed" or not isinstance(run, Mapping) or run.get("name") == CHECK_NAME:
             return set()  # our own check run never re-triggers an evaluation
         return self._by_head(payload, run.get("head_sha"), run.get("pull_requests"))
@@ -336,10 +366,11 @@ class Handlers:
         sha, context, state = payload.get("sha"), payload.get("context"), payload.get("state")
         if isinstance(sha, str) and isinstance(context, str) and isinstance(state, str):
             done = state != "pending"
-            url = payload.get("target_url")
+            url, status_id = payload.get("target_url"), payload.get("id")
             self._feed_check(payload, CheckRun(
                 name=context, status="completed" if done else "in_progress",
                 conclusion={"error": "failure"}.get(state, state) if done else None, app=None, head_sha=sha,
+                id=status_id if isinstance(status_id, int) and not isinstance(status_id, bool) else None,
                 details_url=url if isinstance(url, str) else None, kind="status"))
         if payload.get("state") == "pending":
             return set()  # a pending status changes nothing that a completed one will not
@@ -404,7 +435,8 @@ class Handlers:
         default_branch = _dig(payload, "repository", "default_branch")
         perms = self._command_permissions(forge, repo, default_branch if isinstance(default_branch, str) else None)
         events: list[Event] = []
-        actions = self.command_actions(forge, repo, number, comment_id, user, parsed, perms, queue_events=events)
+        actions = self.command_actions(forge, repo, number, comment_id, user, parsed, perms, queue_events=events,
+                                       created_at=parse_time(comment.get("created_at")))
         Executor(forge).apply(actions)
         if events:
             self._feed(payload, events)
@@ -434,10 +466,13 @@ class Handlers:
         parsed: ParseResult,
         perms: Mapping[str, Permission] | None = None,
         queue_events: list[Event] | None = None,
+        created_at: float | None = None,
     ) -> list[Action]:
         """The reaction and reply to accepted (or refused) commands. Queue commands add their events
         to `queue_events` (fed by the caller after the reply) and need no reply text of their own:
-        the queue answers in its comments."""
+        the queue answers in its comments; a command voided (the head moved since the comment) or
+        refused (a fork) is answered here. `created_at`: the comment's time (GitHub's), which
+        decides what `/merge`, `/try`, `/retry` and `/deploy` approve."""
         marker = reply_marker(comment_id)
         if parsed.errors:
             body = f"{marker}\n{error_reply(parsed.errors, perms)}"
@@ -448,17 +483,21 @@ class Handlers:
             body = f"{marker}\n{refusal_reply(user, needed, have, parsed.commands)}"
             return [React(repo, comment_id, "confused"), Reply(repo, number, body)]
         answers: list[str] = []
+        refused: set[str] = set()
         queued = [c for c in parsed.commands if c.name in QUEUE_COMMANDS]
         if self.queue is not None and queue_events is not None and queued:
-            queue_events.extend(self._queue_events(forge, repo, number, user, queued))
+            events, refusals, refused = self._queue_events(forge, repo, number, user, queued, created_at)
+            queue_events.extend(events)
+            answers.extend(refusals)
         for command in parsed.commands:
             if command.name in QUEUE_COMMANDS and self.queue is not None and queue_events is not None:
                 continue
             if command.name in DEPLOY_COMMANDS and self.deploy_store is not None:
-                answers.extend(self._deploy(forge, repo, number, command))
+                answers.extend(self._deploy(forge, repo, number, command, created_at))
                 continue
             answers.append(answer(command))
-        actions: list[Action] = [React(repo, comment_id, "+1")]
+        nothing_ran = all(c.name in refused for c in parsed.commands)  # every command void or refused: 😕
+        actions: list[Action] = [React(repo, comment_id, "confused" if nothing_ran else "+1")]
         if answers:
             actions.append(Reply(repo, number, "\n\n".join([marker, *dict.fromkeys(answers)])))
         return actions
@@ -473,17 +512,42 @@ class Handlers:
         config = load_repo_config(self._forge(repo), repo, branch, self.config_cache)
         if not config.valid or config.effective is None:
             return None
-        return QueueConfig.from_mlgate(config.effective, **self.queue_knobs)
+        knobs = {"config_sha256": config.sha256, "gate_app": self.gate_app, **self.queue_knobs}
+        return QueueConfig.from_mlgate(config.effective, **knobs)
 
-    def _queue_events(self, forge: Forge, repo: str, number: int, user: str,
-                      commands: list[Command]) -> list[Event]:
+    def _queue_events(self, forge: Forge, repo: str, number: int, user: str, commands: list[Command],
+                      created_at: float | None) -> tuple[list[Event], list[str], set[str]]:
+        """The queue events of a comment's queue commands, the replies of those refused or void, and
+        the names of those commands.
+
+        `/merge`, `/try` and `/retry` build the PR into a branch of this repository: they approve
+        the head as of the comment (bot/approval.py) and refuse forks unless `merge.allow_forks`."""
         facts: PullFacts | None = None
         gates: tuple[str, tuple[str, ...]] = ("pending", ())
-        if any(c.name in ("merge", "retry", "try") for c in commands):
+        refusals: list[str] = []
+        approvals: dict[str, Approval] = {}
+        if any(c.name in APPROVING for c in commands):
             facts = forge.pull_facts(repo, number)
-            gates = self._pull_gates(forge, facts)
+            seen = self.heads.seen(repo, number)
+            self._saw_read(facts)
+            config = load_repo_config(forge, repo, facts.base_ref, self.config_cache)
+            fork = fork_refusal(facts, config)
+            for c in commands:
+                if c.name not in APPROVING:
+                    continue
+                verdict = approve(c.name, seen, created_at, facts.head_sha, c.sha)
+                if fork:
+                    verdict = Approval(None, f"`/{c.name}`: {fork}")
+                approvals[c.name] = verdict
+                if not verdict.ok:
+                    refusals.append(verdict.reason)
+            if any(a.ok for a in approvals.values()):
+                gates = self._pull_gates(forge, facts)
         events: list[Event] = []
         for c in commands:
+            approved = approvals.get(c.name)
+            if c.name in APPROVING and (facts is None or approved is None or not approved.ok):
+                continue
             if c.name == "merge" and facts is not None:
                 events.append(MergeRequested(number, facts.base_ref, facts.head_sha, user, c.priority, *gates))
             elif c.name == "retry" and facts is not None:
@@ -496,7 +560,17 @@ class Handlers:
                 events.append(PriorityChanged(number, c.priority, user))
             elif c.name == "single":
                 events.append(SingleChanged(number, bool(c.arg("on", True)), user))
-        return events
+        voided = {name for name, verdict in approvals.items() if not verdict.ok}
+        return events, list(dict.fromkeys(refusals)), voided
+
+    def _saw_read(self, facts: PullFacts) -> None:
+        """Remember the head this read showed, at the bot's clock (once per head: the first read is
+        the evidence that counts, bot/approval.py)."""
+        key = (facts.repo, facts.number)
+        if self._last_read.get(key) == facts.head_sha:
+            return
+        self.heads.record(facts.repo, facts.number, HeadSeen(facts.head_sha, self.clock(), READ))
+        self._last_read[key] = facts.head_sha
 
     def _pull_gates(self, forge: Forge, facts: PullFacts) -> tuple[str, tuple[str, ...]]:
         """The PR's review + PR-level gates on its head: (success|pending|failure, reasons)."""
@@ -529,32 +603,12 @@ class Handlers:
         return pull is not None and (not active or pull.status in QUEUE_ACTIVE)
 
     def _feed_check(self, payload: Mapping[str, Any], run: CheckRun) -> None:
+        """A check run or status on a running staging/try SHA goes to the queue as reported; the queue
+        judges it with the check rule (pinned apps, results JSON, config hash) like a PR head."""
         repo = _repo_name(payload)
         if self.queue is None or not repo or not self.queue.knows_sha(repo, run.head_sha):
             return
-        if not self.accept_staging_check(repo, run):
-            log.info("%s on %s@%s ignored: not from the app pinned for it", run.name, repo, run.head_sha[:12])
-            return
-        self._feed(payload, [CheckUpdate(run.head_sha, run.name, run.status, run.conclusion, run.details_url)])
-
-    def accept_staging_check(self, repo: str, run: CheckRun) -> bool:
-        """The PR gates' rules for who may report a required check, applied on staging/try SHAs:
-        a `merge.required_checks` entry's `app` pin, `merge.gate_app` for `mlgate/<gate>`, and gate
-        results only from check runs (never commit statuses, which anyone with write can post)."""
-        branch = self.queue.store.load(repo).config_branch if self.queue is not None else None
-        config = load_repo_config(self._forge(repo), repo, branch or "main", self.config_cache)
-        if not config.valid or config.effective is None:
-            return True  # nothing is queued without a valid config anyway
-        cfg = config.effective
-        pins: dict[str, str | None] = {}
-        for item in cfg.merge.required_checks:
-            name, app = (item, None) if isinstance(item, str) else (item.name, getattr(item, "app", None))
-            pins.setdefault(name, app)
-        gate = run.name.startswith("mlgate/")
-        if gate and run.kind == "status":
-            return False
-        pinned = pins.get(run.name) or ((cfg.merge.gate_app or self.gate_app) if gate else None)
-        return not pinned or (run.app or "").lower() == pinned.lower()
+        self._feed(payload, check_updates([run], run.head_sha))
 
     def _feed(self, payload: Mapping[str, Any], events: list[Event]) -> None:
         repo = _repo_name(payload)
@@ -563,7 +617,8 @@ class Handlers:
         branch = _dig(payload, "repository", "default_branch")
         self.queue.feed(repo, events, config_branch=branch if isinstance(branch, str) else None)
 
-    def _deploy(self, forge: Forge, repo: str, number: int, command: Command) -> list[str]:
+    def _deploy(self, forge: Forge, repo: str, number: int, command: Command, created_at: float | None = None
+                ) -> list[str]:
         try:
             from bot.deployer import handle_deploy_command
         except ImportError:
@@ -572,7 +627,7 @@ class Handlers:
         if self.queue is not None:
             default = self.queue.store.load(repo).config_branch or default
         config = load_repo_config(forge, repo, default, self.config_cache)
-        return list(handle_deploy_command(forge, repo, number, command, config, self.deploy_store))
+        return list(handle_deploy_command(forge, repo, number, command, config, self.deploy_store, as_of=created_at))
 
     # --- helpers -------------------------------------------------------------------------------
     def _forge(self, repo: str) -> Forge:
@@ -657,6 +712,37 @@ def _deployment_status(handlers: Handlers, payload: Mapping[str, Any]) -> set[Pu
     return deployment_status_route(handlers, payload)
 
 
+def fork_refusal(facts: PullFacts, config: RepoConfig) -> str | None:
+    """Why this PR may not be built into the base repository (None: it may): a head in another
+    repository (a fork, or a deleted one) is refused unless the base config sets `merge.allow_forks`."""
+    if facts.head_repo and facts.head_repo.lower() == facts.repo.lower():
+        return None
+    if config.valid and config.effective.merge.allow_forks:
+        return None
+    where = f"the fork {md(facts.head_repo)}" if facts.head_repo else "a repository that no longer exists"
+    return f"refused: this PR comes from {where}. {FORK_REASON}; nothing was done."
+
+
+def pr_config(forge: Forge, facts: PullFacts, config: RepoConfig) -> dict[str, str]:
+    """{hash: "the PR's own .github/mlgate.yml"} when a gate result on the head was computed with a
+    config other than the base's and that config is the PR's own, so the report can say so plainly.
+
+    Read only then (one request): the PR's file explains a refused result, it never judges one."""
+    foreign = set()
+    for run in facts.checks:
+        if run.head_sha == facts.head_sha and run.name.startswith(GATE_PREFIX) and run.kind == "check_run":
+            digest = read_results(run.text, run.name.removeprefix(GATE_PREFIX))[1].config_sha256
+            if digest and digest != config.sha256:
+                foreign.add(digest)
+    if not foreign:
+        return {}
+    found = forge.read_file(facts.repo, CONFIG_PATH, facts.head_sha)
+    if found is None:
+        return {}
+    digest = config_sha256(found[0])
+    return {digest: f"the PR's own {CONFIG_PATH}"} if digest in foreign else {}
+
+
 def feature_owners(forge: Forge, facts: PullFacts, cfg: Any) -> tuple[dict[str, Any] | None, str | None]:
     """Feature ownership for `from_features` review rules, from the registry on the PR's BASE branch
     (like the config: a PR must not choose its own reviewers). An unreadable registry is an error
@@ -687,12 +773,14 @@ def build_dispatcher(settings: Any, forges: Callable[..., Forge] | None = None) 
     handlers = Handlers(forges=forges, bot_login=login)
     url = getattr(settings, "database_url", None)
     if url:
+        from bot.head_store import SqlHeadLog
         from bot.queue_store import QueueStore
         from bot.store import create_store_engine
 
         engine = create_store_engine(str(url))
+        handlers.heads = SqlHeadLog(engine)
         handlers.queue = QueueRunner(QueueStore(engine), handlers._forge, handlers.queue_config,
-                                     on_landed=handlers._after_landing, check_filter=handlers.accept_staging_check)
+                                     on_landed=handlers._after_landing)
         handlers.deploy_store = engine
         delay = getattr(settings, "queue_batch_delay_seconds", None)
         if isinstance(delay, (int, float)) and not isinstance(delay, bool):

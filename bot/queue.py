@@ -6,11 +6,14 @@ handlers learnt from GitHub; actions are what an executor must do through GitHub
 always give the same outputs, which is what makes the property test and the simulation meaningful.
 
 Semantics (bors-ng, then beyond; docs/merge-queue.md has the full story):
-- `/merge [p=N]` by someone allowed (checked by the handler) puts a PR in the queue of its base
-  branch. It waits while its review/PR gates are pending or failing (and says which) and is ready
-  once they pass (`PullGates`). Ready PRs are ordered by priority, then by when `/merge` was given.
+- `/merge [p=N]` by someone allowed, for the head they approved (both checked by the handler),
+  puts a PR in the queue of its base branch. It waits while its review/PR gates are pending or
+  failing (and says which) and is ready once they pass (`PullGates`). Ready PRs are ordered by
+  priority, then by when `/merge` was given.
 - One build at a time per base: a staging commit = base tip + each PR of the batch, on
-  `mlgate/staging/<base>`. Every required check must succeed on that exact SHA. All green →
+  `mlgate/staging/<base>`. Every required check must pass on that exact SHA, judged by the same
+  rule as a PR head (`bot.check_rule.judge`: pinned apps, every report must pass, a gate result
+  only `success` and computed with the base config). All green →
   `FastForward` the base to exactly that SHA (never force); a refusal means the base moved: the
   same batch is rebuilt on the new tip. Only after the base moved are PRs reported as landed.
 - Red or timed out → bisection (bot/queue_strategy.py): test one half, infer the other; a PR
@@ -40,10 +43,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Union
 
 from bot import queue_strategy as strategy
+from bot.check_rule import GateState, Judgement, Report, Results, is_gate, judge, latest_per_source
 from checks.report import md
 
 SCHEMA = "mlgate.queue/v1"
-PASSING = frozenset({"success", "neutral", "skipped"})  # GitHub's rule for required checks
 SUMMARY_CHECK = "mlgate"
 
 # Pull statuses
@@ -73,7 +76,9 @@ class QueueConfig:
 
     `batch_size` is a ceiling: with `adaptive` the batch follows the recent failure rate.
     `confirm_threshold`: re-run a singled-out PR alone while at least this share of such re-runs
-    came back green (0: always, above 1: never).
+    came back green (0: always, above 1: never). `pins` and `config_sha256` are what the check rule
+    needs (bot/check_rule.py): who may report each required name, and the config a gate result
+    must have been computed with.
     """
 
     branches: tuple[str, ...] = ("main",)
@@ -87,6 +92,8 @@ class QueueConfig:
     adaptive: bool = True
     confirm_threshold: float = 0.1
     batch_delay_seconds: float = 0.0  # a fresh batch waits this long for more /merge (bors-ng's batch_delay)
+    pins: tuple[tuple[str, str], ...] = ()  # (required name, the only app that may report it)
+    config_sha256: str | None = None  # "sha256:<hex>" of the base config: what a gate result must carry
 
     def __post_init__(self) -> None:
         if self.method not in ("merge", "squash", "rebase"):
@@ -99,12 +106,25 @@ class QueueConfig:
         """From a `checks.config.MlgateConfig`: required = merge.required_checks + mlgate/<gate>.
 
         The summary check `mlgate` is left out: it is computed for PR heads, never for staging.
+        Pins: a required check's `app`, and `merge.gate_app` for `mlgate/<gate>` (as on PR heads).
+        Pass `config_sha256` (the config file's hash) as a knob: without it no gate result is trusted.
         """
         names: list[str] = []
+        pins: dict[str, str] = {}
         for item in cfg.merge.required_checks:
-            names.append(item if isinstance(item, str) else item.name)
+            name = item if isinstance(item, str) else item.name
+            names.append(name)
+            app = None if isinstance(item, str) else getattr(item, "app", None)
+            if app and name not in pins:
+                pins[name] = app
         names += [f"mlgate/{g}" for g in cfg.configured_gates()]
         required = tuple(n for n in dict.fromkeys(names) if n != SUMMARY_CHECK)
+        fallback = knobs.pop("gate_app", None)  # the bot's own setting, when the config names none
+        gate_app = getattr(cfg.merge, "gate_app", None) or fallback
+        if gate_app:
+            for name in required:
+                if is_gate(name):
+                    pins.setdefault(name, gate_app)
         m = cfg.merge
         return cls(
             branches=tuple(m.branches),
@@ -115,9 +135,14 @@ class QueueConfig:
             required_checks=required,
             delete_branches=m.delete_branches,
             preempt=m.preempt,
+            pins=tuple(sorted(pins.items())),
             **{"batch_delay_seconds": m.batch_delay_seconds, "adaptive": m.adaptive,
                "confirm_threshold": m.confirm_threshold, **knobs},
         )
+
+    def judge(self, name: str, reports: tuple[Report, ...]) -> Judgement:
+        """The check rule for one required name on a staging/try commit."""
+        return judge(name, reports, pinned_app=dict(self.pins).get(name), config_sha256=self.config_sha256)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,15 +155,7 @@ class StagedPull:
     head_sha: str
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    """The latest report of one required check on a staging SHA."""
-
-    name: str
-    status: str  # queued, in_progress, completed
-    conclusion: str | None = None
-    url: str | None = None
-    at: float = 0.0
+CheckResult = Report  # one report of a required check on a staging/try SHA (bot/check_rule.py)
 
 
 @dataclass(frozen=True)
@@ -328,13 +345,19 @@ class StagingFailed:
 
 @dataclass(frozen=True)
 class CheckUpdate:
-    """A check run or status on `sha` (the handler filters pinned apps and reads gate JSON)."""
+    """A check run or status on `sha`: who reported it (`kind`, `app`, `report_id`) and, for a gate
+    run, what its results JSON says (`results`, read by the handler). The queue judges them with
+    the check rule, exactly as a PR head is judged."""
 
     sha: str
     name: str
     status: str
     conclusion: str | None = None
     url: str | None = None
+    kind: str = "check_run"
+    app: str | None = None
+    report_id: int | None = None
+    results: Results | None = None
 
 
 @dataclass(frozen=True)
@@ -681,6 +704,9 @@ class _Tx:
         return sorted(pool, key=_rank)
 
     def preempt(self, base: str) -> None:
+        """A ready PR above every PR the lane is busy with (the running build AND the suspects it
+        bisects) abandons that work. One group, one comparison: a bisection build preempted while
+        its suspects stayed would be relaunched at once and preempted again, forever."""
         lane = self.lane(base)
         if not self.cfg.preempt:
             return
@@ -689,11 +715,14 @@ class _Tx:
             return
         top = pool[0]
         build = lane.build
-        if (build and build.kind == "batch" and build.state != LANDING
-                and top.priority > max(self.pulls[n].priority for n in build.numbers)):
+        running = bool(build and build.kind == "batch" and build.state != LANDING)
+        busy = set(lane.suspects) | (set(build.numbers) if running and build else set())
+        if not busy or top.priority <= max(self.pulls[n].priority for n in busy):
+            return
+        if running:
             self.abort_build(lane, f"preempted by #{top.number} (priority {top.priority})")
             lane = self.lane(base)
-        if lane.suspects and top.priority > max(self.pulls[n].priority for n in lane.suspects):
+        if lane.suspects:
             self.lanes[base] = replace(lane, suspects=(), evidence=None)
 
     def start(self, base: str) -> None:
@@ -748,7 +777,7 @@ class _Tx:
 
     # --- verdicts ----------------------------------------------------------------------------
     def on_checks(self, build: Build) -> None:
-        verdict, failed, urls = _verdict(build)
+        verdict, failed, urls = _verdict(build, self.cfg)
         if verdict == "pending":
             return
         if build.kind == "try":
@@ -775,7 +804,7 @@ class _Tx:
                 recent.append(0)
                 self.actions.append(MergePull(self.repo, staged.number, staged.head_sha, sha, build.method))
                 self.actions.append(Dequeue(self.repo, staged.number, MERGED, f"landed in {sha}"))
-                self.comment(staged.number, _landed_text(build, sha, self.repo))
+                self.comment(staged.number, _landed_text(build, sha, self.cfg))
                 if self.cfg.delete_branches:
                     self.actions.append(DeleteBranch(self.repo, staged.number, staged.head_sha))
             else:  # pushed or closed while the fast-forward was in flight
@@ -850,8 +879,11 @@ class _Tx:
     def try_done(self, build: Build, verdict: str, failed: tuple[str, ...], urls: tuple[str, ...]) -> None:
         number = build.pulls[0].number
         self.tries.pop(number, None)
-        lines = [f"- {md(c.name)}: {md(c.conclusion or c.status)}" for c in build.checks if c.name in build.required]
-        lines += [f"- {md(f)}" for f in failed if not any(f.startswith(c.name + ":") for c in build.checks)]
+        judged = _judged(build, self.cfg)
+        lines = [f"- {_check_line(n, j).replace(' ', ': ', 1)}" for n, j in judged.items()
+                 if j.state != GateState.MISSING]
+        lines += [f"- {md(f)}" for f in failed if not any(f.startswith(n + ":") for n, j in judged.items()
+                                                          if j.state != GateState.MISSING)]
         head = "passed" if verdict == "green" else "failed"
         self.comment(number, f"Try build {head} on {md(build.branch)} ({build.sha}), {md(build.base)} at "
                              f"{build.base_sha}. Nothing was landed.\n" + "\n".join(lines))
@@ -883,13 +915,14 @@ class _Tx:
         if build.created_at is None:
             return ()
         waited = self.now - build.created_at
-        seen = {c.name: c for c in build.checks}
-        missing = [n for n in build.required if n not in seen]
-        running = [n for n in build.required if n in seen and seen[n].status != "completed"]
+        judged = _judged(build, self.cfg)
+        missing = [n for n in build.required if judged[n].state == GateState.MISSING]
+        running = [n for n in build.required if judged[n].state == GateState.PENDING]
         if missing and waited >= self.cfg.start_timeout_minutes * 60:
             return tuple(
                 f"{n} was not started within {self.cfg.start_timeout_minutes:g} minutes "
                 "(merge.start_timeout_minutes); check that CI runs on the staging branch and uses exactly this name"
+                + "".join(f"; {note}" for note in judged[n].notes)  # e.g. a report from an app not pinned
                 for n in missing
             )
         if (missing or running) and waited >= self.cfg.timeout_minutes * 60:
@@ -927,17 +960,28 @@ def _build_deadlines(build: Build, cfg: QueueConfig) -> list[float]:
     return [build.created_at + cfg.start_timeout_minutes * 60, build.created_at + cfg.timeout_minutes * 60]
 
 
-def _verdict(build: Build) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+def _judged(build: Build, cfg: QueueConfig) -> dict[str, Judgement]:
+    """Every required name of the build, judged by the check rule."""
+    return {name: cfg.judge(name, build.checks) for name in build.required}
+
+
+def _verdict(build: Build, cfg: QueueConfig) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """("green" | "red" | "pending", failed checks, their links). Red as soon as one fails."""
-    seen = {c.name: c for c in build.checks}
-    failed = [seen[n] for n in build.required if n in seen and seen[n].status == "completed"
-              and (seen[n].conclusion or "").lower() not in PASSING]
+    judged = _judged(build, cfg)
+    failed = [(n, j) for n, j in judged.items() if j.state.blocking]
     if failed:
-        return ("red", tuple(f"{c.name}: {c.conclusion or 'no conclusion'}" for c in failed),
-                tuple(c.url for c in failed if c.url))
-    if all(n in seen and seen[n].status == "completed" for n in build.required):
+        return ("red", tuple(f"{n}: {j.reason or 'no conclusion'}" for n, j in failed),
+                tuple(j.deciding.url for _, j in failed if j.deciding and j.deciding.url))
+    if all(j.passed for j in judged.values()):
         return "green", (), ()
     return "pending", (), ()
+
+
+def _check_line(name: str, j: Judgement) -> str:
+    """"name conclusion" for a comment (user text escaped)."""
+    if j.passed and j.deciding is not None:
+        return f"{md(name)} {md(j.deciding.conclusion or 'success')}"
+    return f"{md(name)} {md(j.reason or j.state.value)}"
 
 
 def _create(repo: str, build: Build) -> CreateStaging:
@@ -950,8 +994,8 @@ def _ff(repo: str, build: Build) -> FastForward:
     return FastForward(repo, build.base, build.base_sha, build.sha, build.id)
 
 
-def _landed_text(build: Build, sha: str, repo: str) -> str:
-    checks = ", ".join(f"{md(c.name)} {md(c.conclusion)}" for c in build.checks if c.name in build.required)
+def _landed_text(build: Build, sha: str, cfg: QueueConfig) -> str:
+    checks = ", ".join(_check_line(n, j) for n, j in _judged(build, cfg).items())
     others = [f"#{n}" for n in build.numbers]
     batch = f" in a batch with {', '.join(others)}" if len(others) > 1 else ""
     how = {"merge": "merged", "squash": "squashed", "rebase": "rebased"}[build.method]
@@ -1107,7 +1151,7 @@ def _on_staging_failed(tx: _Tx, e: StagingFailed) -> None:
 
 
 def _on_check(tx: _Tx, e: CheckUpdate) -> None:
-    result = CheckResult(e.name, e.status, e.conclusion, e.url, tx.now)
+    result = Report(e.name, e.status, e.conclusion, e.url, tx.now, e.kind, e.app, e.report_id, e.results)
     for lane in list(tx.lanes.values()):
         build = lane.build
         if build and build.state == RUNNING and build.sha == e.sha and e.name in build.required:
@@ -1121,8 +1165,10 @@ def _on_check(tx: _Tx, e: CheckUpdate) -> None:
             tx.on_checks(build)
 
 
-def _with_check(build: Build, result: CheckResult) -> Build:
-    return replace(build, checks=(*(c for c in build.checks if c.name != result.name), result))
+def _with_check(build: Build, result: Report) -> Build:
+    """Keep every source's newest report (per app, per status context): the rule needs them all, so a
+    commit status never overwrites a check run of the same name, nor one app's run another's."""
+    return replace(build, checks=tuple(latest_per_source((*build.checks, result))))
 
 
 def _on_ff_done(tx: _Tx, e: FastForwardDone) -> None:

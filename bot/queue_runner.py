@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from bot.facts import CheckRun
 from bot.forge import Forge
+from bot.gates import report_of
 from bot.queue import (
     CancelBuild,
     CheckUpdate,
@@ -68,11 +69,14 @@ def temp_branch(build_id: int) -> str:
 
 
 def check_updates(runs: Iterable[CheckRun], sha: str) -> list[CheckUpdate]:
-    """Check runs and statuses as the queue's CheckUpdate events (a pending status is in progress)."""
+    """Check runs and statuses as the queue's CheckUpdate events: who reported them and, for a gate
+    run, what its results JSON says (a pending status is in progress). The queue judges them with the
+    check rule (bot/check_rule.py); nothing is filtered here, so no report escapes the rule."""
     out = []
     for run in runs:
-        status = "in_progress" if run.status == "pending" else run.status
-        out.append(CheckUpdate(sha, run.name, status, run.conclusion, run.details_url))
+        report = report_of(run)
+        out.append(CheckUpdate(sha, run.name, report.status, run.conclusion, run.details_url, run.kind, run.app,
+                               run.id, report.results))
     return out
 
 
@@ -91,8 +95,6 @@ class QueueRunner:
     clock: Callable[[], float] = time.time
     # Called once the base moved to a landed SHA: (repo, sha, PR numbers, config branch); deployments hook here.
     on_landed: Callable[[str, str, tuple[int, ...], str], None] | None = None
-    # Which reports count for a required check (the gate_app pin; gates never from commit statuses).
-    check_filter: Callable[[str, CheckRun], bool] | None = None
     executed: deque[str] = field(default_factory=lambda: deque(maxlen=1000))  # recent work, for logs and tests
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
@@ -250,10 +252,7 @@ class QueueRunner:
         return [StagingCreated(a.build_id, current, base_sha), *self._checks(forge, repo, current)]
 
     def _checks(self, forge: Forge, repo: str, sha: str) -> list[CheckUpdate]:
-        runs = forge.checks_on(repo, sha)
-        if self.check_filter is not None:
-            runs = tuple(r for r in runs if self.check_filter(repo, r))
-        return check_updates(runs, sha)
+        return check_updates(forge.checks_on(repo, sha), sha)
 
     def _replay(self, forge: Forge, repo: str, tmp: str, number: int, head_sha: str, current: str) -> str | None:
         """Rebase through the API: each PR commit is merged into `tmp`, then replaced by a commit with

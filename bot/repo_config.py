@@ -4,10 +4,14 @@ The file is read from the base branch, never from the PR head, so a PR cannot we
 gates (bors-ng#372; policy-bot and Probot read the base too). Parsing is cached by the blob SHA
 the Forge returns with the text: the SHA names the content, so a cache hit is always right and
 unchanged files are never parsed twice, across PRs and repositories.
+
+The cache also keeps, per blob, `sha256:<hex>` of the file's bytes: the hash a gate result must
+carry in `versions.config_sha256` to show it was computed with this very config (bot/check_rule.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -37,6 +41,7 @@ class RepoConfig:
     blob_sha: str | None = None
     config: MlgateConfig | None = None  # None only when invalid
     error: str | None = None  # the validation error (key path and line) when invalid
+    sha256: str | None = None  # "sha256:<hex>" of the file's bytes (None: no file)
 
     @property
     def valid(self) -> bool:
@@ -54,13 +59,18 @@ class ConfigCache:
     """Parse results keyed by blob SHA (LRU). Thread-safe: the worker may evaluate in parallel."""
 
     def __init__(self, max_entries: int = 512) -> None:
-        self._entries: OrderedDict[str, MlgateConfig | str] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[MlgateConfig | str, str]] = OrderedDict()
         self._max = max_entries
         self._lock = threading.Lock()
         self.parses = 0  # how many times a file was actually parsed (tests and metrics read it)
 
     def parse(self, blob_sha: str, text: str) -> MlgateConfig | str:
         """The parsed config, or the validation error message, for this blob."""
+        return self.entry(blob_sha, text)[0]
+
+    def entry(self, blob_sha: str, text: str) -> tuple[MlgateConfig | str, str]:
+        """(parsed config or validation error, "sha256:<hex>" of the file's bytes) for this blob; both
+        computed once per blob."""
         with self._lock:
             hit = self._entries.get(blob_sha)
             if hit is not None:
@@ -70,12 +80,19 @@ class ConfigCache:
             outcome: MlgateConfig | str = parse_config(text, CONFIG_PATH)
         except ConfigError as exc:
             outcome = str(exc)
+        entry = (outcome, config_sha256(text))
         with self._lock:
             self.parses += 1
-            self._entries[blob_sha] = outcome
+            self._entries[blob_sha] = entry
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
-        return outcome
+        return entry
+
+
+def config_sha256(text: str) -> str:
+    """"sha256:<hex>" of the config file's bytes (the Forge decodes the file as UTF-8, which gives
+    back exactly the bytes it was read from): what `mlgate check` records as `versions.config_sha256`."""
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def load_repo_config(forge: Forge, repo: str, base_ref: str, cache: ConfigCache | None = None) -> RepoConfig:
@@ -84,10 +101,10 @@ def load_repo_config(forge: Forge, repo: str, base_ref: str, cache: ConfigCache 
     if found is None:
         return RepoConfig(source="defaults", ref=base_ref, config=MlgateConfig())
     text, blob_sha = found
-    outcome = (cache or ConfigCache()).parse(blob_sha, text)
+    outcome, digest = (cache or ConfigCache()).entry(blob_sha, text)
     if isinstance(outcome, str):
-        return RepoConfig(source="invalid", ref=base_ref, blob_sha=blob_sha, error=outcome)
-    return RepoConfig(source="file", ref=base_ref, blob_sha=blob_sha, config=outcome)
+        return RepoConfig(source="invalid", ref=base_ref, blob_sha=blob_sha, error=outcome, sha256=digest)
+    return RepoConfig(source="file", ref=base_ref, blob_sha=blob_sha, config=outcome, sha256=digest)
 
 
 def push_touches_config(payload: Mapping[str, Any]) -> bool:

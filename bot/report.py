@@ -8,6 +8,7 @@ logins, check names, config errors) the same way: no links, HTML, mentions or br
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -76,7 +77,10 @@ class ReportData:
         return {"success": "✅", "failure": "❌", "pending": "⏳"}.get(self.conclusion, "•")
 
 
+@functools.lru_cache(maxsize=1)
 def _env() -> Any:
+    """One environment per process: it caches the compiled templates (a fresh one per render
+    recompiled every template, several times per comment while the table is being fitted)."""
     env = environment()
     env.filters["short_sha"] = lambda sha: (str(sha or "")[:12] or "unknown")
     env.filters["safe_url"] = safe_url

@@ -43,7 +43,12 @@ class MergeConfig(StrictModel):
     required_checks: list[RequiredCheck | str] = []
     delete_branches: bool = False
     preempt: bool = True
-    gate_app: str | None = None  # the app that must publish the mlgate/<gate> check runs (e.g. github-actions)
+    # The only app whose mlgate/<gate> check runs count (the actions publish with GITHUB_TOKEN, i.e. as
+    # github-actions). null lets any app publish them: not recommended.
+    gate_app: str | None = "github-actions"
+    # Fork PRs are refused by /merge and /try unless true: their staging and try branches would live in
+    # the base repository, where `on: push` workflows run the fork's code with the base's secrets.
+    allow_forks: bool = False
     batch_delay_seconds: float = Field(default=0, ge=0, le=3600)  # wait for more PRs before a fresh batch
     adaptive: bool = True  # size batches from the recent failure rate
     confirm_threshold: float = Field(default=0.1, ge=0)  # flake rate above which a suspect is re-run alone

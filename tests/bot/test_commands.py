@@ -75,6 +75,11 @@ ACCEPTED = [
     ("LGTM!\n/merge", [("merge", {})]),
     ("/merge\nthanks!", [("merge", {})]),
     ("/merge\n/merge", [("merge", {}), ("merge", {})]),
+    ("/merge 1a2b3c4", [("merge", {"sha": "1a2b3c4"})]),  # approve exactly this commit (bors/homu r+ SHA)
+    ("/merge 1A2B3C4D p=2", [("merge", {"sha": "1a2b3c4d", "priority": 2})]),
+    ("/merge p=2 " + "f" * 40, [("merge", {"sha": "f" * 40, "priority": 2})]),
+    ("bors r+ 1a2b3c4", [("merge", {"sha": "1a2b3c4"})]),
+    ("/try 1a2b3c4.", [("try", {"sha": "1a2b3c4"})]),
 ]
 
 
@@ -176,6 +181,10 @@ ERRORS = [
     ("/cancel now", UnexpectedArgument, {"command": "cancel", "value": "now"}),
     ("/help me", UnexpectedArgument, {"command": "help"}),
     ("/try parent=abc", UnexpectedArgument, {"command": "try"}),
+    ("/merge 1a2b3c", BadArgument, {"command": "merge", "argument": "commit", "value": "1a2b3c"}),  # too short
+    ("/merge 1a2b3c4 5d6e7f8", DuplicateArgument, {"command": "merge", "argument": "commit"}),
+    ("/merge " + "f" * 41, UnexpectedArgument, {"command": "merge"}),
+    ("/try 1a2b3c4 p=2", UnexpectedArgument, {"command": "try", "value": "p=2"}),
     ("bors r+ p=x", BadArgument, {"command": "merge", "value": "x"}),
     ("@bors frobnicate", UnknownCommand, {"word": "bors frobnicate"}),
     ("bors: r=alice", UnknownCommand, {"word": "bors r=alice"}),

@@ -199,3 +199,31 @@ def test_sql_ledger_round_trip(tmp_path: Path) -> None:
         assert state.deployments == (DeployRecord(9, "staging", A, "success", None),)
     finally:
         store.close()
+
+
+def test_deploy_approves_the_version_that_had_landed_when_the_comment_was_written() -> None:
+    """/deploy approves the version as of the comment: one that landed after it voids the command."""
+    forge = FakeForge()
+    green(forge, A)
+    green(forge, B)
+    led = MemoryLedger()
+    led.add_landed(REPO, Version(A, landed_at=1000.0))
+    led.add_landed(REPO, Version(B, landed_at=1100.0))  # landed while the comment (at 1050) waited
+    out = handle_deploy_command(forge, REPO, 2, cmd("deploy", "shadow"), CONFIG, led, as_of=1050.0)
+    assert forge.writes_of("create_deployment") == []
+    assert f"{B[:7]} landed after your comment (when you commented, the last landed version was {A[:7]})" in out[0]
+    assert f"Comment `/deploy shadow` again to deploy {B[:7]}" in out[0]
+    ok = handle_deploy_command(forge, REPO, 2, cmd("deploy", "shadow"), CONFIG, led, as_of=1101.0)
+    assert any("Created deployment" in line for line in ok) and forge.deployments[max(forge.deployments)]["sha"] == B
+
+
+def test_sql_ledger_keeps_when_a_version_landed(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        led = SqlLedger(store.engine)
+        led.add_landed(REPO, Version(A, landed_at=1_795_860_000.25))
+        led.add_landed(REPO, Version(B))
+        a, b = led.load(REPO).landed
+        assert a.landed_at == pytest.approx(1_795_860_000.25) and b.landed_at is not None and b.landed_at > a.landed_at
+    finally:
+        store.close()

@@ -17,6 +17,8 @@ from checks.results import SCHEMA_ID, GateResult, LimitCheck, Metric, RunResults
 
 HEAD = "a1b2c3d" + "0" * 33
 OLD = "f" * 40
+BASE_CONFIG = "sha256:" + "ba" * 32  # the hash of the base branch's .github/mlgate.yml
+PR_CONFIG = "sha256:" + "0e" * 32  # the hash of the PR's own (loosened) copy
 
 CONFIG = parse_config(
     """
@@ -87,10 +89,12 @@ def status(name, state="success", id=1):
     )
 
 
-def results_text(gate="quality", st=Status.PASS, metrics=(), baseline_used=True, whole=True) -> str:
+def results_text(gate="quality", st=Status.PASS, metrics=(), baseline_used=True, whole=True,
+                 config=BASE_CONFIG) -> str:
     result = GateResult(gate, st, f"{gate} {st.value}", metrics=list(metrics), baseline_used=baseline_used)
     if whole:
-        return json.dumps(RunResults([result], {}, {}).to_dict())
+        versions = {"config_sha256": config} if config else {}
+        return json.dumps(RunResults([result], versions, {}).to_dict())
     return json.dumps(result.to_dict())
 
 
@@ -108,6 +112,7 @@ def states(report) -> dict[str, GateState]:
 
 def evaluate(*checks, config=CONFIG, review=None, **kw):
     f = facts(*checks)
+    kw.setdefault("config_sha256", BASE_CONFIG)
     return evaluate_gates(f, config, review if review is not None else evaluate_review(f, []), **kw)
 
 
@@ -217,7 +222,15 @@ def test_app_pin_is_case_insensitive() -> None:
         (
             (run("tests", "success", id=9, app="ci"), status("tests", "failure", id=1)),
             GateState.FAILURE,
-        ),  # worse of kinds
+        ),  # every source must pass
+        (
+            (run("tests", None, status="in_progress", id=3, app="ci"), status("tests", "success", id=9)),
+            GateState.PENDING,
+        ),  # a status never stands in for a run still in progress
+        (
+            (run("tests", "failure", id=1, app="ci"), run("tests", "success", id=9, app="another-app")),
+            GateState.FAILURE,
+        ),  # a later green run from a second app does not hide the red one
     ],
 )
 def test_latest_run_by_id_counts(runs, expected) -> None:
@@ -290,7 +303,8 @@ def test_gate_summary_from_results_json() -> None:
 @pytest.mark.parametrize("whole", [True, False])
 def test_results_json_whole_run_or_one_gate(whole: bool) -> None:
     row, _ = _quality(Status.PASS, results_text(whole=whole, metrics=METRICS[:1]))
-    assert row.state == GateState.SUCCESS and row.result.gate == "quality"
+    assert row.result.gate == "quality"
+    assert row.state == (GateState.SUCCESS if whole else GateState.ERROR)  # one gate alone has no config hash
 
 
 def test_results_json_inside_a_markdown_fence() -> None:
@@ -316,12 +330,42 @@ def test_results_json_inside_a_markdown_fence() -> None:
         ('{"schema": "mlgate.results/v9", "gates": 5}', "schema mlgate.results/v9 is not " + SCHEMA_ID),
     ],
 )
-def test_missing_or_malformed_results_are_noted_not_fatal(text, note) -> None:
+def test_a_green_gate_whose_results_cannot_be_read_is_an_error_saying_why(text, note) -> None:
     row, report = _quality(Status.PASS, text)
-    assert row.state == GateState.SUCCESS  # the conclusion still counts
+    assert row.state == GateState.ERROR and row.untrusted  # a green conclusion alone proves nothing
     assert row.result is None
-    assert any(note in n for n in row.notes), row.notes
-    assert report.conclusion == "success"
+    assert note in row.summary, row.summary
+    assert report.conclusion == "failure"
+    assert report.next_steps[0].startswith("mlgate/quality was not counted: its result cannot be read")
+
+
+def test_a_gate_without_a_config_hash_is_an_error_saying_so() -> None:
+    for text in (results_text(config=None), results_text(whole=False)):  # one gate alone carries no versions
+        row, report = _quality(Status.PASS, text)
+        assert row.state == GateState.ERROR and report.conclusion == "failure"
+        assert "carries no config hash (versions.config_sha256)" in row.summary
+
+
+def test_a_gate_computed_with_the_prs_own_config_is_an_error_saying_so() -> None:
+    """The walk-around: a PR raises its own bias limits, its CI computes a green mlgate/bias with them."""
+    config = parse_config("quality: {task: classification, metrics: {accuracy: {min: 0.5}}}")
+    loosened = run("mlgate/quality", text=results_text(config=PR_CONFIG))
+    report = evaluate(loosened, config=config, known_configs={PR_CONFIG: "the PR's own .github/mlgate.yml"})
+    (row,) = report.rows
+    assert row.state == GateState.ERROR and report.conclusion == "failure"
+    assert row.summary.startswith("its result was computed with the PR's own .github/mlgate.yml (sha256:0e0e")
+    assert "not with the base branch's .github/mlgate.yml (main) (sha256:baba" in row.summary
+    assert "a PR cannot change its own gates" in row.summary
+    unknown = evaluate(loosened, config=config)
+    assert "computed with another config (sha256:0e0e" in unknown.rows[0].summary
+    assert "the PR's own, or the base's before it last changed" in unknown.rows[0].summary
+    assert evaluate(run("mlgate/quality", text=results_text()), config=config).passed
+
+
+def test_no_gate_result_is_trusted_without_the_base_config_hash() -> None:
+    config = parse_config("quality: {task: classification, metrics: {accuracy: {min: 0.5}}}")
+    report = evaluate(run("mlgate/quality", text=results_text()), config=config, config_sha256=None)
+    assert report.rows[0].state == GateState.ERROR and "is unknown" in report.rows[0].summary
 
 
 def test_results_verdict_overrides_a_green_conclusion() -> None:
@@ -336,13 +380,14 @@ def test_results_error_is_an_error_state() -> None:
     assert report.next_steps[0].startswith("mlgate/quality could not be computed")
 
 
-def test_warn_and_neutral_pass() -> None:
-    row, _ = _quality(Status.WARN, results_text(st=Status.WARN), conclusion="neutral")
+def test_a_gate_with_warnings_published_as_success_passes() -> None:
+    row, _ = _quality(Status.WARN, results_text(st=Status.WARN), conclusion="success")
     assert row.state == GateState.SUCCESS
 
 
-def test_skipped_gate_fails() -> None:
-    row, _ = _quality(Status.PASS, None, conclusion="skipped")
+@pytest.mark.parametrize("conclusion", ["skipped", "neutral"])
+def test_a_skipped_or_neutral_gate_judged_nothing_and_fails(conclusion: str) -> None:
+    row, _ = _quality(Status.PASS, results_text(st=Status.WARN), conclusion=conclusion)
     assert row.state == GateState.FAILURE and "nothing was judged" in row.notes[-1]
 
 
@@ -385,23 +430,23 @@ def test_gate_summary_caps_length() -> None:
 def test_review_blocks_then_passes() -> None:
     rule = RuleSpec("training", paths=("train.py",), teams=("ml",))
     f = facts(*GREEN, files=("train.py",))
-    report = evaluate_gates(f, CONFIG, evaluate_review(f, [rule]))
+    report = evaluate_gates(f, CONFIG, evaluate_review(f, [rule]), config_sha256=BASE_CONFIG)
     assert states(report)["review"] == GateState.FAILURE and report.conclusion == "failure"
     assert report.next_steps == ("Review rule training: 1 more approval needed from @ml on a1b2c3d.",)
     approved = replace(f, reviews=(Review(1, "alice", "APPROVED", HEAD, "2026-11-27T10:00:00Z"),))
-    report = evaluate_gates(approved, CONFIG, evaluate_review(approved, [rule]))
+    report = evaluate_gates(approved, CONFIG, evaluate_review(approved, [rule]), config_sha256=BASE_CONFIG)
     assert report.conclusion == "success" and states(report)["review"] == GateState.SUCCESS
 
 
 def test_review_changes_requested_next_step() -> None:
     rule = RuleSpec("training", paths=("train.py",), teams=("ml",))
     f = facts(*GREEN, files=("train.py",), reviews=(Review(1, "alice", "CHANGES_REQUESTED", OLD, "2026-11-27T10:00Z"),))
-    report = evaluate_gates(f, CONFIG, evaluate_review(f, [rule]))
+    report = evaluate_gates(f, CONFIG, evaluate_review(f, [rule]), config_sha256=BASE_CONFIG)
     assert report.next_steps[0].startswith("Review rule training: @alice requested changes")
 
 
 def test_review_not_evaluated_is_pending() -> None:
-    report = evaluate_gates(facts(*GREEN), CONFIG, None)
+    report = evaluate_gates(facts(*GREEN), CONFIG, None, config_sha256=BASE_CONFIG)
     assert report.conclusion == "success"  # no rules configured: no review row
     config = parse_config("review: {rules: [{name: r, paths: ['**']}]}")
     report = evaluate_gates(facts(), config, None)

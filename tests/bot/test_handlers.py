@@ -167,7 +167,7 @@ def test_help_needs_only_read(bot: Handlers, forge: FakeForge) -> None:
     bot.handle("issue_comment", comment_payload("/help", user="rita"), "d")
     assert forge.reactions == [(REPO, 555, "+1")]
     (reply,) = [c for c in forge.comments_on(REPO, 1) if c.user == forge.bot_login]
-    assert "**mlgate commands**" in reply.body and "`/merge [p=N]`" in reply.body
+    assert "**mlgate commands**" in reply.body and "`/merge [SHA] [p=N]`" in reply.body
 
 
 def test_deploy_answers_not_available(bot: Handlers, forge: FakeForge) -> None:

@@ -11,8 +11,9 @@ from bot import queue as q
 from checks.config import parse_config
 
 REPO = "acme/models"
+BASE_CONFIG = "sha256:" + "c0" * 32  # the hash of the base branch's .github/mlgate.yml
 CFG = q.QueueConfig(branches=("main",), batch_size=8, required_checks=("tests", "mlgate/bias"),
-                    timeout_minutes=60, start_timeout_minutes=10)
+                    timeout_minutes=60, start_timeout_minutes=10, config_sha256=BASE_CONFIG)
 NEVER_CONFIRM = replace(CFG, confirm_threshold=2.0)
 
 
@@ -59,7 +60,7 @@ class Q:
 
     def checks(self, sha: str, tests: str = "success", bias: str = "success") -> tuple[object, ...]:
         out = self(q.CheckUpdate(sha, "tests", "completed", tests, f"https://ci/{sha[:6]}/tests"))
-        return out + self(q.CheckUpdate(sha, "mlgate/bias", "completed", bias))
+        return out + self(gate(sha, "mlgate/bias", bias))
 
     def run(self, green: bool) -> tuple[object, ...]:
         """Create the running build's commit and report it all green or red; fast-forward if asked."""
@@ -73,6 +74,13 @@ class Q:
     def status(self, n: int) -> str:
         pull = self.state.pull(n)
         return pull.status if pull else "unknown"
+
+
+def gate(sha: str, name: str, conclusion: str = "success", config: str | None = BASE_CONFIG,
+         app: str | None = "github-actions", **kw: object) -> q.CheckUpdate:
+    """A gate's check run on `sha`, its results JSON computed with `config` (the base's by default)."""
+    verdict = "pass" if conclusion == "success" else "fail"
+    return q.CheckUpdate(sha, name, "completed", conclusion, app=app, results=q.Results(verdict, config), **kw)
 
 
 def of(actions: tuple[object, ...] | list[object], kind: type) -> list:
@@ -172,10 +180,97 @@ def test_only_green_on_every_required_check_of_the_exact_sha_fast_forwards() -> 
     assert not of(h(q.CheckUpdate("f" * 40, "tests", "completed", "success")), q.FastForward)  # another SHA
     assert not of(h(q.CheckUpdate(sha, "docs", "completed", "failure")), q.FastForward)  # not required
     assert not of(h(q.CheckUpdate(sha, "tests", "completed", "success")), q.FastForward)  # one still missing
-    assert not of(h(q.CheckUpdate(sha, "mlgate/bias", "in_progress")), q.FastForward)
-    out = h(q.CheckUpdate(sha, "mlgate/bias", "completed", "neutral"))
+    assert not of(h(q.CheckUpdate(sha, "mlgate/bias", "in_progress", app="github-actions")), q.FastForward)
+    out = h(gate(sha, "mlgate/bias"))
     assert of(out, q.FastForward) == [q.FastForward(REPO, "main", "c" * 40, sha, h.build.id)]
     assert h.status(1) == q.TESTING  # nothing is reported landed before the base moved
+
+
+def test_a_status_never_stands_in_for_a_check_run_still_in_progress_on_staging() -> None:
+    h = Q()
+    h.merge(1)
+    sha = h.created()
+    h(gate(sha, "mlgate/bias"))
+    h(q.CheckUpdate(sha, "tests", "in_progress", app="ci", report_id=7))
+    assert not of(h(q.CheckUpdate(sha, "tests", "completed", "success", kind="status", report_id=8)), q.FastForward)
+    assert h.state.pull(1).status == "testing"
+    out = h(q.CheckUpdate(sha, "tests", "completed", "success", app="ci", report_id=7))
+    assert of(out, q.FastForward)  # every report of `tests` passed: the run and the status
+
+
+def test_a_required_check_passes_only_when_every_app_and_status_reporting_it_passed_on_staging() -> None:
+    h = Q(NEVER_CONFIRM)
+    h.merge(1)
+    sha = h.created()
+    h(gate(sha, "mlgate/bias"))
+    h(q.CheckUpdate(sha, "tests", "completed", "failure", app="ci", report_id=3))
+    h.log.clear()
+    # a later green run from another app (or a status) does not replace the red one
+    h(q.CheckUpdate(sha, "tests", "completed", "success", app="other-app", report_id=9))
+    h(q.CheckUpdate(sha, "tests", "completed", "success", kind="status", report_id=10))
+    assert not of(h.log, q.FastForward) and h.state.pull(1).status == "failed"
+
+
+@pytest.mark.parametrize("conclusion", ["skipped", "neutral"])
+def test_a_skipped_or_neutral_gate_judged_nothing_and_fails_a_staging_build(conclusion: str) -> None:
+    h = Q(NEVER_CONFIRM)
+    h.merge(1)
+    sha = h.created()
+    h(q.CheckUpdate(sha, "tests", "completed", "success"))
+    out = h(gate(sha, "mlgate/bias", conclusion))
+    assert not of(out, q.FastForward) and h.status(1) == "failed"
+    assert f"mlgate/bias: {conclusion}: the gate judged nothing" in " ".join(c.body for c in of(out, q.Comment))
+
+
+@pytest.mark.parametrize("conclusion", ["skipped", "neutral"])
+def test_a_skipped_or_neutral_ci_check_passes_on_staging_as_on_a_pr_head(conclusion: str) -> None:
+    h = Q()
+    h.merge(1)
+    sha = h.created()
+    h(gate(sha, "mlgate/bias"))
+    assert of(h(q.CheckUpdate(sha, "tests", "completed", conclusion)), q.FastForward)
+
+
+@pytest.mark.parametrize(("config", "reason"), [
+    ("sha256:" + "ee" * 32, "computed with another config"),
+    (None, "carries no config hash"),
+])
+def test_a_gate_result_not_computed_with_the_base_config_fails_a_staging_build(config: str | None,
+                                                                                reason: str) -> None:
+    h = Q(NEVER_CONFIRM)
+    h.merge(1)
+    sha = h.created()
+    h(q.CheckUpdate(sha, "tests", "completed", "success"))
+    out = h(gate(sha, "mlgate/bias", config=config))
+    assert not of(out, q.FastForward) and h.status(1) == "failed"
+    assert reason in h.state.pull(1).reason
+
+
+def test_from_mlgate_pins_gates_to_the_gate_app_and_keeps_the_config_hash() -> None:
+    cfg = parse_config("bias: {sensitive: [colour]}\nmerge: {required_checks: [tests, {name: lint, app: ci}]}")
+    qc = q.QueueConfig.from_mlgate(cfg, config_sha256=BASE_CONFIG)
+    assert dict(qc.pins) == {"lint": "ci", "mlgate/bias": "github-actions"} and qc.config_sha256 == BASE_CONFIG
+    h = Q(replace(qc, start_timeout_minutes=10))
+    h.merge(1)
+    sha = h.created()
+    h(q.CheckUpdate(sha, "tests", "completed", "success"))
+    h(q.CheckUpdate(sha, "lint", "completed", "success", app="ci"))
+    assert not of(h(gate(sha, "mlgate/bias", app="evil-app")), q.FastForward)  # not the pinned app: missing
+    assert not of(h(q.CheckUpdate(sha, "lint", "completed", "success", kind="status")), q.FastForward)
+    assert of(h(gate(sha, "mlgate/bias")), q.FastForward)
+
+
+def test_a_staging_build_failed_for_a_missing_gate_says_which_app_was_ignored() -> None:
+    h = Q(replace(CFG, pins=(("mlgate/bias", "github-actions"),), confirm_threshold=2.0))
+    h.merge(1)
+    sha = h.created()
+    h(q.CheckUpdate(sha, "tests", "completed", "success"))
+    h(gate(sha, "mlgate/bias", app="evil-app"))
+    out = h.later(11 * 60)
+    assert h.status(1) == "failed"
+    text = " ".join(c.body for c in of(out, q.Comment))
+    assert "mlgate/bias was not started within 10 minutes" in text
+    assert "reported by the app evil-app, but only the app github-actions may report mlgate/bias; ignored" in text
 
 
 def test_fast_forward_done_lands_every_pr_with_the_landed_sha() -> None:
@@ -408,6 +503,29 @@ def test_a_higher_priority_pr_preempts_a_running_lower_priority_build() -> None:
     assert of(out, q.CancelBuild)[0].sha == sha
     [create] = of(out, q.CreateStaging)
     assert [p.number for p in create.pulls] == [2, 1]
+
+
+def test_a_bisection_build_is_preempted_only_by_a_priority_above_every_suspect() -> None:
+    """Regression (found by the property test): #1 (p=1) and #2 (raised to p=2 while testing) fail
+    together, so the lane tests the first half, #1 alone. #3 (p=2) outranks #1 but not the group of
+    suspects: it used to abort #1's build on every event while the suspects stayed, relaunching the
+    same build forever (the PRs were left waiting in a calm world)."""
+    h = Q(NEVER_CONFIRM)
+    h.merge(2)
+    h.merge(1, priority=1)  # preempts #2's build: one batch [1, 2]
+    sha = h.created()
+    h.merge(2, priority=2)  # already testing: only its priority changes
+    h.merge(3, priority=2)  # not above every PR of the running batch: it waits
+    h.checks(sha, tests="failure")
+    build = h.build
+    assert build is not None and build.state == q.CREATING and h.state.lane("main").suspects
+    first = build.id
+    for _ in range(3):
+        out = h.later(1)
+        assert not of(out, q.CancelBuild) and not of(out, q.CreateStaging), out
+    assert h.build is not None and h.build.id == first
+    out = h.merge(4, priority=5)  # above every suspect: the bisection yields to it
+    assert of(out, q.CancelBuild) and of(out, q.CreateStaging)[0].pulls[0].number == 4
 
 
 def test_without_preempt_the_running_build_finishes_first() -> None:

@@ -262,6 +262,22 @@ class QueueMachine(RuleBasedStateMachine):
         assert not self.state.tries
 
 
+def test_regression_a_bisection_build_preempted_forever() -> None:
+    """The example hypothesis found (a livelock: `left waiting in a calm world`), replayed as is.
+
+    Stateful machines take no `@example`, so the steps are called directly, as hypothesis prints them."""
+    state = QueueMachine()
+    state.init(broken={1})
+    state.merge(gates="success", n=2, priority=None)
+    state.merge(gates="success", n=1, priority=1)
+    state.restart()
+    state.executor_creates(conflict=False, index=0, on_old_base=False)
+    state.merge(gates="success", n=2, priority=2)
+    state.merge(gates="success", n=3, priority=2)
+    state.nothing_is_lost()
+    state.teardown()
+
+
 QueueMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=50, deadline=None)
 TestQueueMerge = QueueMachine.TestCase
 

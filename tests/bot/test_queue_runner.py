@@ -305,8 +305,7 @@ def handlers_world(store: Store, required: str = f"[{CHECK}]") -> tuple[World, o
     w.forge.put_file(REPO, "main", CONFIG_PATH, f"version: 1\nmerge:\n  required_checks: {required}\n")
     w.forge.permissions[(REPO, "alice")] = Permission.WRITE
     bot = Handlers(forges=lambda repo, installation=None: w.forge, bot_login="mlgate[bot]")
-    bot.queue = QueueRunner(QueueStore(store.engine), bot._forge, bot.queue_config, clock=w.clock,
-                            check_filter=bot.accept_staging_check)
+    bot.queue = QueueRunner(QueueStore(store.engine), bot._forge, bot.queue_config, clock=w.clock)
     w.runner = bot.queue
     return w, bot
 
@@ -315,9 +314,14 @@ def payload(**kw: object) -> dict:
     return {"repository": {"full_name": REPO, "default_branch": "main"}, **kw}
 
 
-def comment(body: str, number: int, cid: int = 900) -> dict:
+def comment(body: str, number: int, cid: int = 900, at: str = "2026-11-28T10:00:00Z") -> dict:
     return payload(action="created", issue={"number": number, "pull_request": {"url": "x"}},
-                   comment={"id": cid, "body": body, "user": {"login": "alice", "type": "User"}})
+                   comment={"id": cid, "body": body, "user": {"login": "alice", "type": "User"}, "created_at": at})
+
+
+def opened(number: int, head: str, at: str = "2026-11-28T09:00:00Z", action: str = "opened") -> dict:
+    """A pull_request event: the bot learns the head (and GitHub's time of it) a later /merge approves."""
+    return payload(action=action, pull_request={"number": number, "head": {"sha": head}, "updated_at": at})
 
 
 def test_handlers_turn_commands_statuses_and_pushes_into_queue_events(store: Store) -> None:
@@ -326,6 +330,7 @@ def test_handlers_turn_commands_statuses_and_pushes_into_queue_events(store: Sto
     w, bot = handlers_world(store)
     for n in (1, 2, 3):
         head = w.pr(n)
+        bot.handle("pull_request", opened(n, head), f"o{n}")
         w.forge.add_check(REPO, n, CheckRun(CHECK, "completed", "success", None, head, kind="status"))
     bot.handle("issue_comment", comment("/merge", 1), "d1")
     assert w.runner.state(REPO).pull(1).status == "testing"
@@ -346,12 +351,11 @@ def test_handlers_turn_commands_statuses_and_pushes_into_queue_events(store: Sto
     new_head = "n3" + "0" * 38
     w.forge.add_commit(new_head, ("b0",), {"pr3b"})
     w.forge.update_pull(REPO, 3, head_sha=new_head)
-    bot.handle("pull_request", payload(action="synchronize", pull_request={"number": 3, "head": {"sha": new_head}}),
-               "d6")
+    bot.handle("pull_request", opened(3, new_head, "2026-11-28T10:05:00Z", "synchronize"), "d6")
     assert w.runner.state(REPO).pull(3).status == "cancelled"
     assert not running_shas(w.runner.state(REPO))
     # /retry and /cancel are answered by the queue, never "not available"
-    bot.handle("issue_comment", comment("/retry", 3, 903), "d7")
+    bot.handle("issue_comment", comment("/retry", 3, 903, "2026-11-28T10:06:00Z"), "d7")
     pull = w.runner.state(REPO).pull(3)
     assert (pull.status, pull.head_sha) == ("waiting", new_head)  # CI has not reported on the new head yet
     assert any("ci/tests" in b for b in w.comments(3)[-1:])
@@ -367,6 +371,7 @@ def test_a_push_to_the_base_by_someone_else_rebuilds_the_batch(store: Store) -> 
     w, bot = handlers_world(store)
     head = w.pr(1)
     w.forge.add_check(REPO, 1, CheckRun(CHECK, "completed", "success", None, head, kind="status"))
+    bot.handle("pull_request", opened(1, head), "o1")
     bot.handle("issue_comment", comment("/merge", 1), "d1")
     first = next(iter(running_shas(w.runner.state(REPO))))
     w.forge.add_commit("x1" + "0" * 38, ("b0",), {"outside"})
@@ -394,6 +399,7 @@ def test_the_resync_resumes_the_queue_after_missed_check_webhooks(store: Store) 
     w, bot = handlers_world(store)
     head = w.pr(1)
     w.forge.add_check(REPO, 1, CheckRun(CHECK, "completed", "success", None, head, kind="status"))
+    bot.handle("pull_request", opened(1, head), "o1")
     bot.handle("issue_comment", comment("/merge", 1), "d1")
     (sha,) = running_shas(w.runner.state(REPO))
     w.forge.post_status(REPO, sha, CHECK, "success")  # its webhook never arrives
@@ -409,6 +415,7 @@ def test_a_pinned_required_check_counts_only_from_its_app_on_staging(store: Stor
     w, bot = handlers_world(store, required=f"[{{name: {CHECK}, app: github-actions}}]")
     head = w.pr(1)
     w.forge.add_check(REPO, 1, CheckRun(CHECK, "completed", "success", "github-actions", head))
+    bot.handle("pull_request", opened(1, head), "o1")
     bot.handle("issue_comment", comment("/merge", 1), "d1")
     (sha,) = running_shas(w.runner.state(REPO))
     # a commit status with the same name (anyone with write can post one) does not count
@@ -453,3 +460,122 @@ def test_rebase_replays_each_pr_commit_on_top_of_the_base(store: Store) -> None:
     assert tip in w.green and len(parent) == 1 and w.forge.commits[parent[0]][0] == ("b0",)  # two linear commits
     assert {"step1", "step2"} <= w.forge.commits[tip][1]
     assert (REPO, 1) in w.forge.closed
+
+
+# ---------------------------------------------------------------------------------------------
+# What a command approves: the head as of the comment (bot/approval.py), never a fork
+
+
+def replies(w: World, number: int) -> list[str]:
+    return [c.body for c in w.forge.comments_on(REPO, number) if "mlgate-reply:" in c.body]
+
+
+def push(w: World, number: int, head: str) -> None:
+    """A new commit on the PR's branch, on GitHub (its webhook is delivered when the test says)."""
+    w.forge.add_commit(head, ("b0",), {f"pr{number}-more"})
+    w.forge.update_pull(REPO, number, head_sha=head)
+
+
+def green(w: World, number: int) -> None:
+    from bot.facts import CheckRun
+
+    facts = w.forge.pulls[(REPO, number)]
+    w.forge.add_check(REPO, number, CheckRun(CHECK, "completed", "success", None, facts.head_sha, kind="status"))
+
+
+def test_a_push_after_the_merge_comment_voids_it_though_the_bot_reads_the_new_head(store: Store) -> None:
+    """A busy worker: the comment is processed after the push, whose webhook is still queued."""
+    w, bot = handlers_world(store)
+    head = w.pr(1)
+    bot.handle("pull_request", opened(1, head), "o1")
+    newer = "e1" + "0" * 38
+    push(w, 1, newer)
+    green(w, 1)
+    bot.handle("issue_comment", comment("/merge", 1, 900, "2026-11-28T10:00:00Z"), "d1")
+    assert w.runner.state(REPO).pull(1) is None  # nothing queued, nothing built
+    (reply,) = replies(w, 1)
+    assert f"the head of this PR was {head[:7]}; it is now {newer[:7]}" in reply and f"`/merge {newer[:7]}`" in reply
+    assert (REPO, 900, "confused") in w.forge.reactions
+    bot.handle("pull_request", opened(1, newer, "2026-11-28T10:00:01Z", "synchronize"), "d2")
+    bot.handle("issue_comment", comment(f"/merge {newer[:7]}", 1, 901, "2026-11-28T10:00:30Z"), "d3")
+    pull = w.runner.state(REPO).pull(1)
+    assert (pull.status, pull.head_sha) == ("testing", newer)
+
+
+def test_a_push_in_the_comments_second_delivered_first_still_voids_it(store: Store) -> None:
+    """Redelivery after an outage: the push's webhook is handled before the comment's."""
+    w, bot = handlers_world(store)
+    head = w.pr(1)
+    bot.handle("pull_request", opened(1, head), "o1")
+    newer = "e1" + "0" * 38
+    push(w, 1, newer)
+    green(w, 1)
+    bot.handle("pull_request", opened(1, newer, "2026-11-28T10:00:00Z", "synchronize"), "d1")
+    bot.handle("issue_comment", comment("/merge", 1, 900, "2026-11-28T10:00:00Z"), "d2")
+    assert w.runner.state(REPO).pull(1) is None and "it is now" in replies(w, 1)[0]
+    # a push well before the comment is what the comment approves
+    bot.handle("issue_comment", comment("/merge", 1, 901, "2026-11-28T10:00:02Z"), "d3")
+    assert w.runner.state(REPO).pull(1).head_sha == newer
+
+
+def test_try_and_retry_approve_the_head_as_of_the_comment_too(store: Store) -> None:
+    w, bot = handlers_world(store)
+    head = w.pr(1)
+    bot.handle("pull_request", opened(1, head), "o1")
+    push(w, 1, "n1" + "0" * 38)
+    bot.handle("issue_comment", comment("/try", 1, 900), "d1")
+    bot.handle("issue_comment", comment("/retry", 1, 901), "d2")
+    assert not running_shas(w.runner.state(REPO)) and w.runner.state(REPO).pull(1) is None
+    assert ["`/try`: when you commented" in r for r in replies(w, 1)] == [True, False]
+    assert "`/retry`: when you commented" in replies(w, 1)[1]
+
+
+def test_a_pr_the_bot_never_saw_needs_an_explicit_sha(store: Store) -> None:
+    w, bot = handlers_world(store)
+    w.pr(1)
+    head = "ab" * 20
+    push(w, 1, head)
+    green(w, 1)
+    bot.handle("issue_comment", comment("/merge", 1, 900), "d1")
+    assert w.runner.state(REPO).pull(1) is None
+    assert "I had not seen this PR's head from before your comment" in replies(w, 1)[0]
+    bot.handle("issue_comment", comment(f"bors r+ {head[:10]}", 1, 901), "d2")
+    assert w.runner.state(REPO).pull(1).status == "testing"
+
+
+def test_the_heads_seen_survive_a_restart(store: Store) -> None:
+    from bot.handlers import Handlers
+    from bot.head_store import SqlHeadLog
+
+    w, bot = handlers_world(store)
+    bot.heads = SqlHeadLog(store.engine)
+    head = w.pr(1)
+    green(w, 1)
+    bot.handle("pull_request", opened(1, head), "o1")
+    again = Handlers(forges=lambda repo, installation=None: w.forge, bot_login="mlgate[bot]",
+                     heads=SqlHeadLog(store.engine))  # a new process: only the database survives
+    again.queue = QueueRunner(QueueStore(store.engine), again._forge, again.queue_config, clock=w.clock)
+    again.handle("issue_comment", comment("/merge", 1), "d1")
+    assert again.queue.state(REPO).pull(1).status == "testing"
+
+
+@pytest.mark.parametrize("command", ["/merge", "/try", "/retry"])
+def test_a_pr_from_a_fork_is_not_built_into_the_base_repository(store: Store, command: str) -> None:
+    from bot.repo_config import CONFIG_PATH
+
+    w, bot = handlers_world(store)
+    head = w.pr(1)
+    w.forge.update_pull(REPO, 1, head_repo="mallory/ml")
+    green(w, 1)
+    bot.handle("pull_request", opened(1, head), "o1")
+    bot.handle("issue_comment", comment(command, 1, 900), "d1")
+    assert not running_shas(w.runner.state(REPO)) and w.runner.state(REPO).pull(1) is None
+    (reply,) = replies(w, 1)
+    assert "refused: this PR comes from the fork mallory/ml" in reply
+    assert ("unless `merge.allow_forks: true`, because staging branches in the base repository run `on: push` "
+            "workflows with the base repository's secrets") in reply
+    config = w.forge.files[(REPO, "main", CONFIG_PATH)]
+    w.forge.put_file(REPO, "main", CONFIG_PATH, config + "  allow_forks: true\n")
+    bot.handle("issue_comment", comment(command, 1, 901), "d2")
+    assert len(replies(w, 1)) == 1  # accepted: the queue answers (it builds, or says there is nothing to retry)
+    assert (REPO, 901, "+1") in w.forge.reactions
