@@ -175,9 +175,9 @@ GROUPINGS = (("race",), ("sex",), ("race", "sex"))
 
 
 def configs(path: Path) -> SimpleNamespace:
-    from checks.bias import BiasConfig
-    from checks.predictions import PredictionsConfig
-    from checks.quality import QualityConfig
+    from mlgate.checks.gates.bias import BiasConfig
+    from mlgate.checks.gates.quality import QualityConfig
+    from mlgate.checks.inputs.predictions import PredictionsConfig
 
     return SimpleNamespace(
         predictions=PredictionsConfig(path=str(path), label="label", prediction="prediction", score="score"),
@@ -243,8 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import pandas as pd
 
-    from checks import bias, quality
-    from checks.context import RunContext
+    from mlgate.checks.gates import bias, quality
+    from mlgate.checks.inputs.context import RunContext
 
     cfg = configs(path)
     ctx = RunContext(base_dir=ROOT)

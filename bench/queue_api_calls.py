@@ -25,11 +25,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.github import ForgeOptions, forge_factory
-from bot.handlers import build_dispatcher
-from bot.repo_config import CONFIG_PATH
-from bot.sandbox.harness import SandboxServer, WebhookSink
-from bot.store import Store
+from mlgate.bot.github.client import ForgeOptions, forge_factory
+from mlgate.bot.intake.dispatcher import build_dispatcher
+from mlgate.bot.pr.repo_config import CONFIG_PATH
+from mlgate.bot.store.engine import Store
+from mlgate.sandbox.harness import SandboxServer, WebhookSink
 
 BOT, CI_USER, CHECK, SECRET = "mlgate-bot", "carol", "ci/tests", "bench-secret"
 ZERO = "0" * 40

@@ -2,7 +2,7 @@
 
     python bench/webhook.py [--seconds 5] [--rounds 2] [--workers 1] [--threads 8] [--no-worker]
 
-Starts `mlgate serve` (via `python -m bot.cli serve`) on loopback with a fresh SQLite file and a
+Starts `mlgate serve` (via `python -m mlgate serve`) on loopback with a fresh SQLite file and a
 bare Flask app answering 202 under the same gunicorn settings, drives signed deliveries at each
 (a fixed 200 requests/s, then flat out with a few connections; the two servers take turns, phase
 by phase, so a busy machine affects both alike), and prints throughput, p50/p99 latency and the
@@ -134,7 +134,7 @@ def post(conn: http.client.HTTPConnection, body: bytes, signature: str, delivery
 
 def drive(port: int, name: str, prefix: str, *, rate: float | None, seconds: float, connections: int) -> Result:
     """Fixed `rate` (open loop; latency counted from the scheduled send time) or flat out (rate None)."""
-    from bot.webhook import sign
+    from mlgate.bot.intake.webhook import sign
 
     body = example_body()
     signature = sign(SECRET, body)
@@ -182,7 +182,7 @@ def drive(port: int, name: str, prefix: str, *, rate: float | None, seconds: flo
 def start_service(port: int, db_url: str, workdir: Path, args: argparse.Namespace) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MLGATE_WEBHOOK_SECRET": SECRET, "MLGATE_DATABASE_URL": db_url,
            "MLGATE_LOG_LEVEL": "WARNING", "MLGATE_DISPATCHER": "bench.webhook:null_dispatcher"}
-    command = [sys.executable, "-m", "bot.cli", "serve", "--port", str(port), "--workers", str(args.workers),
+    command = [sys.executable, "-m", "mlgate", "serve", "--port", str(port), "--workers", str(args.workers),
                "--threads", str(args.threads), "--worker" if args.worker else "--no-worker"]
     return subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -204,7 +204,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def serve_bare(port: int, workers: int, threads: int) -> None:
-    from bot.cli import gunicorn_options, run_gunicorn
+    from mlgate.bot.cli import gunicorn_options, run_gunicorn
 
     sys.setswitchinterval(0.001)  # as `mlgate serve` does (it also calls gc.freeze() after loading)
     options = gunicorn_options("127.0.0.1", port, workers, threads)
@@ -246,7 +246,7 @@ def main() -> None:
         serve_bare(args.port, args.workers, args.threads)
         return
 
-    from bot.store import Store
+    from mlgate.bot.store.engine import Store
 
     with tempfile.TemporaryDirectory(prefix="mlgate-bench-") as tmp:
         workdir = Path(tmp)

@@ -2,8 +2,7 @@
 
 `serve` runs the Flask app under gunicorn (programmatically) with the delivery worker in the same
 process unless told otherwise; `worker` runs extra worker processes (several machines can share
-one PostgreSQL database). The top-level CLI adds these with `cli.add_command(...)` for each of
-`commands`; `python -m bot.cli` runs them on their own.
+one PostgreSQL database). The root command (mlgate.cli) imports this module only when one of them runs.
 """
 
 from __future__ import annotations
@@ -21,13 +20,13 @@ from typing import Any
 
 import click
 
-from bot.settings import Settings, SettingsError, load_settings
-from bot.store import Store, StoreError
-from bot.worker import Dispatcher, Worker, WorkerConfig
+from mlgate.bot.intake.worker import Dispatcher, Worker, WorkerConfig
+from mlgate.bot.settings import Settings, SettingsError, load_settings
+from mlgate.bot.store.engine import Store, StoreError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DISPATCHER = "bot.handlers:build_dispatcher"
+DEFAULT_DISPATCHER = "mlgate.bot.intake.dispatcher:build_dispatcher"
 _RUNNING_WORKERS: list[Worker] = []
 
 
@@ -88,7 +87,7 @@ def build_serving_app(settings: Settings, *, run_worker: bool, dispatcher_spec: 
         worker = Worker(store, dispatcher, WorkerConfig.from_settings(settings))
         worker.start()
         _RUNNING_WORKERS.append(worker)
-    from bot.app import create_app
+    from mlgate.bot.intake.app import create_app
 
     app = create_app(settings, store=store, on_delivery=worker.wake if worker else None)
     # Everything allocated so far lives as long as the process: keep it out of the collector's
@@ -190,19 +189,3 @@ def worker(threads: int | None, dispatcher_spec: str, once: bool) -> None:
     signal.signal(signal.SIGINT, _on_signal)
     log.info("worker %s on %s", runner.owner, settings.database_url_masked)
     runner.run_forever(stop)
-
-
-commands: tuple[click.Command, ...] = (serve, worker)
-
-
-@click.group()
-def main() -> None:
-    """mlgate bot service commands (also available as `mlgate serve` / `mlgate worker`)."""
-
-
-for _command in commands:
-    main.add_command(_command)
-
-
-if __name__ == "__main__":
-    main()

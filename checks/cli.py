@@ -1,5 +1,6 @@
-"""The `mlgate` command line.
+"""The checks' commands: `mlgate check …`, `mlgate config validate`, `mlgate report`, `mlgate publish`.
 
+The root command (mlgate.cli) loads this module only when one of them runs: it imports pandas.
 Exit codes: 0 every gate passed (warnings allowed), 1 a gate failed, 2 bad input or config.
 A user error prints one line naming the file, column or key, never a traceback.
 """
@@ -16,14 +17,14 @@ import click
 import yaml
 from pydantic import ValidationError
 
-from checks.config import GATE_NAMES, LIMIT_FILES, MlgateConfig, config_paths, config_sha256, load_config
-from checks.context import RunContext
-from checks.errors import ConfigError, UserError
-from checks.paths import confine
-from checks.report import render_report, verdict_line
-from checks.results import RunResults, Status
-from checks.runner import Baseline, read_results, run_gates
-from checks.trusted import LoadedConfig, PinnedFiles, load_config_at, pin_limit_files
+from mlgate.checks.config.models import LIMIT_FILES, MlgateConfig, config_paths, config_sha256, load_config
+from mlgate.checks.errors import ConfigError
+from mlgate.checks.inputs.context import RunContext
+from mlgate.checks.inputs.paths import confine
+from mlgate.checks.inputs.trusted import LoadedConfig, PinnedFiles, load_config_at, pin_limit_files
+from mlgate.checks.report import render_report, verdict_line
+from mlgate.checks.results import RunResults, Status
+from mlgate.checks.runner import Baseline, read_results, run_gates
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -31,12 +32,6 @@ EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 def _fail_usage(message: str) -> None:
     click.echo(f"mlgate: error: {message}", err=True)
     sys.exit(EXIT_USAGE)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="mlgate", prog_name="mlgate")
-def cli() -> None:
-    """mlgate: gates for machine-learning repositories."""
 
 
 # ----------------------------------------------------------------------------- mlgate check
@@ -79,7 +74,7 @@ def _prediction_options(f: Callable) -> Callable:
     return f
 
 
-@cli.group()
+@click.group()
 def check() -> None:
     """Run gates on data and predictions."""
 
@@ -287,7 +282,7 @@ def _write_outputs(results: RunResults, json_path: str | None, markdown_path: st
 # ----------------------------------------------------------------------------- other commands
 
 
-@cli.group()
+@click.group()
 def config() -> None:
     """Work with .github/mlgate.yml."""
 
@@ -301,7 +296,7 @@ def config_validate(path: str) -> None:
     click.echo(f"{path}: valid; gates: {', '.join(gates) or 'none configured'}")
 
 
-@cli.command("report")
+@click.command("report")
 @click.argument("results_path", type=click.Path(dir_okay=False))
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, allow_dash=True), default="-")
 def report(results_path: str, markdown_path: str) -> None:
@@ -314,48 +309,11 @@ def report(results_path: str, markdown_path: str) -> None:
         Path(markdown_path).write_text(text, encoding="utf-8")
 
 
-@cli.command("publish", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+@click.command("publish", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
              add_help_option=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def publish(args: tuple[str, ...]) -> None:
     """Glue for the GitHub Actions: baselines, check runs, verification (mlgate publish --help)."""
-    from checks.publish import main as publish_main
+    from mlgate.checks.publish.run import main as publish_main
 
     sys.exit(publish_main(list(args)))
-
-
-def _add_bot_commands() -> None:
-    """`mlgate serve`, `mlgate worker`, `mlgate sandbox …` and `mlgate demo` live in the bot package."""
-    from bot.cli import commands as bot_commands
-    from bot.demo import demo
-    from bot.sandbox.cli import sandbox
-
-    for command in (*bot_commands, sandbox, demo):
-        cli.add_command(command)
-
-
-_add_bot_commands()
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one line on stderr and exit code 2."""
-    try:
-        cli.main(args=argv, prog_name="mlgate", standalone_mode=False)
-    except click.exceptions.Abort:
-        sys.exit(EXIT_USAGE)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(EXIT_USAGE)
-    except UserError as exc:
-        click.echo(f"mlgate: error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
-    except SystemExit:
-        raise
-    sys.exit(EXIT_PASS)
-
-
-if __name__ == "__main__":
-    main()
-
-
-__all__ = ["GATE_NAMES", "cli", "main"]

@@ -7,14 +7,14 @@ inject links, mentions or markup into a PR comment.
 
 from __future__ import annotations
 
+import importlib.resources
 import math
 import re
-from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from checks.results import GateResult, Metric, Status
+from mlgate.checks.results import GateResult, Metric, Status
 
 GITHUB_COMMENT_LIMIT = 65_536
 # Leave room for what the bot adds around the report (header, footer, hidden markers).
@@ -22,10 +22,9 @@ DEFAULT_BUDGET = 60_000
 _ROW_STEPS = (None, 200, 50, 20, 5)
 
 
-def _template_dirs() -> list[Path]:
-    here = Path(__file__).resolve().parent
-    # Installed wheel: checks/_templates; source checkout / editable install: <repo>/templates.
-    return [d for d in (here / "_templates", here.parent / "templates") if d.is_dir()]
+def _template_dir() -> str:
+    """templates/, installed as the package data of `mlgate.templates` (editable installs map it too)."""
+    return str(importlib.resources.files("mlgate.templates"))
 
 
 # Enough to stop links, images, emphasis, code spans, table breaks, math and raw HTML; parentheses
@@ -128,7 +127,7 @@ def _chart_groups(groups: list[Any], max_rows: int | None) -> list[tuple[str, li
 
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(d) for d in _template_dirs()]),
+        loader=jinja2.FileSystemLoader(_template_dir()),
         autoescape=False,  # Markdown, not HTML: escaping is explicit through the md filter
         undefined=jinja2.StrictUndefined,
         trim_blocks=False,

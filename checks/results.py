@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from checks.errors import InputError
+from mlgate.checks.errors import InputError
 
 SCHEMA_ID = "mlgate.results/v1"
 

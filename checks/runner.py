@@ -16,10 +16,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from checks.config import MlgateConfig
-from checks.context import RunContext
-from checks.errors import InputError, UserError
-from checks.results import SCHEMA_ID, Finding, GateResult, ResultsFormatError, RunResults, error_result
+from mlgate.checks.config.models import MlgateConfig
+from mlgate.checks.errors import InputError, UserError
+from mlgate.checks.inputs.context import RunContext
+from mlgate.checks.results import SCHEMA_ID, Finding, GateResult, ResultsFormatError, RunResults, error_result
 
 
 def mlgate_version() -> str:
@@ -76,7 +76,7 @@ def run_gates(
     """Run the named gates; a gate's user error becomes an `error` result, other gates still run."""
     results: list[GateResult] = []
     for name in gates:
-        module = import_module(f"checks.{name}")
+        module = import_module(f"mlgate.checks.gates.{name}")
         base_gate = baseline.gates.get(name) if baseline else None
         try:
             if name == "features":

@@ -39,14 +39,14 @@ class Repo:
 
 
 def _git(*args: str, cwd: Path) -> str:
-    from bot.sandbox.harness import run_git
+    from mlgate.sandbox.harness import run_git
 
     return run_git(*args, cwd=cwd)
 
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from bot.sandbox.harness import SandboxServer
+    from mlgate.sandbox.harness import SandboxServer
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     srv = SandboxServer(tmp_path_factory.mktemp("actions-sandbox"), users=("alice", "bob", "carol")).start()

@@ -1,4 +1,4 @@
-"""checks.config_ref (which commit's config judges a run) and checks.verify (which results to publish)."""
+"""checks/publish/config_ref.py (which commit's config judges a run) and verify.py (which results to publish)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import json
 import pytest
 import responses
 
-from checks.baseline_discovery import find_baseline
-from checks.config_ref import Known, MergeBase, Unknown, plan, resolve
-from checks.github_rest import GitHub, RetryPolicy
-from checks.results import GateResult, RunResults, Status
-from checks.verify import BaseConfig, verify
+from mlgate.checks.publish.baseline import find_baseline
+from mlgate.checks.publish.config_ref import Known, MergeBase, Unknown, plan, resolve
+from mlgate.checks.publish.rest import GitHub, RetryPolicy
+from mlgate.checks.publish.verify import BaseConfig, verify
+from mlgate.checks.results import GateResult, RunResults, Status
 
 API = "https://api.example.test"
 REPO = "alice/model"

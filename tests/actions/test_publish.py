@@ -1,4 +1,4 @@
-"""checks.publish, checks.github_rest, checks.baseline_discovery and checks.junit, with `responses`."""
+"""The publishing glue (checks/publish/), its REST client, baseline discovery and the JUnit gate, with `responses`."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import responses
 
-from checks.baseline_discovery import find_baseline
-from checks.github_rest import GitHub, GitHubError, NoWriteAccess, RetryPolicy
-from checks.junit import parse_files
-from checks.junit import tests_gate as junit_gate
-from checks.publish import (
+from mlgate.checks.gates.junit import parse_files
+from mlgate.checks.gates.junit import tests_gate as junit_gate
+from mlgate.checks.publish.baseline import find_baseline
+from mlgate.checks.publish.rest import GitHub, GitHubError, NoWriteAccess, RetryPolicy
+from mlgate.checks.publish.run import (
     ANNOTATION_BATCH,
     CHECK_TEXT_LIMIT,
     Annotation,
@@ -21,7 +21,7 @@ from checks.publish import (
     publish_check_run,
     results_text,
 )
-from checks.results import GateResult, GroupRow, Metric, RunResults, Status
+from mlgate.checks.results import GateResult, GroupRow, Metric, RunResults, Status
 
 API = "https://api.example.test"
 REPO = "acme/model"
@@ -281,7 +281,7 @@ def test_junit_in_a_subdirectory_project_is_relative_to_the_repository(tmp_path:
 @responses.activate
 def test_a_warning_is_published_as_success_never_neutral(tmp_path: Path) -> None:
     """The bot counts an mlgate/<gate> as passing only on success: a neutral check judged nothing."""
-    from checks.publish import finish_gate
+    from mlgate.checks.publish.run import finish_gate
 
     post = responses.post(f"{API}/repos/{REPO}/check-runs", json={"id": 3, "html_url": "u"}, status=201)
     gate = GateResult("quality", Status.WARN, "brier 0.26 above 0.25 (warn)")
@@ -299,7 +299,7 @@ def test_a_warning_is_published_as_success_never_neutral(tmp_path: Path) -> None
 def test_the_base_config_is_read_through_the_contents_api(tmp_path: Path) -> None:
     import base64
 
-    from checks.publish import config_repo_path, fetch_base_config
+    from mlgate.checks.publish.run import config_repo_path, fetch_base_config
 
     raw = b"version: 1\nbias: {sensitive: [g]}\n"
     call = responses.get(f"{API}/repos/{REPO}/contents/ml/.github/mlgate.yml",

@@ -146,13 +146,13 @@ def test_an_unknown_config_ref_is_an_error_not_a_pass(repo: Repo, trained: Path,
 def _tiny_mlgate(src: Path) -> None:
     """A source tree the setup action installs in seconds (the real one takes minutes)."""
     shutil.copytree(ACTIONS / "setup", src / "actions" / "setup")
-    (src / "checks").mkdir()
-    (src / "checks" / "__init__.py").write_text("")
-    (src / "checks" / "cli.py").write_text("def main():\n    print('mlgate, version 0.0.1')\n")
+    (src / "core").mkdir()
+    (src / "core" / "__init__.py").write_text("")
+    (src / "core" / "cli.py").write_text("def main():\n    print('mlgate, version 0.0.1')\n")
     (src / "pyproject.toml").write_text(
         "[build-system]\nrequires = ['setuptools>=61']\nbuild-backend = 'setuptools.build_meta'\n"
-        "[project]\nname = 'mlgate'\nversion = '0.0.1'\n[project.scripts]\nmlgate = 'checks.cli:main'\n"
-        "[tool.setuptools]\npackages = ['checks']\n")
+        "[project]\nname = 'mlgate'\nversion = '0.0.1'\n[project.scripts]\nmlgate = 'mlgate.cli:main'\n"
+        "[tool.setuptools]\npackages = ['mlgate']\n[tool.setuptools.package-dir]\nmlgate = 'core'\n")
 
 
 def test_setup_installs_fresh_and_never_reuses_a_planted_venv(repo: Repo, trained: Path, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox.harness import SandboxServer, WebhookSink
+from mlgate.sandbox.harness import SandboxServer, WebhookSink
 
 
 @contextmanager

@@ -12,7 +12,7 @@ import hashlib
 import itertools
 from dataclasses import dataclass, field
 
-from bot.facts import ChangedFile, CheckRun, Permission, PullFacts, Review
+from mlgate.bot.github.facts import ChangedFile, CheckRun, Permission, PullFacts, Review
 
 
 def blob_sha(text: str) -> str:
@@ -166,7 +166,7 @@ class FakeForge:
         self.requested.append((repo, number, tuple(users), tuple(teams)))
         self.writes.append(("request_reviewers", repo, number, tuple(users), tuple(teams)))
 
-    # --- merge queue: a tiny commit graph with refs (bot/queue_runner.py) ------------------------
+    # --- merge queue: a tiny commit graph with refs (bot/queue/runner.py) ------------------------
     # Commits are (parents, frozenset of "content" tokens); a PR head's tokens are what it adds.
     # A token prefixed "conflict:" in two commits being merged makes the merge conflict.
 
@@ -286,7 +286,7 @@ class FakeForge:
             sha = parents[0] if parents else ""
         return tuple(reversed(chain))
 
-    # --- deployments (bot/deployer.py) -----------------------------------------------------------
+    # --- deployments (bot/deploy/runner.py) -----------------------------------------------------------
     def _deploy_init(self) -> None:
         self._queue_init()
         if not hasattr(self, "deployments"):
@@ -304,7 +304,7 @@ class FakeForge:
     def create_deployment(self, repo: str, sha: str, environment: str, *, payload: dict[str, object],
                           required_contexts: tuple[str, ...] | None, description: str) -> int:
         """Like GitHub: every required context (default: every context) must be green on `sha`, else 409."""
-        from bot.deploy import DeploymentRefused
+        from mlgate.bot.deploy.decisions import DeploymentRefused
 
         self._deploy_init()
         checks = self.checks_on(repo, sha)

@@ -1,11 +1,11 @@
-"""What a `/merge` approves (bot/approval.py): the PR's head as of the comment, decided from the
+"""What a `/merge` approves (bot/commands/approval.py): the PR's head as of the comment, decided from the
 heads the bot saw and when. Pure: sightings in, an approval or the reason it is void out."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.approval import READ_MARGIN_SECONDS, HeadSeen, approve, counts_before, head_at, parse_time
+from mlgate.bot.commands.approval import READ_MARGIN_SECONDS, HeadSeen, approve, counts_before, head_at, parse_time
 
 H, N = "a" * 40, "b" * 40  # the head the commenter saw, and a commit pushed later
 T = 1_800_000_000.0  # the comment's created_at

@@ -13,9 +13,9 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from bot.auth import AppCredentials, AuthError
-from bot.github import ForgeOptions, forge_factory
-from bot.retry import RetryPolicy
+from mlgate.bot.github.auth import AppCredentials, AuthError
+from mlgate.bot.github.client import ForgeOptions, forge_factory
+from mlgate.retry import RetryPolicy
 from tests.bot.test_github_adapter import BASE, REPO, Sleeps, calls, comment, op_example
 
 APP_ID = 12345
@@ -276,7 +276,7 @@ def test_a_refused_installation_token_is_replaced_once(rsps, pem):
 
 
 def test_a_second_refusal_is_an_error(rsps, pem):
-    from bot.github import GitHubAPIError
+    from mlgate.bot.github.client import GitHubAPIError
 
     options = ForgeOptions(seconds_between_writes=0, sleep=Sleeps(), clock=lambda: EXAMPLE_EXPIRY - 3600)
     rsps.post(f"{BASE}/app/installations/7/access_tokens", status=201, json=op_example(TOKENS, "post", "201"))

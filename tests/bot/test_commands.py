@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.commands import (
+from mlgate.bot.commands.parse import (
     COMMAND_NAMES,
     DEFAULT_PERMISSIONS,
     MAX_COMMAND_LINES,
@@ -25,7 +25,7 @@ from bot.commands import (
     refusal_reply,
     required_permission,
 )
-from bot.facts import Permission
+from mlgate.bot.github.facts import Permission
 
 
 def parsed(body: str, **kw) -> list[tuple[str, dict]]:

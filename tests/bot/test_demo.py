@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from bot.demo import demo, run_demo
+from mlgate.demo import demo, run_demo
 
 
 def test_the_demo_story_runs_end_to_end(tmp_path: Path) -> None:

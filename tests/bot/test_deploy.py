@@ -1,10 +1,10 @@
-"""Pure deployment decisions (bot/deploy.py): auto deploys, promotion rules, rollbacks."""
+"""Pure deployment decisions (bot/deploy/decisions.py): auto deploys, promotion rules, rollbacks."""
 
 from __future__ import annotations
 
 import json
 
-from bot.deploy import (
+from mlgate.bot.deploy.decisions import (
     DEPLOY_MARKER,
     DeployRecord,
     DeployState,
@@ -20,8 +20,8 @@ from bot.deploy import (
     version_from_checks,
     version_from_payload,
 )
-from bot.facts import CheckRun
-from checks.config import parse_config
+from mlgate.bot.github.facts import CheckRun
+from mlgate.checks.config.models import parse_config
 
 CONFIG = parse_config(
     """

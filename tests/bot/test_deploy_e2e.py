@@ -1,5 +1,5 @@
 """Deployments end to end over real HTTP: the local GitHub sandbox, the real GitHubForge (PyGithub),
-bot/deployer.py, and the sandbox's signed `deployment_status` webhooks routed through bot/handlers.py's
+bot/deploy/runner.py, and the sandbox's signed `deployment_status` webhooks routed through bot/intake/dispatcher.py's
 ROUTES (`Handlers.handle`), as the worker does.
 
 Story: version A lands and goes to staging; the CD system (played by alice) reports success. B lands
@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 
-from bot.deploy import DEPLOY_MARKER, PAYLOAD_KIND
-from bot.deploy_store import MemoryLedger
-from bot.deployer import after_landing
-from bot.github import ForgeOptions, forge_factory
-from bot.handlers import build_dispatcher
-from bot.repo_config import CONFIG_PATH
-from bot.sandbox.harness import SandboxServer, WebhookSink
-from checks.config import parse_config
+from mlgate.bot.deploy.decisions import DEPLOY_MARKER, PAYLOAD_KIND
+from mlgate.bot.deploy.ledger import MemoryLedger
+from mlgate.bot.deploy.runner import after_landing
+from mlgate.bot.github.client import ForgeOptions, forge_factory
+from mlgate.bot.intake.dispatcher import build_dispatcher
+from mlgate.bot.pr.repo_config import CONFIG_PATH
+from mlgate.checks.config.models import parse_config
+from mlgate.sandbox.harness import SandboxServer, WebhookSink
 from tests.bot.conftest import running_sandbox
 
 SECRET = "deploy-e2e-secret"

@@ -1,4 +1,4 @@
-"""bot/deployer.py against the in-memory FakeForge, with the memory and the SQL ledgers."""
+"""bot/deploy/runner.py against the in-memory FakeForge, with the memory and the SQL ledgers."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.commands import Command
-from bot.deploy import PAYLOAD_KIND, DeployRecord, Version
-from bot.deploy_store import MemoryLedger, SqlLedger, as_ledger
-from bot.deployer import after_landing, handle_deploy_command, on_deployment_status
-from bot.repo_config import RepoConfig
-from bot.store import Store
-from checks.config import parse_config
+from mlgate.bot.commands.parse import Command
+from mlgate.bot.deploy.decisions import PAYLOAD_KIND, DeployRecord, Version
+from mlgate.bot.deploy.ledger import MemoryLedger, SqlLedger, as_ledger
+from mlgate.bot.deploy.runner import after_landing, handle_deploy_command, on_deployment_status
+from mlgate.bot.pr.repo_config import RepoConfig
+from mlgate.bot.store.engine import Store
+from mlgate.checks.config.models import parse_config
 from tests.bot.fake_forge import FakeForge
 from tests.bot.test_store import fresh_database
 

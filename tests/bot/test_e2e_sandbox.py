@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from bot.executor import REPORT_MARKER
-from bot.github import ForgeOptions, forge_factory
-from bot.handlers import Handlers, build_dispatcher
-from bot.repo_config import CONFIG_PATH
-from bot.report import decode_state
-from bot.sandbox.harness import SandboxServer, WebhookSink
+from mlgate.bot.github.client import ForgeOptions, forge_factory
+from mlgate.bot.github.executor import REPORT_MARKER
+from mlgate.bot.intake.dispatcher import Handlers, build_dispatcher
+from mlgate.bot.pr.repo_config import CONFIG_PATH
+from mlgate.bot.pr.report import decode_state
+from mlgate.sandbox.harness import SandboxServer, WebhookSink
 from tests.bot.conftest import running_sandbox
 
 SECRET = "e2e-webhook-secret"
@@ -194,10 +194,10 @@ def test_through_the_service_webhook_store_worker(sandbox: SandboxServer, tmp_pa
 
     from werkzeug.serving import make_server
 
-    from bot.app import create_app
-    from bot.settings import Settings
-    from bot.store import Store
-    from bot.worker import Worker, WorkerConfig, wait_for
+    from mlgate.bot.intake.app import create_app
+    from mlgate.bot.intake.worker import Worker, WorkerConfig, wait_for
+    from mlgate.bot.settings import Settings
+    from mlgate.bot.store.engine import Store
 
     settings = Settings(
         webhook_secret=SECRET, database_url=f"sqlite:///{tmp_path / 'bot.sqlite3'}", github_url=sandbox.api_url,

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.facts import ChangedFile, CheckRun, PullFacts, Review
-from bot.gates import GateState, evaluate_gates, gate_summary, parse_results_text
-from bot.review import RuleSpec, evaluate_review
-from checks.config import parse_config
-from checks.results import SCHEMA_ID, GateResult, LimitCheck, Metric, RunResults, Status
+from mlgate.bot.github.facts import ChangedFile, CheckRun, PullFacts, Review
+from mlgate.bot.pr.gates import GateState, evaluate_gates, gate_summary, parse_results_text
+from mlgate.bot.pr.review import RuleSpec, evaluate_review
+from mlgate.checks.config.models import parse_config
+from mlgate.checks.results import SCHEMA_ID, GateResult, LimitCheck, Metric, RunResults, Status
 
 HEAD = "a1b2c3d" + "0" * 33
 OLD = "f" * 40

@@ -21,8 +21,7 @@ import pytest
 import responses
 from responses import matchers
 
-from bot.facts import ChangedFile, CheckRun, Permission, Review
-from bot.github import (
+from mlgate.bot.github.client import (
     CHECK_OUTPUT_LIMIT,
     COMMENT_LIMIT,
     ForgeError,
@@ -33,7 +32,8 @@ from bot.github import (
     fit,
     forge_factory,
 )
-from bot.retry import RateLimitedError, RetryPolicy
+from mlgate.bot.github.facts import ChangedFile, CheckRun, Permission, Review
+from mlgate.retry import RateLimitedError, RetryPolicy
 
 HOST = "ghe.example.test:8443"  # an explicit port: PyGithub always names one in its request URLs
 BASE = f"https://{HOST}/api/v3"
@@ -657,7 +657,7 @@ def test_fit_never_splits_a_character():
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
-    from bot.sandbox.harness import SandboxServer
+    from mlgate.sandbox.harness import SandboxServer
 
     server = SandboxServer(
         tmp_path_factory.mktemp("sandbox"), users=("alice", "bob", "carol"), orgs={"acme": ["alice"]}

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from bot.executor import REPORT_MARKER, Executor
-from bot.facts import CheckRun, Permission
-from bot.handlers import CHECK_NAME, Handlers, build_dispatcher
-from bot.repo_config import CONFIG_PATH
-from bot.report import decode_state
+from mlgate.bot.github.executor import REPORT_MARKER, Executor
+from mlgate.bot.github.facts import CheckRun, Permission
+from mlgate.bot.intake.dispatcher import CHECK_NAME, Handlers, build_dispatcher
+from mlgate.bot.pr.repo_config import CONFIG_PATH
+from mlgate.bot.pr.report import decode_state
 from tests.bot.fake_forge import FakeForge
 
 REPO = "acme/ml"
@@ -339,7 +339,7 @@ def test_closed_pr_is_left_alone(bot: Handlers, forge: FakeForge) -> None:
 def test_executor_dry_run_writes_nothing(forge: FakeForge) -> None:
     bot = Handlers(forges=lambda repo, installation=None: forge)
     facts = forge.pull_facts(REPO, 1)
-    from bot.repo_config import load_repo_config
+    from mlgate.bot.pr.repo_config import load_repo_config
 
     actions = bot.decide_actions(forge, facts, load_repo_config(forge, REPO, "main"), {})
     done = Executor(forge, dry_run=True).apply(actions)
@@ -403,10 +403,10 @@ def test_every_github_example_payload_is_handled_without_error() -> None:
 
 
 def test_reviewers_are_requested_once_when_a_rule_starts_to_apply(bot: Handlers, forge: FakeForge) -> None:
-    # The config schema has no `request_reviews` key yet; bot/review.py's RuleSpec has it.
-    from bot.repo_config import RepoConfig
-    from bot.review import RuleSpec
-    from checks.config import MlgateConfig, ReviewConfig
+    # The config schema has no `request_reviews` key yet; bot/pr/review.py's RuleSpec has it.
+    from mlgate.bot.pr.repo_config import RepoConfig
+    from mlgate.bot.pr.review import RuleSpec
+    from mlgate.checks.config.models import MlgateConfig, ReviewConfig
 
     spec = RuleSpec("training code", ("train.py",), users=("bob", "alice"), teams=("acme/ml-team",),
                     request_reviews=True)
@@ -425,7 +425,7 @@ def test_reviewers_are_requested_once_when_a_rule_starts_to_apply(bot: Handlers,
 
 
 def test_executor_refuses_a_report_without_marker_and_skips_unchanged_checks(forge: FakeForge) -> None:
-    from bot.actions import SetCheck, UpsertReport
+    from mlgate.bot.github.effects import SetCheck, UpsertReport
 
     with pytest.raises(ValueError, match="marker"):
         Executor(forge).apply([UpsertReport(REPO, 1, "no marker here")])

@@ -1,4 +1,4 @@
-"""The merge queue's state machine, one event at a time (bot/queue.py): pure, no GitHub."""
+"""The merge queue's state machine, one event at a time (bot/queue/machine.py): pure, no GitHub."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from bot import queue as q
-from checks.config import parse_config
+from mlgate.bot.queue import machine as q
+from mlgate.checks.config.models import parse_config
 
 REPO = "acme/models"
 BASE_CONFIG = "sha256:" + "c0" * 32  # the hash of the base branch's .github/mlgate.yml

@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from bot.github import ForgeOptions, forge_factory
-from bot.handlers import Handlers, build_dispatcher
-from bot.queue_runner import QUEUE_MARKER
-from bot.repo_config import CONFIG_PATH
-from bot.sandbox.harness import SandboxServer, WebhookSink
-from bot.store import Store
+from mlgate.bot.github.client import ForgeOptions, forge_factory
+from mlgate.bot.intake.dispatcher import Handlers, build_dispatcher
+from mlgate.bot.pr.repo_config import CONFIG_PATH
+from mlgate.bot.queue.runner import QUEUE_MARKER
+from mlgate.bot.store.engine import Store
+from mlgate.sandbox.harness import SandboxServer, WebhookSink
 from tests.bot.conftest import running_sandbox
 
 SECRET = "queue-e2e-secret"

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.queue import (
+from mlgate.bot.queue.machine import (
     CheckUpdate,
     HeadPushed,
     MergeRequested,
     QueueConfig,
     TryRequested,
 )
-from bot.queue_runner import QUEUE_MARKER, QueueRunner, running_shas
-from bot.queue_store import QueueStore
-from bot.store import Store
+from mlgate.bot.queue.runner import QUEUE_MARKER, QueueRunner, running_shas
+from mlgate.bot.queue.store import QueueStore
+from mlgate.bot.store.engine import Store
 from tests.bot.fake_forge import FakeForge
 from tests.bot.test_store import DB_KINDS, fresh_database
 
@@ -224,7 +224,7 @@ def test_merge_without_required_checks_is_refused_with_a_reason(store: Store) ->
 
 
 def test_the_worker_calls_the_dispatchers_tick(store: Store) -> None:
-    from bot.worker import Worker, WorkerConfig, wait_for
+    from mlgate.bot.intake.worker import Worker, WorkerConfig, wait_for
 
     class Ticking:
         ticks = 0
@@ -258,7 +258,7 @@ def test_a_concurrent_save_loses_and_the_runner_re_reads(store: Store) -> None:
     qs = QueueStore(store.engine)
     empty = qs.load(REPO)
     assert empty.version == 0 and empty.state.pulls == ()
-    from bot.queue import QueueState
+    from mlgate.bot.queue.machine import QueueState
 
     assert qs.save(empty, QueueState(REPO, next_seq=2), wakeup_at=5.0, now=1.0, config_branch="trunk")
     assert not qs.save(empty, QueueState(REPO, next_seq=3), wakeup_at=None, now=2.0)  # stale version
@@ -270,7 +270,7 @@ def test_a_concurrent_save_loses_and_the_runner_re_reads(store: Store) -> None:
 
 
 def test_due_lists_only_repositories_whose_wakeup_has_come(store: Store) -> None:
-    from bot.queue import QueueState
+    from mlgate.bot.queue.machine import QueueState
 
     qs = QueueStore(store.engine)
     for repo, wakeup in (("a/one", 10.0), ("a/two", 50.0), ("a/three", None)):
@@ -282,7 +282,7 @@ def test_due_lists_only_repositories_whose_wakeup_has_come(store: Store) -> None
 def test_a_damaged_state_is_reported_with_the_repository(store: Store) -> None:
     import sqlalchemy as sa
 
-    from bot.queue_store import queue_state
+    from mlgate.bot.queue.store import queue_state
 
     with store.engine.begin() as conn:
         conn.execute(queue_state.insert().values(repo=REPO, state='{"schema": "other"}', version=1, updated_at=0.0))
@@ -297,9 +297,9 @@ def test_a_damaged_state_is_reported_with_the_repository(store: Store) -> None:
 
 
 def handlers_world(store: Store, required: str = f"[{CHECK}]") -> tuple[World, object]:
-    from bot.facts import Permission
-    from bot.handlers import Handlers
-    from bot.repo_config import CONFIG_PATH
+    from mlgate.bot.github.facts import Permission
+    from mlgate.bot.intake.dispatcher import Handlers
+    from mlgate.bot.pr.repo_config import CONFIG_PATH
 
     w = World(store)
     w.forge.put_file(REPO, "main", CONFIG_PATH, f"version: 1\nmerge:\n  required_checks: {required}\n")
@@ -325,7 +325,7 @@ def opened(number: int, head: str, at: str = "2026-11-28T09:00:00Z", action: str
 
 
 def test_handlers_turn_commands_statuses_and_pushes_into_queue_events(store: Store) -> None:
-    from bot.facts import CheckRun
+    from mlgate.bot.github.facts import CheckRun
 
     w, bot = handlers_world(store)
     for n in (1, 2, 3):
@@ -366,7 +366,7 @@ def test_handlers_turn_commands_statuses_and_pushes_into_queue_events(store: Sto
 
 
 def test_a_push_to_the_base_by_someone_else_rebuilds_the_batch(store: Store) -> None:
-    from bot.facts import CheckRun
+    from mlgate.bot.github.facts import CheckRun
 
     w, bot = handlers_world(store)
     head = w.pr(1)
@@ -382,8 +382,8 @@ def test_a_push_to_the_base_by_someone_else_rebuilds_the_batch(store: Store) -> 
 
 
 def test_without_a_runner_queue_commands_still_answer_not_available(store: Store) -> None:
-    from bot.facts import Permission
-    from bot.handlers import Handlers
+    from mlgate.bot.github.facts import Permission
+    from mlgate.bot.intake.dispatcher import Handlers
 
     forge = FakeForge()
     forge.add_pull(REPO, 1)
@@ -394,7 +394,7 @@ def test_without_a_runner_queue_commands_still_answer_not_available(store: Store
 
 
 def test_the_resync_resumes_the_queue_after_missed_check_webhooks(store: Store) -> None:
-    from bot.facts import CheckRun
+    from mlgate.bot.github.facts import CheckRun
 
     w, bot = handlers_world(store)
     head = w.pr(1)
@@ -410,7 +410,7 @@ def test_the_resync_resumes_the_queue_after_missed_check_webhooks(store: Store) 
 
 
 def test_a_pinned_required_check_counts_only_from_its_app_on_staging(store: Store) -> None:
-    from bot.facts import CheckRun
+    from mlgate.bot.github.facts import CheckRun
 
     w, bot = handlers_world(store, required=f"[{{name: {CHECK}, app: github-actions}}]")
     head = w.pr(1)
@@ -463,7 +463,7 @@ def test_rebase_replays_each_pr_commit_on_top_of_the_base(store: Store) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# What a command approves: the head as of the comment (bot/approval.py), never a fork
+# What a command approves: the head as of the comment (bot/commands/approval.py), never a fork
 
 
 def replies(w: World, number: int) -> list[str]:
@@ -477,7 +477,7 @@ def push(w: World, number: int, head: str) -> None:
 
 
 def green(w: World, number: int) -> None:
-    from bot.facts import CheckRun
+    from mlgate.bot.github.facts import CheckRun
 
     facts = w.forge.pulls[(REPO, number)]
     w.forge.add_check(REPO, number, CheckRun(CHECK, "completed", "success", None, facts.head_sha, kind="status"))
@@ -544,8 +544,8 @@ def test_a_pr_the_bot_never_saw_needs_an_explicit_sha(store: Store) -> None:
 
 
 def test_the_heads_seen_survive_a_restart(store: Store) -> None:
-    from bot.handlers import Handlers
-    from bot.head_store import SqlHeadLog
+    from mlgate.bot.intake.dispatcher import Handlers
+    from mlgate.bot.store.heads import SqlHeadLog
 
     w, bot = handlers_world(store)
     bot.heads = SqlHeadLog(store.engine)
@@ -561,7 +561,7 @@ def test_the_heads_seen_survive_a_restart(store: Store) -> None:
 
 @pytest.mark.parametrize("command", ["/merge", "/try", "/retry"])
 def test_a_pr_from_a_fork_is_not_built_into_the_base_repository(store: Store, command: str) -> None:
-    from bot.repo_config import CONFIG_PATH
+    from mlgate.bot.pr.repo_config import CONFIG_PATH
 
     w, bot = handlers_world(store)
     head = w.pr(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.repo_config import CONFIG_PATH, ConfigCache, load_repo_config, push_touches_config
+from mlgate.bot.pr.repo_config import CONFIG_PATH, ConfigCache, load_repo_config, push_touches_config
 from tests.bot.fake_forge import FakeForge, blob_sha
 
 GOOD = """\

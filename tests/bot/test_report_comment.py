@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import re
 
-from bot.executor import REPORT_MARKER
-from bot.facts import ChangedFile, PullFacts
-from bot.repo_config import RepoConfig
-from bot.report import COMMENT_LIMIT, GateLine, ReportData, decode_state, encode_state, render_check, render_comment
-from bot.review import IgnoredReview, IgnoreReason, ReviewResult, RuleResult, RuleStatus
-from checks.config import MlgateConfig
-from checks.results import Metric, Status
+from mlgate.bot.github.executor import REPORT_MARKER
+from mlgate.bot.github.facts import ChangedFile, PullFacts
+from mlgate.bot.pr.repo_config import RepoConfig
+from mlgate.bot.pr.report import (
+    COMMENT_LIMIT,
+    GateLine,
+    ReportData,
+    decode_state,
+    encode_state,
+    render_check,
+    render_comment,
+)
+from mlgate.bot.pr.review import IgnoredReview, IgnoreReason, ReviewResult, RuleResult, RuleStatus
+from mlgate.checks.config.models import MlgateConfig
+from mlgate.checks.results import Metric, Status
 
 EVIL = "<img src=x onerror=alert(1)> [click](http://evil.example) @everyone | `code` **bold**"
 

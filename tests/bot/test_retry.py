@@ -8,7 +8,7 @@ import pytest
 import requests
 import urllib3
 
-from bot.retry import (
+from mlgate.retry import (
     Failure,
     RateLimitedError,
     Retrier,

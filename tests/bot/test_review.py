@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.facts import ChangedFile, PullFacts, Review
-from bot.review import (
+from mlgate.bot.github.facts import ChangedFile, PullFacts, Review
+from mlgate.bot.pr.review import (
     UNCHANGED_PATHS,
     FeatureOwnership,
     IgnoreReason,
@@ -22,8 +22,8 @@ from bot.review import (
     reviewers_to_check,
     teams_to_resolve,
 )
-from checks.config import parse_config
-from checks.feature_registry import parse_registry
+from mlgate.checks.config.models import parse_config
+from mlgate.checks.gates.feature_registry import parse_registry
 
 HEAD = "h" * 40
 OLD = "o" * 40

@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot.settings import DEFAULT_DATABASE_URL, GITHUB_MAX_PAYLOAD_BYTES, SettingsError, load_settings
+from mlgate.bot.settings import DEFAULT_DATABASE_URL, GITHUB_MAX_PAYLOAD_BYTES, SettingsError, load_settings
 
 
 @pytest.fixture(scope="module")

@@ -23,9 +23,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
-from bot.models import metadata
-from bot.store import MIGRATIONS_DIR, Store, StoreError, WriteGate, create_store_engine, migrate
-from bot.webhook import Delivery
+from mlgate.bot.intake.webhook import Delivery
+from mlgate.bot.store.engine import MIGRATIONS_DIR, Store, StoreError, WriteGate, create_store_engine, migrate
+from mlgate.bot.store.tables import metadata
 
 T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=timezone.utc)
 LEASE = timedelta(seconds=30)
@@ -101,7 +101,7 @@ def test_migrations_create_exactly_the_model_schema(db_url: str) -> None:
     migrate(engine)
 
     def ours(name: str | None, type_: str, _parent: object) -> bool:
-        # Other modules add tables of their own in later revisions; this test is about bot.models.
+        # Other modules add tables of their own in later revisions; this test is about mlgate.bot.store.tables.
         return type_ != "table" or name in metadata.tables
 
     with engine.connect() as conn:
@@ -471,7 +471,7 @@ def test_write_gate_gives_up_in_time_and_leaves_no_trace() -> None:
 
 def test_intake_writer_stores_the_good_deliveries_of_a_batch_with_a_bad_one(store: Store) -> None:
     """A row the database (or its JSON encoder) refuses fails alone; its neighbours are stored."""
-    from bot.intake import IntakeWriter, NotStored
+    from mlgate.bot.intake.writer import IntakeWriter, NotStored
 
     writer = IntakeWriter(store, timeout=5)
     bad = Delivery("bad", "push", None, "octo/one", 7, {"unencodable": {1, 2}})  # a set is not JSON

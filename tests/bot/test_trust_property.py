@@ -38,13 +38,13 @@ from hypothesis.control import currently_in_test_context
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from sqlalchemy.pool import StaticPool
 
-from bot.facts import CheckRun, Permission, PullFacts
-from bot.handlers import Handlers
-from bot.queue_runner import QueueRunner
-from bot.queue_store import QueueStore
-from bot.queue_store import metadata as queue_metadata
-from bot.repo_config import CONFIG_PATH
-from checks.results import GateResult, RunResults, Status
+from mlgate.bot.github.facts import CheckRun, Permission, PullFacts
+from mlgate.bot.intake.dispatcher import Handlers
+from mlgate.bot.pr.repo_config import CONFIG_PATH
+from mlgate.bot.queue.runner import QueueRunner
+from mlgate.bot.queue.store import QueueStore
+from mlgate.bot.queue.store import metadata as queue_metadata
+from mlgate.checks.results import GateResult, RunResults, Status
 from tests.bot.fake_forge import FakeForge
 
 REPO = "acme/ml"
@@ -134,8 +134,8 @@ class TrustMachine(RuleBasedStateMachine):
         self.engine = sa.create_engine("sqlite://", poolclass=StaticPool)
         queue_metadata.create_all(self.engine)
         self.heads_table = None
-        try:  # the head log's table (bot/head_store.py), where it exists
-            from bot.head_store import _meta
+        try:  # the head log's table (bot/store/heads.py), where it exists
+            from mlgate.bot.store.heads import _meta
 
             _meta.create_all(self.engine)
             self.heads_table = True
@@ -160,7 +160,7 @@ class TrustMachine(RuleBasedStateMachine):
         bot = Handlers(forges=lambda repo, installation=None: self.gh, bot_login="mlgate[bot]")
         bot.clock = lambda: self.now  # type: ignore[attr-defined]
         if self.heads_table:
-            from bot.head_store import SqlHeadLog
+            from mlgate.bot.store.heads import SqlHeadLog
 
             bot.heads = SqlHeadLog(self.engine)
         bot.queue = QueueRunner(QueueStore(self.engine), bot._forge, bot.queue_config, clock=lambda: self.now)

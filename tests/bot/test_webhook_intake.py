@@ -20,11 +20,11 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from bot.app import create_app
-from bot.settings import Settings, SettingsError, load_settings
-from bot.store import Store
-from bot.webhook import WebhookError, parse_delivery, sign, verify_signature
-from bot.worker import wait_for
+from mlgate.bot.intake.app import create_app
+from mlgate.bot.intake.webhook import WebhookError, parse_delivery, sign, verify_signature
+from mlgate.bot.intake.worker import wait_for
+from mlgate.bot.settings import Settings, SettingsError, load_settings
+from mlgate.bot.store.engine import Store
 from tests.bot.test_store import fresh_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -437,7 +437,7 @@ def served(tmp_path: Path) -> Iterator[tuple[int, str]]:
     url = f"sqlite:///{tmp_path / 'served.sqlite3'}"
     env = {**os.environ, "MLGATE_WEBHOOK_SECRET": SECRET, "MLGATE_DATABASE_URL": url,
            "MLGATE_MAX_BODY_BYTES": str(1024 * 1024), "PYTHONPATH": str(REPO_ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--no-worker", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "mlgate", "serve", "--no-worker", "--port", str(port)],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 20
@@ -515,8 +515,8 @@ def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path, com
             conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999_from_the_future'")
     env = {**os.environ, "MLGATE_WEBHOOK_SECRET": SECRET, "MLGATE_DATABASE_URL": url,
            "PYTHONPATH": str(REPO_ROOT), "MLGATE_GITHUB_TOKEN": "ghp_unused"}
-    proc = subprocess.run([sys.executable, "-m", "bot.cli", command, "--port", str(_free_port())]
-                          if command == "serve" else [sys.executable, "-m", "bot.cli", command, "--once"],
+    proc = subprocess.run([sys.executable, "-m", "mlgate", command, "--port", str(_free_port())]
+                          if command == "serve" else [sys.executable, "-m", "mlgate", command, "--once"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     output = (proc.stdout + proc.stderr).strip()
     assert proc.returncode == 1, output

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from bot.store import Store
-from bot.webhook import Delivery
-from bot.worker import Worker, WorkerConfig, backoff_delay, repository_changes, wait_for
+from mlgate.bot.intake.webhook import Delivery
+from mlgate.bot.intake.worker import Worker, WorkerConfig, backoff_delay, repository_changes, wait_for
+from mlgate.bot.store.engine import Store
 from tests.bot.test_store import DB_KINDS, fresh_database, postgres_base_url
 from tests.bot.test_worker_crash import (
     add_deliveries,
@@ -424,7 +424,7 @@ def test_the_background_loop_purges_old_done_deliveries_and_nothing_else(store: 
 
 
 def test_retention_is_14_days_by_default_and_never_shorter_than_githubs_redelivery_window() -> None:
-    from bot.settings import SettingsError, load_settings
+    from mlgate.bot.settings import SettingsError, load_settings
 
     env = {"MLGATE_WEBHOOK_SECRET": "s"}
     assert WorkerConfig.from_settings(load_settings(env, require_github=False)).retention_seconds == 14 * 86400

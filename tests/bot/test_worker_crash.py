@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot.settings import Settings
-from bot.store import Store, create_store_engine
-from bot.webhook import Delivery
-from bot.worker import wait_for
+from mlgate.bot.intake.webhook import Delivery
+from mlgate.bot.intake.worker import wait_for
+from mlgate.bot.settings import Settings
+from mlgate.bot.store.engine import Store, create_store_engine
 from tests.bot.test_store import DB_KINDS, fresh_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -121,7 +121,7 @@ def start_worker(url: str, cwd: Path, log: Path, **env: str) -> subprocess.Popen
         **env,
     }
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", "--dispatcher", DISPATCHER],
+        return subprocess.Popen([sys.executable, "-m", "mlgate", "worker", "--dispatcher", DISPATCHER],
                                 cwd=cwd, env=environment, stdout=out, stderr=subprocess.STDOUT)
 
 

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from checks import confusion
-from checks.bias import BiasConfig, evaluate, run
-from checks.context import RunContext
-from checks.errors import InputError
-from checks.predictions import PredictionsConfig
-from checks.results import GateResult, GroupRow, Status
+from mlgate.checks.errors import InputError
+from mlgate.checks.gates import confusion
+from mlgate.checks.gates.bias import BiasConfig, evaluate, run
+from mlgate.checks.inputs.context import RunContext
+from mlgate.checks.inputs.predictions import PredictionsConfig
+from mlgate.checks.results import GateResult, GroupRow, Status
 
 PRED = PredictionsConfig(label="y", prediction="yhat")
 
@@ -218,8 +218,8 @@ def test_unknown_metric_names_are_config_errors() -> None:
         BiasConfig(sensitive=["race"], max_group_regression={"recall": 0.1})
     with pytest.raises(ValidationError):
         BiasConfig(sensitive=[])
-    from checks.config import parse_config
-    from checks.errors import ConfigError
+    from mlgate.checks.config.models import parse_config
+    from mlgate.checks.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"bias\.limits \(line 3\): unknown bias metric 'FPR'"):
         parse_config("bias:\n  sensitive: [race]\n  limits:\n    FPR: {max_difference: 0.1}\n")

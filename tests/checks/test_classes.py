@@ -19,17 +19,17 @@ import pytest
 from pydantic import ValidationError
 from sklearn import metrics as skm
 
-from checks.bias import BiasConfig
-from checks.bias import evaluate as evaluate_bias
-from checks.classes import binarize
-from checks.config import parse_config
-from checks.errors import InputError
-from checks.predictions import PredictionsConfig
-from checks.quality import QualityConfig
-from checks.quality import evaluate as evaluate_quality
-from checks.results import Status
+from mlgate.checks.config.models import parse_config
+from mlgate.checks.errors import InputError
+from mlgate.checks.gates.bias import BiasConfig
+from mlgate.checks.gates.bias import evaluate as evaluate_bias
+from mlgate.checks.gates.classes import binarize
+from mlgate.checks.gates.quality import QualityConfig
+from mlgate.checks.gates.quality import evaluate as evaluate_quality
+from mlgate.checks.inputs.predictions import PredictionsConfig
+from mlgate.checks.results import Status
 
-MLGATE = [sys.executable, "-m", "checks.cli"]
+MLGATE = [sys.executable, "-m", "mlgate"]
 
 
 def _yes_no(n: int = 400, seed: int = 0) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-MLGATE = [sys.executable, "-m", "checks.cli"]
+MLGATE = [sys.executable, "-m", "mlgate"]
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

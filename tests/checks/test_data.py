@@ -14,11 +14,11 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from checks.config import parse_config
-from checks.context import RunContext
-from checks.data import DataConfig, build_schema, evaluate, parse_duration, run
-from checks.errors import ConfigError, InputError
-from checks.results import GateResult, Metric, Status
+from mlgate.checks.config.models import parse_config
+from mlgate.checks.errors import ConfigError, InputError
+from mlgate.checks.gates.data import DataConfig, build_schema, evaluate, parse_duration, run
+from mlgate.checks.inputs.context import RunContext
+from mlgate.checks.results import GateResult, Metric, Status
 
 SCHEMA = """\
 min_rows: 3

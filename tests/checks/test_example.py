@@ -30,7 +30,7 @@ def train(project: Path, variant: str) -> None:
 
 def check_all(project: Path, out: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "checks.cli", "check", "all", "--config", ".github/mlgate.yml",
+        [sys.executable, "-m", "mlgate", "check", "all", "--config", ".github/mlgate.yml",
          "--baseline", "baseline/results.json", "--json", out, "--markdown", out.replace(".json", ".md")],
         cwd=project, capture_output=True, text=True, timeout=300,
     )

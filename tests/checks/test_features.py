@@ -12,10 +12,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from checks.context import RunContext
-from checks.errors import InputError
-from checks.feature_registry import CodeLocation, parse_registry, path_matches, static_prefix
-from checks.features import (
+from mlgate.checks.errors import InputError
+from mlgate.checks.gates.feature_registry import CodeLocation, parse_registry, path_matches, static_prefix
+from mlgate.checks.gates.features import (
     DEFAULT_DEFINITION_PATTERN,
     Changes,
     CodeIndex,
@@ -24,7 +23,8 @@ from checks.features import (
     run,
     symbol_span,
 )
-from checks.results import GateResult, Metric, Status
+from mlgate.checks.inputs.context import RunContext
+from mlgate.checks.results import GateResult, Metric, Status
 
 REGISTRY = """\
 features:

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from checks.errors import InputError
-from checks.io import read_table
+from mlgate.checks.errors import InputError
+from mlgate.checks.inputs.tables import read_table
 
 
 def _frame() -> pd.DataFrame:

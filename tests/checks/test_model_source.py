@@ -11,9 +11,9 @@ import pytest
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
-from checks.context import RunContext
-from checks.errors import InputError
-from checks.predictions import (
+from mlgate.checks.errors import InputError
+from mlgate.checks.inputs.context import RunContext
+from mlgate.checks.inputs.predictions import (
     PREDICTION_COLUMN,
     SCORE_COLUMN,
     ModelSource,
@@ -143,7 +143,7 @@ def test_unloadable_model_files_are_input_errors(
 def test_a_multiclass_model_serves_task_multiclass(tmp_path: Path, data: pd.DataFrame) -> None:
     from sklearn import metrics as skm
 
-    from checks.quality import QualityConfig, evaluate
+    from mlgate.checks.gates.quality import QualityConfig, evaluate
 
     data["y"] = pd.cut(data["age"], [-np.inf, 35, 45, np.inf], labels=["young", "mid", "old"]).astype(str)
     data.to_csv(tmp_path / "data.csv", index=False)

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from checks.config import parse_config
-from checks.errors import ConfigError, InputError
-from checks.predictions import PredictionsConfig
-from checks.quality import MULTICLASS_METRICS, QualityConfig, evaluate
-from checks.results import Status
+from mlgate.checks.config.models import parse_config
+from mlgate.checks.errors import ConfigError, InputError
+from mlgate.checks.gates.quality import MULTICLASS_METRICS, QualityConfig, evaluate
+from mlgate.checks.inputs.predictions import PredictionsConfig
+from mlgate.checks.results import Status
 
 PRED = PredictionsConfig(label="y", prediction="yhat")
 
@@ -119,7 +119,7 @@ def test_from_the_command_line(tmp_path) -> None:
 
     df = _frame(seed=6)
     df.to_parquet(tmp_path / "preds.parquet")
-    proc = subprocess.run([sys.executable, "-m", "checks.cli", "check", "quality", "--predictions", "preds.parquet",
+    proc = subprocess.run([sys.executable, "-m", "mlgate", "check", "quality", "--predictions", "preds.parquet",
                            "--label", "y", "--prediction", "yhat", "--task", "multiclass", "--json", "out.json"],
                           capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr

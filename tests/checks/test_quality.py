@@ -10,11 +10,11 @@ import pytest
 from pydantic import ValidationError
 from sklearn import metrics as skm
 
-from checks.context import RunContext
-from checks.errors import ConfigError, InputError
-from checks.predictions import PredictionsConfig
-from checks.quality import QualityConfig, evaluate, run
-from checks.results import GateResult, Metric, Status
+from mlgate.checks.errors import ConfigError, InputError
+from mlgate.checks.gates.quality import QualityConfig, evaluate, run
+from mlgate.checks.inputs.context import RunContext
+from mlgate.checks.inputs.predictions import PredictionsConfig
+from mlgate.checks.results import GateResult, Metric, Status
 
 PRED = PredictionsConfig(label="y", prediction="yhat", score="p")
 
@@ -153,7 +153,7 @@ def test_unknown_metric_name_is_a_config_error() -> None:
 
 
 def test_unknown_metric_name_in_yaml_names_key_path_and_line() -> None:
-    from checks.config import parse_config
+    from mlgate.checks.config.models import parse_config
 
     text = "quality:\n  task: classification\n  metrics:\n    roc_auc: {min: 0.7}\n    aucpr: {min: 0.5}\n"
     with pytest.raises(ConfigError, match=r"quality\.metrics \(line 3\): unknown classification metric 'aucpr'"):

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from checks.config import parse_config
-from checks.context import RunContext
-from checks.errors import ConfigError, InputError
-from checks.regression import RegressionConfig, evaluate, run
-from checks.results import GateResult, Metric, Status
+from mlgate.checks.config.models import parse_config
+from mlgate.checks.errors import ConfigError, InputError
+from mlgate.checks.gates.regression import RegressionConfig, evaluate, run
+from mlgate.checks.inputs.context import RunContext
+from mlgate.checks.results import GateResult, Metric, Status
 
 BASE = pd.DataFrame({
     "id": list(range(1, 21)),

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checks.report import GITHUB_COMMENT_LIMIT, code, md, render_gate, render_report
-from checks.results import Finding, GateResult, GroupRow, LimitCheck, Metric, RunResults, Status
+from mlgate.checks.report import GITHUB_COMMENT_LIMIT, code, md, render_gate, render_report
+from mlgate.checks.results import Finding, GateResult, GroupRow, LimitCheck, Metric, RunResults, Status
 
 
 def _results(gates: list[GateResult], baseline_path: str | None = None) -> RunResults:

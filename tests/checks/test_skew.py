@@ -13,11 +13,9 @@ import pytest
 from pydantic import ValidationError
 from scipy import stats
 
-from checks.config import parse_config
-from checks.context import RunContext
-from checks.errors import ConfigError, InputError
-from checks.results import GateResult, Metric, Status
-from checks.skew import (
+from mlgate.checks.config.models import parse_config
+from mlgate.checks.errors import ConfigError, InputError
+from mlgate.checks.gates.skew import (
     SkewConfig,
     bin_counts,
     category_counts,
@@ -27,6 +25,8 @@ from checks.skew import (
     quantile_edges,
     run,
 )
+from mlgate.checks.inputs.context import RunContext
+from mlgate.checks.results import GateResult, Metric, Status
 
 
 def _write(df: pd.DataFrame, path: Path) -> Path:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from checks.config import MlgateConfig, load_config, parse_config
-from checks.errors import ConfigError
+from mlgate.checks.config.models import MlgateConfig, load_config, parse_config
+from mlgate.checks.errors import ConfigError
 
 
 def test_valid_config_reports_configured_gates() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.sandbox.harness import SandboxServer, WebhookSink
+from mlgate.sandbox.harness import SandboxServer, WebhookSink
 from tests.sandbox.contract import MISSING_MESSAGE, Contract, octokit_dir
 
 CONTRACT_KEY = pytest.StashKey[Contract | None]()

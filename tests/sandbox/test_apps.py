@@ -7,7 +7,7 @@ import time
 
 import jwt
 
-from bot.sandbox.harness import SandboxServer, WebhookSink
+from mlgate.sandbox.harness import SandboxServer, WebhookSink
 
 
 def _jwt(app_id: int, key: str, exp: int = 540, iat: int = -30) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.sandbox.harness import SandboxServer, WebhookSink
+from mlgate.sandbox.harness import SandboxServer, WebhookSink
 
 
 def test_statuses_and_combined_state(server: SandboxServer, make_repo) -> None:  # type: ignore[no-untyped-def]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.sandbox.harness import SandboxServer
+from mlgate.sandbox.harness import SandboxServer
 
 
 def test_collaborator_permissions(server: SandboxServer, make_repo) -> None:  # type: ignore[no-untyped-def]

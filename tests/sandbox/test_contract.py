@@ -9,9 +9,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from bot.sandbox import render
-from bot.sandbox.api import operations
-from bot.sandbox.harness import SandboxServer
+from mlgate.sandbox import render
+from mlgate.sandbox.api import operations
+from mlgate.sandbox.harness import SandboxServer
 from tests.sandbox.contract import FORMATS, Contract, webhook_examples
 
 EMITTED_EVENTS = {"pull_request", "pull_request_review", "issue_comment", "check_run", "check_suite", "status",

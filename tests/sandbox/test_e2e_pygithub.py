@@ -7,7 +7,7 @@ from pathlib import Path
 
 from github import Auth, Github, GithubIntegration
 
-from bot.sandbox.harness import SandboxServer, WebhookSink, run_git
+from mlgate.sandbox.harness import SandboxServer, WebhookSink, run_git
 
 
 def test_pygithub_drives_a_pr_from_push_to_merge(server: SandboxServer, sink: WebhookSink, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox.harness import SandboxServer, run_git
+from mlgate.sandbox.harness import SandboxServer, run_git
 
 
 def test_clone_and_push_round_trip(server: SandboxServer, make_repo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

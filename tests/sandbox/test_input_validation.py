@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from bot.sandbox import names
-from bot.sandbox.app import create_app
-from bot.sandbox.cli import sandbox as sandbox_cli
-from bot.sandbox.harness import SandboxServer
+from mlgate.sandbox import names
+from mlgate.sandbox.app import create_app
+from mlgate.sandbox.cli import sandbox as sandbox_cli
+from mlgate.sandbox.harness import SandboxServer
 from tests.sandbox.conftest import unique
 
 BAD_LOGINS = ["../evil", "..", "-alice", "alice-", "al--ice", "al_ice", "al.ice", "a" * 40, "", "al ice", "ali/ce",

@@ -8,7 +8,7 @@ import pytest
 from github import GithubException
 from github.GithubRetry import GithubRetry
 
-from bot.sandbox.harness import SandboxServer
+from mlgate.sandbox.harness import SandboxServer
 
 
 def test_rate_limit_headers_and_exhaustion(server: SandboxServer, make_repo) -> None:  # type: ignore[no-untyped-def]

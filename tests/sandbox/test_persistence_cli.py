@@ -11,8 +11,8 @@ from pathlib import Path
 import requests
 from click.testing import CliRunner
 
-from bot.sandbox.cli import sandbox
-from bot.sandbox.harness import SandboxServer, run_git
+from mlgate.sandbox.cli import sandbox
+from mlgate.sandbox.harness import SandboxServer, run_git
 
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_cli_help_and_serve(tmp_path: Path) -> None:
     result = CliRunner().invoke(sandbox, ["serve", "--help"])
     assert result.exit_code == 0 and "--data-dir" in result.output and "--user" in result.output
     port = _free_port()
-    code = "from bot.sandbox.cli import sandbox; sandbox()"
+    code = "from mlgate.sandbox.cli import sandbox; sandbox()"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "serve", "--port", str(port), "--data-dir", str(tmp_path / "d"),
          "--user", "alice", "--org", "acme=alice"],
@@ -65,9 +65,9 @@ def test_cli_help_and_serve(tmp_path: Path) -> None:
 
 
 def test_queued_deliveries_survive_a_restart(tmp_path: Path) -> None:
-    from bot.sandbox.harness import WebhookSink
-    from bot.sandbox.store import Store
-    from bot.sandbox.webhooks import Dispatcher
+    from mlgate.sandbox.harness import WebhookSink
+    from mlgate.sandbox.store import Store
+    from mlgate.sandbox.webhooks import Dispatcher
 
     sink = WebhookSink().start()
     try:

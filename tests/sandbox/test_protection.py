@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox.harness import SandboxServer, run_git
+from mlgate.sandbox.harness import SandboxServer, run_git
 
 
 def _protect(server: SandboxServer, full: str, **overrides: object) -> dict:  # type: ignore[type-arg]

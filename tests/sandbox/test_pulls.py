@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 
-from bot.sandbox.harness import SandboxServer, WebhookSink
+from mlgate.sandbox.harness import SandboxServer, WebhookSink
 
 
 def _pr(server: SandboxServer, full: str, n: int, token: str = "alice") -> dict:  # type: ignore[type-arg]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from bot.sandbox.harness import SandboxServer
+from mlgate.sandbox.harness import SandboxServer
 
 
 def test_create_get_update_list(server: SandboxServer) -> None:

@@ -9,7 +9,7 @@ import json
 import urllib.parse
 from pathlib import Path
 
-from bot.sandbox.harness import SandboxServer, WebhookSink
+from mlgate.sandbox.harness import SandboxServer, WebhookSink
 
 
 def test_hook_crud_ping_and_signed_headers(server: SandboxServer, make_repo) -> None:  # type: ignore[no-untyped-def]

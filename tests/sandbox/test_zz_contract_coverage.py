@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox.api import operations
+from mlgate.sandbox.api import operations
 from tests.sandbox.contract import Contract
 
 

@@ -1,1 +1,0 @@
-"""Alembic migrations for the bot's store, run programmatically by `bot.store.migrate`."""

@@ -1,0 +1,148 @@
+"""The PR report comment and the `mlgate` check summary, rendered from templates/comment*.md.j2.
+
+Rendering only: what the verdict is and what to do next are decided by the handler and passed in
+as `ReportData`. The Jinja environment and the `md` escaping filter are checks/report.py's, so the
+bot's comment and the gates' check runs escape user text (titles, branch names, file names,
+logins, check names, config errors) the same way: no links, HTML, mentions or broken tables.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlgate.bot.github.executor import REPORT_MARKER
+from mlgate.bot.github.facts import PullFacts
+from mlgate.bot.pr.repo_config import RepoConfig
+from mlgate.bot.pr.review import ReviewResult
+from mlgate.checks.report import environment
+from mlgate.checks.results import Metric
+
+COMMENT_LIMIT = 65_536  # GitHub's limit for an issue comment body
+CHECK_LIMIT = 65_535  # GitHub's limit for a check run's output.summary
+_ROW_STEPS = (None, 50, 20, 5, 1)
+_CUT_NOTE = "\n\n> ✂️ This report was cut to fit GitHub's size limit; the check runs of each gate have the details.\n"
+_URL_RE = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~!$&'*+,;=:@%/?#-]*)?")
+_BLANK_RUNS = re.compile(r"\n{3,}")  # templates stay readable; the output gets one blank line between blocks
+_STATE_RE = re.compile(r"<!-- mlgate-state: (\{.*?\}) -->")
+
+# Icons and words for the states a gate line can be in.
+STATE_ICONS = {
+    "pass": "✅",
+    "warn": "⚠️",
+    "fail": "❌",
+    "error": "💥",
+    "pending": "⏳",
+    "missing": "❔",
+    "skipped": "⏭️",
+}
+
+
+@dataclass(frozen=True)
+class GateLine:
+    """One row of the gate table: a CI check, an `mlgate/<gate>` check run, or the review gate."""
+
+    name: str
+    state: str  # a key of STATE_ICONS
+    summary: str = ""
+    details_url: str | None = None
+    metrics: tuple[Metric, ...] = ()  # key numbers (metric vs baseline with delta), from the results JSON
+    notes: tuple[str, ...] = ()  # ignored runs, unreadable results, missing baseline, near-miss names
+
+    @property
+    def icon(self) -> str:
+        return STATE_ICONS.get(self.state, "•")
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the report shows, decided before rendering."""
+
+    facts: PullFacts
+    config: RepoConfig
+    conclusion: str  # success, failure, pending
+    headline: str  # one line, plain text (escaped when rendered)
+    next_steps: tuple[str, ...] = ()  # plain text, escaped when rendered
+    gates: tuple[GateLine, ...] = ()
+    review: ReviewResult | None = None  # None when the config is invalid (no rule was evaluated)
+    queue_position: int | None = None  # the merge queue fills this in when it exists
+    state: Mapping[str, Any] = field(default_factory=dict)  # hidden, for the next evaluation
+
+    @property
+    def icon(self) -> str:
+        return {"success": "✅", "failure": "❌", "pending": "⏳"}.get(self.conclusion, "•")
+
+
+@functools.lru_cache(maxsize=1)
+def _env() -> Any:
+    """One environment per process: it caches the compiled templates (a fresh one per render
+    recompiled every template, several times per comment while the table is being fitted)."""
+    env = environment()
+    env.filters["short_sha"] = lambda sha: (str(sha or "")[:12] or "unknown")
+    env.filters["safe_url"] = safe_url
+    env.filters["plural"] = lambda n, word: f"{n} {word}{'' if n == 1 else 's'}"
+    return env
+
+
+def safe_url(url: object) -> str:
+    """An http(s) URL that cannot break out of a Markdown link target, or "" (then no link is made)."""
+    text = str(url or "")
+    return text if _URL_RE.fullmatch(text) else ""
+
+
+def encode_state(state: Mapping[str, Any]) -> str:
+    """A hidden HTML comment carrying small JSON state; `--`, `<`, `>` are escaped so user text
+    (rule names) can never end the comment early or open a tag."""
+    text = json.dumps(dict(state), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    text = text.replace("-", "\\u002d").replace("<", "\\u003c").replace(">", "\\u003e")
+    return f"<!-- mlgate-state: {text} -->"
+
+
+def decode_state(body: str | None) -> dict[str, Any]:
+    """The state an earlier report stored; {} when absent or unreadable (a hand-edited comment)."""
+    match = _STATE_RE.search(body or "")
+    if not match:
+        return {}
+    try:
+        value = json.loads(match.group(1))
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def render_comment(data: ReportData, limit: int = COMMENT_LIMIT) -> str:
+    """The report comment: marker and state first (they survive any cut), then the report."""
+    tmpl = _env().get_template("comment.md.j2")
+    head = f"{REPORT_MARKER}\n{encode_state(data.state)}\n"
+    return _fit(lambda rows: head + tmpl.render(r=data, max_rows=rows), limit)
+
+
+def render_check(data: ReportData, limit: int = CHECK_LIMIT) -> tuple[str, str]:
+    """(title, summary) of the `mlgate` check run."""
+    tmpl = _env().get_template("comment_check.md.j2")
+    summary = _fit(lambda rows: tmpl.render(r=data, max_rows=rows), limit)
+    return check_title(data), summary
+
+
+def check_title(data: ReportData) -> str:
+    """The check run's title: the headline on one line (GitHub shows it next to the check name)."""
+    title = " ".join(data.headline.split())
+    return title if len(title) <= 200 else title[:199] + "…"
+
+
+def _fit(render: Any, limit: int) -> str:
+    """Render with fewer table rows until the text fits; as a last resort cut it with a note."""
+    text = ""
+    for rows in _ROW_STEPS:
+        text = _BLANK_RUNS.sub("\n\n", render(rows)).strip() + "\n"
+        if len(text) <= limit:
+            return text
+    cut = text[: limit - len(_CUT_NOTE)]
+    # Do not leave half an HTML comment or a dangling table row behind.
+    cut = cut[: cut.rfind("\n")] if "\n" in cut else cut
+    return cut + _CUT_NOTE
+

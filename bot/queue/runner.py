@@ -1,0 +1,306 @@
+"""The I/O side of the merge queue: state from the store, events through `queue.step`, actions to GitHub.
+
+`bot/queue/machine.py` decides; this module only carries out. For one repository at a time (a lock per
+repository in this process, optimistic versions in the store across processes) it loads the state,
+steps each event, saves the new state and `next_wakeup`, THEN executes the actions. Saving first
+means a crash loses at most a comment, never the queue: `Resume` re-emits the in-flight
+`CreateStaging` / `FastForward`, and both are idempotent here.
+
+Executing an action can produce events (`StagingCreated` plus the checks already on the new SHA,
+`StagingFailed`, `FastForwardDone` / `FastForwardRefused`); they are stepped in the same call.
+
+Staging commits are built the bors-ng way, through the REST API only: a temporary branch at the
+base tip, `POST /repos/{o}/{r}/merges` of each PR head into it (squash: one commit with the merged
+tree on top of the previous one; rebase: the same per PR commit, with its message), then
+`mlgate/staging/<base>` (or `mlgate/try/<n>`) is forced to the result. The base itself only ever
+moves with a NON-force ref update to a tested SHA; GitHub's 422 refusal is the queue's
+`FastForwardRefused`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from mlgate.bot.github.facts import CheckRun
+from mlgate.bot.github.forge import Forge
+from mlgate.bot.pr.gates import report_of
+from mlgate.bot.queue.machine import (
+    CancelBuild,
+    CheckUpdate,
+    Comment,
+    CreateStaging,
+    DeleteBranch,
+    Dequeue,
+    Event,
+    FastForward,
+    FastForwardDone,
+    FastForwardRefused,
+    MergePull,
+    QueueAction,
+    QueueConfig,
+    QueueState,
+    Resume,
+    StagingCreated,
+    StagingFailed,
+    Tick,
+    next_wakeup,
+    step,
+)
+from mlgate.bot.queue.store import QueueRow, QueueStore
+
+log = logging.getLogger(__name__)
+
+ForgeFor = Callable[[str], Forge]
+ConfigFor = Callable[[str, str], "QueueConfig | None"]  # (repo, branch whose config applies) -> config
+DEFAULT_CONFIG_BRANCH = "main"
+QUEUE_MARKER = "<!-- mlgate-queue -->"  # on every queue comment: the bot never obeys its own text
+_MAX_EVENTS_PER_FEED = 200  # a safety net: follow-up events of one feed (a bug must not spin forever)
+_SAVE_ATTEMPTS = 8
+
+
+def temp_branch(build_id: int) -> str:
+    """Where a staging commit is assembled before the staging branch is pointed at it."""
+    return f"mlgate/tmp/{int(build_id)}"
+
+
+def check_updates(runs: Iterable[CheckRun], sha: str) -> list[CheckUpdate]:
+    """Check runs and statuses as the queue's CheckUpdate events: who reported them and, for a gate
+    run, what its results JSON says (a pending status is in progress). The queue judges them with the
+    check rule (bot/pr/check_rule.py); nothing is filtered here, so no report escapes the rule."""
+    out = []
+    for run in runs:
+        report = report_of(run)
+        out.append(CheckUpdate(sha, run.name, report.status, run.conclusion, run.details_url, run.kind, run.app,
+                               run.id, report.results))
+    return out
+
+
+def no_queue_config() -> QueueConfig:
+    """Without a valid `.github/mlgate.yml` nothing can be queued (the queue says why)."""
+    return QueueConfig(branches=(), required_checks=())
+
+
+@dataclass
+class QueueRunner:
+    """Feeds events to the pure queue and executes its actions through a Forge."""
+
+    store: QueueStore
+    forge_for: ForgeFor
+    config_for: ConfigFor
+    clock: Callable[[], float] = time.time
+    # Called once the base moved to a landed SHA: (repo, sha, PR numbers, config branch); deployments hook here.
+    on_landed: Callable[[str, str, tuple[int, ...], str], None] | None = None
+    executed: deque[str] = field(default_factory=lambda: deque(maxlen=1000))  # recent work, for logs and tests
+    _locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    # --- entry points --------------------------------------------------------------------------
+    def feed(self, repo: str, events: Iterable[Event], *, config_branch: str | None = None) -> list[QueueAction]:
+        """Step `events` (and the events their execution produces) in order; returns every action."""
+        pending = deque(events)
+        if not pending:
+            return []
+        done: list[QueueAction] = []
+        with self._lock(repo):
+            row = self.store.load(repo)
+            branch = config_branch or row.config_branch or DEFAULT_CONFIG_BRANCH
+            config = self.config_for(repo, branch) or no_queue_config()
+            forge = self.forge_for(repo)
+            count = 0
+            while pending:
+                count += 1
+                if count > _MAX_EVENTS_PER_FEED:
+                    log.error("merge queue of %s: more than %d follow-up events in one feed; stopping (the next "
+                              "tick resumes)", repo, _MAX_EVENTS_PER_FEED)
+                    break
+                event = pending.popleft()
+                actions = self._step_and_save(repo, event, config, branch)
+                for action in actions:
+                    done.append(action)
+                    pending.extend(self._execute(forge, action))
+                self._landed(repo, actions, branch)
+        return done
+
+    def _landed(self, repo: str, actions: Iterable[QueueAction], branch: str) -> None:
+        landed: dict[str, list[int]] = {}
+        for action in actions:
+            if isinstance(action, MergePull):
+                landed.setdefault(action.landed_sha, []).append(action.number)
+        for sha, numbers in landed.items():
+            if self.on_landed is None:
+                continue
+            try:
+                self.on_landed(repo, sha, tuple(numbers), branch)
+            except Exception as exc:  # a deployment problem never undoes or blocks a landing
+                log.error("after landing %s in %s: %s: %s", sha[:12], repo, type(exc).__name__, exc)
+
+    def tick(self, now: float | None = None) -> int:
+        """Step `Tick` for every repository whose `next_wakeup` has come; returns how many."""
+        now = self.clock() if now is None else now
+        repos = self.store.due(now)
+        for repo in repos:
+            try:
+                self.feed(repo, [Tick()])
+            except Exception as exc:  # one broken repository must not stop the others' timeouts
+                log.error("merge queue tick of %s failed (%s: %s)", repo, type(exc).__name__, exc)
+        return len(repos)
+
+    def resume(self, repo: str) -> list[QueueAction]:
+        """After a restart: re-emit in-flight work and re-read the checks on running builds' SHAs."""
+        actions = self.feed(repo, [Resume()])
+        state = self.state(repo)
+        forge = self.forge_for(repo)
+        updates: list[Event] = []
+        for sha in running_shas(state):
+            updates.extend(self._checks(forge, repo, sha))
+        return actions + self.feed(repo, updates)
+
+    def state(self, repo: str) -> QueueState:
+        return self.store.load(repo).state
+
+    def knows_sha(self, repo: str, sha: str) -> bool:
+        """Is `sha` a running staging or try commit of this repository (is a check on it for us)?"""
+        return sha in running_shas(self.state(repo))
+
+    # --- stepping --------------------------------------------------------------------------------
+    def _step_and_save(self, repo: str, event: Event, config: QueueConfig, branch: str) -> tuple[QueueAction, ...]:
+        for _ in range(_SAVE_ATTEMPTS):
+            row: QueueRow = self.store.load(repo)
+            now = self.clock()
+            new, actions = step(row.state, event, now, config)
+            if new == row.state and not actions and row.version:
+                return ()
+            if self.store.save(row, new, wakeup_at=next_wakeup(new, config), now=now, config_branch=branch):
+                return actions
+            log.info("merge queue of %s changed while stepping %s; re-reading", repo, type(event).__name__)
+        raise RuntimeError(f"could not save the merge-queue state of {repo}: it kept changing")
+
+    # --- executing -------------------------------------------------------------------------------
+    def _execute(self, forge: Forge, action: QueueAction) -> list[Event]:
+        if isinstance(action, CreateStaging):
+            try:
+                return self._create_staging(forge, action)
+            except Exception as exc:
+                # Left "creating": the queue asks again after merge.start_timeout_minutes (Tick).
+                log.error("staging commit for build %d of %s failed (%s: %s); the queue will ask again",
+                          action.build_id, action.repo, type(exc).__name__, exc)
+                self.executed.append(f"staging {action.build_id} error")
+                return []
+        if isinstance(action, FastForward):
+            return self._fast_forward(forge, action)
+        if isinstance(action, Comment):
+            forge.create_comment(action.repo, action.number, f"{QUEUE_MARKER}\n{action.body}")
+            self.executed.append(f"comment #{action.number}")
+            return []
+        if isinstance(action, MergePull):
+            if action.method != "merge":
+                # The tested commit is on the base; the PR is closed as landed (its comment has the SHA).
+                forge.close_pull(action.repo, action.number)
+            # method merge: the PR head is in the base now, GitHub marks the PR merged by itself.
+            self.executed.append(f"landed #{action.number} in {action.landed_sha[:12]}")
+            return []
+        if isinstance(action, DeleteBranch):
+            self._delete_head(forge, action)
+            return []
+        if isinstance(action, CancelBuild):
+            self.executed.append(f"abandoned build {action.build_id}")
+            return []
+        if isinstance(action, Dequeue):
+            log.info("%s#%d left the merge queue: %s (%s)", action.repo, action.number, action.outcome, action.reason)
+            self.executed.append(f"dequeued #{action.number}: {action.outcome}")
+            return []
+        raise TypeError(f"unknown queue action {type(action).__name__}")
+
+    def _create_staging(self, forge: Forge, a: CreateStaging) -> list[Event]:
+        repo = a.repo
+        base_sha = a.base_sha or forge.get_branch_sha(repo, a.base)
+        if base_sha is None:
+            return [StagingFailed(a.build_id, None, f"the base branch {a.base} does not exist")]
+        tmp = temp_branch(a.build_id)
+        forge.force_branch(repo, tmp, base_sha)
+        current = base_sha
+        for pull in a.pulls:
+            message = f"Merge #{pull.number} ({pull.head_sha[:12]}) into {a.base}\n\nmlgate {a.purpose} {a.build_id}"
+            if a.method == "rebase":
+                replayed = self._replay(forge, repo, tmp, pull.number, pull.head_sha, current)
+                if replayed is None:
+                    forge.delete_branch(repo, tmp)
+                    return [StagingFailed(a.build_id, pull.number, "its commits do not replay cleanly")]
+                current = replayed
+                continue
+            outcome, sha = forge.merge_into_branch(repo, tmp, pull.head_sha, message)
+            if outcome == "conflict":
+                forge.delete_branch(repo, tmp)
+                return [StagingFailed(a.build_id, pull.number, "merge conflict")]
+            if outcome == "noop":
+                sha = forge.get_branch_sha(repo, tmp) or current  # already contained (or a re-sent merge)
+            elif a.method == "squash":
+                assert sha is not None
+                squash = f"{message}\n\nSquashed: the tree of the merge of {pull.head_sha[:12]}"
+                sha = forge.commit_with_tree_of(repo, sha, current, squash)
+                forge.force_branch(repo, tmp, sha)
+            assert sha is not None
+            current = sha
+        forge.force_branch(repo, a.branch, current)
+        forge.delete_branch(repo, tmp)
+        self.executed.append(f"staging {a.build_id} at {current[:12]} on {a.branch}")
+        return [StagingCreated(a.build_id, current, base_sha), *self._checks(forge, repo, current)]
+
+    def _checks(self, forge: Forge, repo: str, sha: str) -> list[CheckUpdate]:
+        return check_updates(forge.checks_on(repo, sha), sha)
+
+    def _replay(self, forge: Forge, repo: str, tmp: str, number: int, head_sha: str, current: str) -> str | None:
+        """Rebase through the API: each PR commit is merged into `tmp`, then replaced by a commit with
+        the merged tree, the previous replayed commit as its only parent and the original message."""
+        commits = forge.pull_commits(repo, number)
+        shas = [sha for sha, _ in commits]
+        if head_sha not in shas:
+            return None  # the PR moved on (its HeadPushed follows) or lists more than 250 commits
+        for sha, message in commits[: shas.index(head_sha) + 1]:
+            outcome, merged = forge.merge_into_branch(repo, tmp, sha, f"Replay {sha[:12]} of #{number}")
+            if outcome == "conflict":
+                return None
+            if outcome == "noop":
+                continue  # already on the base
+            assert merged is not None
+            current = forge.commit_with_tree_of(repo, merged, current, message)
+            forge.force_branch(repo, tmp, current)
+        return current
+
+    def _fast_forward(self, forge: Forge, a: FastForward) -> list[Event]:
+        if forge.get_branch_sha(a.repo, a.base) == a.to_sha:
+            self.executed.append(f"base {a.base} already at {a.to_sha[:12]}")
+            return [FastForwardDone(a.build_id, a.to_sha)]
+        if forge.fast_forward_branch(a.repo, a.base, a.to_sha):
+            self.executed.append(f"fast-forwarded {a.base} to {a.to_sha[:12]}")
+            return [FastForwardDone(a.build_id, a.to_sha)]
+        tip = forge.get_branch_sha(a.repo, a.base)
+        self.executed.append(f"fast-forward of {a.base} refused (tip {str(tip)[:12]})")
+        return [FastForwardRefused(a.build_id, "not a fast-forward", tip)]
+
+    def _delete_head(self, forge: Forge, a: DeleteBranch) -> None:
+        ref, sha, head_repo = forge.pull_head_branch(a.repo, a.number)
+        if head_repo.lower() != a.repo.lower() or sha != a.head_sha:
+            self.executed.append(f"kept the head branch of #{a.number}")
+            return  # a fork, or new commits: not ours to delete
+        forge.delete_branch(a.repo, ref)
+        self.executed.append(f"deleted {ref}")
+
+    def _lock(self, repo: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(repo, threading.Lock())
+
+
+def running_shas(state: QueueState) -> set[str]:
+    """SHAs of the staging and try commits whose checks the queue is waiting for."""
+    shas = {lane.build.sha for lane in state.lanes if lane.build is not None and lane.build.sha}
+    shas |= {t.sha for t in state.tries if t.sha}
+    return shas
+
+
+__all__ = ["QUEUE_MARKER", "QueueRunner", "check_updates", "no_queue_config", "running_shas", "temp_branch"]

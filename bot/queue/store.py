@@ -1,0 +1,104 @@
+"""Durable merge-queue state: one row per repository in `queue_state` (migration 0003_queue_state).
+
+The row holds `mlgate.bot.queue.machine.state_to_json(state)` as text, a `version` for optimistic concurrency (two
+workers, or the worker's tick and a delivery, never overwrite each other: the loser re-reads and
+re-applies its event, which is safe because `queue.step` is pure), the branch whose
+`.github/mlgate.yml` configures the queue, and `wakeup_at` (from `queue.next_wakeup`) so the
+worker's tick finds the repositories whose timeouts are due without reading every state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from mlgate.bot.queue.machine import QueueState, state_from_json, state_to_json
+
+metadata = sa.MetaData()  # its own: the table belongs to the queue, created by migration 0003_queue_state
+queue_state = sa.Table(
+    "queue_state",
+    metadata,
+    sa.Column("repo", sa.String(255), primary_key=True),
+    sa.Column("state", sa.Text(), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("config_branch", sa.String(255), nullable=True),
+    sa.Column("wakeup_at", sa.Float(), nullable=True, index=True),
+    sa.Column("updated_at", sa.Float(), nullable=False),
+)
+_c = queue_state.c
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    repo: str
+    state: QueueState
+    version: int  # 0: not stored yet
+    config_branch: str | None = None
+    wakeup_at: float | None = None
+
+
+class QueueStore:
+    """Load and save queue states through the bot's store engine (`Store.engine`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A read-only transaction: on the store's SQLite engine a deferred BEGIN, which never waits
+        for (or blocks) writers, instead of the BEGIN IMMEDIATE its writes use."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(mlgate_read_only=True)
+            with conn.begin():
+                yield conn
+
+    def load(self, repo: str) -> QueueRow:
+        """The stored state, or an empty one (version 0). A damaged document raises ValueError."""
+        with self._read() as conn:
+            row = conn.execute(sa.select(queue_state).where(_c.repo == repo)).first()
+        if row is None:
+            return QueueRow(repo, QueueState(repo), 0)
+        try:
+            state = state_from_json(json.loads(row.state))
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise ValueError(f"stored merge-queue state of {repo} is unreadable: {exc}") from exc
+        return QueueRow(repo, state, row.version, row.config_branch, row.wakeup_at)
+
+    def save(self, row: QueueRow, state: QueueState, *, wakeup_at: float | None, now: float,
+             config_branch: str | None = None) -> bool:
+        """Write `state` if nobody saved since `row` was loaded; False means: re-read and re-apply."""
+        text = json.dumps(state_to_json(state), separators=(",", ":"), sort_keys=True)
+        branch = config_branch or row.config_branch
+        values = {"state": text, "version": row.version + 1, "config_branch": branch, "wakeup_at": wakeup_at,
+                  "updated_at": now}
+        with self.engine.begin() as conn:
+            if row.version == 0:
+                exists = conn.execute(sa.select(_c.version).where(_c.repo == row.repo)).first()
+                if exists is not None:
+                    return False
+                try:
+                    conn.execute(queue_state.insert().values(repo=row.repo, **values))
+                except sa.exc.IntegrityError:  # another writer inserted first
+                    return False
+                return True
+            done = conn.execute(queue_state.update().where(_c.repo == row.repo, _c.version == row.version)
+                                .values(**values))
+            return done.rowcount == 1
+
+    def set_config_branch(self, repo: str, branch: str) -> None:
+        """Remember which branch configures the queue (the default branch), for ticks without a payload."""
+        with self.engine.begin() as conn:
+            conn.execute(queue_state.update().where(_c.repo == repo, _c.config_branch.is_distinct_from(branch))
+                         .values(config_branch=branch))
+
+    def due(self, now: float, limit: int = 100) -> list[str]:
+        """Repositories whose queue wants a Tick by `now`."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(_c.repo).where(_c.wakeup_at.is_not(None), _c.wakeup_at <= now)
+                                .order_by(_c.wakeup_at).limit(limit))
+            return [r.repo for r in rows]
