@@ -196,9 +196,9 @@ def test_mlgate_commands_shown_exist() -> None:
                 command = main.get_command(ctx, m.group(1))
                 if command is None:
                     unknown.append(f"{page.relative_to(ROOT)}: mlgate {m.group(1)}")
-                elif isinstance(command, click.Group) and m.group(2):
-                    if command.get_command(click.Context(command), m.group(2)) is None:
-                        unknown.append(f"{page.relative_to(ROOT)}: mlgate {m.group(1)} {m.group(2)}")
+                elif (isinstance(command, click.Group) and m.group(2)
+                      and command.get_command(click.Context(command), m.group(2)) is None):
+                    unknown.append(f"{page.relative_to(ROOT)}: mlgate {m.group(1)} {m.group(2)}")
     assert not unknown, f"commands shown that mlgate does not have: {sorted(set(unknown))}"
 
 
