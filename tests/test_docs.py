@@ -110,6 +110,11 @@ def test_readme_points_at_nothing_outside_the_repository() -> None:
     # Bare addresses count too: PyPI and GitHub turn them into links.
     bare = re.findall(r"(?:[a-z][a-z0-9+.-]*://|www\.|mailto:)\S*", text, re.IGNORECASE)
     assert not bare, f"README.md names addresses outside the repository: {bare}"
+    # And as GitHub's Markdown engine renders it: every link and image stays inside the repository.
+    cmarkgfm = pytest.importorskip("cmarkgfm")
+    html = cmarkgfm.github_flavored_markdown_to_html(text)
+    targets = re.findall(r'(?:href|src)="([^"]*)"', html)
+    assert not [t for t in targets if is_external(t) or t.startswith("/")], targets
 
 
 @pytest.mark.parametrize("marker", sorted(SETUP_BLOCKS))
