@@ -12,7 +12,8 @@ import pytest
 from mlgate.sandbox import render
 from mlgate.sandbox.api import operations
 from mlgate.sandbox.harness import SandboxServer
-from tests.sandbox.contract import FORMATS, Contract, webhook_examples
+from tests.conftest import github_webhook_examples
+from tests.sandbox.contract import FORMATS, Contract
 
 EMITTED_EVENTS = {"pull_request", "pull_request_review", "issue_comment", "check_run", "check_suite", "status",
                   "push", "deployment", "deployment_status", "installation", "ping"}
@@ -32,7 +33,7 @@ def test_validator_accepts_githubs_own_webhook_examples(contract: Contract) -> N
     other complaint means the validator is off.
     """
     checked = 0
-    for group in webhook_examples(contract.root):
+    for group in github_webhook_examples():
         if group["name"] not in EMITTED_EVENTS:
             continue
         for example in group["examples"]:
