@@ -19,14 +19,14 @@ import pytest
 from pydantic import ValidationError
 from sklearn import metrics as skm
 
+from mlgate.checks.config.bias import BiasConfig
 from mlgate.checks.config.models import parse_config
+from mlgate.checks.config.predictions import PredictionsConfig
+from mlgate.checks.config.quality import QualityConfig
 from mlgate.checks.errors import InputError
-from mlgate.checks.gates.bias import BiasConfig
 from mlgate.checks.gates.bias import evaluate as evaluate_bias
 from mlgate.checks.gates.classes import binarize
-from mlgate.checks.gates.quality import QualityConfig
 from mlgate.checks.gates.quality import evaluate as evaluate_quality
-from mlgate.checks.inputs.predictions import PredictionsConfig
 from mlgate.checks.results import Status
 
 MLGATE = [sys.executable, "-m", "mlgate"]
