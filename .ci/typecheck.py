@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         command = [sys.executable, "-m", "mypy", "--config-file", str(pyproject),
                    "--cache-dir", str(ROOT / ".mypy_cache"), "--no-error-summary", "--show-error-codes",
                    *[arg for name in top for arg in ("-p", name)], *args.mypy_args]
-        env = {**os.environ, "MYPYPATH": ""}
+        env = {**os.environ, "MYPYPATH": str(tree)}  # before site-packages, where a regular install may be
         proc = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, check=False)
     if proc.returncode not in (0, 1):  # 2: mypy itself failed (bad config, crash)
         sys.stderr.write(proc.stdout + proc.stderr)
