@@ -63,8 +63,8 @@ def plan(event_name: str, event: dict[str, Any], ref: str, sha: str) -> Plan:
     """Decide from the run's facts alone (GITHUB_EVENT_NAME, the event payload, GITHUB_REF, GITHUB_SHA)."""
     if event_name in _PR_EVENTS:
         pr = event.get("pull_request")
-        base = ((pr or {}).get("base") or {}).get("sha") if isinstance(pr, dict) else None
-        if not base:
+        base = (pr.get("base") or {}).get("sha") if isinstance(pr, dict) else None
+        if not isinstance(pr, dict) or not base:
             return Unknown(f"the {event_name} event has no pull_request.base.sha")
         return Known(base, f"the base commit of PR #{pr.get('number')}")
     if event_name == "merge_group":

@@ -366,12 +366,12 @@ def cmd_baseline(args: argparse.Namespace, env: RunEnv) -> int:
     else:
         choice = find_baseline(env.github(), gate, event_name=env.event_name, event=env.event,
                                sha=env.tested_sha(args.sha), explicit_sha=args.baseline_sha or None, ref=env.ref)
-    path = ""
+    written = ""
     if choice.results is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(choice.results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        path = str(out)
-    env.set_output("path", path)
+        written = str(out)
+    env.set_output("path", written)
     env.set_output("sha", choice.sha or "")
     env.set_output("note", choice.note)
     print(choice.note)

@@ -28,6 +28,8 @@ from mlgate.checks.config.models import parse_config
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
 from tests.bot.conftest import running_sandbox
 
+pytestmark = pytest.mark.e2e  # the whole system end to end: `pytest -m 'not e2e'` leaves it out
+
 SECRET = "deploy-e2e-secret"
 BOT = "mlgate-bot"
 CONFIG = """\

@@ -15,8 +15,8 @@ from mlgate.bot.deploy.runner import after_landing, handle_deploy_command, on_de
 from mlgate.bot.pr.repo_config import RepoConfig
 from mlgate.bot.store.engine import Store
 from mlgate.checks.config.models import parse_config
+from tests.bot.conftest import fresh_database
 from tests.bot.fake_forge import FakeForge
-from tests.bot.test_store import fresh_database
 
 REPO = "acme/ml"
 CONFIG = parse_config(

@@ -23,6 +23,9 @@ from mlgate.bot.pr.repo_config import CONFIG_PATH
 from mlgate.bot.pr.report import decode_state
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
 from tests.bot.conftest import running_sandbox
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.e2e  # the whole system end to end: `pytest -m 'not e2e'` leaves it out
 
 SECRET = "e2e-webhook-secret"
 BOT = "mlgate-bot"
@@ -195,7 +198,7 @@ def test_through_the_service_webhook_store_worker(sandbox: SandboxServer, tmp_pa
     from werkzeug.serving import make_server
 
     from mlgate.bot.intake.app import create_app
-    from mlgate.bot.intake.worker import Worker, WorkerConfig, wait_for
+    from mlgate.bot.intake.worker import Worker, WorkerConfig
     from mlgate.bot.settings import Settings
     from mlgate.bot.store.engine import Store
 
@@ -231,14 +234,14 @@ def test_through_the_service_webhook_store_worker(sandbox: SandboxServer, tmp_pa
             runs = [r for r in resp.json().get("check_runs", []) if r["name"] == "mlgate"]
             return runs[0]["conclusion"] if runs else None
 
-        assert wait_for(lambda: conclusion() == "failure", timeout=30), "no failing mlgate check from the service"
-        assert wait_for(lambda: len(reports(sandbox, repo, number)) == 1, timeout=10)
+        assert wait_until(lambda: conclusion() == "failure", timeout=30), "no failing mlgate check from the service"
+        assert wait_until(lambda: len(reports(sandbox, repo, number)) == 1, timeout=10)
         (first,) = reports(sandbox, repo, number)
 
         approve = sandbox.api("POST", f"/repos/{repo}/pulls/{number}/reviews", "bob", json={"event": "APPROVE"})
         approve.raise_for_status()
-        assert wait_for(lambda: conclusion() == "success", timeout=30), "the approval did not turn the check green"
-        assert wait_for(lambda: "✅ approved" in reports(sandbox, repo, number)[0]["body"], timeout=10)
+        assert wait_until(lambda: conclusion() == "success", timeout=30), "the approval did not turn the check green"
+        assert wait_until(lambda: "✅ approved" in reports(sandbox, repo, number)[0]["body"], timeout=10)
         (final,) = reports(sandbox, repo, number)
         assert final["id"] == first["id"]
     finally:

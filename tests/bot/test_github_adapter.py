@@ -1,19 +1,17 @@
 """The PyGithub adapter against `responses`: the exact REST calls of every Forge method.
 
 Response bodies are GitHub's own examples from `@octokit/openapi` (looked up through the
-operation that answers them), with their `https://api.github.com` URLs rewritten to a GitHub
-Enterprise-style base URL, because PyGithub follows the `url` fields it is given.
+operation that answers them; the test run installs the package when it is missing), with their
+`https://api.github.com` URLs rewritten to a GitHub Enterprise-style base URL, because PyGithub
+follows the `url` fields it is given.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
-import functools
 import json
-import os
 import urllib.parse
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -34,6 +32,7 @@ from mlgate.bot.github.client import (
 )
 from mlgate.bot.github.facts import ChangedFile, CheckRun, Permission, Review
 from mlgate.retry import RateLimitedError, RetryPolicy
+from tests.conftest import github_openapi
 
 HOST = "ghe.example.test:8443"  # an explicit port: PyGithub always names one in its request URLs
 BASE = f"https://{HOST}/api/v3"
@@ -44,21 +43,6 @@ TOKEN = "ghp_test_token_not_a_secret"
 # -- GitHub's OpenAPI examples ---------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
-def openapi() -> dict[str, Any]:
-    root = Path(os.environ.get("MLGATE_OCTOKIT_DIR") or Path(__file__).resolve().parents[2] / "node_modules")
-    spec = root / "@octokit" / "openapi" / "generated" / "api.github.com.json"
-    if not spec.is_file():
-        message = (
-            f"GitHub's OpenAPI description is missing: {spec} (install it with "
-            "`npm install --no-save @octokit/openapi` in the repository, or set MLGATE_OCTOKIT_DIR)"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return json.loads(spec.read_text())
-
-
 def rebase(value: Any) -> Any:
     """The example with GitHub.com API URLs pointing at the test server."""
     return json.loads(json.dumps(value).replace("https://api.github.com", BASE))
@@ -66,7 +50,7 @@ def rebase(value: Any) -> Any:
 
 def op_example(path: str, method: str, status: str = "200", name: str | None = None) -> Any:
     """The example response body GitHub documents for one operation (a deep copy, URLs rebased)."""
-    spec = openapi()
+    spec = github_openapi()
     content = spec["paths"][path][method]["responses"][status]["content"]
     media = content.get("application/json") or next(iter(content.values()))
     examples = media["examples"]
@@ -112,12 +96,6 @@ def token_forge(sleeps: Sleeps, bot_login: str | None = "mlgate[bot]", **policy:
 @pytest.fixture
 def forge(sleeps: Sleeps) -> GitHubForge:
     return token_forge(sleeps)
-
-
-@pytest.fixture
-def rsps():
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
 
 
 def calls(mock: responses.RequestsMock) -> list[tuple[str, str]]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +13,7 @@ from mlgate.bot.intake.dispatcher import CHECK_NAME, Handlers, build_dispatcher
 from mlgate.bot.pr.repo_config import CONFIG_PATH
 from mlgate.bot.pr.report import decode_state
 from tests.bot.fake_forge import FakeForge
+from tests.conftest import github_webhook_examples
 
 REPO = "acme/ml"
 HEAD = "a" * 40
@@ -358,21 +357,8 @@ def test_build_dispatcher_uses_given_forges_and_settings_login(forge: FakeForge)
 # GitHub's example payloads
 
 
-def _octokit_examples() -> Path | None:
-    root = Path(os.environ.get("MLGATE_OCTOKIT_DIR") or Path(__file__).resolve().parents[2] / "node_modules")
-    index = root / "@octokit" / "webhooks-examples" / "api.github.com" / "index.json"
-    return index if index.is_file() else None
-
-
 def test_every_github_example_payload_is_handled_without_error() -> None:
-    index = _octokit_examples()
-    if index is None:
-        message = ("@octokit/webhooks-examples not found (set MLGATE_OCTOKIT_DIR or run `npm install --no-save "
-                   "@octokit/openapi @octokit/webhooks-examples @octokit/webhooks-schemas`)")
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    events = json.loads(index.read_text(encoding="utf-8"))
+    events = github_webhook_examples()
     routed: dict[str, int] = {}
     handled = 0
     for entry in events:

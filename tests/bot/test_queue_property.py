@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -279,7 +280,7 @@ def test_regression_a_bisection_build_preempted_forever() -> None:
 
 
 QueueMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=50, deadline=None)
-TestQueueMerge = QueueMachine.TestCase
+TestQueueMerge = pytest.mark.slow(QueueMachine.TestCase)
 
 
 class SquashNoPreempt(QueueMachine):

@@ -3,9 +3,6 @@ branch, a fake CI on the staging SHA, non-force fast-forwards, restarts from the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from mlgate.bot.queue.machine import (
@@ -19,27 +16,10 @@ from mlgate.bot.queue.runner import QUEUE_MARKER, QueueRunner, running_shas
 from mlgate.bot.queue.store import QueueStore
 from mlgate.bot.store.engine import Store
 from tests.bot.fake_forge import FakeForge
-from tests.bot.test_store import DB_KINDS, fresh_database
+from tests.conftest import FakeTime, wait_until
 
 REPO = "acme/ml"
 CHECK = "ci/tests"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(params=DB_KINDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """SQLite, and PostgreSQL when MLGATE_TEST_POSTGRES_URL is set (a failure in CI without it)."""
-    with fresh_database(request.param, tmp_path) as url:
-        s = Store.open(url)
-        yield s
-        s.close()
 
 
 class World:
@@ -47,7 +27,7 @@ class World:
 
     def __init__(self, store: Store, config: QueueConfig | None = None) -> None:
         self.forge = FakeForge()
-        self.clock = Clock()
+        self.clock = FakeTime()
         self.config = config or QueueConfig(branches=("main",), required_checks=(CHECK,), batch_size=8,
                                             adaptive=False)
         self.store = store
@@ -224,7 +204,7 @@ def test_merge_without_required_checks_is_refused_with_a_reason(store: Store) ->
 
 
 def test_the_worker_calls_the_dispatchers_tick(store: Store) -> None:
-    from mlgate.bot.intake.worker import Worker, WorkerConfig, wait_for
+    from mlgate.bot.intake.worker import Worker, WorkerConfig
 
     class Ticking:
         ticks = 0
@@ -245,7 +225,7 @@ def test_the_worker_calls_the_dispatchers_tick(store: Store) -> None:
     worker = Worker(store, Ticking(), WorkerConfig(threads=1, poll_interval_seconds=0.05))
     worker.start()
     try:
-        assert wait_for(lambda: Ticking.ticks >= 2, timeout=5), "tick was not called every second"
+        assert wait_until(lambda: Ticking.ticks >= 2, timeout=5), "tick was not called every second"
     finally:
         worker.stop()
 

@@ -1,17 +1,10 @@
-"""The store against a real SQLite file and a real PostgreSQL database.
-
-The helpers at the top (`postgres_base_url`, `fresh_database`) are shared with the other bot
-test modules.
-"""
+"""The store against a real SQLite file and a real PostgreSQL database (`db_url` and `store` are
+tests/bot/conftest.py's fixtures: each test runs on both)."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -21,59 +14,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import make_url
 
 from mlgate.bot.intake.webhook import Delivery
 from mlgate.bot.store.engine import MIGRATIONS_DIR, Store, StoreError, WriteGate, create_store_engine, migrate
 from mlgate.bot.store.tables import metadata
+from tests.conftest import wait_until
 
 T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=timezone.utc)
 LEASE = timedelta(seconds=30)
-
-
-def postgres_base_url() -> str:
-    """The test server's URL; a skip on a laptop without it, a failure in CI."""
-    url = os.environ.get("MLGATE_TEST_POSTGRES_URL")
-    if not url:
-        if os.environ.get("CI") == "true":
-            pytest.fail('MLGATE_TEST_POSTGRES_URL is not set: CI must start PostgreSQL (eval "$(.ci/postgres.sh)")')
-        pytest.skip('MLGATE_TEST_POSTGRES_URL is not set (eval "$(.ci/postgres.sh)" to run the PostgreSQL tests)')
-    return url
-
-
-@contextmanager
-def fresh_database(kind: str, tmp_path: Path) -> Iterator[str]:
-    """A URL to an empty database of `kind` ('sqlite' file or 'postgres'), dropped afterwards."""
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'mlgate.sqlite3'}"
-        return
-    base = postgres_base_url()
-    name = f"mlgate_t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-DB_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(params=DB_KINDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with fresh_database(request.param, tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = Store.open(db_url)
-    yield s
-    s.close()
 
 
 def delivery(
@@ -406,9 +354,7 @@ def test_sqlite_wal_is_checkpointed_in_the_background(tmp_path: Path) -> None:
         for i in range(40):
             store.add_delivery(delivery(f"d-{i}", big="x" * 20_000), T0)
         assert path.stat().st_size == size_before  # everything still in the WAL
-        deadline = time.monotonic() + 5
-        while path.stat().st_size == size_before and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: path.stat().st_size != size_before, 5)  # the checkpointer's thread, not ours
         assert path.stat().st_size > size_before + 40 * 20_000
     finally:
         store.close()
@@ -428,16 +374,21 @@ def test_write_gate_serves_intake_first_but_not_forever() -> None:
         with gate.hold(urgent):
             order.append(name)
 
+    def waiting(urgent: int, normal: int) -> bool:
+        # the gate's own counts: a thread is queued exactly when the gate has counted it
+        with gate._cond:
+            return gate._held and (gate._urgent_waiting, gate._normal_waiting) == (urgent, normal)
+
     first = threading.Thread(target=holder)
     first.start()
-    time.sleep(0.05)
+    assert wait_until(lambda: waiting(0, 0), 5)
     threads = [threading.Thread(target=waiter, args=("worker", False))]
     threads[0].start()
-    time.sleep(0.05)
+    assert wait_until(lambda: waiting(0, 1), 5)
     for i in range(4):
         threads.append(threading.Thread(target=waiter, args=(f"intake{i}", True)))
         threads[-1].start()
-    time.sleep(0.05)
+    assert wait_until(lambda: waiting(4, 1), 5)
     release.set()
     for t in [first, *threads]:
         t.join(5)

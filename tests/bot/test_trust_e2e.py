@@ -11,7 +11,6 @@ workflow would.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,8 +25,10 @@ from mlgate.bot.intake.dispatcher import Handlers, build_dispatcher
 from mlgate.bot.pr.repo_config import CONFIG_PATH
 from mlgate.checks.results import GateResult, RunResults, Status
 from mlgate.sandbox.harness import Delivery, SandboxServer, WebhookSink
-from tests.bot.conftest import running_sandbox
+from tests.bot.conftest import running_sandbox, sha256_of
 from tests.bot.test_queue_e2e import BOT, ZERO, World
+
+pytestmark = pytest.mark.e2e  # the whole system end to end: `pytest -m 'not e2e'` leaves it out
 
 GATE_APP = "github-actions"  # the app the actions publish as (merge.gate_app's default)
 MALLORY = "mallory"  # a collaborator with write access: may post statuses; her check runs come from "mallory"
@@ -50,10 +51,6 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]
     users = ("alice", "bob", "carol", MALLORY, GATE_APP, BOT)
     with running_sandbox(tmp_path_factory.mktemp("trust-sandbox"), users) as srv:
         yield srv
-
-
-def sha256_of(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 class GateCI:
@@ -150,6 +147,8 @@ class TrustWorld(World):
 
         forges.bot_login = getattr(inner, "bot_login", None)  # type: ignore[attr-defined]
         bot = build_dispatcher(settings, forges=forges)
+        assert bot.queue is not None
+        bot.queue.clock = self.clock
         bot.queue_knobs["batch_delay_seconds"] = self.batch_delay
         return bot
 

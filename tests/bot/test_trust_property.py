@@ -31,6 +31,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import event, settings
 from hypothesis import strategies as st
@@ -45,6 +46,7 @@ from mlgate.bot.queue.runner import QueueRunner
 from mlgate.bot.queue.store import QueueStore
 from mlgate.bot.queue.store import metadata as queue_metadata
 from mlgate.checks.results import GateResult, RunResults, Status
+from tests.bot.conftest import sha256_of
 from tests.bot.fake_forge import FakeForge
 
 REPO = "acme/ml"
@@ -56,10 +58,6 @@ merge:
   batch_size: 3
 """
 OWN_CONFIG = CONFIG.replace("sensitive: [colour]", "sensitive: [colour], min_group_size: 1")
-
-
-def sha256_of(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 BASE_HASH, OWN_HASH = sha256_of(CONFIG), sha256_of(OWN_CONFIG)
@@ -476,7 +474,7 @@ class TrustMachine(RuleBasedStateMachine):
 
 
 TrustMachine.TestCase.settings = settings(max_examples=200, stateful_step_count=60, deadline=None)
-TestTrustThroughTheHandlers = TrustMachine.TestCase
+TestTrustThroughTheHandlers = pytest.mark.slow(TrustMachine.TestCase)
 
 
 def test_the_property_test_sees_a_landing() -> None:

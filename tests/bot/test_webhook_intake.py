@@ -22,10 +22,10 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from mlgate.bot.intake.app import create_app
 from mlgate.bot.intake.webhook import WebhookError, parse_delivery, sign, verify_signature
-from mlgate.bot.intake.worker import wait_for
 from mlgate.bot.settings import Settings, SettingsError, load_settings
 from mlgate.bot.store.engine import Store
-from tests.bot.test_store import fresh_database
+from tests.bot.conftest import fresh_database
+from tests.conftest import free_port, github_webhook_examples, wait_for_port, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SECRET = "It's a Secret to Everybody"
@@ -250,7 +250,7 @@ def test_locked_sqlite_answers_in_time_and_503_means_not_stored(tmp_path: Path) 
     worker_write = threading.Thread(target=store.request_resync)  # waits for SQLite holding the process's gate
     try:
         worker_write.start()
-        assert wait_for(lambda: store._gate is not None and store._gate._held, 5)
+        assert wait_until(lambda: store._gate is not None and store._gate._held, 5)
         ids = [f"locked-{i}" for i in range(3)]
         results = post_concurrently(app, ids)
         assert set(results) == set(ids)
@@ -294,7 +294,7 @@ def test_postgres_lock_answers_in_time_and_503_means_not_stored(tmp_path: Path) 
             blocked = sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                               "AND datname = current_database()")
             with sa.create_engine(url).connect() as probe:
-                assert wait_for(lambda: probe.execute(blocked).scalar() > 0, 5)
+                assert wait_until(lambda: probe.execute(blocked).scalar() > 0, 5)
             locker.rollback()
             waiting.join(GITHUB_TIMEOUT)
             assert answer == {"pg-c": 202}
@@ -338,20 +338,8 @@ def test_the_app_refuses_to_start_without_a_secret(store: Store) -> None:
 # ---------------------------------------------------------------------------------- GitHub's examples
 
 
-def octokit_examples() -> list[dict]:
-    root = Path(os.environ.get("MLGATE_OCTOKIT_DIR") or REPO_ROOT / "node_modules")
-    index = root / "@octokit" / "webhooks-examples" / "api.github.com" / "index.json"
-    if not index.is_file():
-        message = (f"{index} is missing: run `npm install --no-save @octokit/webhooks-examples` in the repository "
-                   "(or point MLGATE_OCTOKIT_DIR at a node_modules that has it)")
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return json.loads(index.read_text(encoding="utf-8"))
-
-
 def test_every_example_payload_of_the_subscribed_events_is_accepted(client, store: Store) -> None:  # type: ignore[no-untyped-def]
-    by_event = {entry["name"]: entry["examples"] for entry in octokit_examples()}
+    by_event = {entry["name"]: entry["examples"] for entry in github_webhook_examples()}
     assert set(SUBSCRIBED) <= set(by_event), set(SUBSCRIBED) - set(by_event)
     expected = {}
     for event in SUBSCRIBED:
@@ -425,38 +413,28 @@ def test_parse_delivery_ignores_odd_field_types() -> None:
 # ---------------------------------------------------------------------------------- over real HTTP
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[int, str]]:
-    port = _free_port()
+    port = free_port()
     url = f"sqlite:///{tmp_path / 'served.sqlite3'}"
     env = {**os.environ, "MLGATE_WEBHOOK_SECRET": SECRET, "MLGATE_DATABASE_URL": url,
            "MLGATE_MAX_BODY_BYTES": str(1024 * 1024), "PYTHONPATH": str(REPO_ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "mlgate", "serve", "--no-worker", "--port", str(port)],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    listening = False
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise AssertionError(proc.stdout.read().decode()) from None
-                time.sleep(0.05)
+        wait_for_port(port, 20, alive=lambda: proc.poll() is None)
+        listening = True
         yield port, url
     finally:
         proc.terminate()
         output = proc.communicate(timeout=20)[0].decode()
+        assert listening, f"the server did not start:\n{output}"
         assert "canary-text-in-body" not in output
         assert SECRET not in output
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_under_gunicorn_over_real_http(served: tuple[int, str]) -> None:
     port, url = served
@@ -503,7 +481,7 @@ def test_under_gunicorn_over_real_http(served: tuple[int, str]) -> None:
 @pytest.mark.parametrize("database", ["postgres-refused", "sqlite-not-a-database", "sqlite-newer-schema"])
 def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path, command: str, database: str) -> None:
     if database == "postgres-refused":
-        url = f"postgresql://mlgate:hunter2-secret@127.0.0.1:{_free_port()}/mlgate"  # nothing listens there
+        url = f"postgresql://mlgate:hunter2-secret@127.0.0.1:{free_port()}/mlgate"  # nothing listens there
     elif database == "sqlite-not-a-database":
         garbage = tmp_path / "garbage.sqlite3"
         garbage.write_bytes(b"this is not a SQLite database" * 100)
@@ -515,7 +493,7 @@ def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path, com
             conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999_from_the_future'")
     env = {**os.environ, "MLGATE_WEBHOOK_SECRET": SECRET, "MLGATE_DATABASE_URL": url,
            "PYTHONPATH": str(REPO_ROOT), "MLGATE_GITHUB_TOKEN": "ghp_unused"}
-    proc = subprocess.run([sys.executable, "-m", "mlgate", command, "--port", str(_free_port())]
+    proc = subprocess.run([sys.executable, "-m", "mlgate", command, "--port", str(free_port())]
                           if command == "serve" else [sys.executable, "-m", "mlgate", command, "--once"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     output = (proc.stdout + proc.stderr).strip()

@@ -7,7 +7,6 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,9 @@ from typing import Any
 import pytest
 
 from mlgate.bot.intake.webhook import Delivery
-from mlgate.bot.intake.worker import Worker, WorkerConfig, backoff_delay, repository_changes, wait_for
+from mlgate.bot.intake.worker import Worker, WorkerConfig, backoff_delay, repository_changes
 from mlgate.bot.store.engine import Store
-from tests.bot.test_store import DB_KINDS, fresh_database, postgres_base_url
+from tests.bot.conftest import fresh_database
 from tests.bot.test_worker_crash import (
     add_deliveries,
     assert_exactly_once_in_order,
@@ -26,6 +25,7 @@ from tests.bot.test_worker_crash import (
     start_worker,
     stop_worker,
 )
+from tests.conftest import wait_until
 
 T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -88,14 +88,6 @@ class StubDispatcher:
         with self.lock:
             self.resynced.append(repo)
         return self.resync_result.get(repo, set())
-
-
-@pytest.fixture(params=DB_KINDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    with fresh_database(request.param, tmp_path) as url:
-        s = Store.open(url)
-        yield s
-        s.close()
 
 
 def put(store: Store, delivery_id: str, repo: str = "octo/one", number: int | None = 1, event: str = "check_run",
@@ -189,8 +181,8 @@ def test_background_worker_handles_new_deliveries_as_they_arrive(store: Store) -
             put(store, f"live-{i:02d}", repo=repo, number=i % 2 + 1, now=datetime.now(timezone.utc))
             worker.wake(repo)  # as the web app does: a hint, no lost wake-up when the key is busy
         # Well within one poll interval: wake-ups alone must have got every delivery handled.
-        assert wait_for(lambda: store.counts() == {"done": 30}, 2.5), store.counts()
-        assert wait_for(lambda: store.evaluations() == [], 10)
+        assert wait_until(lambda: store.counts() == {"done": 30}, 2.5), store.counts()
+        assert wait_until(lambda: store.evaluations() == [], 10)
     finally:
         worker.stop()
     for repo in ("octo/r0", "octo/r1", "octo/r2"):
@@ -359,7 +351,7 @@ def test_the_background_loop_triggers_the_periodic_resync(store: Store) -> None:
     worker = make_worker(store, dispatcher, resync_interval_seconds=60)
     worker.start()
     try:
-        assert wait_for(lambda: dispatcher.resynced == ["octo/a"], 10)
+        assert wait_until(lambda: dispatcher.resynced == ["octo/a"], 10)
     finally:
         worker.stop()
 
@@ -367,10 +359,10 @@ def test_the_background_loop_triggers_the_periodic_resync(store: Store) -> None:
 # ---------------------------------------------------------------------------------- several processes
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_several_worker_processes_on_postgres_handle_each_delivery_once_in_order(tmp_path: Path) -> None:
-    postgres_base_url()  # skip or fail (in CI) before starting anything
     with fresh_database("postgres", tmp_path) as url:
         store = prepare(url)
         repos = [f"multi/r{i}" for i in range(8)]
@@ -382,7 +374,7 @@ def test_several_worker_processes_on_postgres_handle_each_delivery_once_in_order
             # More deliveries while the workers run.
             received += add_deliveries(store, [f"multi/s{i}" for i in range(4)], per_repo=10, seed=8)
             total = len(received)
-            assert wait_for(lambda: store.counts() == {"done": total}, 120), (store.counts(), log.read_text())
+            assert wait_until(lambda: store.counts() == {"done": total}, 120), (store.counts(), log.read_text())
         finally:
             for proc in procs:
                 stop_worker(proc)
@@ -416,7 +408,7 @@ def test_the_background_loop_purges_old_done_deliveries_and_nothing_else(store: 
     put(store, "fresh", repo="octo/new")
     worker.start()
     try:
-        assert wait_for(lambda: store.counts() == {"done": 1, "failed": 1}, 10), store.counts()
+        assert wait_until(lambda: store.counts() == {"done": 1, "failed": 1}, 10), store.counts()
     finally:
         worker.stop()
     assert {row.delivery_id for row in store.deliveries()} == {"fresh", "fails"}

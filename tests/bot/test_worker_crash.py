@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,11 @@ import pytest
 import sqlalchemy as sa
 
 from mlgate.bot.intake.webhook import Delivery
-from mlgate.bot.intake.worker import wait_for
 from mlgate.bot.settings import Settings
 from mlgate.bot.store.engine import Store, create_store_engine
-from tests.bot.test_store import DB_KINDS, fresh_database
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.e2e  # the whole system end to end: `pytest -m 'not e2e'` leaves it out
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DISPATCHER = "tests.bot.test_worker_crash:build_recording_dispatcher"
@@ -153,12 +153,6 @@ def assert_exactly_once_in_order(store: Store, received: list[str]) -> None:
     assert {record.status for record in store.deliveries()} == {"done"}
 
 
-@pytest.fixture(params=DB_KINDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with fresh_database(request.param, tmp_path) as url:
-        yield url
-
-
 # ---------------------------------------------------------------------------------- the crash test
 
 
@@ -175,10 +169,10 @@ def test_sigkill_mid_delivery_then_restart_processes_everything_exactly_once(db_
         first = start_worker(db_url, tmp_path, log, MLGATE_TEST_BLOCK_DELIVERY=victim,
                              MLGATE_TEST_BLOCK_MARKER=str(marker))
         procs.append(first)
-        assert wait_for(marker.exists, 30), log.read_text()
+        assert wait_until(marker.exists, 30), log.read_text()
         # Let the other repositories finish, so the kill lands while exactly the victim is in flight.
         others = [d for d in received if not d.startswith("crash_a")]
-        assert wait_for(lambda: all(store.delivery(d).status == "done" for d in others), 30), log.read_text()
+        assert wait_until(lambda: all(store.delivery(d).status == "done" for d in others), 30), log.read_text()
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
 
@@ -192,7 +186,7 @@ def test_sigkill_mid_delivery_then_restart_processes_everything_exactly_once(db_
 
         second = start_worker(db_url, tmp_path, log)
         procs.append(second)
-        assert wait_for(lambda: store.counts() == {"done": len(received)}, 60), (store.counts(), log.read_text())
+        assert wait_until(lambda: store.counts() == {"done": len(received)}, 60), (store.counts(), log.read_text())
         assert_exactly_once_in_order(store, received)
         row = store.delivery(victim)
         assert row.attempts == 2  # the killed attempt, then the one after the lease expired
