@@ -42,7 +42,7 @@ from typing import Any
 
 import click
 
-from mlgate.bot.github.executor import REPORT_MARKER
+from mlgate.names import REPORT_MARKER, STAGING_BRANCH_PREFIX, TEMP_BRANCH_PREFIX, reply_marker
 from mlgate.sandbox.harness import SandboxServer, WebhookSink, run_git
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "arrests"
@@ -115,7 +115,7 @@ class FakeCI:
                     continue
                 ref, sha = d.payload.get("ref", ""), d.payload.get("after", ZERO)
                 branch = ref.removeprefix("refs/heads/")
-                if sha == ZERO or branch == "main" or branch.startswith("mlgate/tmp/"):
+                if sha == ZERO or branch == "main" or branch.startswith(TEMP_BRANCH_PREFIX):
                     continue
                 try:
                     self.run(branch, sha)
@@ -286,8 +286,6 @@ class World:
 
     def ask(self, number: int, user: str, command: str, timeout: float) -> str:
         """Comment `command` and return the bot's reply (printed), found by its reply marker."""
-        from mlgate.bot.github.executor import reply_marker
-
         marker = reply_marker(self.comment(number, user, command))
         self.echo(f"  {user}: {command} (on #{number})")
         reply = self.wait(f"the bot's reply to {command}", lambda: next(
@@ -484,7 +482,8 @@ def _play(world: World, result: DemoResult, echo: Echo, timeout: float, project:
         world.comment(first, OWNER, "/merge")
 
         def staging_pushed() -> bool:
-            return any(d.event == "push" and str(d.payload.get("ref", "")).startswith("refs/heads/mlgate/staging/")
+            staging = f"refs/heads/{STAGING_BRANCH_PREFIX}"
+            return any(d.event == "push" and str(d.payload.get("ref", "")).startswith(staging)
                        for d in world.sink.deliveries[pushes:])
 
         world.wait(f"the queue to start testing #{first}", staging_pushed, timeout, (first,))
@@ -495,7 +494,7 @@ def _play(world: World, result: DemoResult, echo: Echo, timeout: float, project:
         world.wait("the three good PRs to land", lambda: all(world.pull(n).get("merged") for n in numbers),
                    timeout * 2, tuple(numbers))
         state["v2"] = world.head("main")
-        staging = [r for r in world.ci.runs[before:] if r[0].startswith("mlgate/staging/")]
+        staging = [r for r in world.ci.runs[before:] if r[0].startswith(STAGING_BRANCH_PREFIX)]
         history = world.api("GET", f"/repos/{REPO}/commits", OWNER, params={"sha": "main", "per_page": 20})
         echo(f"  main: {' ← '.join(c['sha'][:7] for c in history[:6])}")
         batches = "in one batch" if len(staging) == 2 else f"in {len(staging) - 1} batches"

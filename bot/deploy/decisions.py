@@ -32,12 +32,11 @@ from typing import Any
 from mlgate.bot.github.facts import CheckRun
 from mlgate.checks.config.models import MlgateConfig
 from mlgate.checks.report import md
+from mlgate.names import DEPLOY_MARKER, GATE_PREFIX
 
-GATE_PREFIX = "mlgate/"
 SUCCESS, FAILURE, ERROR, PENDING, INACTIVE = "success", "failure", "error", "pending", "inactive"
 FAILED_STATES = (FAILURE, ERROR)
 PAYLOAD_KIND = "mlgate.deployment/v1"
-DEPLOY_MARKER = "<!-- mlgate-deploy -->"
 
 
 class DeploymentRefused(Exception):

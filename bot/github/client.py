@@ -57,6 +57,7 @@ from github.PullRequestReview import PullRequestReview as GhReview
 
 from mlgate.bot.github.auth import AppCredentials, AuthError
 from mlgate.bot.github.facts import ChangedFile, CheckRun, Permission, PullFacts, Review
+from mlgate.names import BOT_EXTERNAL_ID, CHECK_OUTPUT_LIMIT, COMMENT_LIMIT
 from mlgate.retry import (
     Failure,
     ForgeError,
@@ -68,8 +69,6 @@ from mlgate.retry import (
 )
 
 __all__ = [
-    "CHECK_OUTPUT_LIMIT",
-    "COMMENT_LIMIT",
     "AuthError",
     "ForgeError",
     "ForgeOptions",
@@ -84,9 +83,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-CHECK_OUTPUT_LIMIT = 65535  # GitHub: output.summary and output.text, each
-COMMENT_LIMIT = 65536  # GitHub: issue comment body
-EXTERNAL_ID = "mlgate"  # set on our check runs: how token mode (no app id) recognises its own runs
 _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _CONFIRM_SKEW = 300  # seconds: look back this far (clock skew) when confirming an uncertain comment POST
 
@@ -518,7 +514,7 @@ class GitHubForge:
         if self._app_id is not None:
             params["app_id"] = self._app_id
         for r in self._runs(repo, sha, params):
-            if r.name == name and (self._app_id is not None or r.external_id == EXTERNAL_ID):
+            if r.name == name and (self._app_id is not None or r.external_id == BOT_EXTERNAL_ID):
                 return r.id
         return None
 
@@ -549,7 +545,7 @@ class GitHubForge:
                 what, lambda: self._json("PATCH", f"/repos/{repo}/check-runs/{existing}", body=fields), idempotent=True
             )
             return existing
-        create = {"name": name, "head_sha": sha, "external_id": EXTERNAL_ID, **fields}
+        create = {"name": name, "head_sha": sha, "external_id": BOT_EXTERNAL_ID, **fields}
         return self._write(
             what,
             lambda: int(self._json("POST", f"/repos/{repo}/check-runs", body=create)["id"]),

@@ -41,13 +41,12 @@ from mlgate.bot.commands.parse import (
     refusal_reply,
 )
 from mlgate.bot.github.effects import Action, React, Reply, RequestReviewers, SetCheck, UpsertReport
-from mlgate.bot.github.executor import REPORT_MARKER, Executor, reply_marker
+from mlgate.bot.github.executor import Executor
 from mlgate.bot.github.facts import CheckRun, Permission, PullFacts
 from mlgate.bot.github.forge import Forge
-from mlgate.bot.pr.check_rule import GATE_PREFIX, read_results
+from mlgate.bot.pr.check_rule import read_results
 from mlgate.bot.pr.gates import GateReport, GateState, evaluate_gates
 from mlgate.bot.pr.repo_config import (
-    CONFIG_PATH,
     ConfigCache,
     RepoConfig,
     config_sha256,
@@ -77,15 +76,15 @@ from mlgate.bot.queue.machine import (
     SingleChanged,
     TryRequested,
 )
-from mlgate.bot.queue.runner import QUEUE_MARKER, QueueRunner, check_updates
+from mlgate.bot.queue.runner import QueueRunner, check_updates
 from mlgate.bot.store.heads import HeadLog, MemoryHeadLog
 from mlgate.checks.report import md
+from mlgate.names import BOT_MARKERS, CONFIG_PATH, GATE_PREFIX, SUMMARY_CHECK, reply_marker
 
 log = logging.getLogger(__name__)
 
 PullRef = tuple[str, int]
 ForgeFactory = Callable[[str, "int | None"], Forge]
-CHECK_NAME = "mlgate"
 QUEUE_COMMANDS = ("merge", "cancel", "retry", "try", "priority", "single")
 APPROVING = ("merge", "retry", "try")  # commands that build the PR's head into this repository
 FORK_REASON = ("mlgate does not build pull requests from forks into this repository unless "
@@ -299,7 +298,7 @@ class Handlers:
         title, summary = render_check(data)
         actions: list[Action] = [
             SetCheck(
-                facts.repo, facts.head_sha, CHECK_NAME, report.check_status, report.check_conclusion, title, summary
+                facts.repo, facts.head_sha, SUMMARY_CHECK, report.check_status, report.check_conclusion, title, summary
             ),
         ]
         users, teams = requests
@@ -352,7 +351,7 @@ class Handlers:
                 app=app if isinstance(app, str) else None, head_sha=run["head_sha"],
                 id=run_id if isinstance(run_id, int) and not isinstance(run_id, bool) else None,
                 details_url=url if isinstance(url, str) else None, text=text if isinstance(text, str) else None))
-        if payload.get("action") != "completed" or not isinstance(run, Mapping) or run.get("name") == CHECK_NAME:
+        if payload.get("action") != "completed" or not isinstance(run, Mapping) or run.get("name") == SUMMARY_CHECK:
             return set()  # our own check run never re-triggers an evaluation
         return self._by_head(payload, run.get("head_sha"), run.get("pull_requests"))
 
@@ -646,7 +645,7 @@ class Handlers:
         """Bots (the bot itself included) are never obeyed: no loops, no bot-to-bot commands."""
         if _dig(comment, "user", "type") == "Bot" or user.endswith("[bot]"):
             return True
-        if REPORT_MARKER in body or "<!-- mlgate-reply:" in body or QUEUE_MARKER in body:
+        if any(marker in body for marker in BOT_MARKERS):
             return True  # the bot's own comment, in token mode where it posts as a user
         login = self._bot_login()
         return bool(login) and user.lower() == str(login).lower().removesuffix("[bot]")

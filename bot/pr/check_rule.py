@@ -32,8 +32,8 @@ from enum import Enum
 from typing import Any
 
 from mlgate.checks.results import SCHEMA_ID, GateResult, RunResults
+from mlgate.names import GATE_PREFIX
 
-GATE_PREFIX = "mlgate/"
 PASSING_CI = frozenset({"success", "neutral", "skipped"})  # GitHub's branch protection rule
 PASSING_GATE = frozenset({"success"})  # a gate with warnings is published as success
 NEVER_PASS = frozenset({"failure", "timed_out", "cancelled", "action_required", "stale", "startup_failure"})

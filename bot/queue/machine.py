@@ -45,9 +45,9 @@ from typing import Any, Union
 from mlgate.bot.pr.check_rule import GateState, Judgement, Report, Results, is_gate, judge, latest_per_source
 from mlgate.bot.queue import strategy
 from mlgate.checks.report import md
+from mlgate.names import GATE_PREFIX, SUMMARY_CHECK, staging_branch, try_branch
 
 SCHEMA = "mlgate.queue/v1"
-SUMMARY_CHECK = "mlgate"
 
 # Pull statuses
 IDLE = "idle"  # known (priority/single set) but never queued
@@ -117,7 +117,7 @@ class QueueConfig:
             app = None if isinstance(item, str) else getattr(item, "app", None)
             if app and name not in pins:
                 pins[name] = app
-        names += [f"mlgate/{g}" for g in cfg.configured_gates()]
+        names += [f"{GATE_PREFIX}{g}" for g in cfg.configured_gates()]
         required = tuple(n for n in dict.fromkeys(names) if n != SUMMARY_CHECK)
         fallback = knobs.pop("gate_app", None)  # the bot's own setting, when the config names none
         gate_app = getattr(cfg.merge, "gate_app", None) or fallback
@@ -762,7 +762,7 @@ class _Tx:
             id=self.new_id(),
             kind="batch",
             base=base,
-            branch=f"mlgate/staging/{base}",
+            branch=staging_branch(base),
             pulls=staged,
             method=self.cfg.method,
             required=self.cfg.required_checks,
@@ -1101,7 +1101,7 @@ def _on_try(tx: _Tx, e: TryRequested) -> None:
         id=tx.new_id(),
         kind="try",
         base=e.base,
-        branch=f"mlgate/try/{e.number}",
+        branch=try_branch(e.number),
         pulls=(StagedPull(e.number, e.head_sha),),
         method=tx.cfg.method,
         required=tx.cfg.required_checks,

@@ -52,20 +52,15 @@ from mlgate.bot.queue.machine import (
     step,
 )
 from mlgate.bot.queue.store import QueueRow, QueueStore
+from mlgate.names import QUEUE_MARKER, temp_branch
 
 log = logging.getLogger(__name__)
 
 ForgeFor = Callable[[str], Forge]
 ConfigFor = Callable[[str, str], "QueueConfig | None"]  # (repo, branch whose config applies) -> config
 DEFAULT_CONFIG_BRANCH = "main"
-QUEUE_MARKER = "<!-- mlgate-queue -->"  # on every queue comment: the bot never obeys its own text
 _MAX_EVENTS_PER_FEED = 200  # a safety net: follow-up events of one feed (a bug must not spin forever)
 _SAVE_ATTEMPTS = 8
-
-
-def temp_branch(build_id: int) -> str:
-    """Where a staging commit is assembled before the staging branch is pointed at it."""
-    return f"mlgate/tmp/{int(build_id)}"
 
 
 def check_updates(runs: Iterable[CheckRun], sha: str) -> list[CheckUpdate]:
@@ -303,4 +298,4 @@ def running_shas(state: QueueState) -> set[str]:
     return shas
 
 
-__all__ = ["QUEUE_MARKER", "QueueRunner", "check_updates", "no_queue_config", "running_shas", "temp_branch"]
+__all__ = ["QueueRunner", "check_updates", "no_queue_config", "running_shas"]

@@ -18,13 +18,14 @@ from typing import Any
 
 import pytest
 
-from mlgate.bot.deploy.decisions import DEPLOY_MARKER, PAYLOAD_KIND
+from mlgate.bot.deploy.decisions import PAYLOAD_KIND
 from mlgate.bot.deploy.ledger import MemoryLedger
 from mlgate.bot.deploy.runner import after_landing
 from mlgate.bot.github.client import ForgeOptions, forge_factory
 from mlgate.bot.intake.dispatcher import build_dispatcher
 from mlgate.bot.pr.repo_config import CONFIG_PATH
 from mlgate.checks.config.models import parse_config
+from mlgate.names import DEPLOY_MARKER
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
 from tests.bot.conftest import running_sandbox
 

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from mlgate.bot.github.client import ForgeOptions, forge_factory
-from mlgate.bot.github.executor import REPORT_MARKER
 from mlgate.bot.intake.dispatcher import Handlers, build_dispatcher
 from mlgate.bot.pr.repo_config import CONFIG_PATH
 from mlgate.bot.pr.report import decode_state
+from mlgate.names import REPORT_MARKER
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
 from tests.bot.conftest import running_sandbox
 

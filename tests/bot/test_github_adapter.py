@@ -22,8 +22,6 @@ import responses
 from responses import matchers
 
 from mlgate.bot.github.client import (
-    CHECK_OUTPUT_LIMIT,
-    COMMENT_LIMIT,
     ForgeError,
     ForgeOptions,
     GitHubAPIError,
@@ -33,6 +31,7 @@ from mlgate.bot.github.client import (
     forge_factory,
 )
 from mlgate.bot.github.facts import ChangedFile, CheckRun, Permission, Review
+from mlgate.names import CHECK_OUTPUT_LIMIT, COMMENT_LIMIT
 from mlgate.retry import RateLimitedError, RetryPolicy
 
 HOST = "ghe.example.test:8443"  # an explicit port: PyGithub always names one in its request URLs

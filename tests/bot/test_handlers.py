@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
-from mlgate.bot.github.executor import REPORT_MARKER, Executor
+from mlgate.bot.github.executor import Executor
 from mlgate.bot.github.facts import CheckRun, Permission
-from mlgate.bot.intake.dispatcher import CHECK_NAME, Handlers, build_dispatcher
+from mlgate.bot.intake.dispatcher import Handlers, build_dispatcher
 from mlgate.bot.pr.repo_config import CONFIG_PATH
 from mlgate.bot.pr.report import decode_state
+from mlgate.names import REPORT_MARKER
+from mlgate.names import SUMMARY_CHECK as CHECK_NAME
 from tests.bot.fake_forge import FakeForge
 
 REPO = "acme/ml"

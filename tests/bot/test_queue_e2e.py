@@ -21,8 +21,8 @@ import pytest
 from mlgate.bot.github.client import ForgeOptions, forge_factory
 from mlgate.bot.intake.dispatcher import Handlers, build_dispatcher
 from mlgate.bot.pr.repo_config import CONFIG_PATH
-from mlgate.bot.queue.runner import QUEUE_MARKER
 from mlgate.bot.store.engine import Store
+from mlgate.names import QUEUE_MARKER
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
 from tests.bot.conftest import running_sandbox
 

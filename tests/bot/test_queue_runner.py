@@ -15,9 +15,10 @@ from mlgate.bot.queue.machine import (
     QueueConfig,
     TryRequested,
 )
-from mlgate.bot.queue.runner import QUEUE_MARKER, QueueRunner, running_shas
+from mlgate.bot.queue.runner import QueueRunner, running_shas
 from mlgate.bot.queue.store import QueueStore
 from mlgate.bot.store.engine import Store
+from mlgate.names import QUEUE_MARKER
 from tests.bot.fake_forge import FakeForge
 from tests.bot.test_store import DB_KINDS, fresh_database
 

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from mlgate.bot.github.client import ForgeOptions, forge_factory
-from mlgate.bot.github.executor import REPORT_MARKER
 from mlgate.bot.intake.dispatcher import Handlers, build_dispatcher
 from mlgate.bot.pr.repo_config import CONFIG_PATH
 from mlgate.checks.results import GateResult, RunResults, Status
+from mlgate.names import REPORT_MARKER
 from mlgate.sandbox.harness import Delivery, SandboxServer, WebhookSink
 from tests.bot.conftest import running_sandbox
 from tests.bot.test_queue_e2e import BOT, ZERO, World
