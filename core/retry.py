@@ -94,7 +94,7 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
-class Decision:
+class RetryDecision:
     """`wait` seconds then retry; or give up. `ambiguous`: a write may have been applied."""
 
     retry: bool
@@ -139,7 +139,7 @@ def _backoff(policy: RetryPolicy, attempt: int) -> float:
 
 def plan(
     policy: RetryPolicy, failure: Failure, *, attempt: int, waited: float, now: float, idempotent: bool
-) -> Decision:
+) -> RetryDecision:
     """Decide what to do after attempt number `attempt` (1-based) failed with `failure`.
 
     `waited` is the time already slept for this call; `now` is the Unix time (for X-RateLimit-Reset).
@@ -148,20 +148,20 @@ def plan(
         wait = _rate_limit_wait(policy, failure, attempt, now)
         reason = f"rate limited (HTTP {failure.status})"
         if attempt >= policy.max_attempts or waited + wait > policy.max_total_wait:
-            return Decision(False, wait, reason, rate_limited=True)
-        return Decision(True, wait, reason, rate_limited=True)
+            return RetryDecision(False, wait, reason, rate_limited=True)
+        return RetryDecision(True, wait, reason, rate_limited=True)
     if failure.status is None:
         reason = "connection failed" if failure.sent else "connection failed before the request was sent"
     elif failure.status >= 500:
         reason = f"server error (HTTP {failure.status})"
     else:
-        return Decision(False, 0.0, f"HTTP {failure.status} is final")
+        return RetryDecision(False, 0.0, f"HTTP {failure.status} is final")
     if not idempotent and failure.sent:
-        return Decision(False, 0.0, reason + " on a non-idempotent call", ambiguous=True)
+        return RetryDecision(False, 0.0, reason + " on a non-idempotent call", ambiguous=True)
     wait = _backoff(policy, attempt)
     if attempt >= policy.max_attempts or waited + wait > policy.max_total_wait:
-        return Decision(False, wait, reason + "; retry budget spent")
-    return Decision(True, wait, reason)
+        return RetryDecision(False, wait, reason + "; retry budget spent")
+    return RetryDecision(True, wait, reason)
 
 
 def classify_requests_error(exc: BaseException) -> Failure | None:
@@ -233,7 +233,7 @@ class Retrier:
                     return self._confirm(what, decision, confirm, exc)
                 raise
 
-    def _confirm(self, what: str, decision: Decision, confirm: Callable[[], T | None] | None, exc: Exception) -> T:
+    def _confirm(self, what: str, decision: RetryDecision, confirm: Callable[[], T | None] | None, exc: Exception) -> T:
         if confirm is None:
             raise UncertainWriteError(f"{what}: {decision.reason}; not re-sent, outcome unknown") from exc
         log.warning("%s: %s; checking whether it was applied instead of re-sending", what, decision.reason)

@@ -28,7 +28,7 @@ from typing import Any
 
 from mlgate.bot.commands.parse import Command
 from mlgate.bot.deploy import decisions as deploy
-from mlgate.bot.deploy.decisions import PENDING, Decision, DeploymentRefused, DeployRecord
+from mlgate.bot.deploy.decisions import PENDING, DeployDecision, DeploymentRefused, DeployRecord
 from mlgate.bot.deploy.ledger import DeployLedger, MemoryLedger, as_ledger
 from mlgate.bot.github.forge import Forge
 from mlgate.checks.config.models import MlgateConfig
@@ -125,7 +125,7 @@ def on_deployment_status(
     return execute(forge, repo, ledger, decision)
 
 
-def execute(forge: Forge, repo: str, ledger: DeployLedger, decision: Decision) -> list[str]:
+def execute(forge: Forge, repo: str, ledger: DeployLedger, decision: DeployDecision) -> list[str]:
     """Create the decided deployments, record them, post the notifications; the reply paragraphs."""
     messages = list(decision.messages)
     checks: dict[str, tuple[Any, ...]] = {}

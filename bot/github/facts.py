@@ -94,12 +94,3 @@ class PullFacts:
                 paths.append(f.previous_filename)
         return tuple(paths)
 
-
-@dataclass(frozen=True)
-class Comment:
-    """An issue comment on a PR, as the command handler sees it."""
-
-    id: int
-    user: str
-    body: str
-    user_type: str = "User"  # "Bot" for apps: the bot ignores bots, itself included
