@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mlgate.bot.github.client import ForgeOptions, forge_factory
 from mlgate.bot.intake.dispatcher import build_dispatcher
 from mlgate.bot.pr.repo_config import CONFIG_PATH
-from mlgate.bot.store.engine import Store
+from mlgate.bot.store.inbox import Inbox
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
 
 BOT, CI_USER, CHECK, SECRET = "mlgate-bot", "carol", "ci/tests", "bench-secret"
@@ -58,7 +58,7 @@ def _run(gh: SandboxServer, sink: WebhookSink, tmp: Path, prs: int, batch_delay:
         gh.api("PUT", f"/repos/{repo}/collaborators/{login}", "alice", json={"permission": "push"}).raise_for_status()
     gh.add_hook("alice", "bench", sink.url, SECRET, "alice")
     db = f"sqlite:///{tmp / 'bot.sqlite'}"
-    Store.open(db).close()
+    Inbox.open(db).close()
     settings = SimpleNamespace(github_url=gh.api_url, app_id=None, private_key=None, github_token=BOT, database_url=db)
     bot = build_dispatcher(settings, forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
     assert bot.queue is not None

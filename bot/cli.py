@@ -22,7 +22,7 @@ import click
 
 from mlgate.bot.intake.worker import Dispatcher, Worker, WorkerConfig
 from mlgate.bot.settings import Settings, SettingsError, load_settings
-from mlgate.bot.store.engine import Store, StoreError
+from mlgate.bot.store.inbox import Inbox, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,9 @@ def _settings(**kwargs: Any) -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def _open_store(settings: Settings, *, run_migrations: bool) -> Store:
+def _open_store(settings: Settings, *, run_migrations: bool) -> Inbox:
     try:
-        return Store.open(settings.database_url, run_migrations=run_migrations,
+        return Inbox.open(settings.database_url, run_migrations=run_migrations,
                           busy_timeout_ms=settings.sqlite_busy_timeout_ms,
                           pool_size=max(8, settings.worker_threads + 4),
                           intake_synchronous=settings.sqlite_synchronous,

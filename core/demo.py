@@ -202,7 +202,7 @@ class World:
         from mlgate.bot.intake.dispatcher import build_dispatcher
         from mlgate.bot.intake.worker import Worker, WorkerConfig
         from mlgate.bot.settings import Settings
-        from mlgate.bot.store.engine import Store
+        from mlgate.bot.store.inbox import Inbox
 
         self.db_path = self.root / "mlgate.sqlite3"
         settings = Settings(
@@ -210,7 +210,7 @@ class World:
             auth_mode="token", github_token=BOT, debounce_seconds=0.2, debounce_max_seconds=2.0,
             poll_interval_seconds=0.2, retry_backoff_seconds=0.5, worker_threads=2,
         )
-        store = Store.open(settings.database_url)
+        store = Inbox.open(settings.database_url)
         forges = forge_factory(settings, ForgeOptions(seconds_between_writes=0))
         dispatcher = build_dispatcher(settings, forges=forges)
         worker = Worker(store, dispatcher, WorkerConfig.from_settings(settings))

@@ -166,10 +166,10 @@ class SqlLedger:
 
 
 def as_ledger(store_or_state: object) -> DeployLedger:
-    """A ledger from what the caller has: a ledger, a `mlgate.bot.store.engine.Store` (its engine) or an Engine."""
+    """A ledger from what the caller has: a ledger, a `mlgate.bot.store.inbox.Inbox` (its engine) or an Engine."""
     if all(hasattr(store_or_state, m) for m in ("load", "add_landed", "add_deployment", "set_status")):
         return store_or_state  # type: ignore[return-value]
     engine = getattr(store_or_state, "engine", store_or_state)
     if isinstance(engine, Engine):
         return SqlLedger(engine)
-    raise TypeError(f"expected a DeployLedger, a Store or an Engine, got {type(store_or_state).__name__}")
+    raise TypeError(f"expected a DeployLedger, a Inbox or an Engine, got {type(store_or_state).__name__}")

@@ -14,10 +14,10 @@ Decisions are `bot/deploy/decisions.py`'s; this module only carries them out. Th
   where `rollback_on_failure` is set (commenting on the PRs that introduced the failed version).
 
 `config` is the repository's `MlgateConfig` (a `mlgate.bot.pr.repo_config.RepoConfig` is accepted too: its
-effective config is used). `store_or_state` is a `mlgate.bot.store.engine.Store` (the tables of migration
+effective config is used). `store_or_state` is a `mlgate.bot.store.inbox.Inbox` (the tables of migration
 0002_deployments), an SQLAlchemy Engine, or any `mlgate.bot.deploy.ledger.DeployLedger` such as
 `MemoryLedger`; when omitted, a process-wide in-memory ledger is used (lost on restart: pass the
-Store in production).
+Inbox in production).
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def deployment_status_route(handlers: Any, payload: Mapping[str, Any]) -> set[tu
     """A `ROUTES` entry for bot/intake/dispatcher.py: `"deployment_status": deployment_status_route`.
 
     Reads the config of the default branch (trusted, like commands) and the ledger from
-    `handlers.deploy_store` (a Store, Engine or DeployLedger); without one, deployments are off and
+    `handlers.deploy_store` (a Inbox, Engine or DeployLedger); without one, deployments are off and
     the status is ignored, like /deploy. Re-evaluates no PR.
     """
     from mlgate.bot.pr.repo_config import load_repo_config

@@ -204,7 +204,7 @@ class Handlers:
     index: PullIndex = field(default_factory=PullIndex)
     gate_app: str | None = None  # pin the app that must publish mlgate/<gate> runs (None: any app)
     queue: QueueRunner | None = None  # None: queue commands answer "not available" (unit tests of the rest)
-    deploy_store: object | None = None  # the deployments ledger (a Store/Engine); None: /deploy not available
+    deploy_store: object | None = None  # the deployments ledger (a Inbox/Engine); None: /deploy not available
     queue_knobs: dict[str, Any] = field(default_factory=dict)  # QueueConfig overrides of merge.* (tests, demo)
     heads: HeadLog = field(default_factory=MemoryHeadLog)  # PR heads seen, with when (bot/store/heads.py)
     clock: Callable[[], float] = time.time
@@ -773,8 +773,8 @@ def build_dispatcher(settings: Any, forges: Callable[..., Forge] | None = None) 
     url = getattr(settings, "database_url", None)
     if url:
         from mlgate.bot.queue.store import QueueStore
-        from mlgate.bot.store.engine import create_store_engine
         from mlgate.bot.store.heads import SqlHeadLog
+        from mlgate.bot.store.inbox import create_store_engine
 
         engine = create_store_engine(str(url))
         handlers.heads = SqlHeadLog(engine)

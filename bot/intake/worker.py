@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from mlgate.bot.settings import Settings
-from mlgate.bot.store.engine import ClaimedDelivery, DueEvaluation, Store, utcnow
+from mlgate.bot.store.inbox import ClaimedDelivery, DueEvaluation, Inbox, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def _pull_refs(value: Iterable[Any] | None, source: str) -> set[PullRef]:
 class Worker:
     """Runs deliveries, evaluations and resyncs from the store through a Dispatcher."""
 
-    def __init__(self, store: Store, dispatcher: Dispatcher, config: WorkerConfig | None = None, *,
+    def __init__(self, store: Inbox, dispatcher: Dispatcher, config: WorkerConfig | None = None, *,
                  owner: str | None = None, clock: Callable[[], datetime] = utcnow) -> None:
         self.store = store
         self.dispatcher = dispatcher

@@ -43,7 +43,7 @@ class QueueRow:
 
 
 class QueueStore:
-    """Load and save queue states through the bot's store engine (`Store.engine`)."""
+    """Load and save queue states through the bot's store engine (`Inbox.engine`)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

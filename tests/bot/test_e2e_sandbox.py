@@ -197,14 +197,14 @@ def test_through_the_service_webhook_store_worker(sandbox: SandboxServer, tmp_pa
     from mlgate.bot.intake.app import create_app
     from mlgate.bot.intake.worker import Worker, WorkerConfig, wait_for
     from mlgate.bot.settings import Settings
-    from mlgate.bot.store.engine import Store
+    from mlgate.bot.store.inbox import Inbox
 
     settings = Settings(
         webhook_secret=SECRET, database_url=f"sqlite:///{tmp_path / 'bot.sqlite3'}", github_url=sandbox.api_url,
         auth_mode="token", github_token=BOT, debounce_seconds=0.2, debounce_max_seconds=1.0,
         poll_interval_seconds=0.05, worker_threads=2,
     )
-    store = Store.open(settings.database_url)
+    store = Inbox.open(settings.database_url)
     dispatcher = build_dispatcher(settings, forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
     worker = Worker(store, dispatcher, WorkerConfig.from_settings(settings))
     app = create_app(settings, store=store, on_delivery=worker.wake)

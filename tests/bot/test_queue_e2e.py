@@ -21,7 +21,7 @@ import pytest
 from mlgate.bot.github.client import ForgeOptions, forge_factory
 from mlgate.bot.intake.dispatcher import Handlers, build_dispatcher
 from mlgate.bot.pr.repo_config import CONFIG_PATH
-from mlgate.bot.store.engine import Store
+from mlgate.bot.store.inbox import Inbox
 from mlgate.names import QUEUE_MARKER
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
 from tests.bot.conftest import running_sandbox
@@ -105,7 +105,7 @@ class World:
             resp.raise_for_status()
         sandbox.add_hook("alice", name, sink.url, SECRET, "alice")
         self.db_url = f"sqlite:///{tmp_path / 'bot.sqlite'}"
-        Store.open(self.db_url).close()  # migrations
+        Inbox.open(self.db_url).close()  # migrations
         self.ci = FakeCI(sandbox, self.repo)
         self.bot = self.new_bot()
         self.seen = 0

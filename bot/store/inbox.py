@@ -163,7 +163,7 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = 10_000, pool_size: i
             # NORMAL (WAL): a commit survives a crash of the process; the intake engine uses FULL
             # so that an acknowledged delivery also survives a power cut.
             cursor.execute(f"PRAGMA synchronous={synchronous}")
-            # Checkpoints run in the Store's background thread, not inside a writer's commit.
+            # Checkpoints run in the Inbox's background thread, not inside a writer's commit.
             cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
 
@@ -381,13 +381,13 @@ _SQLITE_GATES_GUARD = threading.Lock()
 
 
 def _sqlite_write_gate(engine: Engine) -> WriteGate:
-    """One gate per SQLite file per process, shared by every Store on that file."""
+    """One gate per SQLite file per process, shared by every Inbox on that file."""
     path = str(Path(engine.url.database or "").expanduser().resolve())
     with _SQLITE_GATES_GUARD:
         return _SQLITE_GATES.setdefault(path, WriteGate())
 
 
-class Store:
+class Inbox:
     """All database access of the bot; one instance per process, shared by threads."""
 
     def __init__(self, engine: Engine, intake_engine: Engine | None = None, *,
@@ -413,7 +413,7 @@ class Store:
     @classmethod
     def open(cls, url: str, *, run_migrations: bool = True, busy_timeout_ms: int = 10_000,
              pool_size: int = 8, intake_synchronous: str = "FULL",
-             intake_timeout: float = DEFAULT_INTAKE_TIMEOUT) -> Store:
+             intake_timeout: float = DEFAULT_INTAKE_TIMEOUT) -> Inbox:
         """`intake_synchronous` (SQLite): FULL makes an acknowledged delivery survive a power cut;
         NORMAL survives a crash of the process only, and commits several times faster.
         `intake_timeout`: how long storing a delivery may wait for locks before it gives up."""
@@ -573,12 +573,12 @@ class Store:
         return self._insert_delivery(conn, delivery, now)
 
     def add_delivery(self, delivery: Delivery, now: datetime | None = None) -> bool:
-        """Store a delivery; False when this delivery id was stored before (a redelivery)."""
+        """Inbox a delivery; False when this delivery id was stored before (a redelivery)."""
         with self.intake_transaction(self.intake_timeout) as conn:
             return self._insert_delivery(conn, delivery, now or utcnow())
 
     def add_deliveries(self, items: list[tuple[Delivery, datetime]]) -> list[bool]:
-        """Store several deliveries in one transaction (one fsync): True for each new one."""
+        """Inbox several deliveries in one transaction (one fsync): True for each new one."""
         with self.intake_transaction(self.intake_timeout) as conn:
             return [self._insert_delivery(conn, delivery, now) for delivery, now in items]
 
