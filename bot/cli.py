@@ -22,7 +22,8 @@ import click
 
 from mlgate.bot.intake.worker import Dispatcher, Worker, WorkerConfig
 from mlgate.bot.settings import Settings, SettingsError, load_settings
-from mlgate.bot.store.inbox import Inbox, StoreError
+from mlgate.bot.store.engine import StoreError
+from mlgate.bot.store.inbox import Inbox
 
 log = logging.getLogger(__name__)
 

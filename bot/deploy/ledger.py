@@ -172,4 +172,4 @@ def as_ledger(store_or_state: object) -> DeployLedger:
     engine = getattr(store_or_state, "engine", store_or_state)
     if isinstance(engine, Engine):
         return SqlLedger(engine)
-    raise TypeError(f"expected a DeployLedger, a Inbox or an Engine, got {type(store_or_state).__name__}")
+    raise TypeError(f"expected a DeployLedger, an Inbox or an Engine, got {type(store_or_state).__name__}")

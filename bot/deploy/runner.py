@@ -188,7 +188,7 @@ def deployment_status_route(handlers: Any, payload: Mapping[str, Any]) -> set[tu
     """A `ROUTES` entry for bot/intake/dispatcher.py: `"deployment_status": deployment_status_route`.
 
     Reads the config of the default branch (trusted, like commands) and the ledger from
-    `handlers.deploy_store` (a Inbox, Engine or DeployLedger); without one, deployments are off and
+    `handlers.deploy_store` (an Inbox, Engine or DeployLedger); without one, deployments are off and
     the status is ignored, like /deploy. Re-evaluates no PR.
     """
     from mlgate.bot.pr.repo_config import load_repo_config

@@ -19,7 +19,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from mlgate.bot.intake.webhook import SIGNATURE_HEADER, WebhookError, parse_delivery, verify_signature
 from mlgate.bot.intake.writer import IntakeWriter
 from mlgate.bot.settings import Settings, load_settings
-from mlgate.bot.store.inbox import Inbox, StoreError
+from mlgate.bot.store.engine import StoreError
+from mlgate.bot.store.inbox import Inbox
 
 log = logging.getLogger(__name__)
 

@@ -773,8 +773,8 @@ def build_dispatcher(settings: Any, forges: Callable[..., Forge] | None = None) 
     url = getattr(settings, "database_url", None)
     if url:
         from mlgate.bot.queue.store import QueueStore
+        from mlgate.bot.store.engine import create_store_engine
         from mlgate.bot.store.heads import SqlHeadLog
-        from mlgate.bot.store.inbox import create_store_engine
 
         engine = create_store_engine(str(url))
         handlers.heads = SqlHeadLog(engine)

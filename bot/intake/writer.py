@@ -27,7 +27,8 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from mlgate.bot.intake.webhook import Delivery
-from mlgate.bot.store.inbox import DEFAULT_INTAKE_TIMEOUT, Inbox, IntakeBusy, StoreError, utcnow
+from mlgate.bot.store.engine import StoreError
+from mlgate.bot.store.inbox import DEFAULT_INTAKE_TIMEOUT, Inbox, IntakeBusy, utcnow
 
 log = logging.getLogger(__name__)
 

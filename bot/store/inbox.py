@@ -1,11 +1,13 @@
-"""The durable store: webhook inbox, per-repository locks, the coalescing evaluation queue,
-known repositories and report-comment ids.
+"""The inbox: webhook deliveries in, the worker's work out.
 
-SQLite (a file, WAL, busy timeout, every transaction `BEGIN IMMEDIATE` so writers queue instead
-of failing on lock upgrades) is the default; PostgreSQL is supported and lets several worker
-processes share the work: key locks are claimed with `SELECT … FOR UPDATE SKIP LOCKED` and a
-lease, so one repository's deliveries are handled by one worker at a time, in received order.
-All times are passed in by the caller (timezone-aware UTC), which keeps the decisions testable.
+It holds the deliveries (stored before they are acknowledged), the per-repository key locks that
+order them, the coalescing queue of PR evaluations, the known repositories (for the periodic
+resync) and report-comment ids. With PostgreSQL several worker processes share the work: key
+locks are claimed with `SELECT … FOR UPDATE SKIP LOCKED` and a lease, so one repository's
+deliveries are handled by one worker at a time, in received order. All times are passed in by
+the caller (timezone-aware UTC), which keeps the decisions testable. The engines come from
+`mlgate.bot.store.engine`; the merge queue, the heads and the deployments keep their own tables
+on the same engine (`Inbox.engine`).
 """
 
 from __future__ import annotations
@@ -19,20 +21,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.util.exc import CommandError
-from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine
 
 from mlgate.bot.intake.webhook import Delivery
-from mlgate.bot.settings import normalize_database_url
+from mlgate.bot.store.engine import StoreError, open_engines, sqlite_write_gate
 from mlgate.bot.store.tables import (
     DONE,
     FAILED,
@@ -48,13 +44,7 @@ from mlgate.bot.store.tables import (
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-_MIGRATION_LOCK_ID = 0x6D6C67617465  # "mlgate": serialises concurrent migrators on PostgreSQL
 _MAX_ERROR_CHARS = 4000
-
-
-class StoreError(RuntimeError):
-    """The database cannot be used as configured (the message says why, without the password)."""
 
 
 class IntakeBusy(StoreError):
@@ -127,95 +117,6 @@ def _insert(dialect: str, table: sa.Table) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
-def create_store_engine(url: str, *, busy_timeout_ms: int = 10_000, pool_size: int = 8,
-                        synchronous: str = "NORMAL", pool_timeout: float = 60) -> Engine:
-    """An engine set up for the bot: WAL + busy timeout + immediate write transactions on SQLite.
-
-    `synchronous` (SQLite only): NORMAL survives a crash of the process, FULL also a power cut.
-    """
-    if synchronous not in {"NORMAL", "FULL"}:
-        raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
-    url = normalize_database_url(url)
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        database = parsed.database or ""
-        if database in ("", ":memory:") or database.startswith("file:"):
-            raise StoreError("MLGATE_DATABASE_URL: use a SQLite file (sqlite:///path/to/mlgate.sqlite3), not memory")
-        parent = Path(database).expanduser().resolve().parent
-        if not parent.is_dir():
-            raise StoreError(f"MLGATE_DATABASE_URL: directory {str(parent)!r} for the SQLite file does not exist")
-        engine = sa.create_engine(
-            parsed,
-            connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
-            pool_size=pool_size,
-            max_overflow=pool_size,
-            pool_timeout=pool_timeout,
-        )
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            # Hand transaction control to SQLAlchemy's "begin" hook below.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-            # NORMAL (WAL): a commit survives a crash of the process; the intake engine uses FULL
-            # so that an acknowledged delivery also survives a power cut.
-            cursor.execute(f"PRAGMA synchronous={synchronous}")
-            # Checkpoints run in the Inbox's background thread, not inside a writer's commit.
-            cursor.execute("PRAGMA wal_autocheckpoint=0")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            options = conn.get_execution_options()
-            busy_ms = options.get("mlgate_busy_ms")
-            if busy_ms is not None:  # the intake's own bound on the wait for the write lock
-                conn.exec_driver_sql(f"PRAGMA busy_timeout={int(busy_ms)}")
-            # Writers take the write lock up front: a deferred transaction that later writes can
-            # fail with SQLITE_BUSY at once instead of waiting for the busy timeout.
-            conn.exec_driver_sql("BEGIN" if options.get("mlgate_read_only") else "BEGIN IMMEDIATE")
-
-        return engine
-    if backend == "postgresql":
-        # An unreachable server fails the connection after 10 s instead of the OS's TCP timeout.
-        connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
-        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size,
-                                pool_timeout=pool_timeout, connect_args=connect_args)
-    raise StoreError(f"MLGATE_DATABASE_URL: unsupported database {backend!r} (use sqlite or postgresql)")
-
-
-def _masked(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
-
-
-def _reason(exc: BaseException, engine: Engine) -> str:
-    """The driver's first line (what an operator needs), never the password."""
-    orig = getattr(exc, "orig", None) or exc
-    lines = str(orig).strip().splitlines()
-    reason = lines[0].strip() if lines else type(orig).__name__
-    password = engine.url.password
-    return reason.replace(str(password), "***") if password else reason
-
-
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision; safe when several processes start at once."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
-        config.attributes["connection"] = conn
-        before = set(MigrationContext.configure(conn).get_current_heads())
-        # "heads": independent branches (features added side by side) all apply.
-        command.upgrade(config, "heads")
-        after = set(MigrationContext.configure(conn).get_current_heads())
-    if after != before:  # Alembic's own INFO lines are muted by the CLI; one line says what changed
-        log.info("database schema migrated from %s to %s", ", ".join(sorted(before)) or "empty",
-                 ", ".join(sorted(after)))
-
-
 # The worker's hot path, built once: constructing statements costs more than running them.
 _d = deliveries.c
 _CLAIM_SELECT = (
@@ -237,64 +138,6 @@ _COMPLETE_UPDATE = (
     .where(_d.id == sa.bindparam("row_id"), _d.lease_owner == sa.bindparam("owner"), _d.status == PENDING)
     .values(status=DONE, processed_at=sa.bindparam("now"), lease_owner=None, lease_until=None, next_attempt_at=None)
 )
-
-class WriteGate:
-    """A mutex with two classes of waiters: webhook intake goes before worker bookkeeping.
-
-    SQLite has one writer at a time. Queuing the threads of a process here (instead of in SQLite's
-    busy handler, which sleeps in growing steps) hands the lock over at once, and letting intake
-    go first bounds a webhook's wait to the one worker transaction already running.
-    """
-
-    def __init__(self, urgent_streak: int = 4) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._held = False
-        self._urgent_waiting = 0
-        self._normal_waiting = 0
-        self._streak = 0  # urgent holders in a row; after `urgent_streak` a waiting worker gets a turn
-        self._max_streak = urgent_streak
-
-    @contextmanager
-    def hold(self, urgent: bool = False, timeout: float | None = None) -> Iterator[None]:
-        """Hold the gate; with `timeout`, raise TimeoutError when it is not free in time."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            if urgent:
-                self._urgent_waiting += 1
-                try:
-                    while self._held or (self._normal_waiting and self._streak >= self._max_streak):
-                        self._wait(deadline)
-                finally:
-                    self._urgent_waiting -= 1
-                self._streak += 1
-            else:
-                self._normal_waiting += 1
-                try:
-                    while self._held or (self._urgent_waiting and self._streak < self._max_streak):
-                        self._wait(deadline)
-                finally:
-                    self._normal_waiting -= 1
-                self._streak = 0
-            self._held = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._held = False
-                self._cond.notify_all()
-
-    def _wait(self, deadline: float | None) -> None:
-        if deadline is None:
-            self._cond.wait()
-            return
-        left = deadline - time.monotonic()
-        if left <= 0:
-            # A waiter that gives up may be what the others wait for; they wake once the condition's
-            # lock is free, which is after `hold` has taken this waiter off the counts.
-            self._cond.notify_all()
-            raise TimeoutError("the write gate was not free in time")
-        self._cond.wait(left)
-
 
 def _ready_keys_query(excluding: bool) -> sa.Select:
     d, e, r, k = deliveries.c, evaluations.c, repositories.c, key_locks.c
@@ -376,19 +219,8 @@ def _busy_or(exc: sa.exc.OperationalError, lock_wait: float) -> Exception:
     return exc
 
 
-_SQLITE_GATES: dict[str, WriteGate] = {}
-_SQLITE_GATES_GUARD = threading.Lock()
-
-
-def _sqlite_write_gate(engine: Engine) -> WriteGate:
-    """One gate per SQLite file per process, shared by every Inbox on that file."""
-    path = str(Path(engine.url.database or "").expanduser().resolve())
-    with _SQLITE_GATES_GUARD:
-        return _SQLITE_GATES.setdefault(path, WriteGate())
-
-
 class Inbox:
-    """All database access of the bot; one instance per process, shared by threads."""
+    """The deliveries and the work they cause; one instance per process, shared by threads."""
 
     def __init__(self, engine: Engine, intake_engine: Engine | None = None, *,
                  intake_timeout: float = DEFAULT_INTAKE_TIMEOUT) -> None:
@@ -400,7 +232,7 @@ class Inbox:
         self.dialect = engine.dialect.name
         self._closed = threading.Event()
         self._checkpointer: threading.Thread | None = None
-        self._gate = _sqlite_write_gate(engine) if self.dialect == "sqlite" else None
+        self._gate = sqlite_write_gate(engine) if self.dialect == "sqlite" else None
         # Built once: the webhook path inserts with plain parameters (no statement construction).
         # RETURNING, not rowcount: psycopg reports -1 for Core inserts.
         self._insert_delivery_stmt = (
@@ -417,20 +249,9 @@ class Inbox:
         """`intake_synchronous` (SQLite): FULL makes an acknowledged delivery survive a power cut;
         NORMAL survives a crash of the process only, and commits several times faster.
         `intake_timeout`: how long storing a delivery may wait for locks before it gives up."""
-        engine = create_store_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size)
-        intake = create_store_engine(url, busy_timeout_ms=busy_timeout_ms, pool_size=2,
-                                     synchronous=intake_synchronous, pool_timeout=intake_timeout)
-        try:
-            if run_migrations:
-                migrate(engine)
-        except (sa.exc.SQLAlchemyError, CommandError) as exc:
-            engine.dispose()
-            intake.dispose()
-            raise StoreError(f"cannot use the database {_masked(engine)}: {_reason(exc, engine)}") from None
-        except BaseException:
-            engine.dispose()
-            intake.dispose()
-            raise
+        engine, intake = open_engines(url, run_migrations=run_migrations, busy_timeout_ms=busy_timeout_ms,
+                                      pool_size=pool_size, intake_synchronous=intake_synchronous,
+                                      intake_timeout=intake_timeout)
         store = cls(engine, intake, intake_timeout=intake_timeout)
         store.start_checkpointer()
         return store

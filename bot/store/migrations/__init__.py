@@ -1,1 +1,1 @@
-"""Alembic migrations for the bot's store, run programmatically by `mlgate.bot.store.inbox.migrate`."""
+"""Alembic migrations for the bot's store, run programmatically by `mlgate.bot.store.engine.migrate`."""

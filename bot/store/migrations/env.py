@@ -1,4 +1,4 @@
-"""Alembic environment: uses the connection handed over by `mlgate.bot.store.inbox.migrate` (or the URL)."""
+"""Alembic environment: uses the connection handed over by `mlgate.bot.store.engine.migrate` (or the URL)."""
 
 from __future__ import annotations
 
