@@ -10,7 +10,7 @@
   time, so the bot never loops on the events its own writes cause.
 - `resync(repo)` lists the open PRs, for the worker's periodic repair after missed webhooks.
 - The merge queue (when `queue` is set, as `build_dispatcher` does): `/merge`, `/cancel`, `/retry`,
-  `/try`, `/priority`, `/single` become `mlgate.bot.queue.machine` events fed to the `QueueRunner`; so do pushes to
+  `/try`, `/priority`, `/single` become `mlgate.bot.queue.transitions` events fed to the `QueueRunner`; so do pushes to
   a queued PR's head, closing it, checks and statuses on staging/try SHAs, pushes to a base branch
   and each evaluation of a queued PR (its review and PR gates). `tick()` is the worker's timer.
 - What a command approves: the PR heads the bot sees (`pull_request` events with GitHub's time, its
@@ -61,8 +61,8 @@ from mlgate.bot.pr.review import (
     reviewers_to_check,
     teams_to_resolve,
 )
-from mlgate.bot.queue.machine import ACTIVE as QUEUE_ACTIVE
-from mlgate.bot.queue.machine import (
+from mlgate.bot.queue.transitions import ACTIVE as QUEUE_ACTIVE
+from mlgate.bot.queue.transitions import (
     BaseMoved,
     CancelRequested,
     Event,

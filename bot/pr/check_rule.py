@@ -1,6 +1,6 @@
 """The one rule for "did required check X pass on this SHA?": PR heads and staging/try SHAs alike.
 
-Pure. `bot/pr/gates.py` judges a PR head with it, `bot/queue/machine.py` a staging or try commit: the same
+Pure. `bot/pr/gates.py` judges a PR head with it, `bot/queue/transitions.py` a staging or try commit: the same
 reports give the same answer wherever they were made, so a staging commit is never judged more
 loosely than the PR heads it contains.
 

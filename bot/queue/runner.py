@@ -1,6 +1,6 @@
 """The I/O side of the merge queue: state from the store, events through `queue.step`, actions to GitHub.
 
-`bot/queue/machine.py` decides; this module only carries out. For one repository at a time (a lock per
+`bot/queue/transitions.py` decides; this module only carries out. For one repository at a time (a lock per
 repository in this process, optimistic versions in the store across processes) it loads the state,
 steps each event, saves the new state and `next_wakeup`, THEN executes the actions. Saving first
 means a crash loses at most a comment, never the queue: `Resume` re-emits the in-flight
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from mlgate.bot.github.facts import CheckRun
 from mlgate.bot.github.forge import Forge
 from mlgate.bot.pr.gates import report_of
-from mlgate.bot.queue.machine import (
+from mlgate.bot.queue.transitions import (
     CancelBuild,
     CheckUpdate,
     Comment,
