@@ -32,7 +32,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mlgate.bot.queue import transitions as q
+from mlgate.bot import queue as q
 from mlgate.bot.queue.strategy import entropy_bound
 
 CHECK = "ci"

@@ -61,8 +61,8 @@ from mlgate.bot.pr.review import (
     reviewers_to_check,
     teams_to_resolve,
 )
-from mlgate.bot.queue.transitions import ACTIVE as QUEUE_ACTIVE
-from mlgate.bot.queue.transitions import (
+from mlgate.bot.queue.model import ACTIVE as QUEUE_ACTIVE
+from mlgate.bot.queue.model import (
     BaseMoved,
     CancelRequested,
     Event,

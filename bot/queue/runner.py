@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from mlgate.bot.github.facts import CheckRun
 from mlgate.bot.github.forge import Forge
 from mlgate.bot.pr.gates import report_of
-from mlgate.bot.queue.transitions import (
+from mlgate.bot.queue.model import (
     CancelBuild,
     CheckUpdate,
     Comment,
@@ -48,10 +48,9 @@ from mlgate.bot.queue.transitions import (
     StagingCreated,
     StagingFailed,
     Tick,
-    next_wakeup,
-    step,
 )
 from mlgate.bot.queue.store import QueueRow, QueueStore
+from mlgate.bot.queue.transitions import next_wakeup, step
 from mlgate.names import QUEUE_MARKER, temp_branch
 
 log = logging.getLogger(__name__)

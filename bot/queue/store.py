@@ -1,6 +1,6 @@
 """Durable merge-queue state: one row per repository in `queue_state` (migration 0003_queue_state).
 
-The row holds `mlgate.bot.queue.transitions.state_to_json(state)` as text, a `version` for optimistic concurrency (two
+The row holds `mlgate.bot.queue.codec.state_to_json(state)` as text, a `version` for optimistic concurrency (two
 workers, or the worker's tick and a delivery, never overwrite each other: the loser re-reads and
 re-applies its event, which is safe because `queue.step` is pure), the branch whose
 `.github/mlgate.yml` configures the queue, and `wakeup_at` (from `queue.next_wakeup`) so the
@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from mlgate.bot.queue.transitions import QueueState, state_from_json, state_to_json
+from mlgate.bot.queue.codec import state_from_json, state_to_json
+from mlgate.bot.queue.model import QueueState
 
 metadata = sa.MetaData()  # its own: the table belongs to the queue, created by migration 0003_queue_state
 queue_state = sa.Table(

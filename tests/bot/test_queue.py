@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from mlgate.bot.queue import transitions as q
+from mlgate.bot import queue as q
 from mlgate.checks.config.models import parse_config
 
 REPO = "acme/models"

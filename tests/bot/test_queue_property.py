@@ -21,7 +21,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from mlgate.bot.queue import transitions as q
+from mlgate.bot import queue as q
 
 REQUIRED = ("tests", "lint")
 PRS = range(1, 7)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgate.bot.queue.transitions import (
+from mlgate.bot.queue.model import (
     CheckUpdate,
     HeadPushed,
     MergeRequested,
@@ -259,7 +259,7 @@ def test_a_concurrent_save_loses_and_the_runner_re_reads(store: Inbox) -> None:
     qs = QueueStore(store.engine)
     empty = qs.load(REPO)
     assert empty.version == 0 and empty.state.pulls == ()
-    from mlgate.bot.queue.transitions import QueueState
+    from mlgate.bot.queue.model import QueueState
 
     assert qs.save(empty, QueueState(REPO, next_seq=2), wakeup_at=5.0, now=1.0, config_branch="trunk")
     assert not qs.save(empty, QueueState(REPO, next_seq=3), wakeup_at=None, now=2.0)  # stale version
@@ -271,7 +271,7 @@ def test_a_concurrent_save_loses_and_the_runner_re_reads(store: Inbox) -> None:
 
 
 def test_due_lists_only_repositories_whose_wakeup_has_come(store: Inbox) -> None:
-    from mlgate.bot.queue.transitions import QueueState
+    from mlgate.bot.queue.model import QueueState
 
     qs = QueueStore(store.engine)
     for repo, wakeup in (("a/one", 10.0), ("a/two", 50.0), ("a/three", None)):
