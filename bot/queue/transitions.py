@@ -1,9 +1,10 @@
 """The merge queue as one pure state machine: `step(state, event, now, config) -> (state, actions)`.
 
-No I/O here. The state is plain frozen data (`state_to_json` / `state_from_json` round-trip it
-exactly, so the store persists it and a restarted bot resumes mid-batch); events are what the
-handlers learnt from GitHub; actions are what an executor must do through GitHub. The same inputs
-always give the same outputs, which is what makes the property test and the simulation meaningful.
+No I/O here. The state, events and actions are plain frozen data (model.py; codec.py stores the
+state as JSON, so a restarted bot resumes mid-batch); events are what the handlers learnt from
+GitHub; actions are what the runner must do through GitHub; what the queue says on a PR is worded
+in messages.py. The same inputs always give the same outputs, which is what makes the property
+test and the simulation meaningful.
 
 Semantics (bors-ng, then beyond; docs/merge-queue.md has the full story):
 - `/merge [p=N]` by someone allowed, for the head they approved (both checked by the handler),
@@ -39,7 +40,7 @@ from dataclasses import replace
 from typing import Any
 
 from mlgate.bot.pr.check_rule import GateState, Judgement, Report, latest_per_source
-from mlgate.bot.queue import strategy
+from mlgate.bot.queue import messages, strategy
 from mlgate.bot.queue.model import (
     ACTIVE,
     CANCELLED,
@@ -87,7 +88,6 @@ from mlgate.bot.queue.model import (
     queue_order,
     queue_rank,
 )
-from mlgate.checks.report import md
 from mlgate.names import staging_branch, try_branch
 
 # ---------------------------------------------------------------------------------------------
@@ -159,15 +159,10 @@ class _Tx:
     def refuse(self, number: int, base: str, what: str) -> bool:
         """Say why the queue cannot take this PR (True) or return False."""
         if base not in self.cfg.branches:
-            allowed = ", ".join(md(b) for b in self.cfg.branches) or "none"
-            self.comment(number, f"{what}: the base branch {md(base)} is not in `merge.branches` ({allowed}).")
+            self.comment(number, messages.base_not_allowed(what, base, self.cfg.branches))
             return True
         if not self.cfg.required_checks:
-            self.comment(
-                number,
-                f"{what}: no required checks are configured (`merge.required_checks` and the gate sections of "
-                ".github/mlgate.yml are empty), so a staging commit could not be tested. Nothing was queued.",
-            )
+            self.comment(number, messages.no_required_checks(what))
             return True
         return False
 
@@ -196,29 +191,22 @@ class _Tx:
     def gates(self, number: int, conclusion: str, reasons: tuple[str, ...], announce: str | None = None) -> None:
         """Move between WAITING and QUEUED on the PR gates' verdict; speak on changes only."""
         pull = self.pulls[number]
-        why = "; ".join(reasons)
         if self.landing(pull):
             return  # its tested version is being fast-forwarded: too late to change anything
         if conclusion == "success":
             if pull.status == WAITING:
                 self.set(number, status=QUEUED, reason="")
                 position = [p.number for p in queue_order(self.freeze(), pull.base)].index(number) + 1
-                prio = f", priority {pull.priority}" if pull.priority else ""
-                self.comment(number, f"{announce or 'Ready'}: queued for {md(pull.base)} at position {position}"
-                                     f"{prio}. It lands once the merged result passes every required check.")
+                self.comment(number, messages.queued(announce, pull.base, position, pull.priority))
             return
-        text = (f"waiting for {why}" if why else "waiting for the PR's gates") if conclusion == "pending" else (
-            f"blocked: {why}" if why else "blocked: a PR gate failed")
+        text = messages.gates_reason(conclusion, reasons)
         if pull.status == TESTING:
             self.abort_build(self.lane(pull.base), f"the gates of #{number} no longer pass")
         if pull.status in (QUEUED, TESTING):
             self.drop_suspect(pull.base, number)
         if pull.status in ACTIVE and (pull.reason != text or announce):
             self.set(number, status=WAITING, reason=text)
-            lead = f"{announce}: not queued yet" if announce else "Left the ready queue"
-            tail = "it is queued as soon as they pass" if conclusion == "pending" else (
-                "it is queued once they pass; fix them or `/cancel`")
-            self.comment(number, f"{lead}, {md(text)}; {tail}.")
+            self.comment(number, messages.not_ready(announce, text, conclusion))
 
     def finish(self, number: int, status: str, reason: str, body: str | None) -> None:
         """A PR leaves the queue (cancelled or failed); its build, suspects and try are dropped."""
@@ -373,15 +361,11 @@ class _Tx:
                 recent.append(0)
                 self.actions.append(MergePull(self.repo, staged.number, staged.head_sha, sha, build.method))
                 self.actions.append(Dequeue(self.repo, staged.number, MERGED, f"landed in {sha}"))
-                self.comment(staged.number, _landed_text(build, sha, self.cfg))
+                self.comment(staged.number, messages.landed(build, sha, _judged(build, self.cfg)))
                 if self.cfg.delete_branches:
                     self.actions.append(DeleteBranch(self.repo, staged.number, staged.head_sha))
             else:  # pushed or closed while the fast-forward was in flight
-                self.comment(
-                    staged.number,
-                    f"The version {staged.head_sha[:12]} that was tested landed on {md(build.base)} in {sha}; "
-                    "commits pushed after it did not.",
-                )
+                self.comment(staged.number, messages.landed_without_later_commits(staged.head_sha, build.base, sha))
         suspects, evidence = lane.suspects, lane.evidence
         confirmations, flakes = lane.confirmations, lane.flakes
         if build.confirm:
@@ -420,26 +404,10 @@ class _Tx:
         )
 
     def reject(self, lane: Lane, number: int) -> None:
-        pull = self.pulls[number]
         ev = lane.evidence
-        failed = ev.failed if ev else ()
-        where = f" on staging {ev.sha[:12]}" if ev and ev.sha else ""
-        checks = "; ".join(failed) or "a required check"
-        if ev and ev.numbers == (number,):
-            how = "It failed when tested alone"
-        elif ev:
-            others = ", ".join(f"#{n}" for n in ev.numbers if n != number)
-            how = (f"It was singled out by bisection: the batch with {others} failed, and every other PR of that "
-                   "batch passed without it")
-        else:
-            how = "It failed"
-        if pull.strikes >= 2:
-            how += ", and again when re-run alone"
-        links = "".join(f"\n- {md(u)}" for u in ev.urls) if ev and ev.urls else ""
-        body = (f"Removed from the merge queue: {md(checks)}{where}. {how}. Fix it and comment `/merge` again, "
-                f"or `/retry` if the failure was flaky.{links}")
-        self.finish(number, FAILED, f"failed: {checks}{where}", body)
-        self.set(number, failed_checks=failed)
+        reason, body = messages.rejection(number, self.pulls[number].strikes, ev)
+        self.finish(number, FAILED, reason, body)
+        self.set(number, failed_checks=ev.failed if ev else ())
         lane = self.lane(lane.base)
         self.lanes[lane.base] = replace(
             lane, suspects=(), evidence=None, recent=(*lane.recent, 1)[-strategy.WINDOW:]
@@ -448,14 +416,7 @@ class _Tx:
     def try_done(self, build: Build, verdict: str, failed: tuple[str, ...], urls: tuple[str, ...]) -> None:
         number = build.pulls[0].number
         self.tries.pop(number, None)
-        judged = _judged(build, self.cfg)
-        lines = [f"- {_check_line(n, j).replace(' ', ': ', 1)}" for n, j in judged.items()
-                 if j.state != GateState.MISSING]
-        lines += [f"- {md(f)}" for f in failed if not any(f.startswith(n + ":") for n, j in judged.items()
-                                                          if j.state != GateState.MISSING)]
-        head = "passed" if verdict == "green" else "failed"
-        self.comment(number, f"Try build {head} on {md(build.branch)} ({build.sha}), {md(build.base)} at "
-                             f"{build.base_sha}. Nothing was landed.\n" + "\n".join(lines))
+        self.comment(number, messages.try_result(build, verdict == "green", failed, _judged(build, self.cfg)))
 
     # --- timeouts ------------------------------------------------------------------------------
     def check_timeouts(self, base: str) -> None:
@@ -488,17 +449,9 @@ class _Tx:
         missing = [n for n in build.required if judged[n].state == GateState.MISSING]
         running = [n for n in build.required if judged[n].state == GateState.PENDING]
         if missing and waited >= self.cfg.start_timeout_minutes * 60:
-            return tuple(
-                f"{n} was not started within {self.cfg.start_timeout_minutes:g} minutes "
-                "(merge.start_timeout_minutes); check that CI runs on the staging branch and uses exactly this name"
-                + "".join(f"; {note}" for note in judged[n].notes)  # e.g. a report from an app not pinned
-                for n in missing
-            )
+            return tuple(messages.not_started(n, self.cfg.start_timeout_minutes, judged[n].notes) for n in missing)
         if (missing or running) and waited >= self.cfg.timeout_minutes * 60:
-            return tuple(
-                f"{n} did not finish within {self.cfg.timeout_minutes:g} minutes (merge.timeout_minutes)"
-                for n in missing + running
-            )
+            return tuple(messages.not_finished(n, self.cfg.timeout_minutes) for n in missing + running)
         return ()
 
 
@@ -546,13 +499,6 @@ def _verdict(build: Build, cfg: QueueConfig) -> tuple[str, tuple[str, ...], tupl
     return "pending", (), ()
 
 
-def _check_line(name: str, j: Judgement) -> str:
-    """"name conclusion" for a comment (user text escaped)."""
-    if j.passed and j.deciding is not None:
-        return f"{md(name)} {md(j.deciding.conclusion or 'success')}"
-    return f"{md(name)} {md(j.reason or j.state.value)}"
-
-
 def _create(repo: str, build: Build) -> CreateStaging:
     return CreateStaging(repo, build.base, build.base_sha, build.branch, build.id, build.pulls, build.method,
                          build.kind)
@@ -561,15 +507,6 @@ def _create(repo: str, build: Build) -> CreateStaging:
 def _ff(repo: str, build: Build) -> FastForward:
     assert build.base_sha is not None and build.sha is not None
     return FastForward(repo, build.base, build.base_sha, build.sha, build.id)
-
-
-def _landed_text(build: Build, sha: str, cfg: QueueConfig) -> str:
-    checks = ", ".join(_check_line(n, j) for n, j in _judged(build, cfg).items())
-    others = [f"#{n}" for n in build.numbers]
-    batch = f" in a batch with {', '.join(others)}" if len(others) > 1 else ""
-    how = {"merge": "merged", "squash": "squashed", "rebase": "rebased"}[build.method]
-    return (f"Landed on {md(build.base)} in {sha} ({how}{batch}). That exact commit passed every required check: "
-            f"{checks}.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -581,10 +518,10 @@ def _on_merge(tx: _Tx, e: MergeRequested) -> None:
     if pull and pull.status in ACTIVE and pull.head_sha == e.head_sha:
         if e.priority is not None and e.priority != pull.priority:
             tx.set(e.number, priority=e.priority)
-        tx.comment(e.number, f"Already in the merge queue ({pull.status}).")
+        tx.comment(e.number, messages.already_queued(pull.status))
         return
     if pull and pull.status == MERGED and pull.head_sha == e.head_sha:
-        tx.comment(e.number, f"Already landed in {pull.landed_sha}.")
+        tx.comment(e.number, messages.already_landed(pull.landed_sha))
         return
     if tx.refuse(e.number, e.base, "Not queued"):
         return
@@ -604,10 +541,8 @@ def _on_push(tx: _Tx, e: HeadPushed) -> None:
     if pull and pull.head_sha != e.head_sha:
         tx.tries.pop(e.number, None)
         if pull.status in ACTIVE:
-            reason = f"new commits were pushed ({e.head_sha[:12]})"
-            tx.finish(e.number, CANCELLED, reason,
-                      f"Removed from the merge queue: {reason}; approvals and gates were for "
-                      f"{pull.head_sha[:12]}. Comment `/merge` again when the new head is ready.")
+            reason = messages.pushed_reason(e.head_sha)
+            tx.finish(e.number, CANCELLED, reason, messages.pushed(reason, pull.head_sha))
         tx.set(e.number, head_sha=e.head_sha)
 
 
@@ -625,18 +560,18 @@ def _on_cancel(tx: _Tx, e: CancelRequested) -> None:
     if try_build:
         tx.actions.append(CancelBuild(tx.repo, try_build.id, try_build.sha, f"/cancel by {e.user}"))
     if pull and pull.status in ACTIVE:
-        tx.finish(e.number, CANCELLED, f"/cancel by {e.user}", f"Removed from the merge queue by {md('@' + e.user)}.")
+        tx.finish(e.number, CANCELLED, f"/cancel by {e.user}", messages.cancelled_by(e.user))
     elif not try_build:
-        tx.comment(e.number, "Nothing to cancel: this PR is not in the merge queue.")
+        tx.comment(e.number, messages.NOTHING_TO_CANCEL)
 
 
 def _on_retry(tx: _Tx, e: RetryRequested) -> None:
     pull = tx.pulls.get(e.number)
     if pull and pull.status in ACTIVE:
-        tx.comment(e.number, f"Already in the merge queue ({pull.status}).")
+        tx.comment(e.number, messages.already_queued(pull.status))
         return
     if pull is None or pull.status not in (FAILED, CANCELLED):
-        tx.comment(e.number, "Nothing to retry: this PR has not failed in the merge queue; use `/merge`.")
+        tx.comment(e.number, messages.NOTHING_TO_RETRY)
         return
     if tx.refuse(e.number, e.base, "Not re-queued"):
         return
@@ -647,7 +582,7 @@ def _on_priority(tx: _Tx, e: PriorityChanged) -> None:
     pull = tx.pulls.get(e.number) or Pull(e.number)
     tx.pulls[e.number] = replace(pull, priority=e.priority)
     if pull.status not in ACTIVE:
-        tx.comment(e.number, f"Priority set to {e.priority}; it applies when the PR is queued with `/merge`.")
+        tx.comment(e.number, messages.priority_set(e.priority))
 
 
 def _on_single(tx: _Tx, e: SingleChanged) -> None:
@@ -679,8 +614,7 @@ def _on_try(tx: _Tx, e: TryRequested) -> None:
     )
     tx.tries[e.number] = build
     tx.actions.append(_create(tx.repo, build))
-    tx.comment(e.number, f"Trying {e.head_sha[:12]} merged into {md(e.base)} on {md(build.branch)}; "
-                         "nothing will land.")
+    tx.comment(e.number, messages.trying(e.head_sha, e.base, build.branch))
 
 
 def _on_created(tx: _Tx, e: StagingCreated) -> None:
@@ -700,7 +634,7 @@ def _on_staging_failed(tx: _Tx, e: StagingFailed) -> None:
     if build:
         number = build.pulls[0].number
         tx.tries.pop(number)
-        tx.comment(number, f"The try build could not be created: {md(e.reason)}.")
+        tx.comment(number, messages.try_not_created(e.reason))
         return
     lane = tx.lane_of_build(e.build_id)
     if not lane or not lane.build or lane.build.state != CREATING:
@@ -709,10 +643,8 @@ def _on_staging_failed(tx: _Tx, e: StagingFailed) -> None:
     if e.number is not None and e.number in build.numbers:
         if len(build.numbers) == 1:
             tx.abort_build(lane, "merge conflict")
-            reason = f"does not merge cleanly into {build.base}: {e.reason}"
-            tx.finish(e.number, FAILED, reason,
-                      f"Removed from the merge queue: it {md(reason)}. Rebase or merge {md(build.base)} into it, "
-                      "then comment `/merge` again.")
+            reason = messages.conflict_reason(build.base, e.reason)
+            tx.finish(e.number, FAILED, reason, messages.conflict(reason, build.base))
             return
         tx.set(e.number, alone_next=True)  # it may conflict with a batch-mate, not the base: try alone
     tx.abort_build(lane, f"the staging commit could not be built: {e.reason}")
