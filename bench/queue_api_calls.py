@@ -26,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mlgate.bot.github.client import ForgeOptions, forge_factory
-from mlgate.bot.intake.dispatcher import build_dispatcher
+from mlgate.bot.intake.handlers import build_dispatcher
 from mlgate.bot.pr.repo_config import CONFIG_PATH
 from mlgate.bot.store.inbox import Inbox
 from mlgate.sandbox.harness import SandboxServer, WebhookSink

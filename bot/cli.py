@@ -27,7 +27,7 @@ from mlgate.bot.store.inbox import Inbox
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DISPATCHER = "mlgate.bot.intake.dispatcher:build_dispatcher"
+DEFAULT_DISPATCHER = "mlgate.bot.intake.handlers:build_dispatcher"
 _RUNNING_WORKERS: list[Worker] = []
 
 

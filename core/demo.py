@@ -199,7 +199,7 @@ class World:
 
         from mlgate.bot.github.client import ForgeOptions, forge_factory
         from mlgate.bot.intake.app import create_app
-        from mlgate.bot.intake.dispatcher import build_dispatcher
+        from mlgate.bot.intake.handlers import build_dispatcher
         from mlgate.bot.intake.worker import Worker, WorkerConfig
         from mlgate.bot.settings import Settings
         from mlgate.bot.store.inbox import Inbox

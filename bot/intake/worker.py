@@ -39,7 +39,7 @@ PullRef = tuple[str, int]
 
 
 class Dispatcher(Protocol):
-    """What the worker calls; the real one is `mlgate.bot.intake.dispatcher.build_dispatcher(settings)`."""
+    """What the worker calls; the real one is `mlgate.bot.intake.handlers.build_dispatcher(settings)`."""
 
     def handle(self, event: str, payload: dict[str, Any], delivery_id: str) -> set[PullRef]:
         """Act on one delivery (idempotently); return the PRs whose report must be re-evaluated."""

@@ -1,5 +1,5 @@
 """Deployments end to end over real HTTP: the local GitHub sandbox, the real GitHubForge (PyGithub),
-bot/deploy/runner.py, and the sandbox's signed `deployment_status` webhooks routed through bot/intake/dispatcher.py's
+bot/deploy/runner.py, and the sandbox's signed `deployment_status` webhooks routed through bot/intake/handlers.py's
 ROUTES (`Handlers.handle`), as the worker does.
 
 Story: version A lands and goes to staging; the CD system (played by alice) reports success. B lands
@@ -22,7 +22,7 @@ from mlgate.bot.deploy.decisions import PAYLOAD_KIND
 from mlgate.bot.deploy.ledger import MemoryLedger
 from mlgate.bot.deploy.runner import after_landing
 from mlgate.bot.github.client import ForgeOptions, forge_factory
-from mlgate.bot.intake.dispatcher import build_dispatcher
+from mlgate.bot.intake.handlers import build_dispatcher
 from mlgate.bot.pr.repo_config import CONFIG_PATH
 from mlgate.checks.config.models import parse_config
 from mlgate.names import DEPLOY_MARKER

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from mlgate.bot.github.client import ForgeOptions, forge_factory
-from mlgate.bot.intake.dispatcher import Handlers, build_dispatcher
+from mlgate.bot.intake.handlers import Handlers, build_dispatcher
 from mlgate.bot.pr.repo_config import CONFIG_PATH
 from mlgate.bot.pr.report import decode_state
 from mlgate.names import REPORT_MARKER

@@ -11,7 +11,7 @@ import pytest
 
 from mlgate.bot.github.executor import Executor
 from mlgate.bot.github.facts import CheckRun, Permission
-from mlgate.bot.intake.dispatcher import Handlers, build_dispatcher
+from mlgate.bot.intake.handlers import Handlers, build_dispatcher
 from mlgate.bot.pr.repo_config import CONFIG_PATH
 from mlgate.bot.pr.report import decode_state
 from mlgate.names import REPORT_MARKER

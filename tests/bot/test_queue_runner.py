@@ -299,7 +299,7 @@ def test_a_damaged_state_is_reported_with_the_repository(store: Inbox) -> None:
 
 def handlers_world(store: Inbox, required: str = f"[{CHECK}]") -> tuple[World, object]:
     from mlgate.bot.github.facts import Permission
-    from mlgate.bot.intake.dispatcher import Handlers
+    from mlgate.bot.intake.handlers import Handlers
     from mlgate.bot.pr.repo_config import CONFIG_PATH
 
     w = World(store)
@@ -384,7 +384,7 @@ def test_a_push_to_the_base_by_someone_else_rebuilds_the_batch(store: Inbox) -> 
 
 def test_without_a_runner_queue_commands_still_answer_not_available(store: Inbox) -> None:
     from mlgate.bot.github.facts import Permission
-    from mlgate.bot.intake.dispatcher import Handlers
+    from mlgate.bot.intake.handlers import Handlers
 
     forge = FakeForge()
     forge.add_pull(REPO, 1)
@@ -545,7 +545,7 @@ def test_a_pr_the_bot_never_saw_needs_an_explicit_sha(store: Inbox) -> None:
 
 
 def test_the_heads_seen_survive_a_restart(store: Inbox) -> None:
-    from mlgate.bot.intake.dispatcher import Handlers
+    from mlgate.bot.intake.handlers import Handlers
     from mlgate.bot.store.heads import SqlHeadLog
 
     w, bot = handlers_world(store)

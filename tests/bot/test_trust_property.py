@@ -39,7 +39,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from sqlalchemy.pool import StaticPool
 
 from mlgate.bot.github.facts import CheckRun, Permission, PullFacts
-from mlgate.bot.intake.dispatcher import Handlers
+from mlgate.bot.intake.handlers import Handlers
 from mlgate.bot.pr.repo_config import CONFIG_PATH
 from mlgate.bot.queue.runner import QueueRunner
 from mlgate.bot.queue.store import QueueStore
