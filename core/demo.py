@@ -199,10 +199,10 @@ class World:
 
         from mlgate.bot.github.client import ForgeOptions, forge_factory
         from mlgate.bot.intake.app import create_app
-        from mlgate.bot.intake.handlers import build_dispatcher
         from mlgate.bot.intake.worker import Worker, WorkerConfig
         from mlgate.bot.settings import Settings
         from mlgate.bot.store.inbox import Inbox
+        from mlgate.bot.wiring import build_dispatcher
 
         self.db_path = self.root / "mlgate.sqlite3"
         settings = Settings(
@@ -212,7 +212,7 @@ class World:
         )
         store = Inbox.open(settings.database_url)
         forges = forge_factory(settings, ForgeOptions(seconds_between_writes=0))
-        dispatcher = build_dispatcher(settings, forges=forges)
+        dispatcher = build_dispatcher(settings, store.engine, forges=forges)
         worker = Worker(store, dispatcher, WorkerConfig.from_settings(settings))
         worker.start()
         app = create_app(settings, store=store, on_delivery=worker.wake)

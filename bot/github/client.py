@@ -42,7 +42,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import github
 import requests
@@ -57,6 +57,7 @@ from github.PullRequestReview import PullRequestReview as GhReview
 
 from mlgate.bot.github.auth import AppCredentials, AuthError
 from mlgate.bot.github.facts import ChangedFile, CheckRun, Permission, PullFacts, Review
+from mlgate.bot.settings import Settings
 from mlgate.names import BOT_EXTERNAL_ID, CHECK_OUTPUT_LIMIT, COMMENT_LIMIT
 from mlgate.retry import (
     Failure,
@@ -74,6 +75,7 @@ __all__ = [
     "ForgeOptions",
     "GitHubAPIError",
     "GitHubForge",
+    "GitHubForgeFactory",
     "UncertainWriteError",
     "fit",
     "forge_factory",
@@ -85,15 +87,6 @@ T = TypeVar("T")
 
 _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _CONFIRM_SKEW = 300  # seconds: look back this far (clock skew) when confirming an uncertain comment POST
-
-
-class Settings(Protocol):
-    """What `forge_factory` reads; `bot/settings.py` provides these attributes."""
-
-    github_url: str
-    app_id: str | int | None
-    private_key: str | None
-    github_token: str | None
 
 
 class GitHubAPIError(ForgeError):
@@ -736,7 +729,7 @@ def _refused_contexts(data: Any) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-class _Factory:
+class GitHubForgeFactory:
     """Builds `GitHubForge`s; shares credentials, write spacing and the bot identity between them.
 
     A forge (and its PyGithub client, with its HTTP connection) is reused per installation and
@@ -746,9 +739,9 @@ class _Factory:
     def __init__(self, settings: Settings, options: ForgeOptions) -> None:
         self.api_url = str(settings.github_url or "https://api.github.com").rstrip("/")
         self.options = options
-        app_id = str(getattr(settings, "app_id", None) or "").strip()
-        private_key = getattr(settings, "private_key", None) or ""
-        token = getattr(settings, "github_token", None) or ""
+        app_id = str(settings.app_id or "").strip()
+        private_key = settings.private_key or ""
+        token = settings.github_token or ""
         self.creds: AppCredentials | None = None
         self.token = ""
         if app_id and private_key:
@@ -771,7 +764,7 @@ class _Factory:
             self.app_id = None
         else:
             raise AuthError("no GitHub credentials: set MLGATE_APP_ID and MLGATE_PRIVATE_KEY, or MLGATE_GITHUB_TOKEN")
-        self._login: str | None = getattr(settings, "bot_login", None) or None
+        self._login: str | None = settings.bot_login or None
         self._lock = threading.Lock()
         self._spacers: dict[int | None, Spacer] = {}
         self._local = threading.local()
@@ -833,11 +826,11 @@ class _Factory:
         return self._forge(int(installation_id))
 
 
-def forge_factory(settings: Settings, options: ForgeOptions | None = None) -> Callable[[str, int | None], GitHubForge]:
+def forge_factory(settings: Settings, options: ForgeOptions | None = None) -> GitHubForgeFactory:
     """`factory(repo, installation_id)` → a Forge for that repository.
 
     App mode when `settings.app_id` and `settings.private_key` are set (the installation is looked
     up when `installation_id` is None), token mode with `settings.github_token`. Raises `AuthError`
     naming the missing setting otherwise.
     """
-    return _Factory(settings, options or ForgeOptions())
+    return GitHubForgeFactory(settings, options or ForgeOptions())

@@ -1,7 +1,9 @@
 """The Forge protocol: every GitHub operation the bot performs, in plain data.
 
 `bot/github/client.py` implements it with PyGithub (the only module that imports it); tests use an
-in-memory fake. Queue and deployment operations join when the merge queue does.
+in-memory fake (tests/bot/fake_forge.py) and the local sandbox. Reads return the plain data of
+`facts.py`; writes are made by the executor (executor.py, the PR report and replies), the queue
+runner (branches and merges) and the deploy runner (deployments).
 """
 
 from __future__ import annotations
@@ -121,3 +123,9 @@ class Forge(Protocol):
     def pull_commits(self, repo: str, number: int) -> tuple[tuple[str, str], ...]:
         """(SHA, message) of the PR's commits, oldest first (GitHub lists at most 250): merge.method rebase."""
         ...
+
+
+class ForgeFactory(Protocol):
+    """`factory(repo, installation_id)` → the Forge for that repository (installation None: look it up)."""
+
+    def __call__(self, repo: str, installation_id: int | None = None, /) -> Forge: ...

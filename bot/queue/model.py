@@ -9,9 +9,10 @@ out the actions (bot/queue/runner.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 from mlgate.bot.pr.check_rule import Judgement, Report, Results, is_gate, judge
+from mlgate.checks.config.models import MlgateConfig
 from mlgate.names import GATE_PREFIX, SUMMARY_CHECK
 
 # Pull statuses
@@ -33,6 +34,15 @@ LANDING = "landing"  # all green, FastForward emitted
 
 # ---------------------------------------------------------------------------------------------
 # Configuration
+
+
+class QueueKnobs(TypedDict, total=False):
+    """Settings of `merge:` the bot may override for every repository (tests, the demo and the
+    benchmark shorten the batch delay)."""
+
+    batch_delay_seconds: float
+    adaptive: bool
+    confirm_threshold: float
 
 
 @dataclass(frozen=True)
@@ -67,30 +77,32 @@ class QueueConfig:
             raise ValueError(f"merge.batch_size must be at least 1, not {self.batch_size}")
 
     @classmethod
-    def from_mlgate(cls, cfg: Any, **knobs: Any) -> QueueConfig:
+    def from_mlgate(cls, cfg: MlgateConfig, *, config_sha256: str | None = None, gate_app: str | None = None,
+                    knobs: QueueKnobs | None = None) -> QueueConfig:
         """From a `mlgate.checks.config.models.MlgateConfig`: required = merge.required_checks + mlgate/<gate>.
 
         The summary check `mlgate` is left out: it is computed for PR heads, never for staging.
-        Pins: a required check's `app`, and `merge.gate_app` for `mlgate/<gate>` (as on PR heads).
-        Pass `config_sha256` (the config file's hash) as a knob: without it no gate result is trusted.
+        Pins: a required check's `app`, and `merge.gate_app` for `mlgate/<gate>` (as on PR heads),
+        else `gate_app` (the bot's own setting). Pass `config_sha256` (the config file's hash):
+        without it no gate result is trusted. `knobs` override the strategy's settings of `merge:`.
         """
         names: list[str] = []
         pins: dict[str, str] = {}
         for item in cfg.merge.required_checks:
             name = item if isinstance(item, str) else item.name
             names.append(name)
-            app = None if isinstance(item, str) else getattr(item, "app", None)
+            app = None if isinstance(item, str) else item.app
             if app and name not in pins:
                 pins[name] = app
         names += [f"{GATE_PREFIX}{g}" for g in cfg.configured_gates()]
         required = tuple(n for n in dict.fromkeys(names) if n != SUMMARY_CHECK)
-        fallback = knobs.pop("gate_app", None)  # the bot's own setting, when the config names none
-        gate_app = getattr(cfg.merge, "gate_app", None) or fallback
-        if gate_app:
+        pinned_gates = cfg.merge.gate_app or gate_app
+        if pinned_gates:
             for name in required:
                 if is_gate(name):
-                    pins.setdefault(name, gate_app)
+                    pins.setdefault(name, pinned_gates)
         m = cfg.merge
+        knobs = knobs or {}
         return cls(
             branches=tuple(m.branches),
             method=m.method,
@@ -101,8 +113,10 @@ class QueueConfig:
             delete_branches=m.delete_branches,
             preempt=m.preempt,
             pins=tuple(sorted(pins.items())),
-            **{"batch_delay_seconds": m.batch_delay_seconds, "adaptive": m.adaptive,
-               "confirm_threshold": m.confirm_threshold, **knobs},
+            config_sha256=config_sha256,
+            batch_delay_seconds=knobs.get("batch_delay_seconds", m.batch_delay_seconds),
+            adaptive=knobs.get("adaptive", m.adaptive),
+            confirm_threshold=knobs.get("confirm_threshold", m.confirm_threshold),
         )
 
     def judge(self, name: str, reports: tuple[Report, ...]) -> Judgement:

@@ -15,14 +15,16 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from mlgate.bot.github.client import ForgeOptions, forge_factory
-from mlgate.bot.intake.handlers import Handlers, build_dispatcher
+from mlgate.bot.intake.handlers import Handlers
 from mlgate.bot.pr.repo_config import CONFIG_PATH
+from mlgate.bot.settings import Settings
+from mlgate.bot.store.engine import create_store_engine
+from mlgate.bot.wiring import build_dispatcher
 from mlgate.checks.results import GateResult, RunResults, Status
 from mlgate.names import REPORT_MARKER
 from mlgate.sandbox.harness import Delivery, SandboxServer, WebhookSink
@@ -141,7 +143,7 @@ class TrustWorld(World):
         self.ci = GateCI(self)  # type: ignore[assignment]
 
     def new_bot(self) -> Handlers:
-        settings = SimpleNamespace(github_url=self.sandbox.api_url, app_id=None, private_key=None, github_token=BOT,
+        settings = Settings(github_url=self.sandbox.api_url, app_id=None, private_key=None, github_token=BOT,
                                    database_url=self.db_url)
         inner = forge_factory(settings, ForgeOptions(seconds_between_writes=0))
 
@@ -149,7 +151,7 @@ class TrustWorld(World):
             return ForkView(inner(repo, installation), self.forks)
 
         forges.bot_login = getattr(inner, "bot_login", None)  # type: ignore[attr-defined]
-        bot = build_dispatcher(settings, forges=forges)
+        bot = build_dispatcher(settings, create_store_engine(self.db_url), forges=forges)
         bot.queue_knobs["batch_delay_seconds"] = self.batch_delay
         return bot
 

@@ -73,7 +73,7 @@ class RecordingDispatcher:
         return set()
 
 
-def build_recording_dispatcher(settings: Settings) -> RecordingDispatcher:
+def build_recording_dispatcher(settings: Settings, _engine: sa.Engine) -> RecordingDispatcher:
     return RecordingDispatcher(settings.database_url)
 
 
