@@ -15,6 +15,7 @@ deployments have their own tables but no engine of their own. `mlgate serve` and
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from flask import Flask
 from sqlalchemy.engine import Engine
@@ -50,6 +51,7 @@ def build_dispatcher(settings: Settings, engine: Engine | None = None, forges: F
     the GitHub client for each repository; by default PyGithub's (bot/github/client.py) with the
     settings' credentials. The bot's login is `settings.bot_login`, else the forges' `bot_login()`.
     """
+    login: Callable[[], str | None] | str | None
     if forges is None:
         github = forge_factory(settings)
         forges, login = github, settings.bot_login or github.bot_login

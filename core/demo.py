@@ -465,14 +465,19 @@ def _play(world: World, result: DemoResult, echo: Echo, timeout: float, project:
                                           ("docs/monitoring.md", "Monitoring notes.\n"),
                                           ("docs/faq.md", "FAQ.\n")), start=1):
             branch = f"docs-{i}"
-            world.change(branch, CONTRIBUTOR, f"Add {path}", lambda tree, p=path, t=text: _write(tree / p, t))
+            def edit(tree: Path, p: str = path, t: str = text) -> None:
+                _write(tree / p, t)
+
+            world.change(branch, CONTRIBUTOR, f"Add {path}", edit)
             numbers.append(world.open_pr(branch, CONTRIBUTOR, f"Add {path}"))
         state["good"] = numbers
         echo(f"  carol opened {', '.join(f'#{n}' for n in numbers)} (documentation only)")
         for n in numbers:
             sha = world.pull(n)["head"]["sha"]
-            world.wait(f"#{n}'s gates", lambda s=sha: (_completed(world.mlgate_check(s)) or {}).get("conclusion")
-                       == "success", timeout, tuple(numbers))
+            def green(s: str = sha) -> bool:
+                return (_completed(world.mlgate_check(s)) or {}).get("conclusion") == "success"
+
+            world.wait(f"#{n}'s gates", green, timeout, tuple(numbers))
         return f"{', '.join(f'#{n}' for n in numbers)} green"
 
     def merge() -> str:

@@ -230,10 +230,11 @@ def payload_for(version: Version, environment: str, rollback_of: int | None = No
 
 def version_from_payload(sha: str, payload: object) -> Version:
     """Inverse of `payload_for`, tolerant: the version a deployment event says it carries."""
-    p = payload if isinstance(payload, Mapping) else {}
-    v = p.get("version") if isinstance(p.get("version"), Mapping) else {}
-    gates = p.get("gates") if isinstance(p.get("gates"), Mapping) else {}
-    prs = p.get("prs") if isinstance(p.get("prs"), list) else []
+    p: Mapping[str, Any] = payload if isinstance(payload, Mapping) else {}
+    v, gates, prs = p.get("version"), p.get("gates"), p.get("prs")
+    v = v if isinstance(v, Mapping) else {}
+    gates = gates if isinstance(gates, Mapping) else {}
+    prs = prs if isinstance(prs, list) else []
     return Version(
         sha=sha,
         model=_hash(v.get("model")),

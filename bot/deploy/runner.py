@@ -128,13 +128,13 @@ def execute(forge: Forge, repo: str, ledger: DeployLedger, decision: DeployDecis
                 checks[sha] = tuple(forge.checks_on(repo, sha))
             contexts, failing = deploy.split_required(req.required_contexts, checks[sha])
             if failing:
-                refused = ", ".join(f"`{md(c)}`" for c in failing)
-                messages.append(f"mlgate refused to deploy {sha[:7]} to `{env}`: not green on that commit: {refused}.")
+                names = ", ".join(f"`{md(c)}`" for c in failing)
+                messages.append(f"mlgate refused to deploy {sha[:7]} to `{env}`: not green on that commit: {names}.")
                 continue
             deployment_id = _create(forge, repo, req, contexts)
         except DeploymentRefused as exc:
-            failing = ", ".join(f"`{md(c)}` ({md(state)})" for c, state in exc.contexts) or "the required checks"
-            messages.append(f"GitHub refused to deploy {sha[:7]} to `{env}`: not green on that commit: {failing}.")
+            named = ", ".join(f"`{md(c)}` ({md(state)})" for c, state in exc.contexts) or "the required checks"
+            messages.append(f"GitHub refused to deploy {sha[:7]} to `{env}`: not green on that commit: {named}.")
             continue
         except ForgeError as exc:
             log.warning("deployment of %s to %s failed: %s", sha[:12], req.environment, exc)

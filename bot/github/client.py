@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 import re
 import threading
@@ -49,6 +50,7 @@ import requests
 from github.Auth import Auth
 from github.CheckRun import CheckRun as GhCheckRun
 from github.File import File as GhFile
+from github.GithubObject import GithubObject
 from github.IssueComment import IssueComment as GhIssueComment
 from github.NamedUser import NamedUser as GhNamedUser
 from github.PaginatedList import PaginatedList
@@ -84,6 +86,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+G = TypeVar("G", bound=GithubObject)  # what PaginatedList pages through
 
 _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _CONFIRM_SKEW = 300  # seconds: look back this far (clock skew) when confirming an uncertain comment POST
@@ -263,7 +266,7 @@ class GitHubForge:
     def _pull(self, repo: str, number: int) -> GhPullRequest:
         return GhPullRequest(self._rq, url=f"/repos/{_check_repo(repo)}/pulls/{int(number)}")
 
-    def _list(self, cls: type[T], path: str, params: dict[str, Any] | None = None, item: str | None = None) -> list[T]:
+    def _list(self, cls: type[G], path: str, params: dict[str, Any] | None = None, item: str | None = None) -> list[G]:
         if item is None:
             return list(PaginatedList(cls, self._rq, path, params))
         return list(PaginatedList(cls, self._rq, path, params, list_item=item))
@@ -655,8 +658,9 @@ class GitHubForge:
         _check_repo(repo)
         out: list[tuple[str, str]] = []
         for page in range(1, 4):  # GitHub lists at most 250 commits of a PR
-            items = self._read(f"commits of {repo}#{number}", lambda page=page: self._json(
-                "GET", f"/repos/{repo}/pulls/{int(number)}/commits", params={"per_page": 100, "page": page}))
+            params = {"per_page": 100, "page": page}
+            items = self._read(f"commits of {repo}#{number}", functools.partial(
+                self._json, "GET", f"/repos/{repo}/pulls/{int(number)}/commits", params=params))
             out += [(str(c["sha"]), str((c.get("commit") or {}).get("message") or "")) for c in items or ()]
             if not items or len(items) < 100:
                 break

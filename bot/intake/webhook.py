@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 EVENT_HEADER = "X-GitHub-Event"
@@ -24,6 +24,12 @@ _EVENT_NAME = re.compile(r"^[a-z_]{1,100}$")
 # GitHub's payloads nest about 10 levels (its examples: at most 7). A deeper body is refused
 # before anything (the store's JSON encoder, a handler) recurses through it.
 MAX_JSON_DEPTH = 100
+
+
+class Headers(Protocol):
+    """Request headers: looked up case-insensitively (werkzeug's `Headers`, or a dict in tests)."""
+
+    def get(self, key: str, /) -> str | None: ...
 
 
 class WebhookError(Exception):
@@ -119,7 +125,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def parse_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
+def parse_delivery(headers: Headers, body: bytes) -> Delivery:
     """Build a Delivery from a verified request, or raise WebhookError(400) saying what is wrong."""
     event = (headers.get(EVENT_HEADER) or "").strip()
     delivery_id = (headers.get(DELIVERY_HEADER) or "").strip()

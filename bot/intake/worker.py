@@ -401,15 +401,16 @@ class Worker:
         with self._lock:  # note each repository once per process, not once per delivery
             seen -= self._noted_repos
             self._noted_repos.difference_update({item for item in self._noted_repos if item[0] in gone})
-        common = {"to_evaluate": refs, "debounce": self._debounce, "max_wait": self._max_wait,
-                  "seen_repos": seen, "gone_repos": gone}
         nxt: ClaimedDelivery | None = None
         if claim_next:
             ok, nxt = self.store.complete_and_claim_next(
                 delivery.id, self.owner, self.clock(), key=delivery.serial_key, lease=self._lease,
-                max_attempts=self.config.max_attempts, **common)
+                max_attempts=self.config.max_attempts, to_evaluate=refs, debounce=self._debounce,
+                max_wait=self._max_wait, seen_repos=seen, gone_repos=gone)
         else:
-            ok = self.store.complete_delivery(delivery.id, self.owner, self.clock(), **common)
+            ok = self.store.complete_delivery(delivery.id, self.owner, self.clock(), to_evaluate=refs,
+                                              debounce=self._debounce, max_wait=self._max_wait, seen_repos=seen,
+                                              gone_repos=gone)
         if not ok:
             log.warning("lease on delivery %s expired while it was handled; another worker owns it now",
                         delivery.delivery_id)

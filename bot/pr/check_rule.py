@@ -247,7 +247,8 @@ def read_results(text: str | None, gate: str) -> tuple[GateResult | None, Result
     if not isinstance(data, dict):
         return _unreadable(f"the results JSON is a {type(data).__name__}, expected an object")
     schema = data.get("schema")
-    versions = data.get("versions") if isinstance(data.get("versions"), dict) else {}
+    raw_versions = data.get("versions")
+    versions: dict[str, Any] = raw_versions if isinstance(raw_versions, dict) else {}
     try:
         if "gates" in data:
             run = RunResults.from_dict(data)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,7 +132,7 @@ def check_title(data: ReportData) -> str:
     return title if len(title) <= 200 else title[:199] + "…"
 
 
-def _fit(render: Any, limit: int) -> str:
+def _fit(render: Callable[[int | None], str], limit: int) -> str:
     """Render with fewer table rows until the text fits; as a last resort cut it with a note."""
     text = ""
     for rows in _ROW_STEPS:

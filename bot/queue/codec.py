@@ -58,7 +58,7 @@ def _decode(tp: Any, value: Any, where: str) -> Any:
             raise ValueError(f"{where} must be a list, got {type(value).__name__}")
         (item, _) = typing.get_args(tp)
         return tuple(_decode(item, v, f"{where}[{i}]") for i, v in enumerate(value))
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise ValueError(f"{where} must be an object, got {type(value).__name__}")
         hints = _HINTS.get(tp) or _HINTS.setdefault(tp, typing.get_type_hints(tp))

@@ -623,9 +623,9 @@ def _on_created(tx: _Tx, e: StagingCreated) -> None:
         build = replace(lane.build, sha=e.sha, base_sha=e.base_sha, created_at=tx.now, state=RUNNING)
         tx.lanes[lane.base] = replace(lane, build=build, base_sha=e.base_sha)
         return
-    build = tx.try_of_build(e.build_id)
-    if build and build.state == CREATING:
-        tx.tries[build.pulls[0].number] = replace(build, sha=e.sha, base_sha=e.base_sha, created_at=tx.now,
+    tried = tx.try_of_build(e.build_id)
+    if tried and tried.state == CREATING:
+        tx.tries[tried.pulls[0].number] = replace(tried, sha=e.sha, base_sha=e.base_sha, created_at=tx.now,
                                                   state=RUNNING)
 
 
