@@ -23,6 +23,7 @@ from mlgate.checks.gates.quality import QualityConfig
 from mlgate.checks.gates.regression import RegressionConfig
 from mlgate.checks.gates.skew import SkewConfig
 from mlgate.checks.inputs.predictions import PredictionsConfig
+from mlgate.names import CONFIG_PATH
 
 GATE_NAMES = ("data", "quality", "bias", "skew", "regression", "features")
 
@@ -147,7 +148,7 @@ class MlgateConfig(StrictModel):
         return [g for g in GATE_NAMES if getattr(self, g) is not None]
 
 
-def parse_config(text: str, source: str = ".github/mlgate.yml") -> MlgateConfig:
+def parse_config(text: str, source: str = CONFIG_PATH) -> MlgateConfig:
     """Validate config text. Raises ConfigError naming the key path and line of the first problems."""
     data, lines = load_with_lines(text, source)
     if data is None:
