@@ -1,4 +1,4 @@
-"""The one place that turns actions into GitHub calls, so that applying them twice changes nothing.
+"""The one place that turns a PR's actions (effects.py) into GitHub calls, so that applying them twice changes nothing.
 
 Idempotence is what lets the worker retry a delivery after a crash and re-evaluate a PR on every
 event: the report comment is found by its hidden marker and edited only when the text differs; the
