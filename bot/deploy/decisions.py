@@ -39,19 +39,6 @@ FAILED_STATES = (FAILURE, ERROR)
 PAYLOAD_KIND = "mlgate.deployment/v1"
 
 
-class DeploymentRefused(Exception):
-    """GitHub refused to create a deployment (409): a required context is not green on the SHA."""
-
-    def __init__(
-        self, environment: str, sha: str, contexts: tuple[tuple[str, str], ...] = (), message: str = ""
-    ) -> None:
-        super().__init__(f"deployment of {sha[:12]} to {environment} refused: {message or 'checks not green'}")
-        self.environment = environment
-        self.sha = sha
-        self.contexts = contexts  # (context, state) pairs GitHub named as not green
-        self.message = message
-
-
 @dataclass(frozen=True)
 class Version:
     """What a deployment ships: the code SHA, the model and data content hashes, the gate verdicts."""

@@ -59,6 +59,7 @@ from github.PullRequestReview import PullRequestReview as GhReview
 
 from mlgate.bot.github.auth import AppCredentials, AuthError
 from mlgate.bot.github.facts import ChangedFile, CheckRun, Permission, PullFacts, Review
+from mlgate.bot.github.forge import DeploymentRefused
 from mlgate.bot.settings import Settings
 from mlgate.names import BOT_EXTERNAL_ID, CHECK_OUTPUT_LIMIT, COMMENT_LIMIT
 from mlgate.retry import (
@@ -679,8 +680,6 @@ class GitHubForge:
     ) -> int:
         """POST /deployments (not retried blindly: an uncertain POST is confirmed by listing the
         deployments of that SHA and environment and matching the payload). 409 → DeploymentRefused."""
-        from mlgate.bot.deploy.decisions import DeploymentRefused
-
         _check_repo(repo)
         body: dict[str, Any] = {
             "ref": sha,

@@ -13,6 +13,19 @@ from typing import Protocol
 from mlgate.bot.github.facts import CheckRun, Permission, PullFacts
 
 
+class DeploymentRefused(Exception):
+    """GitHub refused to create a deployment (409): a required context is not green on the SHA."""
+
+    def __init__(
+        self, environment: str, sha: str, contexts: tuple[tuple[str, str], ...] = (), message: str = ""
+    ) -> None:
+        super().__init__(f"deployment of {sha[:12]} to {environment} refused: {message or 'checks not green'}")
+        self.environment = environment
+        self.sha = sha
+        self.contexts = contexts  # (context, state) pairs GitHub named as not green
+        self.message = message
+
+
 class Forge(Protocol):
     def pull_facts(self, repo: str, number: int) -> PullFacts:
         """A fresh snapshot of a PR: head, base, files, reviews (with commit SHAs), checks on the head."""
@@ -74,8 +87,8 @@ class Forge(Protocol):
         required_contexts: tuple[str, ...] | None,
         description: str,
     ) -> int:
-        """Create a GitHub Deployment of `sha`; its id. `DeploymentRefused` (deploy/decisions.py) when GitHub refuses
-        it (409: a required context is not green on `sha`)."""
+        """Create a GitHub Deployment of `sha`; its id. `DeploymentRefused` when GitHub refuses it (409: a
+        required context is not green on `sha`)."""
         ...
 
     def create_deployment_status(self, repo: str, deployment_id: int, state: str, *, description: str = "") -> int:
