@@ -20,6 +20,7 @@ from collections.abc import Callable
 from flask import Flask
 from sqlalchemy.engine import Engine
 
+from mlgate.bot.commands.heads import SqlHeadLog
 from mlgate.bot.deploy.ledger import SqlLedger
 from mlgate.bot.github.client import forge_factory
 from mlgate.bot.github.forge import ForgeFactory
@@ -29,7 +30,6 @@ from mlgate.bot.intake.worker import Dispatcher, Worker, WorkerConfig
 from mlgate.bot.queue.runner import QueueRunner
 from mlgate.bot.queue.store import QueueStore
 from mlgate.bot.settings import Settings
-from mlgate.bot.store.heads import SqlHeadLog
 from mlgate.bot.store.inbox import Inbox
 
 

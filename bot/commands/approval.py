@@ -3,7 +3,7 @@
 Deliveries queue up (a busy worker, a restart, GitHub redelivering after an outage) and GitHub
 does not promise their order, so the head the bot reads while it processes a comment may have
 been pushed after the comment was written. The commenter approved what they saw; a later push
-voids the approval. The evidence (`HeadSeen`, kept per PR by bot/store/heads.py):
+voids the approval. The evidence (`HeadSeen`, kept per PR by bot/commands/heads.py):
 
 - `pull_request` events (opened, synchronize, reopened, and any other action carrying the PR):
   `head.sha` was the head at GitHub's `pull_request.updated_at` (the event's own time).

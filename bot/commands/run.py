@@ -14,6 +14,7 @@ from typing import Protocol
 
 from mlgate.bot.commands import plan
 from mlgate.bot.commands.approval import Approval
+from mlgate.bot.commands.heads import HeadLog
 from mlgate.bot.commands.parse import Command, ParseResult, comment_permission, permissions_from
 from mlgate.bot.deploy.ledger import DeployLedger
 from mlgate.bot.deploy.runner import handle_deploy_command
@@ -24,7 +25,6 @@ from mlgate.bot.github.payloads import PullComment
 from mlgate.bot.pr.repo_config import RepoConfig
 from mlgate.bot.queue.model import Event
 from mlgate.bot.queue.runner import DEFAULT_CONFIG_BRANCH, QueueRunner
-from mlgate.bot.store.heads import HeadLog
 
 
 class CommandHost(Protocol):

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlgate.bot.commands.approval import READ, HeadSeen
+from mlgate.bot.commands.heads import HeadLog, MemoryHeadLog
 from mlgate.bot.commands.parse import parse_comment
 from mlgate.bot.commands.plan import PullGatesVerdict
 from mlgate.bot.commands.run import answer_commands, command_permissions
@@ -67,7 +68,6 @@ from mlgate.bot.queue.model import (
     QueueKnobs,
 )
 from mlgate.bot.queue.runner import QueueRunner, check_updates
-from mlgate.bot.store.heads import HeadLog, MemoryHeadLog
 from mlgate.names import BOT_MARKERS, SUMMARY_CHECK
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class Handlers:
     queue: QueueRunner | None = None  # None: queue commands answer that the queue is not available
     deploy_store: DeployLedger | None = None  # the deployments ledger; None: /deploy is not available
     queue_knobs: QueueKnobs = field(default_factory=QueueKnobs)  # overrides of merge.* (tests, demo, bench)
-    heads: HeadLog = field(default_factory=MemoryHeadLog)  # PR heads seen, with when (bot/store/heads.py)
+    heads: HeadLog = field(default_factory=MemoryHeadLog)  # PR heads seen, with when (bot/commands/heads.py)
     clock: Callable[[], float] = time.time
     _last_read: dict[tuple[str, int], str] = field(default_factory=dict, repr=False)
 

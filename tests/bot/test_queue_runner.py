@@ -545,8 +545,8 @@ def test_a_pr_the_bot_never_saw_needs_an_explicit_sha(store: Inbox) -> None:
 
 
 def test_the_heads_seen_survive_a_restart(store: Inbox) -> None:
+    from mlgate.bot.commands.heads import SqlHeadLog
     from mlgate.bot.intake.handlers import Handlers
-    from mlgate.bot.store.heads import SqlHeadLog
 
     w, bot = handlers_world(store)
     bot.heads = SqlHeadLog(store.engine)

@@ -134,8 +134,8 @@ class TrustMachine(RuleBasedStateMachine):
         self.engine = sa.create_engine("sqlite://", poolclass=StaticPool)
         queue_metadata.create_all(self.engine)
         self.heads_table = None
-        try:  # the head log's table (bot/store/heads.py), where it exists
-            from mlgate.bot.store.heads import _meta
+        try:  # the head log's table (bot/commands/heads.py), where it exists
+            from mlgate.bot.commands.heads import _meta
 
             _meta.create_all(self.engine)
             self.heads_table = True
@@ -160,7 +160,7 @@ class TrustMachine(RuleBasedStateMachine):
         bot = Handlers(forges=lambda repo, installation=None: self.gh, bot_login="mlgate[bot]")
         bot.clock = lambda: self.now  # type: ignore[attr-defined]
         if self.heads_table:
-            from mlgate.bot.store.heads import SqlHeadLog
+            from mlgate.bot.commands.heads import SqlHeadLog
 
             bot.heads = SqlHeadLog(self.engine)
         bot.queue = QueueRunner(QueueStore(self.engine), bot._forge, bot.queue_config, clock=lambda: self.now)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlgate.bot.commands.heads import MemoryHeadLog, SqlHeadLog
 from mlgate.bot.deploy.ledger import SqlLedger
 from mlgate.bot.intake.worker import WorkerConfig
 from mlgate.bot.settings import DEFAULTS, Settings, load_settings
-from mlgate.bot.store.heads import MemoryHeadLog, SqlHeadLog
 from mlgate.bot.wiring import build_dispatcher, build_worker, open_inbox
 from tests.bot.fake_forge import FakeForge
 
