@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
-from mlgate.bot.commands.parse import Command
 from mlgate.bot.deploy import decisions as deploy
 from mlgate.bot.deploy.decisions import PENDING, DeployDecision, DeployRecord
 from mlgate.bot.deploy.ledger import DeployLedger, LedgerSource, as_ledger
@@ -39,6 +38,16 @@ from mlgate.retry import ForgeError
 log = logging.getLogger(__name__)
 
 
+class DeployCommand(Protocol):
+    """A parsed `/deploy <env>` or `/rollback <env>` (`mlgate.bot.commands.parse.Command` is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def env(self) -> str | None: ...
+
+
 def _config(config: MlgateConfig | RepoConfig) -> MlgateConfig | None:
     if isinstance(config, MlgateConfig):
         return config
@@ -49,7 +58,7 @@ def handle_deploy_command(
     forge: Forge,
     repo: str,
     number: int,
-    command: Command,
+    command: DeployCommand,
     config: MlgateConfig | RepoConfig,
     ledger: LedgerSource,
     as_of: float | None = None,

@@ -12,8 +12,9 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from mlgate.bot.store.inbox import Delivery
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 EVENT_HEADER = "X-GitHub-Event"
@@ -39,29 +40,6 @@ class WebhookError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One accepted delivery, with the fields the store indexes pulled out of the payload."""
-
-    delivery_id: str
-    event: str
-    action: str | None
-    repo: str | None
-    installation_id: int | None
-    payload: dict[str, Any]
-    # The body as received (valid JSON): the store keeps it verbatim instead of re-encoding.
-    body: str | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def serial_key(self) -> str:
-        """What orders this delivery: its repository, else its installation, else one global lane."""
-        if self.repo:
-            return self.repo
-        if self.installation_id is not None:
-            return f"installation:{self.installation_id}"
-        return "global"
 
 
 def sign(secret: str | bytes, body: bytes) -> str:

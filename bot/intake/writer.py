@@ -26,9 +26,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from mlgate.bot.intake.webhook import Delivery
 from mlgate.bot.store.engine import StoreError
-from mlgate.bot.store.inbox import DEFAULT_INTAKE_TIMEOUT, Inbox, IntakeBusy, utcnow
+from mlgate.bot.store.inbox import DEFAULT_INTAKE_TIMEOUT, Delivery, Inbox, IntakeBusy, utcnow
 
 log = logging.getLogger(__name__)
 

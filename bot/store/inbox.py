@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -27,7 +27,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from mlgate.bot.intake.webhook import Delivery
 from mlgate.bot.store.engine import StoreError, open_engines, sqlite_write_gate
 from mlgate.bot.store.tables import (
     DONE,
@@ -56,6 +55,29 @@ DEFAULT_INTAKE_TIMEOUT = 5.0  # seconds a webhook may wait for the database (Git
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One accepted webhook delivery (bot/intake/webhook.py parses it), with the fields the inbox indexes."""
+
+    delivery_id: str
+    event: str
+    action: str | None
+    repo: str | None
+    installation_id: int | None
+    payload: dict[str, Any]
+    # The body as received (valid JSON): the store keeps it verbatim instead of re-encoding.
+    body: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def serial_key(self) -> str:
+        """What orders this delivery: its repository, else its installation, else one global lane."""
+        if self.repo:
+            return self.repo
+        if self.installation_id is not None:
+            return f"installation:{self.installation_id}"
+        return "global"
 
 
 @dataclass(frozen=True)

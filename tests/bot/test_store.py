@@ -23,9 +23,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
-from mlgate.bot.intake.webhook import Delivery
 from mlgate.bot.store.engine import MIGRATIONS_DIR, StoreError, WriteGate, create_store_engine, migrate
-from mlgate.bot.store.inbox import Inbox
+from mlgate.bot.store.inbox import Delivery, Inbox
 from mlgate.bot.store.tables import metadata
 
 T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=timezone.utc)

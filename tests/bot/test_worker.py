@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 
-from mlgate.bot.intake.webhook import Delivery
 from mlgate.bot.intake.worker import Worker, WorkerConfig, backoff_delay, repository_changes, wait_for
-from mlgate.bot.store.inbox import Inbox
+from mlgate.bot.store.inbox import Delivery, Inbox
 from tests.bot.test_store import DB_KINDS, fresh_database, postgres_base_url
 from tests.bot.test_worker_crash import (
     add_deliveries,

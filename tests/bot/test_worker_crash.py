@@ -21,11 +21,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from mlgate.bot.intake.webhook import Delivery
 from mlgate.bot.intake.worker import wait_for
 from mlgate.bot.settings import Settings
 from mlgate.bot.store.engine import create_store_engine
-from mlgate.bot.store.inbox import Inbox
+from mlgate.bot.store.inbox import Delivery, Inbox
 from tests.bot.test_store import DB_KINDS, fresh_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
