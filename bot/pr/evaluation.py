@@ -11,15 +11,16 @@ that is already there, so the bot never loops on the events its own writes cause
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlgate.bot.github.effects import Action, RequestReviewers, SetCheck, UpsertReport
+from mlgate.bot.github.facts import PullFacts
 from mlgate.bot.pr.check_rule import GateState
 from mlgate.bot.pr.gates import GateReport, evaluate_gates
-from mlgate.bot.pr.gather import PullInputs
+from mlgate.bot.pr.repo_config import RepoConfig
 from mlgate.bot.pr.report import GateLine, ReportData, render_check, render_comment
-from mlgate.bot.pr.review import ReviewResult, evaluate_review
+from mlgate.bot.pr.review import FeatureOwnership, ReviewResult, evaluate_review
 from mlgate.names import SUMMARY_CHECK
 
 _LINE_STATES = {
@@ -31,6 +32,18 @@ _LINE_STATES = {
 }
 _MERGE_HINT = "comment /merge"
 NO_QUEUE_STEP = "Every gate passed: this PR can be merged (this bot runs without the merge queue)."
+
+
+@dataclass(frozen=True)
+class PullInputs:
+    """What the evaluation of one PR decides on; nothing in here is read again while deciding."""
+
+    facts: PullFacts  # `team_members` filled for the teams the rules name
+    config: RepoConfig  # from the base branch
+    features: Mapping[str, FeatureOwnership] | None = None  # the registry's owners, for `from_features` rules
+    registry_error: str | None = None  # the registry such a rule needs cannot be read: the check fails
+    writers: tuple[str, ...] = ()  # reviewers with write permission (rules that list no reviewers)
+    known_configs: Mapping[str, str] = field(default_factory=dict)  # {config hash: what it is}, for refusals
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Every GitHub read one PR evaluation needs, done before anything is decided.
 
-`gather_inputs(forge, facts, config)` returns `PullInputs`: the PR snapshot with the rules' teams
+`gather_inputs(forge, facts, config)` returns `PullInputs` (evaluation.py): the PR snapshot with the rules' teams
 resolved, who may approve for rules that list no reviewers, the feature registry's owners, and the
 name of a foreign config a gate result was computed with. `mlgate.bot.pr.evaluation` then decides
 from these alone. Each read happens only when a rule needs it, so a repository without review
@@ -11,29 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
 from mlgate.bot.github.facts import Permission, PullFacts
 from mlgate.bot.github.forge import Forge
 from mlgate.bot.pr.check_rule import read_results
+from mlgate.bot.pr.evaluation import PullInputs
 from mlgate.bot.pr.repo_config import RepoConfig, config_sha256
 from mlgate.bot.pr.review import FeatureOwnership, ownership_from_registry, reviewers_to_check, teams_to_resolve
 from mlgate.checks.config.models import MlgateConfig
 from mlgate.checks.errors import UserError
 from mlgate.checks.gates.feature_registry import parse_registry
 from mlgate.names import CONFIG_PATH, GATE_PREFIX
-
-
-@dataclass(frozen=True)
-class PullInputs:
-    """What the evaluation of one PR decides on; nothing in here is read again while deciding."""
-
-    facts: PullFacts  # `team_members` filled for the teams the rules name
-    config: RepoConfig  # from the base branch
-    features: Mapping[str, FeatureOwnership] | None = None  # the registry's owners, for `from_features` rules
-    registry_error: str | None = None  # the registry such a rule needs cannot be read: the check fails
-    writers: tuple[str, ...] = ()  # reviewers with write permission (rules that list no reviewers)
-    known_configs: Mapping[str, str] = field(default_factory=dict)  # {config hash: what it is}, for refusals
 
 
 def gather_inputs(forge: Forge, facts: PullFacts, config: RepoConfig) -> PullInputs:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from mlgate.bot.github.effects import RequestReviewers, SetCheck, UpsertReport
 from mlgate.bot.github.facts import ChangedFile, CheckRun, PullFacts, Review
-from mlgate.bot.pr.evaluation import NO_QUEUE_STEP, Evaluation, evaluate_pull, next_steps, queue_verdict
-from mlgate.bot.pr.gather import PullInputs
+from mlgate.bot.pr.evaluation import NO_QUEUE_STEP, Evaluation, PullInputs, evaluate_pull, next_steps, queue_verdict
 from mlgate.bot.pr.repo_config import RepoConfig
 from mlgate.bot.pr.report import decode_state
 from mlgate.checks.config.models import parse_config
