@@ -27,7 +27,7 @@ from mlgate.bot.store.engine import create_store_engine
 from mlgate.bot.wiring import build_dispatcher
 from mlgate.checks.results import GateResult, RunResults, Status
 from mlgate.names import REPORT_MARKER
-from mlgate.sandbox.harness import Delivery, SandboxServer, WebhookSink
+from mlgate.sandbox.harness import SandboxServer, SinkDelivery, WebhookSink
 from tests.bot.conftest import running_sandbox
 from tests.bot.test_queue_e2e import BOT, ZERO, World
 
@@ -155,14 +155,14 @@ class TrustWorld(World):
         bot.queue_knobs["batch_delay_seconds"] = self.batch_delay
         return bot
 
-    def held(self) -> list[Delivery]:
+    def held(self) -> list[SinkDelivery]:
         """The deliveries GitHub sent since the last look, NOT handled (the bot is busy or down)."""
         assert self.sandbox.wait_for_webhooks(timeout=30)
         new = self.sink.deliveries[self.seen:]
         self.seen = len(self.sink.deliveries)
         return [d for d in new if d.payload.get("repository", {}).get("full_name") == self.repo]
 
-    def deliver(self, deliveries: list[Delivery]) -> None:
+    def deliver(self, deliveries: list[SinkDelivery]) -> None:
         """Hand held deliveries to the bot in this order, as the worker would, then settle."""
         refs: set[tuple[str, int]] = set()
         for d in deliveries:
