@@ -67,7 +67,7 @@ class ReportData:
     next_steps: tuple[str, ...] = ()  # plain text, escaped when rendered
     gates: tuple[GateLine, ...] = ()
     review: ReviewResult | None = None  # None when the config is invalid (no rule was evaluated)
-    queue_position: int | None = None  # the merge queue fills this in when it exists
+    queue_position: int | None = None  # shown when set; the bot leaves it unset (the queue states positions itself)
     state: Mapping[str, Any] = field(default_factory=dict)  # hidden, for the next evaluation
 
     @property
