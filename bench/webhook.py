@@ -251,7 +251,7 @@ def main() -> None:
         serve_bare(args.port, args.workers, args.threads)
         return
 
-    from mlgate.bot.store.engine import Store
+    from mlgate.bot.store.inbox import Inbox
 
     with tempfile.TemporaryDirectory(prefix="mlgate-bench-") as tmp:
         workdir = Path(tmp)
@@ -277,7 +277,7 @@ def main() -> None:
         finally:
             for proc in procs.values():
                 stop(proc)
-        store = Store.open(db_url, run_migrations=False)
+        store = Inbox.open(db_url, run_migrations=False)
         stored = {record.delivery_id for record in store.deliveries()}
         status_counts = store.counts()
         store.close()

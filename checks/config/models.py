@@ -25,6 +25,7 @@ from mlgate.checks.config.skew import SkewConfig
 from mlgate.checks.config.yamlpos import dotted, line_of, load_with_lines
 from mlgate.checks.errors import ConfigError
 from mlgate.checks.gates.limits import StrictModel
+from mlgate.names import CONFIG_PATH
 
 GATE_NAMES = ("data", "quality", "bias", "skew", "regression", "features")
 
@@ -149,7 +150,7 @@ class MlgateConfig(StrictModel):
         return [g for g in GATE_NAMES if getattr(self, g) is not None]
 
 
-def parse_config(text: str, source: str = ".github/mlgate.yml") -> MlgateConfig:
+def parse_config(text: str, source: str = CONFIG_PATH) -> MlgateConfig:
     """Validate config text. Raises ConfigError naming the key path and line of the first problems."""
     data, lines = load_with_lines(text, source)
     if data is None:

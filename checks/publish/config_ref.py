@@ -27,9 +27,10 @@ from typing import Any
 from urllib.parse import quote
 
 from mlgate.checks.publish.rest import GitHub, GitHubError
+from mlgate.names import STAGING_BRANCH_PREFIX, TRY_BRANCH_PREFIX
 
-STAGING_PREFIX = "refs/heads/mlgate/staging/"
-TRY_PREFIX = "refs/heads/mlgate/try/"
+STAGING_PREFIX = f"refs/heads/{STAGING_BRANCH_PREFIX}"
+TRY_PREFIX = f"refs/heads/{TRY_BRANCH_PREFIX}"
 _PR_EVENTS = ("pull_request", "pull_request_target")
 
 

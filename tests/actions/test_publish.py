@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import responses
 from mlgate.checks.gates.junit import parse_files
 from mlgate.checks.gates.junit import tests_gate as junit_gate
 from mlgate.checks.publish.baseline import find_baseline
-from mlgate.checks.publish.rest import GitHub, GitHubError, NoWriteAccess, RetryPolicy
+from mlgate.checks.publish.rest import PUBLISH_POLICY, GitHub, GitHubError, NoWriteAccess
 from mlgate.checks.publish.run import (
     ANNOTATION_BATCH,
     CHECK_TEXT_LIMIT,
@@ -37,8 +38,8 @@ def clock() -> FakeTime:
 
 @pytest.fixture
 def gh(clock: FakeTime) -> GitHub:
-    policy = RetryPolicy(attempts=4, sleep=clock.sleep, now=clock, jitter=lambda: 0.0)
-    return GitHub(API, "t0ken", REPO, policy=policy, log=lambda _m: None)
+    return GitHub(API, "t0ken", REPO, policy=replace(PUBLISH_POLICY, max_attempts=4), log=lambda _m: None,
+                  sleep=clock.sleep, clock=clock, jitter=lambda: 0.0)
 
 
 def _publish(gh: GitHub, n_annotations: int = 0):
@@ -296,7 +297,7 @@ def test_the_base_config_is_read_through_the_contents_api(tmp_path: Path) -> Non
     call = responses.get(f"{API}/repos/{REPO}/contents/ml/.github/mlgate.yml",
                          json={"type": "file", "encoding": "base64", "content": base64.b64encode(raw).decode()})
     responses.get(f"{API}/repos/{REPO}/contents/.github/mlgate.yml", status=404, json={"message": "Not Found"})
-    gh = GitHub(API, "t", REPO, policy=RetryPolicy(attempts=1), log=lambda _m: None)
+    gh = GitHub(API, "t", REPO, policy=replace(PUBLISH_POLICY, max_attempts=1), log=lambda _m: None)
     assert config_repo_path(".github/mlgate.yml", "ml") == "ml/.github/mlgate.yml"
     assert config_repo_path("../../x.yml", "ml") is None
     assert fetch_base_config(gh, "ml/.github/mlgate.yml", BASE) == (raw, None)

@@ -14,7 +14,7 @@ import responses
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from mlgate.bot.store.engine import Store
+from mlgate.bot.store.inbox import Inbox
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
 from tests.conftest import body_passed, postgres_base_url
 
@@ -63,9 +63,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
+def store(db_url: str) -> Iterator[Inbox]:
     """The bot's store on `db_url` (a test module may override it with one on a single kind)."""
-    s = Store.open(db_url)
+    s = Inbox.open(db_url)
     yield s
     s.close()
 

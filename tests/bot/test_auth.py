@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime
-from types import SimpleNamespace
 
 import jwt
 import pytest
@@ -15,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from mlgate.bot.github.auth import AppCredentials, AuthError
 from mlgate.bot.github.client import ForgeOptions, forge_factory
+from mlgate.bot.settings import Settings
 from mlgate.retry import RetryPolicy
 from tests.bot.test_github_adapter import BASE, REPO, Sleeps, calls, comment, op_example
 from tests.conftest import FakeTime
@@ -173,8 +173,8 @@ def test_repr_holds_no_secret(pem):
 # -- through the factory -----------------------------------------------------------------------
 
 
-def app_settings(pem: str) -> SimpleNamespace:
-    return SimpleNamespace(github_url=BASE, app_id=str(APP_ID), private_key=pem, github_token=None)
+def app_settings(pem: str) -> Settings:
+    return Settings(github_url=BASE, app_id=str(APP_ID), private_key=pem, github_token=None)
 
 
 def test_app_mode_forge_uses_refreshed_installation_tokens_and_logs_no_secret(rsps, pem, caplog):
@@ -239,7 +239,7 @@ def test_app_mode_bot_identity_comes_from_the_app_slug(rsps, pem):
     ],
 )
 def test_factory_names_missing_settings(app_id, key, token, match):
-    settings = SimpleNamespace(github_url=BASE, app_id=app_id, private_key=key, github_token=token)
+    settings = Settings(github_url=BASE, app_id=app_id, private_key=key, github_token=token)
     with pytest.raises(AuthError, match=match):
         forge_factory(settings)
 

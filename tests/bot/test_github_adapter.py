@@ -12,7 +12,6 @@ import base64
 import copy
 import json
 import urllib.parse
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,8 +19,6 @@ import responses
 from responses import matchers
 
 from mlgate.bot.github.client import (
-    CHECK_OUTPUT_LIMIT,
-    COMMENT_LIMIT,
     ForgeError,
     ForgeOptions,
     GitHubAPIError,
@@ -31,6 +28,8 @@ from mlgate.bot.github.client import (
     forge_factory,
 )
 from mlgate.bot.github.facts import ChangedFile, CheckRun, Permission, Review
+from mlgate.bot.settings import Settings
+from mlgate.names import CHECK_OUTPUT_LIMIT, COMMENT_LIMIT
 from mlgate.retry import RateLimitedError, RetryPolicy
 from tests.conftest import github_openapi
 
@@ -89,7 +88,7 @@ def options(sleeps: Sleeps, **policy: Any) -> ForgeOptions:
 
 
 def token_forge(sleeps: Sleeps, bot_login: str | None = "mlgate[bot]", **policy: Any) -> GitHubForge:
-    settings = SimpleNamespace(github_url=BASE, app_id=None, private_key=None, github_token=TOKEN, bot_login=bot_login)
+    settings = Settings(github_url=BASE, app_id=None, private_key=None, github_token=TOKEN, bot_login=bot_login)
     return forge_factory(settings, options(sleeps, **policy))(REPO, None)
 
 
@@ -660,7 +659,7 @@ def test_forge_against_the_sandbox_in_app_mode(sandbox, tmp_path):
     app = sandbox.register_app("mlgate-e2e", owner="alice")
     sandbox.install_app(app.id, "acme")
 
-    settings = SimpleNamespace(
+    settings = Settings(
         github_url=sandbox.api_url, app_id=app.id, private_key=app.private_key, github_token=None
     )
     forge = forge_factory(settings, ForgeOptions(seconds_between_writes=0, sleep=Sleeps()))(repo, None)
@@ -716,7 +715,7 @@ def test_connection_failures_leave_as_forge_errors_after_retries(rsps, sleeps):
 
 
 def test_writes_of_one_installation_are_spaced_reads_are_not(rsps, sleeps):
-    settings = SimpleNamespace(github_url=BASE, app_id=None, private_key=None, github_token=TOKEN, bot_login="b")
+    settings = Settings(github_url=BASE, app_id=None, private_key=None, github_token=TOKEN, bot_login="b")
     factory = forge_factory(settings, ForgeOptions(seconds_between_writes=1.0, sleep=sleeps, clock=lambda: NOW))
     rsps.patch(f"{R}/issues/comments/42", json=op_example(COMMENT, "patch"))
     rsps.get(f"{R}/pulls", json=op_example("/repos/{owner}/{repo}/pulls", "get"))

@@ -13,16 +13,18 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from mlgate.bot.github.client import ForgeOptions, forge_factory
-from mlgate.bot.intake.dispatcher import Handlers, build_dispatcher
+from mlgate.bot.intake.handlers import Handlers
 from mlgate.bot.pr.repo_config import CONFIG_PATH
-from mlgate.bot.queue.runner import QUEUE_MARKER
-from mlgate.bot.store.engine import Store
+from mlgate.bot.settings import Settings
+from mlgate.bot.store.engine import create_store_engine
+from mlgate.bot.store.inbox import Inbox
+from mlgate.bot.wiring import build_dispatcher
+from mlgate.names import QUEUE_MARKER
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
 from tests.bot.conftest import running_sandbox
 from tests.conftest import FakeTime
@@ -108,7 +110,7 @@ class World:
             resp.raise_for_status()
         sandbox.add_hook("alice", name, sink.url, SECRET, "alice")
         self.db_url = f"sqlite:///{tmp_path / 'bot.sqlite'}"
-        Store.open(self.db_url).close()  # migrations
+        Inbox.open(self.db_url).close()  # migrations
         self.ci = FakeCI(sandbox, self.repo)
         self.clock = FakeTime(time.time())
         self.bot = self.new_bot()
@@ -117,9 +119,10 @@ class World:
         self.settle()
 
     def new_bot(self) -> Handlers:
-        settings = SimpleNamespace(github_url=self.sandbox.api_url, app_id=None, private_key=None, github_token=BOT,
+        settings = Settings(github_url=self.sandbox.api_url, app_id=None, private_key=None, github_token=BOT,
                                    database_url=self.db_url)
-        bot = build_dispatcher(settings, forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
+        bot = build_dispatcher(settings, create_store_engine(self.db_url),
+                               forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
         assert bot.queue is not None
         bot.queue.clock = self.clock  # the queue's time moves only when `tick_if_due` moves it
         # bors-ng's batch_delay: a fresh batch waits a moment for more /merge (the worker's tick fires it)

@@ -22,7 +22,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from mlgate.bot.queue import machine as q
+from mlgate.bot import queue as q
 
 REQUIRED = ("tests", "lint")
 PRS = range(1, 7)

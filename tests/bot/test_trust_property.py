@@ -40,7 +40,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from sqlalchemy.pool import StaticPool
 
 from mlgate.bot.github.facts import CheckRun, Permission, PullFacts
-from mlgate.bot.intake.dispatcher import Handlers
+from mlgate.bot.intake.handlers import Handlers
 from mlgate.bot.pr.repo_config import CONFIG_PATH
 from mlgate.bot.queue.runner import QueueRunner
 from mlgate.bot.queue.store import QueueStore
@@ -132,8 +132,8 @@ class TrustMachine(RuleBasedStateMachine):
         self.engine = sa.create_engine("sqlite://", poolclass=StaticPool)
         queue_metadata.create_all(self.engine)
         self.heads_table = None
-        try:  # the head log's table (bot/store/heads.py), where it exists
-            from mlgate.bot.store.heads import _meta
+        try:  # the head log's table (bot/commands/heads.py), where it exists
+            from mlgate.bot.commands.heads import _meta
 
             _meta.create_all(self.engine)
             self.heads_table = True
@@ -158,7 +158,7 @@ class TrustMachine(RuleBasedStateMachine):
         bot = Handlers(forges=lambda repo, installation=None: self.gh, bot_login="mlgate[bot]")
         bot.clock = lambda: self.now  # type: ignore[attr-defined]
         if self.heads_table:
-            from mlgate.bot.store.heads import SqlHeadLog
+            from mlgate.bot.commands.heads import SqlHeadLog
 
             bot.heads = SqlHeadLog(self.engine)
         bot.queue = QueueRunner(QueueStore(self.engine), bot._forge, bot.queue_config, clock=lambda: self.now)

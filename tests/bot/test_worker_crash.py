@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from mlgate.bot.intake.webhook import Delivery
 from mlgate.bot.settings import Settings
-from mlgate.bot.store.engine import Store, create_store_engine
+from mlgate.bot.store.engine import create_store_engine
+from mlgate.bot.store.inbox import Delivery, Inbox
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.e2e  # the whole system end to end: `pytest -m 'not e2e'` leaves it out
@@ -72,21 +72,21 @@ class RecordingDispatcher:
         return set()
 
 
-def build_recording_dispatcher(settings: Settings) -> RecordingDispatcher:
+def build_recording_dispatcher(settings: Settings, _engine: sa.Engine) -> RecordingDispatcher:
     return RecordingDispatcher(settings.database_url)
 
 
 # ---------------------------------------------------------------------------------- helpers for both tests
 
 
-def prepare(url: str) -> Store:
-    store = Store.open(url)
+def prepare(url: str) -> Inbox:
+    store = Inbox.open(url)
     test_metadata.create_all(store.engine)
     return store
 
 
-def add_deliveries(store: Store, repos: list[str], per_repo: int, seed: int = 1) -> list[str]:
-    """Store `per_repo` deliveries for each repo, interleaved at random; returns ids in received order."""
+def add_deliveries(store: Inbox, repos: list[str], per_repo: int, seed: int = 1) -> list[str]:
+    """Inbox `per_repo` deliveries for each repo, interleaved at random; returns ids in received order."""
     order = [repo for repo in repos for _ in range(per_repo)]
     random.Random(seed).shuffle(order)
     counters: dict[str, int] = defaultdict(int)
@@ -102,7 +102,7 @@ def add_deliveries(store: Store, repos: list[str], per_repo: int, seed: int = 1)
     return ids
 
 
-def handled_rows(store: Store) -> list[tuple[int, str, str, int]]:
+def handled_rows(store: Inbox) -> list[tuple[int, str, str, int]]:
     with store.engine.connect() as conn:
         return [tuple(row) for row in conn.execute(sa.select(handled).order_by(handled.c.seq))]
 
@@ -135,7 +135,7 @@ def stop_worker(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def assert_exactly_once_in_order(store: Store, received: list[str]) -> None:
+def assert_exactly_once_in_order(store: Inbox, received: list[str]) -> None:
     rows = handled_rows(store)
     counts: dict[str, int] = defaultdict(int)
     for _, delivery_id, _, _ in rows:

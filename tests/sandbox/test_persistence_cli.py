@@ -56,7 +56,7 @@ def test_cli_help_and_serve(tmp_path: Path) -> None:
 def test_queued_deliveries_survive_a_restart(tmp_path: Path) -> None:
     from mlgate.sandbox.harness import WebhookSink
     from mlgate.sandbox.store import Store
-    from mlgate.sandbox.webhooks import Dispatcher
+    from mlgate.sandbox.webhooks import WebhookSender
 
     sink = WebhookSink().start()
     try:
@@ -72,7 +72,7 @@ def test_queued_deliveries_survive_a_restart(tmp_path: Path) -> None:
             store.write_delivery({**row, "url": sink.url, "payload": {"ref": "refs/heads/main"},
                                   "request_headers": {}, "content_type": "json"})
             store.save()
-        dispatcher = Dispatcher(Store(tmp_path / "data"))  # as a restarted server would
+        dispatcher = WebhookSender(Store(tmp_path / "data"))  # as a restarted server would
         assert dispatcher.wait_idle(10)
         assert [d.guid for d in sink.deliveries] == ["g-1"] and sink.deliveries[0].signature_ok("s")
     finally:
