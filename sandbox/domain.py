@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlgate.sandbox import payloads, protection, render
+from mlgate.sandbox import app_permissions, payloads, perms, protection, render
 from mlgate.sandbox.git import ZERO_SHA, GitRepo, Person
 from mlgate.sandbox.store import Store, now_iso
 from mlgate.sandbox.urls import web_base
@@ -225,11 +225,14 @@ def request_check_suites(store: Store, dispatcher: Any, repo: J, git: GitRepo, b
     """GitHub creates a check suite per installed App for a pushed head and tells only that App
     (``check_suite`` ``requested``), so CI-like Apps know to start."""
     for inst in store.state["installations"].values():
-        if inst["account"] != repo["owner"] or (
-                inst["repository_selection"] != "all" and repo["id"] not in inst.get("repository_ids", [])):
+        if not perms.installed_on(inst, repo):
             continue
         app = store.state["apps"][str(inst["app_id"])]
-        if app.get("events") and "check_suite" not in app["events"]:
+        granted = inst.get("permissions") or app_permissions.normalise(app.get("permissions"))
+        # GitHub asks the Apps that may write checks and subscribed to check_suite
+        if not app_permissions.covers(granted, "checks", "write"):
+            continue
+        if not app_permissions.delivers(app.get("events", []), granted, "check_suite"):
             continue
         suite = check_suite_for(store, repo, app["id"], new)
         suite.update(head_branch=branch, before=old, after=new)

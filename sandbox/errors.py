@@ -14,7 +14,7 @@ class ApiError(Exception):
         self,
         status: int,
         message: str,
-        errors: list[dict[str, Any]] | None = None,
+        errors: list[Any] | None = None,  # validation-error objects, or sentences (validation-error-simple)
         headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> None:

@@ -78,10 +78,33 @@ class CallLog:
     calls: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, method: str, template: str | None, path: str, status: int, who: str) -> None:
+    def record(self, method: str, template: str | None, path: str, status: int, who: str, *,
+               kind: str = "user", app_id: int | None = None, need: str | None = None,
+               used: dict[str, str] | None = None) -> None:
+        """One call; ``need`` is the permission the endpoint asks of an App (app_permissions.yml),
+        ``used`` the part of an installation token's permissions that satisfied it (None: unmet)."""
         with self._lock:
             self.calls.append({"method": method, "operation": template, "path": path, "status": status,
-                               "as": who, "at": time.time()})
+                               "as": who, "kind": kind, "app_id": app_id, "needs": need, "used": used,
+                               "at": time.time()})
+
+    def exercised(self, app_id: int) -> dict[str, Any]:
+        """What an App's installation tokens used: the union of the permission sets that satisfied
+        its calls (``permissions``) and the calls no permission it holds satisfied (``unmet``)."""
+        used: dict[str, str] = {}
+        unmet: list[str] = []
+        with self._lock:
+            calls = [c for c in self.calls if c.get("kind") == "installation" and c.get("app_id") == app_id]
+        for call in calls:
+            if call["needs"] in (None, "none", "app-jwt"):
+                continue
+            if call["used"] is None:
+                unmet.append(f"{call['method']} {call['operation']} needs {call['needs']}")
+                continue
+            for perm, level in call["used"].items():
+                if used.get(perm) != "write":
+                    used[perm] = level
+        return {"permissions": dict(sorted(used.items())), "unmet": sorted(set(unmet)), "calls": len(calls)}
 
     def summary(self) -> dict[str, Any]:
         with self._lock:

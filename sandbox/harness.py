@@ -36,10 +36,25 @@ def run_git(*args: str, cwd: Path | str | None = None) -> str:
 
 @dataclass
 class AppCredentials:
+    """A registered App: what its operator keeps (id, private key, webhook secret) and what it got."""
+
     id: int
     slug: str
     private_key: str
     bot_login: str
+    webhook_secret: str | None = None
+    permissions: dict[str, str] = field(default_factory=dict)
+    events: list[str] = field(default_factory=list)
+
+    def jwt(self, lifetime: int = 540) -> str:
+        """An RS256 JWT for the App's own endpoints (GitHub allows at most 10 minutes)."""
+        import time
+
+        import jwt
+
+        now = int(time.time())
+        return jwt.encode({"iat": now - 30, "exp": now + lifetime, "iss": str(self.id)}, self.private_key,
+                          algorithm="RS256")
 
 
 class SandboxServer:
@@ -171,12 +186,73 @@ class SandboxServer:
         return resp.json()
 
     def register_app(self, slug: str, webhook_url: str | None = None, webhook_secret: str | None = None,
-                     owner: str = "alice") -> AppCredentials:
+                     owner: str = "alice", permissions: dict[str, str] | None = None,
+                     events: list[str] | None = None) -> AppCredentials:
+        """Register an App directly. As on GitHub it gets only the ``permissions`` named (plus
+        metadata: read) and hears only the ``events`` named; prefer ``register_app_from_manifest``."""
         resp = self.admin("POST", "/apps", json={"slug": slug, "owner": owner, "webhook_url": webhook_url,
-                                                  "webhook_secret": webhook_secret})
-        resp.raise_for_status()
+                                                  "webhook_secret": webhook_secret, "permissions": permissions or {},
+                                                  "events": events or []})
+        if resp.status_code != 201:
+            raise RuntimeError(f"the sandbox refused the App: {resp.text.strip()}")
         d = resp.json()
-        return AppCredentials(d["id"], d["slug"], d["private_key"], d["bot_login"])
+        return AppCredentials(d["id"], d["slug"], d["private_key"], d["bot_login"], webhook_secret,
+                              d["permissions"], d["events"])
+
+    def register_app_from_manifest(self, path: Path | str | None = None, *, owner: str = "alice",
+                                   webhook_url: str | None = None, name: str | None = None,
+                                   manifest: dict[str, Any] | None = None) -> AppCredentials:
+        """Register an App the way GitHub's manifest flow does, from ``app.yml`` (the repository's
+        own by default): its permissions and events, a webhook secret made by the sandbox. The
+        manifest's webhook URL is replaced by ``webhook_url`` (None: no webhook); ``name`` renames
+        the App (names are unique per sandbox). Refusals raise with GitHub's reasons."""
+        from mlgate.sandbox import manifest as manifests
+
+        data = dict(manifest) if manifest is not None else manifests.load(path or manifests.REPO_MANIFEST)
+        if name is not None:
+            data["name"] = name
+        data["hook_attributes"] = {"url": webhook_url, "active": True} if webhook_url else {"active": False}
+        resp = self.admin("POST", "/app-manifests", json={"manifest": data, "owner": owner})
+        if resp.status_code != 201:
+            raise RuntimeError(f"the sandbox refused the manifest: {resp.text.strip()}")
+        conv = self.api("POST", f"/app-manifests/{resp.json()['code']}/conversions")
+        if conv.status_code != 201:
+            raise RuntimeError(f"the sandbox refused the manifest: {conv.text.strip()}")
+        d = conv.json()
+        return AppCredentials(d["id"], d["slug"], d["pem"], f"{d['slug']}[bot]", d.get("webhook_secret"),
+                              d["permissions"], d["events"])
+
+    def installation_token(self, app: AppCredentials, installation_id: int,
+                           permissions: dict[str, str] | None = None, repositories: list[str] | None = None) -> str:
+        """An installation token minted the way a GitHub App does (its JWT at
+        ``POST /app/installations/{id}/access_tokens``), optionally narrowed."""
+        body: dict[str, Any] = {}
+        if permissions is not None:
+            body["permissions"] = permissions
+        if repositories is not None:
+            body["repositories"] = repositories
+        resp = self.api("POST", f"/app/installations/{installation_id}/access_tokens",
+                        headers={"Authorization": f"Bearer {app.jwt()}"}, json=body)
+        if resp.status_code != 201:
+            raise RuntimeError(f"no installation token: {resp.status_code} {resp.text.strip()}")
+        return str(resp.json()["token"])
+
+    def actions_token(self, repository: str, permissions: dict[str, str] | None = None) -> str:
+        """A GITHUB_TOKEN for a workflow in ``repository`` ("owner/name"): an installation token of
+        the built-in `github-actions` App, limited to that repository; ``permissions`` narrows it like
+        a workflow's ``permissions:`` key."""
+        resp = self.admin("POST", "/actions/token", json={"repository": repository, "permissions": permissions})
+        resp.raise_for_status()
+        return str(resp.json()["token"])
+
+    def exercised(self, app: AppCredentials | int) -> dict[str, Any]:
+        """The permissions an App's installation tokens used so far (from the call log), the calls
+        none of its permissions satisfied, and the events delivered to its webhook."""
+        app_id = app if isinstance(app, int) else app.id
+        used = self.sandbox.calls.exercised(app_id)
+        with self.sandbox.store.lock:
+            events = sorted({d["event"] for d in self.sandbox.store.state["deliveries"] if d.get("app_id") == app_id})
+        return {**used, "events": events}
 
     def install_app(self, app_id: int, account: str, repositories: list[str] | None = None) -> int:
         resp = self.admin("POST", f"/apps/{app_id}/installations",

@@ -21,6 +21,8 @@ from typing import Any
 
 import requests
 
+from mlgate.sandbox.app_permissions import delivers, normalise
+from mlgate.sandbox.perms import installed_on
 from mlgate.sandbox.store import Store, now_iso
 from mlgate.sandbox.urls import node_id
 
@@ -65,12 +67,13 @@ class Dispatcher:
                 if hook.get("active", True) and (event in hook["events"] or "*" in hook["events"]):
                     ids.append(self._record(hook, None, repo, event, payload))
             for inst in self.store.state["installations"].values():
-                if inst["account"] != repo["owner"]:
-                    continue
-                if inst["repository_selection"] != "all" and repo["id"] not in inst.get("repository_ids", []):
+                if not installed_on(inst, repo):
                     continue
                 app = self.store.state["apps"][str(inst["app_id"])]
-                if app.get("webhook_url") and (not app.get("events") or event in app["events"]):
+                granted = inst.get("permissions") or normalise(app.get("permissions"))
+                # GitHub's rule: an App hears an event only when it subscribed to it and its
+                # permissions cover it (no subscription list means no events, not all of them)
+                if app.get("webhook_url") and delivers(app.get("events", []), granted, event):
                     body = dict(payload)
                     body["installation"] = {"id": inst["id"], "node_id": node_id("INS", inst["id"])}
                     ids.append(self._record(None, app, repo, event, body, inst["id"]))
