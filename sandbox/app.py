@@ -18,6 +18,7 @@ from mlgate.sandbox.api import ROUTERS
 from mlgate.sandbox.auth import authenticate
 from mlgate.sandbox.errors import ApiError
 from mlgate.sandbox.faults import SECONDARY_MESSAGE, CallLog, FaultTable
+from mlgate.sandbox.merges import DEFAULT_DELAY, MergeDetector
 from mlgate.sandbox.ratelimit import RateLimiter
 from mlgate.sandbox.store import Store
 from mlgate.sandbox.webhooks import Dispatcher
@@ -34,10 +35,21 @@ class Sandbox:
 
     store: Store
     dispatcher: Dispatcher
+    merges: MergeDetector
     faults: FaultTable = field(default_factory=FaultTable)
     calls: CallLog = field(default_factory=CallLog)
     limits: RateLimiter = field(default_factory=RateLimiter)
     observers: list[ResponseObserver] = field(default_factory=list)
+
+    def settle(self, timeout: float = 30.0) -> bool:
+        """Wait until nothing is in flight: merge detections that are due soon (not held ones) and
+        webhook deliveries (including those the detections send). False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.merges.busy():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return self.dispatcher.wait_idle(max(0.0, deadline - time.monotonic()))
 
 
 def create_app(
@@ -46,8 +58,11 @@ def create_app(
     orgs: dict[str, list[str]] | None = None,
     public_url: str | None = None,
     webhook_retries: int = 0,
+    merge_detection_delay: float | None = DEFAULT_DELAY,
 ) -> Flask:
-    """Build the app; ``users`` are created if missing, ``orgs`` maps org -> admin logins.
+    """Build the app; ``users`` are created if missing, ``orgs`` maps org -> admin logins;
+    ``merge_detection_delay`` is how long GitHub takes to notice a PR merged by a push (None: only
+    when ``POST /_sandbox/merges/detect`` asks).
     A login that breaks GitHub's rules is a ValueError, before anything is written."""
     for login in [*(users or []), *(orgs or {}), *(a for admins in (orgs or {}).values() for a in admins)]:
         problem = names.login_error(login)
@@ -67,8 +82,11 @@ def create_app(
     app = Flask("mlgate.sandbox")
     app.config["PUBLIC_URL"] = public_url
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    sandbox = Sandbox(store=store, dispatcher=Dispatcher(store, retries=webhook_retries))
+    dispatcher = Dispatcher(store, retries=webhook_retries)
+    sandbox = Sandbox(store=store, dispatcher=dispatcher,
+                      merges=MergeDetector(store, dispatcher, merge_detection_delay))
     app.extensions["sandbox"] = sandbox
+    sandbox.merges.app = app
     for router in ROUTERS:
         app.register_blueprint(router.bp, url_prefix=API_PREFIX)
     from mlgate.sandbox.api.admin import bp as admin_bp

@@ -3,6 +3,7 @@ update does to pull requests, and which webhooks it fires."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from mlgate.sandbox import app_permissions, payloads, perms, protection, render
@@ -173,10 +174,11 @@ def on_ref_update(store: Store, dispatcher: Any, repo: J, ref: str, old: str | N
             emit_pull(store, dispatcher, repo, pr, "synchronize", sender, before=before, after=new)
             dismiss_stale_approvals(store, dispatcher, repo, pr, sender)
         if pr["base_ref"] == branch and new != ZERO_SHA and git.is_ancestor(pr["head_sha"], new):
-            # the PR's commits reached its base (a fast-forward by a merge bot, or a manual push)
-            close_pull(store, dispatcher, repo, pr, sender, merged=True, merge_sha=pr["head_sha"],
-                       base_before=old if old != ZERO_SHA else None)
-            pr["base_sha"] = new
+            # the PR's commits reached its base (a fast-forward by a merge bot, or a manual push):
+            # GitHub notices in the background, later (merges.MergeDetector), not in this push
+            store.state.setdefault("pending_merges", []).append({
+                "repo": f"{repo['owner']}/{repo['name']}", "number": pr["number"], "sender": sender,
+                "base_before": old if old != ZERO_SHA else None, "at": time.time()})
 
 
 def dismiss_stale_approvals(store: Store, dispatcher: Any, repo: J, pr: J, sender: str) -> None:

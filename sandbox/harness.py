@@ -62,19 +62,21 @@ class SandboxServer:
 
     def __init__(self, data_dir: Path | str, users: tuple[str, ...] = ("alice", "bob", "carol", "mlgate-bot"),
                  orgs: dict[str, list[str]] | None = None, host: str = "127.0.0.1", port: int = 0,
-                 webhook_retries: int = 0) -> None:
+                 webhook_retries: int = 0, merge_detection_delay: float | None = 0.2) -> None:
         self.data_dir = Path(data_dir)
         self.host = host
         self._port = port
         self._users = list(users)
         self._orgs = orgs or {}
         self._retries = webhook_retries
+        self._merge_delay = merge_detection_delay
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> SandboxServer:
-        self.app = create_app(self.data_dir, users=self._users, orgs=self._orgs, webhook_retries=self._retries)
+        self.app = create_app(self.data_dir, users=self._users, orgs=self._orgs, webhook_retries=self._retries,
+                              merge_detection_delay=self._merge_delay)
         self._server = make_server(self.host, self._port, self.app, threaded=True)
         self.port = self._server.server_port
         self.app.config["PUBLIC_URL"] = self.url
@@ -85,6 +87,7 @@ class SandboxServer:
     def stop(self) -> None:
         if self._server is not None:
             self.wait_for_webhooks(timeout=10)
+            self.sandbox.merges.stop()
             self._server.shutdown()
             self._server.server_close()
             self._server = None
@@ -272,7 +275,19 @@ class SandboxServer:
         self.admin("DELETE", "/calls")
 
     def wait_for_webhooks(self, timeout: float = 30.0) -> bool:
-        return self.sandbox.dispatcher.wait_idle(timeout)
+        """Until deliveries are sent and merge detections due soon have run (they send webhooks)."""
+        return self.sandbox.settle(timeout)
+
+    def set_merge_detection(self, delay: float | None) -> None:
+        """How long the sandbox takes to notice a PR merged by a push; None holds detections until
+        ``detect_merges()`` (to order "head branch deleted" before "merge noticed")."""
+        self.admin("PUT", "/merges", json={"delay": delay}).raise_for_status()
+
+    def detect_merges(self) -> int:
+        """Run the waiting merge detections now; returns how many PRs were marked merged."""
+        resp = self.admin("POST", "/merges/detect")
+        resp.raise_for_status()
+        return int(resp.json()["merged"])
 
 
 def _copy_tree(src: Path, dst: Path) -> None:

@@ -248,8 +248,28 @@ def calls() -> Any:
 
 @bp.post("/webhooks/wait")
 def wait_webhooks() -> Any:
-    ok = sandbox().dispatcher.wait_idle(float(_json().get("timeout", 30)))
+    """Wait for pending deliveries, and for merge detections due soon (they send webhooks)."""
+    ok = sandbox().settle(float(_json().get("timeout", 30)))
     return ({"idle": True}, 200) if ok else ({"idle": False}, 504)
+
+
+@bp.route("/merges", methods=["GET", "PUT"])
+def merges() -> Any:
+    """GET: detections waiting (a push made a PR's head part of its base; GitHub has not noticed
+    yet). PUT ``{"delay": seconds | null}``: how long detection takes (null: only when asked)."""
+    detector = sandbox().merges
+    if request.method == "PUT":
+        delay = _json().get("delay")
+        if delay is not None and (not isinstance(delay, (int, float)) or delay < 0):
+            return _err(422, "delay must be a number of seconds >= 0, or null")
+        detector.delay = None if delay is None else float(delay)
+    return {"delay": detector.delay, "pending": detector.pending()}
+
+
+@bp.post("/merges/detect")
+def detect_merges() -> Any:
+    """Run every waiting merge detection now."""
+    return {"merged": sandbox().merges.detect_now()}
 
 
 @bp.get("/deliveries")
