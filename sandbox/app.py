@@ -82,8 +82,9 @@ def create_app(
     app = Flask("mlgate.sandbox")
     app.config["PUBLIC_URL"] = public_url
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    dispatcher = Dispatcher(store, retries=webhook_retries)
-    sandbox = Sandbox(store=store, dispatcher=dispatcher,
+    faults = FaultTable()
+    dispatcher = Dispatcher(store, retries=webhook_retries, faults=faults)
+    sandbox = Sandbox(store=store, dispatcher=dispatcher, faults=faults,
                       merges=MergeDetector(store, dispatcher, merge_detection_delay))
     app.extensions["sandbox"] = sandbox
     sandbox.merges.app = app

@@ -20,21 +20,33 @@ SECONDARY_MESSAGE = (
 )
 
 
+API_KINDS = ("500", "502", "secondary_rate_limit", "delay")
+# Webhook faults: GitHub promises neither order nor exactly-once delivery.
+WEBHOOK_KINDS = ("duplicate", "reorder")
+
+
 @dataclass
 class Fault:
     id: int
     method: str  # "*" or GET/POST/...
     path: str  # OpenAPI template like /repos/{owner}/{repo}/pulls, a literal path, or a glob
-    kind: str  # "500" | "502" | "secondary_rate_limit" | "delay"
+    kind: str  # an API kind ("500" | "502" | "secondary_rate_limit" | "delay") or a webhook kind
     count: int = 1
     delay: float = 0.0
     retry_after: int = 1
     hits: int = 0
+    event: str = "*"  # webhook faults: the event (or "*") and, optionally, the action they match
+    action: str | None = None
+    size: int = 1  # reorder: how many deliveries are held and then sent in reverse order
 
     def matches(self, method: str, template: str | None, path: str) -> bool:
-        if self.method not in ("*", method):
+        if self.kind not in API_KINDS or self.method not in ("*", method):
             return False
         return self.path in (template, path) or fnmatch.fnmatchcase(path, self.path)
+
+    def matches_delivery(self, event: str, action: str | None) -> bool:
+        return (self.kind in WEBHOOK_KINDS and self.event in ("*", event)
+                and (self.action is None or self.action == action))
 
 
 @dataclass
@@ -44,14 +56,30 @@ class FaultTable:
     _next: int = 1
 
     def add(self, method: str, path: str, kind: str, count: int = 1, delay: float = 0.0,
-            retry_after: int = 1) -> Fault:
-        if kind not in ("500", "502", "secondary_rate_limit", "delay"):
+            retry_after: int = 1, event: str = "*", action: str | None = None) -> Fault:
+        """API kinds fire on the next ``count`` matching calls. ``duplicate`` sends each of the next
+        ``count`` matching deliveries twice (same GUID); ``reorder`` holds the next ``count`` (>= 2)
+        and sends them in reverse order, or whatever it holds after ``delay`` seconds (default 2)."""
+        if kind not in API_KINDS + WEBHOOK_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}")
+        if kind == "reorder" and count < 2:
+            raise ValueError("a reorder fault needs count >= 2 (the deliveries it swaps)")
         with self._lock:
-            fault = Fault(self._next, method.upper(), path, kind, count, delay, retry_after)
+            fault = Fault(self._next, method.upper(), path, kind, count, delay if delay or kind != "reorder" else 2.0,
+                          retry_after, event=event, action=action, size=count)
             self._next += 1
             self.faults.append(fault)
             return fault
+
+    def take_delivery(self, event: str, action: str | None) -> Fault | None:
+        """The first armed webhook fault for this delivery, consuming one of its shots."""
+        with self._lock:
+            for fault in self.faults:
+                if fault.count > 0 and fault.matches_delivery(event, action):
+                    fault.count -= 1
+                    fault.hits += 1
+                    return fault
+        return None
 
     def take(self, method: str, template: str | None, path: str) -> Fault | None:
         """The first armed fault for this call, consuming one of its shots."""

@@ -268,6 +268,13 @@ class SandboxServer:
         self.admin("POST", "/faults", json={"path": path, "kind": kind, "method": method, "count": count,
                                             "delay": delay, "retry_after": retry_after}).raise_for_status()
 
+    def inject_webhook_fault(self, kind: str, event: str = "*", action: str | None = None, count: int = 1,
+                             delay: float = 0.0) -> None:
+        """``duplicate``: the next ``count`` matching deliveries arrive twice (same GUID); ``reorder``:
+        the next ``count`` arrive in reverse order (what is held after ``delay`` s goes anyway)."""
+        self.admin("POST", "/faults", json={"kind": kind, "event": event, "action": action, "count": count,
+                                            "delay": delay}).raise_for_status()
+
     def calls(self) -> dict[str, Any]:
         return self.admin("GET", "/calls").json()
 

@@ -231,7 +231,7 @@ def faults() -> Any:
         try:
             fault = table.add(data.get("method", "*"), data.get("path", "*"), str(data.get("kind", "500")),
                               int(data.get("count", 1)), float(data.get("delay", 0)),
-                              int(data.get("retry_after", 1)))
+                              int(data.get("retry_after", 1)), str(data.get("event") or "*"), data.get("action"))
         except ValueError as exc:
             return _err(422, str(exc))
         return {"id": fault.id}, 201
