@@ -68,7 +68,8 @@ def problems(manifest: Mapping[str, Any]) -> list[str]:
 def to_spec(manifest: Mapping[str, Any], owner: str) -> AppSpec:
     """The registration the manifest asks for, owned by ``owner``; GitHub makes the webhook secret."""
     name = str(manifest.get("name") or f"{owner}-app")
-    hook = manifest.get("hook_attributes") if isinstance(manifest.get("hook_attributes"), Mapping) else {}
+    raw_hook = manifest.get("hook_attributes")
+    hook: Mapping[str, Any] = raw_hook if isinstance(raw_hook, Mapping) else {}
     return AppSpec(
         slug=slugify(name), name=name, owner=owner, description=str(manifest.get("description") or ""),
         url=manifest.get("url"), webhook_url=hook.get("url"), webhook_active=bool(hook.get("active", True)),

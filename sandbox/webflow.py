@@ -51,9 +51,10 @@ def _new(org: str | None) -> Any:
                 who = authenticate(store, request.headers.get("Authorization"))
             except ApiError as err:
                 return _text(err.status, err.message)
-            owner = who.login if who.kind == "user" else request.form.get("login") or request.args.get("login")
-            if not owner or store.user(owner) is None:
+            login = who.login if who.kind == "user" else request.form.get("login") or request.args.get("login")
+            if not login or store.user(login) is None:
                 return _text(401, "sign in: send a user token in Authorization, or a login form field")
+            owner = login
         code = manifest.issue_code(store, data, owner)
         store.save()
     state = request.args.get("state") or request.form.get("state")

@@ -65,7 +65,8 @@ def create_token(installation_id: str) -> Any:
         **minted,
         "permissions": granted,
         "repository_selection": "selected" if ids is not None else inst["repository_selection"],
-        **({"repositories": [render.repo(store(), store().repo_by_id(i)) for i in ids]} if ids is not None else {}),
+        **({"repositories": [render.repo(store(), r) for i in ids if (r := store().repo_by_id(i))]}
+           if ids is not None else {}),
     }, 201
 
 

@@ -127,7 +127,8 @@ def test_fork_pr_skips_publishing_without_failing(repo: Repo, trained: Path, tmp
     head = {**repo.pr["head"], "repo": {**repo.pr["head"]["repo"], "full_name": "mallory/arrests"}}
     event = pr_event(repo, head=head)
     before = len(check_runs(repo, repo.head_sha, "mlgate/skew"))
-    run = job(trained, tmp_path, repo, event=event, token="carol").run_action(ACTIONS / "skew", {"publish": "true"})
+    read_only = repo.server.actions_token(repo.full_name, permissions={"contents": "read"})  # a fork run's token
+    run = job(trained, tmp_path, repo, event=event, token=read_only).run_action(ACTIONS / "skew", {"publish": "true"})
     assert not run.failed, run.log
     assert run.outputs["status"] in ("pass", "warn") and run.outputs["published"] == "false"
     log = run.step("publish").stdout
@@ -137,7 +138,8 @@ def test_fork_pr_skips_publishing_without_failing(repo: Repo, trained: Path, tmp
 
 
 def test_token_without_write_access_skips_publishing(repo: Repo, trained: Path, tmp_path: Path) -> None:
-    run = job(trained, tmp_path, repo, token="carol").run_action(ACTIONS / "regression", {"publish": "true"})
+    read_only = repo.server.actions_token(repo.full_name, permissions={"contents": "read", "checks": "read"})
+    run = job(trained, tmp_path, repo, token=read_only).run_action(ACTIONS / "regression", {"publish": "true"})
     assert not run.failed, run.log
     assert run.outputs["published"] == "false"
     assert "cannot write check runs" in run.step("publish").stdout
