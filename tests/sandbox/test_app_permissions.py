@@ -209,3 +209,13 @@ def test_app_yml_grants_what_the_bot_calls_need_and_nothing_unused() -> None:
             used[perm] = max(used.get(perm, level), level, key=app_permissions.LEVELS.__getitem__)
     assert short == [], "app.yml lacks permissions the bot's calls or events need"
     assert used == granted, "app.yml asks for more than the bot's calls and events use"
+
+
+def test_app_yml_subscribes_to_exactly_the_events_the_bot_handles() -> None:
+    """An event the bot handles but the App does not subscribe to never arrives on github.com; one it
+    subscribes to but never handles is noise (and a permission it may not need)."""
+    from mlgate.bot.intake.dispatcher import ROUTES  # the bot's event routes: move this import with them
+
+    manifest = yaml.safe_load((ROOT / "app.yml").read_text())
+    handled = set(ROUTES) - set(app_permissions.ALWAYS_DELIVERED)
+    assert sorted(manifest["default_events"]) == sorted(handled)
