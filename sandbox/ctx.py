@@ -80,16 +80,25 @@ def int_arg(name: str, default: int) -> int:
         raise ApiError(400, f"Invalid value for parameter '{name}'") from exc
 
 
-def paginate(items: list[Any], wrap: str | None = None, extra: J | None = None) -> Response:
-    """GitHub pagination: ``per_page``/``page`` and a Link header PyGithub follows."""
+def page_window() -> tuple[int, int]:
+    """(start, stop) of the requested page in a list: ``per_page`` (at most 100, default 30), ``page``."""
+    per_page = max(1, min(100, int_arg("per_page", 30)))
+    page = max(1, int_arg("page", 1))
+    return (page - 1) * per_page, page * per_page
+
+
+def paginate(items: list[Any], wrap: str | None = None, extra: J | None = None, total: int | None = None) -> Response:
+    """GitHub pagination: ``per_page``/``page`` and a Link header PyGithub follows. With ``total``,
+    ``items`` is already just the requested page (so only it had to be rendered)."""
     per_page = max(1, min(100, int_arg("per_page", 30)))
     page = max(1, int_arg("page", 1))
     start = (page - 1) * per_page
-    chunk = items[start : start + per_page]
-    last = max(1, -(-len(items) // per_page))
+    count = len(items) if total is None else total
+    chunk = items[start : start + per_page] if total is None else items
+    last = max(1, -(-count // per_page))
     payload: Any = chunk
     if wrap:
-        payload = {"total_count": len(items), wrap: chunk, **(extra or {})}
+        payload = {"total_count": count, wrap: chunk, **(extra or {})}
     resp = jsonify(payload)
     links = []
     base = request.base_url

@@ -656,7 +656,7 @@ def test_forge_against_the_sandbox_in_app_mode(sandbox, tmp_path):
     api("PUT", "/orgs/acme/teams/ml-owners/memberships/carol", "alice", json={"role": "member"}).raise_for_status()
     head = sandbox.push_files("acme", "gated", "tune", {"train.py": "EPOCHS = 2\n"}, "bob", base="main")
     number = sandbox.open_pr("acme", "gated", "tune", "bob", title="More epochs")["number"]
-    app = sandbox.register_app("mlgate-e2e", owner="alice")
+    app = sandbox.register_app_from_manifest(owner="alice", name="mlgate-e2e")  # the repository's app.yml
     sandbox.install_app(app.id, "acme")
 
     settings = Settings(
