@@ -15,21 +15,18 @@ from typing import Any
 
 import pytest
 
-from mlgate.bot.github.client import ForgeOptions, forge_factory
 from mlgate.bot.intake.handlers import Handlers
 from mlgate.bot.pr.repo_config import CONFIG_PATH
 from mlgate.bot.pr.report import decode_state
-from mlgate.bot.settings import Settings
 from mlgate.bot.wiring import build_dispatcher
 from mlgate.names import REPORT_MARKER
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
+from tests.bot.bot_app import install_bot
 from tests.bot.conftest import running_sandbox
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.e2e  # the whole system end to end: `pytest -m 'not e2e'` leaves it out
 
-SECRET = "e2e-webhook-secret"
-BOT = "mlgate-bot"
 CONFIG = """\
 version: 1
 review:
@@ -42,15 +39,15 @@ review:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    with running_sandbox(tmp_path_factory.mktemp("e2e-sandbox"), ("alice", "bob", "carol", BOT)) as srv:
+    with running_sandbox(tmp_path_factory.mktemp("e2e-sandbox"), ("alice", "bob", "carol")) as srv:
         yield srv
 
 
 class Driver:
     """Feeds the sandbox's webhook deliveries to the dispatcher, as the worker would."""
 
-    def __init__(self, sandbox: SandboxServer, sink: WebhookSink, bot: Handlers, repo: str) -> None:
-        self.sandbox, self.sink, self.bot, self.repo = sandbox, sink, bot, repo
+    def __init__(self, sandbox: SandboxServer, sink: WebhookSink, bot: Handlers, repo: str, secret: str) -> None:
+        self.sandbox, self.sink, self.bot, self.repo, self.secret = sandbox, sink, bot, repo, secret
         self.seen = 0
         self.handled: list[tuple[str, Any]] = []
 
@@ -64,7 +61,7 @@ class Driver:
                 return rounds
             refs: set[tuple[str, int]] = set()
             for d in new:
-                assert d.signature_ok(SECRET), f"bad signature on {d.event} {d.guid}"
+                assert d.signature_ok(self.secret), f"bad signature on {d.event} {d.guid}"
                 if d.payload.get("repository", {}).get("full_name") != self.repo:
                     continue
                 self.handled.append((d.event, d.payload.get("action")))
@@ -98,14 +95,12 @@ def test_training_change_needs_an_allowed_approval_then_goes_green(
     (src / "README.md").write_text("# model\n")
     created = sandbox.create_repo("alice", "ml-e2e", "alice", from_dir=src)
     repo = created["full_name"]
-    for login, perm in (("bob", "push"), ("carol", "push"), (BOT, "push")):
+    for login, perm in (("bob", "push"), ("carol", "push")):
         resp = sandbox.api("PUT", f"/repos/{repo}/collaborators/{login}", "alice", json={"permission": perm})
         resp.raise_for_status()
-    sandbox.add_hook("alice", "ml-e2e", sink.url, SECRET, "alice")
-
-    settings = Settings(github_url=sandbox.api_url, app_id=None, private_key=None, github_token=BOT)
-    bot = build_dispatcher(settings, forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
-    drive = Driver(sandbox, sink, bot, repo)
+    app = install_bot(sandbox, sink.url, ["ml-e2e"])
+    bot = build_dispatcher(app.settings(), forges=app.forges())
+    drive = Driver(sandbox, sink, bot, repo, app.secret)
     drive.settle()
 
     # carol changes the training script and, in the same PR, tries to drop the rule that guards it.
@@ -119,7 +114,7 @@ def test_training_change_needs_an_allowed_approval_then_goes_green(
     run = mlgate_check(sandbox, repo, head)
     assert (run["status"], run["conclusion"]) == ("completed", "failure"), run
     (comment,) = reports(sandbox, repo, number)
-    assert comment["user"]["login"] == BOT
+    assert comment["user"]["login"] == app.login
     body = comment["body"]
     assert "training code" in body and "1 more approval needed from @\u200bbob" in body
     assert "Config: .github/mlgate.yml on main" in body  # the base's rule counts, not the PR's weaker copy
@@ -160,12 +155,10 @@ def test_commands_over_http_are_permission_checked(sandbox: SandboxServer, sink:
     src.mkdir()
     (src / "train.py").write_text("x = 1\n")
     repo = sandbox.create_repo("alice", "ml-cmd", "alice", from_dir=src)["full_name"]
-    sandbox.api("PUT", f"/repos/{repo}/collaborators/{BOT}", "alice", json={"permission": "push"}).raise_for_status()
     sandbox.api("PUT", f"/repos/{repo}/collaborators/carol", "alice", json={"permission": "pull"}).raise_for_status()
-    sandbox.add_hook("alice", "ml-cmd", sink.url, SECRET, "alice")
-    settings = Settings(github_url=sandbox.api_url, app_id=None, private_key=None, github_token=BOT)
-    bot = build_dispatcher(settings, forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
-    drive = Driver(sandbox, sink, bot, repo)
+    app = install_bot(sandbox, sink.url, ["ml-cmd"])
+    bot = build_dispatcher(app.settings(), forges=app.forges())
+    drive = Driver(sandbox, sink, bot, repo, app.secret)
     sandbox.push_files("alice", "ml-cmd", "change", {"train.py": "x = 2\n"}, "alice", base="main")
     number = sandbox.open_pr("alice", "ml-cmd", "change", "alice")["number"]
     drive.settle()
@@ -177,7 +170,7 @@ def test_commands_over_http_are_permission_checked(sandbox: SandboxServer, sink:
     drive.settle()
 
     comments = sandbox.api("GET", f"/repos/{repo}/issues/{number}/comments", "alice").json()
-    replies = [c["body"] for c in comments if c["user"]["login"] == BOT and REPORT_MARKER not in c["body"]]
+    replies = [c["body"] for c in comments if c["user"]["login"] == app.login and REPORT_MARKER not in c["body"]]
     assert len(replies) == 2, replies
     assert any("needs **write** permission" in r and "you have **read**" in r for r in replies)
     assert any("merge queue is not available" in r for r in replies)
@@ -187,8 +180,8 @@ def test_commands_over_http_are_permission_checked(sandbox: SandboxServer, sink:
         resp.raise_for_status()
         return [(r["user"]["login"], r["content"]) for r in resp.json()]
 
-    assert reactions(carol.json()["id"]) == [(BOT, "confused")]
-    assert reactions(alice.json()["id"]) == [(BOT, "+1")]
+    assert reactions(carol.json()["id"]) == [(app.login, "confused")]
+    assert reactions(alice.json()["id"]) == [(app.login, "+1")]
 
 
 def test_through_the_service_webhook_store_worker(sandbox: SandboxServer, tmp_path: Path) -> None:
@@ -200,32 +193,37 @@ def test_through_the_service_webhook_store_worker(sandbox: SandboxServer, tmp_pa
 
     from mlgate.bot.intake.app import create_app
     from mlgate.bot.intake.worker import Worker, WorkerConfig
-    from mlgate.bot.settings import Settings
     from mlgate.bot.store.inbox import Inbox
 
-    settings = Settings(
-        webhook_secret=SECRET, database_url=f"sqlite:///{tmp_path / 'bot.sqlite3'}", github_url=sandbox.api_url,
-        auth_mode="token", github_token=BOT, debounce_seconds=0.2, debounce_max_seconds=1.0,
+    served: dict[str, Any] = {}  # the bot's Flask app, once the App it serves is registered
+
+    def wsgi(environ: Any, start_response: Any) -> Any:
+        if "app" not in served:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"starting"]
+        return served["app"](environ, start_response)
+
+    http = make_server("127.0.0.1", 0, wsgi, threaded=True)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    src = tmp_path / "src"
+    (src / ".github").mkdir(parents=True)
+    (src / CONFIG_PATH).write_text(CONFIG)
+    (src / "train.py").write_text("EPOCHS = 3\n")
+    repo = sandbox.create_repo("alice", "ml-service", "alice", from_dir=src)["full_name"]
+    for login in ("bob", "carol"):
+        resp = sandbox.api("PUT", f"/repos/{repo}/collaborators/{login}", "alice", json={"permission": "push"})
+        resp.raise_for_status()
+    bot_app = install_bot(sandbox, f"http://127.0.0.1:{http.server_port}/webhook", ["ml-service"])
+    settings = bot_app.settings(
+        database_url=f"sqlite:///{tmp_path / 'bot.sqlite3'}", debounce_seconds=0.2, debounce_max_seconds=1.0,
         poll_interval_seconds=0.05, worker_threads=2,
     )
     store = Inbox.open(settings.database_url)
-    dispatcher = build_dispatcher(settings, store.engine,
-                                  forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
+    dispatcher = build_dispatcher(settings, store.engine, forges=bot_app.forges(settings))
     worker = Worker(store, dispatcher, WorkerConfig.from_settings(settings))
-    app = create_app(settings, store=store, on_delivery=worker.wake)
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
+    served["app"] = create_app(settings, store=store, on_delivery=worker.wake)
     worker.start()
     try:
-        src = tmp_path / "src"
-        (src / ".github").mkdir(parents=True)
-        (src / CONFIG_PATH).write_text(CONFIG)
-        (src / "train.py").write_text("EPOCHS = 3\n")
-        repo = sandbox.create_repo("alice", "ml-service", "alice", from_dir=src)["full_name"]
-        for login in ("bob", "carol", BOT):
-            resp = sandbox.api("PUT", f"/repos/{repo}/collaborators/{login}", "alice", json={"permission": "push"})
-            resp.raise_for_status()
-        sandbox.add_hook("alice", "ml-service", f"http://127.0.0.1:{http.server_port}/webhook", SECRET, "alice")
         head = sandbox.push_files("alice", "ml-service", "more-epochs", {"train.py": "EPOCHS = 5\n"}, "carol",
                                   base="main")
         number = sandbox.open_pr("alice", "ml-service", "more-epochs", "carol")["number"]

@@ -214,7 +214,7 @@ def test_app_yml_grants_what_the_bot_calls_need_and_nothing_unused() -> None:
 def test_app_yml_subscribes_to_exactly_the_events_the_bot_handles() -> None:
     """An event the bot handles but the App does not subscribe to never arrives on github.com; one it
     subscribes to but never handles is noise (and a permission it may not need)."""
-    from mlgate.bot.intake.dispatcher import ROUTES  # the bot's event routes: move this import with them
+    from mlgate.bot.intake.handlers import ROUTES  # the bot's event routes: move this import with them
 
     manifest = yaml.safe_load((ROOT / "app.yml").read_text())
     handled = set(ROUTES) - set(app_permissions.ALWAYS_DELIVERED)
