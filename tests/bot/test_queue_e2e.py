@@ -334,6 +334,31 @@ def test_squash_lands_one_tested_commit_per_pr_and_closes_the_prs(
         assert any("Landed on main" in c for c in w.queue_comments(n))
 
 
+def test_delete_branches_waits_for_github_to_mark_the_landed_pr_merged(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    """GitHub notices a PR merged by a fast-forward in the background; deleting its head branch before
+    that leaves the PR closed and NOT merged (bors-ng's known problem). The queue deletes the branch
+    only once GitHub's `pull_request` `closed` event says the PR is merged."""
+    w = World(sandbox, sink, tmp_path, "queue-delete", config=CONFIG + "  delete_branches: true\n")
+    n = w.open_pr("feature", {"f.txt": "f\n"})
+    w.settle()
+    sandbox.set_merge_detection(None)  # GitHub is slow to notice the merge
+    try:
+        w.comment(n, "/merge")
+        w.settle()
+        assert w.statuses()[n] == "merged"
+        assert w.branch_sha("feature") is not None, "the head branch was deleted before GitHub saw the merge"
+        assert w.pull(n)["state"] == "open"
+        assert sandbox.detect_merges() == 1
+        w.settle()
+    finally:
+        sandbox.set_merge_detection(0.2)
+    pr = w.pull(n)
+    assert (pr["state"], pr["merged"]) == ("closed", True)
+    assert w.branch_sha("feature") is None
+
+
 def test_a_pr_that_conflicts_with_main_fails_with_a_comment(
     sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
 ) -> None:
