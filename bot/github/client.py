@@ -43,7 +43,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import github
 import requests
@@ -116,20 +116,25 @@ class ForgeOptions:
     clock: Callable[[], float] = time.time
 
 
-def fit(text: str, limit: int, what: str) -> str:
-    """`text` unchanged if its UTF-8 size fits `limit`, else its head plus a note saying so.
+def fit(text: str, limit: int, what: str, unit: Literal["characters", "bytes"] = "bytes") -> str:
+    """`text` unchanged if it fits `limit`, else its head plus a note that says it was cut and why.
 
-    Measured in UTF-8 bytes, which is never less than the character count GitHub documents, so
-    the result fits whichever GitHub enforces. An unclosed code fence is closed.
+    Counted the way GitHub counts that field: an issue comment's body in characters (65,536), a
+    check run's `output.summary`/`output.text` in UTF-8 bytes (65,535: GitHub answers "summary
+    exceeds a maximum bytesize of 65535", though its reference says characters). A character is
+    never split, and an unclosed code fence is closed.
     """
-    raw = text.encode("utf-8")
-    if len(raw) <= limit:
+    def size(s: str) -> int:
+        return len(s.encode("utf-8")) if unit == "bytes" else len(s)
+
+    total = size(text)
+    if total <= limit:
         return text
-    note = (
-        f"\n\n*… truncated by mlgate: the {what} has {len(text):,} characters, more than GitHub's limit of {limit:,}.*"
-    )
-    budget = limit - len(note.encode("utf-8")) - len("\n```")
-    head = raw[:budget].decode("utf-8", errors="ignore")
+    shown = f"{total:,} bytes (UTF-8)" if unit == "bytes" else f"{total:,} characters"
+    note = (f"\n\n*… truncated by mlgate: the {what} is {shown}, more than GitHub's limit of {limit:,} {unit}; "
+            "the rest is not shown.*")
+    budget = limit - size(note) - size("\n```")
+    head = text.encode("utf-8")[:budget].decode("utf-8", errors="ignore") if unit == "bytes" else text[:budget]
     if head.count("```") % 2 == 1:
         head += "\n```"
     return head + note
@@ -471,7 +476,7 @@ class GitHubForge:
 
     def create_comment(self, repo: str, number: int, body: str) -> int:
         _check_repo(repo)
-        body = fit(body, COMMENT_LIMIT, "comment")
+        body = fit(body, COMMENT_LIMIT, "comment", unit="characters")
         since = datetime.fromtimestamp(self._clock() - _CONFIRM_SKEW, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
         def post() -> int:
@@ -488,7 +493,7 @@ class GitHubForge:
 
     def update_comment(self, repo: str, comment_id: int, body: str) -> None:
         _check_repo(repo)
-        body = fit(body, COMMENT_LIMIT, "comment")
+        body = fit(body, COMMENT_LIMIT, "comment", unit="characters")
         self._write(
             f"edit comment {comment_id} on {repo}",
             lambda: self._json("PATCH", f"/repos/{repo}/issues/comments/{int(comment_id)}", body={"body": body}),
@@ -529,9 +534,9 @@ class GitHubForge:
     ) -> int:
         """Create the check run, or update this app's run with that name on that SHA; returns its id."""
         _check_repo(repo)
-        output: dict[str, Any] = {"title": title, "summary": fit(summary, CHECK_OUTPUT_LIMIT, "summary")}
+        output: dict[str, Any] = {"title": title, "summary": fit(summary, CHECK_OUTPUT_LIMIT, "summary", unit="bytes")}
         if text is not None:
-            output["text"] = fit(text, CHECK_OUTPUT_LIMIT, "text")
+            output["text"] = fit(text, CHECK_OUTPUT_LIMIT, "text", unit="bytes")
         fields: dict[str, Any] = {"status": status, "output": output}
         if conclusion is not None:
             fields["conclusion"] = conclusion

@@ -522,7 +522,8 @@ def test_set_check_truncates_summary_and_text(rsps, forge):
     for key, original in (("summary", summary), ("text", text)):
         sent = output[key]
         assert len(sent.encode()) <= CHECK_OUTPUT_LIMIT
-        assert sent.endswith(f"the {key} has {len(original):,} characters, more than GitHub's limit of 65,535.*")
+        assert sent.endswith(f"the {key} is {len(original.encode()):,} bytes (UTF-8), more than GitHub's limit of "
+                             "65,535 bytes; the rest is not shown.*")
         assert original.startswith(sent[:1000])
     assert output["text"].count("```") % 2 == 0  # the cut code fence was closed
 
@@ -629,6 +630,27 @@ def test_fit_never_splits_a_character():
     assert out.startswith("€")
 
 
+def test_fit_counts_as_github_counts_and_says_what_it_cut():
+    """Comments are limited in characters (65,536), check-run output in bytes (65,535: GitHub answers
+    "summary exceeds a maximum bytesize of 65535", whatever its docs say)."""
+    euros = "€" * 40_000  # 40,000 characters, 120,000 bytes
+    assert fit(euros, COMMENT_LIMIT, "comment", unit="characters") == euros
+    out = fit(euros, CHECK_OUTPUT_LIMIT, "summary", unit="bytes")
+    assert len(out.encode()) <= CHECK_OUTPUT_LIMIT
+    assert out.endswith("*… truncated by mlgate: the summary is 120,000 bytes (UTF-8), more than GitHub's "
+                        "limit of 65,535 bytes; the rest is not shown.*")
+    out = fit("x" * 70_000, COMMENT_LIMIT, "comment", unit="characters")
+    assert len(out) <= COMMENT_LIMIT
+    assert "the comment is 70,000 characters, more than GitHub's limit of 65,536 characters" in out
+
+
+def test_a_long_comment_of_wide_characters_is_sent_whole(rsps, forge):
+    rsps.patch(f"{R}/issues/comments/42", json=op_example(COMMENT, "patch"))
+    forge.update_comment(REPO, 42, MARKER + "€" * 40_000)
+    sent = body(rsps, 0)["body"]
+    assert sent == MARKER + "€" * 40_000 and "truncated" not in sent
+
+
 # -- against the local sandbox, over real HTTP, in App mode -----------------------------------
 
 
@@ -695,6 +717,12 @@ def test_forge_against_the_sandbox_in_app_mode(sandbox, tmp_path):
         "ok",
     )
     assert (by_name["ci/tests"].kind, by_name["ci/tests"].conclusion) == ("status", "success")
+
+    # output over GitHub's byte limit (but under 65,535 characters) is cut and says so: no 422
+    wide = forge.set_check(repo, head, "mlgate", status="completed", conclusion="success", title="t",
+                           summary="€" * 40_000)
+    run = api("GET", f"/repos/{repo}/check-runs/{wide}", "alice").json()
+    assert run["output"]["summary"].endswith("more than GitHub's limit of 65,535 bytes; the rest is not shown.*")
 
     # a 502 on the comment POST: the comment is looked for, never posted twice
     sandbox.inject_fault("/repos/{owner}/{repo}/issues/{issue_number}/comments", kind="502", method="POST")
