@@ -58,7 +58,15 @@ from github.PullRequest import PullRequest as GhPullRequest
 from github.PullRequestReview import PullRequestReview as GhReview
 
 from mlgate.bot.github.auth import AppCredentials, AuthError
-from mlgate.bot.github.facts import ChangedFile, CheckRun, Permission, PullFacts, Review
+from mlgate.bot.github.facts import (
+    STATUS_MAP,
+    ChangedFile,
+    CheckRun,
+    Permission,
+    PullFacts,
+    Review,
+    check_as_status,
+)
 from mlgate.bot.github.forge import DeploymentRefused
 from mlgate.bot.settings import Settings
 from mlgate.names import BOT_EXTERNAL_ID, CHECK_OUTPUT_LIMIT, COMMENT_LIMIT
@@ -177,12 +185,6 @@ def _qb(branch: str) -> str:
     return urllib.parse.quote(branch, safe="/")
 
 
-_STATUS_MAP = {  # commit status state -> (check status, conclusion)
-    "pending": ("pending", None),
-    "success": ("completed", "success"),
-    "failure": ("completed", "failure"),
-    "error": ("completed", "failure"),  # an errored status is a failed one; its description says why
-}
 
 
 class _TokenAuth(Auth):
@@ -222,8 +224,10 @@ class GitHubForge:
         app_id: int | None = None,
         clock: Callable[[], float] = time.time,
         reauthenticate: Callable[[], None] | None = None,
+        checks_as_statuses: bool = False,
     ) -> None:
         self._gh = client
+        self.checks_as_statuses = checks_as_statuses  # token mode: GitHub lets only Apps write check runs
         self._reauthenticate = reauthenticate
         self._rq = client.requester
         self._retrier = retrier
@@ -367,7 +371,7 @@ class GitHubForge:
             data = self._json("GET", f"/repos/{repo}/commits/{_q(sha)}/status", params={"per_page": 100, "page": page})
             items = data.get("statuses") or []
             for s in items:
-                status, conclusion = _STATUS_MAP.get(s.get("state", ""), ("completed", "failure"))
+                status, conclusion = STATUS_MAP.get(s.get("state", ""), ("completed", "failure"))
                 out.append(
                     CheckRun(
                         name=s["context"],
@@ -532,8 +536,17 @@ class GitHubForge:
         summary: str,
         text: str | None = None,
     ) -> int:
-        """Create the check run, or update this app's run with that name on that SHA; returns its id."""
+        """Create the check run, or update this app's run with that name on that SHA; returns its id.
+        In token mode (`checks_as_statuses`) the commit status `name` instead (`check_as_status`)."""
         _check_repo(repo)
+        if self.checks_as_statuses:
+            state, description = check_as_status(status, conclusion, title)
+            body = {"state": state, "context": name, "description": description}
+            return self._write(
+                f"status {name!r} on {repo}@{sha[:12]}",
+                lambda: int(self._json("POST", f"/repos/{repo}/statuses/{_q(sha)}", body=body)["id"]),
+                idempotent=True,  # the latest status per context counts: sending it twice changes nothing
+            )
         output: dict[str, Any] = {"title": title, "summary": fit(summary, CHECK_OUTPUT_LIMIT, "summary", unit="bytes")}
         if text is not None:
             output["text"] = fit(text, CHECK_OUTPUT_LIMIT, "text", unit="bytes")
@@ -822,6 +835,7 @@ class GitHubForgeFactory:
                 app_id=self.app_id,
                 clock=opts.clock,
                 reauthenticate=(lambda: creds.forget(installation)) if creds and installation is not None else None,
+                checks_as_statuses=creds is None,
             )
         return cache[installation]
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mlgate.bot.github.effects import Action, React, Reply, RequestReviewers, SetCheck, UpsertReport
-from mlgate.bot.github.facts import CheckRun
+from mlgate.bot.github.facts import STATUS_MAP, CheckRun, check_as_status
 from mlgate.bot.github.forge import Forge
 from mlgate.names import REPLY_MARKER_PREFIX, REPORT_MARKER
 
@@ -104,6 +104,12 @@ class Executor:
                 and (run.text or None) == (action.text or None)
             ):
                 return f"check {action.name} on {action.sha[:12]} unchanged"
+        if getattr(self.forge, "checks_as_statuses", False):
+            state, description = check_as_status(action.status, action.conclusion, action.title)
+            for run in self.current_checks:
+                if (run.kind == "status" and run.name == action.name and run.head_sha == action.sha
+                        and (run.status, run.conclusion) == STATUS_MAP[state] and (run.summary or "") == description):
+                    return f"status {action.name} on {action.sha[:12]} unchanged"
         if not self.dry_run:
             self.forge.set_check(
                 action.repo, action.sha, action.name, status=action.status, conclusion=action.conclusion,

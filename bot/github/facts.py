@@ -94,3 +94,28 @@ class PullFacts:
                 paths.append(f.previous_filename)
         return tuple(paths)
 
+
+STATUS_MAP = {  # commit status state -> (check status, conclusion)
+    "pending": ("pending", None),
+    "success": ("completed", "success"),
+    "failure": ("completed", "failure"),
+    "error": ("completed", "failure"),  # an errored status is a failed one; its description says why
+}
+
+
+STATUS_DESCRIPTION_LIMIT = 140  # GitHub's limit on a commit status's description
+
+
+def check_as_status(status: str, conclusion: str | None, title: str) -> tuple[str, str]:
+    """(state, description) of the commit status that stands for a check run in token mode: GitHub
+    refuses check runs to anything but an App, so a user's token reports the verdict as a status.
+    Queued or running is `pending`; success, neutral and skipped are `success`; anything else
+    (failure, cancelled, timed out, action required) is `failure`."""
+    if status != "completed":
+        state = "pending"
+    else:
+        state = "success" if conclusion in ("success", "neutral", "skipped") else "failure"
+    text = " ".join(title.split())
+    if len(text) > STATUS_DESCRIPTION_LIMIT:
+        text = text[: STATUS_DESCRIPTION_LIMIT - 1] + "…"
+    return state, text

@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
+from mlgate.bot.github.client import ForgeOptions, forge_factory
 from mlgate.bot.intake.handlers import Handlers
 from mlgate.bot.pr.repo_config import CONFIG_PATH
 from mlgate.bot.pr.report import decode_state
+from mlgate.bot.settings import Settings
 from mlgate.bot.wiring import build_dispatcher
 from mlgate.names import REPORT_MARKER
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
@@ -27,6 +29,7 @@ from tests.conftest import wait_until
 
 pytestmark = pytest.mark.e2e  # the whole system end to end: `pytest -m 'not e2e'` leaves it out
 
+TOKEN_BOT = "mlgate-bot"  # a user whose token runs the bot in token mode
 CONFIG = """\
 version: 1
 review:
@@ -39,7 +42,7 @@ review:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    with running_sandbox(tmp_path_factory.mktemp("e2e-sandbox"), ("alice", "bob", "carol")) as srv:
+    with running_sandbox(tmp_path_factory.mktemp("e2e-sandbox"), ("alice", "bob", "carol", TOKEN_BOT)) as srv:
         yield srv
 
 
@@ -248,3 +251,45 @@ def test_through_the_service_webhook_store_worker(sandbox: SandboxServer, tmp_pa
         worker.stop(timeout=10)
         http.shutdown()
         http.server_close()
+
+
+def test_token_mode_reports_the_verdict_as_a_commit_status(sandbox: SandboxServer, sink: WebhookSink,
+                                                           tmp_path: Path) -> None:
+    """GitHub refuses check runs to anything but an App, so with a user's token (MLGATE_GITHUB_TOKEN)
+    the bot's verdict is the commit status `mlgate`: branch protection can require it the same way."""
+    src = tmp_path / "src"
+    (src / ".github").mkdir(parents=True)
+    (src / CONFIG_PATH).write_text(CONFIG)
+    (src / "train.py").write_text("LEARNING_RATE = 0.1\n")
+    repo = sandbox.create_repo("alice", "ml-token", "alice", from_dir=src)["full_name"]
+    for login in ("bob", "carol", TOKEN_BOT):
+        resp = sandbox.api("PUT", f"/repos/{repo}/collaborators/{login}", "alice", json={"permission": "push"})
+        resp.raise_for_status()
+    secret = "token-mode-secret"
+    sandbox.add_hook("alice", "ml-token", sink.url, secret, "alice")
+    settings = Settings(github_url=sandbox.api_url, auth_mode="token", github_token=TOKEN_BOT)
+    bot = build_dispatcher(settings, forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
+    drive = Driver(sandbox, sink, bot, repo, secret)
+    head = sandbox.push_files("alice", "ml-token", "tune", {"train.py": "LEARNING_RATE = 0.2\n"}, "carol", base="main")
+    number = sandbox.open_pr("alice", "ml-token", "tune", "carol")["number"]
+    drive.settle()
+
+    def mlgate_status() -> dict[str, Any]:
+        resp = sandbox.api("GET", f"/repos/{repo}/commits/{head}/status", "alice")
+        resp.raise_for_status()
+        (status,) = [s for s in resp.json()["statuses"] if s["context"] == "mlgate"]
+        return dict(status)
+
+    runs = sandbox.api("GET", f"/repos/{repo}/commits/{head}/check-runs", "alice").json()["check_runs"]
+    assert [r["name"] for r in runs if r["name"] == "mlgate"] == []
+    assert mlgate_status()["state"] == "failure"
+    assert "review" in mlgate_status()["description"]
+    (comment,) = reports(sandbox, repo, number)
+    assert comment["user"]["login"] == TOKEN_BOT
+
+    sandbox.api("POST", f"/repos/{repo}/pulls/{number}/reviews", "bob", json={"event": "APPROVE"}).raise_for_status()
+    drive.settle()
+    assert mlgate_status()["state"] == "success"
+    count = len(sandbox.api("GET", f"/repos/{repo}/commits/{head}/statuses", "alice").json())
+    bot.evaluate(repo, number)  # nothing new: no second status is written
+    assert len(sandbox.api("GET", f"/repos/{repo}/commits/{head}/statuses", "alice").json()) == count

@@ -97,6 +97,15 @@ def forge(sleeps: Sleeps) -> GitHubForge:
     return token_forge(sleeps)
 
 
+@pytest.fixture
+def app_checks_forge(sleeps: Sleeps) -> GitHubForge:
+    """A forge that writes check runs, as in App mode (a token-mode forge writes the commit status
+    instead: GitHub refuses check runs to users); how it authenticates is not what these tests test."""
+    f = token_forge(sleeps)
+    f.checks_as_statuses = False
+    return f
+
+
 def calls(mock: responses.RequestsMock) -> list[tuple[str, str]]:
     """(method, path?query) of every request made, in order; query parameters sorted and decoded."""
     out = []
@@ -460,7 +469,8 @@ def test_overlong_comment_is_truncated_with_a_note(rsps, forge):
 SHA = "ce587453ced02b1526dfb4cb910479d431683101"
 
 
-def test_set_check_creates_when_this_app_has_no_run(rsps, forge):
+def test_set_check_creates_when_this_app_has_no_run(rsps, app_checks_forge):
+    forge = app_checks_forge
     rsps.get(
         f"{R}/commits/{SHA}/check-runs",
         json={"total_count": 0, "check_runs": []},
@@ -489,7 +499,8 @@ def test_set_check_creates_when_this_app_has_no_run(rsps, forge):
     }
 
 
-def test_set_check_updates_its_own_run_and_ignores_a_namesake(rsps, forge):
+def test_set_check_updates_its_own_run_and_ignores_a_namesake(rsps, app_checks_forge):
+    forge = app_checks_forge
     runs = op_example("/repos/{owner}/{repo}/commits/{ref}/check-runs", "get")
     foreign = {**copy.deepcopy(runs["check_runs"][0]), "id": 3, "name": "mlgate", "external_id": ""}
     ours = {**copy.deepcopy(runs["check_runs"][0]), "id": 5, "name": "mlgate", "external_id": "mlgate"}
@@ -506,7 +517,8 @@ def test_set_check_updates_its_own_run_and_ignores_a_namesake(rsps, forge):
     assert body(rsps, 1) == {"status": "in_progress", "output": {"title": "running", "summary": "…"}}
 
 
-def test_set_check_truncates_summary_and_text(rsps, forge):
+def test_set_check_truncates_summary_and_text(rsps, app_checks_forge):
+    forge = app_checks_forge
     rsps.get(f"{R}/commits/{SHA}/check-runs", json={"total_count": 0, "check_runs": []})
     rsps.post(
         f"{R}/check-runs",
@@ -528,7 +540,8 @@ def test_set_check_truncates_summary_and_text(rsps, forge):
     assert output["text"].count("```") % 2 == 0  # the cut code fence was closed
 
 
-def test_check_post_answered_502_finds_the_created_run(rsps, forge):
+def test_check_post_answered_502_finds_the_created_run(rsps, app_checks_forge):
+    forge = app_checks_forge
     runs = op_example("/repos/{owner}/{repo}/commits/{ref}/check-runs", "get")
     ours = {**runs["check_runs"][0], "id": 5, "name": "mlgate", "external_id": "mlgate"}
     rsps.get(f"{R}/commits/{SHA}/check-runs", json={"total_count": 0, "check_runs": []})
