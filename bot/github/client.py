@@ -149,9 +149,14 @@ def fit(text: str, limit: int, what: str, unit: Literal["characters", "bytes"] =
 
 
 def _message(exc: github.GithubException) -> str:
+    """GitHub's message, with the reasons of a 422 ("Validation Failed": errors[].message) appended."""
     data = exc.data
     if isinstance(data, dict):
-        return str(data.get("message", ""))
+        message = str(data.get("message", ""))
+        errors = data.get("errors")
+        reasons = [str(e["message"]) for e in errors if isinstance(e, dict) and e.get("message")] \
+            if isinstance(errors, list) else []
+        return f"{message}: {'; '.join(reasons)}" if reasons else message
     return str(data or "")
 
 

@@ -293,3 +293,37 @@ def test_token_mode_reports_the_verdict_as_a_commit_status(sandbox: SandboxServe
     count = len(sandbox.api("GET", f"/repos/{repo}/commits/{head}/statuses", "alice").json())
     bot.evaluate(repo, number)  # nothing new: no second status is written
     assert len(sandbox.api("GET", f"/repos/{repo}/commits/{head}/statuses", "alice").json()) == count
+
+
+def test_a_refused_review_request_is_reported_and_the_report_still_written(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    """GitHub answers 422 to a review request for a team without access to the repository; the bot
+    says so in its report instead of stopping before it (the check and the report are still written)."""
+    org = {"login": "acme-e2e", "admins": ["alice"], "members": ["bob"]}
+    sandbox.admin("POST", "/orgs", json=org).raise_for_status()
+    sandbox.api("POST", "/orgs/acme-e2e/teams", "alice", json={"name": "ml-reviewers"}).raise_for_status()
+    sandbox.api("PUT", "/orgs/acme-e2e/teams/ml-reviewers/memberships/bob", "alice",
+                json={"role": "member"}).raise_for_status()
+    src = tmp_path / "src"
+    (src / ".github").mkdir(parents=True)
+    team_rule = "teams: [acme-e2e/ml-reviewers]\n      request_reviews: true"
+    (src / CONFIG_PATH).write_text(CONFIG.replace("users: [bob]", team_rule))
+    (src / "train.py").write_text("EPOCHS = 1\n")
+    repo = sandbox.create_repo("acme-e2e", "gated", "alice", from_dir=src)["full_name"]
+    sandbox.api("PUT", f"/repos/{repo}/collaborators/carol", "alice", json={"permission": "push"}).raise_for_status()
+    app = install_bot(sandbox, sink.url, ["gated"], account="acme-e2e")
+    bot = build_dispatcher(app.settings(), forges=app.forges())
+    drive = Driver(sandbox, sink, bot, repo, app.secret)
+    head = sandbox.push_files("acme-e2e", "gated", "tune", {"train.py": "EPOCHS = 2\n"}, "carol", base="main")
+    number = sandbox.open_pr("acme-e2e", "gated", "tune", "carol")["number"]
+    drive.settle()
+
+    tried = [(c["status"], c["path"]) for c in sandbox.calls()["calls"] if c["path"].endswith("/requested_reviewers")]
+    assert tried and tried[0][0] == 422, tried
+    assert mlgate_check(sandbox, repo, head)["conclusion"] == "failure"
+    (comment,) = reports(sandbox, repo, number)
+    assert "Review request failed" in comment["body"]
+    assert "HTTP 422" in comment["body"] and "Reviews may only be requested from collaborators" in comment["body"]
+    requested = sandbox.api("GET", f"/repos/{repo}/pulls/{number}/requested_reviewers", "alice").json()
+    assert requested["teams"] == []
