@@ -310,6 +310,7 @@ class GitHubForge:
                 "base_ref": pr.base.ref,
                 "base_sha": pr.base.sha,
                 "labels": tuple(label.name for label in pr.labels),
+                "changed_files": int(pr.changed_files) if pr.changed_files is not None else None,
             }
 
         facts = self._read(f"{repo}#{number}", pull)

@@ -84,6 +84,12 @@ class PullFacts:
     reviews: tuple[Review, ...] = ()
     checks: tuple[CheckRun, ...] = ()  # on head_sha
     team_members: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "org/team" -> logins
+    changed_files: int | None = None  # GitHub's count of the PR's changed files (None: not known)
+
+    @property
+    def unlisted_files(self) -> int:
+        """Changed files GitHub did not list (it lists at most 3,000 of a PR's files)."""
+        return max(0, self.changed_files - len(self.files)) if self.changed_files is not None else 0
 
     @property
     def changed_paths(self) -> tuple[str, ...]:

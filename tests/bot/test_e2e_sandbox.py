@@ -327,3 +327,31 @@ def test_a_refused_review_request_is_reported_and_the_report_still_written(
     assert "HTTP 422" in comment["body"] and "Reviews may only be requested from collaborators" in comment["body"]
     requested = sandbox.api("GET", f"/repos/{repo}/pulls/{number}/requested_reviewers", "alice").json()
     assert requested["teams"] == []
+
+
+def test_a_pr_with_more_files_than_github_lists_fails_the_review_gate_closed(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    """GitHub lists at most 3,000 of a PR's files; a training file past the 3,000th would escape the
+    path-based review rules. The bot compares GitHub's `changed_files` with what it was given and
+    refuses to judge what it cannot see."""
+    src = tmp_path / "src"
+    (src / ".github").mkdir(parents=True)
+    (src / CONFIG_PATH).write_text(CONFIG)
+    (src / "train.py").write_text("EPOCHS = 1\n")
+    repo = sandbox.create_repo("alice", "ml-huge", "alice", from_dir=src)["full_name"]
+    sandbox.api("PUT", f"/repos/{repo}/collaborators/carol", "alice", json={"permission": "push"}).raise_for_status()
+    app = install_bot(sandbox, sink.url, ["ml-huge"])
+    bot = build_dispatcher(app.settings(), forges=app.forges())
+    drive = Driver(sandbox, sink, bot, repo, app.secret)
+    files: dict[str, str | None] = {f"data/{i:04d}.csv": f"{i}\n" for i in range(3004)}
+    files["train.py"] = "EPOCHS = 100\n"  # the 3,005th file in GitHub's order: never listed
+    head = sandbox.push_files("alice", "ml-huge", "bulk", files, "carol", base="main")
+    number = sandbox.open_pr("alice", "ml-huge", "bulk", "carol")["number"]
+    drive.settle()
+
+    run = mlgate_check(sandbox, repo, head)
+    assert run["conclusion"] == "failure", run["output"]["summary"]
+    (comment,) = reports(sandbox, repo, number)
+    assert "GitHub lists at most 3,000 of a pull request's files and this one changes 3,005" in comment["body"]
+    assert "cannot see 5 of them" in comment["body"]
