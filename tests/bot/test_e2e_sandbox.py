@@ -10,6 +10,7 @@ the test also proves that the bot settles instead of looping on itself.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from mlgate.bot.settings import Settings
 from mlgate.bot.wiring import build_dispatcher
 from mlgate.names import REPORT_MARKER
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
-from tests.bot.bot_app import install_bot
+from tests.bot.bot_app import BotApp, install_bot
 from tests.bot.conftest import running_sandbox
 from tests.conftest import wait_until
 
@@ -187,9 +188,11 @@ def test_commands_over_http_are_permission_checked(sandbox: SandboxServer, sink:
     assert reactions(alice.json()["id"]) == [(app.login, "+1")]
 
 
-def test_through_the_service_webhook_store_worker(sandbox: SandboxServer, tmp_path: Path) -> None:
-    """The whole bot: the sandbox posts signed webhooks to the Flask app, which stores them; the
-    worker thread (debounced) routes and evaluates them through the real GitHubForge."""
+@contextmanager
+def running_service(sandbox: SandboxServer, tmp_path: Path, repo_name: str) -> Iterator[BotApp]:
+    """The whole bot as `mlgate serve` runs it, in App mode: the Flask app storing the App's signed
+    webhooks, and the worker thread (debounced) routing and evaluating them through the real
+    GitHubForge. The App (from app.yml) is installed on alice's `repo_name`, which must exist."""
     import threading
 
     from werkzeug.serving import make_server
@@ -208,34 +211,56 @@ def test_through_the_service_webhook_store_worker(sandbox: SandboxServer, tmp_pa
 
     http = make_server("127.0.0.1", 0, wsgi, threaded=True)
     threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        bot_app = install_bot(sandbox, f"http://127.0.0.1:{http.server_port}/webhook", [repo_name])
+        settings = bot_app.settings(
+            database_url=f"sqlite:///{tmp_path / 'bot.sqlite3'}", debounce_seconds=0.2, debounce_max_seconds=1.0,
+            poll_interval_seconds=0.05, worker_threads=2,
+        )
+        store = Inbox.open(settings.database_url)
+        dispatcher = build_dispatcher(settings, store.engine, forges=bot_app.forges(settings))
+        worker = Worker(store, dispatcher, WorkerConfig.from_settings(settings))
+        served["app"] = create_app(settings, store=store, on_delivery=worker.wake)
+        worker.start()
+        try:
+            yield bot_app
+        finally:
+            worker.stop(timeout=10)
+            store.close()
+    finally:
+        http.shutdown()
+        http.server_close()
+
+
+def service_repo(sandbox: SandboxServer, tmp_path: Path, name: str) -> str:
     src = tmp_path / "src"
     (src / ".github").mkdir(parents=True)
     (src / CONFIG_PATH).write_text(CONFIG)
     (src / "train.py").write_text("EPOCHS = 3\n")
-    repo = sandbox.create_repo("alice", "ml-service", "alice", from_dir=src)["full_name"]
+    repo = sandbox.create_repo("alice", name, "alice", from_dir=src)["full_name"]
     for login in ("bob", "carol"):
         resp = sandbox.api("PUT", f"/repos/{repo}/collaborators/{login}", "alice", json={"permission": "push"})
         resp.raise_for_status()
-    bot_app = install_bot(sandbox, f"http://127.0.0.1:{http.server_port}/webhook", ["ml-service"])
-    settings = bot_app.settings(
-        database_url=f"sqlite:///{tmp_path / 'bot.sqlite3'}", debounce_seconds=0.2, debounce_max_seconds=1.0,
-        poll_interval_seconds=0.05, worker_threads=2,
-    )
-    store = Inbox.open(settings.database_url)
-    dispatcher = build_dispatcher(settings, store.engine, forges=bot_app.forges(settings))
-    worker = Worker(store, dispatcher, WorkerConfig.from_settings(settings))
-    served["app"] = create_app(settings, store=store, on_delivery=worker.wake)
-    worker.start()
-    try:
+    return str(repo)
+
+
+def check_conclusion(sandbox: SandboxServer, repo: str, sha: str) -> str | None:
+    resp = sandbox.api("GET", f"/repos/{repo}/commits/{sha}/check-runs", "alice", params={"check_name": "mlgate"})
+    runs = [r for r in resp.json().get("check_runs", []) if r["name"] == "mlgate"]
+    return runs[0]["conclusion"] if runs else None
+
+
+def test_through_the_service_webhook_store_worker(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """The whole bot: the sandbox posts the App's signed webhooks to the Flask app, which stores them;
+    the worker thread (debounced) routes and evaluates them through the real GitHubForge."""
+    repo = service_repo(sandbox, tmp_path, "ml-service")
+    with running_service(sandbox, tmp_path, "ml-service"):
         head = sandbox.push_files("alice", "ml-service", "more-epochs", {"train.py": "EPOCHS = 5\n"}, "carol",
                                   base="main")
         number = sandbox.open_pr("alice", "ml-service", "more-epochs", "carol")["number"]
 
         def conclusion() -> str | None:
-            resp = sandbox.api("GET", f"/repos/{repo}/commits/{head}/check-runs", "alice",
-                               params={"check_name": "mlgate"})
-            runs = [r for r in resp.json().get("check_runs", []) if r["name"] == "mlgate"]
-            return runs[0]["conclusion"] if runs else None
+            return check_conclusion(sandbox, repo, head)
 
         assert wait_until(lambda: conclusion() == "failure", timeout=30), "no failing mlgate check from the service"
         assert wait_until(lambda: len(reports(sandbox, repo, number)) == 1, timeout=10)
@@ -247,10 +272,49 @@ def test_through_the_service_webhook_store_worker(sandbox: SandboxServer, tmp_pa
         assert wait_until(lambda: "✅ approved" in reports(sandbox, repo, number)[0]["body"], timeout=10)
         (final,) = reports(sandbox, repo, number)
         assert final["id"] == first["id"]
+
+
+def test_duplicated_and_reordered_deliveries_change_nothing(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """GitHub promises neither order nor exactly-once: every delivery arrives twice (same GUID), and
+    a PR's `opened` arrives after the `synchronize` of a later push. The bot ends where it would
+    have: one report, one reply and one reaction per command, the check on the latest head."""
+    repo = service_repo(sandbox, tmp_path, "ml-faults")
+    try:
+        with running_service(sandbox, tmp_path, "ml-faults") as app:
+            sandbox.inject_webhook_fault("reorder", event="pull_request", count=2, delay=5.0)  # matched first
+            sandbox.inject_webhook_fault("duplicate", count=200)
+            sandbox.push_files("alice", "ml-faults", "tune", {"train.py": "EPOCHS = 5\n"}, "carol", base="main")
+            number = sandbox.open_pr("alice", "ml-faults", "tune", "carol")["number"]
+            head = sandbox.push_files("alice", "ml-faults", "tune", {"train.py": "EPOCHS = 6\n"}, "carol")
+            assert sandbox.wait_for_webhooks(timeout=30)
+            hits = {f["kind"]: f["hits"] for f in sandbox.admin("GET", "/faults").json()}
+            assert hits["reorder"] == 2 and hits["duplicate"] > 0, hits  # opened went after synchronize
+            assert wait_until(lambda: check_conclusion(sandbox, repo, head) == "failure", timeout=30)
+            command = sandbox.api("POST", f"/repos/{repo}/issues/{number}/comments", "carol", json={"body": "/merge"})
+            command.raise_for_status()
+            approve = sandbox.api("POST", f"/repos/{repo}/pulls/{number}/reviews", "bob", json={"event": "APPROVE"})
+            approve.raise_for_status()
+            assert wait_until(lambda: check_conclusion(sandbox, repo, head) == "success", timeout=30)
+
+            def settled() -> bool:
+                comments = sandbox.api("GET", f"/repos/{repo}/issues/{number}/comments", "alice").json()
+                return sum(1 for c in comments if c["user"]["login"] == app.login and REPORT_MARKER not in c["body"]) >= 1
+
+            assert wait_until(settled, timeout=30), "no reply to the command"
+            assert sandbox.wait_for_webhooks(timeout=30)
+            assert wait_until(lambda: "✅ approved" in reports(sandbox, repo, number)[0]["body"], timeout=10)
+            comments = sandbox.api("GET", f"/repos/{repo}/issues/{number}/comments", "alice").json()
+            mine = [c for c in comments if c["user"]["login"] == app.login]
+            assert len([c for c in mine if REPORT_MARKER in c["body"]]) == 1
+            assert len([c for c in mine if REPORT_MARKER not in c["body"]]) == 1  # one reply to one /merge
+            reactions = sandbox.api("GET", f"/repos/{repo}/issues/comments/{command.json()['id']}/reactions", "alice")
+            assert len(reactions.json()) == 1
+            runs = sandbox.api("GET", f"/repos/{repo}/commits/{head}/check-runs", "alice").json()["check_runs"]
+            assert len([r for r in runs if r["name"] == "mlgate"]) == 1
+            dups = [d for d in sandbox.admin("GET", "/deliveries").json() if d.get("app_id") == app.app.id]
+            assert len(dups) > len({d["guid"] for d in dups}), "the duplicate fault sent nothing twice"
     finally:
-        worker.stop(timeout=10)
-        http.shutdown()
-        http.server_close()
+        sandbox.admin("DELETE", "/faults")  # faults left armed would hit the module's other tests
 
 
 def test_token_mode_reports_the_verdict_as_a_commit_status(sandbox: SandboxServer, sink: WebhookSink,
