@@ -12,6 +12,7 @@ from typing import Any
 
 from mlgate.bot.github.client import ForgeOptions, GitHubForgeFactory, forge_factory
 from mlgate.bot.settings import Settings
+from mlgate.sandbox import app_permissions
 from mlgate.sandbox import manifest as manifests
 from mlgate.sandbox.harness import SandboxApp, SandboxServer
 
@@ -53,11 +54,13 @@ class BotApp:
 
 
 def manifest_without(permission: str | None = None, event: str | None = None) -> dict[str, Any]:
-    """`app.yml` with one permission or one event removed (and the events that permission covered
-    no longer subscribable are left for GitHub to refuse: the caller decides)."""
+    """`app.yml` with one permission or one event removed. Without a permission, the events it
+    covered go too: GitHub refuses to register an App subscribed to events it may not hear."""
     data = manifests.load()
     if permission is not None:
         data["default_permissions"] = {k: v for k, v in data["default_permissions"].items() if k != permission}
+        granted = app_permissions.normalise(data["default_permissions"])
+        data["default_events"] = [e for e in data["default_events"] if app_permissions.delivers([e], granted, e)]
     if event is not None:
         data["default_events"] = [e for e in data["default_events"] if e != event]
     return data
