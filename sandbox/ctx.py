@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from flask import Response, current_app, g, jsonify, request
 
-from mlgate.sandbox import perms, protection
+from mlgate.sandbox import app_permissions, perms, protection
 from mlgate.sandbox.auth import Principal
 from mlgate.sandbox.errors import ApiError, not_found
 from mlgate.sandbox.git import GitRepo
@@ -116,10 +116,35 @@ def paginate(items: list[Any], wrap: str | None = None, extra: J | None = None, 
     return resp
 
 
+WORKFLOWS_DIR = ".github/workflows/"
+
+
+def guard_workflows(repo: J, ref: str, old: str | None, new: str | None) -> None:
+    """GitHub refuses an App without `workflows: write` to create or move a branch onto changes to
+    `.github/workflows/` (compared with the branch's old tip, or the default branch for a new one)."""
+    who = principal()
+    if who.kind != "installation" or new is None or not ref.startswith("refs/heads/"):
+        return
+    if app_permissions.covers(who.granted, "workflows", "write"):
+        return
+    g = git(repo)
+    base = old or g.ref_sha(f"refs/heads/{repo.get('default_branch') or 'main'}")
+    if base is None or base == new:
+        return
+    for change in g.diff_entries(base, new):
+        path = next((p for p in (change.filename, change.previous_filename) if p and p.startswith(WORKFLOWS_DIR)),
+                    None)
+        if path is not None:
+            raise ApiError(422, f"refusing to allow a GitHub App to create or update workflow `{path}` without "
+                                "`workflows` permission")
+
+
 def guard_branch_update(repo: J, ref: str, old: str | None, new: str | None) -> None:
-    """Refuse an update of a protected branch the way GitHub does (422 with GH006's reason)."""
+    """Refuse an update of a protected branch the way GitHub does (422 with GH006's reason), and one
+    an App may not make (workflow changes without `workflows: write`)."""
     if not ref.startswith("refs/heads/"):
         return
+    guard_workflows(repo, ref, old, new)
     role = perms.role(store(), repo, principal())
     problem = protection.check_push(store(), repo, git(repo), ref[len("refs/heads/"):], old, new, role)
     if problem:

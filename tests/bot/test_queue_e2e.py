@@ -359,6 +359,24 @@ def test_delete_branches_waits_for_github_to_mark_the_landed_pr_merged(
     assert w.branch_sha("feature") is None
 
 
+def test_a_pr_changing_a_workflow_fails_with_the_permission_github_wants(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    """app.yml does not ask for `workflows` (it would let the App rewrite CI), and GitHub refuses an App
+    without it to build a commit that changes `.github/workflows/`: the PR fails, saying so, and the
+    queue goes on with the others."""
+    w = World(sandbox, sink, tmp_path, "queue-workflow")
+    ci = w.open_pr("ci", {".github/workflows/ci.yml": "on: push\n"})
+    docs = w.open_pr("docs", {"docs.txt": "d\n"})
+    w.settle()
+    w.comment(ci, "/merge")
+    w.comment(docs, "/merge")
+    w.settle()
+    assert w.statuses() == {ci: "failed", docs: "merged"}
+    said = " ".join(w.queue_comments(ci))
+    assert "refusing to allow a GitHub App to create or update workflow" in said and "workflows: write" in said, said
+
+
 def test_a_pr_that_conflicts_with_main_fails_with_a_comment(
     sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
 ) -> None:

@@ -219,3 +219,35 @@ def test_app_yml_subscribes_to_exactly_the_events_the_bot_handles() -> None:
     manifest = yaml.safe_load((ROOT / "app.yml").read_text())
     handled = set(ROUTES) - set(app_permissions.ALWAYS_DELIVERED)
     assert sorted(manifest["default_events"]) == sorted(handled)
+
+
+def test_an_app_without_workflows_cannot_move_a_branch_onto_workflow_changes(  # type: ignore[no-untyped-def]
+    server: SandboxServer, make_repo
+) -> None:
+    """GitHub refuses an App without `workflows: write` a ref update that changes `.github/workflows/`
+    ("refusing to allow a GitHub App to create or update workflow … without `workflows` permission"):
+    the merge queue cannot land such a PR unless the App asks for it."""
+    repo = make_repo("alice", files={"README.md": "# r\n", ".github/workflows/ci.yml": "on: push\n"})
+    full, name = repo["full_name"], repo["name"]
+    base = server.api("GET", f"/repos/{full}/git/ref/heads/main", "alice").json()["object"]["sha"]
+    ci_change = server.push_files("alice", name, "ci", {".github/workflows/ci.yml": "on: [push, pull_request]\n"},
+                                  "alice", base="main")
+    docs_change = server.push_files("alice", name, "docs", {"README.md": "# r2\n"}, "alice", base="main")
+    _, _, token = _install(server, "alice", repo, permissions={"contents": "write"})
+    assert server.api("POST", f"/repos/{full}/git/refs", token,
+                      json={"ref": "refs/heads/stage", "sha": base}).status_code == 201  # no workflow change
+    refused = server.api("POST", f"/repos/{full}/merges", token, json={"base": "stage", "head": ci_change})
+    assert refused.status_code == 422
+    assert ("refusing to allow a GitHub App to create or update workflow `.github/workflows/ci.yml` without "
+            "`workflows` permission") in refused.json()["message"]
+    assert server.api("PATCH", f"/repos/{full}/git/refs/heads/stage", token,
+                      json={"sha": ci_change}).status_code == 422
+    assert server.api("POST", f"/repos/{full}/git/refs", token,
+                      json={"ref": "refs/heads/stage2", "sha": ci_change}).status_code == 422
+    assert server.api("POST", f"/repos/{full}/merges", token, json={"base": "stage", "head": docs_change}).status_code \
+        == 201
+    _, _, allowed = _install(server, "alice", repo, permissions={"contents": "write", "workflows": "write"})
+    assert server.api("PATCH", f"/repos/{full}/git/refs/heads/ci", allowed,
+                      json={"sha": base, "force": True}).status_code == 200
+    assert server.api("POST", f"/repos/{full}/merges", allowed, json={"base": "stage", "head": ci_change}).status_code \
+        == 201
