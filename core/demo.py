@@ -228,8 +228,8 @@ class World:
         thread.start()
         self.bot_url = f"http://127.0.0.1:{server.server_port}"
         # The App, as a newcomer registers it on github.com: app.yml through the manifest flow.
-        app = self.sandbox.register_app_from_manifest(owner=OWNER, webhook_url=f"{self.bot_url}/webhook",
-                                                      name=APP_NAME)
+        app = self.sandbox.register_app_from_manifest(find_manifest(), owner=OWNER,
+                                                      webhook_url=f"{self.bot_url}/webhook", name=APP_NAME)
         self.sandbox.install_app(app.id, OWNER)
         self.bot_login = app.bot_login
         self.db_path = self.root / "mlgate.sqlite3"
@@ -609,6 +609,17 @@ def _summary(result: DemoResult, echo: Echo) -> None:
         mark = {"ok": "✅", "failed": "❌", "skipped": "⏭️"}.get(s.outcome, "?")
         echo(f"  {mark} {s.name}: {s.outcome}{' — ' + s.detail if s.detail else ''}")
     echo(f"  {result.ci_runs} CI runs, {result.seconds:.0f} s")
+
+
+def find_manifest() -> Path:
+    """`app.yml`: next to the package (a checkout or an editable install), else ./app.yml (an
+    installed wheel, run from the checkout, as the README says)."""
+    from mlgate.sandbox.manifest import REPO_MANIFEST
+
+    for candidate in (REPO_MANIFEST, Path.cwd() / "app.yml"):
+        if candidate.is_file():
+            return candidate
+    raise StepFailed("app.yml (the App's manifest) was not found: run `mlgate demo` from the mlgate checkout")
 
 
 def find_example(explicit: Path | None = None) -> Path:
