@@ -160,7 +160,7 @@ def convert_manifest(code: str) -> Any:
     spec = manifest.to_spec(pending["manifest"], pending["owner"])
     found += registry.problems(store(), spec)
     if found:
-        raise ApiError(422, "Validation Failed", errors=found)  # validation-error-simple: sentences
+        raise ApiError(422, "Validation Failed", errors=[*found])  # validation-error-simple: sentences
     record, private = registry.register(store(), spec)
     return {**render.app(store(), record), "client_id": f"Iv1.sandbox{record['id']}",
             "client_secret": record["client_secret"], "webhook_secret": record["webhook_secret"],
