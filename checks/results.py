@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mlgate.checks.errors import InputError
+from mlgate.checks.wording import gates_verdict
 
 SCHEMA_ID = "mlgate.results/v1"
 
@@ -210,11 +211,7 @@ class RunResults:
     def summary(self) -> str:
         blocking = [g.gate for g in self.gates if g.status in (Status.FAIL, Status.ERROR)]
         warned = [g.gate for g in self.gates if g.status == Status.WARN]
-        if blocking:
-            return f"{len(blocking)} of {len(self.gates)} gates block the merge: {', '.join(blocking)}"
-        if warned:
-            return f"all {len(self.gates)} gates passed, with warnings in: {', '.join(warned)}"
-        return f"all {len(self.gates)} gates passed"
+        return gates_verdict(blocking, warned, len(self.gates))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -34,7 +34,9 @@ from mlgate.bot.pr.check_rule import GATE_PREFIX, GateState, Report, judge, read
 from mlgate.bot.pr.review import ReviewResult, RuleStatus
 from mlgate.checks.config.models import MlgateConfig, RequiredCheck
 from mlgate.checks.report import num, signed
+from mlgate.checks.report_view import blocking_sentence
 from mlgate.checks.results import GateResult, Metric, Status
+from mlgate.checks.wording import clip, gates_verdict
 
 __all__ = ["GATE_PREFIX", "SUMMARY_CHECK", "GateReport", "GateRow", "GateState", "evaluate_gates", "gate_summary",
            "parse_results_text", "report_of"]
@@ -99,11 +101,10 @@ class GateReport:
         """One line for the check run title and the comment's verdict."""
         n = len(self.rows)
         if self.conclusion == "failure":
-            names = [r.name for r in self.blocking]
-            return f"{len(names)} of {n} gate{'s' if n != 1 else ''} block the merge: {', '.join(names)}"
+            return gates_verdict([r.name for r in self.blocking], [], n)
         if self.conclusion == "pending":
             return f"waiting for {', '.join(r.name for r in self.waiting)}"
-        return f"all {n} gate{'s' if n != 1 else ''} passed" if n else "no gates configured"
+        return gates_verdict([], [], n) if n else "no gates configured"
 
     @property
     def check_status(self) -> str:
@@ -244,8 +245,8 @@ def _run_summary(run: CheckRun, state: GateState) -> str:
 
 
 def _clip(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_SUMMARY else text[: _MAX_SUMMARY - 1] + "…"
+    """One line of at most _MAX_SUMMARY characters, cut between clauses, never inside a number."""
+    return clip(text, _MAX_SUMMARY)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,8 +333,9 @@ def _next_steps(rows: Sequence[GateRow], review: ReviewResult | None, facts: Pul
         elif row.kind == "gate" and row.state == GateState.ERROR:
             steps.append(f"{row.name} could not be computed ({row.summary}); see its log, fix the input and re-run it.")
         elif row.kind == "gate" and row.state == GateState.FAILURE:
+            why = blocking_sentence(row.result) if row.result is not None else row.summary
             steps.append(
-                f"{row.name} failed: {row.summary}. Fix the model or data, or change the limits in "
+                f"{row.name} failed: {why.rstrip('.')}. Fix the model or data, or change the limits in "
                 f".github/mlgate.yml on {facts.base_ref} (a PR cannot change its own gates)."
             )
         elif row.kind == "check" and row.state.blocking:

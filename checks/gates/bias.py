@@ -322,20 +322,23 @@ def _regressions(
     for metric, tolerance in cfg.max_group_regression.items():
         direction = HIGHER_IS_BETTER[metric]
         worst: float | None = None
+        worst_text = ""
         regressed: list[str] = []
         for row in rows:
             cur, base = row.metrics.get(metric), row.baseline.get(metric)
             if not row.judged or cur is None or base is None:
                 continue
             change = (base - cur) if direction else (cur - base) if direction is False else abs(cur - base)
-            worst = change if worst is None else max(worst, change)
+            if worst is None or change > worst:
+                worst, worst_text = change, f"{row.group} {base:.3g} → {cur:.3g}"
             if change > tolerance + 1e-12:
                 row.status = Status.FAIL
                 regressed.append(f"{row.group} {base:.3g} → {cur:.3g}")
         kind = "max_drop" if direction else "max_increase" if direction is False else "max_change"
         m = threshold_check(f"{metric}_group_regression", worst, kind, None if worst is None else tolerance,
                             slice=attribute, higher_is_better=False)
-        m.note = "largest change in the bad direction of any judged group vs the baseline"
+        m.note = (f"worst: {worst_text} (the largest change in the bad direction of a judged group vs the "
+                  "baseline)") if worst_text else "no judged group is in the baseline"
         out.append(m)
         if regressed:
             findings.append(Finding(

@@ -157,7 +157,7 @@ def test_required_check_states(replaced, expected_state, conclusion) -> None:
 def test_failure_wins_over_pending() -> None:
     report = evaluate(run("tests", "failure", app="circleci"))  # everything else missing
     assert report.conclusion == "failure"
-    assert report.title == "1 of 4 gates block the merge: tests"
+    assert report.title == "1 of 4 gates blocks the merge: tests"
     assert report.next_steps[0] == "Required check tests did not pass (failure): fix it, or re-run it if it is flaky."
     assert report.check_conclusion == "failure"
 

@@ -39,12 +39,17 @@ def test_verdict_tables_and_chart() -> None:
     )
     text = render_report(_results([quality, _bias_gate()], baseline_path="base.json"))
     assert text.startswith("<!-- mlgate-report -->")
-    assert "## ❌ mlgate: 1 of 2 gates block the merge: bias" in text
-    assert "Compared with the baseline results of `def4567890`" in text
-    assert "| roc\\_auc | all | 0.8 | 0.81 | +0.01 | ≥ 0.7 | ✅ |" in text
-    assert "| fpr\\_difference | race | — | 0.31 | — | gap ≤ 0.1 | ❌ |" in text
-    assert "xychart-beta" in text and 'x-axis ["White", "g1"]' in text
-    assert "bar [0.1000, 0.1010]" in text
+    assert "## ❌ mlgate: 1 of 2 gates blocks the merge: bias" in text
+    assert "| ❌ **bias** | FPR gap · race | 0.31 | ≤ 0.1 | — |" in text  # first screen: what blocks
+    assert "Baselines: the results of commit def4567890 (base.json)." in text
+    assert "| ✅ ROC AUC | 0.81 | ≥ 0.7 | 0.8 | +0.01 |" in text
+    assert "| ❌ FPR gap · race | 0.31 | ≤ 0.1 | — | — |" in text
+    # one chart per rate, highest first, the gap limit drawn as a line
+    assert "xychart-beta horizontal" in text and 'title "FPR by race"' in text
+    assert 'x-axis ["g1 0.101", "White 0.1"]' in text and "bar [0.1010, 0.1000]" in text
+    assert "line [0.2000, 0.2000]" in text  # the lowest FPR (0.1) plus the allowed gap (0.1)
+    assert "the lowest judged FPR (White 0.1) plus the allowed gap 0.1 = 0.2" in text
+    assert "No line: no gap limit is set on FNR." in text  # fnr has no gap metric here
 
 
 def test_no_baseline_is_said_in_words() -> None:
@@ -61,10 +66,9 @@ def test_user_text_is_escaped() -> None:
     assert "[click]" not in text.replace("\\[click\\]", "")  # brackets escaped: no link
     assert "&lt;img src=x onerror=alert(1)&gt;" in text
     # the Mermaid label cannot close its quotes or the code block
-    chart = text.split("```mermaid", 1)[1].split("```", 1)[0]
-    assert '"' not in chart.split("x-axis [", 1)[1].split("]", 1)[0].replace('", "', "").strip('"')
-
-
+    for chart in text.split("```mermaid")[1:]:
+        labels = chart.split("```", 1)[0].split("x-axis [", 1)[1].split("]", 1)[0]
+        assert '"' not in labels.replace('", "', "").strip('"')
 def test_md_keeps_text_on_one_line() -> None:
     assert md("a\nb |c") == "a b \\|c"
 
@@ -74,13 +78,15 @@ def test_large_report_fits_a_comment() -> None:
     gate.findings = [Finding("fail", "x" * 200, column="c", count=i) for i in range(2000)]
     text = render_report(_results([gate]))
     assert len(text) <= GITHUB_COMMENT_LIMIT
-    assert "Tables were shortened" in text
-    assert "more groups in the results JSON" in text
+    assert "tables list at most" in text and "more findings in the results JSON" in text
+    assert "of 5,000 groups" in text and "The results JSON has every group." in text
 
 
 def test_gate_summary_for_check_run() -> None:
     text = render_gate(_bias_gate(), baseline_note="Compared with abc")
-    assert text.startswith("Compared with abc") and "### ❌ bias" in text
+    assert text.startswith("Compared with abc")
+    assert "| ❌ **bias** | FPR gap · race | 0.31 | ≤ 0.1 | — |" in text
+    assert "| ❌ FPR gap · race | 0.31 | ≤ 0.1 | — | — |" in text
 
 
 # ---- what GitHub would link or format: rendered with cmark-gfm, GitHub's own Markdown engine ------
@@ -168,5 +174,6 @@ def test_a_metric_without_limits_reads_not_judged_not_a_green_tick() -> None:
         Metric("psi", 0.01, slice="city", limits=[LimitCheck("max", 0.2, Status.PASS, 0.01)]),
     ])
     text = render_gate(gate)
-    assert "| chi2\\_pvalue | city | — | 1.00e-09 | — | not judged | — |" in text
-    assert "| psi | city | — | 0.01 | — | ≤ 0.2 | ✅ |" in text
+    assert "| χ² p-value · city | 1e−9 | — | — |" in text
+    assert "1 number reported, not judged" in text
+    assert "| ✅ PSI · city | 0.01 | ≤ 0.2 | — | — |" in text
