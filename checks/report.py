@@ -141,11 +141,11 @@ def _baseline_sentence(baseline: Any) -> str:
     baseline = baseline or {}
     path, sha = baseline.get("path"), baseline.get("git_sha")
     if sha and path:
-        return f"Baselines: the results of commit {short_hash(sha)} ({path})."
+        return f"Baseline: the results of commit {short_hash(sha)} ({path})."
     if sha:
-        return f"Baselines: the results of commit {short_hash(sha)}."
+        return f"Baseline: the results of commit {short_hash(sha)}."
     if path:
-        return f"Baselines: {path} (it does not record its commit)."
+        return f"Baseline: {path} (it does not record its commit)."
     return ""
 
 

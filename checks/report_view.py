@@ -23,6 +23,7 @@ from mlgate.checks.wording import clip, plural
 
 SIGNIFICANT = 3  # digits a reader needs; the results JSON keeps full precision
 MINUS = "−"
+NBSP = "\u00a0"
 
 
 def num(value: Any, digits: int = SIGNIFICANT) -> str:
@@ -147,7 +148,7 @@ def limit_text(m: Metric, lim: LimitCheck) -> str:
     else:
         threshold = num(lim.threshold)
     form = LIMIT_FORMS.get(lim.kind, lim.kind.replace("_", " ") + " {}")
-    text = form.format(threshold)
+    text = form.format(threshold).replace(" ", NBSP)  # "≤ 0.25" never breaks across lines in a narrow cell
     return text + " (warning)" if lim.severity == Status.WARN else text
 
 
@@ -312,7 +313,7 @@ class ExamplesTable:
     caption: str
 
 
-EXAMPLES_SHOWN = 5
+EXAMPLES_SHOWN = 3
 EXAMPLE_COLUMNS = 5
 
 
@@ -508,14 +509,14 @@ def _chart(g: GateResult, attribute: str, rate: str, rows: list[GroupRow], max_b
     if limit is not None and lowest is not None and lim is not None:
         legend = (f"Bars: {label} of each {attribute} group, highest first. Red line: the limit, the lowest judged "
                   f"{label} ({lowest.group} {num(lowest.metrics[rate])}) plus the allowed gap {num(lim.threshold)} "
-                  f"= {num(limit)}; a bar past the line breaks the limit.{small_words}")
+                  f"= {num(limit)}; a bar past the line breaks the limit. Ticks every 0.1 from 0.{small_words}")
     else:
         legend = (f"Bars: {label} of each {attribute} group, highest first. No line: no gap limit is set on "
-                  f"{label}.{small_words}")
+                  f"{label}. Ticks every 0.1 from 0.{small_words}")
     n_bars = len(values)
     axis_max = max(1.0, math.ceil((limit or 0.0) * 10) / 10)
     return Chart(attribute, rate, labels, values, limit, legend, CHART_COLOURS[rate],
-                 height=max(140, 60 + 32 * n_bars), judged_groups=len(judged_rows), shown_note=note,
+                 height=max(120, 50 + 28 * n_bars), judged_groups=len(judged_rows), shown_note=note,
                  axis_max=axis_max, limit_values=[limit] * n_bars if limit is not None else [])
 
 

@@ -337,8 +337,7 @@ def _regressions(
         kind = "max_drop" if direction else "max_increase" if direction is False else "max_change"
         m = threshold_check(f"{metric}_group_regression", worst, kind, None if worst is None else tolerance,
                             slice=attribute, higher_is_better=False)
-        m.note = (f"worst: {worst_text} (the largest change in the bad direction of a judged group vs the "
-                  "baseline)") if worst_text else "no judged group is in the baseline"
+        m.note = f"worst group: {worst_text}" if worst_text else "no judged group is in the baseline"
         out.append(m)
         if regressed:
             findings.append(Finding(

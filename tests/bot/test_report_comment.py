@@ -7,14 +7,13 @@ import re
 from mlgate.bot.github.executor import REPORT_MARKER
 from mlgate.bot.github.facts import ChangedFile, PullFacts
 from mlgate.bot.pr.repo_config import RepoConfig
+from mlgate.bot.pr import report as _report
 from mlgate.bot.pr.report import (
     COMMENT_LIMIT,
     GateLine,
     ReportData,
     decode_state,
     encode_state,
-    render_check,
-    render_comment,
 )
 from mlgate.bot.pr.review import IgnoredReview, IgnoreReason, ReviewResult, RuleResult, RuleStatus
 from mlgate.checks.config.models import MlgateConfig
@@ -57,6 +56,16 @@ def data(**kw: object) -> ReportData:
     )
     base.update(kw)
     return ReportData(**base)  # type: ignore[arg-type]
+
+
+def render_comment(data: ReportData, *args: object) -> str:
+    """The comment with no-break spaces read as spaces (they keep "❌ fail" on one line in a cell)."""
+    return _report.render_comment(data, *args).replace("\u00a0", " ")  # type: ignore[arg-type]
+
+
+def render_check(data: ReportData, *args: object) -> tuple[str, str]:
+    title, summary = _report.render_check(data, *args)  # type: ignore[arg-type]
+    return title, summary.replace("\u00a0", " ")
 
 
 def test_comment_has_marker_verdict_steps_gates_rules_and_config_source() -> None:

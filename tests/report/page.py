@@ -9,8 +9,6 @@ are local files.
 
 from __future__ import annotations
 
-import html
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,16 +69,20 @@ _MEASURE = r"""
   const visible = (el) => el.getClientRects().length > 0;
   const tables = [...column.querySelectorAll("table")].filter(visible).map((t) => ({
     ...box(t), scrollWidth: t.scrollWidth, clientWidth: t.clientWidth, text: t.innerText.slice(0, 300)}));
-  const charts = [...column.querySelectorAll("pre.mermaid")].map((pre) => {
+  const charts = [...column.querySelectorAll("pre.mermaid")].filter(visible).map((pre) => {
     const svg = pre.querySelector("svg");
     if (!svg) return {error: pre.innerText.slice(0, 200), ...box(pre)};
-    const bars = [...svg.querySelectorAll("g.bar-plot-0 rect, [class*='bar-plot'] rect")]
-      .map((r) => ({x: +r.getAttribute("x"), y: +r.getAttribute("y"), width: +r.getAttribute("width"),
-                    height: +r.getAttribute("height"), fill: r.getAttribute("fill")}));
-    const lines = [...svg.querySelectorAll("[class*='line-plot'] path")].map((p) => p.getAttribute("d"));
+    const bars = [...svg.querySelectorAll("[class*='bar-plot'] rect")].map((r) => {
+      const b = r.getBoundingClientRect();
+      return {x: b.left, y: b.top, width: b.width, height: b.height, fill: r.getAttribute("fill")};
+    });
+    const lines = [...svg.querySelectorAll("[class*='line-plot'] path")].map((p) => {
+      const b = p.getBoundingClientRect();
+      return {d: p.getAttribute("d"), x: b.left, y: b.top, width: b.width, height: b.height,
+              stroke: p.getAttribute("stroke")};
+    });
     const texts = [...svg.querySelectorAll("text")].map((t) => t.textContent);
-    // the legend: the paragraph right after the chart
-    let next = pre.nextElementSibling;
+    const next = pre.nextElementSibling;
     return {...box(pre), bars, lines, texts, legend: next ? next.innerText : "",
             svgWidth: svg.getBoundingClientRect().width};
   });
@@ -98,6 +100,7 @@ _MEASURE = r"""
 class Rendered:
     """What a reader sees: the page's measurements (pixels from the top of the comment body)."""
 
+    name: str
     markdown: str
     html: str
     height: int
@@ -107,15 +110,50 @@ class Rendered:
     text: str
     headings: list[dict[str, Any]]
     details: list[dict[str, Any]]
+    page: Any = None  # the open Playwright page (closed by `close`)
     screenshots: list[Path] = field(default_factory=list)
 
-    def find(self, page_text: str) -> float | None:
-        """Not used directly: positions come from `locate`."""
-        return None
+    def locate(self, text: str) -> dict[str, Any] | None:
+        """The box (px from the top of the comment body) of the smallest visible element containing `text`."""
+        return self.page.evaluate(_LOCATE, text)
+
+    def open_all_details(self) -> Rendered:
+        """Every <details> opened (what a reader sees after clicking them all), measured again."""
+        self.page.evaluate("() => document.querySelectorAll('details').forEach((d) => { d.open = true; })")
+        data = self.page.evaluate(_MEASURE)
+        return Rendered(name=self.name + "-opened", markdown=self.markdown, html=self.html, page=self.page, **data)
+
+    def shot(self, path: Path, height: int, width: int = WINDOW[0]) -> Path:
+        """A screenshot of the page's top `height` × `width` pixels."""
+        self.page.set_viewport_size({"width": WINDOW[0], "height": max(height, WINDOW[1])})
+        self.page.screenshot(path=str(path), clip={"x": 0, "y": 0, "width": width, "height": height})
+        self.page.set_viewport_size({"width": WINDOW[0], "height": WINDOW[1]})
+        return path
+
+    def close(self) -> None:
+        if self.page is not None:
+            self.page.context.close()
+            self.page = None
 
 
-def render(browser: Any, markdown: str, assets: Path, out_dir: Path, name: str) -> tuple[Rendered, Any]:
-    """Open the report in a 1000-px window; returns the measurements and the open page (close it)."""
+_LOCATE = r"""(text) => {
+  const column = document.querySelector("#column article");
+  const top = column.getBoundingClientRect().top + window.scrollY;
+  let best = null;
+  for (const el of column.querySelectorAll("*")) {
+    if (!el.getClientRects().length || !el.innerText) continue;
+    if (!el.innerText.replace(/\u00a0/g, " ").includes(text)) continue;
+    if (!best || best.contains(el)) best = el;
+  }
+  if (!best) return null;
+  const r = best.getBoundingClientRect();
+  return {top: r.top + window.scrollY - top, bottom: r.bottom + window.scrollY - top, tag: best.tagName};
+}"""
+
+
+def render(browser: Any, markdown: str, assets: Path, out_dir: Path, name: str) -> Rendered:
+    """Open the report in a 1000-px window, wait for Mermaid, measure, and save two screenshots
+    (`<name>-first-screen.png`, the top 900 px, and `<name>-full.png`). Close the result when done."""
     out_dir.mkdir(parents=True, exist_ok=True)
     body = markdown_to_html(markdown)
     page_file = out_dir / f"{name}.html"
@@ -126,38 +164,13 @@ def render(browser: Any, markdown: str, assets: Path, out_dir: Path, name: str) 
     page.goto(page_file.as_uri())
     status = page.evaluate("() => window.mermaidDone")
     if status != "ok":
+        context.close()
         raise AssertionError(f"Mermaid failed on {name}: {status}")
     data = page.evaluate(_MEASURE)
-    shots = []
+    rendered = Rendered(name=name, markdown=markdown, html=body, page=page, **data)
     first = out_dir / f"{name}-first-screen.png"
     page.screenshot(path=str(first), clip={"x": 0, "y": 0, "width": WINDOW[0], "height": WINDOW[1]})
     full = out_dir / f"{name}-full.png"
     page.screenshot(path=str(full), full_page=True)
-    shots += [first, full]
-    rendered = Rendered(markdown=markdown, html=body, screenshots=shots, **data)
-    return rendered, (context, page)
-
-
-def locate(page: Any, text: str) -> dict[str, float] | None:
-    """The box (px from the top of the comment body) of the smallest visible element containing `text`."""
-    return page.evaluate(r"""(text) => {
-      const column = document.querySelector("#column article");
-      const top = column.getBoundingClientRect().top + window.scrollY;
-      let best = null;
-      for (const el of column.querySelectorAll("*")) {
-        if (!el.getClientRects().length || !el.innerText || !el.innerText.includes(text)) continue;
-        if (!best || best.contains(el)) best = el;
-      }
-      if (!best) return null;
-      const r = best.getBoundingClientRect();
-      return {top: r.top + window.scrollY - top, bottom: r.bottom + window.scrollY - top};
-    }""", text)
-
-
-def escape(text: str) -> str:
-    return html.escape(text)
-
-
-def dump(rendered: Rendered) -> str:
-    return json.dumps({k: v for k, v in rendered.__dict__.items() if k not in ("markdown", "html", "text")},
-                      default=str, indent=1)
+    rendered.screenshots += [first, full]
+    return rendered
