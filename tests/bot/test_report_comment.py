@@ -6,8 +6,8 @@ import re
 
 from mlgate.bot.github.executor import REPORT_MARKER
 from mlgate.bot.github.facts import ChangedFile, PullFacts
-from mlgate.bot.pr.repo_config import RepoConfig
 from mlgate.bot.pr import report as _report
+from mlgate.bot.pr.repo_config import RepoConfig
 from mlgate.bot.pr.report import (
     COMMENT_LIMIT,
     GateLine,
