@@ -158,8 +158,9 @@ def limits_text(m: Metric, breached_only: bool = False) -> str:
 
 
 def judged(m: Metric) -> bool:
-    """A metric with a limit is judged; one without is only reported (never shown with a ✅)."""
-    return bool(m.limits)
+    """A metric with a limit is judged; one without is only reported (never shown with a ✅).
+    A metric a results file marks failing or warning counts as judged even without its limits."""
+    return bool(m.limits) or m.status != Status.PASS
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from mlgate.checks.config.models import MlgateConfig, RequiredCheck
 from mlgate.checks.report import num, signed
 from mlgate.checks.report_view import blocking_sentence
 from mlgate.checks.results import GateResult, Metric, Status
-from mlgate.checks.wording import clip, gates_verdict
+from mlgate.checks.wording import clip, gates_verdict, names, verb
 
 __all__ = ["GATE_PREFIX", "SUMMARY_CHECK", "GateReport", "GateRow", "GateState", "evaluate_gates", "gate_summary",
            "parse_results_text", "report_of"]
@@ -357,9 +357,12 @@ def _next_steps(rows: Sequence[GateRow], review: ReviewResult | None, facts: Pul
                         f"{rule.reviewers_text} on {sha}."
                     )
     missing = [r for r in rows if r.state == GateState.MISSING]
-    for row in missing:
-        hint = f" ({row.notes[-1]})" if row.notes else ""
-        steps.append(f"{row.name} has not reported on {sha} yet; make sure CI runs on this commit{hint}.")
+    silent = [r.name for r in missing if not r.notes]  # one step for all of them, not one line each
+    if silent:
+        steps.append(f"{names(silent, limit=10)} {verb(len(silent), 'has', 'have')} not reported on {sha} yet; "
+                     "make sure CI runs on this commit.")
+    for row in (r for r in missing if r.notes):
+        steps.append(f"{row.name} has not reported on {sha} yet; make sure CI runs on this commit ({row.notes[-1]}).")
     pending = [r.name for r in rows if r.state == GateState.PENDING]
     if pending:
         steps.append(f"Wait for {', '.join(pending)} to finish.")

@@ -247,10 +247,10 @@ class ReviewResult:
         blocked = [r.name for r in applicable if r.status == RuleStatus.CHANGES_REQUESTED]
         missing = [r.name for r in applicable if r.status == RuleStatus.MISSING_APPROVALS]
         n = len(applicable)
-        if n == 1:
+        if n == 1:  # the rule's name is often a sentence of its own: name it after a colon
             only = applicable[0].name
-            return (f"changes requested on rule {only}" if blocked else f"rule {only} needs approvals" if missing
-                    else f"rule {only} is approved")
+            return (f"changes requested: {only}" if blocked else f"approvals missing: {only}" if missing
+                    else f"approved: {only}")
         if blocked:
             return f"changes requested on {len(blocked)} of {n} rules: {', '.join(blocked)}"
         if missing:

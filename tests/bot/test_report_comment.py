@@ -117,8 +117,9 @@ def test_gate_key_numbers_show_metric_baseline_and_delta() -> None:
                     metrics=metrics, notes=("no baseline was available: only absolute limits were applied",))
     body = render_comment(data(gates=(line,)))
     assert "| [mlgate/quality](https://ci.example/run/1?x=1#l2) | ❌ fail | accuracy dropped |" in body
-    # a metric without limits is reported, not judged: no icon, no limit, its baseline and change
-    assert "| accuracy | 0.81 | 0.85 | −0.04 |" in body and "| auc | 0.9 | 0.9 | 0 |" in body
+    # a failing metric leads, with its baseline and change; one without limits is reported, not judged
+    assert "| ❌ accuracy | 0.81 | — | 0.85 | −0.04 |" in body and "| auc | 0.9 | 0.9 | 0 |" in body
+    assert "| ❌ **mlgate/quality**" not in body and "[**mlgate/quality**](https://ci.example/run/1?x=1#l2)" in body
     assert "mlgate/quality: no baseline was available" in body
 
 

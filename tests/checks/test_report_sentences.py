@@ -182,9 +182,18 @@ def test_the_bot_title_of_a_single_gate_and_its_next_step_are_whole_sentences() 
 def test_the_review_summary_agrees_with_its_counts() -> None:
     one = RuleResult(name="training code", rule="training code", status=RuleStatus.MISSING_APPROVALS,
                      files=("train.py",), required=1, missing=1, reviewers_users=("bob",))
-    assert Review((one,)).summary == "rule training code needs approvals"
+    assert Review((one,)).summary == "approvals missing: training code"
     two = RuleResult(name="docs", rule="docs", status=RuleStatus.SATISFIED, files=("a.md",), required=1,
                      missing=0, reviewers_users=("bob",), approved_by=("bob",))
     assert Review((one, two)).summary == "1 of 2 rules needs approvals: training code"
-    assert Review((two,)).summary == "rule docs is approved"
+    assert Review((two,)).summary == "approved: docs"
     assert Review((two, two)).summary == "both applicable rules are approved"
+
+
+def test_checks_that_have_not_reported_are_one_step_not_one_line_each() -> None:
+    config = parse_config("bias: {sensitive: [colour]}\nquality: {metrics: {accuracy: {min: 0.5}}}\n"
+                          "merge: {required_checks: [tests]}\n")
+    report = evaluate_gates(_facts(), config, None, config_sha256="sha256:" + "c" * 64)
+    waiting = [s for s in report.next_steps if "not reported" in s]
+    assert waiting == ["mlgate/quality, mlgate/bias and tests have not reported on aaaaaaa yet; make sure CI runs "
+                       "on this commit."]
