@@ -10,6 +10,7 @@ the value is already Markdown-safe (numbers and fixed words only).
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -398,13 +399,24 @@ class Chart:
 
 
 def group_columns(rows: Sequence[GroupRow]) -> list[str]:
-    names: list[str] = []
+    names: dict[str, None] = {}
     for row in rows:
-        names += [k for k in row.metrics if k not in names and k != "count"]
-    return names
+        if row.metrics.keys() - names.keys():
+            names.update(dict.fromkeys(row.metrics))
+    names.pop("count", None)
+    return list(names)
 
 
-def group_tables(g: GateResult, max_rows: int | None = None) -> tuple[list[GroupTable], str]:
+@dataclass
+class GroupTables:
+    tables: list[GroupTable]
+    note: str  # what was left out, or ""
+    unjudged: bool  # some group is too small to judge
+    groups: int
+    with_baseline: bool
+
+
+def group_tables(g: GateResult, max_rows: int | None = None) -> GroupTables:
     """Per attribute, the groups to list (all when they fit; else failing groups, the highest and
     lowest of each charted rate, then the largest), and a note saying what was left out."""
     cap = max_rows or GROUPS_SHOWN
@@ -412,7 +424,7 @@ def group_tables(g: GateResult, max_rows: int | None = None) -> tuple[list[Group
     for row in g.groups:
         by_attr.setdefault(row.attribute, []).append(row)
     if not by_attr:
-        return [], ""
+        return GroupTables([], "", False, 0, False)
     per_attr = max(5, cap // len(by_attr))
     tables, hidden = [], 0
     for attribute, rows in by_attr.items():
@@ -425,7 +437,8 @@ def group_tables(g: GateResult, max_rows: int | None = None) -> tuple[list[Group
         shown = len(g.groups) - hidden
         note = (f"Showing {shown:,} of {plural(len(g.groups), 'group')}: per attribute the failing groups, the "
                 "highest and lowest FPR and FNR, then the largest groups. The results JSON has every group.")
-    return tables, note
+    return GroupTables(tables, note, not all(r.judged for r in g.groups), len(g.groups),
+                       any(t.with_baseline for t in tables))
 
 
 def _pick_groups(rows: list[GroupRow], cap: int) -> list[GroupRow]:
@@ -471,18 +484,19 @@ def charts(g: GateResult, max_bars: int = CHART_BARS) -> list[ChartGroup]:
 
 
 def _chart(g: GateResult, attribute: str, rate: str, rows: list[GroupRow], max_bars: int) -> Chart:
-    judged_rows = sorted((r for r in rows if r.judged and r.metrics.get(rate) is not None),
-                         key=lambda r: -(r.metrics[rate] or 0.0))
-    undefined = [r for r in rows if r.judged and r.metrics.get(rate) is None]
-    small = [r for r in rows if not r.judged]
+    defined = [r for r in rows if r.judged and r.metrics.get(rate) is not None]
     note = ""
-    if len(judged_rows) > max_bars:
+    if len(defined) > max_bars:  # thousands of groups: the extremes only, without sorting them all
         half = max_bars // 2
-        note = (f"the {half} highest and {half} lowest of {len(judged_rows):,} judged groups; "
-                f"{len(rows) - max_bars:,} more groups are in the results JSON")
-        judged_rows = judged_rows[:half] + judged_rows[-half:]
+        note = (f"the {half} highest and {half} lowest of {len(defined):,} judged groups; "
+                f"{len(rows) - 2 * half:,} more groups are in the results JSON")
+        judged_rows = (heapq.nlargest(half, defined, key=lambda r: r.metrics[rate])
+                       + heapq.nsmallest(half, defined, key=lambda r: r.metrics[rate])[::-1])
         undefined, small = [], []
     else:
+        judged_rows = sorted(defined, key=lambda r: -(r.metrics[rate] or 0.0))
+        undefined = [r for r in rows if r.judged and r.metrics.get(rate) is None]
+        small = [r for r in rows if not r.judged]
         room = max_bars - len(judged_rows)
         extra = len(undefined) + len(small)
         if extra > room:

@@ -52,3 +52,20 @@ def test_dumps_round_trips_and_stays_readable() -> None:
     group_lines = [line for line in lines if line.lstrip().startswith('{"attribute"')]
     assert len(group_lines) == 50  # a long list: one compact item per line
     assert '\n          "name": "fpr_difference",' in text  # short lists stay indented
+
+
+def test_reading_back_gives_the_same_results_and_names_a_bad_group_field() -> None:
+    import pytest
+
+    from mlgate.checks.results import ResultsFormatError
+
+    results = RunResults([_gate(groups=30)], versions={"mlgate": "x", "files": {}}, baseline={"path": None})
+    data = json.loads(dumps(results.to_dict()))
+    again = RunResults.from_dict(data)
+    assert [g.to_dict() for g in again.gates] == [g.to_dict() for g in results.gates]
+    for bad, where in (({"count": True}, "count"), ({"metrics": {"fpr": "high"}}, "metrics.fpr"),
+                       ({"status": "great"}, "status"), ({"judged": 1}, "judged")):
+        broken = json.loads(json.dumps(data))
+        broken["gates"][0]["groups"][7].update(bad)
+        with pytest.raises(ResultsFormatError, match=rf"gates\[0\]\.groups\[7\]\.{where}"):
+            RunResults.from_dict(broken)
