@@ -450,8 +450,8 @@ def _pick_groups(rows: list[GroupRow], cap: int) -> list[GroupRow]:
     for rate in CHART_RATES:
         defined = [i for i in judged_idx if rows[i].metrics.get(rate) is not None]
         if defined:
-            keep[max(defined, key=lambda i: rows[i].metrics[rate])] = None  # type: ignore[arg-type,return-value]
-            keep[min(defined, key=lambda i: rows[i].metrics[rate])] = None  # type: ignore[arg-type,return-value]
+            keep[max(defined, key=lambda i: rows[i].metrics[rate] or 0.0)] = None
+            keep[min(defined, key=lambda i: rows[i].metrics[rate] or 0.0)] = None
     for i in sorted(range(len(rows)), key=lambda i: (not rows[i].judged, -rows[i].count)):
         if len(keep) >= cap:
             break
@@ -490,8 +490,8 @@ def _chart(g: GateResult, attribute: str, rate: str, rows: list[GroupRow], max_b
         half = max_bars // 2
         note = (f"the {half} highest and {half} lowest of {len(defined):,} judged groups; "
                 f"{len(rows) - 2 * half:,} more groups are in the results JSON")
-        judged_rows = (heapq.nlargest(half, defined, key=lambda r: r.metrics[rate])
-                       + heapq.nsmallest(half, defined, key=lambda r: r.metrics[rate])[::-1])
+        judged_rows = (heapq.nlargest(half, defined, key=lambda r: r.metrics[rate] or 0.0)
+                       + heapq.nsmallest(half, defined, key=lambda r: r.metrics[rate] or 0.0)[::-1])
         undefined, small = [], []
     else:
         judged_rows = sorted(defined, key=lambda r: -(r.metrics[rate] or 0.0))
