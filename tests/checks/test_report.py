@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from mlgate.checks import report as _report
 from mlgate.checks.report import GITHUB_COMMENT_LIMIT, code, md
-from mlgate.checks.results import Finding, GateResult, GroupRow, LimitCheck, Metric, RunResults, Status
+from mlgate.checks.results import Finding, GateResult, GroupRow, LimitCheck, Metric, RunResults, Status, error_result
 
 
 def render_report(*args, **kwargs) -> str:
@@ -94,7 +94,7 @@ def test_large_report_fits_a_comment() -> None:
 
 def test_gate_summary_for_check_run() -> None:
     text = render_gate(_bias_gate(), baseline_note="Compared with abc")
-    assert text.startswith("Compared with abc")
+    assert text.startswith("Compared with abc\n\n### ❌ bias: blocks the merge\n")
     assert "| ❌ **bias** | FPR gap · race | 0.31 | ≤ 0.1 | — |" in text
     assert "| ❌ FPR gap · race | 0.31 | ≤ 0.1 | — | — |" in text
 
@@ -187,3 +187,31 @@ def test_a_metric_without_limits_reads_not_judged_not_a_green_tick() -> None:
     assert "| χ² p-value · city | 1e−9 | — | — |" in text
     assert "1 number reported, not judged" in text
     assert "| ✅ PSI · city | 0.01 | ≤ 0.2 | — | — |" in text
+
+
+def test_a_warning_only_run_shows_what_warns_and_an_erroring_gate_says_why() -> None:
+    skew = GateResult("skew", Status.WARN, "1 of 6 features drifted", metrics=[
+        Metric("psi", 0.31, Status.WARN, slice="city", limits=[LimitCheck("max", 0.2, Status.WARN, 0.31, Status.WARN)]),
+        Metric("chi2_pvalue", 1e-9, slice="city", note="reported, not judged; n 2 vs 3")])
+    text = render_report(_results([skew, GateResult("quality", Status.PASS, "ok")]))
+    assert "## ⚠️ mlgate: both gates passed, with warnings in skew" in text
+    assert "| gate | warns on | value | limit | baseline |" in text
+    assert "| ⚠️ **skew** | PSI · city | 0.31 | ≤ 0.2 (warning) | — |" in text
+    assert "### ⚠️ skew: passed with warnings" in text and "✅ Passed: quality." in text
+    broken = error_result("data", "artifacts/train.parquet: no such file")
+    text = render_report(_results([broken, GateResult("quality", Status.PASS, "ok")]))
+    assert "| 💥 **data** | artifacts/train.parquet: no such file |" in text
+    assert "**data**: it could not be computed: fix the input its message names and run it again." in text
+    assert "### 💥 data: could not be computed" in text
+
+
+def test_a_gate_failing_on_a_finding_shows_the_finding_on_the_first_screen() -> None:
+    data = GateResult("data", Status.FAIL, "6 rows; schema: 1 violation in age", findings=[
+        Finding("info", "newest row 3 days old"),
+        Finding("fail", "3 rows of column 'age' fail in_range(0, 120)", column="age", count=3,
+                examples=[{"index": 0, "value": -1}, {"index": 2, "value": 130}, {"index": 3, "value": 140}])])
+    text = render_report(_results([data]))
+    assert "| ❌ **data** | 3 rows of column 'age' fail in\\_range(0, 120) |" in text
+    assert "| index | value |" in text and "| 0 | −1 |" in text
+    details = text.split("<!-- mlgate-details -->", 1)[1]
+    assert details.index("❌ 3 rows") < details.index("ℹ️ newest row")  # problems first
