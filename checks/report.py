@@ -18,8 +18,9 @@ import jinja2
 from mlgate.checks import report_view as view
 from mlgate.checks.results import Finding, GateResult, Metric, Status
 from mlgate.checks.wording import clip, plural
+from mlgate.names import COMMENT_LIMIT
 
-GITHUB_COMMENT_LIMIT = 65_536
+GITHUB_COMMENT_LIMIT = COMMENT_LIMIT
 # Leave room for what the bot adds around the report (header, footer, hidden markers).
 DEFAULT_BUDGET = 60_000
 
