@@ -4,7 +4,8 @@ GitHub's own Markdown engine (cmark-gfm, via `cmarkgfm`) turns the report into H
 stylesheet (npm `github-markdown-css`) styles it inside a column as wide as a PR comment's body at a
 1000-px window; Mermaid 11 from npm (the major version GitHub runs) draws the ```mermaid blocks.
 Nothing is fetched from the internet while the page is shown: the page, the stylesheet and Mermaid
-are local files.
+are local files, and the page is opened with `tests.browser.offline_page`, which refuses any other
+request (a test fails when the page tried one).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.browser import GITHUB_CSS_REL, MERMAID_REL, offline_page
 
 WINDOW = (1000, 900)  # the browser window: GitHub at 1000 px wide, the first screen 900 px high
 # The Markdown body of a PR comment at a 1000-px window: GitHub's layout at its `md` breakpoint
@@ -35,8 +38,8 @@ def markdown_to_html(text: str) -> str:
 
 
 def page_html(body: str, assets: Path) -> str:
-    css = (assets / "github-markdown-css" / "github-markdown-light.css").read_text(encoding="utf-8")
-    mermaid_js = (assets / "mermaid" / "dist" / "mermaid.min.js").as_uri()
+    css = (assets / GITHUB_CSS_REL).read_text(encoding="utf-8")
+    mermaid_js = (assets / MERMAID_REL).as_uri()
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>report</title>
 <style>{css}</style>
@@ -159,13 +162,14 @@ def render(browser: Any, markdown: str, assets: Path, out_dir: Path, name: str) 
     page_file = out_dir / f"{name}.html"
     page_file.write_text(page_html(body, assets), encoding="utf-8")
     (out_dir / f"{name}.md").write_text(markdown, encoding="utf-8")
-    context = browser.new_context(viewport={"width": WINDOW[0], "height": WINDOW[1]}, device_scale_factor=1)
-    page = context.new_page()
+    offline = offline_page(browser, *WINDOW)
+    page = offline.page
     page.goto(page_file.as_uri())
     status = page.evaluate("() => window.mermaidDone")
-    if status != "ok":
-        context.close()
-        raise AssertionError(f"Mermaid failed on {name}: {status}")
+    if status != "ok" or offline.refused:
+        offline.close()
+        raise AssertionError(f"Mermaid failed on {name}: {status}" if status != "ok"
+                             else f"the page of {name} tried to fetch from outside: {offline.refused}")
     data = page.evaluate(_MEASURE)
     rendered = Rendered(name=name, markdown=markdown, html=body, page=page, **data)
     first = out_dir / f"{name}-first-screen.png"

@@ -35,9 +35,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def blocked(browser: Any, report_assets: Path, screens: Path, example_results: dict) -> Any:
+def blocked(browser: Any, browser_assets: Path, screens: Path, example_results: dict) -> Any:
     results = RunResults.from_dict(example_results["fail"])
-    page = render(browser, render_report(results), report_assets, screens, "blocked-report")
+    page = render(browser, render_report(results), browser_assets, screens, "blocked-report")
     yield results, page
     page.close()
 
@@ -151,10 +151,10 @@ def test_the_blocked_report_is_short_enough_to_read(blocked: Any, screens: Path)
         shutil.copyfile(shot, destination)
 
 
-def test_the_passing_report_is_a_verdict_and_one_line_per_gate(browser: Any, report_assets: Path, screens: Path,
+def test_the_passing_report_is_a_verdict_and_one_line_per_gate(browser: Any, browser_assets: Path, screens: Path,
                                                                example_results: dict) -> None:
     results = RunResults.from_dict(example_results["pass"])
-    page = render(browser, render_report(results), report_assets, screens, "passing-report")
+    page = render(browser, render_report(results), browser_assets, screens, "passing-report")
     try:
         verdict = page.locate("mlgate: all 6 gates passed")
         assert verdict is not None and verdict["bottom"] <= 100
@@ -191,10 +191,10 @@ def _comment(results: RunResults) -> str:
     return render_comment(data)
 
 
-def test_the_bot_comment_puts_what_blocks_on_the_first_screen(browser: Any, report_assets: Path, screens: Path,
+def test_the_bot_comment_puts_what_blocks_on_the_first_screen(browser: Any, browser_assets: Path, screens: Path,
                                                               example_results: dict) -> None:
     results = RunResults.from_dict(example_results["fail"])
-    page = render(browser, _comment(results), report_assets, screens, "blocked-comment")
+    page = render(browser, _comment(results), browser_assets, screens, "blocked-comment")
     try:
         assert page.locate("mlgate: 2 of 6 gates block the merge")["bottom"] <= FIRST_SCREEN
         for row_text in ("mlgate/bias\tFPR gap · colour\t0.45\t≤ 0.25\t0.208",
@@ -211,11 +211,11 @@ def test_the_bot_comment_puts_what_blocks_on_the_first_screen(browser: Any, repo
         page.close()
 
 
-def test_a_gates_check_run_summary_fits_too(browser: Any, report_assets: Path, screens: Path,
+def test_a_gates_check_run_summary_fits_too(browser: Any, browser_assets: Path, screens: Path,
                                             example_results: dict) -> None:
     results = RunResults.from_dict(example_results["fail"])
     for gate in results.gates:
-        page = render(browser, render_gate(gate, "Compared with the base commit f1ae4e3c7b13."), report_assets,
+        page = render(browser, render_gate(gate, "Compared with the base commit f1ae4e3c7b13."), browser_assets,
                       screens, f"check-run-{gate.gate}")
         try:
             for table in page.open_all_details().tables:
