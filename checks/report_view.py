@@ -259,46 +259,39 @@ def counts_line(view: GateView) -> str:
     return " · ".join(f"{n} {word}" for n, word in parts if n)
 
 
-# What to do next, per gate; a gate without an entry gets DEFAULT_ADVICE. Plain text.
+# What to do next, per gate; a gate without an entry gets DEFAULT_ADVICE. Plain text; "{where}" says
+# where the gate's details are ("below" in the run report, "in its check run" in the bot's).
 ADVICE = {
     "data": "fix the data the findings name, or the schema if the data is right",
     "quality": "improve the model until each number meets its limit",
-    "bias": "look at the groups behind each gap (charts and table below) and change the model or its training "
+    "bias": "look at the groups behind each gap (charts and table {where}) and change the model or its training "
             "data until the gaps are within their limits",
     "skew": "compare the drifted features' training and serving data; retrain on data like serving's or fix the "
             "pipeline that differs",
     "regression": "check that the changed predictions are intended; list intended ones under "
                   "regression.acknowledge, or fix the model",
-    "features": "register each feature named below with a description and an owner, and update the docs of "
+    "features": "register each feature named {where} with a description and an owner, and update the docs of "
                 "changed features",
     "tests": "fix the failing tests (their names and messages are in the check run)",
 }
-DEFAULT_ADVICE = "fix what the findings below name"
+DEFAULT_ADVICE = "fix what the findings {where} name"
 ERROR_ADVICE = "it could not be computed: fix the input its message names and run it again"
-LIMITS_ADVICE = ("If a limit itself is wrong, change it in .github/mlgate.yml on the base branch: the gates always "
-                 "use the base branch's config, so a pull request cannot loosen its own limits.")
 
 
-def advice(g: GateResult) -> str:
+def limits_advice(base: str = "the base branch") -> str:
+    """Where a wrong limit is changed, and why not in the pull request."""
+    return (f"If a limit itself is wrong, change it in .github/mlgate.yml on {base}: the gates always use the base "
+            "branch's config, so a pull request cannot loosen its own limits.")
+
+
+LIMITS_ADVICE = limits_advice()
+
+
+def advice(g: GateResult, where: str = "below") -> str:
+    """What the author of a change should do about a gate that blocks it (plain text, no final stop)."""
     if g.status == Status.ERROR:
         return ERROR_ADVICE
-    return ADVICE.get(g.gate, DEFAULT_ADVICE)
-
-
-def blocking_sentence(g: GateResult, limit: int = 200) -> str:
-    """One plain sentence naming what blocks a gate, for a "what to do next" line elsewhere
-    (the bot's): "FNR gap (colour) 0.491, limit ≤ 0.25; FPR gap (colour) 0.45, limit ≤ 0.25; and 9 more
-    failing". Never cut inside a number."""
-    view = gate_view(g)
-    if not view.blockers:
-        return clip(view.reason or view.summary, limit)
-    parts = []
-    for m in view.blockers:
-        where = f" ({m.slice})" if m.slice not in ("all", "") else ""
-        parts.append(f"{metric_label(m)}{where} {value_text(m)}, limit {limits_text(m, breached_only=True)}")
-    if view.more:
-        parts.append(f"and {view.more}")
-    return clip("; ".join(parts), limit)
+    return ADVICE.get(g.gate, DEFAULT_ADVICE).replace("{where}", where)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -560,8 +553,9 @@ class BlockRow:
     more: bool = False  # "and N more …": printed in italics
 
 
-def block_rows(name: str, view: GateView, url: str | None = None) -> list[BlockRow]:
-    """The lines of one blocking (or warning) gate: its first numbers, or the reason in words."""
+def block_rows(name: str, view: GateView, url: str | None = None, where: str = "below") -> list[BlockRow]:
+    """The lines of one blocking (or warning) gate: its first numbers, or the reason in words; `where`
+    says where the rest of its numbers are ("below", or "in its check run" where the page has no details)."""
     icon = view.status.icon
     if not view.blockers:
         return [BlockRow(icon, name, view.reason or view.summary, url=url)]
@@ -571,7 +565,7 @@ def block_rows(name: str, view: GateView, url: str | None = None) -> list[BlockR
                              value_text(m), limits_text(m, breached_only=True), value_text(m, m.baseline),
                              first=i == 0, url=url))
     if view.more:
-        rows.append(BlockRow(icon, name, f"and {view.more} (below)", first=False, url=url, more=True))
+        rows.append(BlockRow(icon, name, f"and {view.more} ({where})", first=False, url=url, more=True))
     return rows
 
 

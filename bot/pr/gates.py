@@ -34,7 +34,7 @@ from mlgate.bot.pr.check_rule import GateState, Report, judge, read_results
 from mlgate.bot.pr.review import ReviewResult, RuleStatus
 from mlgate.checks.config.models import MlgateConfig, RequiredCheck
 from mlgate.checks.report import num, signed
-from mlgate.checks.report_view import blocking_sentence
+from mlgate.checks.report_view import advice, limits_advice
 from mlgate.checks.results import GateResult, Metric, Status
 from mlgate.checks.wording import clip, gates_verdict, names, verb
 from mlgate.names import GATE_PREFIX, SUMMARY_CHECK
@@ -322,6 +322,7 @@ def _with(row: GateRow, state: GateState, summary: str, note: str) -> GateRow:
 def _next_steps(rows: Sequence[GateRow], review: ReviewResult | None, facts: PullFacts, conclusion: str) -> list[str]:
     steps: list[str] = []
     sha = facts.head_sha[:7]
+    limits_step = False  # one "if a limit is wrong" step after the failing gates, not one per gate
     for row in rows:
         if row.summary in (_NEVER_STARTED, _TIMED_OUT):
             steps.append(row.notes[-1] + ".")  # starts with the check's name, as written
@@ -332,15 +333,18 @@ def _next_steps(rows: Sequence[GateRow], review: ReviewResult | None, facts: Pul
                          f"which read .github/mlgate.yml from {facts.base_ref}.")
         elif row.kind == "gate" and row.state == GateState.ERROR:
             steps.append(f"{row.name} could not be computed ({row.summary}); see its log, fix the input and re-run it.")
+        elif row.kind == "gate" and row.state == GateState.FAILURE and row.result is not None:
+            # The numbers that block it are in the table above the steps: say what to do instead.
+            steps.append(f"{row.name}: {advice(row.result, where='in its check run')}.")
+            limits_step = True
         elif row.kind == "gate" and row.state == GateState.FAILURE:
-            why = blocking_sentence(row.result) if row.result is not None else row.summary
-            steps.append(
-                f"{row.name} failed: {why.rstrip('.')}. Fix the model or data, or change the limits in "
-                f".github/mlgate.yml on {facts.base_ref} (a PR cannot change its own gates)."
-            )
+            steps.append(f"{row.name} failed: {row.summary.rstrip('.')}. Fix the model or data.")
+            limits_step = True
         elif row.kind == "check" and row.state.blocking:
             how = f" ({row.conclusion})" if row.conclusion else ""
             steps.append(f"Required check {row.name} did not pass{how}: fix it, or re-run it if it is flaky.")
+    if limits_step:
+        steps.append(limits_advice(facts.base_ref))
     for row in rows:
         if row.kind == "review" and row.state.blocking and review is not None:
             for rule in review.applicable:

@@ -124,9 +124,11 @@ class Screen:
     waiting: list[str]
 
 
-def first_screen(data: ReportData) -> Screen:
+def first_screen(data: ReportData, where: str = "below") -> Screen:
     """What blocks (each gate with the one or two numbers that block it, or its reason in words),
-    or, when nothing blocks, what warns; then the names of the gates that passed or still wait."""
+    or, when nothing blocks, what warns; then the names of the gates that passed or still wait.
+    `where`: where each gate's other numbers are on this page ("below" in the comment, "in its check
+    run" in the `mlgate` check run, which has no gate details)."""
     blocking = [g for g in data.gates if g.shown_state in ("fail", "error")]
     warned = [g for g in data.gates if g.shown_state == "warn"]
     rows: list[view.BlockRow] = []
@@ -134,7 +136,7 @@ def first_screen(data: ReportData) -> Screen:
         result = g.gate_result
         url = safe_url(g.details_url) or None
         if result is not None and result.status != Status.PASS:
-            rows += view.block_rows(g.name, view.gate_view(result), url)
+            rows += view.block_rows(g.name, view.gate_view(result), url, where)
         else:
             rows.append(view.text_row(g.name, g.icon, g.summary or g.state, url))
     return Screen(

@@ -190,3 +190,19 @@ def test_check_summary_has_verdict_steps_and_gate_table() -> None:
     assert title == "1 of 2 gates block the merge: review"
     assert summary.startswith("**❌ 1 of 2 gates block the merge: review** (head `0123456789ab`)")
     assert "| review | ❌ fail |" in summary and REPORT_MARKER not in summary
+
+
+def test_the_check_run_summary_does_not_point_below_at_details_it_does_not_have() -> None:
+    """The comment shows each gate's details below its first screen; the `mlgate` check run's summary
+    does not (they are in each gate's own check run), so "and 3 more failing (below)" would be false there."""
+    from mlgate.checks.results import GateResult, LimitCheck
+
+    metrics = [Metric(f"m{i}_difference", 0.4, Status.FAIL, slice="colour",
+                      limits=[LimitCheck("max_difference", 0.25, Status.FAIL, 0.4)]) for i in range(5)]
+    gate = GateResult("bias", Status.FAIL, "5 metrics failing", metrics=metrics)
+    report = data(headline="mlgate/bias blocks the merge", review=None,
+                  gates=(GateLine("mlgate/bias", "fail", gate.summary, "https://ci.example/runs/1",
+                                  tuple(metrics), result=gate),))
+    _, summary = render_check(report)
+    assert "and 3 more failing (in its check run)" in summary and "(below)" not in summary
+    assert "and 3 more failing (below)" in render_comment(report)

@@ -14,6 +14,7 @@ Screenshots of every page are written under the pytest temp dir (`report-screens
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -22,12 +23,14 @@ from typing import Any
 
 import pytest
 
-from mlgate.bot.github.facts import ChangedFile, PullFacts
-from mlgate.bot.pr.repo_config import RepoConfig
-from mlgate.bot.pr.report import GateLine, ReportData, render_comment
-from mlgate.checks.config.models import MlgateConfig
+from mlgate.bot.github.effects import SetCheck, UpsertReport
+from mlgate.bot.github.facts import ChangedFile, CheckRun, PullFacts
+from mlgate.bot.pr.evaluation import PullInputs, evaluate_pull
+from mlgate.bot.pr.repo_config import RepoConfig, config_sha256
+from mlgate.checks.config.models import parse_config
 from mlgate.checks.report import render_gate, render_report
 from mlgate.checks.results import RunResults
+from tests.report.conftest import EXAMPLE
 from tests.report.page import COLUMN, FIRST_SCREEN, Rendered, render
 
 REPR = re.compile(r"\{'|': |np\.float|\d\.\d{9,}|\bNone\b|\bTrue\b|\bFalse\b")
@@ -170,38 +173,49 @@ def test_the_passing_report_is_a_verdict_and_one_line_per_gate(browser: Any, bro
         page.close()
 
 
-def _comment(results: RunResults) -> str:
+def _comment(results: RunResults) -> tuple[str, str]:
+    """The bot's comment on the blocked PR and its `mlgate` check run (title and summary), through the
+    bot's own evaluation: each gate's check run carries its results as actions/publish writes them,
+    judged with the example's config."""
+    text = (EXAMPLE / ".github" / "mlgate.yml").read_text(encoding="utf-8")
+    config_hash = results.versions["config_sha256"]
+    assert config_hash == config_sha256(text)
+    head = "53de85205678" + "0" * 28
+    runs = []
+    for i, gate in enumerate(results.gates):
+        one = RunResults([gate], results.versions, results.baseline).to_dict()
+        conclusion = "failure" if gate.status.value in ("fail", "error") else "success"
+        runs.append(CheckRun(f"mlgate/{gate.gate}", "completed", conclusion, "github-actions", head, id=i,
+                             details_url=f"https://github.example/alice/arrests/runs/{i}", text=json.dumps(one)))
+    runs.append(CheckRun("tests", "completed", "success", "github-actions", head, id=len(runs)))  # required by it
     facts = PullFacts(repo="alice/arrests", number=1, title="Retrain with colour", author="carol", state="open",
-                      merged=False, draft=False, head_sha="53de85205678" + "0" * 28, head_ref="unfair-model",
+                      merged=False, draft=False, head_sha=head, head_ref="unfair-model",
                       head_repo="alice/arrests", base_ref="main", base_sha="f" * 40,
-                      files=(ChangedFile("artifacts/model.skops", "modified"),))
-    lines = tuple(GateLine(f"mlgate/{g.gate}", {"pass": "pass", "warn": "pass"}.get(g.status.value, g.status.value),
-                           g.summary, f"https://github.example/alice/arrests/runs/{i}", tuple(g.metrics),
-                           result=g) for i, g in enumerate(results.gates))
-    steps = ("mlgate/bias failed: FPR gap (colour) 0.45, limit ≤ 0.25; FNR gap (colour) 0.491, limit ≤ 0.25; and "
-             "9 more failing, 2 warning. Fix the model or data, or change the limits in .github/mlgate.yml on main "
-             "(a PR cannot change its own gates).",
-             "mlgate/regression failed: changed share 6.33%, limit ≤ 2%; max score change 0.145, limit ≤ 0.05. Fix "
-             "the model or data, or change the limits in .github/mlgate.yml on main (a PR cannot change its own "
-             "gates).")
-    blocking = [ln.name for ln in lines if ln.state in ("fail", "error")]
-    data = ReportData(facts=facts, config=RepoConfig("file", "main", blob_sha="e" * 40, config=MlgateConfig()),
-                      conclusion="failure", headline=f"2 of {len(lines)} gates block the merge: {', '.join(blocking)}",
-                      next_steps=steps, gates=lines)
-    return render_comment(data)
+                      files=(ChangedFile("artifacts/model.skops", "modified"),), checks=tuple(runs))
+    config = RepoConfig("file", "main", blob_sha="e" * 40, config=parse_config(text), sha256=config_hash)
+    evaluation = evaluate_pull(PullInputs(facts=facts, config=config), {})
+    comment = next(a.body for a in evaluation.actions if isinstance(a, UpsertReport))
+    check = next(a for a in evaluation.actions if isinstance(a, SetCheck))
+    return comment, f"## {check.title}\n\n{check.summary}"
 
 
 def test_the_bot_comment_puts_what_blocks_on_the_first_screen(browser: Any, browser_assets: Path, screens: Path,
                                                               example_results: dict) -> None:
     results = RunResults.from_dict(example_results["fail"])
-    page = render(browser, _comment(results), browser_assets, screens, "blocked-comment")
+    comment, check = _comment(results)
+    page = render(browser, comment, browser_assets, screens, "blocked-comment")
     try:
-        assert page.locate("mlgate: 2 of 6 gates block the merge")["bottom"] <= FIRST_SCREEN
+        # the gates, the required `tests` check and the review rules: 8 lines, 2 of them block
+        assert page.locate("mlgate: 2 of 8 gates block the merge")["bottom"] <= FIRST_SCREEN
         for row_text in ("mlgate/bias\tFPR gap · colour\t0.45\t≤ 0.25\t0.208",
                          "mlgate/regression\tchanged share\t6.33%\t≤ 2%\t0%"):
             box = page.locate(row_text)
             assert box is not None and box["tag"] == "TR" and box["bottom"] <= FIRST_SCREEN, row_text
         assert page.locate("What to do next")["bottom"] <= FIRST_SCREEN
+        for step in ("mlgate/bias: look at the groups", "mlgate/regression: check that the changed predictions",
+                     "If a limit itself is wrong"):
+            box = page.locate(step)
+            assert box is not None and box["bottom"] <= FIRST_SCREEN, step
         opened = page.open_all_details()
         for table in opened.tables:
             assert table["scrollWidth"] <= table["clientWidth"], table["text"][:120]
@@ -209,6 +223,16 @@ def test_the_bot_comment_puts_what_blocks_on_the_first_screen(browser: Any, brow
         assert not REPR.search(opened.text)
     finally:
         page.close()
+    summary = render(browser, check, browser_assets, screens, "blocked-mlgate-check-run")
+    try:
+        assert summary.locate("2 of 8 gates block the merge")["bottom"] <= FIRST_SCREEN
+        box = summary.locate("mlgate/bias\tFPR gap · colour\t0.45\t≤ 0.25\t0.208")
+        assert box is not None and box["bottom"] <= FIRST_SCREEN
+        for table in summary.open_all_details().tables:
+            assert table["scrollWidth"] <= table["clientWidth"], table["text"][:120]
+        assert not REPR.search(summary.text)
+    finally:
+        summary.close()
 
 
 def test_a_gates_check_run_summary_fits_too(browser: Any, browser_assets: Path, screens: Path,
