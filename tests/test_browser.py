@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 
-from tests.browser import CHROMIUM_ARGS, GITHUB_CSS_REL, MERMAID_REL, chromium_path, local_url, offline_page
+from tests.browser import (
+    CHROMIUM_ARGS,
+    GITHUB_CSS_REL,
+    MERMAID_REL,
+    chromium_path,
+    find_browser_assets,
+    local_url,
+    offline_page,
+)
+from tests.services import ServiceError
 
 
 @pytest.mark.parametrize(("url", "local"), [
@@ -84,3 +93,16 @@ def test_an_offline_page_refuses_the_internet_and_reaches_loopback(browser: Any,
 def test_the_npm_packages_are_there(browser_assets: Path) -> None:
     assert "mermaid" in (browser_assets / MERMAID_REL).read_text(encoding="utf-8")[:20_000].lower()
     assert ".markdown-body" in (browser_assets / GITHUB_CSS_REL).read_text(encoding="utf-8")
+
+
+def test_a_named_chromium_that_is_not_there_is_not_replaced_by_another(monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
+    monkeypatch.setenv("MLGATE_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    assert chromium_path() is None  # the fixture then fails with the install command; never a skip
+
+
+def test_a_named_npm_dir_without_the_packages_is_an_error_that_says_how_to_fix_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MLGATE_BROWSER_NPM_DIR", str(tmp_path))
+    with pytest.raises(ServiceError, match=r"lacks mermaid/dist/mermaid\.min\.js.*npm install --no-save mermaid@"):
+        find_browser_assets()
