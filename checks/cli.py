@@ -24,7 +24,7 @@ from mlgate.checks.inputs.context import RunContext
 from mlgate.checks.inputs.paths import confine
 from mlgate.checks.inputs.trusted import LoadedConfig, PinnedFiles, load_config_at, pin_limit_files
 from mlgate.checks.report import render_report, verdict_line
-from mlgate.checks.results import RunResults, Status, dumps
+from mlgate.checks.results import RunResults, Status, results_json
 from mlgate.checks.runner import Baseline, read_results, run_gates
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -286,7 +286,7 @@ def _exit_code(status: Status) -> int:
 def _write_outputs(results: RunResults, json_path: str | None, markdown_path: str | None) -> None:
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(dumps(results.to_dict()), encoding="utf-8")
+        Path(json_path).write_text(results_json(results), encoding="utf-8")
     report = render_report(results)
     if markdown_path == "-" or (not markdown_path and not json_path):
         click.echo(report)

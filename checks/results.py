@@ -162,16 +162,17 @@ class GateResult:
     def metric(self, name: str, slice: str = "all") -> Metric | None:
         return next((m for m in self.metrics if m.name == name and m.slice == slice), None)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, groups: bool = True) -> dict[str, Any]:
         """The JSON form. Built field by field rather than with `dataclasses.asdict`, which deep-copies
-        every value: with 30,000 groups that alone took seconds."""
+        every value: with 30,000 groups that alone took seconds. `groups=False`: the group list left
+        empty (`results_json` writes it)."""
         return {
             "gate": self.gate,
             "status": self.status.value,
             "summary": self.summary,
             "metrics": [_jsonable(asdict(m)) for m in self.metrics],
             "findings": [_jsonable(asdict(f)) for f in self.findings],
-            "groups": [_group_dict(g) for g in self.groups],
+            "groups": [_group_dict(g) for g in self.groups] if groups else [],
             "baseline_used": self.baseline_used,
             "details": _jsonable(self.details),
         }
@@ -213,7 +214,8 @@ class RunResults:
         warned = [g.gate for g in self.gates if g.status == Status.WARN]
         return gates_verdict(blocking, warned, len(self.gates))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, groups: bool = True) -> dict[str, Any]:
+        """The JSON form; `groups=False` leaves every gate's group list empty (`results_json` writes them)."""
         return {
             "schema": SCHEMA_ID,
             "status": self.status.value,
@@ -221,7 +223,7 @@ class RunResults:
             "created_at": self.created_at,
             "versions": self.versions,
             "baseline": self.baseline,
-            "gates": [g.to_dict() for g in self.gates],
+            "gates": [g.to_dict(groups) for g in self.gates],
         }
 
     @classmethod
@@ -478,6 +480,53 @@ def dumps(data: Any) -> str:
     return _dump(data, 0) + "\n"
 
 
+def results_json(results: RunResults) -> str:
+    """`dumps(results.to_dict())`, character for character, without building a dict per group of a
+    long group list first: each plain group row (the bias gate writes only str, int, bool and finite
+    float or None) is formatted straight to its JSON line. 30,000 groups: 0.3 s → 0.2 s."""
+    data = results.to_dict(groups=False)
+    for gate, result in zip(data["gates"], results.gates, strict=True):
+        if len(result.groups) > _LONG_LIST:
+            gate["groups"] = [_Encoded(_group_json(g)) for g in result.groups]
+        else:
+            gate["groups"] = [_group_dict(g) for g in result.groups]
+    return dumps(data)
+
+
+class _Encoded(str):
+    """A list item that is already JSON text (only ever an item of a long list; see `_dump`)."""
+
+
+_STR = json.encoder.encode_basestring  # what the encoder uses for strings with ensure_ascii=False
+
+
+def _group_json(g: GroupRow) -> str:
+    if (type(g.attribute) is str and type(g.group) is str and type(g.count) is int and type(g.judged) is bool
+            and type(g.status) is Status):
+        metrics = _numbers_json(g.metrics)
+        baseline = _numbers_json(g.baseline) if g.baseline else "{}"
+        if metrics is not None and baseline is not None:
+            return (f'{{"attribute": {_STR(g.attribute)}, "group": {_STR(g.group)}, "count": {g.count}, '
+                    f'"judged": {"true" if g.judged else "false"}, "metrics": {metrics}, "baseline": {baseline}, '
+                    f'"status": "{g.status.value}"}}')
+    return _ENCODE(_group_dict(g))
+
+
+def _numbers_json(values: dict[str, Any]) -> str | None:
+    """{"fpr": 0.25, "tpr": null} as the encoder writes it, or None when a key or value is not plain."""
+    parts = []
+    for k, v in values.items():
+        if type(k) is not str:
+            return None
+        if v is None:
+            parts.append(f"{_STR(k)}: null")
+        elif type(v) is float and math.isfinite(v):
+            parts.append(f"{_STR(k)}: {float.__repr__(v)}")
+        else:
+            return None
+    return "{" + ", ".join(parts) + "}"
+
+
 def _dump(obj: Any, level: int) -> str:
     pad, inner = "  " * level, "  " * (level + 1)
     if isinstance(obj, dict) and obj:
@@ -485,7 +534,7 @@ def _dump(obj: Any, level: int) -> str:
         return "{\n" + ",\n".join(items) + f"\n{pad}}}"
     if isinstance(obj, list) and obj:
         if len(obj) > _LONG_LIST:
-            items = [inner + _ENCODE(v) for v in obj]
+            items = [inner + (v if type(v) is _Encoded else _ENCODE(v)) for v in obj]
         else:
             items = [inner + _dump(v, level + 1) for v in obj]
         return "[\n" + ",\n".join(items) + f"\n{pad}]"

@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlgate.checks.results import (
     Finding,
@@ -17,6 +19,7 @@ from mlgate.checks.results import (
     Status,
     _jsonable,
     dumps,
+    results_json,
 )
 
 
@@ -69,3 +72,28 @@ def test_reading_back_gives_the_same_results_and_names_a_bad_group_field() -> No
         broken["gates"][0]["groups"][7].update(bad)
         with pytest.raises(ResultsFormatError, match=rf"gates\[0\]\.groups\[7\]\.{where}"):
             RunResults.from_dict(broken)
+
+
+_LABELS = st.one_of(st.text(max_size=8), st.integers(-5, 5), st.just(np.str_("np")), st.booleans())
+_NUMBERS = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 3),
+                     st.floats(-1, 1).map(np.float64), st.just(np.int64(4)), st.just(True))
+_ROWS = st.builds(GroupRow, _LABELS, _LABELS, st.one_of(st.integers(0, 10**6), st.just(np.int64(3)), st.just(True)),
+                  st.one_of(st.booleans(), st.just(np.bool_(True))),
+                  st.dictionaries(st.one_of(st.text(max_size=6), st.integers(0, 3)), _NUMBERS, max_size=4),
+                  st.dictionaries(st.text(max_size=6), _NUMBERS, max_size=3), st.sampled_from(list(Status)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(_ROWS, min_size=0, max_size=60))
+def test_results_json_is_exactly_dumps_of_to_dict(rows: list[GroupRow]) -> None:
+    """`results_json` writes long group lists without building a dict per group first; the text is
+    exactly what `dumps(to_dict())` writes, for any labels and numbers (NaN, inf, numpy, ints, quotes)."""
+    results = RunResults([_gate(2), GateResult("bias", Status.PASS, "s", groups=rows)], {"mlgate": "t"}, {})
+    assert results_json(results) == dumps(results.to_dict())
+
+
+def test_results_json_of_many_groups_is_one_group_a_line() -> None:
+    rows = [GroupRow("colour", f'g"{i}\u2028\\', i, True, {"fpr": i / 7, "fnr": None}) for i in range(100)]
+    text = results_json(RunResults([GateResult("bias", Status.PASS, "s", groups=rows)], {}, {}))
+    lines = [ln for ln in text.split("\n") if '"attribute"' in ln]  # not splitlines: U+2028 stays raw in JSON
+    assert len(lines) == 100 and json.loads(lines[3].strip().rstrip(","))["group"] == 'g"3\u2028\\'
