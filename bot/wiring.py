@@ -35,6 +35,7 @@ from mlgate.bot.queue.store import QueueStore
 from mlgate.bot.settings import Settings
 from mlgate.bot.store.inbox import Inbox
 from mlgate.bot.web.access import ForgeAccess
+from mlgate.bot.web.registry import RegistryReader
 from mlgate.bot.web.views import DashboardConfig, register_dashboard
 from mlgate.checks.config.models import MlgateConfig
 
@@ -111,8 +112,8 @@ def build_web_app(settings: Settings, inbox: Inbox, worker: Worker | None, forge
     if forges is None and settings.auth_mode != "none":
         forges = forge_factory(settings)
     factory = forges
-    access = ForgeAccess((lambda repo: factory(repo)) if factory is not None else _no_forge)
-    register_dashboard(app, inbox.engine, access, dashboard_config(settings))
+    forge_for = (lambda repo: factory(repo)) if factory is not None else _no_forge
+    register_dashboard(app, inbox.engine, ForgeAccess(forge_for), dashboard_config(settings), RegistryReader(forge_for))
     return app
 
 

@@ -15,7 +15,7 @@ from html import escape
 from markupsafe import Markup
 
 WIDTH, HEIGHT = 560, 220
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 48
+LEFT, RIGHT, TOP, BOTTOM = 64, 36, 16, 48
 
 
 def _nice(lo: float, hi: float) -> tuple[float, float, float]:

@@ -23,7 +23,7 @@ from mlgate.bot.commands.heads import pull_heads
 from mlgate.bot.deploy.ledger import deploy_records, deploy_versions
 from mlgate.bot.history.tables import gate_runs, queue_builds, queue_events
 from mlgate.bot.queue.codec import state_from_json
-from mlgate.bot.queue.model import ACTIVE, QUEUED, WAITING, QueueState, queue_rank
+from mlgate.bot.queue.model import ACTIVE, QUEUED, TESTING, WAITING, QueueState, queue_rank
 from mlgate.bot.queue.store import queue_state
 from mlgate.bot.store.tables import repositories
 
@@ -124,6 +124,13 @@ def _state(conn: Connection, repo: str) -> QueueState:
         return QueueState(repo)
 
 
+def config_branch(engine: Engine, repo: str) -> str:
+    """The branch whose `.github/mlgate.yml` configures the repository (the queue's, else main)."""
+    with _read(engine) as conn:
+        row = conn.execute(sa.select(queue_state.c.config_branch).where(queue_state.c.repo == repo)).first()
+    return (row.config_branch if row is not None else None) or "main"
+
+
 def known_repos(engine: Engine) -> list[str]:
     """Every repository the bot has a record of (names are case-preserved as GitHub sent them)."""
     with _read(engine) as conn:
@@ -222,7 +229,7 @@ def repo_page(engine: Engine, repo: str) -> RepoPage:
     first_queued: dict[int, float] = {}
     waits = []
     for e in events:
-        if e.kind in (WAITING, QUEUED) and e.number not in first_queued:
+        if e.kind in (WAITING, QUEUED, TESTING) and e.number not in first_queued:
             first_queued[e.number] = e.at
         elif e.kind == "merged" and e.number in first_queued:
             waits.append(e.at - first_queued.pop(e.number))

@@ -13,6 +13,7 @@ import os
 import secrets
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +27,7 @@ from werkzeug.wrappers import Response
 from mlgate.bot.web import queries
 from mlgate.bot.web.access import RepoAccess, viewable
 from mlgate.bot.web.charts import line_chart
+from mlgate.bot.web.registry import RegistryView
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -66,7 +68,12 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def create_blueprint(engine: Engine, access: RepoAccess, config: DashboardConfig) -> Blueprint:
+def _no_registry(repo: str, branch: str) -> RegistryView:
+    return RegistryView(None, problem="the bot has no GitHub credentials to read it with")
+
+
+def create_blueprint(engine: Engine, access: RepoAccess, config: DashboardConfig,
+                     registry: Callable[[str, str], RegistryView] = _no_registry) -> Blueprint:
     bp = Blueprint("dashboard", __name__, template_folder=str(TEMPLATES))
 
     def viewer() -> str | None:
@@ -110,7 +117,9 @@ def create_blueprint(engine: Engine, access: RepoAccess, config: DashboardConfig
                                            [p.sha[:7] for p in points], [p.value for p in points])
                          for label, points in sorted(series.items())}
                   for gate, series in sorted(data.series.items())}
-        return page("models.html", repo=repo, data=data, charts=charts)
+        unused_names = {item.split(" ", 1)[0] for item in data.unused}  # "name (line N)"
+        return page("models.html", repo=repo, data=data, charts=charts, unused_names=unused_names,
+                    registry=registry(repo, queries.config_branch(engine, repo)))
 
     @bp.get("/<owner>/<name>/deployments")
     def deployments_page(owner: str, name: str) -> str:
@@ -176,9 +185,10 @@ def _login_of(config: DashboardConfig, token: str) -> str | None:
     return login if isinstance(login, str) and login else None
 
 
-def register_dashboard(app: Flask, engine: Engine, access: RepoAccess, config: DashboardConfig) -> None:
+def register_dashboard(app: Flask, engine: Engine, access: RepoAccess, config: DashboardConfig,
+                       registry: Callable[[str, str], RegistryView] = _no_registry) -> None:
     """Mount the dashboard on the bot's Flask app (signed-cookie sessions)."""
     app.secret_key = config.session_secret or os.urandom(32)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=config.secure_cookies, SESSION_COOKIE_NAME="mlgate_session")
-    app.register_blueprint(create_blueprint(engine, access, config))
+    app.register_blueprint(create_blueprint(engine, access, config, registry))

@@ -72,6 +72,10 @@ def seed(engine: Any, repo: str, t0: float) -> None:
         done = QueueState(repo, pulls=(Pull(number, "main", "f" * 40, MERGED, seq=number, landed_sha=sha),),
                           lanes=(Lane("main", base_sha=sha),))
         history.record_queue(repo, *diff(queued, done, at + 300))
+        unused = results("features", "warn", {"features_total": 2.0}, registry="features.yaml")
+        history.record_gate_run(repo, sha, "mlgate/features", status="completed", conclusion="success",
+                                app="github-actions", summary="features: warn",
+                                results=_with_unused(_digest("mlgate/features", unused)), at=at + 200)
         for gate, value in (("quality", {"roc_auc": auc, "accuracy": acc}), ("data", {"age_days": 30.0 + i})):
             history.record_gate_run(repo, sha, f"mlgate/{gate}", status="completed", conclusion="success",
                                     app="github-actions", summary=f"{gate} passed",
@@ -107,6 +111,13 @@ def seed(engine: Any, repo: str, t0: float) -> None:
                             app="github-actions", summary=f"quality: pass {EVIL}", results=None, at=t0 + 1900)
 
 
+def _with_unused(digest: dict[str, Any] | None) -> dict[str, Any]:
+    assert digest is not None
+    finding = {"severity": "warn", "code": "features.unused", "message": "1 feature is registered but never defined",
+               "examples": ["colour (line 7)"]}
+    return {**digest, "findings": [finding]}
+
+
 def _digest(name: str, text: str) -> dict[str, Any] | None:
     from mlgate.bot.history.recorder import digest
 
@@ -126,8 +137,16 @@ class Dashboard:
 def dashboard_world(root: Path) -> Iterator[Dashboard]:
     users = (OWNER, READER, STRANGER, BOT, "github-actions")
     with SandboxServer(root / "sandbox", users=users) as sandbox:
+        files = root / "files"
+        (files / ".github").mkdir(parents=True)
+        (files / ".github" / "mlgate.yml").write_text(
+            "version: 1\nfeatures:\n  registry: features.yaml\n  code_paths: [features.py]\n")
+        (files / "features.yaml").write_text(
+            "features:\n"
+            "  - name: age\n    description: Age in years.\n    owner: \"@ml-team\"\n    docs: docs/age.md\n"
+            f"  - name: colour\n    description: \"{EVIL}\"\n    owner: carol\n")
         for name, private in ((PUBLIC, False), (PRIVATE, True)):
-            sandbox.create_repo(OWNER, name, OWNER, private=private, auto_init=True)
+            sandbox.create_repo(OWNER, name, OWNER, from_dir=files, private=private)
             sandbox.api("PUT", f"/repos/{OWNER}/{name}/collaborators/{BOT}", OWNER,
                         json={"permission": "push"}).raise_for_status()
         sandbox.api("PUT", f"/repos/{OWNER}/{PRIVATE}/collaborators/{READER}", OWNER,
