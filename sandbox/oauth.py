@@ -69,7 +69,7 @@ def authorize_page() -> Response:
 
 
 @bp.post("/login/oauth/authorize")
-def authorize() -> Response:
+def authorize() -> Any:
     st = _store()
     form = request.form
     app = app_by_client_id(st.state, form.get("client_id"))

@@ -86,9 +86,9 @@ def diff(old: QueueState, new: QueueState, now: float) -> tuple[list[BuildRow], 
             if pull.status == MERGED and pull.landed_sha:
                 detail = f"landed in {pull.landed_sha[:12]}"
             elif pull.status == "testing":
-                build = next((b for b in after.values() if pull.number in b.numbers), None)
-                detail = f"in build {build.id}" + (f" at {build.sha[:12]}" if build and build.sha else "") \
-                    if build else ""
+                testing = next((b for b in after.values() if pull.number in b.numbers), None)
+                if testing is not None:
+                    detail = f"in build {testing.id}" + (f" at {testing.sha[:12]}" if testing.sha else "")
             events.append(PullEvent(pull.number, pull.status, detail, now))
         elif prev.priority != pull.priority or prev.single != pull.single:
             events.append(PullEvent(pull.number, "options", f"priority {pull.priority}"

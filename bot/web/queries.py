@@ -334,7 +334,8 @@ def models_page(engine: Engine, repo: str) -> ModelsPage:
                     label = m["name"] if m.get("slice") in (None, "all") else f"{m['name']} [{m['slice']}]"
                     page.series.setdefault(r.name, {}).setdefault(label, []).append(Point(b.sha, at, float(m["value"])))
                 if r.name == "mlgate/data" and (digest.get("details") or {}).get("newest"):
-                    age = next((m for m in digest.get("metrics") or () if m.get("name") == "age_days"), {})
+                    age: dict[str, Any] = next(
+                        (m for m in digest.get("metrics") or () if m.get("name") == "age_days"), {})
                     page.freshness = (str(digest["details"]["newest"]), b.sha, str(age.get("status") or "—"))
                 if r.name == "mlgate/features":
                     page.registry_path = (digest.get("details") or {}).get("registry")
@@ -360,7 +361,7 @@ class DeploymentView:
 def deployments_page(engine: Engine, repo: str) -> tuple[dict[str, DeploymentView], list[DeploymentView]]:
     """(per environment the current version: its newest successful deployment; every deployment, newest first)."""
     with _read(engine) as conn:
-        versions = {}
+        versions: dict[str, dict[str, Any]] = {}
         for v in conn.execute(sa.select(deploy_versions).where(deploy_versions.c.repo == repo)
                               .order_by(deploy_versions.c.id)):
             versions[v.sha] = v.version if isinstance(v.version, dict) else {}
@@ -368,10 +369,10 @@ def deployments_page(engine: Engine, repo: str) -> tuple[dict[str, DeploymentVie
                             .order_by(deploy_records.c.deployment_id.desc())).all()
     history = []
     for r in rows:
-        v = versions.get(r.sha, {})
+        found = versions.get(r.sha, {})
         history.append(DeploymentView(int(r.deployment_id), r.environment, r.sha, r.state, r.rollback_of,
-                                      r.created_at.timestamp(), r.updated_at.timestamp(), v.get("model"),
-                                      v.get("data"), tuple(v.get("prs") or ())))
+                                      r.created_at.timestamp(), r.updated_at.timestamp(), found.get("model"),
+                                      found.get("data"), tuple(found.get("prs") or ())))
     current: dict[str, DeploymentView] = {}
     for d in history:
         if d.state == "success" and d.environment not in current:

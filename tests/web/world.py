@@ -59,7 +59,6 @@ def seed(engine: Any, repo: str, t0: float) -> None:
     history, queue, ledger = HistoryStore(engine), QueueStore(engine), SqlLedger(engine)
     landed = [("a" * 40, 0.74, 0.70, "2000-12-31T00:00:00"), ("b" * 40, 0.75, 0.71, "2001-06-30T00:00:00"),
               ("c" * 40, 0.73, 0.72, "2002-01-31T00:00:00")]
-    state = QueueState(repo)
     number = 1
     for i, (sha, auc, acc, newest) in enumerate(landed):
         at = t0 + i * 600
@@ -106,7 +105,8 @@ def seed(engine: Any, repo: str, t0: float) -> None:
     heads.record(repo, 4, HeadSeen("3" * 40, t0 + 1500, "opened"))
     heads.record(repo, 4, HeadSeen("4" * 40, t0 + 1800, "synchronize"))
     history.record_gate_run(repo, "3" * 40, "mlgate/quality", status="completed", conclusion="failure",
-                            app="github-actions", summary="quality: roc_auc below its floor", results=None, at=t0 + 1600)
+                            app="github-actions", summary="quality: roc_auc below its floor", results=None,
+                            at=t0 + 1600)
     history.record_gate_run(repo, "4" * 40, "mlgate/quality", status="completed", conclusion="success",
                             app="github-actions", summary=f"quality: pass {EVIL}", results=None, at=t0 + 1900)
 
