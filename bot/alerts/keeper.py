@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 ConfigFor = Callable[[str], "MlgateConfig | None"]  # repo -> its default branch's config (None: none or invalid)
 IssuesFor = Callable[[str], IssueWriter]
+TICK_SECONDS = 60.0
 
 
 def _epoch(iso: object) -> float | None:
@@ -104,9 +105,20 @@ class AlertKeeper:
         self.dashboard_url = dashboard_url
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._next_tick = 0.0
 
-    def __call__(self, repo: str, _what: str = "") -> None:
+    def __call__(self, repo: str, what: str = "") -> None:
+        """A recorder's listener: checks matter only on a landed commit (the queue's landing, a
+        deployment status or a queue step always do)."""
+        if what.startswith("checks:") and not self._landed(repo, what.removeprefix("checks:")):
+            return
         self.refresh(repo)
+
+    def _landed(self, repo: str, sha: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(queue_builds.c.build_id).where(
+                queue_builds.c.repo == repo, queue_builds.c.sha == sha, queue_builds.c.outcome == "landed")
+            ).first() is not None
 
     def refresh(self, repo: str) -> None:
         with self._guard:
@@ -120,6 +132,12 @@ class AlertKeeper:
             return sorted(r[0] for r in conn.execute(q))
 
     def tick(self) -> None:
+        """The worker's timer (every second): every TICK_SECONDS, re-evaluate every repository (a batch
+        past its timeout, data gone stale by the clock)."""
+        now = self.clock()
+        if now < self._next_tick:
+            return
+        self._next_tick = now + TICK_SECONDS
         for repo in self.known_repos():
             try:
                 self.refresh(repo)

@@ -23,7 +23,7 @@ from mlgate.names import GATE_PREFIX
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[str, str], None]  # (repo, what changed: "checks", "queue", "deployment", "tick")
+Listener = Callable[[str, str], None]  # (repo, what changed: "checks:<sha>", "queue", "deployment")
 _FINDINGS_KEPT = 30
 
 
@@ -68,7 +68,7 @@ class Recorder:
             self.store.record_gate_run(repo, run.head_sha, run.name, status=run.status, conclusion=run.conclusion,
                                        app=run.app, summary=run.summary, results=digest(run.name, run.text),
                                        at=self.clock())
-            self._tell(repo, "checks")
+            self._tell(repo, f"checks:{run.head_sha}")
         elif event in ("deployment_status", "deployment"):
             self._tell(repo, "deployment")
 
@@ -80,10 +80,6 @@ class Recorder:
                 self._tell(repo, "queue")
         except Exception as exc:
             log.error("recording the merge queue of %s failed (%s: %s)", repo, type(exc).__name__, exc)
-
-    def tick(self, repos: list[str]) -> None:
-        for repo in repos:
-            self._tell(repo, "tick")
 
     def _tell(self, repo: str, what: str) -> None:
         for listen in self.listeners:
