@@ -38,7 +38,8 @@ def build(bid: int, *numbers: int, sha: str | None = "s" * 40) -> Build:
 
 def test_a_batch_that_lands_gives_a_landed_build_and_merged_events() -> None:
     queued = QueueState(R, pulls=(Pull(1, "main", "1" * 40, QUEUED, seq=1), Pull(2, "main", "2" * 40, QUEUED, seq=2)))
-    testing = QueueState(R, pulls=(Pull(1, "main", "1" * 40, TESTING, seq=1), Pull(2, "main", "2" * 40, TESTING, seq=2)),
+    testing = QueueState(R, pulls=(Pull(1, "main", "1" * 40, TESTING, seq=1),
+                                   Pull(2, "main", "2" * 40, TESTING, seq=2)),
                          lanes=(Lane("main", build=build(7, 1, 2)),))
     rows, events = diff(queued, testing, 150.0)
     assert [(r.build_id, r.outcome, r.pulls, r.finished_at) for r in rows] == [(7, "running", (1, 2), None)]
