@@ -79,6 +79,7 @@ def attach_history_and_alerts(settings: Settings, engine: Engine, handlers: Hand
     each recorded change and at each tick). They observe the bot; they decide nothing for it."""
     recorder = Recorder(HistoryStore(engine), clock=handlers.clock)
     handlers.observers.append(recorder.after_delivery)
+    handlers.evaluated.append(recorder.after_evaluation)
     if handlers.queue is not None:
         handlers.queue.on_step = recorder.after_step
 

@@ -17,7 +17,9 @@ from typing import Any
 from mlgate.bot.github.payloads import check_run_of, repo_name, status_of
 from mlgate.bot.history.diff import diff
 from mlgate.bot.history.tables import HistoryStore
+from mlgate.bot.github.facts import PullFacts
 from mlgate.bot.pr.check_rule import read_results
+from mlgate.bot.pr.evaluation import Evaluation
 from mlgate.bot.queue.model import QueueState
 from mlgate.names import GATE_PREFIX
 
@@ -71,6 +73,20 @@ class Recorder:
             self._tell(repo, f"checks:{run.head_sha}")
         elif event in ("deployment_status", "deployment"):
             self._tell(repo, "deployment")
+
+    def after_evaluation(self, facts: PullFacts, evaluation: Evaluation) -> None:
+        """The review rules' verdicts on this head: who approved, who may, what is missing."""
+        try:
+            review = evaluation.review
+            rules = [] if review is None else [
+                {"name": r.name, "status": r.status.value, "summary": r.summary, "approved_by": list(r.approved_by),
+                 "reviewers": r.reviewers_text, "files": list(r.files[:20])}
+                for r in review.rules if r.applies]
+            self.store.record_review(facts.repo, facts.number, facts.head_sha, evaluation.report.conclusion, rules,
+                                     self.clock())
+        except Exception as exc:
+            log.error("recording the review of %s#%d failed (%s: %s)", facts.repo, facts.number,
+                      type(exc).__name__, exc)
 
     def after_step(self, repo: str, old: QueueState, new: QueueState, now: float) -> None:
         try:

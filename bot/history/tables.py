@@ -25,6 +25,16 @@ gate_runs = sa.Table(
     sa.Column("results", sa.JSON(), nullable=True),
     sa.Column("recorded_at", sa.Float(), nullable=False),
 )
+pull_reviews = sa.Table(
+    "pull_reviews",
+    metadata,
+    sa.Column("repo", sa.String(255), primary_key=True),
+    sa.Column("number", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("sha", sa.String(64), primary_key=True),
+    sa.Column("conclusion", sa.String(32), nullable=False),
+    sa.Column("rules", sa.JSON(), nullable=False),
+    sa.Column("recorded_at", sa.Float(), nullable=False),
+)
 queue_builds = sa.Table(
     "queue_builds",
     metadata,
@@ -70,6 +80,20 @@ class HistoryStore:
                     conn.execute(gate_runs.insert().values(repo=repo, sha=sha, name=name, **values))
                 except sa.exc.IntegrityError:  # a concurrent writer inserted it first: ours is as new
                     conn.execute(gate_runs.update().where(key).values(**values))
+
+    def record_review(self, repo: str, number: int, sha: str, conclusion: str, rules: list[dict[str, Any]],
+                      at: float) -> None:
+        """The newest verdict of the review rules on one head of a PR; `recorded_at` stays the first
+        evaluation's time (when the bot first judged this head: the PR page's history of heads)."""
+        values = {"conclusion": conclusion, "rules": rules}
+        key = (pull_reviews.c.repo == repo) & (pull_reviews.c.number == number) & (pull_reviews.c.sha == sha)
+        with self.engine.begin() as conn:
+            if conn.execute(pull_reviews.update().where(key).values(**values)).rowcount == 0:
+                try:
+                    conn.execute(pull_reviews.insert().values(repo=repo, number=number, sha=sha, recorded_at=at,
+                                                              **values))
+                except sa.exc.IntegrityError:
+                    conn.execute(pull_reviews.update().where(key).values(**values))
 
     def record_queue(self, repo: str, builds: Iterable[BuildRow], events: Iterable[PullEvent]) -> None:
         """Upsert the builds that changed; append the PR events."""

@@ -93,6 +93,7 @@ class Handlers:
     # alerts (bot/history/recorder.py, bot/alerts). They observe; they never change a decision.
     observers: list[Callable[[str, Mapping[str, Any]], None]] = field(default_factory=list)
     tickers: list[Callable[[], None]] = field(default_factory=list)
+    evaluated: list[Callable[[PullFacts, Evaluation], None]] = field(default_factory=list)
     _last_read: dict[tuple[str, int], str] = field(default_factory=dict, repr=False)
 
     # --- Dispatcher protocol -------------------------------------------------------------------
@@ -124,6 +125,8 @@ class Handlers:
         existing = executor.existing_report(repo, number)
         evaluation = self.evaluation(forge, facts, config, decode_state(existing[1] if existing else None))
         executor.apply(evaluation.actions)
+        for observe in self.evaluated:
+            observe(facts, evaluation)
         self._feed_gates(facts, evaluation)
 
     def resync(self, repo: str) -> set[PullRef]:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from mlgate.bot.alerts.store import alerts
 from mlgate.bot.commands.heads import pull_heads
 from mlgate.bot.deploy.ledger import deploy_records, deploy_versions
-from mlgate.bot.history.tables import gate_runs, queue_builds, queue_events
+from mlgate.bot.history.tables import gate_runs, pull_reviews, queue_builds, queue_events
 from mlgate.bot.queue.codec import state_from_json
 from mlgate.bot.queue.model import ACTIVE, QUEUED, TESTING, WAITING, QueueState, queue_rank
 from mlgate.bot.queue.store import queue_state
@@ -252,10 +252,21 @@ class GateCell:
 
 
 @dataclass(frozen=True)
+class RuleView:
+    name: str
+    status: str
+    summary: str
+    approved_by: tuple[str, ...]
+    reviewers: str
+
+
+@dataclass(frozen=True)
 class HeadView:
     sha: str
     seen_at: float
     gates: tuple[GateCell, ...]
+    verdict: str | None = None  # the bot's `mlgate` verdict on this head, when it evaluated it
+    rules: tuple[RuleView, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -284,11 +295,21 @@ def pull_page(engine: Engine, repo: str, number: int) -> PullPage | None:
         first: dict[str, float] = {}
         for h in heads:
             first.setdefault(h.sha, h.seen_at)
+        # the head log forgets a PR once it is closed; the review verdicts the bot recorded remain
+        for r in conn.execute(sa.select(pull_reviews.c.sha, pull_reviews.c.recorded_at).where(
+                pull_reviews.c.repo == repo, pull_reviews.c.number == number)):
+            first[r.sha] = min(first.get(r.sha, r.recorded_at), r.recorded_at)
         for sha, seen in sorted(first.items(), key=lambda kv: -kv[1]):
             runs = conn.execute(sa.select(gate_runs).where(gate_runs.c.repo == repo, gate_runs.c.sha == sha)
                                 .order_by(gate_runs.c.name)).all()
+            review = conn.execute(sa.select(pull_reviews).where(
+                pull_reviews.c.repo == repo, pull_reviews.c.number == number, pull_reviews.c.sha == sha)).first()
+            rules = tuple(RuleView(str(r.get("name")), str(r.get("status")), str(r.get("summary")),
+                                   tuple(str(u) for u in r.get("approved_by") or ()), str(r.get("reviewers")))
+                          for r in (review.rules if review is not None else ()) if isinstance(r, dict))
             page.heads.append(HeadView(sha, seen, tuple(GateCell(r.name, r.status, r.conclusion, r.summary or "")
-                                                         for r in runs)))
+                                                         for r in runs),
+                                       review.conclusion if review is not None else None, rules))
         events = conn.execute(sa.select(queue_events).where(queue_events.c.repo == repo,
                                                             queue_events.c.number == number)
                               .order_by(queue_events.c.id)).all()

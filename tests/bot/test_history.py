@@ -94,7 +94,7 @@ def test_the_bot_records_gate_results_and_queue_steps(tmp_path: Path) -> None:
             {"name": "roc_auc", "slice": "all", "value": 0.61, "status": "fail"}]
         assert rows["tests"].results is None
         # a queue step through the real runner is recorded as a build and events
-        assert bot.queue is not None and bot.queue.on_step is not None
+        assert bot.queue is not None and bot.queue.on_step is not None and len(bot.evaluated) == 1
         before = QueueState(R, pulls=(Pull(9, "main", "9" * 40, QUEUED),))
         after = QueueState(R, pulls=(Pull(9, "main", "9" * 40, TESTING),), lanes=(Lane("main", build=build(1, 9)),))
         bot.queue.on_step(R, before, after, 50.0)

@@ -61,6 +61,9 @@ def test_pull_page_shows_gates_per_head_and_queue_events(page: Any, dashboard: D
     heads = [h.inner_text() for h in page.query_selector_all("main h3")]
     assert heads[0].startswith("444444444444") and heads[1].startswith("333333333333")
     assert "roc_auc below its floor" in text and "testing" in text and "in build 4" in text
+    rules = [t.inner_text() for t in page.query_selector_all("table.rules")]
+    assert "satisfied\tbob\t@bob" in rules[0] and "missing_approvals\t—" in rules[1]
+    assert "mlgate: success" in heads[0] and "mlgate: failure" in heads[1]
     shot(page, screens, "pull")
 
 

@@ -48,6 +48,11 @@ def test_every_page_of_the_demo(demo: DemoResult, chromium: Any, screens: Path) 
         text = page.inner_text("main")
         assert "mlgate/bias" in text and "failure" in text and "never queued" in text
 
+        page.goto(base + "/pull/2")  # the training change: blocked on bob, then approved by him, then landed
+        rules = page.inner_text("table.rules")
+        assert "training code needs an ML reviewer" in rules and "satisfied" in rules and "bob" in rules
+        assert "merged" in page.inner_text("main")
+
         page.goto(base + "/models")
         text = page.inner_text("main")
         assert "2000" in text.split("Newest data timestamp seen by the data gate:")[1][:30]

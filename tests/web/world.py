@@ -107,6 +107,12 @@ def seed(engine: Any, repo: str, t0: float) -> None:
     history.record_gate_run(repo, "3" * 40, "mlgate/quality", status="completed", conclusion="failure",
                             app="github-actions", summary="quality: roc_auc below its floor", results=None,
                             at=t0 + 1600)
+    history.record_review(repo, 4, "3" * 40, "failure", [
+        {"name": "training code needs an ML reviewer", "status": "missing_approvals", "approved_by": [],
+         "reviewers": "@bob", "summary": "0 of 1 approval; 1 more needed from @bob"}], t0 + 1600)
+    history.record_review(repo, 4, "4" * 40, "success", [
+        {"name": "training code needs an ML reviewer", "status": "satisfied", "approved_by": ["bob"],
+         "reviewers": "@bob", "summary": "1 of 1 approval (@bob)"}], t0 + 1900)
     history.record_gate_run(repo, "4" * 40, "mlgate/quality", status="completed", conclusion="success",
                             app="github-actions", summary=f"quality: pass {EVIL}", results=None, at=t0 + 1900)
 

@@ -1,5 +1,5 @@
-"""What the dashboard and the alerts need that the bot did not keep: gate results per commit, the
-merge queue's builds and PR events over time, and the alerts with their GitHub issue.
+"""What the dashboard and the alerts need that the bot did not keep: gate results per commit, review
+verdicts per PR head, the merge queue's builds and PR events over time, and the alerts with their GitHub issue.
 
 Revision ID: 0005_dashboard
 Revises: 0004_pull_heads
@@ -30,6 +30,15 @@ def upgrade() -> None:
         sa.Column("app", sa.String(255), nullable=True),
         sa.Column("summary", sa.Text(), nullable=True),
         sa.Column("results", sa.JSON(), nullable=True),
+        sa.Column("recorded_at", sa.Float(), nullable=False),
+    )
+    op.create_table(
+        "pull_reviews",
+        sa.Column("repo", sa.String(255), primary_key=True),
+        sa.Column("number", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("sha", sa.String(64), primary_key=True),
+        sa.Column("conclusion", sa.String(32), nullable=False),
+        sa.Column("rules", sa.JSON(), nullable=False),
         sa.Column("recorded_at", sa.Float(), nullable=False),
     )
     op.create_table(
@@ -76,4 +85,5 @@ def downgrade() -> None:
     op.drop_index("ix_queue_events_repo_number", table_name="queue_events")
     op.drop_table("queue_events")
     op.drop_table("queue_builds")
+    op.drop_table("pull_reviews")
     op.drop_table("gate_runs")
