@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from mlgate.bot.github.facts import PullFacts
 from mlgate.bot.github.payloads import check_run_of, repo_name, status_of
 from mlgate.bot.history.diff import diff
 from mlgate.bot.history.tables import HistoryStore
-from mlgate.bot.github.facts import PullFacts
 from mlgate.bot.pr.check_rule import read_results
 from mlgate.bot.pr.evaluation import Evaluation
 from mlgate.bot.queue.model import QueueState
