@@ -377,6 +377,7 @@ class DeploymentView:
     model: str | None
     data: str | None
     prs: tuple[int, ...]
+    requested_by: str = ""
 
 
 def deployments_page(engine: Engine, repo: str) -> tuple[dict[str, DeploymentView], list[DeploymentView]]:
@@ -393,7 +394,7 @@ def deployments_page(engine: Engine, repo: str) -> tuple[dict[str, DeploymentVie
         found = versions.get(r.sha, {})
         history.append(DeploymentView(int(r.deployment_id), r.environment, r.sha, r.state, r.rollback_of,
                                       r.created_at.timestamp(), r.updated_at.timestamp(), found.get("model"),
-                                      found.get("data"), tuple(found.get("prs") or ())))
+                                      found.get("data"), tuple(found.get("prs") or ()), r.requested_by or ""))
     current: dict[str, DeploymentView] = {}
     for d in history:
         if d.state == "success" and d.environment not in current:

@@ -88,6 +88,9 @@ def test_deployments_page(page: Any, dashboard: Dashboard, screens: Path) -> Non
     page.goto(f"{dashboard.url}/{OWNER}/{PUBLIC}/deployments")
     text = page.inner_text("main")
     assert "rolled back deployment 102" in text and "failure" in text
+    history = [r.inner_text().split("\t") for r in page.query_selector_all("section:nth-of-type(2) table tr")][1:]
+    assert [(r[0], r[6]) for r in history] == [("103", OWNER), ("102", "mlgate (after landing)"),
+                                               ("101", "mlgate (after landing)")]
     current = page.inner_text("section:first-of-type table")
     assert "staging" in current and "bbbbbbbbbbbb" in current and "103" in current
     shot(page, screens, "deployments")

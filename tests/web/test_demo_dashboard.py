@@ -64,6 +64,7 @@ def test_every_page_of_the_demo(demo: DemoResult, chromium: Any, screens: Path) 
         page.goto(base + "/deployments")
         text = page.inner_text("main")
         assert "staging" in text and "rolled back deployment" in text and "production" in text
+        assert "\talice\t" in page.inner_text("section:nth-of-type(2) table")  # who asked for the rollback
 
         page.goto(base + "/alerts")
         text = page.inner_text("main")

@@ -100,7 +100,8 @@ def seed(engine: Any, repo: str, t0: float) -> None:
     history.record_queue(repo, *diff(QueueState(repo), current, t0 + 2000))
     ledger.add_deployment(repo, DeployRecord(101, "staging", "b" * 40, "success"))
     ledger.add_deployment(repo, DeployRecord(102, "staging", "c" * 40, "failure"))
-    ledger.add_deployment(repo, DeployRecord(103, "staging", "b" * 40, "success", rollback_of=102))
+    ledger.add_deployment(repo, DeployRecord(103, "staging", "b" * 40, "success", rollback_of=102,
+                                                requested_by=OWNER))
     heads = SqlHeadLog(engine)
     heads.record(repo, 4, HeadSeen("3" * 40, t0 + 1500, "opened"))
     heads.record(repo, 4, HeadSeen("4" * 40, t0 + 1800, "synchronize"))

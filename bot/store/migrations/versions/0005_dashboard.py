@@ -20,6 +20,9 @@ BIGINT_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    # who asked for a deployment (/deploy, /rollback); NULL: the bot itself
+    with op.batch_alter_table("deploy_records") as batch:
+        batch.add_column(sa.Column("requested_by", sa.String(255), nullable=True))
     op.create_table(
         "gate_runs",
         sa.Column("repo", sa.String(255), primary_key=True),
@@ -87,3 +90,5 @@ def downgrade() -> None:
     op.drop_table("queue_builds")
     op.drop_table("pull_reviews")
     op.drop_table("gate_runs")
+    with op.batch_alter_table("deploy_records") as batch:
+        batch.drop_column("requested_by")
