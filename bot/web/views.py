@@ -9,7 +9,9 @@ that does not exist. Templates autoescape every value.
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import secrets
 import time
 import urllib.parse
@@ -61,6 +63,20 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>~])")
+
+
+def plain(markdown: str) -> str:
+    """The alerts' Markdown (written for GitHub issues, user text escaped by `md`) as the plain text it
+    reads as: code spans, bold and backslash escapes dropped, entities decoded. The template escapes
+    the result again, so nothing in it is ever markup on the page."""
+    text = _CODE_SPAN.sub(lambda m: m.group(2).strip(), markdown)
+    text = text.replace("**", "")
+    text = _MD_ESCAPE.sub(r"\1", text)
+    return html.unescape(text)
+
+
 def _safe_next(target: str | None) -> str:
     """Only a path of this site (never `//host` or a URL): no open redirect after signing in."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -87,8 +103,9 @@ def create_blueprint(engine: Engine, access: RepoAccess, config: DashboardConfig
         return repo
 
     def page(template: str, **values: Any) -> str:
-        return render_template(template, viewer=viewer(), when=_when, duration=_duration,
-                               sign_in=bool(config.oauth_client_id), **values)
+        return render_template(template, viewer=viewer(), when=_when, duration=_duration, plain=plain,
+                               sign_in=bool(config.oauth_client_id), web_url=config.github_web_url.rstrip("/"),
+                               **values)
 
     @bp.get("/")
     def index() -> str:

@@ -1,4 +1,5 @@
-"""The dashboard's charts are honest: the axis spans what it says, points sit where their values are."""
+"""The dashboard's pure helpers: charts are honest (the axis spans what it says, points sit where their
+values are); alert text reads as plain text."""
 
 from __future__ import annotations
 
@@ -34,3 +35,10 @@ def test_labels_are_escaped_and_no_data_is_said() -> None:
     svg = str(line_chart("<b>x</b>", "<i>", ["<s>"], [1.0]))
     assert "<b>" not in svg and "<s>" not in svg and "&lt;b&gt;" in svg
     assert "no data" in str(line_chart("t", "u", [], []))
+
+
+def test_alert_markdown_reads_as_plain_text_and_stays_escaped() -> None:
+    from mlgate.bot.web.views import plain
+
+    assert plain("`staging` was rolled back to `bbbbbbb` (**failure**)") == "staging was rolled back to bbbbbbb (failure)"
+    assert plain(r"summary \*x\* &lt;script&gt;") == "summary *x* <script>"  # the template escapes it again

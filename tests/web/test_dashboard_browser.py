@@ -100,6 +100,8 @@ def test_alerts_page(page: Any, dashboard: Dashboard, screens: Path) -> None:
     page.goto(f"{dashboard.url}/{OWNER}/{PUBLIC}/alerts")
     text = page.inner_text("main")
     assert "Open alerts" in text and "staging was rolled back" in text and "#1" in text
+    assert "staging was rolled back to bbbbbbbbbbbb (deployment 103" in text and "`" not in text
+    assert page.get_attribute("text=#1", "href") == f"{dashboard.sandbox.url}/{OWNER}/{PUBLIC}/issues/1"
     shot(page, screens, "alerts")
 
 
