@@ -40,5 +40,6 @@ def test_labels_are_escaped_and_no_data_is_said() -> None:
 def test_alert_markdown_reads_as_plain_text_and_stays_escaped() -> None:
     from mlgate.bot.web.views import plain
 
-    assert plain("`staging` was rolled back to `bbbbbbb` (**failure**)") == "staging was rolled back to bbbbbbb (failure)"
+    text = plain("`staging` was rolled back to `bbbbbbb` (**failure**)")
+    assert text == "staging was rolled back to bbbbbbb (failure)"
     assert plain(r"summary \*x\* &lt;script&gt;") == "summary *x* <script>"  # the template escapes it again
