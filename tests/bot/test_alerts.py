@@ -135,12 +135,13 @@ def test_user_text_in_an_alert_is_escaped() -> None:
 
 
 @pytest.fixture
-def world(tmp_path: Path):  # type: ignore[no-untyped-def]
+def world(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
+    """The sandbox and the bot's store, on SQLite and on PostgreSQL (the `db_url` fixture)."""
     with SandboxServer(tmp_path / "sandbox", users=("alice", "mlgate-bot")) as sandbox:
         sandbox.create_repo("alice", "model", "alice", auto_init=True)
         sandbox.api("PUT", "/repos/alice/model/collaborators/mlgate-bot", "alice",
                     json={"permission": "push"}).raise_for_status()
-        settings = Settings(database_url=f"sqlite:///{tmp_path / 'bot.sqlite3'}", github_url=sandbox.api_url,
+        settings = Settings(database_url=db_url, github_url=sandbox.api_url,
                             auth_mode="token", github_token="mlgate-bot")
         inbox = Inbox.open(settings.database_url)
         forges = forge_factory(settings, ForgeOptions(seconds_between_writes=0))
