@@ -1,8 +1,8 @@
 """Keeps the alerts of a repository: gather the facts (the bot's store), decide (decide.py), store,
 then write the GitHub issues.
 
-Called by the history recorder when a repository's checks, queue or deployments changed, and by
-the worker's tick (timeouts and staleness by the clock). The store is written first: the dashboard
+Called by the history recorder when checks on a landed commit or a deployment changed, and by the
+worker's tick once a minute (queue changes, timeouts and staleness by the clock). The store is written first: the dashboard
 shows an alert even when GitHub is down, and an issue write that failed is retried at the next
 evaluation (`synced` stays false until GitHub has the text).
 """
@@ -108,8 +108,7 @@ class AlertKeeper:
         self._next_tick = 0.0
 
     def __call__(self, repo: str, what: str = "") -> None:
-        """A recorder's listener: checks matter only on a landed commit (the queue's landing, a
-        deployment status or a queue step always do)."""
+        """A recorder's listener: checks matter only on a landed commit; a deployment status always does."""
         if what.startswith("checks:") and not self._landed(repo, what.removeprefix("checks:")):
             return
         self.refresh(repo)

@@ -4,7 +4,7 @@ It never changes what the bot decides: it writes history rows (and a failure her
 raised into the delivery). `after_delivery` records every check run and status as reported on its
 SHA, with a compact digest of a gate's results JSON (metrics, findings, details): the dashboard's
 charts and the alerts read these. `after_step` records the queue's builds and PR events
-(`diff.diff`). Listeners (the alerts) are told which repository changed.
+(`diff.diff`). Listeners (the alerts) are told which repository's checks or deployments changed.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from mlgate.names import GATE_PREFIX
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[str, str], None]  # (repo, what changed: "checks:<sha>", "queue", "deployment")
+Listener = Callable[[str, str], None]  # (repo, what changed: "checks:<sha>" or "deployment")
 _FINDINGS_KEPT = 30
 
 
@@ -92,8 +92,8 @@ class Recorder:
         try:
             builds, events = diff(old, new, now)
             self.store.record_queue(repo, builds, events)
-            if builds:
-                self._tell(repo, "queue")
+            # Listeners are not told here: this runs inside the queue's step, under its lock, and
+            # the alerts read GitHub; they see queue changes at their next tick (once a minute).
         except Exception as exc:
             log.error("recording the merge queue of %s failed (%s: %s)", repo, type(exc).__name__, exc)
 
