@@ -2,9 +2,9 @@
 then write the GitHub issues.
 
 Called by the history recorder when checks on a landed commit or a deployment changed, and by the
-worker's tick once a minute (queue changes, timeouts and staleness by the clock). The store is written first: the dashboard
-shows an alert even when GitHub is down, and an issue write that failed is retried at the next
-evaluation (`synced` stays false until GitHub has the text).
+worker's tick once a minute (queue changes, timeouts and staleness by the clock). The store is
+written first: the dashboard shows an alert even when GitHub is down, and an issue write that
+failed is retried at the next evaluation (`synced` stays false until GitHub has the text).
 """
 
 from __future__ import annotations
