@@ -14,7 +14,7 @@ from html import escape
 
 from markupsafe import Markup
 
-WIDTH, HEIGHT = 560, 220
+WIDTH, HEIGHT = 340, 190
 LEFT, RIGHT, TOP, BOTTOM = 64, 36, 16, 48
 
 
