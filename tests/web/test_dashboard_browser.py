@@ -1,7 +1,7 @@
 """The dashboard read in a real browser (Playwright driving Debian's Chromium): each page against
 the sandbox world, checking what a person reads, with screenshots (under pytest's tmp dir).
-The browser fetches nothing but the dashboard itself: every other request is recorded and fails
-the test."""
+The page may reach nothing but the dashboard and the sandbox (tests/browser.py's `offline_page`
+refuses the rest); any other request, or a script that runs, fails the test."""
 
 from __future__ import annotations
 
@@ -11,23 +11,24 @@ from typing import Any
 
 import pytest
 
+from tests.browser import offline_page
 from tests.web.world import EVIL, OWNER, PRIVATE, PUBLIC, READER, Dashboard
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def page(chromium: Any, dashboard: Dashboard) -> Iterator[Any]:
-    context = chromium.new_context(viewport={"width": 1200, "height": 900})
-    p = context.new_page()
+def page(browser: Any, dashboard: Dashboard) -> Iterator[Any]:
+    offline = offline_page(browser, width=1200, height=900)  # loopback only: nothing from the internet
+    p = offline.page
     foreign: list[str] = []
     allowed = (dashboard.url, dashboard.sandbox.url)
     p.on("request", lambda r: None if r.url.startswith(allowed) else foreign.append(r.url))
     dialogs: list[str] = []
     p.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     yield p
-    context.close()
-    assert foreign == [], f"the page fetched from elsewhere: {foreign}"
+    offline.close()
+    assert foreign == [] and offline.refused == [], f"the page fetched from elsewhere: {foreign + offline.refused}"
     assert dialogs == [], f"a script ran: {dialogs}"
 
 

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from mlgate.demo import DemoResult, run_demo
+from tests.browser import offline_page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -29,9 +30,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoResult]:
             result.stop()
 
 
-def test_every_page_of_the_demo(demo: DemoResult, chromium: Any, screens: Path) -> None:
+def test_every_page_of_the_demo(demo: DemoResult, browser: Any, screens: Path) -> None:
     base = demo.urls["dashboard"]
-    page = chromium.new_page(viewport={"width": 1200, "height": 900})
+    offline = offline_page(browser, width=1200, height=900)
+    page = offline.page
     foreign: list[str] = []
     page.on("request", lambda r: None if r.url.startswith((demo.urls["bot"], demo.urls["sandbox"]))
             else foreign.append(r.url))
@@ -71,8 +73,8 @@ def test_every_page_of_the_demo(demo: DemoResult, chromium: Any, screens: Path) 
         assert "Deployment to production failed" in text
         page.screenshot(path=str(screens / "demo-alerts.png"), full_page=True)
     finally:
-        page.close()
-    assert foreign == []
+        offline.close()
+    assert foreign == [] and offline.refused == []
     issues = requests.get(f"{demo.urls['sandbox']}/api/v3/repos/alice/arrests/issues",
                           params={"labels": "mlgate-alert", "state": "open"},
                           headers={"Authorization": "token alice"}, timeout=30).json()
