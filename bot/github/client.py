@@ -721,6 +721,44 @@ class GitHubForge:
             idempotent=True,
         )
 
+    def repository_private(self, repo: str) -> bool | None:
+        """Is the repository private (True), public (False), or not visible to the bot (None)?"""
+        _check_repo(repo)
+
+        def get() -> bool | None:
+            try:
+                return bool(self._json("GET", f"/repos/{repo}").get("private", True))
+            except github.UnknownObjectException:
+                return None
+
+        return self._read(f"visibility of {repo}", get)
+
+    # --- alert issues (bot/alerts/issues.py) ---------------------------------------------------------
+    def create_issue(self, repo: str, title: str, body: str, labels: tuple[str, ...]) -> int:
+        """POST /issues (not retried blindly: an uncertain POST is confirmed by finding the bot's open
+        issue with that label and exactly that body)."""
+        _check_repo(repo)
+        body = fit(body, COMMENT_LIMIT, "issue")
+        data = {"title": title[:256], "body": body, "labels": list(labels)}
+
+        def post() -> int:
+            return int(self._json("POST", f"/repos/{repo}/issues", body=data)["number"])
+
+        def confirm() -> int | None:
+            params = {"state": "open", "labels": ",".join(labels), "per_page": 100}
+            for issue in self._json("GET", f"/repos/{repo}/issues", params=params) or ():
+                if issue.get("body") == body and "pull_request" not in issue:
+                    return int(issue["number"])
+            return None
+
+        return self._write(f"alert issue in {repo}", post, idempotent=False, confirm=confirm)
+
+    def edit_issue(self, repo: str, number: int, *, title: str, body: str, state: str) -> None:
+        _check_repo(repo)
+        data = {"title": title[:256], "body": fit(body, COMMENT_LIMIT, "issue"), "state": state}
+        self._write(f"edit issue {repo}#{number}",
+                    lambda: self._json("PATCH", f"/repos/{repo}/issues/{int(number)}", body=data), idempotent=True)
+
 
 def _refused_contexts(data: Any) -> tuple[tuple[str, str], ...]:
     """(context, state) of GitHub's 409 body (`errors[].contexts[]`) that are not green, best effort."""

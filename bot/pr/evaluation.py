@@ -52,6 +52,7 @@ class Evaluation:
 
     actions: tuple[Action, ...]
     report: GateReport
+    review: ReviewResult | None = None  # the review rules' verdicts (None when the config is invalid)
 
 
 def evaluate_pull(
@@ -96,7 +97,7 @@ def evaluate_pull(
     if users or teams:
         actions.append(RequestReviewers(facts.repo, facts.number, users, teams))
     actions.append(UpsertReport(facts.repo, facts.number, render_comment(data)))
-    return Evaluation(tuple(actions), report)
+    return Evaluation(tuple(actions), report, review)
 
 
 def gate_lines(report: GateReport) -> tuple[GateLine, ...]:

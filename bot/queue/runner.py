@@ -89,6 +89,8 @@ class QueueRunner:
     clock: Callable[[], float] = time.time
     # Called once the base moved to a landed SHA: (repo, sha, PR numbers, config branch); deployments hook here.
     on_landed: Callable[[str, str, tuple[int, ...], str], None] | None = None
+    # Called after each saved step: (repo, state before, state after, now); the dashboard's history hooks here.
+    on_step: Callable[[str, QueueState, QueueState, float], None] | None = None
     executed: deque[str] = field(default_factory=lambda: deque(maxlen=1000))  # recent work, for logs and tests
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
@@ -170,6 +172,8 @@ class QueueRunner:
             if new == row.state and not actions and row.version:
                 return ()
             if self.store.save(row, new, wakeup_at=next_wakeup(new, config), now=now, config_branch=branch):
+                if self.on_step is not None:
+                    self.on_step(repo, row.state, new, now)
                 return actions
             log.info("merge queue of %s changed while stepping %s; re-reading", repo, type(event).__name__)
         raise RuntimeError(f"could not save the merge-queue state of {repo}: it kept changing")

@@ -122,6 +122,20 @@ class ArtifactsConfig(StrictModel):
     data: list[str] = []
 
 
+class AlertsConfig(StrictModel):
+    """`alerts:`: what the bot raises an alert for (docs/dashboard.md) and whether it keeps each as a
+    GitHub issue. Read from the default branch, like the commands."""
+
+    enabled: bool = True
+    issues: bool = True  # keep each alert as one GitHub issue (opened once, updated, closed when resolved)
+    label: str = Field(default="mlgate-alert", min_length=1, max_length=50)
+    gate_failure: bool = True  # a gate failed on the newest landed commit of a base branch
+    data_stale: bool = True  # the data gate's staleness limit is crossed on a base branch
+    deployment: bool = True  # a deployment failed or was rolled back
+    batch_timeout: bool = True  # a merge-queue batch runs past merge.timeout_minutes
+    mention: list[str] = []  # logins or org/team names @-mentioned in a new alert issue
+
+
 class MlgateConfig(StrictModel):
     """The whole `.github/mlgate.yml`. A gate runs when its section is present."""
 
@@ -138,6 +152,7 @@ class MlgateConfig(StrictModel):
     review: ReviewConfig = ReviewConfig()
     commands: CommandsConfig = CommandsConfig()
     deploy: DeployConfig = DeployConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     @field_validator("version", mode="before")
     @classmethod
