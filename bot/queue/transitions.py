@@ -352,7 +352,7 @@ class _Tx:
             if first.single or first.alone_next:
                 self.launch(base, (first.number,))
                 return
-            size = strategy.batch_size(lane.recent, self.cfg.batch_size, self.cfg.adaptive)
+            size = strategy.batch_size(lane.recent, self.cfg.batch_size, self.cfg.adaptive, self.cfg.parallel)
             group = [p.number for p in pool if not (p.single or p.alone_next)][:size]
             if len(group) < size and self.now < _batch_due(pool, self.cfg):
                 return  # wait a moment for more PRs (a Tick at `next_wakeup` starts it)
@@ -363,23 +363,35 @@ class _Tx:
     def speculate(self, base: str) -> None:
         """Stack builds on the last one in flight, up to `merge.parallel` (Zuul's speculative gating):
         each is the previous staging commit + the next ready PRs, so if everything below it lands, its
-        own result stands for its own SHA. Not while bisecting (suspects), paused, or on top of a
-        build whose commit is not built yet or which already failed (what is built on it is doomed)."""
+        own result stands for its own SHA. Not while bisecting (a half of a known-bad group fails
+        half the time: what is stacked on it would mostly be wasted), paused, or on top of a build
+        whose commit is not built yet or which already failed (what is built on it is doomed)."""
         while True:
             lane = self.lane(base)
             chain = lane.chain
-            if not chain or len(chain) >= self.cfg.parallel or lane.suspects or lane.paused is not None:
+            if not chain or len(chain) >= self.cfg.parallel or lane.paused is not None:
                 return
             last = chain[-1]
             if last.sha is None or last.state == CREATING or _verdict(last, self.cfg)[0] == "red":
                 return
+            if lane.suspects:
+                # Bisection in parallel: stack the next part of the known-bad group on the part under
+                # test (prefixes: every green one lands, the first red one holds a broken PR), and
+                # still leave at least one PR untested, to be inferred.
+                in_flight = {n for b in chain for n in b.numbers}
+                rest = [n for n in lane.suspects if n not in in_flight]
+                if not in_flight <= set(lane.suspects) or len(rest) < 2:
+                    return
+                tested, _ = strategy.split(rest)
+                self.launch(base, tested, parent=last)
+                continue
             pool = self.ready(base)
             if not pool or pool[0].alone_next:
                 return  # a PR that conflicted in a batch is built alone on the base tip, not stacked
             if pool[0].single:
                 group = [pool[0].number]
             else:
-                size = strategy.batch_size(lane.recent, self.cfg.batch_size, self.cfg.adaptive)
+                size = strategy.batch_size(lane.recent, self.cfg.batch_size, self.cfg.adaptive, self.cfg.parallel)
                 group = [p.number for p in pool if not (p.single or p.alone_next)][:size]
                 if len(group) < size and self.now < _batch_due(pool, self.cfg):
                     return
