@@ -320,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     rate = f" ({60 / gap:g} PRs/h)" if args.arrival == "poisson" else ""
     print(f"PRs={args.prs} arrival={args.arrival}{rate} p={args.fail_rate} flaky={args.flaky_rate} "
           f"T={args.ci_minutes:g} min seeds={args.seeds}")
-    print(f"{'strategy':<11} {'runs/merged':>11} {'merged/CI-h':>11} {'median h':>9} {'p90 h':>7} {'good rejected':>14}")
+    print(f"{'strategy':<11} {'runs/merged':>11} {'merged/CI-h':>11} {'median h':>9} {'p90 h':>7} "
+          f"{'good rejected':>14}")
     for name, m in result.items():
         print(f"{name:<11} {m['ci_runs_per_merged']:>11.3f} {m['merged_per_ci_hour']:>11.3f} "
               f"{m['median_hours_to_merge']:>9.2f} {m['p90_hours_to_merge']:>7.2f} {m['good_rejected']:>14.2f}")

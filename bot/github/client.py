@@ -644,6 +644,26 @@ class GitHubForge:
         statuses = self._read(f"statuses on {repo}@{sha[:12]}", lambda: self._statuses(repo, sha))
         return (*runs, *statuses)
 
+    def active_workflow_runs(self, repo: str, sha: str) -> tuple[int, ...]:
+        """`GET /actions/runs?head_sha=` (first 100: a staging commit never has more), minus completed ones."""
+        _check_repo(repo)
+        data = self._read(f"workflow runs on {repo}@{sha[:12]}", lambda: self._json(
+            "GET", f"/repos/{repo}/actions/runs", params={"head_sha": sha, "per_page": 100}))
+        runs = data.get("workflow_runs") or [] if isinstance(data, dict) else []
+        return tuple(int(r["id"]) for r in runs if r.get("head_sha") == sha and r.get("status") != "completed")
+
+    def cancel_workflow_run(self, repo: str, run_id: int) -> bool:
+        _check_repo(repo)
+        try:
+            self._write(f"cancel workflow run {run_id} of {repo}",
+                        lambda: self._json("POST", f"/repos/{repo}/actions/runs/{int(run_id)}/cancel"),
+                        idempotent=True)
+        except GitHubAPIError as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
     def close_pull(self, repo: str, number: int) -> None:
         _check_repo(repo)
         self._write(f"close {repo}#{number}", lambda: self._json("PATCH", f"/repos/{repo}/pulls/{int(number)}",

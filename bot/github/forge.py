@@ -126,6 +126,15 @@ class Forge(Protocol):
         """Every check run and the latest status per context on `sha` (re-read after a restart)."""
         ...
 
+    def active_workflow_runs(self, repo: str, sha: str) -> tuple[int, ...]:
+        """Ids of the GitHub Actions runs on `sha` that have not completed (the queue cancels them when it
+        abandons that staging commit)."""
+        ...
+
+    def cancel_workflow_run(self, repo: str, run_id: int) -> bool:
+        """Cancel one Actions run; False when GitHub says it cannot (409: it completed meanwhile)."""
+        ...
+
     def close_pull(self, repo: str, number: int) -> None:
         ...
 

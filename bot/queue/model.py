@@ -466,13 +466,18 @@ class CreateStaging:
 @dataclass(frozen=True)
 class FastForward:
     """Move `base` from `from_sha` to `to_sha` WITHOUT force; report Done, or Refused when GitHub
-    refuses (not a fast-forward: the base moved). If the base already is `to_sha`, report Done."""
+    refuses (not a fast-forward: the base moved). If the base already is `to_sha`, report Done.
+
+    First the bot's own `mlgate` check is set to success on `to_sha` (every required check passed
+    there): branch protection usually requires `mlgate`, and GitHub checks the SHA being pushed."""
 
     repo: str
     base: str
     from_sha: str
     to_sha: str
     build_id: int
+    numbers: tuple[int, ...] = ()  # the PRs it lands (for the `mlgate` check set on `to_sha` first)
+    required: tuple[str, ...] = ()  # the checks that passed on `to_sha`
 
 
 @dataclass(frozen=True)

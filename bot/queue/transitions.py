@@ -445,7 +445,7 @@ class _Tx:
         lane = self.lane(build.base)
         assert build.sha is not None and build.base_sha is not None
         self.lanes[build.base] = replace(lane, build=replace(build, state=LANDING), runs=lane.runs + 1)
-        self.actions.append(FastForward(self.repo, build.base, build.base_sha, build.sha, build.id))
+        self.actions.append(_ff(self.repo, build))
 
     def landed(self, lane: Lane, sha: str) -> None:
         build = lane.build
@@ -620,7 +620,7 @@ def _create(repo: str, build: Build) -> CreateStaging:
 
 def _ff(repo: str, build: Build) -> FastForward:
     assert build.base_sha is not None and build.sha is not None
-    return FastForward(repo, build.base, build.base_sha, build.sha, build.id)
+    return FastForward(repo, build.base, build.base_sha, build.sha, build.id, build.numbers, build.required)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -847,6 +847,11 @@ def _on_ff_done(tx: _Tx, e: FastForwardDone) -> None:
 def _on_ff_refused(tx: _Tx, e: FastForwardRefused) -> None:
     lane = tx.lane_of_build(e.build_id)
     if not lane or not lane.build or lane.build.id != e.build_id or lane.build.state != LANDING:
+        return
+    if e.base_sha is not None and e.base_sha == lane.build.base_sha:
+        # The base did not move, so GitHub refused for another reason (branch protection, a rule, a
+        # permission): rebuilding would test the same thing forever. It stays landing; the fast-forward
+        # is asked again after merge.start_timeout_minutes (the runner logs GitHub's answer).
         return
     tx.abort_from(lane, 1, "the base moved under the build below it")
     lane = tx.lane(lane.base)

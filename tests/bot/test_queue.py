@@ -182,7 +182,8 @@ def test_only_green_on_every_required_check_of_the_exact_sha_fast_forwards() -> 
     assert not of(h(q.CheckUpdate(sha, "tests", "completed", "success")), q.FastForward)  # one still missing
     assert not of(h(q.CheckUpdate(sha, "mlgate/bias", "in_progress", app="github-actions")), q.FastForward)
     out = h(gate(sha, "mlgate/bias"))
-    assert of(out, q.FastForward) == [q.FastForward(REPO, "main", "c" * 40, sha, h.build.id)]
+    ff = q.FastForward(REPO, "main", "c" * 40, sha, h.build.id, (1,), h.cfg.required_checks)
+    assert of(out, q.FastForward) == [ff]
     assert h.status(1) == q.TESTING  # nothing is reported landed before the base moved
 
 
@@ -616,7 +617,7 @@ def test_state_round_trips_through_json_at_every_step_and_resume_re_emits_what_i
     # a restart while the fast-forward is in flight asks for it again, and for the try's commit
     restarted = q.state_from_json(json.loads(json.dumps(q.state_to_json(h.state))))
     _, actions = q.step(restarted, q.Resume(), h.now, h.cfg)
-    assert of(actions, q.FastForward) == [q.FastForward(REPO, "main", "b" * 40, sha, h.build.id)]
+    assert [(a.from_sha, a.to_sha, a.build_id) for a in of(actions, q.FastForward)] == [("b" * 40, sha, h.build.id)]
     assert [a.purpose for a in of(actions, q.CreateStaging)] == ["try"]
 
 

@@ -369,3 +369,73 @@ def test_rebase_lands_the_prs_commits_replayed_linearly(
     assert [len(c["parents"]) for c in history] == [1, 1, 0]
     assert [c["commit"]["message"].splitlines()[0] for c in history[:2]] == ["Change two", "First step"]
     assert w.pull(n)["state"] == "closed"
+
+
+def test_branch_protection_requiring_the_mlgate_check_lets_the_tested_staging_commit_land(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    """GitHub refuses a push to a protected branch unless the SHA pushed carries every required check;
+    the usual protection requires `mlgate` (the bot's summary). The bot sets it on the staging commit,
+    after every required check passed there and before it fast-forwards."""
+    w = World(sandbox, sink, tmp_path, "queue-protected")
+    resp = sandbox.api("PUT", f"/repos/{w.repo}/branches/main/protection", "alice", json={
+        "required_status_checks": {"strict": False, "contexts": ["mlgate", CHECK]}, "enforce_admins": True,
+        "required_pull_request_reviews": None, "restrictions": None})
+    resp.raise_for_status()
+    a = w.open_pr("a", {"a.txt": "a\n"})
+    w.settle()
+    w.comment(a, "/merge")
+    w.settle()
+    assert w.statuses()[a] == "merged" and w.pull(a)["merged"] is True
+    tip = w.branch_sha("main")
+    assert tip in w.ci.green_shas()
+    runs = sandbox.api("GET", f"/repos/{w.repo}/commits/{tip}/check-runs", "alice").json()["check_runs"]
+    mlgate = [r for r in runs if r["name"] == "mlgate"]
+    assert mlgate and mlgate[-1]["conclusion"] == "success", runs
+
+
+SPECULATIVE = f"""\
+version: 1
+merge:
+  required_checks: [{CHECK}]
+  batch_size: 1
+  adaptive: false
+  parallel: 2
+  confirm_threshold: 2
+"""
+
+
+def test_speculative_batch_on_a_failed_one_is_rebuilt_without_it_and_lands(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    """`merge.parallel: 2`: batch K (#a, broken) is tested on main while K+1 (#b) is tested on K's
+    staging commit, on its own ref. K fails, so K+1 (red too: it contains #a) is abandoned, rebuilt on
+    main without #a, and lands; main only ever moves to SHAs CI passed."""
+    w = World(sandbox, sink, tmp_path, "queue-speculative", config=SPECULATIVE, batch_delay=0.0)
+    a = w.open_pr("a", {"a.txt": "a\n", "BROKEN": "yes\n"})
+    b = w.open_pr("b", {"b.txt": "b\n"})
+    c = w.open_pr("c", {"c.txt": "c\n"})
+    w.settle()
+    w.ci.hold = True
+    for n in (a, b, c):
+        w.comment(n, "/merge")
+    w.settle()
+    first, second = w.branch_sha("mlgate/staging/main"), w.branch_sha("mlgate/staging/main@2")
+    assert first and second and first != second
+    assert {n: w.statuses()[n] for n in (a, b)} == {a: "testing", b: "testing"}
+    assert w.statuses()[c] == "queued"  # two builds in flight, no more
+    parents = sandbox.api("GET", f"/repos/{w.repo}/commits/{second}", "alice").json()["parents"]
+    assert first in [p["sha"] for p in parents]  # K+1 is built on K's staging commit
+    w.ci.release()
+    w.settle()
+    for _ in range(5):  # rebuilt batches are held no more; release whatever CI still holds
+        w.ci.release()
+        w.settle()
+    assert w.statuses() == {a: "failed", b: "merged", c: "merged"}
+    assert w.pull(b)["merged"] is True and w.pull(c)["merged"] is True
+    assert any("abandoned build" in line for line in w.bot.queue.executed)  # type: ignore[union-attr]
+    moves = w.main_moves()
+    assert moves and set(moves) <= w.ci.green_shas()
+    assert second not in moves  # the speculative commit with #a never lands
+    resp = sandbox.api("GET", f"/repos/{w.repo}/contents/BROKEN", "alice", params={"ref": "main"})
+    assert resp.status_code == 404
