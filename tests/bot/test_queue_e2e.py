@@ -67,6 +67,10 @@ class FakeCI:
         branch = ref.removeprefix("refs/heads/")
         if branch.startswith("mlgate/tmp/") or branch == "main":
             return
+        if branch.startswith("mlgate/staging/"):  # an Actions run too: the queue cancels it if it abandons the build
+            resp = self.sandbox.api("POST", f"/repos/{self.repo}/actions/workflows/ci.yml/dispatches", CI_USER,
+                                    json={"ref": sha})
+            resp.raise_for_status()
         if branch.startswith(("mlgate/staging/", "mlgate/try/")) and self.hold:
             self.held.append((branch, sha))
             return
@@ -103,6 +107,8 @@ class World:
         (src / ".github").mkdir(parents=True)
         (src / CONFIG_PATH).write_text(config)
         (src / "README.md").write_text("# model\n")
+        (src / ".github" / "workflows").mkdir()
+        (src / ".github" / "workflows" / "ci.yml").write_text("on: [push, workflow_dispatch]\njobs: {}\n")
         self.repo = sandbox.create_repo("alice", name, "alice", from_dir=src)["full_name"]
         self.name = name
         for login in ("bob", CI_USER, BOT):
@@ -437,5 +443,9 @@ def test_speculative_batch_on_a_failed_one_is_rebuilt_without_it_and_lands(
     moves = w.main_moves()
     assert moves and set(moves) <= w.ci.green_shas()
     assert second not in moves  # the speculative commit with #a never lands
+    runs = sandbox.api("GET", f"/repos/{w.repo}/actions/runs", "alice", params={"head_sha": second}).json()
+    assert [r["conclusion"] for r in runs["workflow_runs"]] == ["cancelled"]  # its CI was cancelled
+    landed = sandbox.api("GET", f"/repos/{w.repo}/actions/runs", "alice", params={"head_sha": moves[-1]}).json()
+    assert [r["conclusion"] for r in landed["workflow_runs"]] == [None]  # nothing landed was cancelled
     resp = sandbox.api("GET", f"/repos/{w.repo}/contents/BROKEN", "alice", params={"ref": "main"})
     assert resp.status_code == 404
