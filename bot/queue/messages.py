@@ -192,3 +192,15 @@ def resumed(base: str, user: str, was_paused: bool) -> str:
     if not was_paused:
         return f"The merge queue of {md(base)} is not paused: nothing to resume."
     return f"Resumed: the merge queue of {md(base)} (by {md(user)}) starts new builds again."
+
+
+def waiting_note(paused: str | None, paused_by: str, held: bool) -> str:
+    """Appended to "queued": why it will not be built yet (the queue of its base is paused, it is held)."""
+    notes = []
+    if paused is not None:
+        why = f": {md(paused)}" if paused else ""
+        notes.append(f"The merge queue of this branch is paused by {md(paused_by or 'a maintainer')}{why}; "
+                     "nothing is built until `/resume`.")
+    if held:
+        notes.append("This PR is on hold: `/unhold` lets it into a batch.")
+    return "".join(f" {n}" for n in notes)

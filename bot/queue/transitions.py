@@ -227,7 +227,9 @@ class _Tx:
             if pull.status == WAITING:
                 self.set(number, status=QUEUED, reason="")
                 position = [p.number for p in queue_order(self.freeze(), pull.base)].index(number) + 1
-                self.comment(number, messages.queued(announce, pull.base, position, pull.priority))
+                lane = self.lane(pull.base)
+                self.comment(number, messages.queued(announce, pull.base, position, pull.priority)
+                             + messages.waiting_note(lane.paused, lane.paused_by, pull.held))
             return
         text = messages.gates_reason(conclusion, reasons)
         if pull.status == TESTING:
@@ -775,10 +777,10 @@ def _on_created(tx: _Tx, e: StagingCreated) -> None:
             return
         tx.put_build(lane.base, index, replace(spec, sha=e.sha, created_at=tx.now, state=RUNNING))
         return
-    lane = found[0] if found and found[1] == 0 else None
-    if lane and lane.build and lane.build.state == CREATING:
-        build = replace(lane.build, sha=e.sha, base_sha=e.base_sha, created_at=tx.now, state=RUNNING)
-        tx.lanes[lane.base] = replace(lane, build=build, base_sha=e.base_sha)
+    head = found[0] if found and found[1] == 0 else None
+    if head and head.build and head.build.state == CREATING:
+        build = replace(head.build, sha=e.sha, base_sha=e.base_sha, created_at=tx.now, state=RUNNING)
+        tx.lanes[head.base] = replace(head, build=build, base_sha=e.base_sha)
         return
     tried = tx.try_of_build(e.build_id)
     if tried and tried.state == CREATING:

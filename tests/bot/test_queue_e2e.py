@@ -449,3 +449,28 @@ def test_speculative_batch_on_a_failed_one_is_rebuilt_without_it_and_lands(
     assert [r["conclusion"] for r in landed["workflow_runs"]] == [None]  # nothing landed was cancelled
     resp = sandbox.api("GET", f"/repos/{w.repo}/contents/BROKEN", "alice", params={"ref": "main"})
     assert resp.status_code == 404
+
+
+def test_pause_needs_maintain_holds_new_batches_across_a_restart_and_resume_lands_them(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    w = World(sandbox, sink, tmp_path, "queue-pause")
+    a = w.open_pr("a", {"a.txt": "a\n"})
+    w.settle()
+    w.comment(a, "/pause main", user="bob")  # push access: not enough to stop everyone's queue
+    w.settle()
+    replies = [c["body"] for c in sandbox.api("GET", f"/repos/{w.repo}/issues/{a}/comments", "alice").json()]
+    assert any("needs **maintain**" in body for body in replies)
+    w.comment(a, "/pause main deploy freeze")  # alice owns the repository
+    w.settle()
+    w.comment(a, "/merge", user="bob")
+    w.settle()
+    assert w.statuses()[a] == "queued" and w.branch_sha("mlgate/staging/main") is None
+    assert any("paused by alice: deploy freeze" in body for body in w.queue_comments(a))
+    w.bot = w.new_bot()  # a restart: the pause is in the stored state
+    w.bot.tick()
+    w.settle()
+    assert w.statuses()[a] == "queued"
+    w.comment(a, "/resume main")
+    w.settle()
+    assert w.statuses()[a] == "merged" and w.pull(a)["merged"] is True
