@@ -23,8 +23,9 @@ text at the start of a line*):
 
 Canonical command names (``Command.name``): merge, cancel, retry, try, priority, single, deploy,
 rollback, help, hold, unhold, pause, resume. Arguments (``Command.args``, typed): merge → sha
-(str, optional: 7 to 40 hex characters, the commit approved, as bors/homu ``r+ SHA``) and priority (int, optional); try →
-sha (optional); priority → priority (int); single → on (bool; bare ``/single`` means on);
+(str, optional: 7 to 40 hex characters, the commit approved, as bors/homu ``r+ SHA``) and
+priority (int, optional); try → sha (optional); priority → priority (int); single → on (bool;
+bare ``/single`` means on);
 deploy/rollback → env (str); pause → base (str) and reason (str, maybe empty); resume → base.
 """
 
