@@ -45,6 +45,12 @@ class Forge(Protocol):
     def team_members(self, org: str, team_slug: str) -> tuple[str, ...]:
         ...
 
+    def changed_paths(self, repo: str, old: str, new: str) -> tuple[str, ...] | None:
+        """Paths that differ between commit `old` and its descendant `new` (renames: both names).
+        None when `new` does not descend from `old` (a force-push) or GitHub lists too many files to
+        be sure: then nothing carries over from `old`."""
+        ...
+
     def find_comment(self, repo: str, number: int, marker: str) -> tuple[int, str] | None:
         """(id, body) of the bot's own comment containing `marker`, if any."""
         ...

@@ -264,6 +264,11 @@ class FakeForge:
         own = tuple(r for (rp, s, _), r in self.check_runs.items() if rp == repo and s == sha)
         return (*own, *self.statuses.get((repo, sha), {}).values())
 
+    def changed_paths(self, repo: str, old: str, new: str) -> tuple[str, ...] | None:
+        """What `compare[(repo, old, new)]` says (set by a test); None: not a descendant / unknown."""
+        self.reads.append(("changed_paths", repo, old, new))
+        return getattr(self, "compare", {}).get((repo, old, new))
+
     def start_workflow_run(self, repo: str, sha: str) -> int:
         """A GitHub Actions run in progress on `sha` (what `active_workflow_runs` lists)."""
         self._queue_init()

@@ -865,3 +865,25 @@ def test_a_refused_fast_forward_while_the_base_stood_still_keeps_the_build_landi
 def test_parallel_must_be_at_least_one() -> None:
     with pytest.raises(ValueError, match="parallel"):
         q.QueueConfig(parallel=0)
+
+
+def test_the_simulation_with_parallel_builds_lands_sooner_and_never_lands_a_broken_pr() -> None:
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "queue_sim.py"
+    spec = importlib.util.spec_from_file_location("queue_sim", path)
+    sim = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("queue_sim", sim)
+    spec.loader.exec_module(sim)  # type: ignore[union-attr]
+    result = sim.simulate(prs=60, fail_rate=0.1, flaky_rate=0.0, ci_minutes=30, seeds=3, arrival="poisson",
+                          gap_minutes=3, batch_size=50, halving_batch=50, parallel=(1, 3))
+    assert set(result) == {"serial", "halving", "mlgate N=1", "mlgate N=3"}
+    one, three = result["mlgate N=1"], result["mlgate N=3"]
+    for metrics in result.values():
+        assert metrics["broken_landed"] == 0 and metrics["good_rejected"] == 0
+        assert metrics["p90_hours_to_merge"] >= metrics["median_hours_to_merge"]
+    assert three["merged"] == one["merged"] == result["serial"]["merged"]
+    assert three["median_hours_to_merge"] < one["median_hours_to_merge"]
+    assert three["ci_runs_per_merged"] < 2 * one["ci_runs_per_merged"]
