@@ -11,8 +11,9 @@ Semantics (bors-ng, then beyond; docs/merge-queue.md has the full story):
   puts a PR in the queue of its base branch. It waits while its review/PR gates are pending or
   failing (and says which) and is ready once they pass (`PullGates`). Ready PRs are ordered by
   priority, then by when `/merge` was given.
-- One build at a time per base: a staging commit = base tip + each PR of the batch, on
-  `mlgate/staging/<base>`. Every required check must pass on that exact SHA, judged by the same
+- One build per base on the tip (with `merge.parallel` N > 1, up to N - 1 more stacked on it, each
+  on the previous staging commit and its own ref, landing in order): a staging commit = base tip +
+  each PR of the batch, on `mlgate/staging/<base>`. Every required check must pass on that exact SHA, judged by the same
   rule as a PR head (`mlgate.bot.pr.check_rule.judge`: pinned apps, every report must pass, a gate result
   only `success` and computed with the base config). All green →
   `FastForward` the base to exactly that SHA (never force); a refusal means the base moved: the
