@@ -887,3 +887,15 @@ def test_the_simulation_with_parallel_builds_lands_sooner_and_never_lands_a_brok
     assert three["merged"] == one["merged"] == result["serial"]["merged"]
     assert three["median_hours_to_merge"] < one["median_hours_to_merge"]
     assert three["ci_runs_per_merged"] < 2 * one["ci_runs_per_merged"]
+
+
+def test_a_speculative_builds_ref_names_its_base_for_the_actions_config_lookup() -> None:
+    from mlgate.checks.publish.config_ref import MergeBase, plan
+    from mlgate.names import staging_base, staging_branch
+
+    assert [staging_branch("main", k) for k in (0, 1, 2)] == [
+        "mlgate/staging/main", "mlgate/staging/main@2", "mlgate/staging/main@3"]
+    assert staging_base("release/2.x@3") == "release/2.x" and staging_base("main") == "main"
+    assert staging_base("odd@name") == "odd@name"  # not a slot suffix: the branch's own name
+    decision = plan("push", {}, "refs/heads/mlgate/staging/main@2", "f" * 40)
+    assert isinstance(decision, MergeBase) and decision.branch == "main"
