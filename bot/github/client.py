@@ -644,6 +644,42 @@ class GitHubForge:
         statuses = self._read(f"statuses on {repo}@{sha[:12]}", lambda: self._statuses(repo, sha))
         return (*runs, *statuses)
 
+    def changed_paths(self, repo: str, old: str, new: str) -> tuple[str, ...] | None:
+        """`GET /compare/{old}...{new}`: only when `new` descends from `old` (status ahead or identical),
+        and fewer than the 300 files GitHub lists at most (a longer list may be cut)."""
+        _check_repo(repo)
+        data = self._read(f"compare {old[:12]}...{new[:12]} in {repo}",
+                          lambda: self._json("GET", f"/repos/{repo}/compare/{_q(old)}...{_q(new)}"))
+        if not isinstance(data, dict) or data.get("status") not in ("ahead", "identical"):
+            return None
+        files = data.get("files") or []
+        if len(files) >= 300:
+            return None
+        paths: list[str] = []
+        for f in files:
+            paths += [str(f["filename"])] + ([str(f["previous_filename"])] if f.get("previous_filename") else [])
+        return tuple(dict.fromkeys(paths))
+
+    def active_workflow_runs(self, repo: str, sha: str) -> tuple[int, ...]:
+        """`GET /actions/runs?head_sha=` (first 100: a staging commit never has more), minus completed ones."""
+        _check_repo(repo)
+        data = self._read(f"workflow runs on {repo}@{sha[:12]}", lambda: self._json(
+            "GET", f"/repos/{repo}/actions/runs", params={"head_sha": sha, "per_page": 100}))
+        runs = data.get("workflow_runs") or [] if isinstance(data, dict) else []
+        return tuple(int(r["id"]) for r in runs if r.get("head_sha") == sha and r.get("status") != "completed")
+
+    def cancel_workflow_run(self, repo: str, run_id: int) -> bool:
+        _check_repo(repo)
+        try:
+            self._write(f"cancel workflow run {run_id} of {repo}",
+                        lambda: self._json("POST", f"/repos/{repo}/actions/runs/{int(run_id)}/cancel"),
+                        idempotent=True)
+        except GitHubAPIError as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
     def close_pull(self, repo: str, number: int) -> None:
         _check_repo(repo)
         self._write(f"close {repo}#{number}", lambda: self._json("PATCH", f"/repos/{repo}/pulls/{int(number)}",

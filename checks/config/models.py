@@ -55,6 +55,7 @@ class MergeConfig(StrictModel):
     batch_delay_seconds: float = Field(default=0, ge=0, le=3600)  # wait for more PRs before a fresh batch
     adaptive: bool = True  # size batches from the recent failure rate
     confirm_threshold: float = Field(default=0.1, ge=0)  # flake rate above which a suspect is re-run alone
+    parallel: int = Field(default=1, ge=1, le=8)  # speculative builds tested at once per base (Zuul-style)
 
 
 class ReviewRule(StrictModel):
