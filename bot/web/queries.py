@@ -23,7 +23,7 @@ from mlgate.bot.commands.heads import pull_heads
 from mlgate.bot.deploy.ledger import deploy_records, deploy_versions
 from mlgate.bot.history.tables import gate_runs, pull_reviews, queue_builds, queue_events
 from mlgate.bot.queue.codec import state_from_json
-from mlgate.bot.queue.model import ACTIVE, QUEUED, TESTING, WAITING, QueueState, queue_rank
+from mlgate.bot.queue.model import ACTIVE, QUEUED, TESTING, WAITING, QueueState, lane_summary, queue_order
 from mlgate.bot.queue.store import queue_state
 from mlgate.bot.store.tables import repositories
 
@@ -47,16 +47,24 @@ class WaitingPull:
 
 
 @dataclass(frozen=True)
+class RunningBuild:
+    """One build in flight: the running batch, or a speculative one stacked on it (merge.parallel)."""
+    build_id: int
+    pulls: tuple[int, ...]
+    sha: str | None
+    state: str
+    since: float | None
+    checks: tuple[CheckView, ...] = ()
+
+
+@dataclass(frozen=True)
 class LaneView:
     base: str
     base_sha: str | None
-    build_id: int | None = None
-    build_pulls: tuple[int, ...] = ()
-    build_sha: str | None = None
-    build_state: str | None = None
-    build_since: float | None = None
-    checks: tuple[CheckView, ...] = ()
+    running: tuple[RunningBuild, ...] = ()  # landing order: the first lands first
     waiting: tuple[WaitingPull, ...] = ()
+    summary: str = ""  # the queue's one line (paused, held, what is tested), as the report shows it
+    paused: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,23 +191,25 @@ def summary(engine: Engine, repo: str) -> RepoSummary:
 
 
 def _waiting(state: QueueState, base: str) -> tuple[WaitingPull, ...]:
-    """PRs of `base` in the order the queue will try them: the bisection's suspects, then the ready
-    PRs by priority and /merge order, then the PRs still waiting on their review or gates."""
+    """PRs of `base` not yet in a build, in the order the queue will try them (`queue_order`, the one
+    source of that order): the bisection's suspects, the ready PRs by priority and /merge order, then
+    the PRs still waiting on their review or gates."""
     lane = state.lane(base)
-    building = set(lane.build.numbers) if lane and lane.build else set()
-    suspects = [state.pull(n) for n in (lane.suspects if lane else ()) if n not in building]
-    ready = sorted((p for p in state.pulls if p.base == base and p.status == QUEUED and p.number not in building
-                    and p.number not in (lane.suspects if lane else ())), key=queue_rank)
-    waiting = sorted((p for p in state.pulls if p.base == base and p.status == WAITING), key=queue_rank)
+    building = {n for b in lane.chain for n in b.numbers} if lane else set()
+    suspects = set(lane.suspects) if lane else set()
     out = []
-    for p in suspects:
-        if p is not None:
-            out.append(WaitingPull(p.number, p.priority, p.single, p.status, "re-test: its batch failed (bisecting)"))
-    for p in ready:
-        out.append(WaitingPull(p.number, p.priority, p.single, p.status,
-                               "built alone" if p.single or p.alone_next else "the next batch"))
-    for p in waiting:
-        out.append(WaitingPull(p.number, p.priority, p.single, p.status, p.reason or "its review and gates"))
+    for p in queue_order(state, base):
+        if p.number in building:
+            continue
+        if p.held:
+            why = f"held by {p.held_by}" if p.held_by else "held (/hold)"
+        elif p.number in suspects:
+            why = "re-test: its batch failed (bisecting)"
+        elif p.status == QUEUED:
+            why = "built alone" if p.single or p.alone_next else "the next batch"
+        else:
+            why = p.reason or "its review and gates"
+        out.append(WaitingPull(p.number, p.priority, p.single, p.status, why))
     return tuple(out)
 
 
@@ -210,13 +220,15 @@ def repo_page(engine: Engine, repo: str) -> RepoPage:
         bases = sorted({lane.base for lane in state.lanes} | {p.base for p in state.pulls if p.status in ACTIVE})
         for base in bases:
             lane = state.lane(base)
-            build = lane.build if lane else None
-            view = LaneView(base, lane.base_sha if lane else None, waiting=_waiting(state, base))
-            if build is not None:
+            running = []
+            for build in lane.chain if lane else ():
                 checks = {c.name: CheckView(c.name, c.status, c.conclusion) for c in build.checks}
-                view = LaneView(base, view.base_sha, build.id, build.numbers, build.sha, build.state,
-                                build.created_at or build.requested_at, tuple(checks[n] for n in sorted(checks)),
-                                view.waiting)
+                running.append(RunningBuild(build.id, build.numbers, build.sha, build.state,
+                                            build.created_at or build.requested_at,
+                                            tuple(checks[n] for n in sorted(checks))))
+            view = LaneView(base, lane.base_sha if lane else None, tuple(running), _waiting(state, base),
+                            lane_summary(lane, state) if lane else "",
+                            bool(lane and lane.paused is not None))
             page.lanes.append(view)
         rows = conn.execute(sa.select(queue_builds).where(queue_builds.c.repo == repo, queue_builds.c.kind == "batch")
                             .order_by(queue_builds.c.build_id.desc()).limit(BATCHES_SHOWN)).all()

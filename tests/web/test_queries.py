@@ -36,7 +36,8 @@ def test_the_queries_read_what_the_bot_recorded(engine) -> None:  # type: ignore
 
     page = queries.repo_page(engine, REPO)
     [lane] = page.lanes
-    assert (lane.build_id, lane.build_pulls, lane.build_sha) == (4, (4,), "d" * 40)
+    assert [(b.build_id, b.pulls, b.sha) for b in lane.running] == [(4, (4,), "d" * 40)]
+    assert lane.summary.startswith("main: running (") and not lane.paused
     assert [(w.number, w.status) for w in lane.waiting] == [(6, "queued"), (5, "queued"), (7, "waiting")]
     assert EVIL in lane.waiting[2].waiting_on  # stored as written; the template escapes it
     assert [(b.build_id, b.outcome) for b in page.builds] == [(4, "running"), (3, "landed"), (2, "landed"),
@@ -58,3 +59,28 @@ def test_the_queries_read_what_the_bot_recorded(engine) -> None:  # type: ignore
     assert current["staging"].id == 103 and current["staging"].requested_by == "alice"
     assert [d.id for d in history] == [103, 102, 101]
     assert current["staging"].model == "sha256:1" + "0" * 63  # the version deployed: b…'s model
+
+
+def test_a_paused_lane_shows_its_speculative_chain_and_held_prs(engine) -> None:  # type: ignore[no-untyped-def]
+    """merge.parallel stacks builds: the page lists every build in flight in landing order, never
+    lists a built PR as waiting, says the lane is paused and who holds what."""
+    from mlgate.bot.queue.model import QUEUED, RUNNING, TESTING, Build, Lane, Pull, QueueState, StagedPull
+    from mlgate.bot.queue.store import QueueStore
+
+    def build(i: int, numbers: tuple[int, ...], sha: str) -> Build:
+        return Build(i, "batch", "main", "mlgate/staging/main", tuple(StagedPull(n, str(n) * 40) for n in numbers),
+                     "merge", (), T0, state=RUNNING, sha=sha, created_at=T0)
+
+    state = QueueState(REPO, pulls=(
+        Pull(8, "main", "8" * 40, TESTING, seq=8), Pull(9, "main", "9" * 40, TESTING, seq=9),
+        Pull(10, "main", "a" * 40, QUEUED, seq=10, held=True, held_by="carol"),
+        Pull(11, "main", "b" * 40, QUEUED, seq=11),
+    ), lanes=(Lane("main", base_sha="c" * 40, build=build(20, (8,), "e" * 40), ahead=(build(21, (9,), "f" * 40),),
+                   paused="incident 42", paused_by="alice", paused_at=T0),), next_id=22, next_seq=12)
+    store = QueueStore(engine)
+    store.save(store.load(REPO), state, wakeup_at=None, now=T0 + 3000, config_branch="main")
+    [lane] = queries.repo_page(engine, REPO).lanes
+    assert [(b.build_id, b.pulls) for b in lane.running] == [(20, (8,)), (21, (9,))]
+    assert [w.number for w in lane.waiting] == [10, 11]
+    assert lane.waiting[0].waiting_on == "held by carol"
+    assert lane.paused and "paused by alice: incident 42" in lane.summary and "1 held" in lane.summary
