@@ -97,6 +97,10 @@ def create_app(
     from mlgate.sandbox import webflow
 
     app.register_blueprint(webflow.bp)
+
+    from mlgate.sandbox.oauth import bp as oauth_bp
+
+    app.register_blueprint(oauth_bp)
     _install_hooks(app, sandbox)
     return app
 

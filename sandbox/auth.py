@@ -84,6 +84,11 @@ def authenticate(store: Store, header: str | None) -> Principal:
         return Principal("installation", login=app["bot_login"], app_id=app["id"], installation_id=inst["id"],
                          permissions=tuple(sorted(granted.items())),
                          repository_ids=tuple(ids) if ids is not None else None)
+    if cred.startswith("ghu_"):  # a user-to-server token from the OAuth web flow (sandbox/oauth.py)
+        user_tok = state.get("oauth_tokens", {}).get(cred)
+        if user_tok is None or user_tok["expires_at"] < time.time():
+            raise ApiError(401, "Bad credentials")
+        return Principal("user", login=user_tok["login"])
     if cred.count(".") == 2:
         return _app_from_jwt(store, cred)
     rec = state["users"].get(cred)

@@ -100,8 +100,9 @@ def create_app() -> Any:
             return _err(422, "; ".join(problems))
         record, private = registry.register(st, spec)
         st.save()
+    client = {"client_id": f"Iv1.sandbox{record['id']}", "client_secret": record["client_secret"]}  # OAuth web flow
     return {"id": record["id"], "slug": record["slug"], "bot_login": record["bot_login"], "private_key": private,
-            "permissions": record["permissions"], "events": record["events"]}, 201
+            "permissions": record["permissions"], "events": record["events"], **client}, 201
 
 
 @bp.post("/app-manifests")
