@@ -1,0 +1,407 @@
+"""The shadow gate: promote only a model that behaved in shadow.
+
+Input: one table exported from the serving logs, one row per request both models saw — the request
+id, the shadow (candidate) model's score and/or class, the production model's, optionally the label
+that arrived later (empty where it has not) and sensitive attributes. Judged:
+
+- `requests` ≥ `min_requests`: too little traffic is not evidence (a failure, never a silent pass);
+- `shadow_missing_share`: requests the shadow model did not answer (empty score and class);
+- `agreement`: share of requests where both predicted the same class (a class column, else
+  score ≥ `threshold`); per group of each sensitive attribute too (`min_group_agreement`);
+- score differences shadow − production: mean (signed, reported), mean absolute and p99 absolute;
+- selection rates (share predicted positive) of both and their shift, overall and per group
+  (`max_selection_rate_shift`, absolute): a model that agrees 97 % overall but selects 10 points
+  more of one group is caught here;
+- quality of both on the labelled requests (`quality: {roc_auc: {max_drop: 0.01}}`): the metric is
+  the shadow model's, its `baseline` the production model's on the same rows, so the quality
+  gate's limit words mean "shadow against production".
+`shadow_version` names the export's column with the shadow model's version (its content hash): every
+row must be of this commit's model (`artifacts.model`), or the gate fails — a shadow run of another
+version says nothing about this one. Groups smaller than `min_group_size` are shown, not judged.
+
+`evaluate` is pure; `run` reads the export.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, field_validator, model_validator
+
+from mlgate.checks.errors import ConfigError, InputError
+from mlgate.checks.gates.classes import binarize, binary_classes
+from mlgate.checks.gates.limits import MetricLimits, Severity, StrictModel, judge
+from mlgate.checks.gates.quality import CLASSIFICATION_METRICS, SCORE_METRICS, _classification_scores
+from mlgate.checks.inputs.context import RunContext
+from mlgate.checks.inputs.predictions import DEFAULT_THRESHOLD
+from mlgate.checks.inputs.tables import read_table
+from mlgate.checks.results import Finding, GateResult, GroupRow, LimitCheck, Metric, Status, finding_status
+
+GATE = "shadow"
+MISSING = "<missing>"
+MAX_EXAMPLES = 5
+MIN_VERSION_PREFIX = 12
+
+
+class ShadowSide(StrictModel):
+    """The columns holding one model's answer: a score, a class, or both."""
+
+    score: str | None = None
+    prediction: str | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ShadowSide:
+        if not self.score and not self.prediction:
+            raise ValueError("give the model's `score` column, its `prediction` column, or both")
+        return self
+
+
+class ShadowConfig(StrictModel):
+    """The `shadow:` section."""
+
+    export: str  # the table of requests (CSV or Parquet)
+    id: str | None = None  # request id column; default predictions.id
+    shadow: ShadowSide
+    production: ShadowSide
+    label: str | None = None  # labels that arrived later; empty = not yet labelled
+    positive_label: str | int | float | bool | None = None  # default predictions.positive_label
+    threshold: float | None = None  # score -> class when a side has no prediction column (default 0.5)
+    sensitive: list[str] | None = None  # default: the bias gate's sensitive columns
+    min_group_size: int = Field(default=30, ge=0)
+    shadow_version: str | None = None  # column: the shadow model's version, must be this commit's model
+    production_version: str | None = None  # column: the production model's version (reported)
+    min_requests: int = Field(default=100, ge=1)
+    min_labelled: int = Field(default=30, ge=1)
+    max_missing_share: float | None = Field(default=0.01, ge=0.0, le=1.0)
+    min_agreement: float | None = Field(default=0.9, ge=0.0, le=1.0)
+    min_group_agreement: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_mean_score_difference: float | None = Field(default=None, ge=0.0)
+    max_p99_score_difference: float | None = Field(default=None, ge=0.0)
+    max_selection_rate_shift: float | None = Field(default=0.05, ge=0.0, le=1.0)
+    quality: dict[str, MetricLimits] = {}
+    severity: Severity = "fail"
+
+    @field_validator("quality", mode="before")
+    @classmethod
+    def _list_means_report(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return {name: {} for name in v}
+        if isinstance(v, dict):
+            return {k: ({} if x is None else x) for k, x in v.items()}
+        return v
+
+    @field_validator("quality")
+    @classmethod
+    def _known_metrics(cls, v: dict[str, MetricLimits]) -> dict[str, MetricLimits]:
+        for name in v:
+            if name not in CLASSIFICATION_METRICS:
+                raise ValueError(f"unknown metric {name!r} in shadow.quality; valid: "
+                                 f"{', '.join(CLASSIFICATION_METRICS)}")
+        return v
+
+
+def _version_key(value: Any) -> str:
+    return str(value).strip().lower().removeprefix("sha256:")
+
+
+def version_matches(recorded: str, model_sha256: str) -> bool:
+    """A version in the export names the model when it is its hash, or a prefix of at least 12 hex digits."""
+    have, want = _version_key(recorded), _version_key(model_sha256)
+    return have == want or (len(have) >= MIN_VERSION_PREFIX and want.startswith(have))
+
+
+class _Side:
+    """One model's answers on the answered requests: classes (0/1) and scores."""
+
+    def __init__(self, classes: np.ndarray, score: np.ndarray | None) -> None:
+        self.classes = classes
+        self.score = score
+
+
+def _classes(frame: pd.DataFrame, side: ShadowSide, positive: Any, threshold: float | None, what: str,
+             where: str) -> _Side:
+    score = None
+    if side.score:
+        score = pd.to_numeric(frame[side.score], errors="coerce").to_numpy(dtype=float)
+        if np.isnan(score).any():
+            raise InputError(f"{what} score column {side.score!r} has values that are not numbers", where=where)
+    if side.prediction:
+        classes = binarize(frame[side.prediction], positive, what=f"{what} prediction", where=where)
+    else:
+        assert score is not None
+        if threshold is None and ((score < 0) | (score > 1)).any():
+            raise InputError(f"{what} score column {side.score!r} has values outside [0, 1] and shadow.threshold "
+                             "is not set: set it on the score's own scale, or give the prediction column", where=where)
+        classes = (score >= (DEFAULT_THRESHOLD if threshold is None else threshold)).astype(np.int8)
+    return _Side(np.asarray(classes, dtype=np.int8), score)
+
+
+def _limit(kind: str, threshold: float | None, observed: float | None, breach: Status) -> list[LimitCheck]:
+    if threshold is None:
+        return []
+    if observed is None:
+        ok = False
+    elif kind.startswith("min"):
+        ok = observed >= threshold - 1e-12
+    else:
+        ok = observed <= threshold + 1e-12
+    return [LimitCheck(kind, threshold, Status.PASS if ok else breach, observed, breach)]
+
+
+def _metric(name: str, value: float | None, checks: list[LimitCheck], slice_name: str = "all",
+            baseline: GateResult | None = None, note: str = "", higher: bool | None = None) -> Metric:
+    base = baseline.metric(name, slice_name) if baseline else None
+    b = None if base is None else base.value
+    return Metric(name, value, status=Status.worst(c.status for c in checks), slice=slice_name, baseline=b,
+                  delta=None if value is None or b is None else value - b, higher_is_better=higher, limits=checks,
+                  note=note)
+
+
+def evaluate(frame: pd.DataFrame, cfg: ShadowConfig, *, id_column: str, positive: Any, sensitive: list[str],
+             model_sha256: str | None, where: str, baseline: GateResult | None) -> GateResult:
+    """Judge the shadow export (pure: the frame is already read)."""
+    breach = Status.WARN if cfg.severity == "warn" else Status.FAIL
+    findings: list[Finding] = []
+    metrics: list[Metric] = []
+    ids = frame[id_column]
+    dup = ids[ids.duplicated(keep=False)]
+    if len(dup):
+        raise InputError(f"request id column {id_column!r} has {dup.nunique()} ids more than once (e.g. "
+                         f"{', '.join(map(str, dup.unique()[:MAX_EXAMPLES]))}): one row per request", where=where)
+    if ids.isna().any():
+        raise InputError(f"request id column {id_column!r} has {int(ids.isna().sum())} empty values", where=where)
+    details: dict[str, Any] = {"export": where, "requests": len(frame), "model_sha256": model_sha256}
+
+    # versions: the export must be of this commit's model
+    if cfg.shadow_version:
+        seen = frame[cfg.shadow_version].dropna().astype(str).value_counts()
+        details["shadow_model"] = seen.index[0] if len(seen) == 1 else {str(k): int(v) for k, v in seen.items()}
+        if len(seen) == 0:
+            findings.append(Finding("fail", f"shadow version column {cfg.shadow_version!r} is empty: the export does "
+                                    "not say which model ran in shadow", code="shadow.version_missing"))
+        elif model_sha256 is not None:
+            wrong = {v: n for v, n in seen.items() if not version_matches(v, model_sha256)}
+            details["version_matches"] = not wrong
+            if wrong:
+                findings.append(Finding(
+                    "fail", f"{sum(wrong.values())} of {len(frame)} requests were answered by another shadow model "
+                    f"({', '.join(list(wrong)[:3])}) than this commit's {model_sha256}: only a shadow run of this "
+                    "version is evidence for it", column=cfg.shadow_version, count=int(sum(wrong.values())),
+                    examples=list(wrong)[:MAX_EXAMPLES], code="shadow.version_mismatch"))
+    if cfg.production_version:
+        seen = frame[cfg.production_version].dropna().astype(str).unique()
+        details["production_model"] = seen[0] if len(seen) == 1 else sorted(map(str, seen))
+
+    # answered requests
+    shadow_cols = [c for c in (cfg.shadow.score, cfg.shadow.prediction) if c]
+    prod_cols = [c for c in (cfg.production.score, cfg.production.prediction) if c]
+    shadow_missing = frame[shadow_cols].isna().all(axis=1).to_numpy()
+    prod_missing = frame[prod_cols].isna().any(axis=1).to_numpy()
+    partly = frame[shadow_cols].isna().any(axis=1).to_numpy() & ~shadow_missing
+    if partly.any():
+        raise InputError(f"{int(partly.sum())} requests have a shadow score without a class or the other way round "
+                         f"(columns {', '.join(shadow_cols)})", where=where)
+    n = len(frame)
+    metrics.append(_metric("requests", n, _limit("min", cfg.min_requests, n, breach), baseline=baseline,
+                           note="requests in the export"))
+    missing_share = float(shadow_missing.mean()) if n else None
+    metrics.append(_metric("shadow_missing_share", missing_share,
+                           _limit("max", cfg.max_missing_share, missing_share, breach), baseline=baseline,
+                           note="requests the shadow model did not answer", higher=False))
+    if prod_missing.any():
+        findings.append(Finding("info", f"{int(prod_missing.sum())} requests have no production answer: left out of "
+                                "the comparison", count=int(prod_missing.sum()), code="shadow.production_missing"))
+    both = frame[~shadow_missing & ~prod_missing]
+    details["compared"] = len(both)
+    if len(both) == 0:
+        findings.append(Finding("fail", "no request has both a shadow and a production answer: nothing to compare",
+                                code="shadow.nothing_compared"))
+        return _result(metrics, findings, details, [], cfg)
+    s = _classes(both, cfg.shadow, positive, cfg.threshold, "shadow", where)
+    p = _classes(both, cfg.production, positive, cfg.threshold, "production", where)
+    agree = s.classes == p.classes
+    agreement = float(agree.mean())
+    metrics.append(_metric("agreement", agreement, _limit("min", cfg.min_agreement, agreement, breach),
+                           baseline=baseline, note="share of requests where both predicted the same class",
+                           higher=True))
+    if s.score is not None and p.score is not None:
+        diff = s.score - p.score
+        absdiff = np.abs(diff)
+        metrics.append(_metric("score_difference_mean", float(diff.mean()), [], baseline=baseline,
+                               note="mean of shadow − production (signed: a systematic shift)"))
+        mean_abs = float(absdiff.mean())
+        metrics.append(_metric("score_difference_abs_mean", mean_abs,
+                               _limit("max", cfg.max_mean_score_difference, mean_abs, breach), baseline=baseline,
+                               higher=False))
+        p99 = float(np.percentile(absdiff, 99))
+        metrics.append(_metric("score_difference_p99", p99, _limit("max", cfg.max_p99_score_difference, p99, breach),
+                               baseline=baseline, note="99th percentile of |shadow − production|", higher=False))
+    sel_s, sel_p = float(s.classes.mean()), float(p.classes.mean())
+    metrics.append(_metric("selection_rate_shadow", sel_s, [], baseline=baseline))
+    metrics.append(_metric("selection_rate_production", sel_p, [], baseline=baseline))
+    shift = sel_s - sel_p
+    metrics.append(_metric("selection_rate_shift", shift, _limit("max", cfg.max_selection_rate_shift, abs(shift),
+                                                                 breach), baseline=baseline,
+                           note="shadow − production; the limit applies to its size"))
+
+    groups = _groups(both, s, p, agree, sensitive, cfg, breach, metrics, findings, baseline)
+    _quality(both, s, p, cfg, positive, where, breach, metrics, findings, details)
+    return _result(metrics, findings, details, groups, cfg)
+
+
+def _groups(both: pd.DataFrame, s: _Side, p: _Side, agree: np.ndarray, sensitive: list[str], cfg: ShadowConfig,
+            breach: Status, metrics: list[Metric], findings: list[Finding],
+            baseline: GateResult | None) -> list[GroupRow]:
+    rows: list[GroupRow] = []
+    for attr in sensitive:
+        keys = both[attr].astype(object).where(both[attr].notna(), MISSING).astype(str).to_numpy()
+        judged_agreement: list[float] = []
+        judged_shift: list[float] = []
+        for group in sorted(set(keys)):
+            mask = keys == group
+            count = int(mask.sum())
+            g_agree = float(agree[mask].mean())
+            g_s, g_p = float(s.classes[mask].mean()), float(p.classes[mask].mean())
+            judged = count >= cfg.min_group_size
+            status = Status.PASS
+            if judged:
+                judged_agreement.append(g_agree)
+                judged_shift.append(g_s - g_p)
+                low = cfg.min_group_agreement is not None and g_agree < cfg.min_group_agreement - 1e-12
+                limit = cfg.max_selection_rate_shift
+                moved = limit is not None and abs(g_s - g_p) > limit + 1e-12
+                status = breach if low or moved else Status.PASS
+            base_row = next((r for r in (baseline.groups if baseline else []) if r.attribute == attr
+                             and r.group == group), None)
+            rows.append(GroupRow(attr, group, count, judged,
+                                 {"agreement": g_agree, "selection_rate_shadow": g_s,
+                                  "selection_rate_production": g_p, "selection_rate_shift": g_s - g_p},
+                                 baseline=dict(base_row.metrics) if base_row else {}, status=status))
+        if judged_agreement:
+            worst = min(judged_agreement)
+            metrics.append(_metric("group_agreement_min", worst, _limit("min", cfg.min_group_agreement, worst, breach),
+                                   slice_name=attr, baseline=baseline, higher=True,
+                                   note=f"lowest agreement of the groups of {attr} with ≥ {cfg.min_group_size} "
+                                        "requests"))
+            biggest = max(judged_shift, key=abs)
+            metrics.append(_metric("group_selection_rate_shift_max", abs(biggest),
+                                   _limit("max", cfg.max_selection_rate_shift, abs(biggest), breach), slice_name=attr,
+                                   baseline=baseline, higher=False,
+                                   note=f"largest |shadow − production| selection rate of a group of {attr} "
+                                        f"(signed {biggest:+.3g})"))
+        else:
+            findings.append(Finding("warn", f"no group of {attr} has {cfg.min_group_size} requests: per-group "
+                                    "agreement and selection rates are shown, not judged", column=attr,
+                                    code="shadow.groups_small"))
+    return rows
+
+
+def _quality(both: pd.DataFrame, s: _Side, p: _Side, cfg: ShadowConfig, positive: Any, where: str, breach: Status,
+             metrics: list[Metric], findings: list[Finding], details: dict[str, Any]) -> None:
+    if not cfg.label:
+        if cfg.quality:
+            raise ConfigError("shadow.quality needs shadow.label: the column with the labels that arrived later")
+        return
+    labelled = both[cfg.label].notna().to_numpy()
+    count = int(labelled.sum())
+    details["labelled"] = count
+    metrics.append(Metric("labelled", count, slice="all", note="requests whose label has arrived"))
+    names = list(cfg.quality) or ["accuracy", *(["roc_auc"] if s.score is not None and p.score is not None else [])]
+    if count < cfg.min_labelled:
+        severity = "warn" if cfg.quality else "info"
+        findings.append(Finding(severity, f"only {count} requests have a label (fewer than min_labelled "
+                                f"{cfg.min_labelled}): quality of the two models not compared",
+                                count=count, code="shadow.few_labels"))
+        return
+    y, _ = binary_classes(both.loc[labelled, cfg.label], None, positive, where=where)
+    for name in names:
+        if name in SCORE_METRICS and (s.score is None or p.score is None):
+            raise ConfigError(f"shadow.quality.{name} needs a score column for both models (shadow.score and "
+                              "production.score)")
+    shadow_scores = _classification_scores(y, s.classes[labelled], None if s.score is None else s.score[labelled],
+                                           names).values
+    prod_scores = _classification_scores(y, p.classes[labelled], None if p.score is None else p.score[labelled],
+                                         names).values
+    for name in names:
+        limits = cfg.quality.get(name)
+        if limits is not None and breach == Status.WARN:
+            limits = limits.model_copy(update={"severity": "warn"})
+        m = judge(name, shadow_scores.get(name), limits, higher_is_better=CLASSIFICATION_METRICS[name],
+                  baseline=prod_scores.get(name), slice="labelled")
+        m.note = "; ".join(x for x in ("shadow model's value; baseline = the production model's on the same "
+                                       f"{count} labelled requests", m.note) if x)
+        metrics.append(m)
+
+
+def _result(metrics: list[Metric], findings: list[Finding], details: dict[str, Any], groups: list[GroupRow],
+            cfg: ShadowConfig) -> GateResult:
+    status = Status.worst([*(m.status for m in metrics), *(g.status for g in groups),
+                           *(finding_status(f.severity) for f in findings)])
+    return GateResult(GATE, status, _summary(metrics, findings, details), metrics=metrics, findings=findings,
+                      groups=groups, baseline_used=False, details=details)
+
+
+def _summary(metrics: list[Metric], findings: list[Finding], details: dict[str, Any]) -> str:
+    from mlgate.checks.gates.quality import breach_text
+
+    parts = [f"{details.get('requests', 0):,} requests"]
+    agreement = next((m for m in metrics if m.name == "agreement"), None)
+    if agreement is not None and agreement.value is not None:
+        parts.append(f"agreement {agreement.value:.1%}")
+    shift = next((m for m in metrics if m.name == "selection_rate_shift"), None)
+    if shift is not None and shift.value is not None:
+        parts.append(f"selection rate shift {shift.value:+.3f}")
+    bad = [m for m in metrics if m.status != Status.PASS]
+    blocking = [f for f in findings if f.severity in ("fail", "warn")]
+    for m in bad[:3]:
+        parts.append(breach_text(m))
+    for f in blocking[:2]:
+        if f.code in ("shadow.version_mismatch", "shadow.version_missing", "shadow.nothing_compared"):
+            parts.append(f.message.split(":")[0])
+    if not bad and not any(f.severity == "fail" for f in findings):
+        parts.append("all limits met")
+    return ", ".join(parts)
+
+
+def run(config: Any, ctx: RunContext, baseline: GateResult | None) -> GateResult:
+    cfg: ShadowConfig = config.shadow
+    preds = getattr(config, "predictions", None)
+    id_column = cfg.id or getattr(preds, "id", None)
+    if not id_column:
+        raise ConfigError("shadow needs the request id column: set shadow.id (or predictions.id)")
+    positive = cfg.positive_label if cfg.positive_label is not None else getattr(preds, "positive_label", 1)
+    bias = getattr(config, "bias", None)
+    explicit = cfg.sensitive is not None
+    sensitive = list(cfg.sensitive if explicit else (getattr(bias, "sensitive", None) or []))
+    path = ctx.record(cfg.export)
+    frame = read_table(path, None)
+    wanted = [id_column, *(c for side in (cfg.shadow, cfg.production) for c in (side.score, side.prediction) if c),
+              *(c for c in (cfg.label, cfg.shadow_version, cfg.production_version) if c)]
+    absent = [c for c in dict.fromkeys(wanted) if c not in frame.columns]
+    if absent:
+        raise InputError(f"columns missing: {', '.join(absent)}", where=cfg.export)
+    findings: list[Finding] = []
+    lacking = [c for c in sensitive if c not in frame.columns]
+    if lacking and explicit:
+        raise InputError(f"sensitive columns missing: {', '.join(lacking)} (shadow.sensitive)", where=cfg.export)
+    if lacking:
+        findings.append(Finding("info", f"the export has no {', '.join(lacking)} column (bias.sensitive): no "
+                                "per-group comparison for it", code="shadow.no_sensitive"))
+        sensitive = [c for c in sensitive if c not in lacking]
+    model_sha256 = None
+    if cfg.shadow_version:
+        model = getattr(getattr(config, "artifacts", None), "model", None)
+        if not model:
+            raise ConfigError("shadow.shadow_version needs artifacts.model: the model whose version the export must "
+                              "show")
+        if not ctx.path(model).is_file():
+            raise InputError("model artifact not found", where=model)
+        ctx.record(model)
+        model_sha256 = ctx.files[model]
+    result = evaluate(frame, cfg, id_column=id_column, positive=positive, sensitive=sensitive,
+                      model_sha256=model_sha256, where=cfg.export, baseline=baseline)
+    result.findings = findings + result.findings
+    result.baseline_used = baseline is not None
+    return result
