@@ -358,6 +358,38 @@ def report(results_path: str, markdown_path: str) -> None:
         Path(markdown_path).write_text(text, encoding="utf-8")
 
 
+@click.command("card")
+@click.argument("results_path", type=click.Path(dir_okay=False))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="The config whose `card:` section gives the free text (intended use, limitations …).")
+@click.option("--config-ref", "config_ref", metavar="COMMIT", help="Read --config from this commit (the landed one).")
+@click.option("--root", type=click.Path(file_okay=False, exists=True), default=".",
+              help="Directory the config's paths start from (default: current).")
+@click.option("--reviews", "reviews_path", type=click.Path(dir_okay=False),
+              help="JSON of the reviews that approved the change (GitHub's list-reviews response).")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write the card as Markdown here ('-' for stdout; the default without --json).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the card as JSON here.")
+def card(results_path, config_path, config_ref, root, reviews_path, markdown_path, json_path) -> None:
+    """The model card of a landed version, from its results JSON (Markdown and JSON)."""
+    from mlgate.checks.card import build_card, load_reviews, render_card
+
+    results = RunResults.from_dict(read_results(results_path))
+    loaded = _load(config_path, config_ref, root)
+    reviews = load_reviews(reviews_path) if reviews_path else None
+    built = build_card(results, loaded.config if loaded else None, reviews,
+                       config_sha256=loaded.sha256 if loaded else None)
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(built, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = render_card(built)
+    if markdown_path == "-" or (not markdown_path and not json_path):
+        click.echo(text)
+    elif markdown_path:
+        Path(markdown_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(markdown_path).write_text(text, encoding="utf-8")
+
+
 @click.command("publish", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
              add_help_option=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)

@@ -88,6 +88,7 @@ LIMIT_LABELS = {
     "max_share": "share ≤",
     "max_gap": "gap ≤",
     "outside_top_k": "not entering top",
+    "max_shift": "shift ≤",
     "max_growth_without_gain": "growth without gain ≤",
 }
 

@@ -19,6 +19,9 @@ that arrived later (empty where it has not) and sensitive attributes. Judged:
 row must be of this commit's model (`artifacts.model`), or the gate fails — a shadow run of another
 version says nothing about this one. Groups smaller than `min_group_size` are shown, not judged.
 
+The baseline of this gate is the production model on the same requests (a metric's `baseline` is
+production's figure), not the base commit's results: those are about another model's shadow run.
+
 `evaluate` is pure; `run` reads the export.
 """
 
@@ -150,17 +153,16 @@ def _limit(kind: str, threshold: float | None, observed: float | None, breach: S
     return [LimitCheck(kind, threshold, Status.PASS if ok else breach, observed, breach)]
 
 
-def _metric(name: str, value: float | None, checks: list[LimitCheck], slice_name: str = "all",
-            baseline: GateResult | None = None, note: str = "", higher: bool | None = None) -> Metric:
-    base = baseline.metric(name, slice_name) if baseline else None
-    b = None if base is None else base.value
-    return Metric(name, value, status=Status.worst(c.status for c in checks), slice=slice_name, baseline=b,
-                  delta=None if value is None or b is None else value - b, higher_is_better=higher, limits=checks,
-                  note=note)
+def _metric(name: str, value: float | None, checks: list[LimitCheck], slice_name: str = "all", note: str = "",
+            higher: bool | None = None, production: float | None = None) -> Metric:
+    """A metric of the shadow model; `baseline` is the production model's figure where there is one."""
+    return Metric(name, value, status=Status.worst(c.status for c in checks), slice=slice_name, baseline=production,
+                  delta=None if value is None or production is None else value - production, higher_is_better=higher,
+                  limits=checks, note=note)
 
 
 def evaluate(frame: pd.DataFrame, cfg: ShadowConfig, *, id_column: str, positive: Any, sensitive: list[str],
-             model_sha256: str | None, where: str, baseline: GateResult | None) -> GateResult:
+             model_sha256: str | None, where: str) -> GateResult:
     """Judge the shadow export (pure: the frame is already read)."""
     breach = Status.WARN if cfg.severity == "warn" else Status.FAIL
     findings: list[Finding] = []
@@ -204,11 +206,10 @@ def evaluate(frame: pd.DataFrame, cfg: ShadowConfig, *, id_column: str, positive
         raise InputError(f"{int(partly.sum())} requests have a shadow score without a class or the other way round "
                          f"(columns {', '.join(shadow_cols)})", where=where)
     n = len(frame)
-    metrics.append(_metric("requests", n, _limit("min", cfg.min_requests, n, breach), baseline=baseline,
-                           note="requests in the export"))
+    metrics.append(_metric("requests", n, _limit("min", cfg.min_requests, n, breach), note="requests in the export"))
     missing_share = float(shadow_missing.mean()) if n else None
     metrics.append(_metric("shadow_missing_share", missing_share,
-                           _limit("max", cfg.max_missing_share, missing_share, breach), baseline=baseline,
+                           _limit("max", cfg.max_missing_share, missing_share, breach),
                            note="requests the shadow model did not answer", higher=False))
     if prod_missing.any():
         findings.append(Finding("info", f"{int(prod_missing.sum())} requests have no production answer: left out of "
@@ -224,36 +225,33 @@ def evaluate(frame: pd.DataFrame, cfg: ShadowConfig, *, id_column: str, positive
     agree = s.classes == p.classes
     agreement = float(agree.mean())
     metrics.append(_metric("agreement", agreement, _limit("min", cfg.min_agreement, agreement, breach),
-                           baseline=baseline, note="share of requests where both predicted the same class",
+                           note="share of requests where both predicted the same class",
                            higher=True))
     if s.score is not None and p.score is not None:
         diff = s.score - p.score
         absdiff = np.abs(diff)
-        metrics.append(_metric("score_difference_mean", float(diff.mean()), [], baseline=baseline,
+        metrics.append(_metric("score_difference_mean", float(diff.mean()), [],
                                note="mean of shadow − production (signed: a systematic shift)"))
         mean_abs = float(absdiff.mean())
         metrics.append(_metric("score_difference_abs_mean", mean_abs,
-                               _limit("max", cfg.max_mean_score_difference, mean_abs, breach), baseline=baseline,
+                               _limit("max", cfg.max_mean_score_difference, mean_abs, breach),
                                higher=False))
         p99 = float(np.percentile(absdiff, 99))
         metrics.append(_metric("score_difference_p99", p99, _limit("max", cfg.max_p99_score_difference, p99, breach),
-                               baseline=baseline, note="99th percentile of |shadow − production|", higher=False))
+                               note="99th percentile of |shadow − production|", higher=False))
     sel_s, sel_p = float(s.classes.mean()), float(p.classes.mean())
-    metrics.append(_metric("selection_rate_shadow", sel_s, [], baseline=baseline))
-    metrics.append(_metric("selection_rate_production", sel_p, [], baseline=baseline))
     shift = sel_s - sel_p
-    metrics.append(_metric("selection_rate_shift", shift, _limit("max", cfg.max_selection_rate_shift, abs(shift),
-                                                                 breach), baseline=baseline,
-                           note="shadow − production; the limit applies to its size"))
+    metrics.append(_metric("selection_rate", sel_s,
+                           _limit("max_shift", cfg.max_selection_rate_shift, abs(shift), breach), production=sel_p,
+                           note="share predicted positive; baseline = production's; the limit is on the shift's size"))
 
-    groups = _groups(both, s, p, agree, sensitive, cfg, breach, metrics, findings, baseline)
+    groups = _groups(both, s, p, agree, sensitive, cfg, breach, metrics, findings)
     _quality(both, s, p, cfg, positive, where, breach, metrics, findings, details)
     return _result(metrics, findings, details, groups, cfg)
 
 
 def _groups(both: pd.DataFrame, s: _Side, p: _Side, agree: np.ndarray, sensitive: list[str], cfg: ShadowConfig,
-            breach: Status, metrics: list[Metric], findings: list[Finding],
-            baseline: GateResult | None) -> list[GroupRow]:
+            breach: Status, metrics: list[Metric], findings: list[Finding]) -> list[GroupRow]:
     rows: list[GroupRow] = []
     for attr in sensitive:
         keys = both[attr].astype(object).where(both[attr].notna(), MISSING).astype(str).to_numpy()
@@ -273,22 +271,19 @@ def _groups(both: pd.DataFrame, s: _Side, p: _Side, agree: np.ndarray, sensitive
                 limit = cfg.max_selection_rate_shift
                 moved = limit is not None and abs(g_s - g_p) > limit + 1e-12
                 status = breach if low or moved else Status.PASS
-            base_row = next((r for r in (baseline.groups if baseline else []) if r.attribute == attr
-                             and r.group == group), None)
             rows.append(GroupRow(attr, group, count, judged,
                                  {"agreement": g_agree, "selection_rate_shadow": g_s,
-                                  "selection_rate_production": g_p, "selection_rate_shift": g_s - g_p},
-                                 baseline=dict(base_row.metrics) if base_row else {}, status=status))
+                                  "selection_rate_production": g_p, "selection_rate_shift": g_s - g_p}, status=status))
         if judged_agreement:
             worst = min(judged_agreement)
             metrics.append(_metric("group_agreement_min", worst, _limit("min", cfg.min_group_agreement, worst, breach),
-                                   slice_name=attr, baseline=baseline, higher=True,
+                                   slice_name=attr, higher=True,
                                    note=f"lowest agreement of the groups of {attr} with ≥ {cfg.min_group_size} "
                                         "requests"))
             biggest = max(judged_shift, key=abs)
             metrics.append(_metric("group_selection_rate_shift_max", abs(biggest),
                                    _limit("max", cfg.max_selection_rate_shift, abs(biggest), breach), slice_name=attr,
-                                   baseline=baseline, higher=False,
+                                   higher=False,
                                    note=f"largest |shadow − production| selection rate of a group of {attr} "
                                         f"(signed {biggest:+.3g})"))
         else:
@@ -340,7 +335,7 @@ def _result(metrics: list[Metric], findings: list[Finding], details: dict[str, A
     status = Status.worst([*(m.status for m in metrics), *(g.status for g in groups),
                            *(finding_status(f.severity) for f in findings)])
     return GateResult(GATE, status, _summary(metrics, findings, details), metrics=metrics, findings=findings,
-                      groups=groups, baseline_used=False, details=details)
+                      groups=groups, baseline_used=True, details=details)
 
 
 def _summary(metrics: list[Metric], findings: list[Finding], details: dict[str, Any]) -> str:
@@ -350,13 +345,18 @@ def _summary(metrics: list[Metric], findings: list[Finding], details: dict[str, 
     agreement = next((m for m in metrics if m.name == "agreement"), None)
     if agreement is not None and agreement.value is not None:
         parts.append(f"agreement {agreement.value:.1%}")
-    shift = next((m for m in metrics if m.name == "selection_rate_shift"), None)
-    if shift is not None and shift.value is not None:
-        parts.append(f"selection rate shift {shift.value:+.3f}")
+    sel = next((m for m in metrics if m.name == "selection_rate"), None)
+    if sel is not None and sel.delta is not None:
+        parts.append(f"selection rate shift {sel.delta:+.3f}")
     bad = [m for m in metrics if m.status != Status.PASS]
     blocking = [f for f in findings if f.severity in ("fail", "warn")]
     for m in bad[:3]:
-        parts.append(breach_text(m))
+        lim = next((c for c in m.limits if c.status != Status.PASS), None)
+        if lim is not None and lim.kind == "max_shift":
+            label = m.name if m.slice == "all" else f"{m.name} [{m.slice}]"
+            parts.append(f"{label} shifted {lim.observed:.3g} (allowed {lim.threshold:g})")
+        else:
+            parts.append(breach_text(m))
     for f in blocking[:2]:
         if f.code in ("shadow.version_mismatch", "shadow.version_missing", "shadow.nothing_compared"):
             parts.append(f.message.split(":")[0])
@@ -366,6 +366,7 @@ def _summary(metrics: list[Metric], findings: list[Finding], details: dict[str, 
 
 
 def run(config: Any, ctx: RunContext, baseline: GateResult | None) -> GateResult:
+    """Read the export and evaluate; the base commit's results (`baseline`) are not compared (see above)."""
     cfg: ShadowConfig = config.shadow
     preds = getattr(config, "predictions", None)
     id_column = cfg.id or getattr(preds, "id", None)
@@ -401,7 +402,6 @@ def run(config: Any, ctx: RunContext, baseline: GateResult | None) -> GateResult
         ctx.record(model)
         model_sha256 = ctx.files[model]
     result = evaluate(frame, cfg, id_column=id_column, positive=positive, sensitive=sensitive,
-                      model_sha256=model_sha256, where=cfg.export, baseline=baseline)
+                      model_sha256=model_sha256, where=cfg.export)
     result.findings = findings + result.findings
-    result.baseline_used = baseline is not None
     return result
