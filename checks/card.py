@@ -121,6 +121,7 @@ def build_card(results: RunResults, config: Any = None, reviews: list[Review] | 
         },
         "baseline": {"git_sha": results.baseline.get("git_sha"), "note": results.baseline.get("note")},
         "verdicts": [{"gate": g.gate, "status": g.status.value, "summary": g.summary} for g in results.gates],
+        "quality": None, "fairness": None, "explanation": None, "budget": None, "shadow": None,
         "notes": [],
     }
     if config is None:

@@ -376,6 +376,16 @@ def run(config: Any, ctx: RunContext, baseline: GateResult | None) -> GateResult
     bias = getattr(config, "bias", None)
     explicit = cfg.sensitive is not None
     sensitive = list(cfg.sensitive if explicit else (getattr(bias, "sensitive", None) or []))
+    model_sha256 = None  # the config is checked before any file is read
+    if cfg.shadow_version:
+        model = getattr(getattr(config, "artifacts", None), "model", None)
+        if not model:
+            raise ConfigError("shadow.shadow_version needs artifacts.model: the model whose version the export must "
+                              "show")
+        if not ctx.path(model).is_file():
+            raise InputError("model artifact not found", where=model)
+        ctx.record(model)
+        model_sha256 = ctx.files[model]
     path = ctx.record(cfg.export)
     frame = read_table(path, None)
     wanted = [id_column, *(c for side in (cfg.shadow, cfg.production) for c in (side.score, side.prediction) if c),
@@ -391,16 +401,6 @@ def run(config: Any, ctx: RunContext, baseline: GateResult | None) -> GateResult
         findings.append(Finding("info", f"the export has no {', '.join(lacking)} column (bias.sensitive): no "
                                 "per-group comparison for it", code="shadow.no_sensitive"))
         sensitive = [c for c in sensitive if c not in lacking]
-    model_sha256 = None
-    if cfg.shadow_version:
-        model = getattr(getattr(config, "artifacts", None), "model", None)
-        if not model:
-            raise ConfigError("shadow.shadow_version needs artifacts.model: the model whose version the export must "
-                              "show")
-        if not ctx.path(model).is_file():
-            raise InputError("model artifact not found", where=model)
-        ctx.record(model)
-        model_sha256 = ctx.files[model]
     result = evaluate(frame, cfg, id_column=id_column, positive=positive, sensitive=sensitive,
                       model_sha256=model_sha256, where=cfg.export)
     result.findings = findings + result.findings
