@@ -42,7 +42,8 @@ def _common_outputs(f: Callable) -> Callable:
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Path to mlgate.yml."),
         click.option("--config-ref", "config_ref", metavar="COMMIT",
                      help="Read --config, and the files it names that set limits (data.schema, "
-                          "regression.baseline_predictions), from this commit of the repository at --root "
+                          "regression.baseline_predictions, budget.baseline_model, explain.baseline_model), from "
+                          "this commit of the repository at --root "
                           "instead of the working tree (CI: the base commit, so a change cannot loosen its own "
                           "gates). Data, predictions and models still come from the working tree."),
         click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False),
