@@ -400,7 +400,9 @@ def _growth_rule(rule: GrowthNeedsGain, cand: ModelCost, base: ModelCost | None,
 
 
 def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.4g}"
+    if x is None:
+        return "n/a"
+    return f"{x:,}" if isinstance(x, int) else f"{x:.4g}"
 
 
 def _summary(metrics: list[Metric], cand: ModelCost, cfg: BudgetConfig) -> str:
@@ -435,7 +437,7 @@ def breach_text(m: Metric) -> str:
         return f"parameters {_pct(lim.observed)} vs base with {m.note}"
     if lim.kind == "max_relative_increase":
         return f"{m.name} {_fmt(m.value)} rose {_pct(lim.observed)} vs base (allowed {lim.threshold:.0%})"
-    return f"{m.name} {_fmt(m.value)} > {lim.threshold:g}"
+    return f"{m.name} {_fmt(m.value)} > {_fmt(lim.threshold if m.name != 'parameters' else int(lim.threshold))}"
 
 
 def _pct(x: float | None) -> str:

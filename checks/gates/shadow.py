@@ -352,7 +352,9 @@ def _summary(metrics: list[Metric], findings: list[Finding], details: dict[str, 
     blocking = [f for f in findings if f.severity in ("fail", "warn")]
     for m in bad[:3]:
         lim = next((c for c in m.limits if c.status != Status.PASS), None)
-        if lim is not None and lim.kind == "max_shift":
+        if m.name == "requests" and lim is not None:
+            parts.append(f"requests {m.value:,} < {lim.threshold:,.0f} (too little traffic to judge)")
+        elif lim is not None and lim.kind == "max_shift":
             label = m.name if m.slice == "all" else f"{m.name} [{m.slice}]"
             parts.append(f"{label} shifted {lim.observed:.3g} (allowed {lim.threshold:g})")
         else:

@@ -204,3 +204,20 @@ def test_a_model_that_cannot_be_loaded_safely_is_refused(project: Path) -> None:
     np.savez(project / "w.npz", w=np.ones(3))
     with pytest.raises(InputError, match="needs a scikit-learn model"):
         _run(project, {"model": "w.npz"})
+
+
+def test_cli_bad_input_is_exit_2_with_one_line(project: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "mlgate", "check", "explain", "--model", "model.skops", "--data",
+                           "holdout.parquet", "--label", "nope", "--json", "out.json"], cwd=project,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == ("mlgate: error: explain: holdout.parquet: columns missing: nope "
+                                                    "(explain needs the model's features and the label)")
+    ok = subprocess.run([sys.executable, "-m", "mlgate", "check", "explain", "--model", "model.skops", "--data",
+                         "holdout.parquet", "--label", "label", "--top-k", "2", "--json", "ok.json"], cwd=project,
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads((project / "ok.json").read_text())["gates"][0]["details"]["top_k"] == 2

@@ -166,3 +166,25 @@ def test_config_errors() -> None:
         ShadowConfig.model_validate({**BASE, "quality": ["auc"]})
     with pytest.raises(ConfigError, match=r"needs artifacts\.model"):
         shadow.run(MlgateConfig.model_validate({"shadow": {**BASE, "shadow_version": "v"}}), RunContext(), None)
+
+
+def test_cli_pass_fail_and_bad_input(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    _export().to_parquet(tmp_path / "export.parquet", index=False)
+    flags = ["--export", "export.parquet", "--id", "rid", "--shadow-score", "s_score", "--production-score",
+             "p_score"]
+
+    def cli(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mlgate", "check", "shadow", *flags, *extra, "--json", "o.json"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+    assert cli().returncode == 0
+    (tmp_path / "strict.yml").write_text("shadow: {export: x, id: rid, shadow: {score: s}, production: {score: p}, "
+                                         "min_requests: 1000}\n")
+    failed = cli("--config", "strict.yml")
+    assert failed.returncode == 1 and "requests 600 < 1,000 (too little traffic to judge)" in failed.stderr
+    bad = cli("--label", "nope")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines()[-1] == "mlgate: error: shadow: export.parquet: columns missing: nope"
