@@ -171,14 +171,14 @@ def evaluate(cand: Importances, base: Importances | None, base_source: str | Non
         inside = rank <= k
         grandfathered = inside and base is not None and f in base_top
         status = Status.PASS if not inside or grandfathered else breach
-        note = f"forbidden: {why}"
+        rank_note = f"forbidden: {why}"
         if grandfathered:
-            note += f"; already in the base's top {k} (rank {base_ranks[f]}), so it did not enter"
+            rank_note += f"; already in the base's top {k} (rank {base_ranks[f]}), so it did not enter"
         elif inside and base is None:
-            note += "; no base to compare with: being in the top-k counts as entering"
+            rank_note += "; no base to compare with: being in the top-k counts as entering"
         metrics.append(Metric("rank", rank, status=status, slice=f, baseline=base_ranks.get(f),
                               delta=None if f not in base_ranks else rank - base_ranks[f], higher_is_better=None,
-                              limits=[LimitCheck("outside_top_k", k, status, rank, breach)], note=note))
+                              limits=[LimitCheck("outside_top_k", k, status, rank, breach)], note=rank_note))
 
     shift_limits = _rank_shift_limits(cfg, ranks)
     for f, allowed in shift_limits.items():

@@ -377,7 +377,8 @@ def run(config: Any, ctx: RunContext, baseline: GateResult | None) -> GateResult
     positive = cfg.positive_label if cfg.positive_label is not None else getattr(preds, "positive_label", 1)
     bias = getattr(config, "bias", None)
     explicit = cfg.sensitive is not None
-    sensitive = list(cfg.sensitive if explicit else (getattr(bias, "sensitive", None) or []))
+    sensitive: list[str] = list(cfg.sensitive) if cfg.sensitive is not None else list(
+        getattr(bias, "sensitive", None) or [])
     model_sha256 = None  # the config is checked before any file is read
     if cfg.shadow_version:
         model = getattr(getattr(config, "artifacts", None), "model", None)
