@@ -175,9 +175,9 @@ GROUPINGS = (("race",), ("sex",), ("race", "sex"))
 
 
 def configs(path: Path) -> SimpleNamespace:
-    from mlgate.checks.gates.bias import BiasConfig
-    from mlgate.checks.gates.quality import QualityConfig
-    from mlgate.checks.inputs.predictions import PredictionsConfig
+    from mlgate.checks.config.bias import BiasConfig
+    from mlgate.checks.config.predictions import PredictionsConfig
+    from mlgate.checks.config.quality import QualityConfig
 
     return SimpleNamespace(
         predictions=PredictionsConfig(path=str(path), label="label", prediction="prediction", score="score"),

@@ -20,15 +20,16 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mlgate.bot.github.client import ForgeOptions, forge_factory
-from mlgate.bot.intake.dispatcher import build_dispatcher
 from mlgate.bot.pr.repo_config import CONFIG_PATH
-from mlgate.bot.store.engine import Store
+from mlgate.bot.settings import Settings
+from mlgate.bot.store.engine import create_store_engine
+from mlgate.bot.store.inbox import Inbox
+from mlgate.bot.wiring import build_dispatcher
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
 
 BOT, CI_USER, CHECK, SECRET = "mlgate-bot", "carol", "ci/tests", "bench-secret"
@@ -58,9 +59,10 @@ def _run(gh: SandboxServer, sink: WebhookSink, tmp: Path, prs: int, batch_delay:
         gh.api("PUT", f"/repos/{repo}/collaborators/{login}", "alice", json={"permission": "push"}).raise_for_status()
     gh.add_hook("alice", "bench", sink.url, SECRET, "alice")
     db = f"sqlite:///{tmp / 'bot.sqlite'}"
-    Store.open(db).close()
-    settings = SimpleNamespace(github_url=gh.api_url, app_id=None, private_key=None, github_token=BOT, database_url=db)
-    bot = build_dispatcher(settings, forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
+    Inbox.open(db).close()
+    settings = Settings(github_url=gh.api_url, app_id=None, private_key=None, github_token=BOT, database_url=db)
+    bot = build_dispatcher(settings, create_store_engine(db),
+                           forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
     assert bot.queue is not None
     bot.queue_knobs["batch_delay_seconds"] = batch_delay
     ci_runs: list[str] = []

@@ -3,7 +3,7 @@
 Three strategies see the same PRs (same broken ones, same arrival times, per seed):
 - serial: one PR per CI run (what a "rebase and wait" bot does);
 - halving: bors-ng's rule: batch the waiting PRs, split a failed batch in halves and test both;
-- mlgate: the real state machine of bot/queue/machine.py driven through a fake GitHub (commit graph,
+- mlgate: the real state machine of bot/queue/transitions.py driven through a fake GitHub (commit graph,
   fast-forward refusal, a CI that fails a staging commit when it contains a broken PR, plus
   random flaky failures), not a re-implementation.
 
@@ -32,7 +32,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mlgate.bot.queue import machine as q
+from mlgate.bot import queue as q
 from mlgate.bot.queue.strategy import entropy_bound
 
 CHECK = "ci"

@@ -65,11 +65,16 @@ def bare_app() -> Any:
 
 
 def example_body() -> bytes:
-    """GitHub's pull_request.opened example when the npm package is there, else a similar one."""
-    root = Path(os.environ.get("MLGATE_OCTOKIT_DIR") or ROOT / "node_modules")
-    index = root / "@octokit" / "webhooks-examples" / "api.github.com" / "index.json"
-    if index.is_file():
-        for entry in json.loads(index.read_text(encoding="utf-8")):
+    """GitHub's pull_request.opened example when the npm packages are where the tests find them
+    (tests/services.py; the benchmark installs nothing), else a similar one."""
+    from tests.services import EXAMPLES_REL, ServiceError, find_octokit
+
+    try:
+        root = find_octokit()
+    except ServiceError:
+        root = None
+    if root is not None:
+        for entry in json.loads((root / EXAMPLES_REL).read_text(encoding="utf-8")):
             if entry["name"] == "pull_request":
                 return json.dumps(entry["examples"][0]).encode()
     return json.dumps({"action": "opened", "number": 2, "repository": {"full_name": "bench/repo"},
@@ -246,7 +251,7 @@ def main() -> None:
         serve_bare(args.port, args.workers, args.threads)
         return
 
-    from mlgate.bot.store.engine import Store
+    from mlgate.bot.store.inbox import Inbox
 
     with tempfile.TemporaryDirectory(prefix="mlgate-bench-") as tmp:
         workdir = Path(tmp)
@@ -272,7 +277,7 @@ def main() -> None:
         finally:
             for proc in procs.values():
                 stop(proc)
-        store = Store.open(db_url, run_migrations=False)
+        store = Inbox.open(db_url, run_migrations=False)
         stored = {record.delivery_id for record in store.deliveries()}
         status_counts = store.counts()
         store.close()

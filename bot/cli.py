@@ -7,7 +7,6 @@ one PostgreSQL database). The root command (mlgate.cli) imports this module only
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import importlib
 import logging
@@ -16,17 +15,22 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import click
 
-from mlgate.bot.intake.worker import Dispatcher, Worker, WorkerConfig
+from mlgate.bot.intake.worker import DispatcherFactory, Worker
 from mlgate.bot.settings import Settings, SettingsError, load_settings
-from mlgate.bot.store.engine import Store, StoreError
+from mlgate.bot.store.engine import StoreError
+from mlgate.bot.store.inbox import Inbox
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DISPATCHER = "mlgate.bot.intake.dispatcher:build_dispatcher"
+# The bot's own dispatcher; mlgate.bot.wiring (and with it PyGithub, the gates' config models and
+# Flask) is imported only when a command runs, so `--help` and a worker with another dispatcher
+# (tests, the benchmark) start without them.
+DEFAULT_DISPATCHER = "mlgate.bot.wiring:build_dispatcher"
+
 _RUNNING_WORKERS: list[Worker] = []
 
 
@@ -38,8 +42,8 @@ def _configure_logging() -> None:
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
-def load_dispatcher_factory(spec: str) -> Callable[[Settings], Dispatcher]:
-    """Import `module:function`; the function builds a Dispatcher from the settings."""
+def load_dispatcher_factory(spec: str) -> DispatcherFactory:
+    """Import `module:function`; the function builds a Dispatcher from the settings and the database engine."""
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise click.ClickException(f"--dispatcher must look like 'package.module:function', got {spec!r}")
@@ -50,7 +54,7 @@ def load_dispatcher_factory(spec: str) -> Callable[[Settings], Dispatcher]:
     factory = getattr(module, attribute, None)
     if not callable(factory):
         raise click.ClickException(f"{module_name!r} has no callable {attribute!r}")
-    return factory
+    return cast(DispatcherFactory, factory)
 
 
 def _settings(**kwargs: Any) -> Settings:
@@ -60,13 +64,11 @@ def _settings(**kwargs: Any) -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def _open_store(settings: Settings, *, run_migrations: bool) -> Store:
+def _open_store(settings: Settings, *, run_migrations: bool) -> Inbox:
+    from mlgate.bot.wiring import open_inbox
+
     try:
-        return Store.open(settings.database_url, run_migrations=run_migrations,
-                          busy_timeout_ms=settings.sqlite_busy_timeout_ms,
-                          pool_size=max(8, settings.worker_threads + 4),
-                          intake_synchronous=settings.sqlite_synchronous,
-                          intake_timeout=settings.intake_timeout_seconds)
+        return open_inbox(settings, run_migrations=run_migrations)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -80,16 +82,15 @@ def build_serving_app(settings: Settings, *, run_worker: bool, dispatcher_spec: 
     # Request threads hand deliveries to the intake writer and the worker threads share the GIL:
     # a 1 ms switch interval (default 5 ms) keeps those hand-overs from adding latency.
     sys.setswitchinterval(0.001)
+    from mlgate.bot.wiring import build_web_app, build_worker
+
     store = _open_store(settings, run_migrations=False)
     worker: Worker | None = None
     if run_worker:
-        dispatcher = load_dispatcher_factory(dispatcher_spec)(settings)
-        worker = Worker(store, dispatcher, WorkerConfig.from_settings(settings))
+        worker = build_worker(settings, store, load_dispatcher_factory(dispatcher_spec)(settings, store.engine))
         worker.start()
         _RUNNING_WORKERS.append(worker)
-    from mlgate.bot.intake.app import create_app
-
-    app = create_app(settings, store=store, on_delivery=worker.wake if worker else None)
+    app = build_web_app(settings, store, worker)
     # Everything allocated so far lives as long as the process: keep it out of the collector's
     # full passes, which otherwise stall every thread for longer as the heap grows.
     gc.freeze()
@@ -142,7 +143,7 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
 @click.option("--worker/--no-worker", "run_worker", default=None,
               help="Run the delivery worker in the server process [default: on; env MLGATE_SERVE_WORKER].")
 @click.option("--dispatcher", "dispatcher_spec", default=DEFAULT_DISPATCHER, envvar="MLGATE_DISPATCHER",
-              show_default=True, help="module:function that builds the Dispatcher from the settings.")
+              show_default=True, help="module:function(settings, engine) that builds the Dispatcher.")
 def serve(host: str, port: int, workers: int, threads: int, run_worker: bool | None, dispatcher_spec: str) -> None:
     """Receive GitHub webhooks (POST /webhook, GET /healthz) under gunicorn."""
     _configure_logging()
@@ -162,7 +163,7 @@ def serve(host: str, port: int, workers: int, threads: int, run_worker: bool | N
 @click.option("--threads", type=click.IntRange(1, 256), default=None,
               help="Repositories handled in parallel [default: MLGATE_WORKER_THREADS or 4].")
 @click.option("--dispatcher", "dispatcher_spec", default=DEFAULT_DISPATCHER, envvar="MLGATE_DISPATCHER",
-              show_default=True, help="module:function that builds the Dispatcher from the settings.")
+              show_default=True, help="module:function(settings, engine) that builds the Dispatcher.")
 @click.option("--once", is_flag=True, help="Handle what is ready now, then exit.")
 def worker(threads: int | None, dispatcher_spec: str, once: bool) -> None:
     """Process stored deliveries (run several against one PostgreSQL to share the load)."""
@@ -170,10 +171,9 @@ def worker(threads: int | None, dispatcher_spec: str, once: bool) -> None:
     settings = _settings(require_webhook_secret=False, require_github=dispatcher_spec == DEFAULT_DISPATCHER)
     factory = load_dispatcher_factory(dispatcher_spec)
     store = _open_store(settings, run_migrations=True)
-    config = WorkerConfig.from_settings(settings)
-    if threads is not None:
-        config = dataclasses.replace(config, threads=threads)
-    runner = Worker(store, factory(settings), config)
+    from mlgate.bot.wiring import build_worker
+
+    runner = build_worker(settings, store, factory(settings, store.engine), threads=threads)
     if once:
         handled = runner.run_pending()
         runner.stop()

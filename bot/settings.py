@@ -55,6 +55,7 @@ class Settings:
     app_id: int | None = None
     private_key: str | None = field(default=None, repr=False)
     github_token: str | None = field(default=None, repr=False)
+    bot_login: str | None = None  # the bot's login, if known; else asked from GitHub once (the app's slug, or /user)
     max_body_bytes: int = GITHUB_MAX_PAYLOAD_BYTES
     serve_worker: bool = True
     worker_threads: int = 4
@@ -84,6 +85,9 @@ class Settings:
         return f"Settings(database_url={self.database_url_masked!r}, webhook_secret=<{secret}>, {shown})"
 
     __str__ = __repr__
+
+
+DEFAULTS = Settings()  # what an unset variable means; the worker's config derives its defaults from these
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -154,6 +158,7 @@ def load_settings(
     `require_github` is off for tools that only touch the database.
     """
     env = os.environ if env is None else env
+    d = DEFAULTS
     secret = env.get("MLGATE_WEBHOOK_SECRET") or None
     if require_webhook_secret and not secret:
         raise SettingsError("MLGATE_WEBHOOK_SECRET is not set: use the secret configured on the GitHub App's webhook")
@@ -203,27 +208,27 @@ def load_settings(
             "for GitHub App mode, or MLGATE_GITHUB_TOKEN for token mode"
         )
 
-    debounce = _number(env, "MLGATE_DEBOUNCE_SECONDS", 2.0)
-    debounce_max = _number(env, "MLGATE_DEBOUNCE_MAX_SECONDS", 15.0)
+    debounce = _number(env, "MLGATE_DEBOUNCE_SECONDS", d.debounce_seconds)
+    debounce_max = _number(env, "MLGATE_DEBOUNCE_MAX_SECONDS", d.debounce_max_seconds)
     if debounce_max < debounce:
         raise SettingsError(
             f"MLGATE_DEBOUNCE_MAX_SECONDS ({debounce_max:g}) must not be smaller than "
             f"MLGATE_DEBOUNCE_SECONDS ({debounce:g})"
         )
-    intake_timeout = _number(env, "MLGATE_INTAKE_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+    intake_timeout = _number(env, "MLGATE_INTAKE_TIMEOUT_SECONDS", d.intake_timeout_seconds, minimum=0.1)
     if intake_timeout > GITHUB_DELIVERY_TIMEOUT - 1:
         raise SettingsError(
             f"MLGATE_INTAKE_TIMEOUT_SECONDS must be at most {GITHUB_DELIVERY_TIMEOUT - 1:g} (GitHub gives up on a "
             f"delivery after {GITHUB_DELIVERY_TIMEOUT:g} s), got {intake_timeout:g}"
         )
     # A purged delivery id counts as new again, so keep them at least as long as GitHub redelivers.
-    retention_days = _number(env, "MLGATE_RETENTION_DAYS", 14.0)
+    retention_days = _number(env, "MLGATE_RETENTION_DAYS", d.retention_days)
     if retention_days < GITHUB_REDELIVERY_DAYS:
         raise SettingsError(
             f"MLGATE_RETENTION_DAYS must be at least {GITHUB_REDELIVERY_DAYS} (GitHub can redeliver a delivery of "
             f"the past {GITHUB_REDELIVERY_DAYS} days, and a purged one would be handled twice), got {retention_days:g}"
         )
-    sqlite_synchronous = (_get(env, "MLGATE_SQLITE_SYNCHRONOUS") or "FULL").upper()
+    sqlite_synchronous = (_get(env, "MLGATE_SQLITE_SYNCHRONOUS") or d.sqlite_synchronous).upper()
     if sqlite_synchronous not in {"FULL", "NORMAL"}:
         raise SettingsError(f"MLGATE_SQLITE_SYNCHRONOUS must be FULL or NORMAL, got {sqlite_synchronous!r}")
     return Settings(
@@ -235,18 +240,20 @@ def load_settings(
         app_id=app_id,
         private_key=key,
         github_token=token,
+        bot_login=_get(env, "MLGATE_BOT_LOGIN"),
         max_body_bytes=int(_number(env, "MLGATE_MAX_BODY_BYTES", GITHUB_MAX_PAYLOAD_BYTES, integer=True, minimum=1)),
-        serve_worker=_flag(env, "MLGATE_SERVE_WORKER", True),
-        worker_threads=int(_number(env, "MLGATE_WORKER_THREADS", 4, integer=True, minimum=1)),
-        lease_seconds=_number(env, "MLGATE_LEASE_SECONDS", 60.0, minimum=1),
-        max_attempts=int(_number(env, "MLGATE_MAX_ATTEMPTS", 5, integer=True, minimum=1)),
-        retry_backoff_seconds=_number(env, "MLGATE_RETRY_BACKOFF_SECONDS", 1.0),
-        retry_backoff_max_seconds=_number(env, "MLGATE_RETRY_BACKOFF_MAX_SECONDS", 300.0),
+        serve_worker=_flag(env, "MLGATE_SERVE_WORKER", d.serve_worker),
+        worker_threads=int(_number(env, "MLGATE_WORKER_THREADS", d.worker_threads, integer=True, minimum=1)),
+        lease_seconds=_number(env, "MLGATE_LEASE_SECONDS", d.lease_seconds, minimum=1),
+        max_attempts=int(_number(env, "MLGATE_MAX_ATTEMPTS", d.max_attempts, integer=True, minimum=1)),
+        retry_backoff_seconds=_number(env, "MLGATE_RETRY_BACKOFF_SECONDS", d.retry_backoff_seconds),
+        retry_backoff_max_seconds=_number(env, "MLGATE_RETRY_BACKOFF_MAX_SECONDS", d.retry_backoff_max_seconds),
         debounce_seconds=debounce,
         debounce_max_seconds=debounce_max,
-        resync_interval_seconds=_number(env, "MLGATE_RESYNC_INTERVAL_SECONDS", 900.0, minimum=1),
-        poll_interval_seconds=_number(env, "MLGATE_POLL_INTERVAL_SECONDS", 0.5, minimum=0.01),
-        sqlite_busy_timeout_ms=int(_number(env, "MLGATE_SQLITE_BUSY_TIMEOUT_MS", 10_000, integer=True)),
+        resync_interval_seconds=_number(env, "MLGATE_RESYNC_INTERVAL_SECONDS", d.resync_interval_seconds, minimum=1),
+        poll_interval_seconds=_number(env, "MLGATE_POLL_INTERVAL_SECONDS", d.poll_interval_seconds, minimum=0.01),
+        sqlite_busy_timeout_ms=int(_number(env, "MLGATE_SQLITE_BUSY_TIMEOUT_MS", d.sqlite_busy_timeout_ms,
+                                           integer=True)),
         intake_timeout_seconds=intake_timeout,
         retention_days=retention_days,
     )

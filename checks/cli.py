@@ -27,6 +27,7 @@ from mlgate.checks.results import RunResults, Status
 from mlgate.checks.runner import Baseline, read_results, run_gates
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]  # what click.option(...) returns
 
 
 def _fail_usage(message: str) -> None:
@@ -116,7 +117,7 @@ def _load(config_path: str | None, config_ref: str | None, root: str) -> LoadedC
     return loaded
 
 
-def _gate_command(name: str, extra: list[click.Option], build: Callable[[dict[str, Any], dict[str, Any]], None],
+def _gate_command(name: str, extra: list[Decorator], build: Callable[[dict[str, Any], dict[str, Any]], None],
                   predictions: bool = False, help_text: str = "") -> None:
     """Register `mlgate check <name>`: config section (if any) overridden by flags."""
 

@@ -15,8 +15,9 @@ from typing import Any
 import jinja2
 
 from mlgate.checks.results import GateResult, Metric, Status
+from mlgate.names import COMMENT_LIMIT
 
-GITHUB_COMMENT_LIMIT = 65_536
+GITHUB_COMMENT_LIMIT = COMMENT_LIMIT
 # Leave room for what the bot adds around the report (header, footer, hidden markers).
 DEFAULT_BUDGET = 60_000
 _ROW_STEPS = (None, 200, 50, 20, 5)

@@ -1,7 +1,7 @@
 """The results model: what every gate returns and what the JSON file holds.
 
 The bot and the GitHub Actions read these files back (a PR's baseline is the results JSON of its
-base commit), so the shape is versioned (`SCHEMA_ID`) and documented in README.md and in
+base commit), so the shape is versioned (`SCHEMA_ID`) and documented in docs/results.md and in
 `checks/results.schema.json`. Add fields; never rename or remove them within a version.
 """
 

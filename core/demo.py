@@ -42,7 +42,7 @@ from typing import Any
 
 import click
 
-from mlgate.bot.github.executor import REPORT_MARKER
+from mlgate.names import REPORT_MARKER, STAGING_BRANCH_PREFIX, TEMP_BRANCH_PREFIX, reply_marker
 from mlgate.sandbox.harness import SandboxServer, WebhookSink, run_git
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "arrests"
@@ -115,7 +115,7 @@ class FakeCI:
                     continue
                 ref, sha = d.payload.get("ref", ""), d.payload.get("after", ZERO)
                 branch = ref.removeprefix("refs/heads/")
-                if sha == ZERO or branch == "main" or branch.startswith("mlgate/tmp/"):
+                if sha == ZERO or branch == "main" or branch.startswith(TEMP_BRANCH_PREFIX):
                     continue
                 try:
                     self.run(branch, sha)
@@ -199,10 +199,10 @@ class World:
 
         from mlgate.bot.github.client import ForgeOptions, forge_factory
         from mlgate.bot.intake.app import create_app
-        from mlgate.bot.intake.dispatcher import build_dispatcher
         from mlgate.bot.intake.worker import Worker, WorkerConfig
         from mlgate.bot.settings import Settings
-        from mlgate.bot.store.engine import Store
+        from mlgate.bot.store.inbox import Inbox
+        from mlgate.bot.wiring import build_dispatcher
 
         self.db_path = self.root / "mlgate.sqlite3"
         settings = Settings(
@@ -210,9 +210,9 @@ class World:
             auth_mode="token", github_token=BOT, debounce_seconds=0.2, debounce_max_seconds=2.0,
             poll_interval_seconds=0.2, retry_backoff_seconds=0.5, worker_threads=2,
         )
-        store = Store.open(settings.database_url)
+        store = Inbox.open(settings.database_url)
         forges = forge_factory(settings, ForgeOptions(seconds_between_writes=0))
-        dispatcher = build_dispatcher(settings, forges=forges)
+        dispatcher = build_dispatcher(settings, store.engine, forges=forges)
         worker = Worker(store, dispatcher, WorkerConfig.from_settings(settings))
         worker.start()
         app = create_app(settings, store=store, on_delivery=worker.wake)
@@ -286,8 +286,6 @@ class World:
 
     def ask(self, number: int, user: str, command: str, timeout: float) -> str:
         """Comment `command` and return the bot's reply (printed), found by its reply marker."""
-        from mlgate.bot.github.executor import reply_marker
-
         marker = reply_marker(self.comment(number, user, command))
         self.echo(f"  {user}: {command} (on #{number})")
         reply = self.wait(f"the bot's reply to {command}", lambda: next(
@@ -467,14 +465,19 @@ def _play(world: World, result: DemoResult, echo: Echo, timeout: float, project:
                                           ("docs/monitoring.md", "Monitoring notes.\n"),
                                           ("docs/faq.md", "FAQ.\n")), start=1):
             branch = f"docs-{i}"
-            world.change(branch, CONTRIBUTOR, f"Add {path}", lambda tree, p=path, t=text: _write(tree / p, t))
+            def edit(tree: Path, p: str = path, t: str = text) -> None:
+                _write(tree / p, t)
+
+            world.change(branch, CONTRIBUTOR, f"Add {path}", edit)
             numbers.append(world.open_pr(branch, CONTRIBUTOR, f"Add {path}"))
         state["good"] = numbers
         echo(f"  carol opened {', '.join(f'#{n}' for n in numbers)} (documentation only)")
         for n in numbers:
             sha = world.pull(n)["head"]["sha"]
-            world.wait(f"#{n}'s gates", lambda s=sha: (_completed(world.mlgate_check(s)) or {}).get("conclusion")
-                       == "success", timeout, tuple(numbers))
+            def green(s: str = sha) -> bool:
+                return (_completed(world.mlgate_check(s)) or {}).get("conclusion") == "success"
+
+            world.wait(f"#{n}'s gates", green, timeout, tuple(numbers))
         return f"{', '.join(f'#{n}' for n in numbers)} green"
 
     def merge() -> str:
@@ -484,7 +487,8 @@ def _play(world: World, result: DemoResult, echo: Echo, timeout: float, project:
         world.comment(first, OWNER, "/merge")
 
         def staging_pushed() -> bool:
-            return any(d.event == "push" and str(d.payload.get("ref", "")).startswith("refs/heads/mlgate/staging/")
+            staging = f"refs/heads/{STAGING_BRANCH_PREFIX}"
+            return any(d.event == "push" and str(d.payload.get("ref", "")).startswith(staging)
                        for d in world.sink.deliveries[pushes:])
 
         world.wait(f"the queue to start testing #{first}", staging_pushed, timeout, (first,))
@@ -495,7 +499,7 @@ def _play(world: World, result: DemoResult, echo: Echo, timeout: float, project:
         world.wait("the three good PRs to land", lambda: all(world.pull(n).get("merged") for n in numbers),
                    timeout * 2, tuple(numbers))
         state["v2"] = world.head("main")
-        staging = [r for r in world.ci.runs[before:] if r[0].startswith("mlgate/staging/")]
+        staging = [r for r in world.ci.runs[before:] if r[0].startswith(STAGING_BRANCH_PREFIX)]
         history = world.api("GET", f"/repos/{REPO}/commits", OWNER, params={"sha": "main", "per_page": 20})
         echo(f"  main: {' ← '.join(c['sha'][:7] for c in history[:6])}")
         batches = "in one batch" if len(staging) == 2 else f"in {len(staging) - 1} batches"

@@ -1,8 +1,10 @@
-"""When to retry a GitHub call, how long to wait, and when a write's fate is unknown.
+"""When to retry a GitHub call, how long to wait, and when a write's fate is unknown: one policy for mlgate.
 
 The policy is a pure function (`plan`) over a plain `Failure`, so every rule is table-tested
-without HTTP; `Retrier` applies it with an injected clock and sleep. Neither module imports
-PyGithub: `bot/github/client.py` and `bot/github/auth.py` translate their exceptions into a `Failure`.
+without HTTP; `Retrier` applies it with an injected clock, sleep and jitter. It imports neither
+PyGithub nor the bot: the bot's client (`bot/github/client.py`, `bot/github/auth.py`) and the
+actions' publishing client (`checks/publish/rest.py`) translate their exceptions into a `Failure`
+and differ only in their `RetryPolicy`.
 
 The rules (GitHub's REST guidance on rate limits and server errors):
 
@@ -10,11 +12,14 @@ The rules (GitHub's REST guidance on rate limits and server errors):
   the secondary-rate-limit message) is retried for every method, writes included: GitHub refused
   the request before acting on it. ``Retry-After`` wins; else wait until ``X-RateLimit-Reset``;
   else (a secondary limit without headers) at least a minute, doubling on repeats.
-* A 5xx answer or a connection failure is retried with exponential backoff for idempotent calls.
+* A 5xx answer or a connection failure is retried with exponential backoff for idempotent calls
+  (a ``Retry-After`` header, when GitHub sends one, wins over the backoff).
   For a non-idempotent call (POST creating a comment or a check run) it is *ambiguous*: GitHub may
   have applied it. The call is never re-sent blindly; the caller may pass ``confirm`` which looks
-  for the created object, and if that finds nothing `UncertainWriteError` is raised.
-  Only a connection that provably never reached GitHub (connect error/timeout) is re-sent.
+  for the created object, and if that finds nothing `UncertainWriteError` is raised, or, with
+  ``RetryPolicy.resend_unconfirmed`` (a write whose object would be found next time, such as a
+  check run with a unique ``external_id``), the call is sent again.
+  Only a connection that provably never reached GitHub (connect error/timeout) is re-sent at once.
 * Everything else (4xx) is final.
 * The total time slept for one call is capped (``max_total_wait``); a rate limit that would need a
   longer wait raises `RateLimitedError` with the time to come back, so the worker can defer the
@@ -36,11 +41,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_SECONDARY_MESSAGES = (
-    "you have exceeded a secondary rate limit",
-    "secondary rate limit",
-    "abuse detection",
-)
+# 403 messages of a rate-limit refusal: "API rate limit exceeded …", "You have exceeded a secondary rate limit …"
+_RATE_LIMIT_MESSAGES = ("rate limit", "abuse detection")
 
 
 class ForgeError(Exception):
@@ -48,11 +50,14 @@ class ForgeError(Exception):
 
 
 class RateLimitedError(ForgeError):
-    """GitHub asks us to wait longer than the retry budget allows; try again after `wait` seconds."""
+    """GitHub asks us to wait longer than the retry budget allows (or the attempts ran out); try again
+    after `wait` seconds."""
 
-    def __init__(self, what: str, wait: float) -> None:
-        super().__init__(f"{what}: GitHub rate limit; retry in {wait:.0f} s (longer than the retry budget)")
+    def __init__(self, what: str, wait: float, *, attempts_spent: bool = False) -> None:
+        why = "no attempts left" if attempts_spent else "longer than the retry budget"
+        super().__init__(f"{what}: GitHub rate limit; retry in {wait:.0f} s ({why})")
         self.wait = wait
+        self.attempts_spent = attempts_spent
 
 
 class UncertainWriteError(ForgeError):
@@ -91,10 +96,11 @@ class RetryPolicy:
     backoff_max: float = 30.0
     secondary_wait: float = 60.0  # a secondary limit without headers: "wait at least one minute"
     reset_margin: float = 1.0  # added to X-RateLimit-Reset: the reset second itself may still be limited
+    resend_unconfirmed: bool = False  # send an ambiguous write again when `confirm` found no trace of it
 
 
 @dataclass(frozen=True)
-class Decision:
+class RetryDecision:
     """`wait` seconds then retry; or give up. `ambiguous`: a write may have been applied."""
 
     retry: bool
@@ -119,7 +125,7 @@ def is_rate_limited(failure: Failure) -> bool:
     if failure.header("Retry-After") is not None or failure.header("X-RateLimit-Remaining") == "0":
         return True
     message = failure.message.lower()
-    return failure.status == 429 or any(m in message for m in _SECONDARY_MESSAGES)
+    return failure.status == 429 or any(m in message for m in _RATE_LIMIT_MESSAGES)
 
 
 def _rate_limit_wait(policy: RetryPolicy, failure: Failure, attempt: int, now: float) -> float:
@@ -138,30 +144,35 @@ def _backoff(policy: RetryPolicy, attempt: int) -> float:
 
 
 def plan(
-    policy: RetryPolicy, failure: Failure, *, attempt: int, waited: float, now: float, idempotent: bool
-) -> Decision:
+    policy: RetryPolicy, failure: Failure, *, attempt: int, waited: float, now: float, idempotent: bool,
+    jitter: float = 0.0,
+) -> RetryDecision:
     """Decide what to do after attempt number `attempt` (1-based) failed with `failure`.
 
-    `waited` is the time already slept for this call; `now` is the Unix time (for X-RateLimit-Reset).
+    `waited` is the time already slept for this call; `now` is the Unix time (for X-RateLimit-Reset);
+    `jitter` is added to a backoff wait (never to a wait GitHub asked for).
     """
     if is_rate_limited(failure):
         wait = _rate_limit_wait(policy, failure, attempt, now)
         reason = f"rate limited (HTTP {failure.status})"
-        if attempt >= policy.max_attempts or waited + wait > policy.max_total_wait:
-            return Decision(False, wait, reason, rate_limited=True)
-        return Decision(True, wait, reason, rate_limited=True)
+        if attempt >= policy.max_attempts:
+            return RetryDecision(False, wait, reason + "; attempts spent", rate_limited=True)
+        if waited + wait > policy.max_total_wait:
+            return RetryDecision(False, wait, reason, rate_limited=True)
+        return RetryDecision(True, wait, reason, rate_limited=True)
     if failure.status is None:
         reason = "connection failed" if failure.sent else "connection failed before the request was sent"
     elif failure.status >= 500:
         reason = f"server error (HTTP {failure.status})"
     else:
-        return Decision(False, 0.0, f"HTTP {failure.status} is final")
+        return RetryDecision(False, 0.0, f"HTTP {failure.status} is final")
     if not idempotent and failure.sent:
-        return Decision(False, 0.0, reason + " on a non-idempotent call", ambiguous=True)
-    wait = _backoff(policy, attempt)
+        return RetryDecision(False, 0.0, reason + " on a non-idempotent call", ambiguous=True)
+    asked = _number(failure.header("Retry-After"))
+    wait = max(asked, 0.0) if asked is not None else _backoff(policy, attempt) + jitter
     if attempt >= policy.max_attempts or waited + wait > policy.max_total_wait:
-        return Decision(False, wait, reason + "; retry budget spent")
-    return Decision(True, wait, reason)
+        return RetryDecision(False, wait, reason + "; retry budget spent")
+    return RetryDecision(True, wait, reason)
 
 
 def classify_requests_error(exc: BaseException) -> Failure | None:
@@ -182,7 +193,9 @@ def classify_requests_error(exc: BaseException) -> Failure | None:
 class Retrier:
     """Runs a callable under `RetryPolicy`, translating exceptions with `classify`.
 
-    `sleep` and `clock` are injected so tests assert the exact waits without waiting.
+    `sleep`, `clock` and `jitter` (seconds added to each backoff wait) are injected so tests assert
+    the exact waits without waiting; `report` receives one line per retry (default: this module's
+    logger; the actions print theirs to the job log).
     """
 
     def __init__(
@@ -192,11 +205,15 @@ class Retrier:
         *,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = lambda: 0.0,
+        report: Callable[[str], None] | None = None,
     ) -> None:
         self.policy = policy
         self.classify = classify
         self.sleep = sleep
         self.clock = clock
+        self.jitter = jitter
+        self.report = report
 
     def call(
         self,
@@ -217,34 +234,40 @@ class Retrier:
                 failure = self.classify(exc)
                 if failure is None:
                     raise
-                decision = plan(
-                    self.policy, failure, attempt=attempt, waited=waited, now=self.clock(), idempotent=idempotent
-                )
+                decision = plan(self.policy, failure, attempt=attempt, waited=waited, now=self.clock(),
+                                idempotent=idempotent, jitter=self.jitter())
                 if decision.retry:
-                    log.warning(
-                        "%s: %s; retrying in %.1f s (attempt %d)", what, decision.reason, decision.wait, attempt
-                    )
+                    self._note(logging.WARNING,
+                               f"{what}: {decision.reason}; retrying in {decision.wait:.1f} s (attempt {attempt})")
                     self.sleep(decision.wait)
                     waited += decision.wait
                     continue
                 if decision.rate_limited:
-                    raise RateLimitedError(what, decision.wait) from exc
-                if decision.ambiguous:
-                    return self._confirm(what, decision, confirm, exc)
-                raise
+                    raise RateLimitedError(what, decision.wait,
+                                           attempts_spent=attempt >= self.policy.max_attempts) from exc
+                if not decision.ambiguous:
+                    raise
+                if confirm is None:
+                    raise UncertainWriteError(f"{what}: {decision.reason}; not re-sent, outcome unknown") from exc
+                self._note(logging.WARNING, f"{what}: {decision.reason}; checking whether it was applied instead "
+                                            "of re-sending")
+                self.sleep(self.policy.backoff_initial)
+                waited += self.policy.backoff_initial
+                found = self.call(confirm, what=f"{what} (confirm)", idempotent=True)
+                if found is not None:
+                    self._note(logging.INFO, f"{what}: the write had been applied despite the error")
+                    return found
+                if not self.policy.resend_unconfirmed or attempt >= self.policy.max_attempts:
+                    raise UncertainWriteError(
+                        f"{what}: {decision.reason}; not re-sent, and no trace of it was found (it may still appear)"
+                    ) from exc
+                self._note(logging.WARNING, f"{what}: no trace of it was found; sending it again (attempt {attempt})")
 
-    def _confirm(self, what: str, decision: Decision, confirm: Callable[[], T | None] | None, exc: Exception) -> T:
-        if confirm is None:
-            raise UncertainWriteError(f"{what}: {decision.reason}; not re-sent, outcome unknown") from exc
-        log.warning("%s: %s; checking whether it was applied instead of re-sending", what, decision.reason)
-        self.sleep(self.policy.backoff_initial)
-        found = self.call(confirm, what=f"{what} (confirm)", idempotent=True)
-        if found is None:
-            raise UncertainWriteError(
-                f"{what}: {decision.reason}; not re-sent, and no trace of it was found (it may still appear)"
-            ) from exc
-        log.info("%s: the write had been applied despite the error", what)
-        return found
+    def _note(self, level: int, line: str) -> None:
+        if self.report is not None:
+            self.report(line)
+        else:
+            log.log(level, "%s", line)
 
 
 class Spacer:

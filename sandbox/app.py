@@ -20,7 +20,7 @@ from mlgate.sandbox.errors import ApiError
 from mlgate.sandbox.faults import SECONDARY_MESSAGE, CallLog, FaultTable
 from mlgate.sandbox.ratelimit import RateLimiter
 from mlgate.sandbox.store import Store
-from mlgate.sandbox.webhooks import Dispatcher
+from mlgate.sandbox.webhooks import WebhookSender
 
 API_PREFIX = "/api/v3"
 # (method, template, status, response body, response headers, request JSON body) for every API
@@ -33,7 +33,7 @@ class Sandbox:
     """Everything one running sandbox owns, reachable as ``app.extensions["sandbox"]``."""
 
     store: Store
-    dispatcher: Dispatcher
+    dispatcher: WebhookSender
     faults: FaultTable = field(default_factory=FaultTable)
     calls: CallLog = field(default_factory=CallLog)
     limits: RateLimiter = field(default_factory=RateLimiter)
@@ -67,7 +67,7 @@ def create_app(
     app = Flask("mlgate.sandbox")
     app.config["PUBLIC_URL"] = public_url
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    sandbox = Sandbox(store=store, dispatcher=Dispatcher(store, retries=webhook_retries))
+    sandbox = Sandbox(store=store, dispatcher=WebhookSender(store, retries=webhook_retries))
     app.extensions["sandbox"] = sandbox
     for router in ROUTERS:
         app.register_blueprint(router.bp, url_prefix=API_PREFIX)

@@ -14,7 +14,7 @@ class ApiError(Exception):
         self,
         status: int,
         message: str,
-        errors: list[dict[str, Any]] | None = None,
+        errors: list[dict[str, Any] | str] | None = None,  # GitHub sends some as plain sentences
         headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> None:

@@ -357,18 +357,18 @@ class GitRepo:
             else:
                 old_path, path = None, raw[i + 1]
                 i += 2
-            add, dele = counts.get(path, (0, 0))
-            patch = None
+            additions, deletions = counts.get(path, (0, 0))
+            patch: str | None = None
             if with_patch:
                 text = self.out("diff", "-M", base, head, "--", *([old_path] if old_path else []), path)
-                patch = text.split("\n@@", 1)
-                patch = ("@@" + patch[1]) if len(patch) == 2 else None
+                pieces = text.split("\n@@", 1)
+                patch = ("@@" + pieces[1]) if len(pieces) == 2 else None
             changes.append(
                 FileChange(
                     filename=path,
                     status=statuses.get(code, "modified"),
-                    additions=add,
-                    deletions=dele,
+                    additions=additions,
+                    deletions=deletions,
                     sha=None if code == "D" else new_sha,
                     previous_filename=old_path,
                     patch=patch,

@@ -35,7 +35,9 @@ def run_git(*args: str, cwd: Path | str | None = None) -> str:
 
 
 @dataclass
-class AppCredentials:
+class SandboxApp:
+    """A GitHub App registered in the sandbox (not the bot's `AppCredentials`, which signs its JWTs)."""
+
     id: int
     slug: str
     private_key: str
@@ -171,12 +173,12 @@ class SandboxServer:
         return resp.json()
 
     def register_app(self, slug: str, webhook_url: str | None = None, webhook_secret: str | None = None,
-                     owner: str = "alice") -> AppCredentials:
+                     owner: str = "alice") -> SandboxApp:
         resp = self.admin("POST", "/apps", json={"slug": slug, "owner": owner, "webhook_url": webhook_url,
                                                   "webhook_secret": webhook_secret})
         resp.raise_for_status()
         d = resp.json()
-        return AppCredentials(d["id"], d["slug"], d["private_key"], d["bot_login"])
+        return SandboxApp(d["id"], d["slug"], d["private_key"], d["bot_login"])
 
     def install_app(self, app_id: int, account: str, repositories: list[str] | None = None) -> int:
         resp = self.admin("POST", f"/apps/{app_id}/installations",
@@ -212,7 +214,9 @@ def _copy_tree(src: Path, dst: Path) -> None:
 
 
 @dataclass
-class Delivery:
+class SinkDelivery:
+    """A webhook delivery the test sink received (the bot's own record of one is `mlgate.bot.store.inbox.Delivery`)."""
+
     event: str
     guid: str
     headers: dict[str, str]
@@ -232,7 +236,7 @@ class WebhookSink:
     """A tiny HTTP endpoint that records deliveries and answers ``status`` (tests change it)."""
 
     status: int = 200
-    deliveries: list[Delivery] = field(default_factory=list)
+    deliveries: list[SinkDelivery] = field(default_factory=list)
 
     def start(self) -> WebhookSink:
         sink = self
@@ -242,8 +246,8 @@ class WebhookSink:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
                 headers = {k: v for k, v in self.headers.items()}
-                sink.deliveries.append(Delivery(headers.get("X-GitHub-Event", ""),
-                                                headers.get("X-GitHub-Delivery", ""), headers, body))
+                sink.deliveries.append(SinkDelivery(headers.get("X-GitHub-Event", ""),
+                                                    headers.get("X-GitHub-Delivery", ""), headers, body))
                 self.send_response(sink.status)
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -263,6 +267,6 @@ class WebhookSink:
         self._server.shutdown()
         self._server.server_close()
 
-    def events(self, event: str, action: str | None = None) -> list[Delivery]:
+    def events(self, event: str, action: str | None = None) -> list[SinkDelivery]:
         return [d for d in self.deliveries
                 if d.event == event and (action is None or d.payload.get("action") == action)]

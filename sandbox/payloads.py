@@ -90,7 +90,9 @@ def commit_entry(repo_rec: J, git: GitRepo, sha: str) -> J:
     """A commit as push events list it (with added/removed/modified paths)."""
     info = git.commit(sha)
     parent = info.parents[0] if info.parents else "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
-    added, removed, modified = [], [], []
+    added: list[str] = []
+    removed: list[str] = []
+    modified: list[str] = []
     for f in git.diff_files(parent, sha, with_patch=False):
         {"added": added, "removed": removed}.get(f.status, modified).append(f.filename)
     full = f"{repo_rec['owner']}/{repo_rec['name']}"

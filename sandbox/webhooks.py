@@ -38,8 +38,8 @@ def sign(secret: str, body: bytes) -> tuple[str, str]:
     )
 
 
-class Dispatcher:
-    """Queues deliveries under the store lock, sends them outside it."""
+class WebhookSender:
+    """Queues deliveries under the store lock, sends them outside it (the bot's `Dispatcher` is what receives them)."""
 
     def __init__(self, store: Store, retries: int = 0, backoff: float = 0.5) -> None:
         self.store = store

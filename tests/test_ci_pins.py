@@ -1,5 +1,5 @@
-"""The linters and validators CI installs are pinned, and pinned alike in `.ci/run`, the GitHub
-workflow and pyproject's dev extra: a new ruff, zizmor or check-jsonschema release adds rules, and
+"""The linters, validators and the type checker CI installs are pinned, and pinned alike in `.ci/run`,
+the GitHub workflow and pyproject's dev extra: a new ruff, zizmor, check-jsonschema or mypy release adds rules, and
 CI on GitHub must judge the same way as `.ci/run` and a developer's `pip install -e '.[dev]'`."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
-TOOLS = ("ruff", "zizmor", "check-jsonschema")
-_REQUIREMENT = re.compile(r"""["']?(?<![\w.-])(ruff|zizmor|check-jsonschema)\b([^\s"']*)["']?""")
+TOOLS = ("ruff", "zizmor", "check-jsonschema", "mypy")
+_REQUIREMENT = re.compile(r"""["']?(?<![\w.-])(ruff|zizmor|check-jsonschema|mypy)\b([^\s"']*)["']?""")
 
 
 def installs(text: str) -> dict[str, list[str]]:
@@ -52,4 +52,4 @@ def test_ci_installs_each_tool_pinned_and_alike(tool: str) -> None:
 def test_the_parser_sees_unpinned_installs() -> None:
     found = installs('      - run: python -m pip install ruff\n'
                      '  python -m pip install -q check-jsonschema "zizmor==1.32.0"')
-    assert found == {"ruff": [""], "zizmor": ["==1.32.0"], "check-jsonschema": [""]}
+    assert found == {"ruff": [""], "zizmor": ["==1.32.0"], "check-jsonschema": [""], "mypy": []}

@@ -3,7 +3,7 @@
 Deliveries queue up (a busy worker, a restart, GitHub redelivering after an outage) and GitHub
 does not promise their order, so the head the bot reads while it processes a comment may have
 been pushed after the comment was written. The commenter approved what they saw; a later push
-voids the approval. The evidence (`HeadSeen`, kept per PR by bot/store/heads.py):
+voids the approval. The evidence (`HeadSeen`, kept per PR by bot/commands/heads.py):
 
 - `pull_request` events (opened, synchronize, reopened, and any other action carrying the PR):
   `head.sha` was the head at GitHub's `pull_request.updated_at` (the event's own time).
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 READ_MARGIN_SECONDS = 60.0
 EVENT_SOURCES = ("opened", "synchronize", "reopened", "event")
@@ -107,16 +106,3 @@ def approve(
                               f"now {now} (pushed after your comment, or not yet seen by mlgate when you wrote "
                               f"it). `/{command}` approves the head you saw, so nothing was done. {again}")
     return Approval(current_head)
-
-
-def parse_time(value: object) -> float | None:
-    """Seconds since the epoch from GitHub's ISO 8601 timestamp ("2026-11-27T10:00:00Z"); None if absent."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.timestamp()

@@ -1,0 +1,1 @@
+"""Deployments after a landing: pure decisions, the ledger of what was deployed, the runner."""

@@ -32,25 +32,11 @@ from typing import Any
 from mlgate.bot.github.facts import CheckRun
 from mlgate.checks.config.models import MlgateConfig
 from mlgate.checks.report import md
+from mlgate.names import DEPLOY_MARKER, GATE_PREFIX
 
-GATE_PREFIX = "mlgate/"
 SUCCESS, FAILURE, ERROR, PENDING, INACTIVE = "success", "failure", "error", "pending", "inactive"
 FAILED_STATES = (FAILURE, ERROR)
 PAYLOAD_KIND = "mlgate.deployment/v1"
-DEPLOY_MARKER = "<!-- mlgate-deploy -->"
-
-
-class DeploymentRefused(Exception):
-    """GitHub refused to create a deployment (409): a required context is not green on the SHA."""
-
-    def __init__(
-        self, environment: str, sha: str, contexts: tuple[tuple[str, str], ...] = (), message: str = ""
-    ) -> None:
-        super().__init__(f"deployment of {sha[:12]} to {environment} refused: {message or 'checks not green'}")
-        self.environment = environment
-        self.sha = sha
-        self.contexts = contexts  # (context, state) pairs GitHub named as not green
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -116,7 +102,7 @@ class DeployRequest:
 
 
 @dataclass(frozen=True)
-class Decision:
+class DeployDecision:
     """Requests to send and Markdown lines to reply (user text already escaped)."""
 
     requests: tuple[DeployRequest, ...] = ()
@@ -231,10 +217,11 @@ def payload_for(version: Version, environment: str, rollback_of: int | None = No
 
 def version_from_payload(sha: str, payload: object) -> Version:
     """Inverse of `payload_for`, tolerant: the version a deployment event says it carries."""
-    p = payload if isinstance(payload, Mapping) else {}
-    v = p.get("version") if isinstance(p.get("version"), Mapping) else {}
-    gates = p.get("gates") if isinstance(p.get("gates"), Mapping) else {}
-    prs = p.get("prs") if isinstance(p.get("prs"), list) else []
+    p: Mapping[str, Any] = payload if isinstance(payload, Mapping) else {}
+    v, gates, prs = p.get("version"), p.get("gates"), p.get("prs")
+    v = v if isinstance(v, Mapping) else {}
+    gates = gates if isinstance(gates, Mapping) else {}
+    prs = prs if isinstance(prs, list) else []
     return Version(
         sha=sha,
         model=_hash(v.get("model")),
@@ -266,7 +253,7 @@ def _env_list(config: MlgateConfig) -> str:
 # Decisions
 
 
-def after_landing(config: MlgateConfig, state: DeployState, version: Version) -> Decision:
+def after_landing(config: MlgateConfig, state: DeployState, version: Version) -> DeployDecision:
     """Deploy a freshly landed version to the `auto: true` environments whose prerequisite holds."""
     requests = []
     messages = []
@@ -279,10 +266,12 @@ def after_landing(config: MlgateConfig, state: DeployState, version: Version) ->
             )
             continue
         requests.append(request(config, env, version, why="deploy"))
-    return Decision(requests=tuple(requests), messages=tuple(messages))
+    return DeployDecision(requests=tuple(requests), messages=tuple(messages))
 
 
-def deploy_command(config: MlgateConfig, state: DeployState, env: str | None, as_of: float | None = None) -> Decision:
+def deploy_command(
+    config: MlgateConfig, state: DeployState, env: str | None, as_of: float | None = None
+) -> DeployDecision:
     """`/deploy <env>`: the last landed version to `env`, if its prerequisite environment has it.
 
     `as_of` (the comment's time): the command approves the version that was the last landed one
@@ -291,16 +280,16 @@ def deploy_command(config: MlgateConfig, state: DeployState, env: str | None, as
     """
     envs = config.deploy.environments
     if not env:
-        return Decision(messages=(f"`/deploy` needs an environment: one of {_env_list(config)}.",))
+        return DeployDecision(messages=(f"`/deploy` needs an environment: one of {_env_list(config)}.",))
     if env not in envs:
-        return Decision(messages=(f"`/deploy {md(env)}`: no such environment; configured: {_env_list(config)}.",))
+        return DeployDecision(messages=(f"`/deploy {md(env)}`: no such environment; configured: {_env_list(config)}.",))
     if not state.landed:
-        return Decision(messages=(f"`/deploy {md(env)}`: nothing has landed through the merge queue yet.",))
+        return DeployDecision(messages=(f"`/deploy {md(env)}`: nothing has landed through the merge queue yet.",))
     version = state.landed[-1]
     if as_of is not None and version.landed_at is not None and version.landed_at > as_of:
         earlier = [v for v in state.landed if v.landed_at is None or v.landed_at <= as_of]
         then = f"the last landed version was {earlier[-1].short()}" if earlier else "nothing had landed yet"
-        return Decision(
+        return DeployDecision(
             messages=(
                 f"`/deploy {md(env)}`: {version.short()} landed after your comment (when you commented, {then}). "
                 "`/deploy` deploys the version you saw, so nothing was deployed. Comment "
@@ -309,14 +298,14 @@ def deploy_command(config: MlgateConfig, state: DeployState, env: str | None, as
         )
     needs = envs[env].requires
     if needs and not state.succeeded(needs, version.sha):
-        return Decision(
+        return DeployDecision(
             messages=(
                 f"`/deploy {md(env)}`: refused. `{md(env)}` requires a successful `{md(needs)}` deployment of the "
                 f"same version first, and {version.short()} has none. Run `/deploy {md(needs)}` and wait for it "
                 "to succeed.",
             )
         )
-    return Decision(
+    return DeployDecision(
         requests=(request(config, env, version, why="deploy"),),
         messages=(f"`/deploy {md(env)}`: deploying {_describe(version)}.",),
     )
@@ -334,26 +323,27 @@ def rollback_target(state: DeployState, env: str) -> tuple[DeployRecord | None, 
     return current, None
 
 
-def rollback_command(config: MlgateConfig, state: DeployState, env: str | None) -> Decision:
+def rollback_command(config: MlgateConfig, state: DeployState, env: str | None) -> DeployDecision:
     """`/rollback <env>`: redeploy the previous successfully deployed version of `env`."""
     if not env:
-        return Decision(messages=(f"`/rollback` needs an environment: one of {_env_list(config)}.",))
+        return DeployDecision(messages=(f"`/rollback` needs an environment: one of {_env_list(config)}.",))
     if env not in config.deploy.environments:
-        return Decision(
+        return DeployDecision(
             messages=(f"`/rollback {md(env)}`: no such environment; configured: {_env_list(config)}.",)
         )
     current, target = rollback_target(state, env)
     if current is None:
-        return Decision(messages=(f"`/rollback {md(env)}`: mlgate has not deployed anything to `{md(env)}` yet.",))
+        nothing = f"`/rollback {md(env)}`: mlgate has not deployed anything to `{md(env)}` yet."
+        return DeployDecision(messages=(nothing,))
     if target is None:
-        return Decision(
+        return DeployDecision(
             messages=(
                 f"`/rollback {md(env)}`: there is no earlier successful version in `{md(env)}` to go back to "
                 f"(currently {current.sha[:7]}).",
             )
         )
     version = state.version(target.sha) or Version(sha=target.sha)
-    return Decision(
+    return DeployDecision(
         requests=(request(config, env, version, why="roll back", rollback_of=current.id),),
         messages=(f"`/rollback {md(env)}`: replacing {current.sha[:7]} with {_describe(version)}.",),
     )
@@ -365,12 +355,12 @@ def record_status(state: DeployState, deployment_id: int, status: str) -> Deploy
     return dataclasses.replace(state, deployments=records)
 
 
-def on_status(config: MlgateConfig, state: DeployState, deployment_id: int, status: str) -> Decision:
+def on_status(config: MlgateConfig, state: DeployState, deployment_id: int, status: str) -> DeployDecision:
     """React to a deployment status of one of the bot's deployments (`state` already records it)."""
     record = state.deployment(deployment_id)
     spec = config.deploy.environments.get(record.environment) if record else None
     if record is None or spec is None:
-        return Decision()
+        return DeployDecision()
     version = state.version(record.sha) or Version(sha=record.sha)
     if status == SUCCESS:
         followers = [
@@ -378,31 +368,31 @@ def on_status(config: MlgateConfig, state: DeployState, deployment_id: int, stat
             for env, s in config.deploy.environments.items()
             if s.auto and s.requires == record.environment and not any(d.sha == record.sha for d in state.in_env(env))
         ]
-        return Decision(requests=tuple(followers))
+        return DeployDecision(requests=tuple(followers))
     if status not in FAILED_STATES or not spec.rollback_on_failure:
-        return Decision()
+        return DeployDecision()
     env = record.environment
     if record.rollback_of is not None:
         note = (
             f"{DEPLOY_MARKER}\nThe rollback of `{md(env)}` to {record.sha[:7]} failed too; mlgate does not roll "
             "back a rollback. A human needs to look at this environment."
         )
-        return Decision(notify=tuple((n, note) for n in version.prs), messages=(note,))
+        return DeployDecision(notify=tuple((n, note) for n in version.prs), messages=(note,))
     current, target = rollback_target(state, env)
     if current is None or current.id != record.id:
-        return Decision()  # an older deployment failed; the newer one is what runs now
+        return DeployDecision()  # an older deployment failed; the newer one is what runs now
     if target is None:
         text = (
             f"{DEPLOY_MARKER}\nDeployment of {record.sha[:7]} to `{md(env)}` **failed**, and there is no earlier "
             "successful version to roll back to."
         )
-        return Decision(notify=tuple((n, text) for n in version.prs), messages=(text,))
+        return DeployDecision(notify=tuple((n, text) for n in version.prs), messages=(text,))
     back = state.version(target.sha) or Version(sha=target.sha)
     text = (
         f"{DEPLOY_MARKER}\nDeployment of {_describe(version)} to `{md(env)}` reported **{md(status)}**. "
         f"mlgate is rolling `{md(env)}` back to {_describe(back)} (`rollback_on_failure`)."
     )
-    return Decision(
+    return DeployDecision(
         requests=(request(config, env, back, why="roll back", rollback_of=record.id),),
         notify=tuple((n, text) for n in version.prs),
         messages=(text,),

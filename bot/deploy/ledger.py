@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -165,11 +165,21 @@ class SqlLedger:
         return bool(result.rowcount)
 
 
-def as_ledger(store_or_state: object) -> DeployLedger:
-    """A ledger from what the caller has: a ledger, a `mlgate.bot.store.engine.Store` (its engine) or an Engine."""
-    if all(hasattr(store_or_state, m) for m in ("load", "add_landed", "add_deployment", "set_status")):
-        return store_or_state  # type: ignore[return-value]
-    engine = getattr(store_or_state, "engine", store_or_state)
+class HasEngine(Protocol):
+    """Anything that keeps the bot's database engine, such as `mlgate.bot.store.inbox.Inbox`."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+
+LedgerSource = DeployLedger | HasEngine | Engine  # what the deployer accepts as its ledger
+
+
+def as_ledger(source: LedgerSource) -> DeployLedger:
+    """A ledger from what the caller has: a ledger, the bot's `Inbox` (its engine) or an Engine."""
+    if all(callable(getattr(source, m, None)) for m in ("load", "add_landed", "add_deployment", "set_status")):
+        return cast(DeployLedger, source)
+    engine = source if isinstance(source, Engine) else getattr(source, "engine", None)
     if isinstance(engine, Engine):
         return SqlLedger(engine)
-    raise TypeError(f"expected a DeployLedger, a Store or an Engine, got {type(store_or_state).__name__}")
+    raise TypeError(f"expected a DeployLedger, the bot's Inbox or an Engine, got {type(source).__name__}")

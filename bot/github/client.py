@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 import re
 import threading
@@ -42,13 +43,14 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import github
 import requests
 from github.Auth import Auth
 from github.CheckRun import CheckRun as GhCheckRun
 from github.File import File as GhFile
+from github.GithubObject import GithubObject
 from github.IssueComment import IssueComment as GhIssueComment
 from github.NamedUser import NamedUser as GhNamedUser
 from github.PaginatedList import PaginatedList
@@ -57,6 +59,9 @@ from github.PullRequestReview import PullRequestReview as GhReview
 
 from mlgate.bot.github.auth import AppCredentials, AuthError
 from mlgate.bot.github.facts import ChangedFile, CheckRun, Permission, PullFacts, Review
+from mlgate.bot.github.forge import DeploymentRefused
+from mlgate.bot.settings import Settings
+from mlgate.names import BOT_EXTERNAL_ID, CHECK_OUTPUT_LIMIT, COMMENT_LIMIT
 from mlgate.retry import (
     Failure,
     ForgeError,
@@ -68,13 +73,12 @@ from mlgate.retry import (
 )
 
 __all__ = [
-    "CHECK_OUTPUT_LIMIT",
-    "COMMENT_LIMIT",
     "AuthError",
     "ForgeError",
     "ForgeOptions",
     "GitHubAPIError",
     "GitHubForge",
+    "GitHubForgeFactory",
     "UncertainWriteError",
     "fit",
     "forge_factory",
@@ -83,21 +87,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+G = TypeVar("G", bound=GithubObject)  # what PaginatedList pages through
 
-CHECK_OUTPUT_LIMIT = 65535  # GitHub: output.summary and output.text, each
-COMMENT_LIMIT = 65536  # GitHub: issue comment body
-EXTERNAL_ID = "mlgate"  # set on our check runs: how token mode (no app id) recognises its own runs
 _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _CONFIRM_SKEW = 300  # seconds: look back this far (clock skew) when confirming an uncertain comment POST
-
-
-class Settings(Protocol):
-    """What `forge_factory` reads; `bot/settings.py` provides these attributes."""
-
-    github_url: str
-    app_id: str | int | None
-    private_key: str | None
-    github_token: str | None
 
 
 class GitHubAPIError(ForgeError):
@@ -274,7 +267,7 @@ class GitHubForge:
     def _pull(self, repo: str, number: int) -> GhPullRequest:
         return GhPullRequest(self._rq, url=f"/repos/{_check_repo(repo)}/pulls/{int(number)}")
 
-    def _list(self, cls: type[T], path: str, params: dict[str, Any] | None = None, item: str | None = None) -> list[T]:
+    def _list(self, cls: type[G], path: str, params: dict[str, Any] | None = None, item: str | None = None) -> list[G]:
         if item is None:
             return list(PaginatedList(cls, self._rq, path, params))
         return list(PaginatedList(cls, self._rq, path, params, list_item=item))
@@ -518,7 +511,7 @@ class GitHubForge:
         if self._app_id is not None:
             params["app_id"] = self._app_id
         for r in self._runs(repo, sha, params):
-            if r.name == name and (self._app_id is not None or r.external_id == EXTERNAL_ID):
+            if r.name == name and (self._app_id is not None or r.external_id == BOT_EXTERNAL_ID):
                 return r.id
         return None
 
@@ -549,7 +542,7 @@ class GitHubForge:
                 what, lambda: self._json("PATCH", f"/repos/{repo}/check-runs/{existing}", body=fields), idempotent=True
             )
             return existing
-        create = {"name": name, "head_sha": sha, "external_id": EXTERNAL_ID, **fields}
+        create = {"name": name, "head_sha": sha, "external_id": BOT_EXTERNAL_ID, **fields}
         return self._write(
             what,
             lambda: int(self._json("POST", f"/repos/{repo}/check-runs", body=create)["id"]),
@@ -666,8 +659,9 @@ class GitHubForge:
         _check_repo(repo)
         out: list[tuple[str, str]] = []
         for page in range(1, 4):  # GitHub lists at most 250 commits of a PR
-            items = self._read(f"commits of {repo}#{number}", lambda page=page: self._json(
-                "GET", f"/repos/{repo}/pulls/{int(number)}/commits", params={"per_page": 100, "page": page}))
+            params = {"per_page": 100, "page": page}
+            items = self._read(f"commits of {repo}#{number}", functools.partial(
+                self._json, "GET", f"/repos/{repo}/pulls/{int(number)}/commits", params=params))
             out += [(str(c["sha"]), str((c.get("commit") or {}).get("message") or "")) for c in items or ()]
             if not items or len(items) < 100:
                 break
@@ -686,8 +680,6 @@ class GitHubForge:
     ) -> int:
         """POST /deployments (not retried blindly: an uncertain POST is confirmed by listing the
         deployments of that SHA and environment and matching the payload). 409 → DeploymentRefused."""
-        from mlgate.bot.deploy.decisions import DeploymentRefused
-
         _check_repo(repo)
         body: dict[str, Any] = {
             "ref": sha,
@@ -740,7 +732,7 @@ def _refused_contexts(data: Any) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-class _Factory:
+class GitHubForgeFactory:
     """Builds `GitHubForge`s; shares credentials, write spacing and the bot identity between them.
 
     A forge (and its PyGithub client, with its HTTP connection) is reused per installation and
@@ -750,9 +742,9 @@ class _Factory:
     def __init__(self, settings: Settings, options: ForgeOptions) -> None:
         self.api_url = str(settings.github_url or "https://api.github.com").rstrip("/")
         self.options = options
-        app_id = str(getattr(settings, "app_id", None) or "").strip()
-        private_key = getattr(settings, "private_key", None) or ""
-        token = getattr(settings, "github_token", None) or ""
+        app_id = str(settings.app_id or "").strip()
+        private_key = settings.private_key or ""
+        token = settings.github_token or ""
         self.creds: AppCredentials | None = None
         self.token = ""
         if app_id and private_key:
@@ -775,7 +767,7 @@ class _Factory:
             self.app_id = None
         else:
             raise AuthError("no GitHub credentials: set MLGATE_APP_ID and MLGATE_PRIVATE_KEY, or MLGATE_GITHUB_TOKEN")
-        self._login: str | None = getattr(settings, "bot_login", None) or None
+        self._login: str | None = settings.bot_login or None
         self._lock = threading.Lock()
         self._spacers: dict[int | None, Spacer] = {}
         self._local = threading.local()
@@ -837,11 +829,11 @@ class _Factory:
         return self._forge(int(installation_id))
 
 
-def forge_factory(settings: Settings, options: ForgeOptions | None = None) -> Callable[[str, int | None], GitHubForge]:
+def forge_factory(settings: Settings, options: ForgeOptions | None = None) -> GitHubForgeFactory:
     """`factory(repo, installation_id)` → a Forge for that repository.
 
     App mode when `settings.app_id` and `settings.private_key` are set (the installation is looked
     up when `installation_id` is None), token mode with `settings.github_token`. Raises `AuthError`
     naming the missing setting otherwise.
     """
-    return _Factory(settings, options or ForgeOptions())
+    return GitHubForgeFactory(settings, options or ForgeOptions())

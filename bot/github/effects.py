@@ -1,7 +1,10 @@
-"""What decisions ask for: plain values that one executor applies through the Forge.
+"""The writes a PR's decisions ask for: plain values that the Executor (executor.py) applies through the Forge.
 
-Handlers never call GitHub; they return a list of these. That keeps every decision testable
-without HTTP and makes a dry run a matter of printing the list.
+The deciding functions (pr/evaluation.py for the report, the `mlgate` check and review requests;
+commands/plan.py for replies and reactions) never call GitHub; they return a list of these. That
+keeps every decision testable without HTTP and makes a dry run a matter of printing the list. The
+merge queue and the deployments decide their own kinds of actions (queue/model.py,
+deploy/decisions.py), which their runners carry out.
 """
 
 from __future__ import annotations

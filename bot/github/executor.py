@@ -1,4 +1,4 @@
-"""The one place that turns actions into GitHub calls, so that applying them twice changes nothing.
+"""The one place that turns a PR's actions (effects.py) into GitHub calls, so that applying them twice changes nothing.
 
 Idempotence is what lets the worker retry a delivery after a crash and re-evaluate a PR on every
 event: the report comment is found by its hidden marker and edited only when the text differs; the
@@ -17,16 +17,11 @@ from dataclasses import dataclass, field
 from mlgate.bot.github.effects import Action, React, Reply, RequestReviewers, SetCheck, UpsertReport
 from mlgate.bot.github.facts import CheckRun
 from mlgate.bot.github.forge import Forge
+from mlgate.names import REPLY_MARKER_PREFIX, REPORT_MARKER
 
 log = logging.getLogger(__name__)
 
-REPORT_MARKER = "<!-- mlgate-report -->"
-_REPLY_MARKER = re.compile(r"<!-- mlgate-reply:[0-9]+ -->")
-
-
-def reply_marker(comment_id: int) -> str:
-    """The hidden marker a reply to comment `comment_id` carries (so a retried delivery finds it)."""
-    return f"<!-- mlgate-reply:{int(comment_id)} -->"
+_REPLY_MARKER = re.compile(re.escape(REPLY_MARKER_PREFIX) + r"[0-9]+ -->")
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Plain data the bot's decisions are made on: a snapshot of a pull request and its surroundings.
 
 Decision code (commands, review, gates, report) sees only these frozen dataclasses, never PyGithub
-objects, so it can be tested with literals and replayed from stored state. `bot/github/client.py` is the
-only module that builds them from the API.
+objects, so it can be tested with literals and replayed from stored state. `bot/github/client.py`
+builds them from the API, `bot/github/payloads.py` from webhook payloads.
 """
 
 from __future__ import annotations
@@ -94,12 +94,3 @@ class PullFacts:
                 paths.append(f.previous_filename)
         return tuple(paths)
 
-
-@dataclass(frozen=True)
-class Comment:
-    """An issue comment on a PR, as the command handler sees it."""
-
-    id: int
-    user: str
-    body: str
-    user_type: str = "User"  # "Bot" for apps: the bot ignores bots, itself included

@@ -1,7 +1,9 @@
 """The Forge protocol: every GitHub operation the bot performs, in plain data.
 
 `bot/github/client.py` implements it with PyGithub (the only module that imports it); tests use an
-in-memory fake. Queue and deployment operations join when the merge queue does.
+in-memory fake (tests/bot/fake_forge.py) and the local sandbox. Reads return the plain data of
+`facts.py`; writes are made by the executor (executor.py, the PR report and replies), the queue
+runner (branches and merges) and the deploy runner (deployments).
 """
 
 from __future__ import annotations
@@ -9,6 +11,19 @@ from __future__ import annotations
 from typing import Protocol
 
 from mlgate.bot.github.facts import CheckRun, Permission, PullFacts
+
+
+class DeploymentRefused(Exception):
+    """GitHub refused to create a deployment (409): a required context is not green on the SHA."""
+
+    def __init__(
+        self, environment: str, sha: str, contexts: tuple[tuple[str, str], ...] = (), message: str = ""
+    ) -> None:
+        super().__init__(f"deployment of {sha[:12]} to {environment} refused: {message or 'checks not green'}")
+        self.environment = environment
+        self.sha = sha
+        self.contexts = contexts  # (context, state) pairs GitHub named as not green
+        self.message = message
 
 
 class Forge(Protocol):
@@ -72,8 +87,8 @@ class Forge(Protocol):
         required_contexts: tuple[str, ...] | None,
         description: str,
     ) -> int:
-        """Create a GitHub Deployment of `sha`; its id. `DeploymentRefused` (deploy/decisions.py) when GitHub refuses
-        it (409: a required context is not green on `sha`)."""
+        """Create a GitHub Deployment of `sha`; its id. `DeploymentRefused` when GitHub refuses it (409: a
+        required context is not green on `sha`)."""
         ...
 
     def create_deployment_status(self, repo: str, deployment_id: int, state: str, *, description: str = "") -> int:
@@ -121,3 +136,9 @@ class Forge(Protocol):
     def pull_commits(self, repo: str, number: int) -> tuple[tuple[str, str], ...]:
         """(SHA, message) of the PR's commits, oldest first (GitHub lists at most 250): merge.method rebase."""
         ...
+
+
+class ForgeFactory(Protocol):
+    """`factory(repo, installation_id)` → the Forge for that repository (installation None: look it up)."""
+
+    def __call__(self, repo: str, installation_id: int | None = None, /) -> Forge: ...

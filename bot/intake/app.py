@@ -19,7 +19,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from mlgate.bot.intake.webhook import SIGNATURE_HEADER, WebhookError, parse_delivery, verify_signature
 from mlgate.bot.intake.writer import IntakeWriter
 from mlgate.bot.settings import Settings, load_settings
-from mlgate.bot.store.engine import Store, StoreError
+from mlgate.bot.store.engine import StoreError
+from mlgate.bot.store.inbox import Inbox
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def _too_large(limit: int) -> tuple[Response, int]:
 def create_app(
     settings: Settings | None = None,
     *,
-    store: Store | None = None,
+    store: Inbox | None = None,
     run_migrations: bool = True,
     on_delivery: Callable[[str], None] | None = None,
 ) -> Flask:
@@ -42,7 +43,7 @@ def create_app(
         raise ValueError("MLGATE_WEBHOOK_SECRET is not set: the webhook endpoint cannot verify deliveries")
     secret = settings.webhook_secret.encode("utf-8")
     limit = settings.max_body_bytes
-    store = store or Store.open(settings.database_url, run_migrations=run_migrations,
+    store = store or Inbox.open(settings.database_url, run_migrations=run_migrations,
                                 busy_timeout_ms=settings.sqlite_busy_timeout_ms,
                                 intake_timeout=settings.intake_timeout_seconds)
 

@@ -12,8 +12,9 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from mlgate.bot.store.inbox import Delivery
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 EVENT_HEADER = "X-GitHub-Event"
@@ -26,6 +27,12 @@ _EVENT_NAME = re.compile(r"^[a-z_]{1,100}$")
 MAX_JSON_DEPTH = 100
 
 
+class Headers(Protocol):
+    """Request headers: looked up case-insensitively (werkzeug's `Headers`, or a dict in tests)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
 class WebhookError(Exception):
     """A rejected request: `status` is the HTTP answer, `message` is safe to send back and log."""
 
@@ -33,29 +40,6 @@ class WebhookError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One accepted delivery, with the fields the store indexes pulled out of the payload."""
-
-    delivery_id: str
-    event: str
-    action: str | None
-    repo: str | None
-    installation_id: int | None
-    payload: dict[str, Any]
-    # The body as received (valid JSON): the store keeps it verbatim instead of re-encoding.
-    body: str | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def serial_key(self) -> str:
-        """What orders this delivery: its repository, else its installation, else one global lane."""
-        if self.repo:
-            return self.repo
-        if self.installation_id is not None:
-            return f"installation:{self.installation_id}"
-        return "global"
 
 
 def sign(secret: str | bytes, body: bytes) -> str:
@@ -119,7 +103,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def parse_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
+def parse_delivery(headers: Headers, body: bytes) -> Delivery:
     """Build a Delivery from a verified request, or raise WebhookError(400) saying what is wrong."""
     event = (headers.get(EVENT_HEADER) or "").strip()
     delivery_id = (headers.get(DELIVERY_HEADER) or "").strip()

@@ -30,8 +30,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from mlgate.bot.settings import Settings
-from mlgate.bot.store.engine import ClaimedDelivery, DueEvaluation, Store, utcnow
+from sqlalchemy.engine import Engine
+
+from mlgate.bot.settings import DEFAULTS, Settings
+from mlgate.bot.store.inbox import ClaimedDelivery, DueEvaluation, Inbox, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,9 @@ PullRef = tuple[str, int]
 
 
 class Dispatcher(Protocol):
-    """What the worker calls; the real one is `mlgate.bot.intake.dispatcher.build_dispatcher(settings)`."""
+    """What the worker calls; the bot's is `mlgate.bot.intake.handlers.Handlers` (built by
+    `mlgate.bot.wiring.build_dispatcher`). A dispatcher with timers also has `tick()`, which the
+    worker calls about once a second."""
 
     def handle(self, event: str, payload: dict[str, Any], delivery_id: str) -> set[PullRef]:
         """Act on one delivery (idempotently); return the PRs whose report must be re-evaluated."""
@@ -54,19 +58,28 @@ class Dispatcher(Protocol):
         ...
 
 
+# `mlgate serve|worker --dispatcher module:function` names one of these (the bot's own is
+# `mlgate.bot.wiring.build_dispatcher`): it builds the Dispatcher from the settings and the engine
+# of the bot's database, which everything durable shares.
+DispatcherFactory = Callable[[Settings, Engine], Dispatcher]
+
+
 @dataclass(frozen=True)
 class WorkerConfig:
-    threads: int = 4
-    lease_seconds: float = 60.0
-    max_attempts: int = 5
-    retry_backoff_seconds: float = 1.0
-    retry_backoff_max_seconds: float = 300.0
-    debounce_seconds: float = 2.0
-    debounce_max_seconds: float = 15.0
-    resync_interval_seconds: float = 900.0
-    poll_interval_seconds: float = 0.5
+    """The worker's knobs: those an operator sets come from `Settings` (`from_settings`), and their
+    defaults are the settings' defaults; the rest are fixed policy (overridden only by tests)."""
+
+    threads: int = DEFAULTS.worker_threads
+    lease_seconds: float = DEFAULTS.lease_seconds
+    max_attempts: int = DEFAULTS.max_attempts
+    retry_backoff_seconds: float = DEFAULTS.retry_backoff_seconds
+    retry_backoff_max_seconds: float = DEFAULTS.retry_backoff_max_seconds
+    debounce_seconds: float = DEFAULTS.debounce_seconds
+    debounce_max_seconds: float = DEFAULTS.debounce_max_seconds
+    resync_interval_seconds: float = DEFAULTS.resync_interval_seconds
+    poll_interval_seconds: float = DEFAULTS.poll_interval_seconds
+    retention_seconds: float = DEFAULTS.retention_days * 86400.0  # done deliveries older than this are deleted
     batch_per_key: int = 50  # deliveries handled before a key lock is given back (fairness)
-    retention_seconds: float = 14 * 86400.0  # done deliveries older than this are deleted
     purge_batch_size: int = 500  # deleted per transaction (the intake waits for at most one)
     purge_interval_seconds: float = 3600.0  # how often to look for expired deliveries
 
@@ -138,13 +151,18 @@ def _pull_refs(value: Iterable[Any] | None, source: str) -> set[PullRef]:
 class Worker:
     """Runs deliveries, evaluations and resyncs from the store through a Dispatcher."""
 
-    def __init__(self, store: Store, dispatcher: Dispatcher, config: WorkerConfig | None = None, *,
-                 owner: str | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, store: Inbox, dispatcher: Dispatcher, config: WorkerConfig | None = None, *,
+                 owner: str | None = None, clock: Callable[[], datetime] = utcnow,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        """`clock`: the wall clock (timezone-aware UTC) for everything stored: leases, retries,
+        debounce, resync and retention times. `monotonic`: seconds for the scheduler's own timers
+        (the next tick, resync check and purge). Tests inject both."""
         self.store = store
         self.dispatcher = dispatcher
         self.config = config or WorkerConfig()
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.clock = clock
+        self.monotonic = monotonic
         self._lease = timedelta(seconds=self.config.lease_seconds)
         self._debounce = timedelta(seconds=self.config.debounce_seconds)
         self._max_wait = timedelta(seconds=self.config.debounce_max_seconds)
@@ -225,11 +243,11 @@ class Worker:
         last_pass = 0.0
         while not self._stop.is_set():
             try:
-                if time.monotonic() >= next_resync_check:
+                if self.monotonic() >= next_resync_check:
                     interval = timedelta(seconds=self.config.resync_interval_seconds)
                     if self.store.mark_resync_due(self.clock(), interval):
                         log.info("periodic resync requested")
-                    next_resync_check = time.monotonic() + min(60.0, self.config.resync_interval_seconds / 4)
+                    next_resync_check = self.monotonic() + min(60.0, self.config.resync_interval_seconds / 4)
                 self._schedule()
                 self._maybe_tick()
                 self._maybe_purge()
@@ -267,13 +285,13 @@ class Worker:
         """Timers of the dispatcher (the merge queue's timeouts), if it has any: `dispatcher.tick()`
         at most once a second, in the pool, never two at once."""
         tick = getattr(self.dispatcher, "tick", None)
-        if tick is None or self._stop.is_set() or time.monotonic() < self._next_tick:
+        if tick is None or self._stop.is_set() or self.monotonic() < self._next_tick:
             return
         with self._lock:
             if self._ticking:
                 return
             self._ticking = True
-        self._next_tick = time.monotonic() + 1.0
+        self._next_tick = self.monotonic() + 1.0
 
         def run() -> None:
             try:
@@ -290,7 +308,7 @@ class Worker:
         """Retention: while expired deliveries remain, one batch per scheduler pass (each batch a
         short transaction, so neither the intake nor the handlers wait long); then nothing until
         `purge_interval_seconds` later."""
-        if self._stop.is_set() or time.monotonic() < self._next_purge:
+        if self._stop.is_set() or self.monotonic() < self._next_purge:
             return
         cutoff = self.clock() - timedelta(seconds=self.config.retention_seconds)
         try:
@@ -305,7 +323,7 @@ class Worker:
                 log.info("retention: deleted %d delivery(ies) done before %s", self._purged,
                          cutoff.isoformat(timespec="seconds"))
             self._purged = 0
-            self._next_purge = time.monotonic() + self.config.purge_interval_seconds
+            self._next_purge = self.monotonic() + self.config.purge_interval_seconds
 
     def _heartbeat(self) -> None:
         period = max(0.05, self.config.lease_seconds / 3)
@@ -383,15 +401,16 @@ class Worker:
         with self._lock:  # note each repository once per process, not once per delivery
             seen -= self._noted_repos
             self._noted_repos.difference_update({item for item in self._noted_repos if item[0] in gone})
-        common = {"to_evaluate": refs, "debounce": self._debounce, "max_wait": self._max_wait,
-                  "seen_repos": seen, "gone_repos": gone}
         nxt: ClaimedDelivery | None = None
         if claim_next:
             ok, nxt = self.store.complete_and_claim_next(
                 delivery.id, self.owner, self.clock(), key=delivery.serial_key, lease=self._lease,
-                max_attempts=self.config.max_attempts, **common)
+                max_attempts=self.config.max_attempts, to_evaluate=refs, debounce=self._debounce,
+                max_wait=self._max_wait, seen_repos=seen, gone_repos=gone)
         else:
-            ok = self.store.complete_delivery(delivery.id, self.owner, self.clock(), **common)
+            ok = self.store.complete_delivery(delivery.id, self.owner, self.clock(), to_evaluate=refs,
+                                              debounce=self._debounce, max_wait=self._max_wait, seen_repos=seen,
+                                              gone_repos=gone)
         if not ok:
             log.warning("lease on delivery %s expired while it was handled; another worker owns it now",
                         delivery.delivery_id)

@@ -10,7 +10,7 @@ The answer is decided here, and it is never a guess:
 
 Each delivery has a deadline (`timeout` seconds after it arrived, well under GitHub's 10 s). The
 writer takes a delivery into a transaction only once that transaction holds its locks
-(`Store.intake_transaction`), and only before the deadline; a request whose deadline passes while
+(`Inbox.intake_transaction`), and only before the deadline; a request whose deadline passes while
 its delivery is still waiting withdraws it, so the writer can no longer take it. A delivery that
 was taken only waits for its inserts and the commit, which wait for nothing else.
 """
@@ -26,8 +26,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from mlgate.bot.intake.webhook import Delivery
-from mlgate.bot.store.engine import DEFAULT_INTAKE_TIMEOUT, IntakeBusy, Store, StoreError, utcnow
+from mlgate.bot.store.engine import StoreError
+from mlgate.bot.store.inbox import DEFAULT_INTAKE_TIMEOUT, Delivery, Inbox, IntakeBusy, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class _Pending:
 class IntakeWriter:
     """One writer thread storing deliveries in batches; see the module docstring for the contract."""
 
-    def __init__(self, store: Store, *, max_batch: int = 256, timeout: float = DEFAULT_INTAKE_TIMEOUT) -> None:
+    def __init__(self, store: Inbox, *, max_batch: int = 256, timeout: float = DEFAULT_INTAKE_TIMEOUT) -> None:
         self.store = store
         self.max_batch = max_batch
         self.timeout = timeout
@@ -64,7 +64,7 @@ class IntakeWriter:
     # ------------------------------------------------------------------ request threads
 
     def add(self, delivery: Delivery, now: datetime | None = None) -> bool:
-        """Store `delivery` durably; False for a redelivery. Raises NotStored when it was not stored."""
+        """Inbox `delivery` durably; False for a redelivery. Raises NotStored when it was not stored."""
         item = _Pending(delivery, now or utcnow(), time.monotonic() + self.timeout)
         self._queue.put(item)
         if not item.done.wait(self.timeout):

@@ -1,6 +1,6 @@
 """The one rule for "did required check X pass on this SHA?": PR heads and staging/try SHAs alike.
 
-Pure. `bot/pr/gates.py` judges a PR head with it, `bot/queue/machine.py` a staging or try commit: the same
+Pure. `bot/pr/gates.py` judges a PR head with it, `bot/queue/transitions.py` a staging or try commit: the same
 reports give the same answer wherever they were made, so a staging commit is never judged more
 loosely than the PR heads it contains.
 
@@ -32,8 +32,8 @@ from enum import Enum
 from typing import Any
 
 from mlgate.checks.results import SCHEMA_ID, GateResult, RunResults
+from mlgate.names import GATE_PREFIX
 
-GATE_PREFIX = "mlgate/"
 PASSING_CI = frozenset({"success", "neutral", "skipped"})  # GitHub's branch protection rule
 PASSING_GATE = frozenset({"success"})  # a gate with warnings is published as success
 NEVER_PASS = frozenset({"failure", "timed_out", "cancelled", "action_required", "stale", "startup_failure"})
@@ -247,7 +247,8 @@ def read_results(text: str | None, gate: str) -> tuple[GateResult | None, Result
     if not isinstance(data, dict):
         return _unreadable(f"the results JSON is a {type(data).__name__}, expected an object")
     schema = data.get("schema")
-    versions = data.get("versions") if isinstance(data.get("versions"), dict) else {}
+    raw_versions = data.get("versions")
+    versions: dict[str, Any] = raw_versions if isinstance(raw_versions, dict) else {}
     try:
         if "gates" in data:
             run = RunResults.from_dict(data)

@@ -30,16 +30,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from mlgate.bot.github.facts import CheckRun, PullFacts
-from mlgate.bot.pr.check_rule import GATE_PREFIX, GateState, Report, judge, read_results
+from mlgate.bot.pr.check_rule import GateState, Report, judge, read_results
 from mlgate.bot.pr.review import ReviewResult, RuleStatus
 from mlgate.checks.config.models import MlgateConfig, RequiredCheck
 from mlgate.checks.report import num, signed
 from mlgate.checks.results import GateResult, Metric, Status
+from mlgate.names import GATE_PREFIX, SUMMARY_CHECK
 
-__all__ = ["GATE_PREFIX", "SUMMARY_CHECK", "GateReport", "GateRow", "GateState", "evaluate_gates", "gate_summary",
+__all__ = ["GateReport", "GateRow", "GateState", "evaluate_gates", "gate_summary",
            "parse_results_text", "report_of"]
 
-SUMMARY_CHECK = "mlgate"
 _MAX_SUMMARY = 300
 
 

@@ -21,8 +21,7 @@ from typing import Any
 from mlgate.bot.github.forge import Forge
 from mlgate.checks.config.models import MlgateConfig, parse_config
 from mlgate.checks.errors import ConfigError
-
-CONFIG_PATH = ".github/mlgate.yml"
+from mlgate.names import CONFIG_PATH
 
 # What a repository without the file gets, said in the report so nobody wonders why nothing runs.
 DEFAULTS_NOTE = (

@@ -11,24 +11,22 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlgate.bot.github.executor import REPORT_MARKER
 from mlgate.bot.github.facts import PullFacts
 from mlgate.bot.pr.repo_config import RepoConfig
 from mlgate.bot.pr.review import ReviewResult
 from mlgate.checks.report import environment
 from mlgate.checks.results import Metric
+from mlgate.names import CHECK_OUTPUT_LIMIT, COMMENT_LIMIT, REPORT_MARKER, STATE_MARKER_PREFIX
 
-COMMENT_LIMIT = 65_536  # GitHub's limit for an issue comment body
-CHECK_LIMIT = 65_535  # GitHub's limit for a check run's output.summary
 _ROW_STEPS = (None, 50, 20, 5, 1)
 _CUT_NOTE = "\n\n> ✂️ This report was cut to fit GitHub's size limit; the check runs of each gate have the details.\n"
 _URL_RE = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~!$&'*+,;=:@%/?#-]*)?")
 _BLANK_RUNS = re.compile(r"\n{3,}")  # templates stay readable; the output gets one blank line between blocks
-_STATE_RE = re.compile(r"<!-- mlgate-state: (\{.*?\}) -->")
+_STATE_RE = re.compile(re.escape(STATE_MARKER_PREFIX) + r"(\{.*?\}) -->")
 
 # Icons and words for the states a gate line can be in.
 STATE_ICONS = {
@@ -69,7 +67,7 @@ class ReportData:
     next_steps: tuple[str, ...] = ()  # plain text, escaped when rendered
     gates: tuple[GateLine, ...] = ()
     review: ReviewResult | None = None  # None when the config is invalid (no rule was evaluated)
-    queue_position: int | None = None  # the merge queue fills this in when it exists
+    queue_position: int | None = None  # shown when set; the bot leaves it unset (the queue states positions itself)
     state: Mapping[str, Any] = field(default_factory=dict)  # hidden, for the next evaluation
 
     @property
@@ -99,7 +97,7 @@ def encode_state(state: Mapping[str, Any]) -> str:
     (rule names) can never end the comment early or open a tag."""
     text = json.dumps(dict(state), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     text = text.replace("-", "\\u002d").replace("<", "\\u003c").replace(">", "\\u003e")
-    return f"<!-- mlgate-state: {text} -->"
+    return f"{STATE_MARKER_PREFIX}{text} -->"
 
 
 def decode_state(body: str | None) -> dict[str, Any]:
@@ -121,7 +119,7 @@ def render_comment(data: ReportData, limit: int = COMMENT_LIMIT) -> str:
     return _fit(lambda rows: head + tmpl.render(r=data, max_rows=rows), limit)
 
 
-def render_check(data: ReportData, limit: int = CHECK_LIMIT) -> tuple[str, str]:
+def render_check(data: ReportData, limit: int = CHECK_OUTPUT_LIMIT) -> tuple[str, str]:
     """(title, summary) of the `mlgate` check run."""
     tmpl = _env().get_template("comment_check.md.j2")
     summary = _fit(lambda rows: tmpl.render(r=data, max_rows=rows), limit)
@@ -134,7 +132,7 @@ def check_title(data: ReportData) -> str:
     return title if len(title) <= 200 else title[:199] + "…"
 
 
-def _fit(render: Any, limit: int) -> str:
+def _fit(render: Callable[[int | None], str], limit: int) -> str:
     """Render with fewer table rows until the text fits; as a last resort cut it with a note."""
     text = ""
     for rows in _ROW_STEPS:

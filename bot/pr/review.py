@@ -32,7 +32,8 @@ from datetime import datetime
 from enum import Enum
 
 from mlgate.bot.github.facts import ChangedFile, PullFacts, Review
-from mlgate.checks.gates.feature_registry import glob_regex, has_wildcard, normalize
+from mlgate.checks.config.models import ReviewRule
+from mlgate.checks.gates.feature_registry import Registry, glob_regex, has_wildcard, normalize
 
 APPROVED = "APPROVED"
 CHANGES_REQUESTED = "CHANGES_REQUESTED"
@@ -51,8 +52,7 @@ UNCHANGED_PATHS = "unchanged_paths"
 class RuleSpec:
     """One review rule with every option the gate understands.
 
-    Built from `mlgate.checks.config.models.ReviewRule` by `from_config`; the options the config does not have
-    yet (`approvals_on`, `from_features`, `request_reviews`) take their defaults there.
+    Built from `mlgate.checks.config.models.ReviewRule` by `from_config`, or directly (tests).
     """
 
     name: str
@@ -72,18 +72,18 @@ class RuleSpec:
             raise ValueError(f"review rule {self.name!r}: approvals_on must be {HEAD!r} or {UNCHANGED_PATHS!r}")
 
     @classmethod
-    def from_config(cls, rule: object) -> RuleSpec:
-        """From a `mlgate.checks.config.models.ReviewRule` (or anything with the same attributes)."""
+    def from_config(cls, rule: ReviewRule) -> RuleSpec:
+        """From a rule of the repository's config (`mlgate.checks.config.models.ReviewRule`)."""
         return cls(
-            name=rule.name,  # type: ignore[attr-defined]
-            paths=tuple(getattr(rule, "paths", None) or ()),
-            approvals=getattr(rule, "approvals", 1),
-            users=tuple(getattr(rule, "users", None) or ()),
-            teams=tuple(getattr(rule, "teams", None) or ()),
-            allow_author=getattr(rule, "allow_author", False),
-            approvals_on=getattr(rule, "approvals_on", HEAD),
-            from_features=getattr(rule, "from_features", False),
-            request_reviews=getattr(rule, "request_reviews", False),
+            name=rule.name,
+            paths=tuple(rule.paths),
+            approvals=rule.approvals,
+            users=tuple(rule.users),
+            teams=tuple(rule.teams),
+            allow_author=rule.allow_author,
+            approvals_on=rule.approvals_on,
+            from_features=rule.from_features,
+            request_reviews=rule.request_reviews,
         )
 
 
@@ -105,14 +105,14 @@ class FeatureOwnership:
         return self.code + self.docs
 
 
-def ownership_from_registry(registry: object, docs_paths: Iterable[str] = ()) -> dict[str, FeatureOwnership]:
+def ownership_from_registry(registry: Registry, docs_paths: Iterable[str] = ()) -> dict[str, FeatureOwnership]:
     """Plain ownership data from a parsed `mlgate.checks.gates.feature_registry.Registry`.
 
     A feature without `docs:` is documented by `<docs_path>/<name>.*` (the features gate's rule).
     """
     docs_dirs = [d.rstrip("/") for d in docs_paths]
     out: dict[str, FeatureOwnership] = {}
-    for f in registry.features:  # type: ignore[attr-defined]
+    for f in registry.features:
         if f.docs and not f.docs.startswith(("http://", "https://")):
             docs: tuple[str, ...] = (f.docs,)
         elif f.docs:
@@ -274,7 +274,7 @@ class ReviewResult:
 
 def evaluate_review(
     facts: PullFacts,
-    rules: Sequence[RuleSpec | object],
+    rules: Sequence[RuleSpec | ReviewRule],
     *,
     writers: Collection[str] = (),
     changed_since: Mapping[str, Collection[str]] | None = None,
@@ -319,7 +319,7 @@ def reviewers_to_check(facts: PullFacts) -> tuple[str, ...]:
 
 
 def teams_to_resolve(
-    facts: PullFacts, rules: Sequence[RuleSpec | object], features: Mapping[str, FeatureOwnership] | None = None
+    facts: PullFacts, rules: Sequence[RuleSpec | ReviewRule], features: Mapping[str, FeatureOwnership] | None = None
 ) -> tuple[str, ...]:
     """The "org/team" keys `facts.team_members` should hold for these rules (lower-cased).
 

@@ -1,6 +1,6 @@
 """The I/O side of the merge queue: state from the store, events through `queue.step`, actions to GitHub.
 
-`bot/queue/machine.py` decides; this module only carries out. For one repository at a time (a lock per
+`bot/queue/transitions.py` decides; this module only carries out. For one repository at a time (a lock per
 repository in this process, optimistic versions in the store across processes) it loads the state,
 steps each event, saves the new state and `next_wakeup`, THEN executes the actions. Saving first
 means a crash loses at most a comment, never the queue: `Resume` re-emits the in-flight
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from mlgate.bot.github.facts import CheckRun
 from mlgate.bot.github.forge import Forge
 from mlgate.bot.pr.gates import report_of
-from mlgate.bot.queue.machine import (
+from mlgate.bot.queue.model import (
     CancelBuild,
     CheckUpdate,
     Comment,
@@ -48,24 +48,18 @@ from mlgate.bot.queue.machine import (
     StagingCreated,
     StagingFailed,
     Tick,
-    next_wakeup,
-    step,
 )
 from mlgate.bot.queue.store import QueueRow, QueueStore
+from mlgate.bot.queue.transitions import next_wakeup, step
+from mlgate.names import QUEUE_MARKER, temp_branch
 
 log = logging.getLogger(__name__)
 
 ForgeFor = Callable[[str], Forge]
 ConfigFor = Callable[[str, str], "QueueConfig | None"]  # (repo, branch whose config applies) -> config
 DEFAULT_CONFIG_BRANCH = "main"
-QUEUE_MARKER = "<!-- mlgate-queue -->"  # on every queue comment: the bot never obeys its own text
 _MAX_EVENTS_PER_FEED = 200  # a safety net: follow-up events of one feed (a bug must not spin forever)
 _SAVE_ATTEMPTS = 8
-
-
-def temp_branch(build_id: int) -> str:
-    """Where a staging commit is assembled before the staging branch is pointed at it."""
-    return f"mlgate/tmp/{int(build_id)}"
 
 
 def check_updates(runs: Iterable[CheckRun], sha: str) -> list[CheckUpdate]:
@@ -303,4 +297,4 @@ def running_shas(state: QueueState) -> set[str]:
     return shas
 
 
-__all__ = ["QUEUE_MARKER", "QueueRunner", "check_updates", "no_queue_config", "running_shas", "temp_branch"]
+__all__ = ["QueueRunner", "check_updates", "no_queue_config", "running_shas"]

@@ -1,6 +1,6 @@
 """Durable merge-queue state: one row per repository in `queue_state` (migration 0003_queue_state).
 
-The row holds `mlgate.bot.queue.machine.state_to_json(state)` as text, a `version` for optimistic concurrency (two
+The row holds `mlgate.bot.queue.codec.state_to_json(state)` as text, a `version` for optimistic concurrency (two
 workers, or the worker's tick and a delivery, never overwrite each other: the loser re-reads and
 re-applies its event, which is safe because `queue.step` is pure), the branch whose
 `.github/mlgate.yml` configures the queue, and `wakeup_at` (from `queue.next_wakeup`) so the
@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from mlgate.bot.queue.machine import QueueState, state_from_json, state_to_json
+from mlgate.bot.queue.codec import state_from_json, state_to_json
+from mlgate.bot.queue.model import QueueState
 
 metadata = sa.MetaData()  # its own: the table belongs to the queue, created by migration 0003_queue_state
 queue_state = sa.Table(
@@ -43,7 +44,7 @@ class QueueRow:
 
 
 class QueueStore:
-    """Load and save queue states through the bot's store engine (`Store.engine`)."""
+    """Load and save queue states through the bot's store engine (`Inbox.engine`)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

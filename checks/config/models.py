@@ -1,8 +1,10 @@
 """`.github/mlgate.yml`: one file, validated strictly, with errors that name the key path and line.
 
-The gate sections are defined next to the gates that read them (checks/<gate>.py); the bot's
-sections (merge, review, deploy) are defined here because the bot and `mlgate config validate`
-both need the whole file. Unknown keys anywhere are errors: a typo must not disable a gate.
+Each gate's section has its own module here (checks/config/<gate>.py), apart from the gate's code,
+so that reading a config loads neither numpy nor pandas nor scipy (the bot reads configs and never
+runs a gate; tests/test_layering.py holds that). The bot's sections (merge, review, deploy) are
+defined in this module because the bot and `mlgate config validate` both need the whole file.
+Unknown keys anywhere are errors: a typo must not disable a gate.
 """
 
 from __future__ import annotations
@@ -14,19 +16,20 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from mlgate.checks.config.bias import BiasConfig
+from mlgate.checks.config.budget import BudgetConfig
+from mlgate.checks.config.data import DataConfig
+from mlgate.checks.config.explain import ExplainConfig
+from mlgate.checks.config.features import FeaturesConfig
+from mlgate.checks.config.predictions import PredictionsConfig
+from mlgate.checks.config.quality import QualityConfig
+from mlgate.checks.config.regression import RegressionConfig
+from mlgate.checks.config.shadow import ShadowConfig
+from mlgate.checks.config.skew import SkewConfig
 from mlgate.checks.config.yamlpos import dotted, line_of, load_with_lines
 from mlgate.checks.errors import ConfigError
-from mlgate.checks.gates.bias import BiasConfig
-from mlgate.checks.gates.budget import BudgetConfig
-from mlgate.checks.gates.data import DataConfig
-from mlgate.checks.gates.explain import ExplainConfig
-from mlgate.checks.gates.features import FeaturesConfig
 from mlgate.checks.gates.limits import StrictModel
-from mlgate.checks.gates.quality import QualityConfig
-from mlgate.checks.gates.regression import RegressionConfig
-from mlgate.checks.gates.shadow import ShadowConfig
-from mlgate.checks.gates.skew import SkewConfig
-from mlgate.checks.inputs.predictions import PredictionsConfig
+from mlgate.names import CONFIG_PATH
 
 GATE_NAMES = ("data", "quality", "bias", "skew", "regression", "features", "budget", "explain", "shadow")
 # Gates that judge a deployment, not a merge: `shadow` judges a model after it ran in shadow, so a
@@ -201,7 +204,7 @@ class MlgateConfig(StrictModel):
         return [g for g in self.configured_gates() if g not in DEPLOY_GATES]
 
 
-def parse_config(text: str, source: str = ".github/mlgate.yml") -> MlgateConfig:
+def parse_config(text: str, source: str = CONFIG_PATH) -> MlgateConfig:
     """Validate config text. Raises ConfigError naming the key path and line of the first problems."""
     data, lines = load_with_lines(text, source)
     if data is None:

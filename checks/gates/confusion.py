@@ -201,18 +201,6 @@ def total_cells(keys: Sequence[Encoded]) -> int:
     return prod(len(k.labels) for k in keys)
 
 
-RATE_METRICS = (
-    "count",
-    "selection_rate",
-    "base_rate",
-    "tpr",
-    "tnr",
-    "fpr",
-    "fnr",
-    "precision",
-    "accuracy",
-    "f1",
-)
 
 
 def rates(gc: GroupCounts) -> dict[str, np.ndarray]:

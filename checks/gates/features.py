@@ -23,10 +23,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import field_validator
-
+from mlgate.checks.config.features import DEFAULT_DEFINITION_PATTERN, FeaturesConfig, Rule
 from mlgate.checks.errors import ConfigError, InputError
 from mlgate.checks.gates import gitdiff
 from mlgate.checks.gates.feature_registry import (
@@ -40,77 +39,16 @@ from mlgate.checks.gates.feature_registry import (
     path_matches,
     static_prefix,
 )
-from mlgate.checks.gates.limits import StrictModel, threshold_check
+from mlgate.checks.gates.limits import threshold_check
 from mlgate.checks.inputs.context import RunContext
 from mlgate.checks.inputs.paths import confine
 from mlgate.checks.results import Finding, GateResult, Metric, Status, finding_status
 
 GATE = "features"
 
-# Matches `@feature("name")`, `@registry.feature(name="name")`, `register_feature("name", …)` and
-# `FEATURE_AGE_BUCKET = "age_bucket"` (also annotated: `FEATURE_X: str = "x"`); the feature's
-# name is the quoted string, captured as the group `name`.
-DEFAULT_DEFINITION_PATTERN = (
-    r"""(?:@(?:\w+\.)*feature\(\s*(?:name\s*=\s*)?"""
-    r"""|\bregister_feature\(\s*(?:name\s*=\s*)?"""
-    r"""|^[ \t]*FEATURE_[A-Z0-9_]+\s*(?::\s*[\w.\[\]]+\s*)?=\s*)"""
-    r"""["'](?P<name>[A-Za-z0-9_.:\-]+)["']"""
-)
-
 # Never walked unless a pattern names them explicitly: tool caches, virtualenvs, vendored packages.
 _SKIP_DIRS = {"node_modules", "__pycache__", "site-packages", "venv"}
 _MAX_EXAMPLES = 20
-
-Rule = Literal["fail", "warn", "off"]
-RequiredField = Literal["description", "owner", "code", "docs"]
-
-
-class FeaturesConfig(StrictModel):
-    """The `features:` section of `.github/mlgate.yml`."""
-
-    registry: str = "features.yaml"
-    code_paths: list[str] = ["**/*.py"]  # globs (or directories) where feature code lives
-    docs_paths: list[str] = ["docs/features/"]  # where `<name>.<ext>` docs are found without `docs:`
-    definition_pattern: str = DEFAULT_DEFINITION_PATTERN  # regex (multi-line mode) with a group `name`
-    require: list[RequiredField] = ["description", "owner"]  # registry fields that must be non-blank
-    unused: Rule = "warn"  # registered, but no code defines it
-    unregistered: Rule = "fail"  # defined in code, missing from the registry
-    missing_docs: Rule = "warn"  # no docs file (neither `docs:` nor one in docs_paths)
-    missing_code: Rule = "warn"  # `code:` names a file, glob or symbol that does not exist
-    changed_without_docs: Rule = "fail"  # code changed, but neither its registry entry nor its docs
-
-    @field_validator("unused", "unregistered", "missing_docs", "missing_code", "changed_without_docs",
-                     mode="before")
-    @classmethod
-    def _yaml_off(cls, v: object) -> object:
-        """YAML 1.1 reads a bare `off` as false; `unused: off` must still mean off."""
-        return "off" if v is False else v
-
-    @field_validator("definition_pattern")
-    @classmethod
-    def _pattern(cls, v: str) -> str:
-        try:
-            rx = re.compile(v, re.MULTILINE)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from None
-        if "name" not in rx.groupindex and rx.groups != 1:
-            raise ValueError("the pattern needs a group named 'name' (or exactly one group) for the feature name")
-        return v
-
-    @field_validator("code_paths")
-    @classmethod
-    def _some_code(cls, v: list[str]) -> list[str]:
-        if not v or not all(p.strip() for p in v):
-            raise ValueError("give at least one non-blank path or glob")
-        return v
-
-    @field_validator("registry")
-    @classmethod
-    def _registry(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("must not be blank")
-        return v
-
 
 @dataclass
 class CodeIndex:

@@ -17,32 +17,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
 
+from mlgate.checks.config.regression import RegressionConfig
 from mlgate.checks.errors import ConfigError, InputError
-from mlgate.checks.gates.limits import MetricLimits, Severity, StrictModel, judge
+from mlgate.checks.gates.limits import MetricLimits, judge
 from mlgate.checks.inputs.context import RunContext
 from mlgate.checks.inputs.tables import read_table
 from mlgate.checks.results import Finding, GateResult, Metric, Status, finding_status
 
 GATE = "regression"
 MAX_EXAMPLES = 10
-
-
-class RegressionConfig(StrictModel):
-    """The `regression:` section of `.github/mlgate.yml`."""
-
-    golden: str  # candidate predictions on the golden set
-    baseline_predictions: str  # the base branch model's predictions on the same rows
-    # Column names. Unset, `id` comes from the `predictions:` section, and so do `prediction` and
-    # `score` when neither is set here.
-    id: str | None = None
-    prediction: str | None = None
-    score: str | None = None
-    max_changed_share: float = Field(default=0.0, ge=0.0, le=1.0)
-    max_score_change: float | None = Field(default=0.05, ge=0.0)
-    acknowledge: list[str | int] = []
-    severity: Severity = "fail"  # what a breach of the two limits means
 
 
 # ------------------------------------------------------------------------------- row matching

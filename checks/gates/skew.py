@@ -34,15 +34,15 @@ packaged model) must agree within `tolerance` (absolute) in every listed column.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, model_validator
 from scipy import stats
 
+from mlgate.checks.config.skew import ParityConfig, SkewConfig
 from mlgate.checks.errors import ConfigError, InputError
-from mlgate.checks.gates.limits import MetricLimits, Severity, StrictModel, judge, threshold_check
+from mlgate.checks.gates.limits import MetricLimits, judge, threshold_check
 from mlgate.checks.gates.regression import differs, match_rows, missing_rows_finding, plain
 from mlgate.checks.inputs.context import RunContext
 from mlgate.checks.inputs.tables import read_table
@@ -56,64 +56,6 @@ EPSILON = 1e-4
 MISSING = "<missing>"
 MAX_EXAMPLES = 10
 MAX_DETAIL_CATEGORIES = 50
-
-
-class NumericLimits(StrictModel):
-    psi: MetricLimits | None = MetricLimits(max=0.2)
-    ks: MetricLimits | None = MetricLimits(max=0.1)
-
-
-class CategoricalLimits(StrictModel):
-    """Judged on PSI (an effect size) by default. The chi-square p-value and Cramér's V are always
-    reported and judged only when given a limit: at 200,000 rows a shift of one point is
-    "significant" (p < 1e-6), which says nothing about whether it matters."""
-
-    psi: MetricLimits | None = MetricLimits(max=0.2)
-    chi2_pvalue: MetricLimits | None = None
-    cramers_v: MetricLimits | None = None
-
-
-class FeatureOverride(StrictModel):
-    """Per-feature limits; a key given here replaces the default for that metric (null disables it)."""
-
-    kind: Literal["numeric", "categorical"] | None = None
-    psi: MetricLimits | None = None
-    ks: MetricLimits | None = None
-    chi2_pvalue: MetricLimits | None = None
-    cramers_v: MetricLimits | None = None
-
-
-class ParityConfig(StrictModel):
-    reference: str  # predictions from the training environment
-    candidate: str  # predictions of the packaged model on the same rows
-    id: str
-    columns: list[str] = Field(min_length=1)
-    tolerance: float = Field(default=1e-6, ge=0.0)
-    severity: Severity = "fail"
-
-
-class SkewConfig(StrictModel):
-    """The `skew:` section of `.github/mlgate.yml`."""
-
-    training: str | None = None
-    serving: str | None = None
-    features: list[str] | None = None  # default: the columns both samples have, minus `exclude`
-    exclude: list[str] = []
-    numeric: NumericLimits = NumericLimits()
-    categorical: CategoricalLimits = CategoricalLimits()
-    bins: int = Field(default=10, ge=2, le=1000)
-    max_drifted_share: float = Field(default=0.3, ge=0.0, le=1.0)
-    feature_severity: Severity = "warn"  # a drifted feature's severity unless its limit sets one
-    per_feature: dict[str, FeatureOverride] = {}
-    parity: ParityConfig | None = None
-
-    @model_validator(mode="after")
-    def _something_to_do(self) -> SkewConfig:
-        if (self.training is None) != (self.serving is None):
-            raise ValueError("give both 'training' and 'serving' samples (or neither, with 'parity')")
-        if self.training is None and self.parity is None:
-            raise ValueError("nothing to check: give 'training' and 'serving', or 'parity'")
-        return self
 
 
 # ------------------------------------------------------------------------------------- statistics
@@ -348,7 +290,7 @@ def _judged_finding(per: dict[str, Any], cfg: SkewConfig) -> Finding:
     """Which figures decide drift, and which are only shown: the p-value is a figure of sample size."""
     kinds = [k for k in LIMIT_KEYS if any(info["kind"] == k for info in per.values())]
     judged = [f"{_names(_judged_by_default(k, cfg))} ({k} features)" for k in kinds]
-    shown = sorted({m for k in kinds for m in map(METRIC_OF.get, LIMIT_KEYS[k])}
+    shown = sorted({METRIC_OF[key] for k in kinds for key in LIMIT_KEYS[k]}
                    - {m for k in kinds for m in _judged_by_default(k, cfg)})
     text = "drift judged on " + ("; ".join(judged) or "nothing")
     if shown:

@@ -8,60 +8,22 @@ load, so it is refused unless `allow_pickle: true` is set, and the report says i
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import model_validator
 
+from mlgate.checks.config.predictions import PredictionsConfig
 from mlgate.checks.errors import InputError
 from mlgate.checks.gates.classes import binary_classes, class_key
-from mlgate.checks.gates.limits import StrictModel
 from mlgate.checks.inputs.context import RunContext
 from mlgate.checks.inputs.tables import read_table, require_columns
 
 PREDICTION_COLUMN = "__mlgate_prediction__"
 DEFAULT_THRESHOLD = 0.5
 SCORE_COLUMN = "__mlgate_score__"
-
-
-class ModelSource(StrictModel):
-    path: str
-    data: str
-    features: list[str] | None = None  # default: every column the model was fitted on
-    allow_pickle: bool = False
-    trusted_types: list[str] = []  # extra types skops may load (see skops.io.get_untrusted_types)
-
-
-class PredictionsConfig(StrictModel):
-    """Where the predictions are and which column plays which role."""
-
-    path: str | None = None
-    model: ModelSource | None = None
-    label: str | None = None
-    prediction: str | None = None
-    score: str | None = None
-    timestamp: str | None = None
-    id: str | None = None
-    positive_label: str | int | float | bool = 1
-    # Turns a score into a predicted class when there is no prediction column. Unset, it is 0.5, which
-    # only makes sense for probabilities: scores outside [0, 1] then need it set, on their own scale.
-    threshold: float | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> PredictionsConfig:
-        if self.path and self.model:
-            raise ValueError("give either 'path' or 'model', not both")
-        if self.threshold is not None and not math.isfinite(self.threshold):
-            raise ValueError(f"threshold must be a finite number, got {self.threshold}")
-        return self
-
-    @property
-    def positive_label_defaulted(self) -> bool:
-        return "positive_label" not in self.model_fields_set
 
 
 def load_predictions(

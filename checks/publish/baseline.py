@@ -22,8 +22,7 @@ from typing import Any
 from mlgate.checks.publish.config_ref import MergeBase, plan, resolve
 from mlgate.checks.publish.rest import GitHub, GitHubError
 from mlgate.checks.results import SCHEMA_ID
-
-CHECK_PREFIX = "mlgate/"
+from mlgate.names import GATE_PREFIX as CHECK_PREFIX
 
 
 @dataclass

@@ -27,9 +27,10 @@ from typing import Any
 from urllib.parse import quote
 
 from mlgate.checks.publish.rest import GitHub, GitHubError
+from mlgate.names import STAGING_BRANCH_PREFIX, TRY_BRANCH_PREFIX
 
-STAGING_PREFIX = "refs/heads/mlgate/staging/"
-TRY_PREFIX = "refs/heads/mlgate/try/"
+STAGING_PREFIX = f"refs/heads/{STAGING_BRANCH_PREFIX}"
+TRY_PREFIX = f"refs/heads/{TRY_BRANCH_PREFIX}"
 _PR_EVENTS = ("pull_request", "pull_request_target")
 
 
@@ -63,8 +64,8 @@ def plan(event_name: str, event: dict[str, Any], ref: str, sha: str) -> Plan:
     """Decide from the run's facts alone (GITHUB_EVENT_NAME, the event payload, GITHUB_REF, GITHUB_SHA)."""
     if event_name in _PR_EVENTS:
         pr = event.get("pull_request")
-        base = ((pr or {}).get("base") or {}).get("sha") if isinstance(pr, dict) else None
-        if not base:
+        base = (pr.get("base") or {}).get("sha") if isinstance(pr, dict) else None
+        if not isinstance(pr, dict) or not base:
             return Unknown(f"the {event_name} event has no pull_request.base.sha")
         return Known(base, f"the base commit of PR #{pr.get('number')}")
     if event_name == "merge_group":

@@ -52,8 +52,9 @@ from mlgate.checks.publish.baseline import BaselineChoice, find_baseline, short
 from mlgate.checks.publish.config_ref import Resolved, plan, resolve
 from mlgate.checks.publish.rest import GitHub, GitHubError, NoWriteAccess
 from mlgate.checks.results import SCHEMA_ID, GateResult, RunResults, Status, error_result
+from mlgate.names import CHECK_OUTPUT_LIMIT as CHECK_TEXT_LIMIT  # output.text and output.summary, in characters
+from mlgate.names import CONFIG_PATH
 
-CHECK_TEXT_LIMIT = 65_535  # output.text and output.summary, in characters
 ANNOTATION_BATCH = 50
 MAX_ANNOTATIONS = 500  # beyond this, the summary and JSON still list everything
 # The bot counts an mlgate/<gate> check as passing only on `success`: a skipped or neutral check judged
@@ -366,12 +367,12 @@ def cmd_baseline(args: argparse.Namespace, env: RunEnv) -> int:
     else:
         choice = find_baseline(env.github(), gate, event_name=env.event_name, event=env.event,
                                sha=env.tested_sha(args.sha), explicit_sha=args.baseline_sha or None, ref=env.ref)
-    path = ""
+    written = ""
     if choice.results is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(choice.results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        path = str(out)
-    env.set_output("path", path)
+        written = str(out)
+    env.set_output("path", written)
     env.set_output("sha", choice.sha or "")
     env.set_output("note", choice.note)
     print(choice.note)
@@ -825,7 +826,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("results", help="verify results against the base commit's config and publish them")
     v.add_argument("--results", action="append", required=True, help="results JSON files (globs)")
-    v.add_argument("--config", default=".github/mlgate.yml", help="the config, relative to --working-directory")
+    v.add_argument("--config", default=CONFIG_PATH, help="the config, relative to --working-directory")
     v.add_argument("--working-directory", default=".", help="the project's directory in the repository")
     v.add_argument("--config-ref", default="", help="the commit whose config judges (default: from the event)")
     v.add_argument("--tests", default="false", choices=["true", "false"], help="expect mlgate/tests results")

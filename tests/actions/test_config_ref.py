@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import responses
 
 from mlgate.checks.publish.baseline import find_baseline
 from mlgate.checks.publish.config_ref import Known, MergeBase, Unknown, plan, resolve
-from mlgate.checks.publish.rest import GitHub, RetryPolicy
+from mlgate.checks.publish.rest import PUBLISH_POLICY, GitHub
 from mlgate.checks.publish.verify import BaseConfig, verify
 from mlgate.checks.results import GateResult, RunResults, Status
 
@@ -20,7 +21,8 @@ SHA, BASE, TIP = "a" * 40, "b" * 40, "c" * 40
 
 @pytest.fixture
 def gh() -> GitHub:
-    return GitHub(API, "t", REPO, policy=RetryPolicy(attempts=2, sleep=lambda s: None), log=lambda m: None)
+    return GitHub(API, "t", REPO, policy=replace(PUBLISH_POLICY, max_attempts=2), sleep=lambda s: None,
+                  log=lambda m: None)
 
 
 # ----------------------------------------------------------------------------- plan (pure)

@@ -12,6 +12,8 @@ import pytest
 
 from tests.actions.conftest import ACTIONS, OWNER, REPO, ROOT, VENV_BIN, Repo, job, pr_event
 
+pytestmark = pytest.mark.e2e  # the whole system end to end: `pytest -m 'not e2e'` leaves it out
+
 RESULTS_SCHEMA = json.loads((ROOT / "checks" / "results.schema.json").read_text())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import responses
 from mlgate.checks.gates.junit import parse_files
 from mlgate.checks.gates.junit import tests_gate as junit_gate
 from mlgate.checks.publish.baseline import find_baseline
-from mlgate.checks.publish.rest import GitHub, GitHubError, NoWriteAccess, RetryPolicy
+from mlgate.checks.publish.rest import PUBLISH_POLICY, GitHub, GitHubError, NoWriteAccess
 from mlgate.checks.publish.run import (
     ANNOTATION_BATCH,
     CHECK_TEXT_LIMIT,
@@ -22,6 +23,7 @@ from mlgate.checks.publish.run import (
     results_text,
 )
 from mlgate.checks.results import GateResult, GroupRow, Metric, RunResults, Status
+from tests.conftest import FakeTime
 
 API = "https://api.example.test"
 REPO = "acme/model"
@@ -29,25 +31,15 @@ SHA = "a" * 40
 BASE = "b" * 40
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_000_000.0
-        self.slept: list[float] = []
-
-    def sleep(self, s: float) -> None:
-        self.slept.append(s)
-        self.t += s
+@pytest.fixture
+def clock() -> FakeTime:
+    return FakeTime()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def gh(clock: Clock) -> GitHub:
-    policy = RetryPolicy(attempts=4, sleep=clock.sleep, now=lambda: clock.t, jitter=lambda: 0.0)
-    return GitHub(API, "t0ken", REPO, policy=policy, log=lambda _m: None)
+def gh(clock: FakeTime) -> GitHub:
+    return GitHub(API, "t0ken", REPO, policy=replace(PUBLISH_POLICY, max_attempts=4), log=lambda _m: None,
+                  sleep=clock.sleep, clock=clock, jitter=lambda: 0.0)
 
 
 def _publish(gh: GitHub, n_annotations: int = 0):
@@ -72,7 +64,7 @@ def test_annotations_go_in_batches_of_50(gh: GitHub) -> None:
 
 
 @responses.activate
-def test_a_lost_create_is_found_again_not_reposted(gh: GitHub, clock: Clock) -> None:
+def test_a_lost_create_is_found_again_not_reposted(gh: GitHub, clock: FakeTime) -> None:
     post = responses.post(f"{API}/repos/{REPO}/check-runs", status=502, json={"message": "Bad Gateway"})
 
     def listing(request):  # the create took effect: a run with our external_id exists
@@ -87,17 +79,17 @@ def test_a_lost_create_is_found_again_not_reposted(gh: GitHub, clock: Clock) -> 
 
 
 @responses.activate
-def test_a_create_that_did_not_happen_is_sent_again_after_backoff(gh: GitHub, clock: Clock) -> None:
+def test_a_create_that_did_not_happen_is_sent_again_after_backoff(gh: GitHub, clock: FakeTime) -> None:
     responses.post(f"{API}/repos/{REPO}/check-runs", status=500, json={"message": "Server Error"})
     responses.post(f"{API}/repos/{REPO}/check-runs", status=201, json={"id": 3})
     responses.get(f"{API}/repos/{REPO}/commits/{SHA}/check-runs", json={"total_count": 0, "check_runs": []})
     assert _publish(gh).check_run_id == 3
-    assert clock.slept == [1.0]
+    assert clock.sleeps == [1.0]
 
 
 @responses.activate
-def test_rate_limits_wait_for_reset_or_retry_after(gh: GitHub, clock: Clock) -> None:
-    reset = int(clock.t) + 30
+def test_rate_limits_wait_for_reset_or_retry_after(gh: GitHub, clock: FakeTime) -> None:
+    reset = int(clock.now) + 30
     responses.patch(f"{API}/repos/{REPO}/check-runs/1", status=403,
                     json={"message": "API rate limit exceeded"},
                     headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)})
@@ -105,34 +97,34 @@ def test_rate_limits_wait_for_reset_or_retry_after(gh: GitHub, clock: Clock) -> 
                     headers={"Retry-After": "7"})
     responses.patch(f"{API}/repos/{REPO}/check-runs/1", json={"id": 1})
     gh.request("PATCH", f"/repos/{REPO}/check-runs/1", json={}, write=True)
-    assert clock.slept == [31.0, 7.0]
+    assert clock.sleeps == [31.0, 7.0]
 
 
 @responses.activate
-def test_a_rate_limited_create_is_resent_without_lookup(gh: GitHub, clock: Clock) -> None:
+def test_a_rate_limited_create_is_resent_without_lookup(gh: GitHub, clock: FakeTime) -> None:
     responses.post(f"{API}/repos/{REPO}/check-runs", status=403, headers={"Retry-After": "2"},
                    json={"message": "You have exceeded a secondary rate limit."})
     responses.post(f"{API}/repos/{REPO}/check-runs", status=201, json={"id": 4})
     assert _publish(gh).check_run_id == 4
-    assert clock.slept == [2.0]
+    assert clock.sleeps == [2.0]
     assert not any(c.request.method == "GET" for c in responses.calls)
 
 
 @responses.activate
-def test_a_long_rate_limit_is_reported_not_slept(gh: GitHub, clock: Clock) -> None:
+def test_a_long_rate_limit_is_reported_not_slept(gh: GitHub, clock: FakeTime) -> None:
     responses.get(f"{API}/repos/{REPO}/commits/{SHA}", status=403, json={"message": "API rate limit exceeded"},
-                  headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(clock.t) + 3600)})
+                  headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(clock.now) + 3600)})
     with pytest.raises(GitHubError, match="rate limited"):
         gh.get(f"/repos/{REPO}/commits/{SHA}")
-    assert clock.slept == []
+    assert clock.sleeps == []
 
 
 @responses.activate
-def test_5xx_gives_up_after_the_attempts(gh: GitHub, clock: Clock) -> None:
+def test_5xx_gives_up_after_the_attempts(gh: GitHub, clock: FakeTime) -> None:
     responses.get(f"{API}/repos/{REPO}/commits/{SHA}", status=503, json={"message": "unavailable"})
     with pytest.raises(GitHubError, match="after 4 attempts"):
         gh.get(f"/repos/{REPO}/commits/{SHA}")
-    assert clock.slept == [1.0, 2.0, 4.0]
+    assert clock.sleeps == [1.0, 2.0, 4.0]
 
 
 @responses.activate
@@ -305,7 +297,7 @@ def test_the_base_config_is_read_through_the_contents_api(tmp_path: Path) -> Non
     call = responses.get(f"{API}/repos/{REPO}/contents/ml/.github/mlgate.yml",
                          json={"type": "file", "encoding": "base64", "content": base64.b64encode(raw).decode()})
     responses.get(f"{API}/repos/{REPO}/contents/.github/mlgate.yml", status=404, json={"message": "Not Found"})
-    gh = GitHub(API, "t", REPO, policy=RetryPolicy(attempts=1), log=lambda _m: None)
+    gh = GitHub(API, "t", REPO, policy=replace(PUBLISH_POLICY, max_attempts=1), log=lambda _m: None)
     assert config_repo_path(".github/mlgate.yml", "ml") == "ml/.github/mlgate.yml"
     assert config_repo_path("../../x.yml", "ml") is None
     assert fetch_base_config(gh, "ml/.github/mlgate.yml", BASE) == (raw, None)

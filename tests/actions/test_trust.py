@@ -22,7 +22,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.actions.conftest import ACTIONS, OWNER, REPO, Loosened, Repo, job, pr_event
+
+pytestmark = pytest.mark.e2e  # the whole system end to end: `pytest -m 'not e2e'` leaves it out
 
 
 def check_runs(repo: Repo, sha: str, name: str) -> list[dict[str, Any]]:

@@ -304,7 +304,7 @@ class FakeForge:
     def create_deployment(self, repo: str, sha: str, environment: str, *, payload: dict[str, object],
                           required_contexts: tuple[str, ...] | None, description: str) -> int:
         """Like GitHub: every required context (default: every context) must be green on `sha`, else 409."""
-        from mlgate.bot.deploy.decisions import DeploymentRefused
+        from mlgate.bot.github.forge import DeploymentRefused
 
         self._deploy_init()
         checks = self.checks_on(repo, sha)

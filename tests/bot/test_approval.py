@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlgate.bot.commands.approval import READ_MARGIN_SECONDS, HeadSeen, approve, counts_before, head_at, parse_time
+from mlgate.bot.commands.approval import READ_MARGIN_SECONDS, HeadSeen, approve, counts_before, head_at
+from mlgate.bot.github.payloads import parse_time
 
 H, N = "a" * 40, "b" * 40  # the head the commenter saw, and a commit pushed later
 T = 1_800_000_000.0  # the comment's created_at

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime
-from types import SimpleNamespace
 
 import jwt
 import pytest
@@ -15,8 +14,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from mlgate.bot.github.auth import AppCredentials, AuthError
 from mlgate.bot.github.client import ForgeOptions, forge_factory
+from mlgate.bot.settings import Settings
 from mlgate.retry import RetryPolicy
 from tests.bot.test_github_adapter import BASE, REPO, Sleeps, calls, comment, op_example
+from tests.conftest import FakeTime
 
 APP_ID = 12345
 TOKENS = "/app/installations/{installation_id}/access_tokens"
@@ -34,14 +35,6 @@ def pem(key) -> str:
     ).decode()
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def token_answer(token: str, expires_at: str) -> dict:
     data = op_example(TOKENS, "post", "201")
     data.update(token=token, expires_at=expires_at)
@@ -49,12 +42,6 @@ def token_answer(token: str, expires_at: str) -> dict:
 
 
 EXAMPLE_EXPIRY = datetime.fromisoformat("2016-07-11T22:14:10+00:00").timestamp()  # the example's expires_at
-
-
-@pytest.fixture
-def rsps():
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
 
 
 def bearer(mock: responses.RequestsMock, index: int) -> str:
@@ -78,7 +65,7 @@ def test_jwt_claims_verify_with_the_public_key(key, pem):
 
 
 def test_installation_token_is_cached_until_five_minutes_before_expiry(rsps, key, pem):
-    clock = Clock(EXAMPLE_EXPIRY - 3600)
+    clock = FakeTime(EXAMPLE_EXPIRY - 3600)
     example = op_example(TOKENS, "post", "201")
     rsps.post(f"{BASE}/app/installations/1/access_tokens", status=201, json=example)
     rsps.post(
@@ -186,14 +173,14 @@ def test_repr_holds_no_secret(pem):
 # -- through the factory -----------------------------------------------------------------------
 
 
-def app_settings(pem: str) -> SimpleNamespace:
-    return SimpleNamespace(github_url=BASE, app_id=str(APP_ID), private_key=pem, github_token=None)
+def app_settings(pem: str) -> Settings:
+    return Settings(github_url=BASE, app_id=str(APP_ID), private_key=pem, github_token=None)
 
 
 def test_app_mode_forge_uses_refreshed_installation_tokens_and_logs_no_secret(rsps, pem, caplog):
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="github")  # PyGithub pins its logger to INFO; open it up
-    clock = Clock(EXAMPLE_EXPIRY - 3600)
+    clock = FakeTime(EXAMPLE_EXPIRY - 3600)
     options = ForgeOptions(retry=RetryPolicy(), seconds_between_writes=0, sleep=Sleeps(), clock=clock)
     first = op_example(TOKENS, "post", "201")
     pulls = op_example("/repos/{owner}/{repo}/pulls", "get")
@@ -231,7 +218,7 @@ def test_app_mode_forge_uses_refreshed_installation_tokens_and_logs_no_secret(rs
 
 
 def test_app_mode_bot_identity_comes_from_the_app_slug(rsps, pem):
-    clock = Clock(EXAMPLE_EXPIRY - 3600)
+    clock = FakeTime(EXAMPLE_EXPIRY - 3600)
     options = ForgeOptions(seconds_between_writes=0, sleep=Sleeps(), clock=clock)
     rsps.post(f"{BASE}/app/installations/7/access_tokens", status=201, json=op_example(TOKENS, "post", "201"))
     rsps.get(f"{BASE}/app", json=op_example("/app", "get"))
@@ -252,7 +239,7 @@ def test_app_mode_bot_identity_comes_from_the_app_slug(rsps, pem):
     ],
 )
 def test_factory_names_missing_settings(app_id, key, token, match):
-    settings = SimpleNamespace(github_url=BASE, app_id=app_id, private_key=key, github_token=token)
+    settings = Settings(github_url=BASE, app_id=app_id, private_key=key, github_token=token)
     with pytest.raises(AuthError, match=match):
         forge_factory(settings)
 

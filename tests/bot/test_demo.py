@@ -6,9 +6,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from mlgate.demo import demo, run_demo
+
+pytestmark = pytest.mark.e2e  # the whole system end to end: `pytest -m 'not e2e'` leaves it out
 
 
 def test_the_demo_story_runs_end_to_end(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from mlgate.bot.deploy.decisions import (
-    DEPLOY_MARKER,
     DeployRecord,
     DeployState,
     Version,
@@ -22,6 +21,7 @@ from mlgate.bot.deploy.decisions import (
 )
 from mlgate.bot.github.facts import CheckRun
 from mlgate.checks.config.models import parse_config
+from mlgate.names import DEPLOY_MARKER
 
 CONFIG = parse_config(
     """

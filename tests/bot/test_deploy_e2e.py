@@ -1,5 +1,5 @@
 """Deployments end to end over real HTTP: the local GitHub sandbox, the real GitHubForge (PyGithub),
-bot/deploy/runner.py, and the sandbox's signed `deployment_status` webhooks routed through bot/intake/dispatcher.py's
+bot/deploy/runner.py, and the sandbox's signed `deployment_status` webhooks routed through bot/intake/handlers.py's
 ROUTES (`Handlers.handle`), as the worker does.
 
 Story: version A lands and goes to staging; the CD system (played by alice) reports success. B lands
@@ -13,20 +13,23 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from mlgate.bot.deploy.decisions import DEPLOY_MARKER, PAYLOAD_KIND
+from mlgate.bot.deploy.decisions import PAYLOAD_KIND
 from mlgate.bot.deploy.ledger import MemoryLedger
 from mlgate.bot.deploy.runner import after_landing
 from mlgate.bot.github.client import ForgeOptions, forge_factory
-from mlgate.bot.intake.dispatcher import build_dispatcher
 from mlgate.bot.pr.repo_config import CONFIG_PATH
+from mlgate.bot.settings import Settings
+from mlgate.bot.wiring import build_dispatcher
 from mlgate.checks.config.models import parse_config
+from mlgate.names import DEPLOY_MARKER
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
 from tests.bot.conftest import running_sandbox
+
+pytestmark = pytest.mark.e2e  # the whole system end to end: `pytest -m 'not e2e'` leaves it out
 
 SECRET = "deploy-e2e-secret"
 BOT = "mlgate-bot"
@@ -87,7 +90,7 @@ def test_land_deploy_fail_roll_back_and_refuse_unchecked(sandbox: SandboxServer,
                     json={"permission": "push"}).raise_for_status()
     sandbox.add_hook("alice", "deploy-e2e", sink.url, SECRET, "alice", events=("deployment_status",))
 
-    settings = SimpleNamespace(github_url=sandbox.api_url, app_id=None, private_key=None, github_token=BOT)
+    settings = Settings(github_url=sandbox.api_url, app_id=None, private_key=None, github_token=BOT)
     forges = forge_factory(settings, ForgeOptions(seconds_between_writes=0))
     bot = build_dispatcher(settings, forges=forges)
     ledger = MemoryLedger()

@@ -13,10 +13,10 @@ from mlgate.bot.deploy.decisions import PAYLOAD_KIND, DeployRecord, Version
 from mlgate.bot.deploy.ledger import MemoryLedger, SqlLedger, as_ledger
 from mlgate.bot.deploy.runner import after_landing, handle_deploy_command, on_deployment_status
 from mlgate.bot.pr.repo_config import RepoConfig
-from mlgate.bot.store.engine import Store
+from mlgate.bot.store.inbox import Inbox
 from mlgate.checks.config.models import parse_config
+from tests.bot.conftest import fresh_database
 from tests.bot.fake_forge import FakeForge
-from tests.bot.test_store import fresh_database
 
 REPO = "acme/ml"
 CONFIG = parse_config(
@@ -40,9 +40,9 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
         yield MemoryLedger()
         return
     with fresh_database(request.param, tmp_path) as url:
-        store = Store.open(url)
+        store = Inbox.open(url)
         try:
-            yield store  # the deployer accepts the bot's Store itself (tables of migration 0002_deployments)
+            yield store  # the deployer accepts the bot's Inbox itself (tables of migration 0002_deployments)
         finally:
             store.close()
 
@@ -186,7 +186,7 @@ def test_invalid_config_and_bad_arguments_are_answered() -> None:
 
 
 def test_sql_ledger_round_trip(tmp_path: Path) -> None:
-    store = Store.open(f"sqlite:///{tmp_path / 'x.db'}")
+    store = Inbox.open(f"sqlite:///{tmp_path / 'x.db'}")
     try:
         led = SqlLedger(store.engine)
         v = Version(A, "sha256:m", None, (("tests", "success"),), (5, 6))
@@ -218,7 +218,7 @@ def test_deploy_approves_the_version_that_had_landed_when_the_comment_was_writte
 
 
 def test_sql_ledger_keeps_when_a_version_landed(tmp_path: Path) -> None:
-    store = Store.open(f"sqlite:///{tmp_path / 'x.db'}")
+    store = Inbox.open(f"sqlite:///{tmp_path / 'x.db'}")
     try:
         led = SqlLedger(store.engine)
         led.add_landed(REPO, Version(A, landed_at=1_795_860_000.25))

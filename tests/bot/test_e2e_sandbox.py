@@ -11,18 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from mlgate.bot.github.client import ForgeOptions, forge_factory
-from mlgate.bot.github.executor import REPORT_MARKER
-from mlgate.bot.intake.dispatcher import Handlers, build_dispatcher
+from mlgate.bot.intake.handlers import Handlers
 from mlgate.bot.pr.repo_config import CONFIG_PATH
 from mlgate.bot.pr.report import decode_state
+from mlgate.bot.settings import Settings
+from mlgate.bot.wiring import build_dispatcher
+from mlgate.names import REPORT_MARKER
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
 from tests.bot.conftest import running_sandbox
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.e2e  # the whole system end to end: `pytest -m 'not e2e'` leaves it out
 
 SECRET = "e2e-webhook-secret"
 BOT = "mlgate-bot"
@@ -99,7 +103,7 @@ def test_training_change_needs_an_allowed_approval_then_goes_green(
         resp.raise_for_status()
     sandbox.add_hook("alice", "ml-e2e", sink.url, SECRET, "alice")
 
-    settings = SimpleNamespace(github_url=sandbox.api_url, app_id=None, private_key=None, github_token=BOT)
+    settings = Settings(github_url=sandbox.api_url, app_id=None, private_key=None, github_token=BOT)
     bot = build_dispatcher(settings, forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
     drive = Driver(sandbox, sink, bot, repo)
     drive.settle()
@@ -159,7 +163,7 @@ def test_commands_over_http_are_permission_checked(sandbox: SandboxServer, sink:
     sandbox.api("PUT", f"/repos/{repo}/collaborators/{BOT}", "alice", json={"permission": "push"}).raise_for_status()
     sandbox.api("PUT", f"/repos/{repo}/collaborators/carol", "alice", json={"permission": "pull"}).raise_for_status()
     sandbox.add_hook("alice", "ml-cmd", sink.url, SECRET, "alice")
-    settings = SimpleNamespace(github_url=sandbox.api_url, app_id=None, private_key=None, github_token=BOT)
+    settings = Settings(github_url=sandbox.api_url, app_id=None, private_key=None, github_token=BOT)
     bot = build_dispatcher(settings, forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
     drive = Driver(sandbox, sink, bot, repo)
     sandbox.push_files("alice", "ml-cmd", "change", {"train.py": "x = 2\n"}, "alice", base="main")
@@ -176,7 +180,7 @@ def test_commands_over_http_are_permission_checked(sandbox: SandboxServer, sink:
     replies = [c["body"] for c in comments if c["user"]["login"] == BOT and REPORT_MARKER not in c["body"]]
     assert len(replies) == 2, replies
     assert any("needs **write** permission" in r and "you have **read**" in r for r in replies)
-    assert any("merge queue is not available yet" in r for r in replies)
+    assert any("merge queue is not available" in r for r in replies)
 
     def reactions(comment_id: int) -> list[tuple[str, str]]:
         resp = sandbox.api("GET", f"/repos/{repo}/issues/comments/{comment_id}/reactions", "alice")
@@ -195,17 +199,18 @@ def test_through_the_service_webhook_store_worker(sandbox: SandboxServer, tmp_pa
     from werkzeug.serving import make_server
 
     from mlgate.bot.intake.app import create_app
-    from mlgate.bot.intake.worker import Worker, WorkerConfig, wait_for
+    from mlgate.bot.intake.worker import Worker, WorkerConfig
     from mlgate.bot.settings import Settings
-    from mlgate.bot.store.engine import Store
+    from mlgate.bot.store.inbox import Inbox
 
     settings = Settings(
         webhook_secret=SECRET, database_url=f"sqlite:///{tmp_path / 'bot.sqlite3'}", github_url=sandbox.api_url,
         auth_mode="token", github_token=BOT, debounce_seconds=0.2, debounce_max_seconds=1.0,
         poll_interval_seconds=0.05, worker_threads=2,
     )
-    store = Store.open(settings.database_url)
-    dispatcher = build_dispatcher(settings, forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
+    store = Inbox.open(settings.database_url)
+    dispatcher = build_dispatcher(settings, store.engine,
+                                  forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
     worker = Worker(store, dispatcher, WorkerConfig.from_settings(settings))
     app = create_app(settings, store=store, on_delivery=worker.wake)
     http = make_server("127.0.0.1", 0, app, threaded=True)
@@ -231,14 +236,14 @@ def test_through_the_service_webhook_store_worker(sandbox: SandboxServer, tmp_pa
             runs = [r for r in resp.json().get("check_runs", []) if r["name"] == "mlgate"]
             return runs[0]["conclusion"] if runs else None
 
-        assert wait_for(lambda: conclusion() == "failure", timeout=30), "no failing mlgate check from the service"
-        assert wait_for(lambda: len(reports(sandbox, repo, number)) == 1, timeout=10)
+        assert wait_until(lambda: conclusion() == "failure", timeout=30), "no failing mlgate check from the service"
+        assert wait_until(lambda: len(reports(sandbox, repo, number)) == 1, timeout=10)
         (first,) = reports(sandbox, repo, number)
 
         approve = sandbox.api("POST", f"/repos/{repo}/pulls/{number}/reviews", "bob", json={"event": "APPROVE"})
         approve.raise_for_status()
-        assert wait_for(lambda: conclusion() == "success", timeout=30), "the approval did not turn the check green"
-        assert wait_for(lambda: "✅ approved" in reports(sandbox, repo, number)[0]["body"], timeout=10)
+        assert wait_until(lambda: conclusion() == "success", timeout=30), "the approval did not turn the check green"
+        assert wait_until(lambda: "✅ approved" in reports(sandbox, repo, number)[0]["body"], timeout=10)
         (final,) = reports(sandbox, repo, number)
         assert final["id"] == first["id"]
     finally:

@@ -1,20 +1,17 @@
 """The PyGithub adapter against `responses`: the exact REST calls of every Forge method.
 
 Response bodies are GitHub's own examples from `@octokit/openapi` (looked up through the
-operation that answers them), with their `https://api.github.com` URLs rewritten to a GitHub
-Enterprise-style base URL, because PyGithub follows the `url` fields it is given.
+operation that answers them; the test run installs the package when it is missing), with their
+`https://api.github.com` URLs rewritten to a GitHub Enterprise-style base URL, because PyGithub
+follows the `url` fields it is given.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
-import functools
 import json
-import os
 import urllib.parse
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,8 +19,6 @@ import responses
 from responses import matchers
 
 from mlgate.bot.github.client import (
-    CHECK_OUTPUT_LIMIT,
-    COMMENT_LIMIT,
     ForgeError,
     ForgeOptions,
     GitHubAPIError,
@@ -33,7 +28,10 @@ from mlgate.bot.github.client import (
     forge_factory,
 )
 from mlgate.bot.github.facts import ChangedFile, CheckRun, Permission, Review
+from mlgate.bot.settings import Settings
+from mlgate.names import CHECK_OUTPUT_LIMIT, COMMENT_LIMIT
 from mlgate.retry import RateLimitedError, RetryPolicy
+from tests.conftest import github_openapi
 
 HOST = "ghe.example.test:8443"  # an explicit port: PyGithub always names one in its request URLs
 BASE = f"https://{HOST}/api/v3"
@@ -44,21 +42,6 @@ TOKEN = "ghp_test_token_not_a_secret"
 # -- GitHub's OpenAPI examples ---------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
-def openapi() -> dict[str, Any]:
-    root = Path(os.environ.get("MLGATE_OCTOKIT_DIR") or Path(__file__).resolve().parents[2] / "node_modules")
-    spec = root / "@octokit" / "openapi" / "generated" / "api.github.com.json"
-    if not spec.is_file():
-        message = (
-            f"GitHub's OpenAPI description is missing: {spec} (install it with "
-            "`npm install --no-save @octokit/openapi` in the repository, or set MLGATE_OCTOKIT_DIR)"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return json.loads(spec.read_text())
-
-
 def rebase(value: Any) -> Any:
     """The example with GitHub.com API URLs pointing at the test server."""
     return json.loads(json.dumps(value).replace("https://api.github.com", BASE))
@@ -66,7 +49,7 @@ def rebase(value: Any) -> Any:
 
 def op_example(path: str, method: str, status: str = "200", name: str | None = None) -> Any:
     """The example response body GitHub documents for one operation (a deep copy, URLs rebased)."""
-    spec = openapi()
+    spec = github_openapi()
     content = spec["paths"][path][method]["responses"][status]["content"]
     media = content.get("application/json") or next(iter(content.values()))
     examples = media["examples"]
@@ -105,19 +88,13 @@ def options(sleeps: Sleeps, **policy: Any) -> ForgeOptions:
 
 
 def token_forge(sleeps: Sleeps, bot_login: str | None = "mlgate[bot]", **policy: Any) -> GitHubForge:
-    settings = SimpleNamespace(github_url=BASE, app_id=None, private_key=None, github_token=TOKEN, bot_login=bot_login)
+    settings = Settings(github_url=BASE, app_id=None, private_key=None, github_token=TOKEN, bot_login=bot_login)
     return forge_factory(settings, options(sleeps, **policy))(REPO, None)
 
 
 @pytest.fixture
 def forge(sleeps: Sleeps) -> GitHubForge:
     return token_forge(sleeps)
-
-
-@pytest.fixture
-def rsps():
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
 
 
 def calls(mock: responses.RequestsMock) -> list[tuple[str, str]]:
@@ -682,7 +659,7 @@ def test_forge_against_the_sandbox_in_app_mode(sandbox, tmp_path):
     app = sandbox.register_app("mlgate-e2e", owner="alice")
     sandbox.install_app(app.id, "acme")
 
-    settings = SimpleNamespace(
+    settings = Settings(
         github_url=sandbox.api_url, app_id=app.id, private_key=app.private_key, github_token=None
     )
     forge = forge_factory(settings, ForgeOptions(seconds_between_writes=0, sleep=Sleeps()))(repo, None)
@@ -738,7 +715,7 @@ def test_connection_failures_leave_as_forge_errors_after_retries(rsps, sleeps):
 
 
 def test_writes_of_one_installation_are_spaced_reads_are_not(rsps, sleeps):
-    settings = SimpleNamespace(github_url=BASE, app_id=None, private_key=None, github_token=TOKEN, bot_login="b")
+    settings = Settings(github_url=BASE, app_id=None, private_key=None, github_token=TOKEN, bot_login="b")
     factory = forge_factory(settings, ForgeOptions(seconds_between_writes=1.0, sleep=sleeps, clock=lambda: NOW))
     rsps.patch(f"{R}/issues/comments/42", json=op_example(COMMENT, "patch"))
     rsps.get(f"{R}/pulls", json=op_example("/repos/{owner}/{repo}/pulls", "get"))

@@ -1,4 +1,4 @@
-"""The merge queue's state machine, one event at a time (bot/queue/machine.py): pure, no GitHub."""
+"""The merge queue's state machine, one event at a time (bot/queue/transitions.py): pure, no GitHub."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from mlgate.bot.queue import machine as q
+from mlgate.bot import queue as q
 from mlgate.checks.config.models import parse_config
 
 REPO = "acme/models"

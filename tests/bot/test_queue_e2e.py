@@ -13,18 +13,23 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from mlgate.bot.github.client import ForgeOptions, forge_factory
-from mlgate.bot.intake.dispatcher import Handlers, build_dispatcher
+from mlgate.bot.intake.handlers import Handlers
 from mlgate.bot.pr.repo_config import CONFIG_PATH
-from mlgate.bot.queue.runner import QUEUE_MARKER
-from mlgate.bot.store.engine import Store
+from mlgate.bot.settings import Settings
+from mlgate.bot.store.engine import create_store_engine
+from mlgate.bot.store.inbox import Inbox
+from mlgate.bot.wiring import build_dispatcher
+from mlgate.names import QUEUE_MARKER
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
 from tests.bot.conftest import running_sandbox
+from tests.conftest import FakeTime
+
+pytestmark = pytest.mark.e2e  # the whole system end to end: `pytest -m 'not e2e'` leaves it out
 
 SECRET = "queue-e2e-secret"
 BOT = "mlgate-bot"
@@ -105,18 +110,21 @@ class World:
             resp.raise_for_status()
         sandbox.add_hook("alice", name, sink.url, SECRET, "alice")
         self.db_url = f"sqlite:///{tmp_path / 'bot.sqlite'}"
-        Store.open(self.db_url).close()  # migrations
+        Inbox.open(self.db_url).close()  # migrations
         self.ci = FakeCI(sandbox, self.repo)
+        self.clock = FakeTime(time.time())
         self.bot = self.new_bot()
         self.seen = 0
         self.handled: list[tuple[str, Any]] = []
         self.settle()
 
     def new_bot(self) -> Handlers:
-        settings = SimpleNamespace(github_url=self.sandbox.api_url, app_id=None, private_key=None, github_token=BOT,
+        settings = Settings(github_url=self.sandbox.api_url, app_id=None, private_key=None, github_token=BOT,
                                    database_url=self.db_url)
-        bot = build_dispatcher(settings, forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
+        bot = build_dispatcher(settings, create_store_engine(self.db_url),
+                               forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
         assert bot.queue is not None
+        bot.queue.clock = self.clock  # the queue's time moves only when `tick_if_due` moves it
         # bors-ng's batch_delay: a fresh batch waits a moment for more /merge (the worker's tick fires it)
         bot.queue_knobs["batch_delay_seconds"] = self.batch_delay
         return bot
@@ -146,12 +154,13 @@ class World:
         pytest.fail(f"the bot did not settle: {self.handled[-30:]}")
 
     def tick_if_due(self, horizon: float = 5.0) -> bool:
-        """What the worker's timer does: wait for the queue's next wake-up if it is near, then tick."""
+        """What the worker's timer does once nothing else happens: move the queue's clock to its next
+        wake-up if that is near (no waiting: the clock is injected), then tick."""
         assert self.bot.queue is not None
         wakeup = self.bot.queue.store.load(self.repo).wakeup_at
-        if wakeup is None or wakeup - time.time() > horizon:
+        if wakeup is None or wakeup - self.clock() > horizon:
             return False
-        time.sleep(max(0.0, wakeup - time.time()) + 0.05)
+        self.clock.now = max(self.clock.now, wakeup)
         self.bot.tick()
         return True
 
@@ -190,7 +199,8 @@ class World:
 def test_six_prs_one_broken_five_land_in_fewer_ci_runs_only_tested_shas_on_main(
     sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
 ) -> None:
-    # A longer batch delay: all six /merge must be handled before the first batch starts, even on a slow machine.
+    # The queue's clock stands still while deliveries arrive: all six /merge are handled before the
+    # batch delay runs out and the first batch starts.
     w = World(sandbox, sink, tmp_path, "queue-six", batch_delay=4.0)
     numbers = [w.open_pr(f"feature-{i}", {f"f{i}.txt": f"{i}\n", **({"BROKEN": "yes\n"} if i == 4 else {})})
                for i in range(1, 7)]

@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from mlgate.bot.queue import machine as q
+from mlgate.bot import queue as q
 
 REQUIRED = ("tests", "lint")
 PRS = range(1, 7)
@@ -279,7 +280,7 @@ def test_regression_a_bisection_build_preempted_forever() -> None:
 
 
 QueueMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=50, deadline=None)
-TestQueueMerge = QueueMachine.TestCase
+TestQueueMerge = pytest.mark.slow(QueueMachine.TestCase)
 
 
 class SquashNoPreempt(QueueMachine):

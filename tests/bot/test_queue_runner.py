@@ -3,51 +3,32 @@ branch, a fake CI on the staging SHA, non-force fast-forwards, restarts from the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from mlgate.bot.queue.machine import (
+from mlgate.bot.queue.model import (
     CheckUpdate,
     HeadPushed,
     MergeRequested,
     QueueConfig,
     TryRequested,
 )
-from mlgate.bot.queue.runner import QUEUE_MARKER, QueueRunner, running_shas
+from mlgate.bot.queue.runner import QueueRunner, running_shas
 from mlgate.bot.queue.store import QueueStore
-from mlgate.bot.store.engine import Store
+from mlgate.bot.store.inbox import Inbox
+from mlgate.names import QUEUE_MARKER
 from tests.bot.fake_forge import FakeForge
-from tests.bot.test_store import DB_KINDS, fresh_database
+from tests.conftest import FakeTime, wait_until
 
 REPO = "acme/ml"
 CHECK = "ci/tests"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(params=DB_KINDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """SQLite, and PostgreSQL when MLGATE_TEST_POSTGRES_URL is set (a failure in CI without it)."""
-    with fresh_database(request.param, tmp_path) as url:
-        s = Store.open(url)
-        yield s
-        s.close()
-
-
 class World:
     """A fake GitHub with a commit graph, a runner, and a fake CI on staging/try SHAs."""
 
-    def __init__(self, store: Store, config: QueueConfig | None = None) -> None:
+    def __init__(self, store: Inbox, config: QueueConfig | None = None) -> None:
         self.forge = FakeForge()
-        self.clock = Clock()
+        self.clock = FakeTime()
         self.config = config or QueueConfig(branches=("main",), required_checks=(CHECK,), batch_size=8,
                                             adaptive=False)
         self.store = store
@@ -95,7 +76,7 @@ class World:
         return [c.body for c in self.forge.comments_on(REPO, number)]
 
 
-def test_six_prs_one_broken_land_five_in_fewer_runs_and_only_tested_shas(store: Store) -> None:
+def test_six_prs_one_broken_land_five_in_fewer_runs_and_only_tested_shas(store: Inbox) -> None:
     w = World(store)
     for n in range(1, 7):
         w.pr(n, broken=n == 4)
@@ -119,7 +100,7 @@ def test_six_prs_one_broken_land_five_in_fewer_runs_and_only_tested_shas(store: 
     assert w.forge.branches[(REPO, "mlgate/staging/main")] in w.ci_runs
 
 
-def test_a_push_to_a_queued_pr_during_a_batch_removes_it_and_the_rest_lands(store: Store) -> None:
+def test_a_push_to_a_queued_pr_during_a_batch_removes_it_and_the_rest_lands(store: Inbox) -> None:
     w = World(store)
     for n in (1, 2, 3):
         w.pr(n)
@@ -134,7 +115,7 @@ def test_a_push_to_a_queued_pr_during_a_batch_removes_it_and_the_rest_lands(stor
     assert "pr2" not in w.forge.commits[w.forge.branches[(REPO, "main")]][1]
 
 
-def test_a_restart_mid_batch_resumes_from_the_stored_state(store: Store) -> None:
+def test_a_restart_mid_batch_resumes_from_the_stored_state(store: Inbox) -> None:
     w = World(store)
     for n in (1, 2):
         w.pr(n)
@@ -153,7 +134,7 @@ def test_a_restart_mid_batch_resumes_from_the_stored_state(store: Store) -> None
     assert set(w.main_moves()) <= w.green
 
 
-def test_a_refused_fast_forward_rebuilds_on_the_new_tip(store: Store) -> None:
+def test_a_refused_fast_forward_rebuilds_on_the_new_tip(store: Inbox) -> None:
     w = World(store)
     w.pr(1)
     w.merge(1)
@@ -167,7 +148,7 @@ def test_a_refused_fast_forward_rebuilds_on_the_new_tip(store: Store) -> None:
     assert w.runner.state(REPO).pull(1).status == "merged"
 
 
-def test_a_conflicting_pr_fails_alone_with_a_comment(store: Store) -> None:
+def test_a_conflicting_pr_fails_alone_with_a_comment(store: Inbox) -> None:
     w = World(store)
     w.forge.add_commit("b1" + "0" * 38, ("b0",), {"conflict:x"})
     w.forge.set_branch(REPO, "main", "b1" + "0" * 38)
@@ -181,7 +162,7 @@ def test_a_conflicting_pr_fails_alone_with_a_comment(store: Store) -> None:
     assert any("does not merge cleanly" in b for b in w.comments(1))
 
 
-def test_try_builds_on_the_try_branch_and_lands_nothing(store: Store) -> None:
+def test_try_builds_on_the_try_branch_and_lands_nothing(store: Inbox) -> None:
     w = World(store)
     head = w.pr(7)
     w.runner.feed(REPO, [TryRequested(7, "main", head, "alice")])
@@ -192,7 +173,7 @@ def test_try_builds_on_the_try_branch_and_lands_nothing(store: Store) -> None:
     assert any("ci/tests" in b and "success" in b for b in w.comments(7)[1:])
 
 
-def test_a_check_that_never_starts_fails_the_batch_on_the_tick(store: Store) -> None:
+def test_a_check_that_never_starts_fails_the_batch_on_the_tick(store: Inbox) -> None:
     w = World(store)
     w.pr(1)
     w.merge(1)
@@ -204,7 +185,7 @@ def test_a_check_that_never_starts_fails_the_batch_on_the_tick(store: Store) -> 
     assert any("was not started within" in b for b in w.comments(1)) or pull.status == "testing"
 
 
-def test_squash_closes_the_pr_and_lands_the_tested_commit(store: Store) -> None:
+def test_squash_closes_the_pr_and_lands_the_tested_commit(store: Inbox) -> None:
     w = World(store, QueueConfig(branches=("main",), required_checks=(CHECK,), method="squash", adaptive=False))
     w.pr(1)
     w.merge(1)
@@ -215,7 +196,7 @@ def test_squash_closes_the_pr_and_lands_the_tested_commit(store: Store) -> None:
     assert (REPO, 1) in w.forge.closed
 
 
-def test_merge_without_required_checks_is_refused_with_a_reason(store: Store) -> None:
+def test_merge_without_required_checks_is_refused_with_a_reason(store: Inbox) -> None:
     w = World(store, QueueConfig(branches=("main",), required_checks=()))
     w.pr(1)
     w.merge(1)
@@ -223,8 +204,8 @@ def test_merge_without_required_checks_is_refused_with_a_reason(store: Store) ->
     assert not w.forge.writes_of("force_branch")
 
 
-def test_the_worker_calls_the_dispatchers_tick(store: Store) -> None:
-    from mlgate.bot.intake.worker import Worker, WorkerConfig, wait_for
+def test_the_worker_calls_the_dispatchers_tick(store: Inbox) -> None:
+    from mlgate.bot.intake.worker import Worker, WorkerConfig
 
     class Ticking:
         ticks = 0
@@ -245,7 +226,7 @@ def test_the_worker_calls_the_dispatchers_tick(store: Store) -> None:
     worker = Worker(store, Ticking(), WorkerConfig(threads=1, poll_interval_seconds=0.05))
     worker.start()
     try:
-        assert wait_for(lambda: Ticking.ticks >= 2, timeout=5), "tick was not called every second"
+        assert wait_until(lambda: Ticking.ticks >= 2, timeout=5), "tick was not called every second"
     finally:
         worker.stop()
 
@@ -254,11 +235,11 @@ def test_the_worker_calls_the_dispatchers_tick(store: Store) -> None:
 # The store: optimistic versions, damaged documents, due wake-ups
 
 
-def test_a_concurrent_save_loses_and_the_runner_re_reads(store: Store) -> None:
+def test_a_concurrent_save_loses_and_the_runner_re_reads(store: Inbox) -> None:
     qs = QueueStore(store.engine)
     empty = qs.load(REPO)
     assert empty.version == 0 and empty.state.pulls == ()
-    from mlgate.bot.queue.machine import QueueState
+    from mlgate.bot.queue.model import QueueState
 
     assert qs.save(empty, QueueState(REPO, next_seq=2), wakeup_at=5.0, now=1.0, config_branch="trunk")
     assert not qs.save(empty, QueueState(REPO, next_seq=3), wakeup_at=None, now=2.0)  # stale version
@@ -269,8 +250,8 @@ def test_a_concurrent_save_loses_and_the_runner_re_reads(store: Store) -> None:
     assert qs.load(REPO).state.next_seq == 4 and qs.load(REPO).config_branch == "trunk"
 
 
-def test_due_lists_only_repositories_whose_wakeup_has_come(store: Store) -> None:
-    from mlgate.bot.queue.machine import QueueState
+def test_due_lists_only_repositories_whose_wakeup_has_come(store: Inbox) -> None:
+    from mlgate.bot.queue.model import QueueState
 
     qs = QueueStore(store.engine)
     for repo, wakeup in (("a/one", 10.0), ("a/two", 50.0), ("a/three", None)):
@@ -279,7 +260,7 @@ def test_due_lists_only_repositories_whose_wakeup_has_come(store: Store) -> None
     assert qs.due(60.0) == ["a/one", "a/two"]
 
 
-def test_a_damaged_state_is_reported_with_the_repository(store: Store) -> None:
+def test_a_damaged_state_is_reported_with_the_repository(store: Inbox) -> None:
     import sqlalchemy as sa
 
     from mlgate.bot.queue.store import queue_state
@@ -296,9 +277,9 @@ def test_a_damaged_state_is_reported_with_the_repository(store: Store) -> None:
 # The handlers route GitHub events to the runner
 
 
-def handlers_world(store: Store, required: str = f"[{CHECK}]") -> tuple[World, object]:
+def handlers_world(store: Inbox, required: str = f"[{CHECK}]") -> tuple[World, object]:
     from mlgate.bot.github.facts import Permission
-    from mlgate.bot.intake.dispatcher import Handlers
+    from mlgate.bot.intake.handlers import Handlers
     from mlgate.bot.pr.repo_config import CONFIG_PATH
 
     w = World(store)
@@ -324,7 +305,7 @@ def opened(number: int, head: str, at: str = "2026-11-28T09:00:00Z", action: str
     return payload(action=action, pull_request={"number": number, "head": {"sha": head}, "updated_at": at})
 
 
-def test_handlers_turn_commands_statuses_and_pushes_into_queue_events(store: Store) -> None:
+def test_handlers_turn_commands_statuses_and_pushes_into_queue_events(store: Inbox) -> None:
     from mlgate.bot.github.facts import CheckRun
 
     w, bot = handlers_world(store)
@@ -365,7 +346,7 @@ def test_handlers_turn_commands_statuses_and_pushes_into_queue_events(store: Sto
     assert not any("not available" in b for n in (1, 2, 3) for b in w.comments(n))
 
 
-def test_a_push_to_the_base_by_someone_else_rebuilds_the_batch(store: Store) -> None:
+def test_a_push_to_the_base_by_someone_else_rebuilds_the_batch(store: Inbox) -> None:
     from mlgate.bot.github.facts import CheckRun
 
     w, bot = handlers_world(store)
@@ -381,9 +362,9 @@ def test_a_push_to_the_base_by_someone_else_rebuilds_the_batch(store: Store) -> 
     assert second != first and "outside" in w.forge.commits[second][1]
 
 
-def test_without_a_runner_queue_commands_still_answer_not_available(store: Store) -> None:
+def test_without_a_runner_queue_commands_still_answer_not_available(store: Inbox) -> None:
     from mlgate.bot.github.facts import Permission
-    from mlgate.bot.intake.dispatcher import Handlers
+    from mlgate.bot.intake.handlers import Handlers
 
     forge = FakeForge()
     forge.add_pull(REPO, 1)
@@ -393,7 +374,7 @@ def test_without_a_runner_queue_commands_still_answer_not_available(store: Store
     assert any("not available" in c.body for c in forge.comments_on(REPO, 1))
 
 
-def test_the_resync_resumes_the_queue_after_missed_check_webhooks(store: Store) -> None:
+def test_the_resync_resumes_the_queue_after_missed_check_webhooks(store: Inbox) -> None:
     from mlgate.bot.github.facts import CheckRun
 
     w, bot = handlers_world(store)
@@ -409,7 +390,7 @@ def test_the_resync_resumes_the_queue_after_missed_check_webhooks(store: Store) 
     assert w.forge.branches[(REPO, "main")] == sha
 
 
-def test_a_pinned_required_check_counts_only_from_its_app_on_staging(store: Store) -> None:
+def test_a_pinned_required_check_counts_only_from_its_app_on_staging(store: Inbox) -> None:
     from mlgate.bot.github.facts import CheckRun
 
     w, bot = handlers_world(store, required=f"[{{name: {CHECK}, app: github-actions}}]")
@@ -428,7 +409,7 @@ def test_a_pinned_required_check_counts_only_from_its_app_on_staging(store: Stor
     assert w.runner.state(REPO).pull(1).status == "merged"
 
 
-def test_on_landed_is_told_once_per_landed_sha_and_its_errors_do_not_undo_the_landing(store: Store) -> None:
+def test_on_landed_is_told_once_per_landed_sha_and_its_errors_do_not_undo_the_landing(store: Inbox) -> None:
     w = World(store)
     seen: list[tuple[str, str, tuple[int, ...], str]] = []
 
@@ -448,7 +429,7 @@ def test_on_landed_is_told_once_per_landed_sha_and_its_errors_do_not_undo_the_la
     assert {p.status for p in w.runner.state(REPO).pulls} == {"merged"}
 
 
-def test_rebase_replays_each_pr_commit_on_top_of_the_base(store: Store) -> None:
+def test_rebase_replays_each_pr_commit_on_top_of_the_base(store: Inbox) -> None:
     w = World(store, QueueConfig(branches=("main",), required_checks=(CHECK,), method="rebase", adaptive=False))
     w.forge.add_commit("c1" + "0" * 38, ("b0",), {"step1"})
     head = w.forge.add_commit("c2" + "0" * 38, ("c1" + "0" * 38,), {"step2"})
@@ -483,7 +464,7 @@ def green(w: World, number: int) -> None:
     w.forge.add_check(REPO, number, CheckRun(CHECK, "completed", "success", None, facts.head_sha, kind="status"))
 
 
-def test_a_push_after_the_merge_comment_voids_it_though_the_bot_reads_the_new_head(store: Store) -> None:
+def test_a_push_after_the_merge_comment_voids_it_though_the_bot_reads_the_new_head(store: Inbox) -> None:
     """A busy worker: the comment is processed after the push, whose webhook is still queued."""
     w, bot = handlers_world(store)
     head = w.pr(1)
@@ -502,7 +483,7 @@ def test_a_push_after_the_merge_comment_voids_it_though_the_bot_reads_the_new_he
     assert (pull.status, pull.head_sha) == ("testing", newer)
 
 
-def test_a_push_in_the_comments_second_delivered_first_still_voids_it(store: Store) -> None:
+def test_a_push_in_the_comments_second_delivered_first_still_voids_it(store: Inbox) -> None:
     """Redelivery after an outage: the push's webhook is handled before the comment's."""
     w, bot = handlers_world(store)
     head = w.pr(1)
@@ -518,7 +499,7 @@ def test_a_push_in_the_comments_second_delivered_first_still_voids_it(store: Sto
     assert w.runner.state(REPO).pull(1).head_sha == newer
 
 
-def test_try_and_retry_approve_the_head_as_of_the_comment_too(store: Store) -> None:
+def test_try_and_retry_approve_the_head_as_of_the_comment_too(store: Inbox) -> None:
     w, bot = handlers_world(store)
     head = w.pr(1)
     bot.handle("pull_request", opened(1, head), "o1")
@@ -530,7 +511,7 @@ def test_try_and_retry_approve_the_head_as_of_the_comment_too(store: Store) -> N
     assert "`/retry`: when you commented" in replies(w, 1)[1]
 
 
-def test_a_pr_the_bot_never_saw_needs_an_explicit_sha(store: Store) -> None:
+def test_a_pr_the_bot_never_saw_needs_an_explicit_sha(store: Inbox) -> None:
     w, bot = handlers_world(store)
     w.pr(1)
     head = "ab" * 20
@@ -543,9 +524,9 @@ def test_a_pr_the_bot_never_saw_needs_an_explicit_sha(store: Store) -> None:
     assert w.runner.state(REPO).pull(1).status == "testing"
 
 
-def test_the_heads_seen_survive_a_restart(store: Store) -> None:
-    from mlgate.bot.intake.dispatcher import Handlers
-    from mlgate.bot.store.heads import SqlHeadLog
+def test_the_heads_seen_survive_a_restart(store: Inbox) -> None:
+    from mlgate.bot.commands.heads import SqlHeadLog
+    from mlgate.bot.intake.handlers import Handlers
 
     w, bot = handlers_world(store)
     bot.heads = SqlHeadLog(store.engine)
@@ -560,7 +541,7 @@ def test_the_heads_seen_survive_a_restart(store: Store) -> None:
 
 
 @pytest.mark.parametrize("command", ["/merge", "/try", "/retry"])
-def test_a_pr_from_a_fork_is_not_built_into_the_base_repository(store: Store, command: str) -> None:
+def test_a_pr_from_a_fork_is_not_built_into_the_base_repository(store: Inbox, command: str) -> None:
     from mlgate.bot.pr.repo_config import CONFIG_PATH
 
     w, bot = handlers_world(store)

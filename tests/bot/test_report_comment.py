@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from mlgate.bot.github.executor import REPORT_MARKER
 from mlgate.bot.github.facts import ChangedFile, PullFacts
 from mlgate.bot.pr.repo_config import RepoConfig
 from mlgate.bot.pr.report import (
@@ -19,6 +18,7 @@ from mlgate.bot.pr.report import (
 from mlgate.bot.pr.review import IgnoredReview, IgnoreReason, ReviewResult, RuleResult, RuleStatus
 from mlgate.checks.config.models import MlgateConfig
 from mlgate.checks.results import Metric, Status
+from mlgate.names import REPORT_MARKER
 
 EVIL = "<img src=x onerror=alert(1)> [click](http://evil.example) @everyone | `code` **bold**"
 

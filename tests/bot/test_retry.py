@@ -48,6 +48,10 @@ SECONDARY = "You have exceeded a secondary rate limit. Please wait a few minutes
         (Failure(403, {}, SECONDARY), True, 1, True, 60.0),
         (Failure(403, {}, SECONDARY), True, 2, True, 120.0),
         (Failure(403, {}, SECONDARY), True, 3, False, 240.0),  # beyond the 180 s budget
+        # a 5xx with Retry-After: GitHub's wait wins over the backoff
+        (Failure(503, {"Retry-After": "7"}), True, 1, True, 7.0),
+        # the primary limit's message alone (no headers) is a rate limit too
+        (Failure(403, {}, "API rate limit exceeded for installation ID 1."), False, 1, True, 60.0),
         # final answers
         (Failure(403, {}, "Resource not accessible by integration"), True, 1, False, 0.0),
         (Failure(404, {}, "Not Found"), True, 1, False, 0.0),
@@ -145,6 +149,50 @@ def test_confirm_lookup_is_itself_retried():
     confirm = scripted(Boom(Failure(503)), 7)
     result = retrier(sleeps).call(scripted(Boom(Failure(502))), what="post", idempotent=False, confirm=confirm)
     assert result == 7 and sleeps == [1.0, 1.0]  # pause before the lookup, then the lookup's own backoff
+
+
+def test_backoff_gets_the_jitter_and_a_rate_limit_wait_does_not():
+    sleeps: list[float] = []
+    fn = scripted(Boom(Failure(502)), Boom(Failure(429, {"Retry-After": "9"})), "ok")
+    jittery = Retrier(RetryPolicy(), classify, sleep=sleeps.append, clock=lambda: NOW, jitter=lambda: 0.25)
+    assert jittery.call(fn, what="x", idempotent=True) == "ok"
+    assert sleeps == [1.25, 9.0]
+
+
+def test_rate_limit_with_no_attempts_left_says_so():
+    sleeps: list[float] = []
+    fn = scripted(Boom(Failure(429, {"Retry-After": "1"})), Boom(Failure(429, {"Retry-After": "1"})))
+    with pytest.raises(RateLimitedError, match="no attempts left") as info:
+        retrier(sleeps, max_attempts=2).call(fn, what="x", idempotent=True)
+    assert info.value.attempts_spent and sleeps == [1.0]
+
+
+def test_resend_unconfirmed_sends_a_write_again_only_when_its_lookup_found_nothing():
+    sleeps: list[float] = []
+    post = scripted(Boom(Failure(502)), 99)
+    confirm = scripted(None)
+    assert retrier(sleeps, resend_unconfirmed=True).call(post, what="post", idempotent=False, confirm=confirm) == 99
+    assert post.state["calls"] == 2 and confirm.state["calls"] == 1 and sleeps == [1.0]
+    # found: never sent again
+    post, found = scripted(Boom(Failure(502)), 99), scripted(7)
+    assert retrier([], resend_unconfirmed=True).call(post, what="post", idempotent=False, confirm=found) == 7
+    assert post.state["calls"] == 1
+    # no way to look: unknown, not re-sent
+    with pytest.raises(UncertainWriteError, match="outcome unknown"):
+        retrier([], resend_unconfirmed=True).call(scripted(Boom(Failure(502))), what="post", idempotent=False)
+    # the attempts run out: unknown
+    post = scripted(Boom(Failure(502)), Boom(Failure(502)))
+    with pytest.raises(UncertainWriteError, match="no trace"):
+        retrier([], resend_unconfirmed=True, max_attempts=2).call(post, what="post", idempotent=False,
+                                                                    confirm=scripted(None, None))
+    assert post.state["calls"] == 2
+
+
+def test_retries_go_to_the_report_when_one_is_given():
+    lines: list[str] = []
+    quiet = Retrier(RetryPolicy(), classify, sleep=lambda s: None, clock=lambda: NOW, report=lines.append)
+    assert quiet.call(scripted(Boom(Failure(502)), "ok"), what="GET /x", idempotent=True) == "ok"
+    assert lines == ["GET /x: server error (HTTP 502); retrying in 1.0 s (attempt 1)"]
 
 
 def test_unsent_write_is_resent():

@@ -1,17 +1,10 @@
-"""The store against a real SQLite file and a real PostgreSQL database.
-
-The helpers at the top (`postgres_base_url`, `fresh_database`) are shared with the other bot
-test modules.
-"""
+"""The store against a real SQLite file and a real PostgreSQL database (`db_url` and `store` are
+tests/bot/conftest.py's fixtures: each test runs on both)."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -21,59 +14,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import make_url
 
-from mlgate.bot.intake.webhook import Delivery
-from mlgate.bot.store.engine import MIGRATIONS_DIR, Store, StoreError, WriteGate, create_store_engine, migrate
+from mlgate.bot.store.engine import MIGRATIONS_DIR, StoreError, WriteGate, create_store_engine, migrate
+from mlgate.bot.store.inbox import Delivery, Inbox
 from mlgate.bot.store.tables import metadata
+from tests.conftest import wait_until
 
 T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=timezone.utc)
 LEASE = timedelta(seconds=30)
-
-
-def postgres_base_url() -> str:
-    """The test server's URL; a skip on a laptop without it, a failure in CI."""
-    url = os.environ.get("MLGATE_TEST_POSTGRES_URL")
-    if not url:
-        if os.environ.get("CI") == "true":
-            pytest.fail('MLGATE_TEST_POSTGRES_URL is not set: CI must start PostgreSQL (eval "$(.ci/postgres.sh)")')
-        pytest.skip('MLGATE_TEST_POSTGRES_URL is not set (eval "$(.ci/postgres.sh)" to run the PostgreSQL tests)')
-    return url
-
-
-@contextmanager
-def fresh_database(kind: str, tmp_path: Path) -> Iterator[str]:
-    """A URL to an empty database of `kind` ('sqlite' file or 'postgres'), dropped afterwards."""
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'mlgate.sqlite3'}"
-        return
-    base = postgres_base_url()
-    name = f"mlgate_t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-DB_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(params=DB_KINDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with fresh_database(request.param, tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = Store.open(db_url)
-    yield s
-    s.close()
 
 
 def delivery(
@@ -120,7 +68,7 @@ def test_migrating_twice_and_concurrently_is_harmless(db_url: str) -> None:
 
     def run() -> None:
         try:
-            Store.open(db_url).close()
+            Inbox.open(db_url).close()
         except BaseException as exc:  # collected for the assertion below
             errors.append(exc)
 
@@ -130,7 +78,7 @@ def test_migrating_twice_and_concurrently_is_harmless(db_url: str) -> None:
     for t in threads:
         t.join()
     assert errors == []
-    s = Store.open(db_url)
+    s = Inbox.open(db_url)
     assert s.ping()
     s.close()
 
@@ -142,7 +90,7 @@ def test_sqlite_file_uses_wal_and_a_busy_timeout(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 1234
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL: survives a process crash
     engine.dispose()
-    store = Store.open(f"sqlite:///{tmp_path / 'y.sqlite3'}")
+    store = Inbox.open(f"sqlite:///{tmp_path / 'y.sqlite3'}")
     with store.intake_engine.connect() as conn:  # deliveries: FULL, they also survive a power cut
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
     store.close()
@@ -157,7 +105,7 @@ def test_bad_sqlite_locations_are_refused_clearly(tmp_path: Path) -> None:
         create_store_engine("mysql://u@h/db")
 
 
-def test_ping_fails_when_the_schema_is_gone(store: Store) -> None:
+def test_ping_fails_when_the_schema_is_gone(store: Inbox) -> None:
     assert store.ping()
     with store.engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE key_locks"))
@@ -167,7 +115,7 @@ def test_ping_fails_when_the_schema_is_gone(store: Store) -> None:
 # ---------------------------------------------------------------------------------- intake
 
 
-def test_add_delivery_stores_fields_and_deduplicates(store: Store) -> None:
+def test_add_delivery_stores_fields_and_deduplicates(store: Inbox) -> None:
     assert store.add_delivery(delivery("d-1", title="naïve ✓ \u0000 <b>"), T0) is True
     assert store.add_delivery(delivery("d-1", title="other"), T0 + timedelta(seconds=1)) is False
     rows = store.deliveries()
@@ -186,14 +134,14 @@ def test_add_delivery_stores_fields_and_deduplicates(store: Store) -> None:
     assert store.delivery_payload("d-1")["title"] == "naïve ✓ \u0000 <b>"
 
 
-def test_deliveries_without_a_repository_get_their_own_lane(store: Store) -> None:
+def test_deliveries_without_a_repository_get_their_own_lane(store: Inbox) -> None:
     store.add_delivery(delivery("i-1", repo=None, event="installation", action="created", installation=99), T0)
     store.add_delivery(delivery("g-1", repo=None, event="ping", action=None, installation=None), T0)
     keys = {row.delivery_id: row.serial_key for row in store.deliveries()}
     assert keys == {"i-1": "installation:99", "g-1": "global"}
 
 
-def test_naive_datetimes_are_refused(store: Store) -> None:
+def test_naive_datetimes_are_refused(store: Inbox) -> None:
     with pytest.raises(ValueError, match="naive datetime"):
         store.add_delivery(delivery("d-1"), datetime(2026, 1, 1))
     with pytest.raises(sa.exc.StatementError, match="naive datetime"):
@@ -203,7 +151,7 @@ def test_naive_datetimes_are_refused(store: Store) -> None:
 # ---------------------------------------------------------------------------------- key locks
 
 
-def test_a_key_lock_is_exclusive_until_released_or_expired(store: Store) -> None:
+def test_a_key_lock_is_exclusive_until_released_or_expired(store: Inbox) -> None:
     assert store.acquire_keys(["octo/one", "octo/two"], "a", T0, LEASE) == ["octo/one", "octo/two"]
     assert store.acquire_keys(["octo/one"], "b", T0 + timedelta(seconds=29), LEASE) == []
     assert store.acquire_keys(["octo/one"], "a", T0, LEASE) == ["octo/one"]  # re-entrant for the owner
@@ -215,14 +163,14 @@ def test_a_key_lock_is_exclusive_until_released_or_expired(store: Store) -> None
     assert store.acquire_keys(["octo/two"], "b", T0 + timedelta(seconds=31), LEASE) == ["octo/two"]
 
 
-def test_renew_keeps_a_lock_past_its_first_lease(store: Store) -> None:
+def test_renew_keeps_a_lock_past_its_first_lease(store: Inbox) -> None:
     store.acquire_keys(["octo/one"], "a", T0, LEASE)
     store.renew("a", ["octo/one"], [], T0 + timedelta(seconds=25), LEASE)
     assert store.acquire_keys(["octo/one"], "b", T0 + timedelta(seconds=40), LEASE) == []
     assert store.acquire_keys(["octo/one"], "b", T0 + timedelta(seconds=56), LEASE) == ["octo/one"]
 
 
-def test_concurrent_acquirers_never_share_a_key(store: Store) -> None:
+def test_concurrent_acquirers_never_share_a_key(store: Inbox) -> None:
     now = T0
     winners: list[str] = []
     barrier = threading.Barrier(6)
@@ -240,7 +188,7 @@ def test_concurrent_acquirers_never_share_a_key(store: Store) -> None:
     assert len(winners) == 1
 
 
-def test_ready_keys_lists_work_not_locked_elsewhere(store: Store) -> None:
+def test_ready_keys_lists_work_not_locked_elsewhere(store: Inbox) -> None:
     for i, repo in enumerate(["octo/a", "octo/b", "octo/c"]):
         store.add_delivery(delivery(f"d-{i}", repo=repo), T0)
     store.request_evaluations([("octo/e", 1)], T0, debounce=timedelta(seconds=2))
@@ -253,7 +201,7 @@ def test_ready_keys_lists_work_not_locked_elsewhere(store: Store) -> None:
 # ---------------------------------------------------------------------------------- deliveries
 
 
-def test_claims_follow_received_order_within_a_key(store: Store) -> None:
+def test_claims_follow_received_order_within_a_key(store: Inbox) -> None:
     for i in range(3):
         store.add_delivery(delivery(f"d-{i}"), T0)
     seen = []
@@ -266,7 +214,7 @@ def test_claims_follow_received_order_within_a_key(store: Store) -> None:
     assert all(row.processed_at == T0 and row.lease_owner is None for row in store.deliveries())
 
 
-def test_a_live_lease_blocks_the_key_and_an_expired_one_is_taken_over(store: Store) -> None:
+def test_a_live_lease_blocks_the_key_and_an_expired_one_is_taken_over(store: Inbox) -> None:
     store.add_delivery(delivery("d-0"), T0)
     store.add_delivery(delivery("d-1"), T0)
     first = store.claim_next_delivery("octo/one", "dead", T0, LEASE, 5)
@@ -283,7 +231,7 @@ def test_a_live_lease_blocks_the_key_and_an_expired_one_is_taken_over(store: Sto
     assert store.complete_delivery(again.id, "b", later) is True
 
 
-def test_failure_backs_off_then_gives_up(store: Store) -> None:
+def test_failure_backs_off_then_gives_up(store: Inbox) -> None:
     store.add_delivery(delivery("d-0"), T0)
     store.add_delivery(delivery("d-1"), T0)
     claimed = store.claim_next_delivery("octo/one", "a", T0, LEASE, 2)
@@ -301,7 +249,7 @@ def test_failure_backs_off_then_gives_up(store: Store) -> None:
     assert store.delivery("d-0").status == "pending"
 
 
-def test_a_delivery_whose_workers_keep_dying_is_failed_not_retried_forever(store: Store) -> None:
+def test_a_delivery_whose_workers_keep_dying_is_failed_not_retried_forever(store: Inbox) -> None:
     store.add_delivery(delivery("d-0"), T0)
     store.add_delivery(delivery("d-1"), T0)
     now = T0
@@ -317,7 +265,7 @@ def test_a_delivery_whose_workers_keep_dying_is_failed_not_retried_forever(store
 # ---------------------------------------------------------------------------------- evaluations
 
 
-def test_requests_coalesce_with_a_debounce_capped_by_the_max_wait(store: Store) -> None:
+def test_requests_coalesce_with_a_debounce_capped_by_the_max_wait(store: Inbox) -> None:
     debounce, max_wait = timedelta(seconds=2), timedelta(seconds=5)
     for second in range(4):  # a request every second keeps pushing the due time...
         store.request_evaluations(
@@ -336,7 +284,7 @@ def test_requests_coalesce_with_a_debounce_capped_by_the_max_wait(store: Store) 
     assert store.evaluations() == []
 
 
-def test_a_request_during_an_evaluation_is_not_lost(store: Store) -> None:
+def test_a_request_during_an_evaluation_is_not_lost(store: Inbox) -> None:
     store.request_evaluations([("octo/one", 3)], T0)
     (due,) = store.claim_due_evaluations("octo/one", T0 + timedelta(seconds=3))
     store.request_evaluations([("octo/one", 3)], T0 + timedelta(seconds=4))  # arrives while evaluating
@@ -346,7 +294,7 @@ def test_a_request_during_an_evaluation_is_not_lost(store: Store) -> None:
     assert row.first_requested_at == T0 + timedelta(seconds=4)  # a new burst, with its own max wait
 
 
-def test_failed_evaluation_is_retried_then_dropped(store: Store) -> None:
+def test_failed_evaluation_is_retried_then_dropped(store: Inbox) -> None:
     store.request_evaluations([("octo/one", 3)], T0)
     (due,) = store.claim_due_evaluations("octo/one", T0 + timedelta(seconds=3))
     store.fail_evaluation(due, T0, "RuntimeError: api down", T0 + timedelta(seconds=10))
@@ -357,7 +305,7 @@ def test_failed_evaluation_is_retried_then_dropped(store: Store) -> None:
     assert store.evaluations() == []
 
 
-def test_completion_queues_evaluations_and_notes_repositories_atomically(store: Store) -> None:
+def test_completion_queues_evaluations_and_notes_repositories_atomically(store: Inbox) -> None:
     store.add_delivery(delivery("d-0"), T0)
     claimed = store.claim_next_delivery("octo/one", "a", T0, LEASE, 5)
     store.complete_delivery(
@@ -376,7 +324,7 @@ def test_completion_queues_evaluations_and_notes_repositories_atomically(store: 
     assert store.known_repositories() == ["octo/one"]
 
 
-def test_resync_is_flagged_once_per_interval_and_taken_once(store: Store) -> None:
+def test_resync_is_flagged_once_per_interval_and_taken_once(store: Inbox) -> None:
     store.add_repositories([("octo/one", 1), ("octo/two", 1)], T0)
     interval = timedelta(minutes=15)
     assert store.mark_resync_due(T0 + timedelta(minutes=5), interval) == 0
@@ -387,7 +335,7 @@ def test_resync_is_flagged_once_per_interval_and_taken_once(store: Store) -> Non
     assert store.take_resync("octo/one") is False
 
 
-def test_report_comment_ids_upsert(store: Store) -> None:
+def test_report_comment_ids_upsert(store: Inbox) -> None:
     assert store.report_comment("octo/one", 5) is None
     store.set_report_comment("octo/one", 5, 111, T0)
     store.set_report_comment("octo/one", 5, 2**40, T0)
@@ -398,7 +346,7 @@ def test_report_comment_ids_upsert(store: Store) -> None:
 
 def test_sqlite_wal_is_checkpointed_in_the_background(tmp_path: Path) -> None:
     path = tmp_path / "ckpt.sqlite3"
-    store = Store.open(f"sqlite:///{path}")
+    store = Inbox.open(f"sqlite:///{path}")
     try:
         with store.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0  # never inside a commit
@@ -406,9 +354,7 @@ def test_sqlite_wal_is_checkpointed_in_the_background(tmp_path: Path) -> None:
         for i in range(40):
             store.add_delivery(delivery(f"d-{i}", big="x" * 20_000), T0)
         assert path.stat().st_size == size_before  # everything still in the WAL
-        deadline = time.monotonic() + 5
-        while path.stat().st_size == size_before and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: path.stat().st_size != size_before, 5)  # the checkpointer's thread, not ours
         assert path.stat().st_size > size_before + 40 * 20_000
     finally:
         store.close()
@@ -428,16 +374,21 @@ def test_write_gate_serves_intake_first_but_not_forever() -> None:
         with gate.hold(urgent):
             order.append(name)
 
+    def waiting(urgent: int, normal: int) -> bool:
+        # the gate's own counts: a thread is queued exactly when the gate has counted it
+        with gate._cond:
+            return gate._held and (gate._urgent_waiting, gate._normal_waiting) == (urgent, normal)
+
     first = threading.Thread(target=holder)
     first.start()
-    time.sleep(0.05)
+    assert wait_until(lambda: waiting(0, 0), 5)
     threads = [threading.Thread(target=waiter, args=("worker", False))]
     threads[0].start()
-    time.sleep(0.05)
+    assert wait_until(lambda: waiting(0, 1), 5)
     for i in range(4):
         threads.append(threading.Thread(target=waiter, args=(f"intake{i}", True)))
         threads[-1].start()
-    time.sleep(0.05)
+    assert wait_until(lambda: waiting(4, 1), 5)
     release.set()
     for t in [first, *threads]:
         t.join(5)
@@ -469,7 +420,7 @@ def test_write_gate_gives_up_in_time_and_leaves_no_trace() -> None:
         pass
 
 
-def test_intake_writer_stores_the_good_deliveries_of_a_batch_with_a_bad_one(store: Store) -> None:
+def test_intake_writer_stores_the_good_deliveries_of_a_batch_with_a_bad_one(store: Inbox) -> None:
     """A row the database (or its JSON encoder) refuses fails alone; its neighbours are stored."""
     from mlgate.bot.intake.writer import IntakeWriter, NotStored
 
@@ -500,7 +451,7 @@ def test_intake_writer_stores_the_good_deliveries_of_a_batch_with_a_bad_one(stor
 # ---------------------------------------------------------------------------------- retention
 
 
-def _handle(store: Store, delivery_id: str, key: str, at: datetime, *, fail: bool = False) -> None:
+def _handle(store: Inbox, delivery_id: str, key: str, at: datetime, *, fail: bool = False) -> None:
     """Claim `key`'s next delivery (it must be `delivery_id`) and finish it at `at`."""
     claimed = store.claim_next_delivery(key, "w", at, LEASE, 5)
     assert claimed is not None and claimed.delivery_id == delivery_id
@@ -510,12 +461,12 @@ def _handle(store: Store, delivery_id: str, key: str, at: datetime, *, fail: boo
         assert store.complete_delivery(claimed.id, "w", at)
 
 
-def _payload_rows(store: Store) -> int:
+def _payload_rows(store: Inbox) -> int:
     with store.engine.connect() as conn:
         return conn.execute(sa.text("SELECT count(*) FROM delivery_payloads")).scalar_one()
 
 
-def test_purge_deletes_old_done_deliveries_and_their_payloads_in_batches(store: Store) -> None:
+def test_purge_deletes_old_done_deliveries_and_their_payloads_in_batches(store: Inbox) -> None:
     now = T0 + timedelta(days=30)
     cutoff = now - timedelta(days=14)
     for i in range(5):  # done 20 days ago: purged
@@ -539,7 +490,7 @@ def test_purge_deletes_old_done_deliveries_and_their_payloads_in_batches(store: 
     assert store.add_delivery(delivery("old-0", repo="octo/old0"), now) is True
 
 
-def test_purge_leaves_a_delivery_completed_after_it_was_listed(store: Store) -> None:
+def test_purge_leaves_a_delivery_completed_after_it_was_listed(store: Inbox) -> None:
     """The purge re-checks status and age when it deletes: a row retried and done again meanwhile stays."""
     store.add_delivery(delivery("d-0"), T0)
     _handle(store, "d-0", "octo/one", T0, fail=True)

@@ -11,23 +11,26 @@ workflow would.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from mlgate.bot.github.client import ForgeOptions, forge_factory
-from mlgate.bot.github.executor import REPORT_MARKER
-from mlgate.bot.intake.dispatcher import Handlers, build_dispatcher
+from mlgate.bot.intake.handlers import Handlers
 from mlgate.bot.pr.repo_config import CONFIG_PATH
+from mlgate.bot.settings import Settings
+from mlgate.bot.store.engine import create_store_engine
+from mlgate.bot.wiring import build_dispatcher
 from mlgate.checks.results import GateResult, RunResults, Status
-from mlgate.sandbox.harness import Delivery, SandboxServer, WebhookSink
-from tests.bot.conftest import running_sandbox
+from mlgate.names import REPORT_MARKER
+from mlgate.sandbox.harness import SandboxServer, SinkDelivery, WebhookSink
+from tests.bot.conftest import running_sandbox, sha256_of
 from tests.bot.test_queue_e2e import BOT, ZERO, World
+
+pytestmark = pytest.mark.e2e  # the whole system end to end: `pytest -m 'not e2e'` leaves it out
 
 GATE_APP = "github-actions"  # the app the actions publish as (merge.gate_app's default)
 MALLORY = "mallory"  # a collaborator with write access: may post statuses; her check runs come from "mallory"
@@ -50,10 +53,6 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]
     users = ("alice", "bob", "carol", MALLORY, GATE_APP, BOT)
     with running_sandbox(tmp_path_factory.mktemp("trust-sandbox"), users) as srv:
         yield srv
-
-
-def sha256_of(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 class GateCI:
@@ -141,7 +140,7 @@ class TrustWorld(World):
         self.ci = GateCI(self)  # type: ignore[assignment]
 
     def new_bot(self) -> Handlers:
-        settings = SimpleNamespace(github_url=self.sandbox.api_url, app_id=None, private_key=None, github_token=BOT,
+        settings = Settings(github_url=self.sandbox.api_url, app_id=None, private_key=None, github_token=BOT,
                                    database_url=self.db_url)
         inner = forge_factory(settings, ForgeOptions(seconds_between_writes=0))
 
@@ -149,18 +148,20 @@ class TrustWorld(World):
             return ForkView(inner(repo, installation), self.forks)
 
         forges.bot_login = getattr(inner, "bot_login", None)  # type: ignore[attr-defined]
-        bot = build_dispatcher(settings, forges=forges)
+        bot = build_dispatcher(settings, create_store_engine(self.db_url), forges=forges)
+        assert bot.queue is not None
+        bot.queue.clock = self.clock
         bot.queue_knobs["batch_delay_seconds"] = self.batch_delay
         return bot
 
-    def held(self) -> list[Delivery]:
+    def held(self) -> list[SinkDelivery]:
         """The deliveries GitHub sent since the last look, NOT handled (the bot is busy or down)."""
         assert self.sandbox.wait_for_webhooks(timeout=30)
         new = self.sink.deliveries[self.seen:]
         self.seen = len(self.sink.deliveries)
         return [d for d in new if d.payload.get("repository", {}).get("full_name") == self.repo]
 
-    def deliver(self, deliveries: list[Delivery]) -> None:
+    def deliver(self, deliveries: list[SinkDelivery]) -> None:
         """Hand held deliveries to the bot in this order, as the worker would, then settle."""
         refs: set[tuple[str, int]] = set()
         for d in deliveries:

@@ -31,6 +31,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import event, settings
 from hypothesis import strategies as st
@@ -39,12 +40,13 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from sqlalchemy.pool import StaticPool
 
 from mlgate.bot.github.facts import CheckRun, Permission, PullFacts
-from mlgate.bot.intake.dispatcher import Handlers
+from mlgate.bot.intake.handlers import Handlers
 from mlgate.bot.pr.repo_config import CONFIG_PATH
 from mlgate.bot.queue.runner import QueueRunner
 from mlgate.bot.queue.store import QueueStore
 from mlgate.bot.queue.store import metadata as queue_metadata
 from mlgate.checks.results import GateResult, RunResults, Status
+from tests.bot.conftest import sha256_of
 from tests.bot.fake_forge import FakeForge
 
 REPO = "acme/ml"
@@ -56,10 +58,6 @@ merge:
   batch_size: 3
 """
 OWN_CONFIG = CONFIG.replace("sensitive: [colour]", "sensitive: [colour], min_group_size: 1")
-
-
-def sha256_of(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 BASE_HASH, OWN_HASH = sha256_of(CONFIG), sha256_of(OWN_CONFIG)
@@ -134,8 +132,8 @@ class TrustMachine(RuleBasedStateMachine):
         self.engine = sa.create_engine("sqlite://", poolclass=StaticPool)
         queue_metadata.create_all(self.engine)
         self.heads_table = None
-        try:  # the head log's table (bot/store/heads.py), where it exists
-            from mlgate.bot.store.heads import _meta
+        try:  # the head log's table (bot/commands/heads.py), where it exists
+            from mlgate.bot.commands.heads import _meta
 
             _meta.create_all(self.engine)
             self.heads_table = True
@@ -160,7 +158,7 @@ class TrustMachine(RuleBasedStateMachine):
         bot = Handlers(forges=lambda repo, installation=None: self.gh, bot_login="mlgate[bot]")
         bot.clock = lambda: self.now  # type: ignore[attr-defined]
         if self.heads_table:
-            from mlgate.bot.store.heads import SqlHeadLog
+            from mlgate.bot.commands.heads import SqlHeadLog
 
             bot.heads = SqlHeadLog(self.engine)
         bot.queue = QueueRunner(QueueStore(self.engine), bot._forge, bot.queue_config, clock=lambda: self.now)
@@ -476,7 +474,7 @@ class TrustMachine(RuleBasedStateMachine):
 
 
 TrustMachine.TestCase.settings = settings(max_examples=200, stateful_step_count=60, deadline=None)
-TestTrustThroughTheHandlers = TrustMachine.TestCase
+TestTrustThroughTheHandlers = pytest.mark.slow(TrustMachine.TestCase)
 
 
 def test_the_property_test_sees_a_landing() -> None:

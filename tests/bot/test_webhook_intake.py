@@ -22,10 +22,10 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from mlgate.bot.intake.app import create_app
 from mlgate.bot.intake.webhook import WebhookError, parse_delivery, sign, verify_signature
-from mlgate.bot.intake.worker import wait_for
 from mlgate.bot.settings import Settings, SettingsError, load_settings
-from mlgate.bot.store.engine import Store
-from tests.bot.test_store import fresh_database
+from mlgate.bot.store.inbox import Inbox
+from tests.bot.conftest import fresh_database
+from tests.conftest import free_port, github_webhook_examples, wait_for_port, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SECRET = "It's a Secret to Everybody"
@@ -36,14 +36,14 @@ BODY = json.dumps({"action": "opened", "number": 4, "repository": {"full_name": 
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{tmp_path / 'intake.sqlite3'}")
+def store(tmp_path: Path) -> Iterator[Inbox]:
+    s = Inbox.open(f"sqlite:///{tmp_path / 'intake.sqlite3'}")
     yield s
     s.close()
 
 
 @pytest.fixture
-def client(store: Store):  # type: ignore[no-untyped-def]
+def client(store: Inbox):  # type: ignore[no-untyped-def]
     app = create_app(Settings(webhook_secret=SECRET, max_body_bytes=64 * 1024), store=store)
     return app.test_client()
 
@@ -87,7 +87,7 @@ def test_bad_signatures_are_refused(header: str | None, message: str) -> None:
 # ---------------------------------------------------------------------------------- the endpoint
 
 
-def test_valid_delivery_is_stored_and_acknowledged(client, store: Store) -> None:  # type: ignore[no-untyped-def]
+def test_valid_delivery_is_stored_and_acknowledged(client, store: Inbox) -> None:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
     response = client.post("/webhook", data=BODY, headers=headers())
     elapsed = time.perf_counter() - started
@@ -100,7 +100,7 @@ def test_valid_delivery_is_stored_and_acknowledged(client, store: Store) -> None
     assert elapsed < 0.5
 
 
-def test_redelivery_answers_200_and_stores_nothing_new(client, store: Store) -> None:  # type: ignore[no-untyped-def]
+def test_redelivery_answers_200_and_stores_nothing_new(client, store: Inbox) -> None:  # type: ignore[no-untyped-def]
     assert client.post("/webhook", data=BODY, headers=headers()).status_code == 202
     again = client.post("/webhook", data=BODY, headers=headers())
     assert again.status_code == 200
@@ -121,7 +121,7 @@ def test_redelivery_answers_200_and_stores_nothing_new(client, store: Store) -> 
         ({"X-GitHub-Event": "Pull Request"}, 400, "X-GitHub-Event is not an event name"),
     ],
 )
-def test_rejected_requests_store_nothing(client, store: Store, change: dict, status: int,  # type: ignore[no-untyped-def]
+def test_rejected_requests_store_nothing(client, store: Inbox, change: dict, status: int,  # type: ignore[no-untyped-def]
                                          message: str, caplog: pytest.LogCaptureFixture) -> None:
     h = headers()
     for key, value in change.items():
@@ -150,7 +150,7 @@ def test_rejected_requests_store_nothing(client, store: Store, change: dict, sta
         (b"", "body is not valid JSON"),
     ],
 )
-def test_malformed_bodies_are_400(client, store: Store, body: bytes, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_bodies_are_400(client, store: Inbox, body: bytes, message: str) -> None:  # type: ignore[no-untyped-def]
     response = client.post("/webhook", data=body, headers=headers(body))
     assert response.status_code == 400
     assert message in response.get_json()["error"]
@@ -172,7 +172,7 @@ class CountingStream:
         return self.read(n)
 
 
-def test_oversized_body_is_413_without_being_read(client, store: Store) -> None:  # type: ignore[no-untyped-def]
+def test_oversized_body_is_413_without_being_read(client, store: Inbox) -> None:  # type: ignore[no-untyped-def]
     stream = CountingStream(10 * 1024 * 1024)
     environ = EnvironBuilder(path="/webhook", method="POST", headers=headers(b"irrelevant")).get_environ()
     environ["wsgi.input"] = stream
@@ -184,7 +184,7 @@ def test_oversized_body_is_413_without_being_read(client, store: Store) -> None:
     assert store.deliveries() == []
 
 
-def test_body_at_the_limit_is_accepted(store: Store) -> None:
+def test_body_at_the_limit_is_accepted(store: Inbox) -> None:
     payload = {"action": "created", "repository": {"full_name": "octo/one"}, "pad": ""}
     base = len(json.dumps(payload).encode())
     payload["pad"] = "p" * (1000 - base)
@@ -197,7 +197,7 @@ def test_body_at_the_limit_is_accepted(store: Store) -> None:
     assert response.status_code == 413
 
 
-def test_store_failure_is_503_and_healthz_reports_it(client, store: Store) -> None:  # type: ignore[no-untyped-def]
+def test_store_failure_is_503_and_healthz_reports_it(client, store: Inbox) -> None:  # type: ignore[no-untyped-def]
     health = client.get("/healthz")
     assert (health.status_code, health.get_json()) == (200, {"status": "ok", "database": "ok"})
     with store.engine.begin() as conn:
@@ -243,14 +243,14 @@ def test_locked_sqlite_answers_in_time_and_503_means_not_stored(tmp_path: Path) 
     """Another process holds the write lock; an in-process worker transaction waits for it too.
     The default settings: answered within GitHub's 10 s (MLGATE_INTAKE_TIMEOUT_SECONDS, 5 s)."""
     path = tmp_path / "locked.sqlite3"
-    store = Store.open(f"sqlite:///{path}")
+    store = Inbox.open(f"sqlite:///{path}")
     app = create_app(Settings(webhook_secret=SECRET), store=store)
     locker = sqlite3.connect(path, isolation_level=None, timeout=0)
     locker.execute("BEGIN IMMEDIATE")  # the write lock, as another process's long transaction holds it
     worker_write = threading.Thread(target=store.request_resync)  # waits for SQLite holding the process's gate
     try:
         worker_write.start()
-        assert wait_for(lambda: store._gate is not None and store._gate._held, 5)
+        assert wait_until(lambda: store._gate is not None and store._gate._held, 5)
         ids = [f"locked-{i}" for i in range(3)]
         results = post_concurrently(app, ids)
         assert set(results) == set(ids)
@@ -275,7 +275,7 @@ def test_locked_sqlite_answers_in_time_and_503_means_not_stored(tmp_path: Path) 
 def test_postgres_lock_answers_in_time_and_503_means_not_stored(tmp_path: Path) -> None:
     """A migration-like ACCESS EXCLUSIVE lock on the inbox: refused in time, then accepted once it goes."""
     with fresh_database("postgres", tmp_path) as url:
-        store = Store.open(url)
+        store = Inbox.open(url)
         app = create_app(Settings(webhook_secret=SECRET, intake_timeout_seconds=1.0), store=store)
         locker = sa.create_engine(url).connect()
         try:
@@ -294,7 +294,7 @@ def test_postgres_lock_answers_in_time_and_503_means_not_stored(tmp_path: Path) 
             blocked = sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                               "AND datname = current_database()")
             with sa.create_engine(url).connect() as probe:
-                assert wait_for(lambda: probe.execute(blocked).scalar() > 0, 5)
+                assert wait_until(lambda: probe.execute(blocked).scalar() > 0, 5)
             locker.rollback()
             waiting.join(GITHUB_TIMEOUT)
             assert answer == {"pg-c": 202}
@@ -320,7 +320,7 @@ def test_the_intake_timeout_stays_inside_githubs_ten_seconds() -> None:
         load_settings({**env, "MLGATE_INTAKE_TIMEOUT_SECONDS": "0"}, require_github=False)
 
 
-def test_new_deliveries_wake_the_worker_but_duplicates_do_not(store: Store) -> None:
+def test_new_deliveries_wake_the_worker_but_duplicates_do_not(store: Inbox) -> None:
     calls: list[str] = []
     app = create_app(Settings(webhook_secret=SECRET), store=store, on_delivery=calls.append)
     c = app.test_client()
@@ -330,7 +330,7 @@ def test_new_deliveries_wake_the_worker_but_duplicates_do_not(store: Store) -> N
     assert calls == ["octo/one"]
 
 
-def test_the_app_refuses_to_start_without_a_secret(store: Store) -> None:
+def test_the_app_refuses_to_start_without_a_secret(store: Inbox) -> None:
     with pytest.raises(ValueError, match="MLGATE_WEBHOOK_SECRET is not set"):
         create_app(Settings(webhook_secret=None), store=store)
 
@@ -338,20 +338,8 @@ def test_the_app_refuses_to_start_without_a_secret(store: Store) -> None:
 # ---------------------------------------------------------------------------------- GitHub's examples
 
 
-def octokit_examples() -> list[dict]:
-    root = Path(os.environ.get("MLGATE_OCTOKIT_DIR") or REPO_ROOT / "node_modules")
-    index = root / "@octokit" / "webhooks-examples" / "api.github.com" / "index.json"
-    if not index.is_file():
-        message = (f"{index} is missing: run `npm install --no-save @octokit/webhooks-examples` in the repository "
-                   "(or point MLGATE_OCTOKIT_DIR at a node_modules that has it)")
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return json.loads(index.read_text(encoding="utf-8"))
-
-
-def test_every_example_payload_of_the_subscribed_events_is_accepted(client, store: Store) -> None:  # type: ignore[no-untyped-def]
-    by_event = {entry["name"]: entry["examples"] for entry in octokit_examples()}
+def test_every_example_payload_of_the_subscribed_events_is_accepted(client, store: Inbox) -> None:  # type: ignore[no-untyped-def]
+    by_event = {entry["name"]: entry["examples"] for entry in github_webhook_examples()}
     assert set(SUBSCRIBED) <= set(by_event), set(SUBSCRIBED) - set(by_event)
     expected = {}
     for event in SUBSCRIBED:
@@ -401,7 +389,7 @@ def _nested(depth: int) -> bytes:
     ids=["utf-16", "utf-16-le", "utf-32", "latin-1", "latin-1-bytes", "utf-8-bom", "very-deep", "depth-101",
          "nul-action", "nul-repo"],
 )
-def test_signed_bodies_that_are_not_utf8_json_or_too_deep_are_400(client, store: Store, body: bytes,  # type: ignore[no-untyped-def]
+def test_signed_bodies_that_are_not_utf8_json_or_too_deep_are_400(client, store: Inbox, body: bytes,  # type: ignore[no-untyped-def]
                                                                    message: str) -> None:
     response = client.post("/webhook", data=body, headers=headers(body))
     assert response.status_code == 400, response.data[:200]
@@ -409,7 +397,7 @@ def test_signed_bodies_that_are_not_utf8_json_or_too_deep_are_400(client, store:
     assert store.deliveries() == []
 
 
-def test_a_body_at_the_depth_limit_is_accepted(client, store: Store) -> None:  # type: ignore[no-untyped-def]
+def test_a_body_at_the_depth_limit_is_accepted(client, store: Inbox) -> None:  # type: ignore[no-untyped-def]
     body = _nested(100)
     response = client.post("/webhook", data=body, headers=headers(body))
     assert response.status_code == 202, response.get_json()
@@ -425,38 +413,28 @@ def test_parse_delivery_ignores_odd_field_types() -> None:
 # ---------------------------------------------------------------------------------- over real HTTP
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[int, str]]:
-    port = _free_port()
+    port = free_port()
     url = f"sqlite:///{tmp_path / 'served.sqlite3'}"
     env = {**os.environ, "MLGATE_WEBHOOK_SECRET": SECRET, "MLGATE_DATABASE_URL": url,
            "MLGATE_MAX_BODY_BYTES": str(1024 * 1024), "PYTHONPATH": str(REPO_ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "mlgate", "serve", "--no-worker", "--port", str(port)],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    listening = False
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise AssertionError(proc.stdout.read().decode()) from None
-                time.sleep(0.05)
+        wait_for_port(port, 20, alive=lambda: proc.poll() is None)
+        listening = True
         yield port, url
     finally:
         proc.terminate()
         output = proc.communicate(timeout=20)[0].decode()
+        assert listening, f"the server did not start:\n{output}"
         assert "canary-text-in-body" not in output
         assert SECRET not in output
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_under_gunicorn_over_real_http(served: tuple[int, str]) -> None:
     port, url = served
@@ -491,7 +469,7 @@ def test_under_gunicorn_over_real_http(served: tuple[int, str]) -> None:
     assert conn.getresponse().status == 200
     conn.close()
 
-    store = Store.open(url, run_migrations=False)
+    store = Inbox.open(url, run_migrations=False)
     assert [row.delivery_id for row in store.deliveries()] == ["d-1"]
     store.close()
 
@@ -503,19 +481,19 @@ def test_under_gunicorn_over_real_http(served: tuple[int, str]) -> None:
 @pytest.mark.parametrize("database", ["postgres-refused", "sqlite-not-a-database", "sqlite-newer-schema"])
 def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path, command: str, database: str) -> None:
     if database == "postgres-refused":
-        url = f"postgresql://mlgate:hunter2-secret@127.0.0.1:{_free_port()}/mlgate"  # nothing listens there
+        url = f"postgresql://mlgate:hunter2-secret@127.0.0.1:{free_port()}/mlgate"  # nothing listens there
     elif database == "sqlite-not-a-database":
         garbage = tmp_path / "garbage.sqlite3"
         garbage.write_bytes(b"this is not a SQLite database" * 100)
         url = f"sqlite:///{garbage}"
     else:  # migrated by a newer mlgate: a revision this code does not know
         url = f"sqlite:///{tmp_path / 'newer.sqlite3'}"
-        Store.open(url).close()
+        Inbox.open(url).close()
         with sa.create_engine(url).begin() as conn:
             conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999_from_the_future'")
     env = {**os.environ, "MLGATE_WEBHOOK_SECRET": SECRET, "MLGATE_DATABASE_URL": url,
            "PYTHONPATH": str(REPO_ROOT), "MLGATE_GITHUB_TOKEN": "ghp_unused"}
-    proc = subprocess.run([sys.executable, "-m", "mlgate", command, "--port", str(_free_port())]
+    proc = subprocess.run([sys.executable, "-m", "mlgate", command, "--port", str(free_port())]
                           if command == "serve" else [sys.executable, "-m", "mlgate", command, "--once"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     output = (proc.stdout + proc.stderr).strip()

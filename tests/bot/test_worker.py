@@ -7,17 +7,15 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mlgate.bot.intake.webhook import Delivery
-from mlgate.bot.intake.worker import Worker, WorkerConfig, backoff_delay, repository_changes, wait_for
-from mlgate.bot.store.engine import Store
-from tests.bot.test_store import DB_KINDS, fresh_database, postgres_base_url
+from mlgate.bot.intake.worker import Worker, WorkerConfig, backoff_delay, repository_changes
+from mlgate.bot.store.inbox import Delivery, Inbox
+from tests.bot.conftest import fresh_database
 from tests.bot.test_worker_crash import (
     add_deliveries,
     assert_exactly_once_in_order,
@@ -26,6 +24,7 @@ from tests.bot.test_worker_crash import (
     start_worker,
     stop_worker,
 )
+from tests.conftest import wait_until
 
 T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -90,15 +89,7 @@ class StubDispatcher:
         return self.resync_result.get(repo, set())
 
 
-@pytest.fixture(params=DB_KINDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    with fresh_database(request.param, tmp_path) as url:
-        s = Store.open(url)
-        yield s
-        s.close()
-
-
-def put(store: Store, delivery_id: str, repo: str = "octo/one", number: int | None = 1, event: str = "check_run",
+def put(store: Inbox, delivery_id: str, repo: str = "octo/one", number: int | None = 1, event: str = "check_run",
         now: datetime = T0) -> None:
     payload: dict[str, Any] = {"action": "completed", "repository": {"full_name": repo}, "installation": {"id": 5}}
     if number is not None:
@@ -106,7 +97,7 @@ def put(store: Store, delivery_id: str, repo: str = "octo/one", number: int | No
     assert store.add_delivery(Delivery(delivery_id, event, "completed", repo, 5, payload), now)
 
 
-def make_worker(store: Store, dispatcher: StubDispatcher, clock: FakeClock | None = None, **config: Any) -> Worker:
+def make_worker(store: Inbox, dispatcher: StubDispatcher, clock: FakeClock | None = None, **config: Any) -> Worker:
     settings = {"threads": 4, "lease_seconds": 30, "max_attempts": 3, "retry_backoff_seconds": 1,
                 "retry_backoff_max_seconds": 60, "debounce_seconds": 2, "debounce_max_seconds": 10,
                 "poll_interval_seconds": 0.02, **config}
@@ -138,7 +129,7 @@ def test_repository_changes_follow_installation_events() -> None:
 # ---------------------------------------------------------------------------------- order and parallelism
 
 
-def test_each_repository_in_received_order_never_two_at_once(store: Store) -> None:
+def test_each_repository_in_received_order_never_two_at_once(store: Inbox) -> None:
     repos = [f"octo/r{i}" for i in range(6)]
     order = [repo for repo in repos for _ in range(15)]
     random.Random(4).shuffle(order)
@@ -156,7 +147,7 @@ def test_each_repository_in_received_order_never_two_at_once(store: Store) -> No
     assert store.counts() == {"done": len(order)}
 
 
-def test_different_repositories_run_in_parallel(store: Store) -> None:
+def test_different_repositories_run_in_parallel(store: Inbox) -> None:
     put(store, "a-1", repo="octo/a")
     put(store, "b-1", repo="octo/b")
     b_started = threading.Event()
@@ -177,7 +168,7 @@ def test_different_repositories_run_in_parallel(store: Store) -> None:
     assert store.counts() == {"done": 2}
 
 
-def test_background_worker_handles_new_deliveries_as_they_arrive(store: Store) -> None:
+def test_background_worker_handles_new_deliveries_as_they_arrive(store: Inbox) -> None:
     dispatcher = StubDispatcher()
     dispatcher.max_sleep = 0.01  # slow enough that keys are often being drained when woken
     worker = make_worker(store, dispatcher, debounce_seconds=0.05, debounce_max_seconds=0.2,
@@ -189,8 +180,8 @@ def test_background_worker_handles_new_deliveries_as_they_arrive(store: Store) -
             put(store, f"live-{i:02d}", repo=repo, number=i % 2 + 1, now=datetime.now(timezone.utc))
             worker.wake(repo)  # as the web app does: a hint, no lost wake-up when the key is busy
         # Well within one poll interval: wake-ups alone must have got every delivery handled.
-        assert wait_for(lambda: store.counts() == {"done": 30}, 2.5), store.counts()
-        assert wait_for(lambda: store.evaluations() == [], 10)
+        assert wait_until(lambda: store.counts() == {"done": 30}, 2.5), store.counts()
+        assert wait_until(lambda: store.evaluations() == [], 10)
     finally:
         worker.stop()
     for repo in ("octo/r0", "octo/r1", "octo/r2"):
@@ -202,7 +193,7 @@ def test_background_worker_handles_new_deliveries_as_they_arrive(store: Store) -
 # ---------------------------------------------------------------------------------- crashes and failures
 
 
-def test_a_crashed_workers_delivery_is_taken_over_after_its_lease(store: Store) -> None:
+def test_a_crashed_workers_delivery_is_taken_over_after_its_lease(store: Inbox) -> None:
     put(store, "d-0")
     put(store, "d-1")
     lease = timedelta(seconds=30)
@@ -222,7 +213,7 @@ def test_a_crashed_workers_delivery_is_taken_over_after_its_lease(store: Store) 
     assert store.delivery("d-1").attempts == 1
 
 
-def test_failures_retry_with_backoff_and_hold_back_later_deliveries(store: Store) -> None:
+def test_failures_retry_with_backoff_and_hold_back_later_deliveries(store: Inbox) -> None:
     put(store, "d-0")
     put(store, "d-1")
     dispatcher = StubDispatcher()
@@ -247,7 +238,7 @@ def test_failures_retry_with_backoff_and_hold_back_later_deliveries(store: Store
     assert store.delivery("d-0").attempts == 3 and store.delivery("d-0").status == "done"
 
 
-def test_after_max_attempts_a_delivery_is_failed_with_its_error_and_the_queue_moves_on(store: Store) -> None:
+def test_after_max_attempts_a_delivery_is_failed_with_its_error_and_the_queue_moves_on(store: Inbox) -> None:
     put(store, "d-0")
     put(store, "d-1")
     dispatcher = StubDispatcher()
@@ -263,7 +254,7 @@ def test_after_max_attempts_a_delivery_is_failed_with_its_error_and_the_queue_mo
     assert dispatcher.handled == ["d-1"]
 
 
-def test_a_handler_returning_the_wrong_shape_is_a_failure_not_a_crash(store: Store) -> None:
+def test_a_handler_returning_the_wrong_shape_is_a_failure_not_a_crash(store: Inbox) -> None:
     put(store, "d-0")
 
     class Wrong(StubDispatcher):
@@ -279,7 +270,7 @@ def test_a_handler_returning_the_wrong_shape_is_a_failure_not_a_crash(store: Sto
 # ---------------------------------------------------------------------------------- coalescing and resync
 
 
-def test_twenty_check_runs_within_seconds_give_one_evaluation(store: Store) -> None:
+def test_twenty_check_runs_within_seconds_give_one_evaluation(store: Inbox) -> None:
     dispatcher = StubDispatcher()
     clock = FakeClock()
     worker = make_worker(store, dispatcher, clock)
@@ -302,7 +293,7 @@ def test_twenty_check_runs_within_seconds_give_one_evaluation(store: Store) -> N
     assert store.evaluations() == []
 
 
-def test_a_never_ending_stream_still_evaluates_by_the_max_wait(store: Store) -> None:
+def test_a_never_ending_stream_still_evaluates_by_the_max_wait(store: Inbox) -> None:
     dispatcher = StubDispatcher()
     clock = FakeClock()
     worker = make_worker(store, dispatcher, clock, debounce_max_seconds=5)
@@ -318,7 +309,7 @@ def test_a_never_ending_stream_still_evaluates_by_the_max_wait(store: Store) -> 
     assert len(dispatcher.evaluated) == 2  # t=5 and t=11: one per max-wait window
 
 
-def test_failed_evaluations_are_retried(store: Store) -> None:
+def test_failed_evaluations_are_retried(store: Inbox) -> None:
     dispatcher = StubDispatcher()
     dispatcher.fail_evaluations = 1
     clock = FakeClock()
@@ -336,7 +327,7 @@ def test_failed_evaluations_are_retried(store: Store) -> None:
     assert dispatcher.evaluated == [("octo/one", 4)]
 
 
-def test_resync_calls_the_dispatcher_per_known_repository_and_queues_what_it_returns(store: Store) -> None:
+def test_resync_calls_the_dispatcher_per_known_repository_and_queues_what_it_returns(store: Inbox) -> None:
     store.add_repositories([("octo/a", 1), ("octo/b", 1)], T0)
     dispatcher = StubDispatcher()
     dispatcher.resync_result = {"octo/a": {("octo/a", 1), ("octo/a", 2)}}
@@ -352,14 +343,14 @@ def test_resync_calls_the_dispatcher_per_known_repository_and_queues_what_it_ret
     assert sorted(dispatcher.evaluated) == [("octo/a", 1), ("octo/a", 2)]
 
 
-def test_the_background_loop_triggers_the_periodic_resync(store: Store) -> None:
+def test_the_background_loop_triggers_the_periodic_resync(store: Inbox) -> None:
     long_ago = datetime.now(timezone.utc) - timedelta(hours=1)
     store.add_repositories([("octo/a", 1)], long_ago)
     dispatcher = StubDispatcher()
     worker = make_worker(store, dispatcher, resync_interval_seconds=60)
     worker.start()
     try:
-        assert wait_for(lambda: dispatcher.resynced == ["octo/a"], 10)
+        assert wait_until(lambda: dispatcher.resynced == ["octo/a"], 10)
     finally:
         worker.stop()
 
@@ -367,10 +358,10 @@ def test_the_background_loop_triggers_the_periodic_resync(store: Store) -> None:
 # ---------------------------------------------------------------------------------- several processes
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_several_worker_processes_on_postgres_handle_each_delivery_once_in_order(tmp_path: Path) -> None:
-    postgres_base_url()  # skip or fail (in CI) before starting anything
     with fresh_database("postgres", tmp_path) as url:
         store = prepare(url)
         repos = [f"multi/r{i}" for i in range(8)]
@@ -382,7 +373,7 @@ def test_several_worker_processes_on_postgres_handle_each_delivery_once_in_order
             # More deliveries while the workers run.
             received += add_deliveries(store, [f"multi/s{i}" for i in range(4)], per_repo=10, seed=8)
             total = len(received)
-            assert wait_for(lambda: store.counts() == {"done": total}, 120), (store.counts(), log.read_text())
+            assert wait_until(lambda: store.counts() == {"done": total}, 120), (store.counts(), log.read_text())
         finally:
             for proc in procs:
                 stop_worker(proc)
@@ -396,7 +387,7 @@ def test_several_worker_processes_on_postgres_handle_each_delivery_once_in_order
 # ---------------------------------------------------------------------------------- retention
 
 
-def test_the_background_loop_purges_old_done_deliveries_and_nothing_else(store: Store) -> None:
+def test_the_background_loop_purges_old_done_deliveries_and_nothing_else(store: Inbox) -> None:
     long_ago = datetime.now(timezone.utc) - timedelta(days=20)
     for i in range(7):
         put(store, f"old-{i}", repo=f"octo/r{i}", now=long_ago)
@@ -416,7 +407,7 @@ def test_the_background_loop_purges_old_done_deliveries_and_nothing_else(store: 
     put(store, "fresh", repo="octo/new")
     worker.start()
     try:
-        assert wait_for(lambda: store.counts() == {"done": 1, "failed": 1}, 10), store.counts()
+        assert wait_until(lambda: store.counts() == {"done": 1, "failed": 1}, 10), store.counts()
     finally:
         worker.stop()
     assert {row.delivery_id for row in store.deliveries()} == {"fresh", "fails"}

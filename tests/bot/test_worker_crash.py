@@ -14,18 +14,18 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from mlgate.bot.intake.webhook import Delivery
-from mlgate.bot.intake.worker import wait_for
 from mlgate.bot.settings import Settings
-from mlgate.bot.store.engine import Store, create_store_engine
-from tests.bot.test_store import DB_KINDS, fresh_database
+from mlgate.bot.store.engine import create_store_engine
+from mlgate.bot.store.inbox import Delivery, Inbox
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.e2e  # the whole system end to end: `pytest -m 'not e2e'` leaves it out
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DISPATCHER = "tests.bot.test_worker_crash:build_recording_dispatcher"
@@ -72,21 +72,21 @@ class RecordingDispatcher:
         return set()
 
 
-def build_recording_dispatcher(settings: Settings) -> RecordingDispatcher:
+def build_recording_dispatcher(settings: Settings, _engine: sa.Engine) -> RecordingDispatcher:
     return RecordingDispatcher(settings.database_url)
 
 
 # ---------------------------------------------------------------------------------- helpers for both tests
 
 
-def prepare(url: str) -> Store:
-    store = Store.open(url)
+def prepare(url: str) -> Inbox:
+    store = Inbox.open(url)
     test_metadata.create_all(store.engine)
     return store
 
 
-def add_deliveries(store: Store, repos: list[str], per_repo: int, seed: int = 1) -> list[str]:
-    """Store `per_repo` deliveries for each repo, interleaved at random; returns ids in received order."""
+def add_deliveries(store: Inbox, repos: list[str], per_repo: int, seed: int = 1) -> list[str]:
+    """Inbox `per_repo` deliveries for each repo, interleaved at random; returns ids in received order."""
     order = [repo for repo in repos for _ in range(per_repo)]
     random.Random(seed).shuffle(order)
     counters: dict[str, int] = defaultdict(int)
@@ -102,7 +102,7 @@ def add_deliveries(store: Store, repos: list[str], per_repo: int, seed: int = 1)
     return ids
 
 
-def handled_rows(store: Store) -> list[tuple[int, str, str, int]]:
+def handled_rows(store: Inbox) -> list[tuple[int, str, str, int]]:
     with store.engine.connect() as conn:
         return [tuple(row) for row in conn.execute(sa.select(handled).order_by(handled.c.seq))]
 
@@ -135,7 +135,7 @@ def stop_worker(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def assert_exactly_once_in_order(store: Store, received: list[str]) -> None:
+def assert_exactly_once_in_order(store: Inbox, received: list[str]) -> None:
     rows = handled_rows(store)
     counts: dict[str, int] = defaultdict(int)
     for _, delivery_id, _, _ in rows:
@@ -151,12 +151,6 @@ def assert_exactly_once_in_order(store: Store, received: list[str]) -> None:
         by_repo_received[record.repo].append(record.delivery_id)
     assert dict(by_repo_handled) == dict(by_repo_received)
     assert {record.status for record in store.deliveries()} == {"done"}
-
-
-@pytest.fixture(params=DB_KINDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with fresh_database(request.param, tmp_path) as url:
-        yield url
 
 
 # ---------------------------------------------------------------------------------- the crash test
@@ -175,10 +169,10 @@ def test_sigkill_mid_delivery_then_restart_processes_everything_exactly_once(db_
         first = start_worker(db_url, tmp_path, log, MLGATE_TEST_BLOCK_DELIVERY=victim,
                              MLGATE_TEST_BLOCK_MARKER=str(marker))
         procs.append(first)
-        assert wait_for(marker.exists, 30), log.read_text()
+        assert wait_until(marker.exists, 30), log.read_text()
         # Let the other repositories finish, so the kill lands while exactly the victim is in flight.
         others = [d for d in received if not d.startswith("crash_a")]
-        assert wait_for(lambda: all(store.delivery(d).status == "done" for d in others), 30), log.read_text()
+        assert wait_until(lambda: all(store.delivery(d).status == "done" for d in others), 30), log.read_text()
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
 
@@ -192,7 +186,7 @@ def test_sigkill_mid_delivery_then_restart_processes_everything_exactly_once(db_
 
         second = start_worker(db_url, tmp_path, log)
         procs.append(second)
-        assert wait_for(lambda: store.counts() == {"done": len(received)}, 60), (store.counts(), log.read_text())
+        assert wait_until(lambda: store.counts() == {"done": len(received)}, 60), (store.counts(), log.read_text())
         assert_exactly_once_in_order(store, received)
         row = store.delivery(victim)
         assert row.attempts == 2  # the killed attempt, then the one after the lease expired

@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from mlgate.checks.config.bias import BiasConfig
+from mlgate.checks.config.predictions import PredictionsConfig
 from mlgate.checks.errors import InputError
 from mlgate.checks.gates import confusion
-from mlgate.checks.gates.bias import BiasConfig, evaluate, run
+from mlgate.checks.gates.bias import evaluate, run
 from mlgate.checks.inputs.context import RunContext
-from mlgate.checks.inputs.predictions import PredictionsConfig
 from mlgate.checks.results import GateResult, GroupRow, Status
 
 PRED = PredictionsConfig(label="y", prediction="yhat")

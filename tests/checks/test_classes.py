@@ -19,14 +19,14 @@ import pytest
 from pydantic import ValidationError
 from sklearn import metrics as skm
 
+from mlgate.checks.config.bias import BiasConfig
 from mlgate.checks.config.models import parse_config
+from mlgate.checks.config.predictions import PredictionsConfig
+from mlgate.checks.config.quality import QualityConfig
 from mlgate.checks.errors import InputError
-from mlgate.checks.gates.bias import BiasConfig
 from mlgate.checks.gates.bias import evaluate as evaluate_bias
-from mlgate.checks.gates.classes import binarize
-from mlgate.checks.gates.quality import QualityConfig
+from mlgate.checks.gates.classes import ClassColumn, class_key
 from mlgate.checks.gates.quality import evaluate as evaluate_quality
-from mlgate.checks.inputs.predictions import PredictionsConfig
 from mlgate.checks.results import Status
 
 MLGATE = [sys.executable, "-m", "mlgate"]
@@ -80,7 +80,7 @@ def test_positive_label_matching_rule(labels: list, positive: object) -> None:
     """Numbers and booleans compare by value (true = 1), text by its exact text; text that reads as a
     number or as true/false compares as that number."""
     values = pd.Series([labels[0], labels[1], labels[1]], name="y")
-    assert binarize(values, positive, what="label", where="t").tolist() == [0, 1, 1]
+    assert ClassColumn.read(values, "label", "t").is_positive(class_key(positive)).tolist() == [0, 1, 1]
 
 
 def test_labels_without_any_positive_are_refused_with_the_values_seen() -> None:

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import github_html
+
 MLGATE = [sys.executable, "-m", "mlgate"]
 
 
@@ -118,13 +120,6 @@ def test_report_rerenders_results(preds: Path, tmp_path: Path) -> None:
 # ---- mlgate report on a results file someone else wrote ---------------------------------------------
 
 
-def _github_html(text: str) -> str:
-    import cmarkgfm
-    from cmarkgfm.cmark import Options
-
-    return cmarkgfm.github_flavored_markdown_to_html(text, options=Options.CMARK_OPT_UNSAFE)
-
-
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A results file as `mlgate check bias` writes it (as text: each test edits its own copy)."""
@@ -154,7 +149,7 @@ def test_report_escapes_every_value_of_a_crafted_results_file(written: str, tmp_
     path.write_text(json.dumps(data))
     proc = run("report", str(path))
     assert proc.returncode == 0, proc.stderr
-    html_text = _github_html(proc.stdout)
+    html_text = github_html(proc.stdout)
     assert "<img" not in html_text and "<a " not in html_text and "<b>" not in html_text
     outside_code = re.sub(r"<code>.*?</code>", "", html_text)  # GitHub links and pings nothing in code
     assert "@admin" not in outside_code and "owner/repo#3" not in outside_code

@@ -14,9 +14,10 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from mlgate.checks.config.data import DataConfig, parse_duration
 from mlgate.checks.config.models import parse_config
 from mlgate.checks.errors import ConfigError, InputError
-from mlgate.checks.gates.data import DataConfig, build_schema, evaluate, parse_duration, run
+from mlgate.checks.gates.data import build_schema, evaluate, run
 from mlgate.checks.inputs.context import RunContext
 from mlgate.checks.results import GateResult, Metric, Status
 

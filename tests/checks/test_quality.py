@@ -10,10 +10,11 @@ import pytest
 from pydantic import ValidationError
 from sklearn import metrics as skm
 
+from mlgate.checks.config.predictions import PredictionsConfig
+from mlgate.checks.config.quality import QualityConfig
 from mlgate.checks.errors import ConfigError, InputError
-from mlgate.checks.gates.quality import QualityConfig, evaluate, run
+from mlgate.checks.gates.quality import evaluate, run
 from mlgate.checks.inputs.context import RunContext
-from mlgate.checks.inputs.predictions import PredictionsConfig
 from mlgate.checks.results import GateResult, Metric, Status
 
 PRED = PredictionsConfig(label="y", prediction="yhat", score="p")

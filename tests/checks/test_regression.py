@@ -12,8 +12,9 @@ import pytest
 from pydantic import ValidationError
 
 from mlgate.checks.config.models import parse_config
+from mlgate.checks.config.regression import RegressionConfig
 from mlgate.checks.errors import ConfigError, InputError
-from mlgate.checks.gates.regression import RegressionConfig, evaluate, run
+from mlgate.checks.gates.regression import evaluate, run
 from mlgate.checks.inputs.context import RunContext
 from mlgate.checks.results import GateResult, Metric, Status
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from mlgate.checks.report import GITHUB_COMMENT_LIMIT, code, md, render_gate, render_report
 from mlgate.checks.results import Finding, GateResult, GroupRow, LimitCheck, Metric, RunResults, Status
+from tests.conftest import github_html
 
 
 def _results(gates: list[GateResult], baseline_path: str | None = None) -> RunResults:
@@ -88,13 +89,6 @@ def test_gate_summary_for_check_run() -> None:
 ZW = "\u200b"
 
 
-def _github_html(text: str) -> str:
-    import cmarkgfm
-    from cmarkgfm.cmark import Options
-
-    return cmarkgfm.github_flavored_markdown_to_html(text, options=Options.CMARK_OPT_UNSAFE)
-
-
 def _visible(html_text: str) -> str:
     import html
     import re
@@ -113,7 +107,7 @@ NASTY = [
 
 @pytest.mark.parametrize("text", NASTY)
 def test_md_output_renders_as_the_literal_text_on_github(text: str) -> None:
-    html_text = _github_html(md(text))
+    html_text = github_html(md(text))
     assert "<a " not in html_text and "<img" not in html_text and "<strong" not in html_text
     assert "<em" not in html_text and "<del" not in html_text and "<code" not in html_text
     assert "<h1" not in html_text and "<ul" not in html_text and "<ol" not in html_text
@@ -128,14 +122,14 @@ def test_md_neutralises_github_references_and_mentions(text: str) -> None:
     after # / GH / @ leaves the text readable and links nothing."""
     out = md(text)
     assert not re.search(r"#\d|\bGH-\d|@\w", out), out
-    assert _visible(_github_html(out)) == text
+    assert _visible(github_html(out)) == text
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from([*"ab1 .:/#@<>&[]()!*_`~|\\$-+=w", "http", "www.", "://", "GH-"]),
                max_size=25).map("".join))
 def test_md_renders_any_text_literally(text: str) -> None:
-    html_text = _github_html(md(text))
+    html_text = github_html(md(text))
     assert "<a " not in html_text and "<img" not in html_text
     assert _visible(html_text) == " ".join(text.split())
 
@@ -147,7 +141,7 @@ def test_report_escapes_gate_names_and_every_field() -> None:
     results = _results([gate])
     results.versions["files"] = {"https://evil.example/data.csv": "sha256:" + "0" * 64}
     text = render_report(results)
-    html_text = _github_html(text)
+    html_text = github_html(text)
     assert "evil.example" not in " ".join(re.findall(r'href="([^"]*)"', html_text))
     assert "<b>" not in text and "@admin" not in text and "owner/repo#1" not in text
     assert "### ❌ \\[x\\]" in text  # the gate heading is escaped too
@@ -156,7 +150,7 @@ def test_report_escapes_gate_names_and_every_field() -> None:
 @pytest.mark.parametrize("text", ["9a6ebc0f15bc", "a`b", "``x``", "<b>x</b> https://e.example @me #1 | y",
                                   "sha256:" + "0" * 12])
 def test_code_spans_show_the_text_exactly_even_in_a_table(text: str) -> None:
-    html_text = _github_html(f"| a |\n|---|\n| {code(text)} |\n")
+    html_text = github_html(f"| a |\n|---|\n| {code(text)} |\n")
     cell = re.search(r"<td>(.*)</td>", html_text).group(1)
     assert cell.startswith("<code>") and cell.count("<code>") == 1 and "<a " not in cell
     assert _visible(cell) == text

@@ -14,17 +14,9 @@ from pydantic import ValidationError
 from scipy import stats
 
 from mlgate.checks.config.models import parse_config
+from mlgate.checks.config.skew import SkewConfig
 from mlgate.checks.errors import ConfigError, InputError
-from mlgate.checks.gates.skew import (
-    SkewConfig,
-    bin_counts,
-    category_counts,
-    chi2_pvalue,
-    evaluate,
-    psi,
-    quantile_edges,
-    run,
-)
+from mlgate.checks.gates.skew import bin_counts, category_counts, chi2_pvalue, evaluate, psi, quantile_edges, run
 from mlgate.checks.inputs.context import RunContext
 from mlgate.checks.results import GateResult, Metric, Status
 

@@ -4,52 +4,41 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mlgate.sandbox.api import operations
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
-from tests.sandbox.contract import MISSING_MESSAGE, Contract, octokit_dir
+from tests.sandbox.contract import Contract
 
-CONTRACT_KEY = pytest.StashKey[Contract | None]()
-SERVER_KEY = pytest.StashKey[SandboxServer]()
+CONTRACT_KEY = pytest.StashKey[Contract]()
+RAN_KEY = pytest.StashKey[dict[str, str]]()  # sandbox test id -> passed, failed or skipped
+COLLECTED_KEY = pytest.StashKey[dict[str, str]]()  # sandbox test id -> its file name
 USERS = ("alice", "bob", "carol", "dave", "mlgate-bot")
+HERE = Path(__file__).resolve().parent
 _names = itertools.count(1)
 
 
-def _contract_or_fail(config: pytest.Config) -> Contract | None:
-    root = octokit_dir()
-    if root is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(MISSING_MESSAGE, pytrace=False)
-        return None
-    if CONTRACT_KEY not in config.stash:
-        config.stash[CONTRACT_KEY] = Contract(root)
-    return config.stash[CONTRACT_KEY]
+@pytest.fixture(scope="session")
+def contract(request: pytest.FixtureRequest, octokit_dir: Path) -> Contract:
+    """The contract validator over GitHub's descriptions (installed by the test run when missing)."""
+    if CONTRACT_KEY not in request.config.stash:
+        request.config.stash[CONTRACT_KEY] = Contract(octokit_dir)
+    return request.config.stash[CONTRACT_KEY]
 
 
 @pytest.fixture(scope="session")
-def contract(request: pytest.FixtureRequest) -> Contract:
-    """The contract validator; tests that need it skip locally (fail on CI) without the npm packages."""
-    found = _contract_or_fail(request.config)
-    if found is None:
-        pytest.skip(MISSING_MESSAGE)
-    return found
-
-
-@pytest.fixture(scope="session")
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
+def server(tmp_path_factory: pytest.TempPathFactory, contract: Contract) -> Iterator[SandboxServer]:
+    """One sandbox for the sandbox tests; every response and webhook it sends is held to the contract."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     srv = SandboxServer(tmp_path_factory.mktemp("sandbox-data"), users=USERS,
                         orgs={"acme": ["alice"]}).start()
-    found = _contract_or_fail(request.config)
-    if found is not None:
-        srv.sandbox.observers.append(found.observe_response)
-        srv.sandbox.dispatcher.observers.append(found.observe_webhook)
-    request.config.stash[SERVER_KEY] = srv
+    srv.sandbox.observers.append(contract.observe_response)
+    srv.sandbox.dispatcher.observers.append(contract.observe_webhook)
     yield srv
     srv.stop()
 
@@ -69,6 +58,55 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         outcome.force_exception(AssertionError(f"sandbox broke GitHub's contract:\n{listing}"))
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """Remember each sandbox test's outcome (for the coverage check at the session's end)."""
+    report: pytest.TestReport = yield
+    ran = item.config.stash.setdefault(RAN_KEY, {})
+    if report.outcome != "passed":
+        ran[item.nodeid] = "failed" if ran.get(item.nodeid) == "failed" else report.outcome
+    elif report.when == "call":
+        ran.setdefault(item.nodeid, "passed")
+    return report
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    session.config.stash[COLLECTED_KEY] = {
+        item.nodeid: Path(str(item.fspath)).name for item in session.items
+        if Path(str(item.fspath)).resolve().parent == HERE}
+
+
+def uncovered_operations(validated: Counter[tuple[str, str]]) -> list[str]:
+    """Implemented operations no response of which was validated against GitHub's description."""
+    return sorted(f"{m} {p}" for m, p in operations() if validated[(m, p)] == 0)
+
+
+def coverage_verdict(config: pytest.Config) -> tuple[str, list[str]] | None:
+    """After the run: ("skipped", [why]) when coverage says nothing, ("failed", ops) or ("passed", [])."""
+    found = config.stash.get(CONTRACT_KEY, None)
+    if found is None:
+        return None
+    collected = config.stash.get(COLLECTED_KEY, {})
+    ran = config.stash.get(RAN_KEY, {})
+    every_file = {p.name for p in HERE.glob("test_*.py")}
+    if not every_file <= set(collected.values()) or config.getoption("deselect") or config.getoption("keyword") \
+            or config.getoption("markexpr"):
+        return "skipped", ["only part of the sandbox suite ran"]
+    if set(ran) != set(collected) or any(outcome != "passed" for outcome in ran.values()):
+        return "skipped", ["a sandbox test failed or did not run"]
+    missing = uncovered_operations(found.validated_ops)
+    return ("failed", missing) if missing else ("passed", [])
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Coverage of the contract, once the whole sandbox suite passed: every implemented operation
+    answered at least once and was validated. Missing coverage fails the run (no test depends on
+    running last)."""
+    verdict = coverage_verdict(session.config)
+    if verdict is not None and verdict[0] == "failed" and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     found = config.stash.get(CONTRACT_KEY, None)
     if found is None or not found.validated_responses:
@@ -78,6 +116,17 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         f"bodies) validated over "
         f"{len(found.validated_ops)} operations; {sum(found.validated_events.values())} webhook payloads "
         f"validated over {len(found.validated_events)} event/action schemas")
+    verdict = coverage_verdict(config)
+    if verdict is not None:
+        state, lines = verdict
+        if state == "failed":
+            terminalreporter.write_line(
+                f"sandbox contract coverage FAILED: {len(lines)} implemented operation(s) no test exercised, so no "
+                "response of theirs was checked against GitHub's description:", red=True, bold=True)
+            for line in lines:
+                terminalreporter.write_line(f"  - {line}", red=True)
+        else:
+            terminalreporter.write_line(f"sandbox contract coverage: {state}" + (f" ({lines[0]})" if lines else ""))
     if config.getoption("verbose") > 0:
         terminalreporter.write_line("  webhook schemas: " + ", ".join(sorted(found.validated_events)))
 

@@ -1,19 +1,17 @@
 """Hold the sandbox to GitHub's own descriptions: every REST response against the operation's
 schema in @octokit/openapi, every webhook payload against @octokit/webhooks-schemas.
 
-The packages are installed by npm (never vendored); ``MLGATE_OCTOKIT_DIR`` points at the
-``node_modules`` directory that holds them.
+The packages come from npm (never vendored): tests/services.py finds them, or installs them on
+first use, and the ``contract`` fixture (tests/sandbox/conftest.py) builds one Contract per session.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,29 +19,7 @@ import jsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-OPENAPI_REL = "@octokit/openapi/generated/api.github.com.json"
-WEBHOOKS_REL = "@octokit/webhooks-schemas/schema.json"
-EXAMPLES_REL = "@octokit/webhooks-examples/api.github.com/index.json"
-
-
-def octokit_dir() -> Path | None:
-    """Where the npm packages are, or None.  An explicit ``MLGATE_OCTOKIT_DIR`` is the only place
-    looked at, so a wrong setting is reported instead of silently replaced by another copy."""
-    explicit = os.environ.get("MLGATE_OCTOKIT_DIR")
-    candidates = [explicit] if explicit else ["/work/main/node_modules", str(REPO_ROOT / "node_modules")]
-    for cand in candidates:
-        if cand and (Path(cand) / OPENAPI_REL).exists() and (Path(cand) / WEBHOOKS_REL).exists():
-            return Path(cand)
-    return None
-
-
-MISSING_MESSAGE = (
-    "The contract tests need GitHub's official descriptions from npm. Install them with\n"
-    "  npm install --no-save @octokit/openapi @octokit/webhooks-examples @octokit/webhooks-schemas\n"
-    "in the repository root, or set MLGATE_OCTOKIT_DIR to the node_modules directory that has them."
-)
-
+from tests.services import OPENAPI_REL, WEBHOOKS_REL
 
 # GitHub's description leaves out auth and visibility failures on many operations, though any
 # operation can answer them; those are held to the generic ``basic-error`` schema instead.
@@ -274,8 +250,3 @@ def _describe(err: jsonschema.ValidationError) -> str:
         leaf = "/".join(str(p) for p in ctx.absolute_path) or "<root>"
         return f"at {leaf}: {ctx.message[:400]} (under {err.validator} at {path})"
     return f"at {path}: {err.message[:400]}"
-
-
-@lru_cache(maxsize=1)
-def webhook_examples(root: Path) -> list[dict[str, Any]]:
-    return json.loads((root / EXAMPLES_REL).read_text())

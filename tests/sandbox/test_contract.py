@@ -4,6 +4,7 @@ example payloads, and catches a deliberately wrong response or payload."""
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from typing import Any
 
 import jsonschema
@@ -12,7 +13,9 @@ import pytest
 from mlgate.sandbox import render
 from mlgate.sandbox.api import operations
 from mlgate.sandbox.harness import SandboxServer
-from tests.sandbox.contract import FORMATS, Contract, webhook_examples
+from tests.conftest import github_webhook_examples
+from tests.sandbox.conftest import uncovered_operations
+from tests.sandbox.contract import FORMATS, Contract
 
 EMITTED_EVENTS = {"pull_request", "pull_request_review", "issue_comment", "check_run", "check_suite", "status",
                   "push", "deployment", "deployment_status", "installation", "ping"}
@@ -32,7 +35,7 @@ def test_validator_accepts_githubs_own_webhook_examples(contract: Contract) -> N
     other complaint means the validator is off.
     """
     checked = 0
-    for group in webhook_examples(contract.root):
+    for group in github_webhook_examples():
         if group["name"] not in EMITTED_EVENTS:
             continue
         for example in group["examples"]:
@@ -156,3 +159,11 @@ def test_every_discriminator_in_the_description_is_enforced(contract: Contract) 
     walk(contract.spec, "")
     assert found == []
     assert contract.discriminators >= 4  # /user, /users/{username}, /user/{account_id}, contents
+
+
+def test_the_coverage_check_names_every_operation_no_response_of_which_was_validated() -> None:
+    everything = operations()
+    assert len(uncovered_operations(Counter())) == len(everything) > 50
+    one = everything[0]
+    assert f"{one[0]} {one[1]}" not in uncovered_operations(Counter({one: 1}))
+    assert uncovered_operations(Counter(dict.fromkeys(everything, 1))) == []

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from github import Auth, Github, GithubIntegration
 
 from mlgate.sandbox.harness import SandboxServer, WebhookSink, run_git
+
+pytestmark = pytest.mark.e2e  # the whole system end to end: `pytest -m 'not e2e'` leaves it out
 
 
 def test_pygithub_drives_a_pr_from_push_to_merge(server: SandboxServer, sink: WebhookSink, tmp_path: Path) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
@@ -13,6 +11,7 @@ from click.testing import CliRunner
 
 from mlgate.sandbox.cli import sandbox
 from mlgate.sandbox.harness import SandboxServer, run_git
+from tests.conftest import free_port, wait_for_port
 
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:
@@ -31,16 +30,10 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         assert (tmp_path / "clone" / "README.md").exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_cli_help_and_serve(tmp_path: Path) -> None:
     result = CliRunner().invoke(sandbox, ["serve", "--help"])
     assert result.exit_code == 0 and "--data-dir" in result.output and "--user" in result.output
-    port = _free_port()
+    port = free_port()
     code = "from mlgate.sandbox.cli import sandbox; sandbox()"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "serve", "--port", str(port), "--data-dir", str(tmp_path / "d"),
@@ -48,12 +41,8 @@ def test_cli_help_and_serve(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                if requests.get(f"{base}/_sandbox/health", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.05)
+        wait_for_port(port, 30, alive=lambda: proc.poll() is None)
+        assert requests.get(f"{base}/_sandbox/health", timeout=5).ok
         me = requests.get(f"{base}/api/v3/user", headers={"Authorization": "token alice"}, timeout=5)
         assert me.status_code == 200 and me.json()["login"] == "alice"
         assert me.json()["url"] == f"{base}/api/v3/users/alice"
@@ -67,7 +56,7 @@ def test_cli_help_and_serve(tmp_path: Path) -> None:
 def test_queued_deliveries_survive_a_restart(tmp_path: Path) -> None:
     from mlgate.sandbox.harness import WebhookSink
     from mlgate.sandbox.store import Store
-    from mlgate.sandbox.webhooks import Dispatcher
+    from mlgate.sandbox.webhooks import WebhookSender
 
     sink = WebhookSink().start()
     try:
@@ -83,7 +72,7 @@ def test_queued_deliveries_survive_a_restart(tmp_path: Path) -> None:
             store.write_delivery({**row, "url": sink.url, "payload": {"ref": "refs/heads/main"},
                                   "request_headers": {}, "content_type": "json"})
             store.save()
-        dispatcher = Dispatcher(Store(tmp_path / "data"))  # as a restarted server would
+        dispatcher = WebhookSender(Store(tmp_path / "data"))  # as a restarted server would
         assert dispatcher.wait_idle(10)
         assert [d.guid for d in sink.deliveries] == ["g-1"] and sink.deliveries[0].signature_ok("s")
     finally:

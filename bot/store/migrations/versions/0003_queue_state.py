@@ -1,4 +1,4 @@
-"""Merge queue state: one JSON document per repository (bot/queue/machine.py's QueueState), with a version
+"""Merge queue state: one JSON document per repository (bot/queue/model.py's QueueState), with a version
 for optimistic concurrency and the next time the queue needs a Tick.
 
 Revision ID: 0003_queue_state

@@ -1,5 +1,5 @@
 """Pull request heads the bot has seen, with when: what a `/merge` comment approves is the head as
-of the comment (bot/commands/approval.py, bot/store/heads.py).
+of the comment (bot/commands/approval.py, bot/commands/heads.py).
 
 Revision ID: 0004_pull_heads
 Revises: 0003_queue_state

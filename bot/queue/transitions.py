@@ -1,9 +1,10 @@
 """The merge queue as one pure state machine: `step(state, event, now, config) -> (state, actions)`.
 
-No I/O here. The state is plain frozen data (`state_to_json` / `state_from_json` round-trip it
-exactly, so the store persists it and a restarted bot resumes mid-batch); events are what the
-handlers learnt from GitHub; actions are what an executor must do through GitHub. The same inputs
-always give the same outputs, which is what makes the property test and the simulation meaningful.
+No I/O here. The state, events and actions are plain frozen data (model.py; codec.py stores the
+state as JSON, so a restarted bot resumes mid-batch); events are what the handlers learnt from
+GitHub; actions are what the runner must do through GitHub; what the queue says on a PR is worded
+in messages.py. The same inputs always give the same outputs, which is what makes the property
+test and the simulation meaningful.
 
 Semantics (bors-ng, then beyond; docs/merge-queue.md has the full story):
 - `/merge [p=N]` by someone allowed, for the head they approved (both checked by the handler),
@@ -35,475 +36,59 @@ Times (`now`, `*_at`) are seconds since the epoch, floats.
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Any, Union
-
-from mlgate.bot.pr.check_rule import GateState, Judgement, Report, Results, is_gate, judge, latest_per_source
-from mlgate.bot.queue import strategy
-from mlgate.checks.report import md
-
-SCHEMA = "mlgate.queue/v1"
-SUMMARY_CHECK = "mlgate"
-
-# Pull statuses
-IDLE = "idle"  # known (priority/single set) but never queued
-WAITING = "waiting"  # /merge given; review or PR gates pending or failing
-QUEUED = "queued"  # ready, waiting for a build
-TESTING = "testing"  # in the running build of its base
-MERGED = "merged"
-FAILED = "failed"
-CANCELLED = "cancelled"
-ACTIVE = frozenset({WAITING, QUEUED, TESTING})
-FINAL = frozenset({MERGED, FAILED, CANCELLED})
-
-# Build states
-CREATING = "creating"  # CreateStaging emitted, staging SHA not known yet
-RUNNING = "running"  # staging SHA known, waiting for the required checks
-LANDING = "landing"  # all green, FastForward emitted
-
-
-# ---------------------------------------------------------------------------------------------
-# Configuration
-
-
-@dataclass(frozen=True)
-class QueueConfig:
-    """What the queue needs from `merge:` (`from_mlgate`), plus the strategy's knobs.
-
-    `batch_size` is a ceiling: with `adaptive` the batch follows the recent failure rate.
-    `confirm_threshold`: re-run a singled-out PR alone while at least this share of such re-runs
-    came back green (0: always, above 1: never). `pins` and `config_sha256` are what the check rule
-    needs (bot/pr/check_rule.py): who may report each required name, and the config a gate result
-    must have been computed with.
-    """
-
-    branches: tuple[str, ...] = ("main",)
-    method: str = "merge"
-    batch_size: int = 5
-    timeout_minutes: float = 120
-    start_timeout_minutes: float = 15
-    required_checks: tuple[str, ...] = ()
-    delete_branches: bool = False
-    preempt: bool = True
-    adaptive: bool = True
-    confirm_threshold: float = 0.1
-    batch_delay_seconds: float = 0.0  # a fresh batch waits this long for more /merge (bors-ng's batch_delay)
-    pins: tuple[tuple[str, str], ...] = ()  # (required name, the only app that may report it)
-    config_sha256: str | None = None  # "sha256:<hex>" of the base config: what a gate result must carry
-
-    def __post_init__(self) -> None:
-        if self.method not in ("merge", "squash", "rebase"):
-            raise ValueError(f"merge.method must be merge, squash or rebase, not {self.method!r}")
-        if self.batch_size < 1:
-            raise ValueError(f"merge.batch_size must be at least 1, not {self.batch_size}")
-
-    @classmethod
-    def from_mlgate(cls, cfg: Any, **knobs: Any) -> QueueConfig:
-        """From a `mlgate.checks.config.models.MlgateConfig`: required = merge.required_checks + mlgate/<gate>.
-
-        The summary check `mlgate` is left out: it is computed for PR heads, never for staging.
-        Pins: a required check's `app`, and `merge.gate_app` for `mlgate/<gate>` (as on PR heads).
-        Pass `config_sha256` (the config file's hash) as a knob: without it no gate result is trusted.
-        """
-        names: list[str] = []
-        pins: dict[str, str] = {}
-        for item in cfg.merge.required_checks:
-            name = item if isinstance(item, str) else item.name
-            names.append(name)
-            app = None if isinstance(item, str) else getattr(item, "app", None)
-            if app and name not in pins:
-                pins[name] = app
-        names += [f"mlgate/{g}" for g in cfg.configured_gates()]
-        required = tuple(n for n in dict.fromkeys(names) if n != SUMMARY_CHECK)
-        fallback = knobs.pop("gate_app", None)  # the bot's own setting, when the config names none
-        gate_app = getattr(cfg.merge, "gate_app", None) or fallback
-        if gate_app:
-            for name in required:
-                if is_gate(name):
-                    pins.setdefault(name, gate_app)
-        m = cfg.merge
-        return cls(
-            branches=tuple(m.branches),
-            method=m.method,
-            batch_size=m.batch_size,
-            timeout_minutes=m.timeout_minutes,
-            start_timeout_minutes=m.start_timeout_minutes,
-            required_checks=required,
-            delete_branches=m.delete_branches,
-            preempt=m.preempt,
-            pins=tuple(sorted(pins.items())),
-            **{"batch_delay_seconds": m.batch_delay_seconds, "adaptive": m.adaptive,
-               "confirm_threshold": m.confirm_threshold, **knobs},
-        )
-
-    def judge(self, name: str, reports: tuple[Report, ...]) -> Judgement:
-        """The check rule for one required name on a staging/try commit."""
-        return judge(name, reports, pinned_app=dict(self.pins).get(name), config_sha256=self.config_sha256)
-
-
-# ---------------------------------------------------------------------------------------------
-# State (plain data)
-
-
-@dataclass(frozen=True)
-class StagedPull:
-    number: int
-    head_sha: str
-
-
-CheckResult = Report  # one report of a required check on a staging/try SHA (bot/pr/check_rule.py)
-
-
-@dataclass(frozen=True)
-class Pull:
-    """One PR the queue knows. `reason`: why it waits, failed or was cancelled (plain text)."""
-
-    number: int
-    base: str = ""
-    head_sha: str = ""
-    status: str = IDLE
-    priority: int = 0
-    single: bool = False
-    seq: int = 0  # order of /merge: ties in priority go by it
-    queued_at: float = 0.0
-    requested_by: str = ""
-    reason: str = ""
-    landed_sha: str | None = None
-    strikes: int = 0  # red runs that singled it out (the flaky-failure budget)
-    alone_next: bool = False  # conflicted inside a batch: next time it is built alone
-    failed_checks: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Build:
-    """A staging (kind "batch") or try (kind "try") commit and what is known about its checks."""
-
-    id: int
-    kind: str
-    base: str
-    branch: str
-    pulls: tuple[StagedPull, ...]
-    method: str
-    required: tuple[str, ...]
-    requested_at: float
-    state: str = CREATING
-    base_sha: str | None = None
-    sha: str | None = None
-    created_at: float | None = None
-    checks: tuple[CheckResult, ...] = ()
-    confirm: bool = False  # a singled-out PR re-run alone before it is rejected
-    requested_by: str = ""
-
-    @property
-    def numbers(self) -> tuple[int, ...]:
-        return tuple(p.number for p in self.pulls)
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """The red run that made the lane's suspects known-bad: cited when a PR is rejected."""
-
-    build_id: int
-    sha: str
-    numbers: tuple[int, ...]
-    failed: tuple[str, ...]  # "name: conclusion" or a timeout sentence
-    urls: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Lane:
-    """The queue of one base branch: its tip, running build, bisection state and statistics."""
-
-    base: str
-    base_sha: str | None = None
-    build: Build | None = None
-    suspects: tuple[int, ...] = ()  # a group known to hold a broken PR (in test order)
-    evidence: Evidence | None = None
-    recent: tuple[int, ...] = ()  # 1 = a PR was rejected, 0 = landed; newest last
-    confirmations: int = 0
-    flakes: int = 0
-    runs: int = 0  # staging builds that got a verdict
-
-
-@dataclass(frozen=True)
-class QueueState:
-    repo: str
-    pulls: tuple[Pull, ...] = ()
-    lanes: tuple[Lane, ...] = ()
-    tries: tuple[Build, ...] = ()
-    next_id: int = 1
-    next_seq: int = 1
-
-    def pull(self, number: int) -> Pull | None:
-        return next((p for p in self.pulls if p.number == number), None)
-
-    def lane(self, base: str) -> Lane | None:
-        return next((lane for lane in self.lanes if lane.base == base), None)
-
-
-# ---------------------------------------------------------------------------------------------
-# Events (what the handlers learnt)
-
-
-@dataclass(frozen=True)
-class MergeRequested:
-    """`/merge [p=N]` from someone allowed. `gates`: success, pending or failure for the head."""
-
-    number: int
-    base: str
-    head_sha: str
-    user: str
-    priority: int | None = None
-    gates: str = "pending"
-    reasons: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PullGates:
-    """The PR's review and PR-level checks on `head_sha`: success, pending or failure (with reasons)."""
-
-    number: int
-    head_sha: str
-    conclusion: str
-    reasons: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class HeadPushed:
-    number: int
-    head_sha: str
-
-
-@dataclass(frozen=True)
-class PullClosed:
-    number: int
-    merged: bool = False
-
-
-@dataclass(frozen=True)
-class CancelRequested:
-    number: int
-    user: str
-
-
-@dataclass(frozen=True)
-class RetryRequested:
-    number: int
-    user: str
-    head_sha: str
-    base: str
-    gates: str = "pending"
-    reasons: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PriorityChanged:
-    number: int
-    priority: int
-    user: str = ""
-
-
-@dataclass(frozen=True)
-class SingleChanged:
-    number: int
-    on: bool
-    user: str = ""
-
-
-@dataclass(frozen=True)
-class TryRequested:
-    number: int
-    base: str
-    head_sha: str
-    user: str
-
-
-@dataclass(frozen=True)
-class StagingCreated:
-    """The executor built the commit of `build_id`: `sha`, on top of `base_sha`.
-
-    Feed the checks already reported on `sha` right after (CI may be faster than the webhook).
-    """
-
-    build_id: int
-    sha: str
-    base_sha: str
-
-
-@dataclass(frozen=True)
-class StagingFailed:
-    """The commit could not be built: `number` did not merge cleanly, or (None) something else."""
-
-    build_id: int
-    number: int | None
-    reason: str
-
-
-@dataclass(frozen=True)
-class CheckUpdate:
-    """A check run or status on `sha`: who reported it (`kind`, `app`, `report_id`) and, for a gate
-    run, what its results JSON says (`results`, read by the handler). The queue judges them with
-    the check rule, exactly as a PR head is judged."""
-
-    sha: str
-    name: str
-    status: str
-    conclusion: str | None = None
-    url: str | None = None
-    kind: str = "check_run"
-    app: str | None = None
-    report_id: int | None = None
-    results: Results | None = None
-
-
-@dataclass(frozen=True)
-class FastForwardDone:
-    build_id: int
-    sha: str
-
-
-@dataclass(frozen=True)
-class FastForwardRefused:
-    """GitHub refused the non-force update: the base moved (`base_sha` its tip, if known)."""
-
-    build_id: int
-    reason: str = ""
-    base_sha: str | None = None
-
-
-@dataclass(frozen=True)
-class BaseMoved:
-    """A push to a base branch (ours or someone else's)."""
-
-    base: str
-    sha: str
-
-
-@dataclass(frozen=True)
-class Tick:
-    """Time passed: timeouts are checked and idle lanes start builds (also done on every event)."""
-
-
-@dataclass(frozen=True)
-class Resume:
-    """After a restart: re-emit the actions in flight (CreateStaging, FastForward); all idempotent."""
-
-
-Event = (
-    MergeRequested
-    | PullGates
-    | HeadPushed
-    | PullClosed
-    | CancelRequested
-    | RetryRequested
-    | PriorityChanged
-    | SingleChanged
-    | TryRequested
-    | StagingCreated
-    | StagingFailed
-    | CheckUpdate
-    | FastForwardDone
-    | FastForwardRefused
-    | BaseMoved
-    | Tick
-    | Resume
+from dataclasses import replace
+from typing import Any
+
+from mlgate.bot.pr.check_rule import GateState, Judgement, Report, latest_per_source
+from mlgate.bot.queue import messages, strategy
+from mlgate.bot.queue.model import (
+    ACTIVE,
+    CANCELLED,
+    CREATING,
+    FAILED,
+    LANDING,
+    MERGED,
+    QUEUED,
+    RUNNING,
+    TESTING,
+    WAITING,
+    BaseMoved,
+    Build,
+    CancelBuild,
+    CancelRequested,
+    CheckUpdate,
+    Comment,
+    CreateStaging,
+    DeleteBranch,
+    Dequeue,
+    Event,
+    Evidence,
+    FastForward,
+    FastForwardDone,
+    FastForwardRefused,
+    HeadPushed,
+    Lane,
+    MergePull,
+    MergeRequested,
+    PriorityChanged,
+    Pull,
+    PullClosed,
+    PullGates,
+    QueueAction,
+    QueueConfig,
+    QueueState,
+    Resume,
+    RetryRequested,
+    SingleChanged,
+    StagedPull,
+    StagingCreated,
+    StagingFailed,
+    Tick,
+    TryRequested,
+    queue_order,
+    queue_rank,
 )
-
-
-# ---------------------------------------------------------------------------------------------
-# Actions (what the executor must do)
-
-
-@dataclass(frozen=True)
-class CreateStaging:
-    """Build a commit on `base_sha` (None: the current tip) with each PR applied in order, and force
-    `branch` to it; report `StagingCreated` (with the base SHA used) or `StagingFailed`.
-
-    method "merge": one merge commit per PR (parents: the commit so far, the PR head).
-    "squash": one commit per PR, its tree = the merge of the PR head, parent = the commit so far.
-    "rebase": each PR's commits replayed onto the commit so far.
-    Idempotent: doing it twice for one `build_id` must report the same SHA or a new one, never both.
-    """
-
-    repo: str
-    base: str
-    base_sha: str | None
-    branch: str
-    build_id: int
-    pulls: tuple[StagedPull, ...]
-    method: str
-    purpose: str  # "batch" or "try"
-
-
-@dataclass(frozen=True)
-class FastForward:
-    """Move `base` from `from_sha` to `to_sha` WITHOUT force; report Done, or Refused when GitHub
-    refuses (not a fast-forward: the base moved). If the base already is `to_sha`, report Done."""
-
-    repo: str
-    base: str
-    from_sha: str
-    to_sha: str
-    build_id: int
-
-
-@dataclass(frozen=True)
-class MergePull:
-    """The PR's tested version landed in `landed_sha` (already on the base).
-
-    method "merge": GitHub marks the PR merged by itself once the base contains `head_sha`; never
-    call the merge API (it would make a new, untested commit). "squash"/"rebase": close the PR.
-    """
-
-    repo: str
-    number: int
-    head_sha: str
-    landed_sha: str
-    method: str
-
-
-@dataclass(frozen=True)
-class Comment:
-    repo: str
-    number: int
-    body: str
-
-
-@dataclass(frozen=True)
-class DeleteBranch:
-    """Delete the PR's head branch if it still points at `head_sha` (same-repository heads only)."""
-
-    repo: str
-    number: int
-    head_sha: str
-
-
-@dataclass(frozen=True)
-class CancelBuild:
-    """A build was abandoned; the executor may cancel CI runs on `sha` (optional, harmless to skip)."""
-
-    repo: str
-    build_id: int
-    sha: str | None
-    reason: str
-
-
-@dataclass(frozen=True)
-class Dequeue:
-    """A PR left the queue: outcome merged, failed or cancelled (for the store and the report)."""
-
-    repo: str
-    number: int
-    outcome: str
-    reason: str
-
-
-QueueAction = CreateStaging | FastForward | MergePull | Comment | DeleteBranch | CancelBuild | Dequeue
-
+from mlgate.names import staging_branch, try_branch
 
 # ---------------------------------------------------------------------------------------------
 # The transition function
@@ -520,22 +105,6 @@ def step(
     handler(tx, event)
     tx.schedule()
     return tx.freeze(), tuple(tx.actions)
-
-
-def queue_order(state: QueueState, base: str) -> tuple[Pull, ...]:
-    """Active PRs of `base` in the order they will be tested: running build, suspects, ready, waiting."""
-    lane = state.lane(base) or Lane(base)
-    pulls = {p.number: p for p in state.pulls if p.base == base and p.status in ACTIVE}
-    order: list[int] = list(lane.build.numbers) if lane.build and lane.build.kind == "batch" else []
-    order += [n for n in lane.suspects if n not in order]
-    ready = sorted((p for p in pulls.values() if p.status == QUEUED and p.number not in order), key=_rank)
-    order += [p.number for p in ready]
-    order += [p.number for p in sorted(pulls.values(), key=_rank) if p.status == WAITING]
-    return tuple(pulls[n] for n in order if n in pulls)
-
-
-def _rank(p: Pull) -> tuple[int, int]:
-    return (-p.priority, p.seq)
 
 
 class _Tx:
@@ -590,15 +159,10 @@ class _Tx:
     def refuse(self, number: int, base: str, what: str) -> bool:
         """Say why the queue cannot take this PR (True) or return False."""
         if base not in self.cfg.branches:
-            allowed = ", ".join(md(b) for b in self.cfg.branches) or "none"
-            self.comment(number, f"{what}: the base branch {md(base)} is not in `merge.branches` ({allowed}).")
+            self.comment(number, messages.base_not_allowed(what, base, self.cfg.branches))
             return True
         if not self.cfg.required_checks:
-            self.comment(
-                number,
-                f"{what}: no required checks are configured (`merge.required_checks` and the gate sections of "
-                ".github/mlgate.yml are empty), so a staging commit could not be tested. Nothing was queued.",
-            )
+            self.comment(number, messages.no_required_checks(what))
             return True
         return False
 
@@ -627,29 +191,22 @@ class _Tx:
     def gates(self, number: int, conclusion: str, reasons: tuple[str, ...], announce: str | None = None) -> None:
         """Move between WAITING and QUEUED on the PR gates' verdict; speak on changes only."""
         pull = self.pulls[number]
-        why = "; ".join(reasons)
         if self.landing(pull):
             return  # its tested version is being fast-forwarded: too late to change anything
         if conclusion == "success":
             if pull.status == WAITING:
                 self.set(number, status=QUEUED, reason="")
                 position = [p.number for p in queue_order(self.freeze(), pull.base)].index(number) + 1
-                prio = f", priority {pull.priority}" if pull.priority else ""
-                self.comment(number, f"{announce or 'Ready'}: queued for {md(pull.base)} at position {position}"
-                                     f"{prio}. It lands once the merged result passes every required check.")
+                self.comment(number, messages.queued(announce, pull.base, position, pull.priority))
             return
-        text = (f"waiting for {why}" if why else "waiting for the PR's gates") if conclusion == "pending" else (
-            f"blocked: {why}" if why else "blocked: a PR gate failed")
+        text = messages.gates_reason(conclusion, reasons)
         if pull.status == TESTING:
             self.abort_build(self.lane(pull.base), f"the gates of #{number} no longer pass")
         if pull.status in (QUEUED, TESTING):
             self.drop_suspect(pull.base, number)
         if pull.status in ACTIVE and (pull.reason != text or announce):
             self.set(number, status=WAITING, reason=text)
-            lead = f"{announce}: not queued yet" if announce else "Left the ready queue"
-            tail = "it is queued as soon as they pass" if conclusion == "pending" else (
-                "it is queued once they pass; fix them or `/cancel`")
-            self.comment(number, f"{lead}, {md(text)}; {tail}.")
+            self.comment(number, messages.not_ready(announce, text, conclusion))
 
     def finish(self, number: int, status: str, reason: str, body: str | None) -> None:
         """A PR leaves the queue (cancelled or failed); its build, suspects and try are dropped."""
@@ -701,7 +258,7 @@ class _Tx:
         lane = self.lane(base)
         busy = set(lane.suspects) | set(lane.build.numbers if lane.build else ())
         pool = [p for p in self.pulls.values() if p.base == base and p.status == QUEUED and p.number not in busy]
-        return sorted(pool, key=_rank)
+        return sorted(pool, key=queue_rank)
 
     def preempt(self, base: str) -> None:
         """A ready PR above every PR the lane is busy with (the running build AND the suspects it
@@ -762,7 +319,7 @@ class _Tx:
             id=self.new_id(),
             kind="batch",
             base=base,
-            branch=f"mlgate/staging/{base}",
+            branch=staging_branch(base),
             pulls=staged,
             method=self.cfg.method,
             required=self.cfg.required_checks,
@@ -804,15 +361,11 @@ class _Tx:
                 recent.append(0)
                 self.actions.append(MergePull(self.repo, staged.number, staged.head_sha, sha, build.method))
                 self.actions.append(Dequeue(self.repo, staged.number, MERGED, f"landed in {sha}"))
-                self.comment(staged.number, _landed_text(build, sha, self.cfg))
+                self.comment(staged.number, messages.landed(build, sha, _judged(build, self.cfg)))
                 if self.cfg.delete_branches:
                     self.actions.append(DeleteBranch(self.repo, staged.number, staged.head_sha))
             else:  # pushed or closed while the fast-forward was in flight
-                self.comment(
-                    staged.number,
-                    f"The version {staged.head_sha[:12]} that was tested landed on {md(build.base)} in {sha}; "
-                    "commits pushed after it did not.",
-                )
+                self.comment(staged.number, messages.landed_without_later_commits(staged.head_sha, build.base, sha))
         suspects, evidence = lane.suspects, lane.evidence
         confirmations, flakes = lane.confirmations, lane.flakes
         if build.confirm:
@@ -851,26 +404,10 @@ class _Tx:
         )
 
     def reject(self, lane: Lane, number: int) -> None:
-        pull = self.pulls[number]
         ev = lane.evidence
-        failed = ev.failed if ev else ()
-        where = f" on staging {ev.sha[:12]}" if ev and ev.sha else ""
-        checks = "; ".join(failed) or "a required check"
-        if ev and ev.numbers == (number,):
-            how = "It failed when tested alone"
-        elif ev:
-            others = ", ".join(f"#{n}" for n in ev.numbers if n != number)
-            how = (f"It was singled out by bisection: the batch with {others} failed, and every other PR of that "
-                   "batch passed without it")
-        else:
-            how = "It failed"
-        if pull.strikes >= 2:
-            how += ", and again when re-run alone"
-        links = "".join(f"\n- {md(u)}" for u in ev.urls) if ev and ev.urls else ""
-        body = (f"Removed from the merge queue: {md(checks)}{where}. {how}. Fix it and comment `/merge` again, "
-                f"or `/retry` if the failure was flaky.{links}")
-        self.finish(number, FAILED, f"failed: {checks}{where}", body)
-        self.set(number, failed_checks=failed)
+        reason, body = messages.rejection(number, self.pulls[number].strikes, ev)
+        self.finish(number, FAILED, reason, body)
+        self.set(number, failed_checks=ev.failed if ev else ())
         lane = self.lane(lane.base)
         self.lanes[lane.base] = replace(
             lane, suspects=(), evidence=None, recent=(*lane.recent, 1)[-strategy.WINDOW:]
@@ -879,14 +416,7 @@ class _Tx:
     def try_done(self, build: Build, verdict: str, failed: tuple[str, ...], urls: tuple[str, ...]) -> None:
         number = build.pulls[0].number
         self.tries.pop(number, None)
-        judged = _judged(build, self.cfg)
-        lines = [f"- {_check_line(n, j).replace(' ', ': ', 1)}" for n, j in judged.items()
-                 if j.state != GateState.MISSING]
-        lines += [f"- {md(f)}" for f in failed if not any(f.startswith(n + ":") for n, j in judged.items()
-                                                          if j.state != GateState.MISSING)]
-        head = "passed" if verdict == "green" else "failed"
-        self.comment(number, f"Try build {head} on {md(build.branch)} ({build.sha}), {md(build.base)} at "
-                             f"{build.base_sha}. Nothing was landed.\n" + "\n".join(lines))
+        self.comment(number, messages.try_result(build, verdict == "green", failed, _judged(build, self.cfg)))
 
     # --- timeouts ------------------------------------------------------------------------------
     def check_timeouts(self, base: str) -> None:
@@ -919,17 +449,9 @@ class _Tx:
         missing = [n for n in build.required if judged[n].state == GateState.MISSING]
         running = [n for n in build.required if judged[n].state == GateState.PENDING]
         if missing and waited >= self.cfg.start_timeout_minutes * 60:
-            return tuple(
-                f"{n} was not started within {self.cfg.start_timeout_minutes:g} minutes "
-                "(merge.start_timeout_minutes); check that CI runs on the staging branch and uses exactly this name"
-                + "".join(f"; {note}" for note in judged[n].notes)  # e.g. a report from an app not pinned
-                for n in missing
-            )
+            return tuple(messages.not_started(n, self.cfg.start_timeout_minutes, judged[n].notes) for n in missing)
         if (missing or running) and waited >= self.cfg.timeout_minutes * 60:
-            return tuple(
-                f"{n} did not finish within {self.cfg.timeout_minutes:g} minutes (merge.timeout_minutes)"
-                for n in missing + running
-            )
+            return tuple(messages.not_finished(n, self.cfg.timeout_minutes) for n in missing + running)
         return ()
 
 
@@ -977,13 +499,6 @@ def _verdict(build: Build, cfg: QueueConfig) -> tuple[str, tuple[str, ...], tupl
     return "pending", (), ()
 
 
-def _check_line(name: str, j: Judgement) -> str:
-    """"name conclusion" for a comment (user text escaped)."""
-    if j.passed and j.deciding is not None:
-        return f"{md(name)} {md(j.deciding.conclusion or 'success')}"
-    return f"{md(name)} {md(j.reason or j.state.value)}"
-
-
 def _create(repo: str, build: Build) -> CreateStaging:
     return CreateStaging(repo, build.base, build.base_sha, build.branch, build.id, build.pulls, build.method,
                          build.kind)
@@ -992,15 +507,6 @@ def _create(repo: str, build: Build) -> CreateStaging:
 def _ff(repo: str, build: Build) -> FastForward:
     assert build.base_sha is not None and build.sha is not None
     return FastForward(repo, build.base, build.base_sha, build.sha, build.id)
-
-
-def _landed_text(build: Build, sha: str, cfg: QueueConfig) -> str:
-    checks = ", ".join(_check_line(n, j) for n, j in _judged(build, cfg).items())
-    others = [f"#{n}" for n in build.numbers]
-    batch = f" in a batch with {', '.join(others)}" if len(others) > 1 else ""
-    how = {"merge": "merged", "squash": "squashed", "rebase": "rebased"}[build.method]
-    return (f"Landed on {md(build.base)} in {sha} ({how}{batch}). That exact commit passed every required check: "
-            f"{checks}.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1012,10 +518,10 @@ def _on_merge(tx: _Tx, e: MergeRequested) -> None:
     if pull and pull.status in ACTIVE and pull.head_sha == e.head_sha:
         if e.priority is not None and e.priority != pull.priority:
             tx.set(e.number, priority=e.priority)
-        tx.comment(e.number, f"Already in the merge queue ({pull.status}).")
+        tx.comment(e.number, messages.already_queued(pull.status))
         return
     if pull and pull.status == MERGED and pull.head_sha == e.head_sha:
-        tx.comment(e.number, f"Already landed in {pull.landed_sha}.")
+        tx.comment(e.number, messages.already_landed(pull.landed_sha))
         return
     if tx.refuse(e.number, e.base, "Not queued"):
         return
@@ -1035,10 +541,8 @@ def _on_push(tx: _Tx, e: HeadPushed) -> None:
     if pull and pull.head_sha != e.head_sha:
         tx.tries.pop(e.number, None)
         if pull.status in ACTIVE:
-            reason = f"new commits were pushed ({e.head_sha[:12]})"
-            tx.finish(e.number, CANCELLED, reason,
-                      f"Removed from the merge queue: {reason}; approvals and gates were for "
-                      f"{pull.head_sha[:12]}. Comment `/merge` again when the new head is ready.")
+            reason = messages.pushed_reason(e.head_sha)
+            tx.finish(e.number, CANCELLED, reason, messages.pushed(reason, pull.head_sha))
         tx.set(e.number, head_sha=e.head_sha)
 
 
@@ -1056,18 +560,18 @@ def _on_cancel(tx: _Tx, e: CancelRequested) -> None:
     if try_build:
         tx.actions.append(CancelBuild(tx.repo, try_build.id, try_build.sha, f"/cancel by {e.user}"))
     if pull and pull.status in ACTIVE:
-        tx.finish(e.number, CANCELLED, f"/cancel by {e.user}", f"Removed from the merge queue by {md('@' + e.user)}.")
+        tx.finish(e.number, CANCELLED, f"/cancel by {e.user}", messages.cancelled_by(e.user))
     elif not try_build:
-        tx.comment(e.number, "Nothing to cancel: this PR is not in the merge queue.")
+        tx.comment(e.number, messages.NOTHING_TO_CANCEL)
 
 
 def _on_retry(tx: _Tx, e: RetryRequested) -> None:
     pull = tx.pulls.get(e.number)
     if pull and pull.status in ACTIVE:
-        tx.comment(e.number, f"Already in the merge queue ({pull.status}).")
+        tx.comment(e.number, messages.already_queued(pull.status))
         return
     if pull is None or pull.status not in (FAILED, CANCELLED):
-        tx.comment(e.number, "Nothing to retry: this PR has not failed in the merge queue; use `/merge`.")
+        tx.comment(e.number, messages.NOTHING_TO_RETRY)
         return
     if tx.refuse(e.number, e.base, "Not re-queued"):
         return
@@ -1078,7 +582,7 @@ def _on_priority(tx: _Tx, e: PriorityChanged) -> None:
     pull = tx.pulls.get(e.number) or Pull(e.number)
     tx.pulls[e.number] = replace(pull, priority=e.priority)
     if pull.status not in ACTIVE:
-        tx.comment(e.number, f"Priority set to {e.priority}; it applies when the PR is queued with `/merge`.")
+        tx.comment(e.number, messages.priority_set(e.priority))
 
 
 def _on_single(tx: _Tx, e: SingleChanged) -> None:
@@ -1101,7 +605,7 @@ def _on_try(tx: _Tx, e: TryRequested) -> None:
         id=tx.new_id(),
         kind="try",
         base=e.base,
-        branch=f"mlgate/try/{e.number}",
+        branch=try_branch(e.number),
         pulls=(StagedPull(e.number, e.head_sha),),
         method=tx.cfg.method,
         required=tx.cfg.required_checks,
@@ -1110,8 +614,7 @@ def _on_try(tx: _Tx, e: TryRequested) -> None:
     )
     tx.tries[e.number] = build
     tx.actions.append(_create(tx.repo, build))
-    tx.comment(e.number, f"Trying {e.head_sha[:12]} merged into {md(e.base)} on {md(build.branch)}; "
-                         "nothing will land.")
+    tx.comment(e.number, messages.trying(e.head_sha, e.base, build.branch))
 
 
 def _on_created(tx: _Tx, e: StagingCreated) -> None:
@@ -1120,9 +623,9 @@ def _on_created(tx: _Tx, e: StagingCreated) -> None:
         build = replace(lane.build, sha=e.sha, base_sha=e.base_sha, created_at=tx.now, state=RUNNING)
         tx.lanes[lane.base] = replace(lane, build=build, base_sha=e.base_sha)
         return
-    build = tx.try_of_build(e.build_id)
-    if build and build.state == CREATING:
-        tx.tries[build.pulls[0].number] = replace(build, sha=e.sha, base_sha=e.base_sha, created_at=tx.now,
+    tried = tx.try_of_build(e.build_id)
+    if tried and tried.state == CREATING:
+        tx.tries[tried.pulls[0].number] = replace(tried, sha=e.sha, base_sha=e.base_sha, created_at=tx.now,
                                                   state=RUNNING)
 
 
@@ -1131,7 +634,7 @@ def _on_staging_failed(tx: _Tx, e: StagingFailed) -> None:
     if build:
         number = build.pulls[0].number
         tx.tries.pop(number)
-        tx.comment(number, f"The try build could not be created: {md(e.reason)}.")
+        tx.comment(number, messages.try_not_created(e.reason))
         return
     lane = tx.lane_of_build(e.build_id)
     if not lane or not lane.build or lane.build.state != CREATING:
@@ -1140,10 +643,8 @@ def _on_staging_failed(tx: _Tx, e: StagingFailed) -> None:
     if e.number is not None and e.number in build.numbers:
         if len(build.numbers) == 1:
             tx.abort_build(lane, "merge conflict")
-            reason = f"does not merge cleanly into {build.base}: {e.reason}"
-            tx.finish(e.number, FAILED, reason,
-                      f"Removed from the merge queue: it {md(reason)}. Rebase or merge {md(build.base)} into it, "
-                      "then comment `/merge` again.")
+            reason = messages.conflict_reason(build.base, e.reason)
+            tx.finish(e.number, FAILED, reason, messages.conflict(reason, build.base))
             return
         tx.set(e.number, alone_next=True)  # it may conflict with a batch-mate, not the base: try alone
     tx.abort_build(lane, f"the staging commit could not be built: {e.reason}")
@@ -1247,78 +748,3 @@ _HANDLERS: dict[type, Any] = {
     Tick: _on_tick,
     Resume: _on_resume,
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# Serialisation: the store keeps the state as JSON and a restart resumes from it
-
-
-def state_to_json(state: QueueState) -> dict[str, Any]:
-    """A JSON-ready dict (`schema` tagged); `state_from_json` gives back an equal state."""
-    return {"schema": SCHEMA, "state": _encode(state)}
-
-
-def state_from_json(data: Mapping[str, Any]) -> QueueState:
-    """Rebuild a state; raises ValueError naming what is wrong with a foreign or damaged document."""
-    if not isinstance(data, Mapping):
-        raise ValueError(f"queue state must be an object, got {type(data).__name__}")
-    if data.get("schema") != SCHEMA:
-        raise ValueError(f"queue state schema is {data.get('schema')!r}, expected {SCHEMA!r}")
-    try:
-        return _decode(QueueState, data.get("state"), "state")
-    except (TypeError, KeyError) as exc:
-        raise ValueError(f"queue state is malformed: {exc}") from exc
-
-
-def _encode(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple):
-        return [_encode(v) for v in value]
-    return value
-
-
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _decode(tp: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _decode(inner[0], value, where)
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise ValueError(f"{where} must be a list, got {type(value).__name__}")
-        (item, _) = typing.get_args(tp)
-        return tuple(_decode(item, v, f"{where}[{i}]") for i, v in enumerate(value))
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, Mapping):
-            raise ValueError(f"{where} must be an object, got {type(value).__name__}")
-        hints = _HINTS.get(tp) or _HINTS.setdefault(tp, typing.get_type_hints(tp))
-        names = {f.name for f in dataclasses.fields(tp)}
-        unknown = sorted(set(value) - names)
-        if unknown:
-            raise ValueError(f"{where} has unknown field {unknown[0]!r}")
-        kwargs = {k: _decode(hints[k], v, f"{where}.{k}") for k, v in value.items()}
-        return tp(**kwargs)
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{where} must be a number, got {value!r}")
-        return float(value)
-    if tp in (int, str, bool):
-        if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
-            raise ValueError(f"{where} must be {tp.__name__}, got {value!r}")
-        return value
-    raise TypeError(f"cannot decode {tp!r} at {where}")
-
-
-def outcome_counts(state: QueueState) -> dict[str, int]:
-    """How many PRs are in each status (for dashboards and the simulation)."""
-    counts: dict[str, int] = {}
-    for p in state.pulls:
-        counts[p.status] = counts.get(p.status, 0) + 1
-    return counts
-

@@ -1,0 +1,159 @@
+"""What the merge queue says on a PR, and the reasons it keeps. Pure text, user input escaped.
+
+`transitions.py` decides what happens and calls one of these for the words, so the wording can
+change without touching a rule, and a rule without touching the wording. Every user-controlled
+string (branch names, check names, reasons from GitHub, logins) goes through `md`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from mlgate.bot.pr.check_rule import GateState, Judgement
+from mlgate.bot.queue.model import Build, Evidence
+from mlgate.checks.report import md
+
+_METHOD_VERBS = {"merge": "merged", "squash": "squashed", "rebase": "rebased"}
+
+
+# --- entering the queue ---------------------------------------------------------------------------
+def base_not_allowed(what: str, base: str, branches: Sequence[str]) -> str:
+    allowed = ", ".join(md(b) for b in branches) or "none"
+    return f"{what}: the base branch {md(base)} is not in `merge.branches` ({allowed})."
+
+
+def no_required_checks(what: str) -> str:
+    return (f"{what}: no required checks are configured (`merge.required_checks` and the gate sections of "
+            ".github/mlgate.yml are empty), so a staging commit could not be tested. Nothing was queued.")
+
+
+def queued(announce: str | None, base: str, position: int, priority: int) -> str:
+    prio = f", priority {priority}" if priority else ""
+    return (f"{announce or 'Ready'}: queued for {md(base)} at position {position}"
+            f"{prio}. It lands once the merged result passes every required check.")
+
+
+def gates_reason(conclusion: str, reasons: Sequence[str]) -> str:
+    """Why a PR waits (pending gates) or is blocked (failed gates): kept as the PR's reason."""
+    why = "; ".join(reasons)
+    if conclusion == "pending":
+        return f"waiting for {why}" if why else "waiting for the PR's gates"
+    return f"blocked: {why}" if why else "blocked: a PR gate failed"
+
+
+def not_ready(announce: str | None, reason: str, conclusion: str) -> str:
+    lead = f"{announce}: not queued yet" if announce else "Left the ready queue"
+    tail = "it is queued as soon as they pass" if conclusion == "pending" else (
+        "it is queued once they pass; fix them or `/cancel`")
+    return f"{lead}, {md(reason)}; {tail}."
+
+
+def already_queued(status: str) -> str:
+    return f"Already in the merge queue ({status})."
+
+
+def already_landed(sha: str | None) -> str:
+    return f"Already landed in {sha}."
+
+
+def priority_set(priority: int) -> str:
+    return f"Priority set to {priority}; it applies when the PR is queued with `/merge`."
+
+
+NOTHING_TO_CANCEL = "Nothing to cancel: this PR is not in the merge queue."
+NOTHING_TO_RETRY = "Nothing to retry: this PR has not failed in the merge queue; use `/merge`."
+
+
+# --- leaving it -------------------------------------------------------------------------------------
+def pushed_reason(head_sha: str) -> str:
+    return f"new commits were pushed ({head_sha[:12]})"
+
+
+def pushed(reason: str, approved_sha: str) -> str:
+    return (f"Removed from the merge queue: {reason}; approvals and gates were for "
+            f"{approved_sha[:12]}. Comment `/merge` again when the new head is ready.")
+
+
+def cancelled_by(user: str) -> str:
+    return f"Removed from the merge queue by {md('@' + user)}."
+
+
+def conflict_reason(base: str, reason: str) -> str:
+    return f"does not merge cleanly into {base}: {reason}"
+
+
+def conflict(reason: str, base: str) -> str:
+    return (f"Removed from the merge queue: it {md(reason)}. Rebase or merge {md(base)} into it, "
+            "then comment `/merge` again.")
+
+
+def rejection(number: int, strikes: int, evidence: Evidence | None) -> tuple[str, str]:
+    """(the PR's reason, the comment) when a PR is removed for failing its checks."""
+    ev = evidence
+    failed = ev.failed if ev else ()
+    where = f" on staging {ev.sha[:12]}" if ev and ev.sha else ""
+    checks = "; ".join(failed) or "a required check"
+    if ev and ev.numbers == (number,):
+        how = "It failed when tested alone"
+    elif ev:
+        others = ", ".join(f"#{n}" for n in ev.numbers if n != number)
+        how = (f"It was singled out by bisection: the batch with {others} failed, and every other PR of that "
+               "batch passed without it")
+    else:
+        how = "It failed"
+    if strikes >= 2:
+        how += ", and again when re-run alone"
+    links = "".join(f"\n- {md(u)}" for u in ev.urls) if ev and ev.urls else ""
+    body = (f"Removed from the merge queue: {md(checks)}{where}. {how}. Fix it and comment `/merge` again, "
+            f"or `/retry` if the failure was flaky.{links}")
+    return f"failed: {checks}{where}", body
+
+
+# --- landing ------------------------------------------------------------------------------------------
+def check_line(name: str, j: Judgement) -> str:
+    """"name conclusion" for a comment (user text escaped)."""
+    if j.passed and j.deciding is not None:
+        return f"{md(name)} {md(j.deciding.conclusion or 'success')}"
+    return f"{md(name)} {md(j.reason or j.state.value)}"
+
+
+def landed(build: Build, sha: str, judged: Mapping[str, Judgement]) -> str:
+    checks = ", ".join(check_line(n, j) for n, j in judged.items())
+    others = [f"#{n}" for n in build.numbers]
+    batch = f" in a batch with {', '.join(others)}" if len(others) > 1 else ""
+    return (f"Landed on {md(build.base)} in {sha} ({_METHOD_VERBS[build.method]}{batch}). That exact commit passed "
+            f"every required check: {checks}.")
+
+
+def landed_without_later_commits(tested_sha: str, base: str, sha: str) -> str:
+    return (f"The version {tested_sha[:12]} that was tested landed on {md(base)} in {sha}; "
+            "commits pushed after it did not.")
+
+
+# --- try builds ----------------------------------------------------------------------------------------
+def trying(head_sha: str, base: str, branch: str) -> str:
+    return f"Trying {head_sha[:12]} merged into {md(base)} on {md(branch)}; nothing will land."
+
+
+def try_not_created(reason: str) -> str:
+    return f"The try build could not be created: {md(reason)}."
+
+
+def try_result(build: Build, green: bool, failed: Iterable[str], judged: Mapping[str, Judgement]) -> str:
+    shown = {n: j for n, j in judged.items() if j.state != GateState.MISSING}
+    lines = [f"- {check_line(n, j).replace(' ', ': ', 1)}" for n, j in shown.items()]
+    lines += [f"- {md(f)}" for f in failed if not any(f.startswith(n + ":") for n in shown)]
+    head = "passed" if green else "failed"
+    return (f"Try build {head} on {md(build.branch)} ({build.sha}), {md(build.base)} at "
+            f"{build.base_sha}. Nothing was landed.\n" + "\n".join(lines))
+
+
+# --- why a build failed without a red check ---------------------------------------------------------------
+def not_started(name: str, minutes: float, notes: Iterable[str]) -> str:
+    return (f"{name} was not started within {minutes:g} minutes "
+            "(merge.start_timeout_minutes); check that CI runs on the staging branch and uses exactly this name"
+            + "".join(f"; {note}" for note in notes))  # e.g. a report from an app not pinned
+
+
+def not_finished(name: str, minutes: float) -> str:
+    return f"{name} did not finish within {minutes:g} minutes (merge.timeout_minutes)"

@@ -1,0 +1,513 @@
+"""The merge queue's plain data: its configuration, state, events and actions. No behaviour but queries.
+
+Everything is a frozen dataclass, so a state can be compared, hashed into a test's expectations
+and stored as JSON (`mlgate.bot.queue.codec`). `transitions.step` turns (state, event) into
+(state, actions); the handlers make events from what GitHub tells them, and the runner carries
+out the actions (bot/queue/runner.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypedDict
+
+from mlgate.bot.pr.check_rule import Judgement, Report, Results, is_gate, judge
+from mlgate.checks.config.models import MlgateConfig
+from mlgate.names import GATE_PREFIX, SUMMARY_CHECK
+
+# Pull statuses
+IDLE = "idle"  # known (priority/single set) but never queued
+WAITING = "waiting"  # /merge given; review or PR gates pending or failing
+QUEUED = "queued"  # ready, waiting for a build
+TESTING = "testing"  # in the running build of its base
+MERGED = "merged"
+FAILED = "failed"
+CANCELLED = "cancelled"
+ACTIVE = frozenset({WAITING, QUEUED, TESTING})
+FINAL = frozenset({MERGED, FAILED, CANCELLED})
+
+# Build states
+CREATING = "creating"  # CreateStaging emitted, staging SHA not known yet
+RUNNING = "running"  # staging SHA known, waiting for the required checks
+LANDING = "landing"  # all green, FastForward emitted
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration
+
+
+class QueueKnobs(TypedDict, total=False):
+    """Settings of `merge:` the bot may override for every repository (tests, the demo and the
+    benchmark shorten the batch delay)."""
+
+    batch_delay_seconds: float
+    adaptive: bool
+    confirm_threshold: float
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """What the queue needs from `merge:` (`from_mlgate`), plus the strategy's knobs.
+
+    `batch_size` is a ceiling: with `adaptive` the batch follows the recent failure rate.
+    `confirm_threshold`: re-run a singled-out PR alone while at least this share of such re-runs
+    came back green (0: always, above 1: never). `pins` and `config_sha256` are what the check rule
+    needs (bot/pr/check_rule.py): who may report each required name, and the config a gate result
+    must have been computed with.
+    """
+
+    branches: tuple[str, ...] = ("main",)
+    method: str = "merge"
+    batch_size: int = 5
+    timeout_minutes: float = 120
+    start_timeout_minutes: float = 15
+    required_checks: tuple[str, ...] = ()
+    delete_branches: bool = False
+    preempt: bool = True
+    adaptive: bool = True
+    confirm_threshold: float = 0.1
+    batch_delay_seconds: float = 0.0  # a fresh batch waits this long for more /merge (bors-ng's batch_delay)
+    pins: tuple[tuple[str, str], ...] = ()  # (required name, the only app that may report it)
+    config_sha256: str | None = None  # "sha256:<hex>" of the base config: what a gate result must carry
+
+    def __post_init__(self) -> None:
+        if self.method not in ("merge", "squash", "rebase"):
+            raise ValueError(f"merge.method must be merge, squash or rebase, not {self.method!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"merge.batch_size must be at least 1, not {self.batch_size}")
+
+    @classmethod
+    def from_mlgate(cls, cfg: MlgateConfig, *, config_sha256: str | None = None, gate_app: str | None = None,
+                    knobs: QueueKnobs | None = None) -> QueueConfig:
+        """From a `mlgate.checks.config.models.MlgateConfig`: required = merge.required_checks + mlgate/<gate>.
+
+        The summary check `mlgate` is left out: it is computed for PR heads, never for staging.
+        Pins: a required check's `app`, and `merge.gate_app` for `mlgate/<gate>` (as on PR heads),
+        else `gate_app` (the bot's own setting). Pass `config_sha256` (the config file's hash):
+        without it no gate result is trusted. `knobs` override the strategy's settings of `merge:`.
+        """
+        names: list[str] = []
+        pins: dict[str, str] = {}
+        for item in cfg.merge.required_checks:
+            name = item if isinstance(item, str) else item.name
+            names.append(name)
+            app = None if isinstance(item, str) else item.app
+            if app and name not in pins:
+                pins[name] = app
+        names += [f"{GATE_PREFIX}{g}" for g in cfg.configured_gates()]
+        required = tuple(n for n in dict.fromkeys(names) if n != SUMMARY_CHECK)
+        pinned_gates = cfg.merge.gate_app or gate_app
+        if pinned_gates:
+            for name in required:
+                if is_gate(name):
+                    pins.setdefault(name, pinned_gates)
+        m = cfg.merge
+        knobs = knobs or {}
+        return cls(
+            branches=tuple(m.branches),
+            method=m.method,
+            batch_size=m.batch_size,
+            timeout_minutes=m.timeout_minutes,
+            start_timeout_minutes=m.start_timeout_minutes,
+            required_checks=required,
+            delete_branches=m.delete_branches,
+            preempt=m.preempt,
+            pins=tuple(sorted(pins.items())),
+            config_sha256=config_sha256,
+            batch_delay_seconds=knobs.get("batch_delay_seconds", m.batch_delay_seconds),
+            adaptive=knobs.get("adaptive", m.adaptive),
+            confirm_threshold=knobs.get("confirm_threshold", m.confirm_threshold),
+        )
+
+    def judge(self, name: str, reports: tuple[Report, ...]) -> Judgement:
+        """The check rule for one required name on a staging/try commit."""
+        return judge(name, reports, pinned_app=dict(self.pins).get(name), config_sha256=self.config_sha256)
+
+
+# ---------------------------------------------------------------------------------------------
+# State (plain data)
+
+
+@dataclass(frozen=True)
+class StagedPull:
+    number: int
+    head_sha: str
+
+
+CheckResult = Report  # one report of a required check on a staging/try SHA (bot/pr/check_rule.py)
+
+
+@dataclass(frozen=True)
+class Pull:
+    """One PR the queue knows. `reason`: why it waits, failed or was cancelled (plain text)."""
+
+    number: int
+    base: str = ""
+    head_sha: str = ""
+    status: str = IDLE
+    priority: int = 0
+    single: bool = False
+    seq: int = 0  # order of /merge: ties in priority go by it
+    queued_at: float = 0.0
+    requested_by: str = ""
+    reason: str = ""
+    landed_sha: str | None = None
+    strikes: int = 0  # red runs that singled it out (the flaky-failure budget)
+    alone_next: bool = False  # conflicted inside a batch: next time it is built alone
+    failed_checks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Build:
+    """A staging (kind "batch") or try (kind "try") commit and what is known about its checks."""
+
+    id: int
+    kind: str
+    base: str
+    branch: str
+    pulls: tuple[StagedPull, ...]
+    method: str
+    required: tuple[str, ...]
+    requested_at: float
+    state: str = CREATING
+    base_sha: str | None = None
+    sha: str | None = None
+    created_at: float | None = None
+    checks: tuple[CheckResult, ...] = ()
+    confirm: bool = False  # a singled-out PR re-run alone before it is rejected
+    requested_by: str = ""
+
+    @property
+    def numbers(self) -> tuple[int, ...]:
+        return tuple(p.number for p in self.pulls)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The red run that made the lane's suspects known-bad: cited when a PR is rejected."""
+
+    build_id: int
+    sha: str
+    numbers: tuple[int, ...]
+    failed: tuple[str, ...]  # "name: conclusion" or a timeout sentence
+    urls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Lane:
+    """The queue of one base branch: its tip, running build, bisection state and statistics."""
+
+    base: str
+    base_sha: str | None = None
+    build: Build | None = None
+    suspects: tuple[int, ...] = ()  # a group known to hold a broken PR (in test order)
+    evidence: Evidence | None = None
+    recent: tuple[int, ...] = ()  # 1 = a PR was rejected, 0 = landed; newest last
+    confirmations: int = 0
+    flakes: int = 0
+    runs: int = 0  # staging builds that got a verdict
+
+
+@dataclass(frozen=True)
+class QueueState:
+    repo: str
+    pulls: tuple[Pull, ...] = ()
+    lanes: tuple[Lane, ...] = ()
+    tries: tuple[Build, ...] = ()
+    next_id: int = 1
+    next_seq: int = 1
+
+    def pull(self, number: int) -> Pull | None:
+        return next((p for p in self.pulls if p.number == number), None)
+
+    def lane(self, base: str) -> Lane | None:
+        return next((lane for lane in self.lanes if lane.base == base), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Events (what the handlers learnt)
+
+
+@dataclass(frozen=True)
+class MergeRequested:
+    """`/merge [p=N]` from someone allowed. `gates`: success, pending or failure for the head."""
+
+    number: int
+    base: str
+    head_sha: str
+    user: str
+    priority: int | None = None
+    gates: str = "pending"
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PullGates:
+    """The PR's review and PR-level checks on `head_sha`: success, pending or failure (with reasons)."""
+
+    number: int
+    head_sha: str
+    conclusion: str
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HeadPushed:
+    number: int
+    head_sha: str
+
+
+@dataclass(frozen=True)
+class PullClosed:
+    number: int
+    merged: bool = False
+
+
+@dataclass(frozen=True)
+class CancelRequested:
+    number: int
+    user: str
+
+
+@dataclass(frozen=True)
+class RetryRequested:
+    number: int
+    user: str
+    head_sha: str
+    base: str
+    gates: str = "pending"
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PriorityChanged:
+    number: int
+    priority: int
+    user: str = ""
+
+
+@dataclass(frozen=True)
+class SingleChanged:
+    number: int
+    on: bool
+    user: str = ""
+
+
+@dataclass(frozen=True)
+class TryRequested:
+    number: int
+    base: str
+    head_sha: str
+    user: str
+
+
+@dataclass(frozen=True)
+class StagingCreated:
+    """The executor built the commit of `build_id`: `sha`, on top of `base_sha`.
+
+    Feed the checks already reported on `sha` right after (CI may be faster than the webhook).
+    """
+
+    build_id: int
+    sha: str
+    base_sha: str
+
+
+@dataclass(frozen=True)
+class StagingFailed:
+    """The commit could not be built: `number` did not merge cleanly, or (None) something else."""
+
+    build_id: int
+    number: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class CheckUpdate:
+    """A check run or status on `sha`: who reported it (`kind`, `app`, `report_id`) and, for a gate
+    run, what its results JSON says (`results`, read by the handler). The queue judges them with
+    the check rule, exactly as a PR head is judged."""
+
+    sha: str
+    name: str
+    status: str
+    conclusion: str | None = None
+    url: str | None = None
+    kind: str = "check_run"
+    app: str | None = None
+    report_id: int | None = None
+    results: Results | None = None
+
+
+@dataclass(frozen=True)
+class FastForwardDone:
+    build_id: int
+    sha: str
+
+
+@dataclass(frozen=True)
+class FastForwardRefused:
+    """GitHub refused the non-force update: the base moved (`base_sha` its tip, if known)."""
+
+    build_id: int
+    reason: str = ""
+    base_sha: str | None = None
+
+
+@dataclass(frozen=True)
+class BaseMoved:
+    """A push to a base branch (ours or someone else's)."""
+
+    base: str
+    sha: str
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passed: timeouts are checked and idle lanes start builds (also done on every event)."""
+
+
+@dataclass(frozen=True)
+class Resume:
+    """After a restart: re-emit the actions in flight (CreateStaging, FastForward); all idempotent."""
+
+
+Event = (
+    MergeRequested
+    | PullGates
+    | HeadPushed
+    | PullClosed
+    | CancelRequested
+    | RetryRequested
+    | PriorityChanged
+    | SingleChanged
+    | TryRequested
+    | StagingCreated
+    | StagingFailed
+    | CheckUpdate
+    | FastForwardDone
+    | FastForwardRefused
+    | BaseMoved
+    | Tick
+    | Resume
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Actions (what the executor must do)
+
+
+@dataclass(frozen=True)
+class CreateStaging:
+    """Build a commit on `base_sha` (None: the current tip) with each PR applied in order, and force
+    `branch` to it; report `StagingCreated` (with the base SHA used) or `StagingFailed`.
+
+    method "merge": one merge commit per PR (parents: the commit so far, the PR head).
+    "squash": one commit per PR, its tree = the merge of the PR head, parent = the commit so far.
+    "rebase": each PR's commits replayed onto the commit so far.
+    Idempotent: doing it twice for one `build_id` must report the same SHA or a new one, never both.
+    """
+
+    repo: str
+    base: str
+    base_sha: str | None
+    branch: str
+    build_id: int
+    pulls: tuple[StagedPull, ...]
+    method: str
+    purpose: str  # "batch" or "try"
+
+
+@dataclass(frozen=True)
+class FastForward:
+    """Move `base` from `from_sha` to `to_sha` WITHOUT force; report Done, or Refused when GitHub
+    refuses (not a fast-forward: the base moved). If the base already is `to_sha`, report Done."""
+
+    repo: str
+    base: str
+    from_sha: str
+    to_sha: str
+    build_id: int
+
+
+@dataclass(frozen=True)
+class MergePull:
+    """The PR's tested version landed in `landed_sha` (already on the base).
+
+    method "merge": GitHub marks the PR merged by itself once the base contains `head_sha`; never
+    call the merge API (it would make a new, untested commit). "squash"/"rebase": close the PR.
+    """
+
+    repo: str
+    number: int
+    head_sha: str
+    landed_sha: str
+    method: str
+
+
+@dataclass(frozen=True)
+class Comment:
+    repo: str
+    number: int
+    body: str
+
+
+@dataclass(frozen=True)
+class DeleteBranch:
+    """Delete the PR's head branch if it still points at `head_sha` (same-repository heads only)."""
+
+    repo: str
+    number: int
+    head_sha: str
+
+
+@dataclass(frozen=True)
+class CancelBuild:
+    """A build was abandoned; the executor may cancel CI runs on `sha` (optional, harmless to skip)."""
+
+    repo: str
+    build_id: int
+    sha: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Dequeue:
+    """A PR left the queue: outcome merged, failed or cancelled (for the store and the report)."""
+
+    repo: str
+    number: int
+    outcome: str
+    reason: str
+
+
+QueueAction = CreateStaging | FastForward | MergePull | Comment | DeleteBranch | CancelBuild | Dequeue
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Queries
+
+
+def queue_order(state: QueueState, base: str) -> tuple[Pull, ...]:
+    """Active PRs of `base` in the order they will be tested: running build, suspects, ready, waiting."""
+    lane = state.lane(base) or Lane(base)
+    pulls = {p.number: p for p in state.pulls if p.base == base and p.status in ACTIVE}
+    order: list[int] = list(lane.build.numbers) if lane.build and lane.build.kind == "batch" else []
+    order += [n for n in lane.suspects if n not in order]
+    ready = sorted((p for p in pulls.values() if p.status == QUEUED and p.number not in order), key=queue_rank)
+    order += [p.number for p in ready]
+    order += [p.number for p in sorted(pulls.values(), key=queue_rank) if p.status == WAITING]
+    return tuple(pulls[n] for n in order if n in pulls)
+
+
+def queue_rank(p: Pull) -> tuple[int, int]:
+    return (-p.priority, p.seq)
+
+
+def outcome_counts(state: QueueState) -> dict[str, int]:
+    """How many PRs are in each status (for dashboards and the simulation)."""
+    counts: dict[str, int] = {}
+    for p in state.pulls:
+        counts[p.status] = counts.get(p.status, 0) + 1
+    return counts

@@ -1,0 +1,79 @@
+"""Builds the bot: the one place that knows all the parts and how they connect.
+
+```
+Settings ──open_inbox──────────▶ Inbox            deliveries and the worker's work (one engine per process)
+Settings + Inbox.engine ──build_dispatcher──▶ Handlers   forges, head log, merge queue, deployments ledger
+Settings + Inbox + Handlers ──build_worker──▶ Worker     takes deliveries in order per repository
+Settings + Inbox + Worker ──build_web_app───▶ Flask app  verify, store, acknowledge, wake the worker
+```
+
+Everything durable shares the inbox's engine: the queue's state, the heads the bot saw and the
+deployments have their own tables but no engine of their own. `mlgate serve` and `mlgate worker`
+(bot/cli.py), the demo and the end-to-end tests all build the bot through these functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from flask import Flask
+from sqlalchemy.engine import Engine
+
+from mlgate.bot.commands.heads import SqlHeadLog
+from mlgate.bot.deploy.ledger import SqlLedger
+from mlgate.bot.github.client import forge_factory
+from mlgate.bot.github.forge import ForgeFactory
+from mlgate.bot.intake.app import create_app
+from mlgate.bot.intake.handlers import Handlers
+from mlgate.bot.intake.worker import Dispatcher, Worker, WorkerConfig
+from mlgate.bot.queue.runner import QueueRunner
+from mlgate.bot.queue.store import QueueStore
+from mlgate.bot.settings import Settings
+from mlgate.bot.store.inbox import Inbox
+
+
+def open_inbox(settings: Settings, *, run_migrations: bool) -> Inbox:
+    """The bot's database for this process (StoreError, naming the problem, when it cannot be used)."""
+    return Inbox.open(settings.database_url, run_migrations=run_migrations,
+                      busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                      pool_size=max(8, settings.worker_threads + 4),
+                      intake_synchronous=settings.sqlite_synchronous,
+                      intake_timeout=settings.intake_timeout_seconds)
+
+
+def build_dispatcher(settings: Settings, engine: Engine | None = None, forges: ForgeFactory | None = None
+                     ) -> Handlers:
+    """The worker's Dispatcher: routes, commands, evaluations, the merge queue and deployments.
+
+    `engine`: the bot's database (`Inbox.engine`); without one the bot keeps the heads it saw in
+    memory and runs without the merge queue and deployments (their commands say so). `forges`:
+    the GitHub client for each repository; by default PyGithub's (bot/github/client.py) with the
+    settings' credentials. The bot's login is `settings.bot_login`, else the forges' `bot_login()`.
+    """
+    login: Callable[[], str | None] | str | None
+    if forges is None:
+        github = forge_factory(settings)
+        forges, login = github, settings.bot_login or github.bot_login
+    else:
+        login = settings.bot_login or getattr(forges, "bot_login", None)  # a factory may know it (tests wrap one)
+    handlers = Handlers(forges=forges, bot_login=login)
+    if engine is not None:
+        handlers.heads = SqlHeadLog(engine)
+        handlers.queue = QueueRunner(QueueStore(engine), handlers._forge, handlers.queue_config,
+                                     on_landed=handlers.on_landed)
+        handlers.deploy_store = SqlLedger(engine)
+    return handlers
+
+
+def build_worker(settings: Settings, inbox: Inbox, dispatcher: Dispatcher, *, threads: int | None = None) -> Worker:
+    """A worker on `inbox` with the settings' knobs (`threads` overrides MLGATE_WORKER_THREADS)."""
+    config = WorkerConfig.from_settings(settings)
+    if threads is not None:
+        config = dataclasses.replace(config, threads=threads)
+    return Worker(inbox, dispatcher, config)
+
+
+def build_web_app(settings: Settings, inbox: Inbox, worker: Worker | None) -> Flask:
+    """The webhook endpoint; each new delivery wakes the in-process worker, if there is one."""
+    return create_app(settings, store=inbox, on_delivery=worker.wake if worker else None)
