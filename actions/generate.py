@@ -291,6 +291,9 @@ USAGE: dict[str, dict[str, str]] = {
     "skew": {"config": ".github/mlgate.yml"},
     "regression": {"config": ".github/mlgate.yml"},
     "features": {"config": ".github/mlgate.yml"},
+    "budget": {"config": ".github/mlgate.yml"},
+    "explain": {"config": ".github/mlgate.yml"},
+    "shadow": {"config": ".github/mlgate.yml", "export": "artifacts/shadow_export.parquet"},
     "report": {},
     "publish": {"config": ".github/mlgate.yml"},
 }
