@@ -25,6 +25,7 @@ class GateEvidence:
 
     conclusion: str | None  # the latest completed mlgate/<gate> check run's conclusion; None: none ran
     results: RunResults | None = None  # its results JSON, when one was attached and parsed
+    problem: str | None = None  # why this run is no evidence (e.g. computed with an untrusted config)
 
 
 def failed_limits(gate: GateResult, most: int = 3) -> list[str]:
@@ -48,6 +49,9 @@ def unmet_requirements(required: Sequence[str], evidence: Mapping[str, GateEvide
         e = evidence.get(name)
         if e is None or e.conclusion is None:
             reasons.append(f"{check} has not run on {short}: run the {name} gate on this version first")
+            continue
+        if e.problem:
+            reasons.append(e.problem)
             continue
         gate = None
         if e.results is not None:

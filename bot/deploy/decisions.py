@@ -6,13 +6,19 @@ does the actual rollout and reports `deployment_status`. This module decides fro
 - `after_landing`: a landed version goes to every environment with `auto: true` whose
   `requires` (if any) is already satisfied for that version.
 - `deploy_command`: `/deploy <env>` promotes the last landed version; `requires: shadow` means a
-  successful `shadow` deployment of the same SHA must exist first.
+  successful `shadow` deployment of the same SHA must exist first, and `requires_gates: [shadow]`
+  that the `mlgate/shadow` result on that SHA passed for that very model (`gate_evidence` reads the
+  check runs; `mlgate.checks.deploy_requirements.unmet_requirements` judges them). A refusal names
+  every unmet requirement, with the failed limit.
 - `rollback_command`: `/rollback <env>` redeploys the newest successfully deployed SHA in that
   environment that differs from the one currently there.
 - `on_status`: records a deployment status; a `failure`/`error` in an environment with
   `rollback_on_failure` rolls back automatically (never a rollback of a rollback: no loops) and
   tells the PRs that introduced the failed version; a `success` in X deploys the auto
   environments that require X.
+
+Every deployment carries the version's model card (`mlgate.card/v1`, built from the gate results
+on the landed commit and the config, `card_for`) in its payload, and the ledger keeps it.
 
 Every request carries the required checks (`merge.required_checks`) as `required_contexts`, so
 GitHub itself refuses a SHA whose checks are not green. GitHub documents that parameter for commit
@@ -29,14 +35,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlgate.bot.github.facts import CheckRun
+from mlgate.bot.github.facts import CheckRun, Review
 from mlgate.checks.config.models import MlgateConfig
+from mlgate.checks.deploy_requirements import GateEvidence, unmet_requirements
 from mlgate.checks.report import md
+from mlgate.checks.results import SCHEMA_ID, RunResults
 from mlgate.names import DEPLOY_MARKER, GATE_PREFIX
 
 SUCCESS, FAILURE, ERROR, PENDING, INACTIVE = "success", "failure", "error", "pending", "inactive"
 FAILED_STATES = (FAILURE, ERROR)
 PAYLOAD_KIND = "mlgate.deployment/v1"
+MAX_CARD_CHARS = 48_000  # a card larger than this (as JSON) travels without its per-group fairness rows
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class Version:
     gates: tuple[tuple[str, str], ...] = ()  # (check name, conclusion) of the gate/required checks
     prs: tuple[int, ...] = ()  # the PRs that landed in this version
     landed_at: float | None = field(default=None, compare=False)  # when the bot recorded the landing (epoch s)
+    card: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)  # mlgate.card/v1 of this version
 
     def short(self) -> str:
         return self.sha[:7]
@@ -212,13 +222,14 @@ def payload_for(version: Version, environment: str, rollback_of: int | None = No
         "gates": dict(version.gates),
         "prs": list(version.prs),
         "rollback_of": rollback_of,
+        "card": dict(version.card) if version.card is not None else None,
     }
 
 
 def version_from_payload(sha: str, payload: object) -> Version:
     """Inverse of `payload_for`, tolerant: the version a deployment event says it carries."""
     p: Mapping[str, Any] = payload if isinstance(payload, Mapping) else {}
-    v, gates, prs = p.get("version"), p.get("gates"), p.get("prs")
+    v, gates, prs, card = p.get("version"), p.get("gates"), p.get("prs"), p.get("card")
     v = v if isinstance(v, Mapping) else {}
     gates = gates if isinstance(gates, Mapping) else {}
     prs = prs if isinstance(prs, list) else []
@@ -228,6 +239,7 @@ def version_from_payload(sha: str, payload: object) -> Version:
         data=_hash(v.get("data")),
         gates=tuple((str(k), str(val)) for k, val in sorted(gates.items())),
         prs=tuple(n for n in prs if isinstance(n, int)),
+        card=card if isinstance(card, Mapping) else None,
     )
 
 
@@ -238,7 +250,7 @@ def request(
         environment=environment,
         version=version,
         required_contexts=required_contexts(config),
-        description=f"mlgate: {why} {version.short()} to {environment}"[:140],
+        description=_description(why, version, environment),
         rollback_of=rollback_of,
         payload=payload_for(version, environment, rollback_of),
     )
@@ -270,9 +282,12 @@ def after_landing(config: MlgateConfig, state: DeployState, version: Version) ->
 
 
 def deploy_command(
-    config: MlgateConfig, state: DeployState, env: str | None, as_of: float | None = None
+    config: MlgateConfig, state: DeployState, env: str | None, as_of: float | None = None,
+    evidence: Mapping[str, GateEvidence] | None = None,
 ) -> DeployDecision:
-    """`/deploy <env>`: the last landed version to `env`, if its prerequisite environment has it.
+    """`/deploy <env>`: the last landed version to `env`, if its prerequisite environment has it and
+    the gates it requires (`requires_gates`) passed on that version (`evidence`: what
+    `gate_evidence` found on its commit; a required gate without evidence has not run).
 
     `as_of` (the comment's time): the command approves the version that was the last landed one
     then; if a newer version landed after the comment, nothing is deployed and the reply says so
@@ -296,15 +311,19 @@ def deploy_command(
                 f"`/deploy {md(env)}` again to deploy {version.short()}.",
             )
         )
-    needs = envs[env].requires
+    spec = envs[env]
+    needs = spec.requires
+    reasons = []
     if needs and not state.succeeded(needs, version.sha):
-        return DeployDecision(
-            messages=(
-                f"`/deploy {md(env)}`: refused. `{md(env)}` requires a successful `{md(needs)}` deployment of the "
-                f"same version first, and {version.short()} has none. Run `/deploy {md(needs)}` and wait for it "
-                "to succeed.",
-            )
-        )
+        reasons.append(f"`{md(env)}` requires a successful `{md(needs)}` deployment of the same version first, and "
+                       f"{version.short()} has none. Run `/deploy {md(needs)}` and wait for it to succeed.")
+    unmet = unmet_requirements(spec.requires_gates, evidence or {}, sha=version.sha, model_sha256=version.model)
+    if unmet:
+        gates = ", ".join(f"`{GATE_PREFIX}{md(g)}`" for g in spec.requires_gates)
+        reasons.append(f"`{md(env)}` requires {gates} to have passed on {version.short()} for its model "
+                       "(`requires_gates`), and it has not:\n" + "\n".join(f"- {md(r)}" for r in unmet))
+    if reasons:
+        return DeployDecision(messages=(f"`/deploy {md(env)}`: refused. " + "\n\n".join(reasons),))
     return DeployDecision(
         requests=(request(config, env, version, why="deploy"),),
         messages=(f"`/deploy {md(env)}`: deploying {_describe(version)}.",),
@@ -397,6 +416,134 @@ def on_status(config: MlgateConfig, state: DeployState, deployment_id: int, stat
         notify=tuple((n, text) for n in version.prs),
         messages=(text,),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Evidence of required gates, and the model card
+
+
+def gate_evidence(
+    gates: Iterable[str], sha: str, checks: Iterable[CheckRun], *, gate_app: str | None,
+    trusted_configs: Iterable[str | None],
+) -> dict[str, GateEvidence]:
+    """What the `mlgate/<gate>` check runs on `sha` prove, per gate, for `unmet_requirements`.
+
+    Only check runs from `gate_app` (`merge.gate_app`) count (a commit status, or another app's run,
+    is no evidence), the newest one wins, and its results must have been computed with a trusted
+    config (`trusted_configs`: the `sha256:` hashes of the default branch's config and of the
+    config committed in the version itself); a result from any other config is no evidence either.
+    """
+    trusted = {h for h in trusted_configs if h}
+    runs = [c for c in checks if c.kind != "status" and c.head_sha == sha]
+    out: dict[str, GateEvidence] = {}
+    for gate in gates:
+        name = f"{GATE_PREFIX}{gate}"
+        same = [c for c in runs if c.name == name]
+        if gate_app:
+            same = [c for c in same if (c.app or "").lower() == gate_app.lower()]
+        done = [c for c in same if c.status == "completed"]
+        if not done:
+            out[gate] = GateEvidence(None)
+            continue
+        run = max(done, key=lambda c: c.id or 0)  # a re-run replaces the run before it
+        results = _run_results(run.text)
+        digest = results.versions.get("config_sha256") if results is not None else None
+        if results is not None and (not digest or digest not in trusted):
+            out[gate] = GateEvidence(run.conclusion, None, problem=(
+                f"{name} on {sha[:7]} was computed with "
+                + (f"a config ({str(digest)[:19]}…) that is neither the default branch's nor the version's own"
+                   if digest else "no recorded config (versions.config_sha256)") + ", so it is no evidence"))
+            continue
+        out[gate] = GateEvidence(run.conclusion, results)
+    return out
+
+
+def _run_results(text: str | None) -> RunResults | None:
+    """A check run's results JSON as a whole run (a bare gate gets an empty `versions`), or None."""
+    if not text:
+        return None
+    data = _json_object(text)
+    if data is None:
+        return None
+    if "gates" not in data and "gate" in data:
+        data = {"schema": SCHEMA_ID, "status": data.get("status"), "versions": {}, "gates": [data]}
+    try:
+        return RunResults.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    candidates = [text]
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        candidates.append(text[start : end + 1])
+    for candidate in candidates:
+        try:
+            data = json.loads(candidate)
+        except ValueError:
+            continue
+        return data if isinstance(data, dict) else None
+    return None
+
+
+def card_for(
+    config: MlgateConfig | None, sha: str, checks: Iterable[CheckRun], reviews: Iterable[Review] = (), *,
+    gate_app: str | None = None,
+) -> dict[str, Any] | None:
+    """The model card of the version at `sha`: every `mlgate/<gate>` result on it (the newest run
+    per gate, from `gate_app` only), combined into one run and rendered with `build_card`; None when
+    no gate result on `sha` can be read. Results computed for another commit are left out."""
+    from mlgate.checks.card import Review as CardReview
+    from mlgate.checks.card import build_card
+    from mlgate.checks.results import GateResult
+
+    latest: dict[str, CheckRun] = {}
+    for run in checks:
+        if (run.kind == "status" or run.status != "completed" or not run.name.startswith(GATE_PREFIX)
+                or run.head_sha != sha or (gate_app and (run.app or "").lower() != gate_app.lower())):
+            continue
+        if run.name not in latest or (run.id or 0) >= (latest[run.name].id or 0):
+            latest[run.name] = run
+    gates: list[GateResult] = []
+    versions: dict[str, Any] = {}
+    for name in sorted(latest):
+        results = _run_results(latest[name].text)
+        if results is None:
+            continue
+        if results.versions.get("git_sha") not in (None, sha):
+            continue
+        gate = next((g for g in results.gates if g.gate == name.removeprefix(GATE_PREFIX)), None)
+        if gate is None:
+            continue
+        gates.append(gate)
+        for key, value in results.versions.items():
+            versions.setdefault(key, value)
+    if not gates:
+        return None
+    versions.setdefault("git_sha", sha)
+    run = RunResults(gates=gates, versions=versions, baseline={})
+    card = build_card(run, config, [CardReview(r.user, r.state, r.commit_id, r.submitted_at) for r in reviews])
+    if len(json.dumps(card, default=str)) > MAX_CARD_CHARS and card.get("fairness"):
+        card["fairness"] = {**card["fairness"], "groups": []}
+        card["notes"].append("the per-group fairness rows were left out of the deployment's card (too large); "
+                             "the bias gate's check run has them")
+    return card
+
+
+def _description(why: str, version: Version, environment: str) -> str:
+    """The deployment's one-line description (GitHub keeps 140 characters): what ships, from the card."""
+    text = f"mlgate: {why} {version.short()} to {environment}"
+    card = version.card or {}
+    model = ((card.get("versions") or {}).get("model") or {}) if isinstance(card, Mapping) else {}
+    digest = model.get("sha256") if isinstance(model, Mapping) else None
+    if isinstance(digest, str):
+        text += f"; model {digest.removeprefix('sha256:')[:12]}"
+    verdicts = card.get("verdicts") if isinstance(card, Mapping) else None
+    if isinstance(verdicts, list) and verdicts:
+        passed = sum(1 for v in verdicts if isinstance(v, Mapping) and v.get("status") in ("pass", "warn"))
+        text += f"; card: {passed}/{len(verdicts)} gates passed"
+    return text[:140]
 
 
 def _describe(version: Version) -> str:
