@@ -265,8 +265,25 @@ def _env_list(config: MlgateConfig) -> str:
 # Decisions
 
 
-def after_landing(config: MlgateConfig, state: DeployState, version: Version) -> DeployDecision:
-    """Deploy a freshly landed version to the `auto: true` environments whose prerequisite holds."""
+def required_gates(config: MlgateConfig) -> tuple[str, ...]:
+    """Every gate some environment requires (`requires_gates`): what the runner gathers evidence of."""
+    return tuple(dict.fromkeys(g for spec in config.deploy.environments.values() for g in spec.requires_gates))
+
+
+def _gates_unmet(config: MlgateConfig, env: str, version: Version,
+                 evidence: Mapping[str, GateEvidence] | None) -> str | None:
+    """Why an automatic deployment to `env` waits for its required gates; None: they passed (or none)."""
+    spec = config.deploy.environments[env]
+    unmet = unmet_requirements(spec.requires_gates, evidence or {}, sha=version.sha, model_sha256=version.model)
+    if not unmet:
+        return None
+    return f"`{md(env)}` waits for its required gates on {version.short()}: " + "; ".join(md(r) for r in unmet) + "."
+
+
+def after_landing(config: MlgateConfig, state: DeployState, version: Version,
+                  evidence: Mapping[str, GateEvidence] | None = None) -> DeployDecision:
+    """Deploy a freshly landed version to the `auto: true` environments whose prerequisite holds
+    (a successful deployment in `requires`, and the `requires_gates` passed: `evidence`)."""
     requests = []
     messages = []
     for env, spec in config.deploy.environments.items():
@@ -276,6 +293,10 @@ def after_landing(config: MlgateConfig, state: DeployState, version: Version) ->
             messages.append(
                 f"`{md(env)}` waits for a successful `{md(spec.requires)}` deployment of {version.short()}."
             )
+            continue
+        waits = _gates_unmet(config, env, version, evidence)
+        if waits:
+            messages.append(waits)
             continue
         requests.append(request(config, env, version, why="deploy"))
     return DeployDecision(requests=tuple(requests), messages=tuple(messages))
@@ -374,20 +395,26 @@ def record_status(state: DeployState, deployment_id: int, status: str) -> Deploy
     return dataclasses.replace(state, deployments=records)
 
 
-def on_status(config: MlgateConfig, state: DeployState, deployment_id: int, status: str) -> DeployDecision:
-    """React to a deployment status of one of the bot's deployments (`state` already records it)."""
+def on_status(config: MlgateConfig, state: DeployState, deployment_id: int, status: str,
+              evidence: Mapping[str, GateEvidence] | None = None) -> DeployDecision:
+    """React to a deployment status of one of the bot's deployments (`state` already records it).
+    `evidence`: the required gates' results on the deployment's commit (for the auto followers)."""
     record = state.deployment(deployment_id)
     spec = config.deploy.environments.get(record.environment) if record else None
     if record is None or spec is None:
         return DeployDecision()
     version = state.version(record.sha) or Version(sha=record.sha)
     if status == SUCCESS:
-        followers = [
-            request(config, env, version, why="deploy")
-            for env, s in config.deploy.environments.items()
-            if s.auto and s.requires == record.environment and not any(d.sha == record.sha for d in state.in_env(env))
-        ]
-        return DeployDecision(requests=tuple(followers))
+        followers, waiting = [], []
+        for env, s in config.deploy.environments.items():
+            if not s.auto or s.requires != record.environment or any(d.sha == record.sha for d in state.in_env(env)):
+                continue
+            waits = _gates_unmet(config, env, version, evidence)
+            if waits:
+                waiting.append(waits)
+            else:
+                followers.append(request(config, env, version, why="deploy"))
+        return DeployDecision(requests=tuple(followers), messages=tuple(waiting))
     if status not in FAILED_STATES or not spec.rollback_on_failure:
         return DeployDecision()
     env = record.environment

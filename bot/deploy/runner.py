@@ -121,7 +121,8 @@ def after_landing(
         ledger.add_landed(repo, version)
     if cfg is None or not cfg.deploy.environments:
         return []
-    return execute(forge, repo, ledger, deploy.after_landing(cfg, ledger.load(repo), version))
+    evidence = _evidence(forge, repo, cfg, config, landed_sha, deploy.required_gates(cfg), checks)
+    return execute(forge, repo, ledger, deploy.after_landing(cfg, ledger.load(repo), version, evidence))
 
 
 def on_deployment_status(
@@ -140,7 +141,15 @@ def on_deployment_status(
     ledger = as_ledger(ledger)
     if not ledger.set_status(repo, deployment_id, status):
         return []
-    decision = deploy.on_status(cfg, ledger.load(repo), deployment_id, status)
+    state = ledger.load(repo)
+    record = state.deployment(deployment_id)
+    evidence: dict[str, GateEvidence] = {}
+    if status == deploy.SUCCESS and record is not None and deploy.required_gates(cfg):
+        try:
+            evidence = _evidence(forge, repo, cfg, config, record.sha, deploy.required_gates(cfg))
+        except ForgeError as exc:  # the followers then wait, and the reply says for what
+            log.warning("could not read the required gates on %s: %s", record.sha[:12], exc)
+    decision = deploy.on_status(cfg, state, deployment_id, status, evidence)
     return execute(forge, repo, ledger, decision)
 
 
@@ -152,13 +161,24 @@ def _required_gate_evidence(
     spec = cfg.deploy.environments.get(env or "")
     if spec is None or not spec.requires_gates or not state.landed:
         return {}
-    sha = state.landed[-1].sha
+    return _evidence(forge, repo, cfg, given, state.landed[-1].sha, spec.requires_gates)
+
+
+def _evidence(
+    forge: Forge, repo: str, cfg: MlgateConfig, given: MlgateConfig | RepoConfig, sha: str, gates: Iterable[str],
+    checks: Iterable[Any] | None = None,
+) -> dict[str, GateEvidence]:
+    """What the `mlgate/<gate>` runs on `sha` prove, trusting results computed with the default
+    branch's config or with the config committed in `sha` itself (it landed, so it was reviewed)."""
+    gates = tuple(gates)
+    if not gates:
+        return {}
     trusted = [given.sha256 if isinstance(given, RepoConfig) else None]
-    committed = forge.read_file(repo, CONFIG_PATH, sha)  # the version's own config (landed, so reviewed)
+    committed = forge.read_file(repo, CONFIG_PATH, sha)
     if committed is not None:
         trusted.append("sha256:" + hashlib.sha256(committed[0].encode("utf-8")).hexdigest())
-    return deploy.gate_evidence(spec.requires_gates, sha, forge.checks_on(repo, sha), gate_app=cfg.merge.gate_app,
-                                trusted_configs=trusted)
+    runs = forge.checks_on(repo, sha) if checks is None else checks
+    return deploy.gate_evidence(gates, sha, runs, gate_app=cfg.merge.gate_app, trusted_configs=trusted)
 
 
 def _reviews(forge: Forge, repo: str, prs: tuple[int, ...]) -> list[Review]:

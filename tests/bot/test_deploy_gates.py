@@ -242,3 +242,33 @@ def test_card_leaves_out_results_of_other_commits_and_apps() -> None:
                            text=quality_result(A)))
     card = card_for(CONFIG, A, checks, gate_app="github-actions")
     assert card is not None and [v["gate"] for v in card["verdicts"]] == ["quality"]
+
+
+# --- automatic deployments obey requires_gates too ----------------------------------------------------
+
+AUTO = parse_config(CONFIG_TEXT.replace("production: {requires: shadow, requires_gates: [shadow]}",
+                                        "production: {auto: true, requires: shadow, requires_gates: [shadow]}")
+                    .replace("staging: {auto: true}", "staging: {auto: true, requires_gates: [shadow]}"))
+
+
+def test_an_auto_environment_waits_for_its_required_gates_after_a_landing() -> None:
+    from mlgate.bot.deploy.decisions import after_landing as decide_after_landing
+
+    version = Version(A, model=MODEL)
+    waiting = decide_after_landing(AUTO, DeployState(landed=(version,)), version, evidence={})
+    assert not waiting.requests and "mlgate/shadow has not run" in " ".join(waiting.messages)
+    passed = gate_evidence(["shadow"], A, [shadow_run(A, shadow_result(A))], gate_app="github-actions",
+                           trusted_configs=[CONFIG_HASH])
+    going = decide_after_landing(AUTO, DeployState(landed=(version,)), version, evidence=passed)
+    assert [r.environment for r in going.requests] == ["staging"]
+
+
+def test_a_success_does_not_promote_to_an_environment_whose_gates_did_not_pass() -> None:
+    from mlgate.bot.deploy.decisions import on_status
+
+    state = landed()  # shadow deployment 1 of A succeeded
+    held = on_status(AUTO, state, 1, "success", evidence={})
+    assert not held.requests and "mlgate/shadow has not run" in " ".join(held.messages)
+    passed = gate_evidence(["shadow"], A, [shadow_run(A, shadow_result(A))], gate_app="github-actions",
+                           trusted_configs=[CONFIG_HASH])
+    assert [r.environment for r in on_status(AUTO, state, 1, "success", evidence=passed).requests] == ["production"]
