@@ -549,8 +549,8 @@ def card_for(
     if not gates:
         return None
     versions.setdefault("git_sha", sha)
-    run = RunResults(gates=gates, versions=versions, baseline={})
-    card = build_card(run, config, [CardReview(r.user, r.state, r.commit_id, r.submitted_at) for r in reviews])
+    combined = RunResults(gates=gates, versions=versions, baseline={})
+    card = build_card(combined, config, [CardReview(r.user, r.state, r.commit_id, r.submitted_at) for r in reviews])
     if len(json.dumps(card, default=str)) > MAX_CARD_CHARS and card.get("fairness"):
         card["fairness"] = {**card["fairness"], "groups": []}
         card["notes"].append("the per-group fairness rows were left out of the deployment's card (too large); "

@@ -32,8 +32,8 @@ from typing import Any, Protocol
 from mlgate.bot.deploy import decisions as deploy
 from mlgate.bot.deploy.decisions import PENDING, DeployDecision, DeployRecord
 from mlgate.bot.deploy.ledger import DeployLedger, LedgerSource, as_ledger
-from mlgate.bot.github.forge import DeploymentRefused, Forge
 from mlgate.bot.github.facts import Review
+from mlgate.bot.github.forge import DeploymentRefused, Forge
 from mlgate.bot.github.payloads import dig
 from mlgate.bot.pr.repo_config import RepoConfig
 from mlgate.checks.config.models import MlgateConfig

@@ -21,16 +21,15 @@ else from the base commit's results (`--baseline`). `evaluate` is pure; `run` ga
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import Field, field_validator
 
-from mlgate.checks.config.budget import GROWTH_KEYS, BudgetConfig, GrowthNeedsGain, LatencyConfig
+from mlgate.checks.config.budget import BudgetConfig, GrowthNeedsGain, LatencyConfig
 from mlgate.checks.errors import ConfigError, InputError
 from mlgate.checks.gates import latency as timing
 from mlgate.checks.gates.latency import LatencySample, Spread, Workload, machine, peak_memory_bytes
-from mlgate.checks.gates.limits import MetricLimits, Severity, StrictModel, judge
+from mlgate.checks.gates.limits import MetricLimits, Severity, judge
 from mlgate.checks.gates.parameters import ParameterCount
 from mlgate.checks.inputs.context import RunContext
 from mlgate.checks.inputs.model_files import ModelFile, default_model_path, inspect_model, model_features, model_input

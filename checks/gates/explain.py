@@ -28,11 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import Field, field_validator
 
 from mlgate.checks.config.explain import ExplainConfig
 from mlgate.checks.errors import ConfigError, InputError
-from mlgate.checks.gates.limits import Severity, StrictModel
 from mlgate.checks.inputs.context import RunContext
 from mlgate.checks.inputs.model_files import default_model_path, inspect_model, model_features, model_input
 from mlgate.checks.inputs.tables import read_table

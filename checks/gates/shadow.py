@@ -31,12 +31,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator, model_validator
 
 from mlgate.checks.config.shadow import ShadowConfig, ShadowSide
 from mlgate.checks.errors import ConfigError, InputError
 from mlgate.checks.gates.classes import binarize, binary_classes
-from mlgate.checks.gates.limits import MetricLimits, Severity, StrictModel, judge
+from mlgate.checks.gates.limits import judge
 from mlgate.checks.gates.quality import CLASSIFICATION_METRICS, SCORE_METRICS, _classification_scores
 from mlgate.checks.inputs.context import RunContext
 from mlgate.checks.inputs.predictions import DEFAULT_THRESHOLD
