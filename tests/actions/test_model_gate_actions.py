@@ -49,14 +49,24 @@ def test_each_model_gate_runs_in_its_action_with_the_base_commits_config(
     assert f"{gate}" in run.summary
 
 
-def test_a_bloated_model_fails_the_budget_action(repo: Repo, trained_bloated: Path, tmp_path: Path) -> None:
-    run = job(trained_bloated, tmp_path, repo).run_action(ACTIONS / "budget")
+def test_a_bloated_model_fails_the_budget_action(repo: Repo, trained: Path, trained_bloated: Path,
+                                                 tmp_path: Path) -> None:
+    # The base commit's own run records its quality metric (what the growth rule compares with).
+    base_job = job(trained, tmp_path / "push", repo, event_name="push", event={"after": repo.base_sha},
+                   sha=repo.base_sha)
+    base = base_job.run_action(ACTIONS / "budget", {"publish": "true"})
+    assert not base.failed and base.outputs["published"] == "true", base.log
+    # The PR: three times the parameters, the same AUC.
+    run = job(trained_bloated, tmp_path / "pr", repo).run_action(ACTIONS / "budget")
+    assert run.outputs["baseline-sha"] == repo.base_sha
     assert run.failed and run.outputs["status"] == "fail", run.outputs
     data = json.loads(Path(run.outputs["results-path"]).read_text())
     params = next(m for m in data["gates"][0]["metrics"] if m["name"] == "parameters")
     assert params["baseline"] == 23 and params["value"] == 67  # the base commit's model, counted in this run
     growth = next(m for m in data["gates"][0]["metrics"] if m["name"] == "parameter_growth")
     assert growth["status"] == "fail"
+    auc = next(m for m in data["gates"][0]["metrics"] if m["name"] == "roc_auc" and m["slice"] == "quality")
+    assert auc["baseline"] is not None and abs(auc["delta"]) < 0.005  # the gain the rule asks for was not bought
 
 
 def test_the_model_gate_actions_refuse_unknown_inputs(repo: Repo, trained: Path, tmp_path: Path) -> None:
