@@ -95,6 +95,8 @@ class QualityValue:
     slice: str
     value: float | None
     higher_is_better: bool
+    base_value: float | None = None  # the base model on the same rows, when scored in this run
+    note: str = ""  # where the values come from, when not the quality gate's predictions
 
 
 @dataclass
@@ -282,10 +284,10 @@ def _latency_details(cost: ModelCost, setup: dict[str, Any]) -> dict[str, Any] |
 
 
 def _quality_metric(q: QualityValue, baseline: GateResult | None) -> Metric:
-    b = _base_metric(baseline, q.name, "quality")
+    b = q.base_value if q.base_value is not None else _base_metric(baseline, q.name, "quality")
     return Metric(q.name, q.value, slice="quality", baseline=b,
                   delta=None if q.value is None or b is None else q.value - b, higher_is_better=q.higher_is_better,
-                  note=f"the quality gate's {q.name} ({q.slice} rows), recorded for the growth rule")
+                  note=q.note or f"the quality gate's {q.name} ({q.slice} rows), recorded for the growth rule")
 
 
 def _growth_rule(rule: GrowthNeedsGain, cand: ModelCost, base: ModelCost | None, quality: QualityValue | None,
@@ -393,6 +395,10 @@ def run(config: Any, ctx: RunContext, baseline: GateResult | None) -> GateResult
     elif cfg.latency_judged():
         raise ConfigError("budget.latency is null but a latency or memory limit is set: give budget.latency")
     quality = _quality(config, ctx, cfg.growth_needs_gain) if cfg.growth_needs_gain else None
+    if (quality is not None and _base_metric(baseline, quality.name, "quality") is None and base_file is not None
+            and base_file.estimator is not None and cand_file.estimator is not None):
+        # no base value in the base results (e.g. the base's first run): score both models on the same rows
+        quality = _quality_on_same_rows(config, cfg, ctx, quality, cand_file, base_file) or quality
     return evaluate(BudgetFacts(cand, base, quality, machine(), setup, notes), cfg, baseline)
 
 
@@ -495,6 +501,60 @@ def _quality(config: Any, ctx: RunContext, rule: GrowthNeedsGain) -> QualityValu
     slice_name = "holdout" if qcfg.future else "all"
     m = result.metric(name, slice_name)
     return QualityValue(name, slice_name, None if m is None else m.value, quality_gate.HIGHER_IS_BETTER[name])
+
+
+def _quality_on_same_rows(config: Any, cfg: BudgetConfig, ctx: RunContext, quality: QualityValue,
+                          cand_file: ModelFile, base_file: ModelFile) -> QualityValue | None:
+    """The metric of both models on the same labelled rows, computed the quality gate's way; None when
+    no rows with the label are configured (budget.latency.data, predictions.model.data, explain.data)
+    or the task is not binary classification or regression."""
+    from mlgate.checks.gates import quality as quality_gate
+    from mlgate.checks.gates.classes import binarize, class_key
+
+    pcfg = getattr(config, "predictions", None)
+    label = getattr(pcfg, "label", None)
+    qcfg = getattr(config, "quality", None) or quality_gate.QualityConfig()
+    if not label or qcfg.task not in ("classification", "regression"):
+        return None
+    sources = [cfg.latency.data if cfg.latency is not None else None,
+               getattr(getattr(pcfg, "model", None), "data", None),
+               getattr(getattr(config, "explain", None), "data", None)]
+    for data in dict.fromkeys(d for d in sources if d):
+        frame = read_table(ctx.record(data), None)
+        if label not in frame.columns:
+            continue
+        frame = frame[frame[label].notna()]
+        models = [(cand_file.estimator, cand_file.path), (base_file.estimator, base_file.path)]
+        columns = [model_features(est, None, str(path), "budget.model") for est, path in models]
+        if frame.empty or any(c not in frame.columns for cols in columns for c in cols):
+            continue
+        values = []
+        for (est, path), cols in zip(models, columns):
+            x = model_input(est, frame[cols])
+            try:
+                if qcfg.task == "regression":
+                    y = frame[label].to_numpy(dtype=float)
+                    scores = quality_gate._regression_scores(y, np.asarray(est.predict(x), dtype=float), None,
+                                                             [quality.name])
+                else:
+                    positive = getattr(pcfg, "positive_label", 1)
+                    y = binarize(frame[label], positive, what="label", where=data)
+                    classes = [class_key(c) for c in getattr(est, "classes_", [])]
+                    if class_key(positive) not in classes:
+                        return None
+                    score = (np.asarray(est.predict_proba(x))[:, classes.index(class_key(positive))]
+                             if hasattr(est, "predict_proba") else None)
+                    y_hat = np.array([class_key(v) == class_key(positive) for v in est.predict(x)], dtype=np.int8)
+                    scores = quality_gate._classification_scores(y, y_hat, score, [quality.name])
+            except Exception as exc:
+                raise InputError(f"the model failed to predict the rows for growth_needs_gain: "
+                                 f"{type(exc).__name__}: {exc}", where=str(path)) from exc
+            values.append(scores.values.get(quality.name))
+        return QualityValue(quality.name, "same rows", values[0], quality.higher_is_better, base_value=values[1],
+                            note=f"{quality.name} of this model and of the base model on the same {len(frame):,} "
+                                 f"labelled rows of {data}, both scored in this run (the base results hold no "
+                                 f"{quality.name}), for the growth rule")
+    return None
 
 
 def _with_quality(config: Any, qcfg: Any) -> Any:

@@ -318,3 +318,34 @@ def test_cli_pass_fail_and_bad_input(project: Path) -> None:
 def test_the_gate_reads_its_model_from_artifacts_model_by_default(project: Path) -> None:
     cfg = SimpleNamespace(budget=BudgetConfig(latency=None), artifacts=SimpleNamespace(model="big.skops"))
     assert budget.run(cfg, RunContext(base_dir=project), None).metric("parameters", "model").value == 31
+
+
+def test_without_a_base_quality_value_both_models_are_scored_on_the_same_labelled_rows(project: Path) -> None:
+    """The first run on a base without budget results: the rule still judges, from the base model itself."""
+    from sklearn.metrics import roc_auc_score
+
+    section = {"model": "big.skops", "baseline_model": "base.skops",
+               "latency": {**LATENCY, "data": "labelled.parquet"},
+               "growth_needs_gain": {"max_parameter_growth": 0.5, "min_gain": 0.5}}
+    rows = pd.read_parquet(project / "rows.parquet").rename(columns={"target": "y"})
+    rows.to_parquet(project / "labelled.parquet", index=False)
+    top = {"predictions": {"path": "preds.parquet", "label": "y", "score": "p"}, "quality": {"metrics": ["roc_auc"]}}
+    result = _run(project, section, None, **top)
+    quality = result.metric("roc_auc", "quality")
+    big, base = (sio.load(project / f, trusted=sio.get_untrusted_types(file=project / f)) for f in ("big.skops", "base.skops"))
+    expect_big = roc_auc_score(rows["y"], big.predict_proba(rows[list(big.feature_names_in_)])[:, 1])
+    expect_base = roc_auc_score(rows["y"], base.predict_proba(rows[list(base.feature_names_in_)])[:, 1])
+    assert quality.value == pytest.approx(expect_big, abs=1e-12)
+    assert quality.baseline == pytest.approx(expect_base, abs=1e-12)
+    assert "same" in quality.note and "labelled.parquet" in quality.note
+    rule = result.metric("parameter_growth", "model")
+    assert rule.status == Status.FAIL  # 31 parameters for 6, and no gain of 0.5 in roc_auc
+
+
+def test_without_labelled_rows_the_rule_still_says_it_cannot_judge(project: Path) -> None:
+    section = {"model": "big.skops", "baseline_model": "base.skops", "latency": LATENCY,
+               "growth_needs_gain": {"max_parameter_growth": 0.5, "min_gain": 0.5}}
+    top = {"predictions": {"path": "preds.parquet", "label": "y", "score": "p"}, "quality": {"metrics": ["roc_auc"]}}
+    result = _run(project, section, None, **top)
+    assert result.metric("parameter_growth", "model").status == Status.WARN
+    assert any(f.code == "budget.growth_unjudged" for f in result.findings)
