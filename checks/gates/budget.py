@@ -529,7 +529,7 @@ def _quality_on_same_rows(config: Any, cfg: BudgetConfig, ctx: RunContext, quali
         if frame.empty or any(c not in frame.columns for cols in columns for c in cols):
             continue
         values = []
-        for (est, path), cols in zip(models, columns):
+        for (est, path), cols in zip(models, columns, strict=True):
             x = model_input(est, frame[cols])
             try:
                 if qcfg.task == "regression":

@@ -332,7 +332,8 @@ def test_without_a_base_quality_value_both_models_are_scored_on_the_same_labelle
     top = {"predictions": {"path": "preds.parquet", "label": "y", "score": "p"}, "quality": {"metrics": ["roc_auc"]}}
     result = _run(project, section, None, **top)
     quality = result.metric("roc_auc", "quality")
-    big, base = (sio.load(project / f, trusted=sio.get_untrusted_types(file=project / f)) for f in ("big.skops", "base.skops"))
+    big, base = (sio.load(project / f, trusted=sio.get_untrusted_types(file=project / f))
+                 for f in ("big.skops", "base.skops"))
     expect_big = roc_auc_score(rows["y"], big.predict_proba(rows[list(big.feature_names_in_)])[:, 1])
     expect_base = roc_auc_score(rows["y"], base.predict_proba(rows[list(base.feature_names_in_)])[:, 1])
     assert quality.value == pytest.approx(expect_big, abs=1e-12)
