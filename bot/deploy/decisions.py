@@ -18,7 +18,9 @@ does the actual rollout and reports `deployment_status`. This module decides fro
   environments that require X.
 
 Every deployment carries the version's model card (`mlgate.card/v1`, built from the gate results
-on the landed commit and the config, `card_for`) in its payload, and the ledger keeps it.
+on the landed commit and the config, `card_for`) in its payload, and the ledger keeps it. When a
+deployment is created the card is built again from the results on the commit then (`with_card`), so
+a production deployment's card holds the shadow comparison that let it through.
 
 Every request carries the required checks (`merge.required_checks`) as `required_contexts`, so
 GitHub itself refuses a SHA whose checks are not green. GitHub documents that parameter for commit
@@ -109,6 +111,7 @@ class DeployRequest:
     description: str
     rollback_of: int | None = None
     payload: dict[str, Any] = field(default_factory=dict, compare=False)
+    why: str = "deploy"  # or "roll back": the description's verb
 
 
 @dataclass(frozen=True)
@@ -253,7 +256,23 @@ def request(
         description=_description(why, version, environment),
         rollback_of=rollback_of,
         payload=payload_for(version, environment, rollback_of),
+        why=why,
     )
+
+
+def with_card(req: DeployRequest, card: Mapping[str, Any] | None) -> DeployRequest:
+    """The request carrying `card` (payload and description too); the approvals of the card it replaces
+    are kept, since they come from the landing, not from the check runs."""
+    if card is None:
+        return req
+    card = dict(card)
+    old = req.version.card or {}
+    if old.get("reviews") is not None:
+        card["reviews"] = old["reviews"]
+        card["notes"] = [n for n in card.get("notes", []) if not str(n).startswith("no reviews given")]
+    version = dataclasses.replace(req.version, card=card)
+    return dataclasses.replace(req, version=version, payload=payload_for(version, req.environment, req.rollback_of),
+                               description=_description(req.why, version, req.environment))
 
 
 def _env_list(config: MlgateConfig) -> str:

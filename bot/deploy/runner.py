@@ -93,7 +93,7 @@ def handle_deploy_command(
         decision = deploy.rollback_command(cfg, state, command.env)
     else:
         raise ValueError(f"not a deployment command: {command.name!r}")
-    return execute(forge, repo, ledger, decision)
+    return execute(forge, repo, ledger, decision, cfg)
 
 
 def after_landing(
@@ -150,7 +150,7 @@ def on_deployment_status(
         except ForgeError as exc:  # the followers then wait, and the reply says for what
             log.warning("could not read the required gates on %s: %s", record.sha[:12], exc)
     decision = deploy.on_status(cfg, state, deployment_id, status, evidence)
-    return execute(forge, repo, ledger, decision)
+    return execute(forge, repo, ledger, decision, cfg)
 
 
 def _required_gate_evidence(
@@ -192,8 +192,10 @@ def _reviews(forge: Forge, repo: str, prs: tuple[int, ...]) -> list[Review]:
     return out
 
 
-def execute(forge: Forge, repo: str, ledger: DeployLedger, decision: DeployDecision) -> list[str]:
-    """Create the decided deployments, record them, post the notifications; the reply paragraphs."""
+def execute(forge: Forge, repo: str, ledger: DeployLedger, decision: DeployDecision,
+            config: MlgateConfig | None = None) -> list[str]:
+    """Create the decided deployments, record them, post the notifications; the reply paragraphs.
+    With `config`, each deployment's model card is built again from the results on its commit now."""
     messages = list(decision.messages)
     checks: dict[str, tuple[Any, ...]] = {}
     for req in decision.requests:
@@ -201,6 +203,8 @@ def execute(forge: Forge, repo: str, ledger: DeployLedger, decision: DeployDecis
         try:
             if sha not in checks:
                 checks[sha] = tuple(forge.checks_on(repo, sha))
+            if config is not None:
+                req = deploy.with_card(req, deploy.card_for(config, sha, checks[sha], gate_app=config.merge.gate_app))
             contexts, failing = deploy.split_required(req.required_contexts, checks[sha])
             if failing:
                 names = ", ".join(f"`{md(c)}`" for c in failing)

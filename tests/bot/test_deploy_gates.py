@@ -200,6 +200,11 @@ def test_deploy_command_reads_the_shadow_gate_on_the_landed_commit(ledger: objec
     forge.add_gate_run(REPO, A, "mlgate/shadow", "success", shadow_result(A))
     reply = handle_deploy_command(forge, REPO, 7, prod, REPO_CONFIG, ledger)
     assert [d["environment"] for d in forge.deployments.values()].count("production") == 1, reply
+    # the production deployment's card has the shadow comparison that let it through (and the approvals)
+    [card] = [d["payload"]["card"] for d in forge.deployments.values() if d["environment"] == "production"]
+    assert [v["gate"] for v in card["verdicts"]] == ["quality", "shadow"]
+    assert card["shadow"]["metrics"][0]["name"] == "agreement"
+    assert card["reviews"] == [{"user": "bob", "commit": A, "submitted_at": "2026-12-01T10:00:00Z"}]
 
 
 def test_a_result_computed_with_the_versions_own_config_counts(ledger: object) -> None:
