@@ -162,7 +162,7 @@ def test_evidence_that_proves_nothing_refuses(run: CheckRun, trusted: list[str],
 # --- through the runner: the check runs and the config are read from the forge ---------------------------
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
     if request.param == "memory":
         yield MemoryLedger()
