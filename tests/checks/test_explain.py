@@ -221,3 +221,17 @@ def test_cli_bad_input_is_exit_2_with_one_line(project: Path) -> None:
                         capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert json.loads((project / "ok.json").read_text())["gates"][0]["details"]["top_k"] == 2
+
+
+def test_the_report_renders_a_feature_the_base_does_not_have() -> None:
+    """A new feature (colour, added by the change) has no base importance: the table says so and the chart
+    draws it as 0 (this crashed the report, and with it the bot's comment, before)."""
+    from mlgate.checks.report import render_report
+    from mlgate.checks.results import RunResults
+
+    r = evaluate(_imp(["a", "colour", "b"]), _imp(["a", "b"]), "baseline_model", ExplainConfig(top_k=2),
+                 {"colour": "a sensitive attribute (bias.sensitive)"}, rows=10)
+    text = render_report(RunResults([r], {}, {}))
+    assert "xychart-beta" in text and "colour" in text
+    chart = text.split("xychart-beta", 1)[1].split("```", 1)[0]
+    assert chart.count("bar [") == 2 and "None" not in chart
