@@ -24,7 +24,10 @@ LAYERS: dict[str, set[str]] = {
     "deploy": {"github", "pr", "store"},
     "commands": {"github", "pr", "queue", "deploy"},
     "intake": {"github", "pr", "queue", "deploy", "commands", "store"},
-    "wiring": {"github", "pr", "queue", "deploy", "commands", "store", "intake"},
+    "history": {"github", "pr", "queue"},  # the dashboard's record of the past (observes, decides nothing)
+    "alerts": {"github", "pr", "queue", "deploy", "store", "history"},
+    "web": {"github", "pr", "queue", "deploy", "commands", "store", "history", "alerts"},
+    "wiring": {"github", "pr", "queue", "deploy", "commands", "store", "intake", "history", "alerts", "web"},
     "cli": {"intake", "store", "wiring"},
 }
 SHARED = {"settings"}  # mlgate.bot.settings: anyone in the bot may read the settings
@@ -36,6 +39,7 @@ PURE = [
     "commands/parse.py", "commands/approval.py", "commands/plan.py",
     "queue/model.py", "queue/transitions.py", "queue/codec.py", "queue/strategy.py", "queue/messages.py",
     "deploy/decisions.py",
+    "history/diff.py", "alerts/model.py", "alerts/decide.py", "web/charts.py",
 ]
 IO_LIBRARIES = ("sqlalchemy", "alembic", "requests", "github", "flask", "werkzeug", "gunicorn", "jwt")
 IO_MODULES = ("mlgate.bot.github.client", "mlgate.bot.github.auth", "mlgate.bot.github.executor",
