@@ -85,7 +85,8 @@ def run_gates(
                 result = module.run(config, ctx, base_gate)
         except UserError as exc:
             result = error_result(name, str(exc))
-        if baseline is not None and base_gate is None and name != "features":
+        # features has no baseline metrics; shadow's baseline is the production model, not the base results
+        if baseline is not None and base_gate is None and name not in ("features", "shadow"):
             result.findings.append(
                 Finding("info", f"the baseline file has no {name} results: only absolute limits apply",
                         code="baseline.gate_missing")

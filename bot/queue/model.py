@@ -98,7 +98,7 @@ class QueueConfig:
             app = None if isinstance(item, str) else item.app
             if app and name not in pins:
                 pins[name] = app
-        names += [f"{GATE_PREFIX}{g}" for g in cfg.configured_gates()]
+        names += [f"{GATE_PREFIX}{g}" for g in cfg.merge_gates()]  # not the deployment gates (shadow)
         required = tuple(n for n in dict.fromkeys(names) if n != SUMMARY_CHECK)
         pinned_gates = cfg.merge.gate_app or gate_app
         if pinned_gates:

@@ -588,7 +588,7 @@ def _read_results(patterns: list[str]) -> tuple[list[RunResults], list[str]]:
     return found, skipped
 
 
-GATE_ORDER = ["tests", "data", "quality", "bias", "skew", "regression", "features"]
+GATE_ORDER = ["tests", "data", "quality", "bias", "skew", "regression", "features", "budget", "explain", "shadow"]
 
 
 def _combine(runs: list[RunResults]) -> RunResults | None:
