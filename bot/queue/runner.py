@@ -89,6 +89,10 @@ class QueueRunner:
     clock: Callable[[], float] = time.time
     # Called once the base moved to a landed SHA: (repo, sha, PR numbers, config branch); deployments hook here.
     on_landed: Callable[[str, str, tuple[int, ...], str], None] | None = None
+    # Called after each feed with the state before and after it (and the config used): the PRs' reports
+    # show where each PR stands (bot/queue/status.py), so the Dispatcher edits those that changed.
+    on_changed: Callable[[str, QueueState, QueueState, QueueConfig], None] | None = None
+    configs: dict[str, QueueConfig] = field(default_factory=dict)  # the config of each repo's last feed
     executed: deque[str] = field(default_factory=lambda: deque(maxlen=1000))  # recent work, for logs and tests
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
@@ -104,6 +108,8 @@ class QueueRunner:
             row = self.store.load(repo)
             branch = config_branch or row.config_branch or DEFAULT_CONFIG_BRANCH
             config = self.config_for(repo, branch) or no_queue_config()
+            self.configs[repo] = config
+            before = row.state
             forge = self.forge_for(repo)
             count = 0
             while pending:
@@ -118,7 +124,19 @@ class QueueRunner:
                     done.append(action)
                     pending.extend(self._execute(forge, action))
                 self._landed(repo, actions, branch)
+            self._changed(repo, before, config)
         return done
+
+    def _changed(self, repo: str, before: QueueState, config: QueueConfig) -> None:
+        if self.on_changed is None:
+            return
+        after = self.store.load(repo).state
+        if after == before:
+            return
+        try:
+            self.on_changed(repo, before, after, config)
+        except Exception as exc:  # a report that cannot be edited never undoes or blocks the queue
+            log.error("after a queue step in %s: %s: %s", repo, type(exc).__name__, exc)
 
     def _landed(self, repo: str, actions: Iterable[QueueAction], branch: str) -> None:
         landed: dict[str, list[int]] = {}
