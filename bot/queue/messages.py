@@ -153,6 +153,10 @@ def trying(head_sha: str, base: str, branch: str) -> str:
     return f"Trying {head_sha[:12]} merged into {md(base)} on {md(branch)}; nothing will land."
 
 
+def try_cancelled(user: str) -> str:
+    return f"The try build was cancelled by {md('@' + user)}; nothing was landed."
+
+
 def try_not_created(reason: str) -> str:
     return f"The try build could not be created: {md(reason)}."
 
@@ -196,7 +200,8 @@ def status_text(s: QueueStatus | None, *, queue_available: bool = True) -> str:
         return (f"**Merge queue**: `/merge` was given; {why}{extra}. It is queued for {base} "
                 "as soon as its gates pass.")
     if s.status == QUEUED:
-        place = f"position {s.position} of {s.of}" if s.position else "the queue"
+        # no "of N": every PR's report would be edited each time someone else joins the queue
+        place = f"position {s.position}" if s.position else "the queue"
         why = f" It was {md(s.reason)}." if s.reason else ""
         return f"**Merge queue**: queued for {base} at {place}{extra}.{why}"
     if s.status == TESTING:

@@ -571,6 +571,8 @@ def _on_cancel(tx: _Tx, e: CancelRequested) -> None:
         tx.actions.append(CancelBuild(tx.repo, try_build.id, try_build.sha, f"/cancel by {e.user}"))
     if pull and pull.status in ACTIVE:
         tx.finish(e.number, CANCELLED, f"/cancel by {e.user}", messages.cancelled_by(e.user))
+    elif try_build:
+        tx.comment(e.number, messages.try_cancelled(e.user))
     elif not try_build:
         tx.comment(e.number, messages.NOTHING_TO_CANCEL)
 
@@ -591,8 +593,7 @@ def _on_retry(tx: _Tx, e: RetryRequested) -> None:
 def _on_priority(tx: _Tx, e: PriorityChanged) -> None:
     pull = tx.pulls.get(e.number) or Pull(e.number)
     tx.pulls[e.number] = replace(pull, priority=e.priority)
-    if pull.status not in ACTIVE:
-        tx.comment(e.number, messages.priority_set(e.priority))
+    # no comment: the command's reply says it (bot/commands/plan.py), the report shows the new place
 
 
 def _on_single(tx: _Tx, e: SingleChanged) -> None:

@@ -498,7 +498,8 @@ def test_priority_reorders_the_ready_prs() -> None:
         h.merge(n)
     h(q.PriorityChanged(3, 5))
     assert [p.number for p in q.queue_order(h.state, "main")] == [1, 3, 2]
-    assert "applies when the PR is queued" in comments(h(q.PriorityChanged(9, 1)), 9)
+    assert not comments(h(q.PriorityChanged(9, 1)), 9)  # the command's reply says it (commands/plan.py)
+    assert h.state.pull(9).priority == 1
 
 
 def test_a_higher_priority_pr_preempts_a_running_lower_priority_build() -> None:

@@ -23,7 +23,7 @@ def tried_order(h: Q, rounds: int = 10) -> list[int]:
 
 
 def test_positions_are_the_order_prs_are_really_tried_with_a_single_pr_among_them() -> None:
-    # batch of 2: #1 (single) goes alone first, then [#2, #4]: #3 is single and waits for that batch
+    # batch of 2: [#2, #4] first; #3 is single and waits for the batch that formed ahead of it
     h = Q(replace(CFG, batch_size=2, adaptive=False, batch_delay_seconds=60))
     h(q.SingleChanged(3, True))
     for n in (2, 3, 4, 5):
@@ -39,7 +39,7 @@ def test_the_status_says_position_batch_staging_sha_and_landing() -> None:
     h = Q(replace(CFG, batch_delay_seconds=60))
     h.merge(1), h.merge(2)
     text = status_text(pull_status(h.state, 2, h.cfg))
-    assert "queued for main at position 2 of 2" in text
+    assert "queued for main at position 2." in text
     h.later(61)
     assert "being tested in batch 1 with #2: a staging commit being built" in status_text(
         pull_status(h.state, 1, h.cfg))
