@@ -51,6 +51,7 @@ from mlgate.bot.queue.model import (
 )
 from mlgate.bot.queue.store import QueueRow, QueueStore
 from mlgate.bot.queue.transitions import next_wakeup, step
+from mlgate.bot.queue.watch import watch_action, watch_change, watch_event
 from mlgate.names import QUEUE_MARKER, temp_branch
 
 log = logging.getLogger(__name__)
@@ -119,19 +120,22 @@ class QueueRunner:
                               "tick resumes)", repo, _MAX_EVENTS_PER_FEED)
                     break
                 event = pending.popleft()
+                watch_event(repo, event)
                 actions = self._step_and_save(repo, event, config, branch)
                 for action in actions:
                     done.append(action)
+                    watch_action(repo, action)
                     pending.extend(self._execute(forge, action))
                 self._landed(repo, actions, branch)
             self._changed(repo, before, config)
         return done
 
     def _changed(self, repo: str, before: QueueState, config: QueueConfig) -> None:
-        if self.on_changed is None:
-            return
         after = self.store.load(repo).state
         if after == before:
+            return
+        watch_change(repo, before, after, self.clock())
+        if self.on_changed is None:
             return
         try:
             self.on_changed(repo, before, after, config)

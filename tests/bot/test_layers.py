@@ -17,6 +17,7 @@ BOT = ROOT / "bot"
 # package (or root module) of mlgate.bot -> the bot packages it may import; settings, names and retry are for all
 LAYERS: dict[str, set[str]] = {
     "settings": set(),
+    "observability": set(),
     "github": set(),
     "store": set(),
     "pr": {"github"},
@@ -27,7 +28,7 @@ LAYERS: dict[str, set[str]] = {
     "wiring": {"github", "pr", "queue", "deploy", "commands", "store", "intake"},
     "cli": {"intake", "store", "wiring"},
 }
-SHARED = {"settings"}  # mlgate.bot.settings: anyone in the bot may read the settings
+SHARED = {"settings", "observability"}  # the settings, the metrics and the logs: for anyone in the bot
 
 # Modules that decide: no database, no HTTP, no PyGithub, no Flask, and none of the bot's I/O modules.
 PURE = [
