@@ -57,10 +57,10 @@ from github.PaginatedList import PaginatedList
 from github.PullRequest import PullRequest as GhPullRequest
 from github.PullRequestReview import PullRequestReview as GhReview
 
-from mlgate.bot.observability import metrics
 from mlgate.bot.github.auth import AppCredentials, AuthError
 from mlgate.bot.github.facts import ChangedFile, CheckRun, Permission, PullFacts, Review
 from mlgate.bot.github.forge import DeploymentRefused
+from mlgate.bot.observability import metrics
 from mlgate.bot.settings import Settings
 from mlgate.names import BOT_EXTERNAL_ID, CHECK_OUTPUT_LIMIT, COMMENT_LIMIT
 from mlgate.retry import (

@@ -19,9 +19,9 @@ from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from mlgate.bot.observability import metrics
 from mlgate.bot.intake.webhook import SIGNATURE_HEADER, WebhookError, parse_delivery, verify_signature
 from mlgate.bot.intake.writer import IntakeWriter
+from mlgate.bot.observability import metrics
 from mlgate.bot.settings import Settings, load_settings
 from mlgate.bot.store.engine import StoreError
 from mlgate.bot.store.inbox import Inbox

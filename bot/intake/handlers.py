@@ -55,8 +55,8 @@ from mlgate.bot.github.payloads import (
 from mlgate.bot.intake.pull_index import PullIndex
 from mlgate.bot.pr.evaluation import Evaluation, evaluate_pull, queue_verdict
 from mlgate.bot.pr.gather import gather_inputs
-from mlgate.bot.pr.repo_config import ConfigCache, RepoConfig, load_repo_config, push_touches_config
 from mlgate.bot.pr.queue_block import with_queue_block
+from mlgate.bot.pr.repo_config import ConfigCache, RepoConfig, load_repo_config, push_touches_config
 from mlgate.bot.pr.report import decode_state
 from mlgate.bot.queue.messages import status_text
 from mlgate.bot.queue.model import (

@@ -135,8 +135,10 @@ def landed(build: Build, sha: str, judged: Mapping[str, Judgement]) -> str:
 
 def landed_reason(build: Build, sha: str, judged: Mapping[str, Judgement]) -> str:
     """Plain text (escaped where shown) kept as a landed PR's reason: where, how, and what passed."""
-    checks = ", ".join(f"{n} {(j.deciding.conclusion if j.passed and j.deciding else None) or j.reason or j.state.value}"
-                       for n, j in judged.items())
+    def word(j: Judgement) -> str:
+        return (j.deciding.conclusion if j.passed and j.deciding else None) or j.reason or j.state.value
+
+    checks = ", ".join(f"{n} {word(j)}" for n, j in judged.items())
     others = [f"#{n}" for n in build.numbers]
     batch = f" in a batch with {', '.join(others)}" if len(others) > 1 else ""
     return (f"Landed on {build.base} in {sha} ({_METHOD_VERBS[build.method]}{batch}). That exact commit passed "

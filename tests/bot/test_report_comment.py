@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from mlgate.bot.github.facts import ChangedFile, PullFacts
-from mlgate.bot.pr.repo_config import RepoConfig
 from mlgate.bot.pr.queue_block import QUEUE_BLOCK_END, QUEUE_BLOCK_START, with_queue_block
+from mlgate.bot.pr.repo_config import RepoConfig
 from mlgate.bot.pr.report import (
     COMMENT_LIMIT,
     GateLine,
