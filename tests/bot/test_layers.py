@@ -33,9 +33,10 @@ SHARED = {"settings", "observability"}  # the settings, the metrics and the logs
 # Modules that decide: no database, no HTTP, no PyGithub, no Flask, and none of the bot's I/O modules.
 PURE = [
     "github/facts.py", "github/effects.py", "github/payloads.py",
-    "pr/check_rule.py", "pr/review.py", "pr/gates.py", "pr/report.py", "pr/evaluation.py",
+    "pr/check_rule.py", "pr/review.py", "pr/gates.py", "pr/report.py", "pr/evaluation.py", "pr/queue_block.py",
     "commands/parse.py", "commands/approval.py", "commands/plan.py",
     "queue/model.py", "queue/transitions.py", "queue/codec.py", "queue/strategy.py", "queue/messages.py",
+    "queue/status.py",
     "deploy/decisions.py",
 ]
 IO_LIBRARIES = ("sqlalchemy", "alembic", "requests", "github", "flask", "werkzeug", "gunicorn", "jwt")
