@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from mlgate.bot.observability import metrics
 from mlgate.bot.pr.queue_block import QUEUE_BLOCK_START
 from mlgate.names import REPLY_MARKER_PREFIX
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
@@ -49,9 +51,16 @@ def queue_block(w: World, number: int) -> str:
     return body.split(QUEUE_BLOCK_START, 1)[1].split("<!--", 1)[0].strip()
 
 
+def github_calls() -> dict[tuple[str, str], float]:
+    text = metrics.exposition()[0].decode()
+    return {(s.labels["kind"], s.labels["outcome"]): s.value for f in text_string_to_metric_families(text)
+            for s in f.samples if s.name == "mlgate_github_api_calls_total"}
+
+
 def test_unknown_commands_get_confused_and_the_nearest_known_command(
     sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
 ) -> None:
+    calls_before = github_calls()
     w = World(sandbox, sink, tmp_path, "status-unknown")
     a = w.open_pr("a", {"a.txt": "a\n"})
     w.settle()
@@ -63,6 +72,9 @@ def test_unknown_commands_get_confused_and_the_nearest_known_command(
     answer = say(w, a, "/merg <img src=x onerror=alert(1)>")  # user text is escaped in the reply
     assert "<img" not in answer["reply"]
     assert w.statuses() == {}  # nothing was queued
+    calls = github_calls()  # the real client counted its reads and writes for /metrics
+    assert calls[("write", "ok")] > calls_before.get(("write", "ok"), 0)
+    assert calls[("read", "ok")] > calls_before.get(("read", "ok"), 0)
 
 
 def test_status_single_priority_reply_and_the_report_follows_the_queue(
