@@ -121,7 +121,7 @@ def captured() -> Iterator[io.StringIO]:
 def test_secrets_are_never_logged(captured: io.StringIO) -> None:
     log = logging.getLogger("mlgate.test")
     log.info("secret %s and token %s", "It's a Secret to Everybody", "ghs_" + "a" * 36,
-             extra={"repo": "acme/ml", "header": "Bearer abcdefghijklmnop"})
+             extra={"repo": "acme/ml", "header": "Bearer abcdefghijklmnopqrstuvwx"})
     log.error("key -----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY----- leaked")
     try:
         raise ValueError("ghp-like-plain-token-value in an exception")
@@ -130,6 +130,8 @@ def test_secrets_are_never_logged(captured: io.StringIO) -> None:
     text = captured.getvalue()
     for secret in ("It's a Secret", "ghs_aaaa", "abcdefghijklmnop", "MIIE", "ghp-like-plain-token-value"):
         assert secret not in text, secret
+    log.info("the token expired; Bearer tokens are refreshed")  # prose about tokens is left alone
+    assert "the token expired; Bearer tokens are refreshed" in captured.getvalue()
     first = json.loads(text.splitlines()[0])
     assert first["repo"] == "acme/ml" and first["level"] == "info" and "***" in first["msg"]
 
