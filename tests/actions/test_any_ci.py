@@ -13,12 +13,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.actions.conftest import Repo
+from tests.actions.conftest import OWNER, REPO, Repo
 from tests.actions.test_trust import check_runs
 
 pytestmark = pytest.mark.e2e
 
 MLGATE = [sys.executable, "-m", "mlgate.cli"]
+
+
+def own_pr(repo: Repo, branch: str) -> tuple[int, str, str]:
+    """A PR of this test's own (the session's repository is shared: other tests count check runs on
+    its PR): (number, head SHA, base SHA)."""
+    head = repo.server.push_files(OWNER, REPO, branch, {f"{branch}.md": "from another CI\n"}, "alice",
+                                  message=f"Add {branch}", base="main")
+    pr = repo.server.open_pr(OWNER, REPO, branch, "alice", title=f"Add {branch}")
+    assert pr["head"]["sha"] == head
+    return int(pr["number"]), head, str(pr["base"]["sha"])
 
 
 def gitlab_env(repo: Repo, tmp: Path, **more: str) -> dict[str, str]:
@@ -40,24 +50,24 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
 
 
 def test_a_gitlab_job_publishes_check_runs_with_env_vars_only(repo: Repo, trained: Path, tmp_path: Path) -> None:
+    number, head, base = own_pr(repo, "any-ci")
     work = tmp_path / "job"
     shutil.copytree(trained, work, symlinks=True)
-    env = gitlab_env(repo, work)
+    env = gitlab_env(repo, work, MLGATE_PR=str(number), MLGATE_SHA=head)
     ref = run(["publish", "config-ref"], env, work)
     assert ref.returncode == 0, ref.stderr
-    assert f"sha={repo.base_sha}" in ref.stdout and "base commit of PR" in ref.stdout
+    assert f"sha={base}" in ref.stdout and f"base commit of PR #{number}" in ref.stdout
     check = run(["check", "bias", "--json", "mlgate-results/bias.json", "--config", ".github/mlgate.yml",
-                 "--config-ref", repo.base_sha], env, work)
+                 "--config-ref", base], env, work)
     assert check.returncode in (0, 1), check.stderr
-    before = len(check_runs(repo, repo.head_sha, "mlgate/bias"))
     published = run(["publish", "results", "--results", "mlgate-results/*.json", "--out", "published.json"], env,
                     work)
     assert published.returncode == 0, published.stdout + published.stderr
-    assert f"verifying against .github/mlgate.yml at {repo.base_sha[:7]} (the base commit of PR" in published.stdout
-    runs = check_runs(repo, repo.head_sha, "mlgate/bias")
-    assert len(runs) == before + 1 and runs[0]["conclusion"] == "success", runs[0]["output"]["title"]
+    assert f"verifying against .github/mlgate.yml at {base[:7]} (the base commit of PR #{number})" in published.stdout
+    [bias] = check_runs(repo, head, "mlgate/bias")  # on the PR's head, as a pull_request run in Actions
+    assert bias["conclusion"] == "success", bias["output"]["title"]
     # a gate the base config runs but this job did not compute is published as an error, never skipped
-    assert check_runs(repo, repo.head_sha, "mlgate/quality")[0]["conclusion"] == "failure"
+    assert check_runs(repo, head, "mlgate/quality")[0]["conclusion"] == "failure"
     assert (work / "published.json").is_file()
 
 
