@@ -78,6 +78,13 @@ class Settings:
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, for the log redactor (never logged, in any format)."""
         return tuple(s for s in (self.webhook_secret, self.github_token, self.private_key, self.metrics_token) if s)
+    # The dashboard (docs/dashboard.md): signing in with the GitHub App's OAuth client, the session
+    # cookie's key, GitHub's web root (the OAuth pages), and the dashboard's own public URL.
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = field(default=None, repr=False)
+    session_secret: str | None = field(default=None, repr=False)
+    github_web_url: str | None = None  # default: derived from github_url (https://github.com for api.github.com)
+    dashboard_url: str | None = None
 
     @property
     def database_url_masked(self) -> str:
@@ -244,7 +251,21 @@ def load_settings(
     sqlite_synchronous = (_get(env, "MLGATE_SQLITE_SYNCHRONOUS") or d.sqlite_synchronous).upper()
     if sqlite_synchronous not in {"FULL", "NORMAL"}:
         raise SettingsError(f"MLGATE_SQLITE_SYNCHRONOUS must be FULL or NORMAL, got {sqlite_synchronous!r}")
+    oauth_id, oauth_secret = _get(env, "MLGATE_OAUTH_CLIENT_ID"), env.get("MLGATE_OAUTH_CLIENT_SECRET") or None
+    if bool(oauth_id) != bool(oauth_secret):
+        raise SettingsError("set both MLGATE_OAUTH_CLIENT_ID and MLGATE_OAUTH_CLIENT_SECRET (the GitHub App's OAuth "
+                            "client) for signing in to the dashboard, or neither")
+    urls = {name: (_get(env, name) or "").rstrip("/") or None
+            for name in ("MLGATE_GITHUB_WEB_URL", "MLGATE_DASHBOARD_URL")}
+    for name, url in urls.items():
+        if url and not url.startswith(("http://", "https://")):
+            raise SettingsError(f"{name} must start with http:// or https://, got {url!r}")
     return Settings(
+        oauth_client_id=oauth_id,
+        oauth_client_secret=oauth_secret,
+        session_secret=env.get("MLGATE_SESSION_SECRET") or None,
+        github_web_url=urls["MLGATE_GITHUB_WEB_URL"],
+        dashboard_url=urls["MLGATE_DASHBOARD_URL"],
         sqlite_synchronous=sqlite_synchronous,
         webhook_secret=secret,
         database_url=database_url,

@@ -199,24 +199,27 @@ class World:
         from werkzeug.serving import make_server
 
         from mlgate.bot.github.client import ForgeOptions, forge_factory
-        from mlgate.bot.intake.app import create_app
         from mlgate.bot.intake.worker import Worker, WorkerConfig
         from mlgate.bot.settings import Settings
         from mlgate.bot.store.inbox import Inbox
-        from mlgate.bot.wiring import build_dispatcher
+        from mlgate.bot.wiring import build_dispatcher, build_web_app
 
         self.db_path = self.root / "mlgate.sqlite3"
+        oauth = self.sandbox.admin("POST", "/apps", json={"slug": "mlgate-dashboard", "owner": "alice"}).json()
         settings = Settings(
             webhook_secret=self.secret, database_url=f"sqlite:///{self.db_path}", github_url=self.sandbox.api_url,
             auth_mode="token", github_token=BOT, debounce_seconds=0.2, debounce_max_seconds=2.0,
             poll_interval_seconds=0.2, retry_backoff_seconds=0.5, worker_threads=2,
+            # the dashboard's sign-in: an OAuth client of the sandbox (sandbox/oauth.py)
+            oauth_client_id=oauth["client_id"], oauth_client_secret=oauth["client_secret"],
+            session_secret=os.urandom(16).hex(), github_web_url=self.sandbox.url,
         )
         store = Inbox.open(settings.database_url)
         forges = forge_factory(settings, ForgeOptions(seconds_between_writes=0))
         dispatcher = build_dispatcher(settings, store.engine, forges=forges)
         worker = Worker(store, dispatcher, WorkerConfig.from_settings(settings))
         worker.start()
-        app = create_app(settings, store=store, on_delivery=worker.wake)
+        app = build_web_app(settings, store, worker, forges=forges)  # the webhook and the dashboard
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, name="demo-bot-http", daemon=True)
         thread.start()
@@ -413,6 +416,8 @@ def run_demo(echo: Echo = click.echo, *, keep: bool = False, step_timeout: float
         if keep and hasattr(world, "sandbox"):
             echo(f"\nServers kept running (--keep). Sandbox: {world.sandbox.url}  (tokens are the user names, "
                  f"e.g. `Authorization: token alice`)  Bot: {world.bot_url}  Database: {world.db_path}")
+            echo(f"Dashboard: {world.bot_url}/{REPO}  (all repositories: {world.bot_url}/; sign in as any "
+                 "sandbox user, e.g. alice)")
             echo("Press Ctrl-C to stop.")
             result.stop = world.stop
         else:
@@ -427,7 +432,7 @@ def _play(world: World, result: DemoResult, echo: Echo, timeout: float, project:
     step = result.step("start the sandbox, the bot and the fake CI; push the trained example")
     try:
         world.start()
-        result.urls = {"sandbox": world.sandbox.url, "bot": world.bot_url}
+        result.urls = {"sandbox": world.sandbox.url, "bot": world.bot_url, "dashboard": f"{world.bot_url}/{REPO}"}
         echo(f"sandbox {world.sandbox.url}  ·  bot {world.bot_url}  ·  SQLite {world.db_path}")
         echo(f"training examples/arrests and pushing it to {REPO} …")
         base = world.create_repo(project)

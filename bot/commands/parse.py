@@ -28,10 +28,11 @@ verb in ``_BORS_VERBS`` if any, an argument parser in ``_ARGUMENT_PARSERS`` if i
 and a help row in ``_HELP_ROWS``; everything else (suggestions, help, permissions) follows.
 
 Canonical command names (``Command.name``): merge, cancel, retry, try, priority, single, deploy,
-rollback, status, help. Arguments (``Command.args``, typed): merge → sha (str, optional: 7 to 40 hex
-characters, the commit approved, as bors/homu ``r+ SHA``) and priority (int, optional); try →
-sha (optional); priority → priority (int); single → on (bool; bare ``/single`` means on);
-deploy/rollback → env (str).
+rollback, status, help, hold, unhold, pause, resume. Arguments (``Command.args``, typed): merge → sha
+(str, optional: 7 to 40 hex characters, the commit approved, as bors/homu ``r+ SHA``) and
+priority (int, optional); try → sha (optional); priority → priority (int); single → on (bool;
+bare ``/single`` means on);
+deploy/rollback → env (str); pause → base (str) and reason (str, maybe empty); resume → base.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ from types import MappingProxyType
 from mlgate.bot.github.facts import Permission
 from mlgate.checks.report import md
 
-COMMAND_NAMES = ("merge", "cancel", "retry", "try", "priority", "single", "deploy", "rollback", "status", "help")
+COMMAND_NAMES = ("merge", "cancel", "retry", "try", "priority", "single", "deploy", "rollback", "status", "help",
+                 "hold", "unhold", "pause", "resume")
 
 DEFAULT_PERMISSIONS: Mapping[str, Permission] = MappingProxyType(
     {
@@ -60,6 +62,10 @@ DEFAULT_PERMISSIONS: Mapping[str, Permission] = MappingProxyType(
         "rollback": Permission.WRITE,
         "status": Permission.READ,
         "help": Permission.READ,
+        "hold": Permission.WRITE,
+        "unhold": Permission.WRITE,
+        "pause": Permission.MAINTAIN,  # stops the queue of a whole branch: homu's tree-closed
+        "resume": Permission.MAINTAIN,
     }
 )
 
@@ -211,6 +217,7 @@ _ARG_DESCRIPTIONS = {
     "priority": "a priority number, e.g. `/priority 2`",
     "env": "an environment name, e.g. `/deploy staging`",
     "on": "`on` or `off`",
+    "base": "the base branch, e.g. `/pause main deploy freeze`",
 }
 
 
@@ -432,6 +439,30 @@ def _env_command_of(number: int, text: str, name: str, args: list[str], environm
     return _env_command(number, text, name, args, environments)
 
 
+_BRANCH = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)[A-Za-z0-9._/-]{1,200}(?<![/.])$")
+PAUSE_REASON_LIMIT = 200
+
+
+def _branch_command(number: int, text: str, name: str, args: list[str]) -> Command | ParseError:
+    """`/pause BASE [reason…]` and `/resume BASE`: the base branch is named, never implied, so a pause
+    given on any PR says which queue it stops."""
+    if not args:
+        return MissingArgument(line=number, text=text, command=name, argument="base")
+    branch = args[0].rstrip(",;:")
+    if not _BRANCH.match(branch):
+        return BadArgument(line=number, text=text, command=name, argument="base branch", value=branch,
+                           expected="a branch name, e.g. `main`")
+    if name == "resume":
+        if len(args) > 1:
+            return UnexpectedArgument(line=number, text=text, command=name, value=args[1])
+        return Command(name, (("base", branch),), number, text)
+    reason = " ".join(args[1:])
+    if len(reason) > PAUSE_REASON_LIMIT:
+        return BadArgument(line=number, text=text, command=name, argument="reason", value=reason[:40] + "…",
+                           expected=f"at most {PAUSE_REASON_LIMIT} characters")
+    return Command(name, (("base", branch), ("reason", reason)), number, text)
+
+
 def _env_command(
     number: int, text: str, name: str, args: list[str], environments: Collection[str] | None
 ) -> Command | ParseError:
@@ -477,6 +508,8 @@ _ARGUMENT_PARSERS: Mapping[str, ArgumentParser] = MappingProxyType({
     "single": lambda n, t, _name, a, _e: _single_command(n, t, a),
     "deploy": _env_command_of,
     "rollback": _env_command_of,
+    "pause": lambda n, t, name, a, _e: _branch_command(n, t, name, a),
+    "resume": lambda n, t, name, a, _e: _branch_command(n, t, name, a),
 })
 
 
@@ -627,6 +660,11 @@ _HELP_ROWS = (
      "Build and test the merged result on `mlgate/try/<n>` without landing it."),
     ("/priority N", "bors p=N", "priority", "Set the queue priority (higher goes first; default 0)."),
     ("/single on\\|off", "bors single on\\|off", "single", "Test this PR alone, not in a batch."),
+    ("/hold", "", "hold", "Keep this PR out of every new batch (it keeps its place in line)."),
+    ("/unhold", "", "unhold", "Let a held PR back into batches."),
+    ("/pause BASE [reason]", "", "pause",
+     "Stop new batches on branch BASE (the running ones finish); queued PRs stay queued."),
+    ("/resume BASE", "", "resume", "Start the merge queue of BASE again."),
     ("/deploy ENV", "", "deploy", "Promote the landed model to environment ENV."),
     ("/rollback ENV", "", "rollback", "Redeploy the last good version to ENV."),
     ("/status", "bors status", "status", "Say where this PR is in the merge queue."),

@@ -26,7 +26,9 @@ from mlgate.bot.pr.repo_config import RepoConfig
 from mlgate.bot.queue.model import (
     CancelRequested,
     Event,
+    HoldChanged,
     MergeRequested,
+    PauseChanged,
     PriorityChanged,
     RetryRequested,
     SingleChanged,
@@ -35,8 +37,9 @@ from mlgate.bot.queue.model import (
 from mlgate.checks.report import md
 from mlgate.names import SUMMARY_CHECK, reply_marker
 
-QUEUE_COMMANDS = ("merge", "cancel", "retry", "try", "priority", "single")
-QUEUE_ANSWERED = ("merge", "cancel", "retry", "try")  # the merge queue's own comment is their reply
+QUEUE_COMMANDS = ("merge", "cancel", "retry", "try", "priority", "single", "hold", "unhold", "pause", "resume")
+# the merge queue's own comment is their reply
+QUEUE_ANSWERED = ("merge", "cancel", "retry", "try", "hold", "unhold", "pause", "resume")
 APPROVING = ("merge", "retry", "try")  # commands that build the PR's head into this repository
 DEPLOY_COMMANDS = ("deploy", "rollback")
 FORK_REASON = ("mlgate does not build pull requests from forks into this repository unless "
@@ -112,6 +115,11 @@ def queue_events(commands: Iterable[Command], number: int, user: str, facts: Pul
             events.append(PriorityChanged(number, c.priority, user))
         elif c.name == "single":
             events.append(SingleChanged(number, bool(c.arg("on", True)), user))
+        elif c.name in ("hold", "unhold"):
+            events.append(HoldChanged(number, c.name == "hold", user))
+        elif c.name in ("pause", "resume"):
+            events.append(PauseChanged(str(c.arg("base", "")), c.name == "pause", user, str(c.arg("reason", "")),
+                                       number))
     return events
 
 

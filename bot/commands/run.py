@@ -120,4 +120,4 @@ def _deploy(host: CommandHost, forge: Forge, comment: PullComment, command: Comm
         branch = host.queue.store.load(comment.repo).config_branch or branch
     config = host.repo_config(forge, comment.repo, branch)
     return list(handle_deploy_command(forge, comment.repo, comment.number, command, config, ledger,
-                                      as_of=comment.created_at))
+                                      as_of=comment.created_at, requested_by=comment.user))

@@ -63,6 +63,7 @@ class DeployRecord:
     sha: str
     state: str = PENDING  # latest deployment status seen (pending until one arrives)
     rollback_of: int | None = None  # the deployment this one replaces after a rollback
+    requested_by: str = ""  # who commented /deploy or /rollback ("": the bot, after a landing or a failure)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ deploy_records = sa.Table(
     sa.Column("sha", sa.String(64), nullable=False),
     sa.Column("state", sa.String(32), nullable=False),
     sa.Column("rollback_of", sa.BigInteger(), nullable=True),
+    sa.Column("requested_by", sa.String(255), nullable=True),  # migration 0005_dashboard
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
@@ -123,7 +124,7 @@ class SqlLedger:
                 sa.select(v.sha, v.version, v.landed_at).where(v.repo == repo).order_by(v.id.desc()).limit(HISTORY)
             ).all()
             records = conn.execute(
-                sa.select(r.deployment_id, r.environment, r.sha, r.state, r.rollback_of)
+                sa.select(r.deployment_id, r.environment, r.sha, r.state, r.rollback_of, r.requested_by)
                 .where(r.repo == repo)
                 .order_by(r.deployment_id.desc())
                 .limit(HISTORY)
@@ -131,7 +132,8 @@ class SqlLedger:
         return DeployState(
             landed=tuple(_version(row.sha, row.version, row.landed_at) for row in reversed(versions)),
             deployments=tuple(
-                DeployRecord(int(row.deployment_id), row.environment, row.sha, row.state, row.rollback_of)
+                DeployRecord(int(row.deployment_id), row.environment, row.sha, row.state, row.rollback_of,
+                             row.requested_by or "")
                 for row in reversed(records)
             ),
         )
@@ -150,7 +152,8 @@ class SqlLedger:
             conn.execute(
                 deploy_records.insert().values(
                     repo=repo, deployment_id=record.id, environment=record.environment, sha=record.sha,
-                    state=record.state, rollback_of=record.rollback_of, created_at=now, updated_at=now,
+                    state=record.state, rollback_of=record.rollback_of, requested_by=record.requested_by or None,
+                    created_at=now, updated_at=now,
                 )
             )
 

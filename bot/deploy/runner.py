@@ -62,12 +62,14 @@ def handle_deploy_command(
     config: MlgateConfig | RepoConfig,
     ledger: LedgerSource,
     as_of: float | None = None,
+    requested_by: str = "",
 ) -> list[str]:
     """Run one accepted `/deploy <env>` or `/rollback <env>` command; the reply's paragraphs.
 
     `number` is the PR the command was given on; the caller posts the reply there. Permission
     checks are the caller's (bot/commands/run.py does them for every command). `as_of`: the comment's
     time; `/deploy` approves the version that had landed last by then (a newer one voids it).
+    `requested_by`: the commenter, kept with the deployments this creates.
     """
     cfg = _config(config)
     if cfg is None:
@@ -80,7 +82,7 @@ def handle_deploy_command(
         decision = deploy.rollback_command(cfg, state, command.env)
     else:
         raise ValueError(f"not a deployment command: {command.name!r}")
-    return execute(forge, repo, ledger, decision)
+    return execute(forge, repo, ledger, decision, requested_by=requested_by)
 
 
 def after_landing(
@@ -126,7 +128,8 @@ def on_deployment_status(
     return execute(forge, repo, ledger, decision)
 
 
-def execute(forge: Forge, repo: str, ledger: DeployLedger, decision: DeployDecision) -> list[str]:
+def execute(forge: Forge, repo: str, ledger: DeployLedger, decision: DeployDecision, requested_by: str = ""
+            ) -> list[str]:
     """Create the decided deployments, record them, post the notifications; the reply paragraphs."""
     messages = list(decision.messages)
     checks: dict[str, tuple[Any, ...]] = {}
@@ -150,7 +153,7 @@ def execute(forge: Forge, repo: str, ledger: DeployLedger, decision: DeployDecis
             messages.append(f"Could not create the deployment of {sha[:7]} to `{env}`: {md(str(exc))[:300]}")
             continue
         ledger.add_deployment(
-            repo, DeployRecord(deployment_id, req.environment, sha, PENDING, req.rollback_of)
+            repo, DeployRecord(deployment_id, req.environment, sha, PENDING, req.rollback_of, requested_by)
         )
         messages.append(f"Created deployment {deployment_id} of {sha[:7]} to `{env}`.")
     for number, body in decision.notify:

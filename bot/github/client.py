@@ -662,6 +662,42 @@ class GitHubForge:
         statuses = self._read(f"statuses on {repo}@{sha[:12]}", lambda: self._statuses(repo, sha))
         return (*runs, *statuses)
 
+    def changed_paths(self, repo: str, old: str, new: str) -> tuple[str, ...] | None:
+        """`GET /compare/{old}...{new}`: only when `new` descends from `old` (status ahead or identical),
+        and fewer than the 300 files GitHub lists at most (a longer list may be cut)."""
+        _check_repo(repo)
+        data = self._read(f"compare {old[:12]}...{new[:12]} in {repo}",
+                          lambda: self._json("GET", f"/repos/{repo}/compare/{_q(old)}...{_q(new)}"))
+        if not isinstance(data, dict) or data.get("status") not in ("ahead", "identical"):
+            return None
+        files = data.get("files") or []
+        if len(files) >= 300:
+            return None
+        paths: list[str] = []
+        for f in files:
+            paths += [str(f["filename"])] + ([str(f["previous_filename"])] if f.get("previous_filename") else [])
+        return tuple(dict.fromkeys(paths))
+
+    def active_workflow_runs(self, repo: str, sha: str) -> tuple[int, ...]:
+        """`GET /actions/runs?head_sha=` (first 100: a staging commit never has more), minus completed ones."""
+        _check_repo(repo)
+        data = self._read(f"workflow runs on {repo}@{sha[:12]}", lambda: self._json(
+            "GET", f"/repos/{repo}/actions/runs", params={"head_sha": sha, "per_page": 100}))
+        runs = data.get("workflow_runs") or [] if isinstance(data, dict) else []
+        return tuple(int(r["id"]) for r in runs if r.get("head_sha") == sha and r.get("status") != "completed")
+
+    def cancel_workflow_run(self, repo: str, run_id: int) -> bool:
+        _check_repo(repo)
+        try:
+            self._write(f"cancel workflow run {run_id} of {repo}",
+                        lambda: self._json("POST", f"/repos/{repo}/actions/runs/{int(run_id)}/cancel"),
+                        idempotent=True)
+        except GitHubAPIError as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
     def close_pull(self, repo: str, number: int) -> None:
         _check_repo(repo)
         self._write(f"close {repo}#{number}", lambda: self._json("PATCH", f"/repos/{repo}/pulls/{int(number)}",
@@ -738,6 +774,44 @@ class GitHubForge:
             lambda: int(self._json("POST", path, body=body)["id"]),
             idempotent=True,
         )
+
+    def repository_private(self, repo: str) -> bool | None:
+        """Is the repository private (True), public (False), or not visible to the bot (None)?"""
+        _check_repo(repo)
+
+        def get() -> bool | None:
+            try:
+                return bool(self._json("GET", f"/repos/{repo}").get("private", True))
+            except github.UnknownObjectException:
+                return None
+
+        return self._read(f"visibility of {repo}", get)
+
+    # --- alert issues (bot/alerts/issues.py) ---------------------------------------------------------
+    def create_issue(self, repo: str, title: str, body: str, labels: tuple[str, ...]) -> int:
+        """POST /issues (not retried blindly: an uncertain POST is confirmed by finding the bot's open
+        issue with that label and exactly that body)."""
+        _check_repo(repo)
+        body = fit(body, COMMENT_LIMIT, "issue")
+        data = {"title": title[:256], "body": body, "labels": list(labels)}
+
+        def post() -> int:
+            return int(self._json("POST", f"/repos/{repo}/issues", body=data)["number"])
+
+        def confirm() -> int | None:
+            params = {"state": "open", "labels": ",".join(labels), "per_page": 100}
+            for issue in self._json("GET", f"/repos/{repo}/issues", params=params) or ():
+                if issue.get("body") == body and "pull_request" not in issue:
+                    return int(issue["number"])
+            return None
+
+        return self._write(f"alert issue in {repo}", post, idempotent=False, confirm=confirm)
+
+    def edit_issue(self, repo: str, number: int, *, title: str, body: str, state: str) -> None:
+        _check_repo(repo)
+        data = {"title": title[:256], "body": fit(body, COMMENT_LIMIT, "issue"), "state": state}
+        self._write(f"edit issue {repo}#{number}",
+                    lambda: self._json("PATCH", f"/repos/{repo}/issues/{int(number)}", body=data), idempotent=True)
 
 
 def _refused_contexts(data: Any) -> tuple[tuple[str, str], ...]:

@@ -93,6 +93,11 @@ class Handlers:
     queue_knobs: QueueKnobs = field(default_factory=QueueKnobs)  # overrides of merge.* (tests, demo, bench)
     heads: HeadLog = field(default_factory=MemoryHeadLog)  # PR heads seen, with when (bot/commands/heads.py)
     clock: Callable[[], float] = time.time
+    # Told of every delivery after it is routed, and of every tick: the dashboard's history and the
+    # alerts (bot/history/recorder.py, bot/alerts). They observe; they never change a decision.
+    observers: list[Callable[[str, Mapping[str, Any]], None]] = field(default_factory=list)
+    tickers: list[Callable[[], None]] = field(default_factory=list)
+    evaluated: list[Callable[[PullFacts, Evaluation], None]] = field(default_factory=list)
     _last_read: dict[tuple[str, int], str] = field(default_factory=dict, repr=False)
     # (comment id, body) of each PR's report as this process last wrote or read it: a queue-only change
     # edits it without reading it again (an evaluation always re-reads it, repairing a stale copy)
@@ -110,6 +115,8 @@ class Handlers:
         if route is None:
             return set()
         refs = route(self, payload)
+        for observe in self.observers:
+            observe(event, payload)
         log.debug("delivery %s (%s.%s) -> %d PRs", delivery_id, event, payload.get("action"), len(refs))
         return refs
 
@@ -129,6 +136,8 @@ class Handlers:
         written = executor.existing_report(repo, number)
         if written is not None:
             self._reports[(repo, number)] = written
+        for observe in self.evaluated:
+            observe(facts, evaluation)
         self._feed_gates(facts, evaluation)
 
     def resync(self, repo: str) -> set[PullRef]:
@@ -139,6 +148,8 @@ class Handlers:
 
     def tick(self) -> int:
         """The worker's timer: step `Tick` for the repositories whose queue timeouts are due."""
+        for tick in self.tickers:
+            tick()
         return self.queue.tick() if self.queue is not None else 0
 
     # --- evaluation: gather (pr/gather.py), decide (pr/evaluation.py) ---------------------------

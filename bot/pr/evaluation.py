@@ -44,6 +44,8 @@ class PullInputs:
     registry_error: str | None = None  # the registry such a rule needs cannot be read: the check fails
     writers: tuple[str, ...] = ()  # reviewers with write permission (rules that list no reviewers)
     known_configs: Mapping[str, str] = field(default_factory=dict)  # {config hash: what it is}, for refusals
+    # `approvals_on: unchanged_paths`: an older approved SHA -> the paths changed since (head descends from it)
+    changed_since: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Evaluation:
 
     actions: tuple[Action, ...]
     report: GateReport
+    review: ReviewResult | None = None  # the review rules' verdicts (None when the config is invalid)
 
 
 def evaluate_pull(
@@ -72,7 +75,8 @@ def evaluate_pull(
     state: dict[str, Any] = {"head": facts.head_sha}
     if config.valid and inputs.registry_error is None:
         cfg = config.effective
-        review = evaluate_review(facts, cfg.review.rules, writers=inputs.writers, features=inputs.features)
+        review = evaluate_review(facts, cfg.review.rules, writers=inputs.writers, features=inputs.features,
+                                 changed_since=inputs.changed_since)
         report = evaluate_gates(facts, cfg, review, gate_app=cfg.merge.gate_app or gate_app,
                                 config_sha256=config.sha256, known_configs=inputs.known_configs)
         state["applying"] = [r.name for r in review.applicable]
@@ -100,7 +104,7 @@ def evaluate_pull(
     if users or teams:
         actions.append(RequestReviewers(facts.repo, facts.number, users, teams))
     actions.append(UpsertReport(facts.repo, facts.number, render_comment(data)))
-    return Evaluation(tuple(actions), report)
+    return Evaluation(tuple(actions), report, review)
 
 
 def gate_lines(report: GateReport) -> tuple[GateLine, ...]:

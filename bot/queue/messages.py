@@ -220,3 +220,49 @@ def status_text(s: QueueStatus | None, *, queue_available: bool = True) -> str:
         return (f"**Merge queue**: left the queue because {why}. Comment `/merge` when it is ready again"
                 f"{' (or `/retry` if the failure was flaky)' if s.status == FAILED else ''}.")
     return f"**Merge queue**: {md(s.status)}."
+
+# --- holding a PR, pausing a base -------------------------------------------------------------------
+def hold_unchanged(on: bool) -> str:
+    return "Already on hold: `/unhold` lets it back into batches." if on else "Not on hold: nothing to do."
+
+
+def held_too_late() -> str:
+    return ("On hold, but too late for the build being landed now: its tested version is being fast-forwarded. "
+            "The hold applies to anything this PR is queued for next.")
+
+
+def held(user: str) -> str:
+    return (f"On hold (by {md(user)}): kept out of every new batch; it keeps its place in line. "
+            "`/unhold` lets it back in.")
+
+
+def unheld(user: str, queued: bool) -> str:
+    tail = " It can be batched again." if queued else " It is not in the queue: `/merge` queues it."
+    return f"Hold lifted (by {md(user)}).{tail}"
+
+
+def paused(base: str, user: str, reason: str, running: int, already: bool) -> str:
+    why = f": {md(reason)}" if reason else ""
+    lead = "Still paused; reason updated" if already else "Paused"
+    tail = (f" The {running} build(s) already running finish and land if green; nothing new starts."
+            if running else " Nothing new starts.")
+    return (f"{lead} — the merge queue of {md(base)} (by {md(user)}){why}.{tail} "
+            f"`/resume {md(base)}` starts it again; PRs stay queued.")
+
+
+def resumed(base: str, user: str, was_paused: bool) -> str:
+    if not was_paused:
+        return f"The merge queue of {md(base)} is not paused: nothing to resume."
+    return f"Resumed: the merge queue of {md(base)} (by {md(user)}) starts new builds again."
+
+
+def waiting_note(paused: str | None, paused_by: str, held: bool) -> str:
+    """Appended to "queued": why it will not be built yet (the queue of its base is paused, it is held)."""
+    notes = []
+    if paused is not None:
+        why = f": {md(paused)}" if paused else ""
+        notes.append(f"The merge queue of this branch is paused by {md(paused_by or 'a maintainer')}{why}; "
+                     "nothing is built until `/resume`.")
+    if held:
+        notes.append("This PR is on hold: `/unhold` lets it into a batch.")
+    return "".join(f" {n}" for n in notes)

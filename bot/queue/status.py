@@ -44,7 +44,7 @@ def batch_size_of(state: QueueState, base: str, config: QueueConfig | None) -> i
     if config is None:
         return 1
     lane = state.lane(base)
-    return strategy.batch_size(lane.recent if lane else (), config.batch_size, config.adaptive)
+    return strategy.batch_size(lane.recent if lane else (), config.batch_size, config.adaptive, config.parallel)
 
 
 def pull_status(state: QueueState, number: int, config: QueueConfig | None = None) -> QueueStatus | None:
@@ -59,8 +59,8 @@ def pull_status(state: QueueState, number: int, config: QueueConfig | None = Non
     order = [p.number for p in queue_order(state, pull.base, batch_size_of(state, pull.base, config))]
     position = order.index(number) + 1 if number in order else None
     lane = state.lane(pull.base)
-    build = lane.build if lane else None
-    if pull.status == TESTING and build is not None and number in build.numbers:
+    build = next((b for b in lane.chain if number in b.numbers), None) if lane else None  # speculative too
+    if pull.status == TESTING and build is not None:
         return _with(status, position, len(order), build.id, build.numbers, build.sha, build.branch)
     return _with(status, position, len(order), None, (), None, "")
 

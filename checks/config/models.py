@@ -55,6 +55,7 @@ class MergeConfig(StrictModel):
     batch_delay_seconds: float = Field(default=0, ge=0, le=3600)  # wait for more PRs before a fresh batch
     adaptive: bool = True  # size batches from the recent failure rate
     confirm_threshold: float = Field(default=0.1, ge=0)  # flake rate above which a suspect is re-run alone
+    parallel: int = Field(default=1, ge=1, le=8)  # speculative builds tested at once per base (Zuul-style)
 
 
 class ReviewRule(StrictModel):
@@ -122,6 +123,20 @@ class ArtifactsConfig(StrictModel):
     data: list[str] = []
 
 
+class AlertsConfig(StrictModel):
+    """`alerts:`: what the bot raises an alert for (docs/dashboard.md) and whether it keeps each as a
+    GitHub issue. Read from the default branch, like the commands."""
+
+    enabled: bool = True
+    issues: bool = True  # keep each alert as one GitHub issue (opened once, updated, closed when resolved)
+    label: str = Field(default="mlgate-alert", min_length=1, max_length=50)
+    gate_failure: bool = True  # a gate failed on the newest landed commit of a base branch
+    data_stale: bool = True  # the data gate's staleness limit is crossed on a base branch
+    deployment: bool = True  # a deployment failed or was rolled back
+    batch_timeout: bool = True  # a merge-queue batch runs past merge.timeout_minutes
+    mention: list[str] = []  # logins or org/team names @-mentioned in a new alert issue
+
+
 class MlgateConfig(StrictModel):
     """The whole `.github/mlgate.yml`. A gate runs when its section is present."""
 
@@ -138,6 +153,7 @@ class MlgateConfig(StrictModel):
     review: ReviewConfig = ReviewConfig()
     commands: CommandsConfig = CommandsConfig()
     deploy: DeployConfig = DeployConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     @field_validator("version", mode="before")
     @classmethod

@@ -278,8 +278,9 @@ def test_hidden_contexts_hide_every_command(opener: str, command: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "level"),
-    [(n, Permission.WRITE) for n in COMMAND_NAMES if n not in ("help", "status")]
-    + [("help", Permission.READ), ("status", Permission.READ)],
+    [(n, Permission.WRITE) for n in COMMAND_NAMES if n not in ("help", "status", "pause", "resume")]
+    + [("help", Permission.READ), ("status", Permission.READ), ("pause", Permission.MAINTAIN),
+       ("resume", Permission.MAINTAIN)],
 )
 def test_default_permissions(name: str, level: Permission) -> None:
     assert required_permission(Command(name)) == level

@@ -25,7 +25,10 @@ LAYERS: dict[str, set[str]] = {
     "deploy": {"github", "pr", "store"},
     "commands": {"github", "pr", "queue", "deploy"},
     "intake": {"github", "pr", "queue", "deploy", "commands", "store"},
-    "wiring": {"github", "pr", "queue", "deploy", "commands", "store", "intake"},
+    "history": {"github", "pr", "queue"},  # the dashboard's record of the past (observes, decides nothing)
+    "alerts": {"github", "pr", "queue", "deploy", "store", "history"},
+    "web": {"github", "pr", "queue", "deploy", "commands", "store", "history", "alerts"},
+    "wiring": {"github", "pr", "queue", "deploy", "commands", "store", "intake", "history", "alerts", "web"},
     "cli": {"intake", "store", "wiring"},
 }
 SHARED = {"settings", "observability"}  # the settings, the metrics and the logs: for anyone in the bot
@@ -38,6 +41,7 @@ PURE = [
     "queue/model.py", "queue/transitions.py", "queue/codec.py", "queue/strategy.py", "queue/messages.py",
     "queue/status.py",
     "deploy/decisions.py",
+    "history/diff.py", "alerts/model.py", "alerts/decide.py", "web/charts.py",
 ]
 IO_LIBRARIES = ("sqlalchemy", "alembic", "requests", "github", "flask", "werkzeug", "gunicorn", "jwt")
 IO_MODULES = ("mlgate.bot.github.client", "mlgate.bot.github.auth", "mlgate.bot.github.executor",

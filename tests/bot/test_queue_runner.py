@@ -563,3 +563,69 @@ def test_a_pr_from_a_fork_is_not_built_into_the_base_repository(store: Inbox, co
     assert len(replies(w, 1)) == 1  # accepted: the queue answers (it builds, or says there is nothing to retry)
     assert (REPO, 901, "confused") not in w.forge.reactions
     assert any(b.startswith(QUEUE_MARKER) for b in w.comments(1))
+
+
+def test_the_bot_sets_its_mlgate_check_on_the_staging_commit_before_the_fast_forward(store: Inbox) -> None:
+    """Branch protection requiring `mlgate` judges the SHA pushed: the check must be there first."""
+    w = World(store)
+    w.pr(1)
+    w.merge(1)
+    w.ci()
+    tip = w.forge.branches[(REPO, "main")]
+    kinds = [x[0] for x in w.forge.writes if x[0] in ("set_check", "fast_forward_branch")]
+    assert kinds == ["set_check", "fast_forward_branch"]
+    run = w.forge.check_runs[(REPO, tip, "mlgate")]
+    assert run.status == "completed" and run.conclusion == "success" and "#1" in w.forge.check_details[run.id]["title"]
+
+
+def test_a_refusal_while_the_base_did_not_move_is_not_rebuilt_forever(store: Inbox) -> None:
+    """GitHub refusing for another reason (a protection rule the bot cannot satisfy) must not start a
+    loop of rebuilds and CI runs: the build stays landing and the fast-forward is asked again later."""
+    w = World(store)
+    w.pr(1)
+    w.merge(1)
+    w.forge.refuse_fast_forward = 1
+    w.ci()
+    state = w.runner.state(REPO)
+    assert state.lanes[0].build is not None and state.lanes[0].build.state == "landing"
+    assert len(w.ci_runs) == 1 and not w.main_moves()[1:]
+    w.clock.now += w.config.start_timeout_minutes * 60
+    w.runner.tick()
+    assert {p.number: p.status for p in w.runner.state(REPO).pulls} == {1: "merged"}
+    assert len(w.ci_runs) == 1  # landed on the same tested SHA, no second run
+
+
+def test_an_abandoned_build_cancels_the_actions_runs_on_its_sha(store: Inbox, caplog: pytest.LogCaptureFixture) -> None:
+    w = World(store)
+    for n in (1, 2):
+        w.pr(n)
+        w.merge(n)
+    (sha,) = running_shas(w.runner.state(REPO))
+    runs = [w.forge.start_workflow_run(REPO, sha), w.forge.start_workflow_run(REPO, sha)]
+    other = w.forge.start_workflow_run(REPO, "f" * 40)
+    w.forge.workflow_runs[runs[1]] = (REPO, sha, "completed")  # finished already: nothing to cancel
+    caplog.set_level("INFO", logger="mlgate.bot.queue.runner")
+    w.forge.add_commit("h1new" + "0" * 35, ("h1" + "0" * 30,), {"pr1b"})
+    w.runner.feed(REPO, [HeadPushed(1, "h1new" + "0" * 35)])  # #1 leaves: its build is abandoned
+    assert w.forge.writes_of("cancel_workflow_run") == [("cancel_workflow_run", REPO, runs[0])]
+    assert w.forge.workflow_runs[other][2] == "in_progress"
+    assert any("cancelled 1 Actions run(s)" in r.getMessage() and sha[:12] in r.getMessage() for r in caplog.records)
+
+
+def test_speculative_builds_stack_and_a_failure_rebuilds_the_next_without_it(store: Inbox) -> None:
+    """merge.parallel 3 with one PR per build: #1 on main, #2 on #1's commit, #3 on #2's, each on its own
+    ref; #2 is broken, so #3's build (which contains it) is abandoned and rebuilt on #1's landed commit."""
+    w = World(store, QueueConfig(branches=("main",), required_checks=(CHECK,), batch_size=1, adaptive=False,
+                                 parallel=3, confirm_threshold=2))
+    for n in (1, 2, 3):
+        w.pr(n, broken=n == 2)
+        w.merge(n)
+    lane = w.runner.state(REPO).lanes[0]
+    assert [b.numbers for b in lane.chain] == [(1,), (2,), (3,)]
+    assert [b.branch for b in lane.chain] == ["mlgate/staging/main", "mlgate/staging/main@2", "mlgate/staging/main@3"]
+    assert [b.base_sha for b in lane.chain[1:]] == [b.sha for b in lane.chain[:-1]]
+    w.ci()
+    assert {p.number: p.status for p in w.runner.state(REPO).pulls} == {1: "merged", 2: "failed", 3: "merged"}
+    assert w.main_moves() and set(w.main_moves()) <= w.green
+    tip = w.forge.branches[(REPO, "main")]
+    assert {"pr1", "pr3"} <= w.forge.commits[tip][1] and "broken" not in w.forge.commits[tip][1]
