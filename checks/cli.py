@@ -19,6 +19,7 @@ import click
 import yaml
 from pydantic import ValidationError
 
+from mlgate.checks import progress
 from mlgate.checks.config.models import LIMIT_FILES, MlgateConfig, config_paths, config_sha256, load_config
 from mlgate.checks.errors import ConfigError
 from mlgate.checks.inputs.context import RunContext
@@ -56,6 +57,9 @@ def _common_outputs(f: Callable) -> Callable:
                      help="Write the Markdown report here ('-' for stdout)."),
         click.option("--root", type=click.Path(file_okay=False, exists=True), default=".",
                      help="Directory that relative paths in the config start from (default: current)."),
+        click.option("--progress/--no-progress", "show_progress", default=None,
+                     help="Progress (rows read, groups computed) on stderr [default: on when stderr is a "
+                          "terminal and CI is unset]."),
     ]
     for opt in reversed(options):
         f = opt(f)
@@ -87,7 +91,8 @@ def check() -> None:
 @_common_outputs
 @click.option("--base", "base_ref", help="Git ref of the base (for the features gate's change check).")
 @click.option("--head", "head_ref", help="Git ref of the head (default: HEAD when --base is given).")
-def check_all(config_path, config_ref, baseline_path, json_path, markdown_path, root, base_ref, head_ref) -> None:
+def check_all(config_path, config_ref, baseline_path, json_path, markdown_path, root, show_progress, base_ref,
+              head_ref) -> None:
     """Run every gate configured in the config file."""
     if not config_path:
         _fail_usage("check all needs --config PATH")
@@ -98,7 +103,7 @@ def check_all(config_path, config_ref, baseline_path, json_path, markdown_path, 
         raise ConfigError("no gate is configured (add a data, quality, bias, skew, regression, features, budget, "
                           "explain or shadow section)", where=loaded.source)
     _run_and_report(loaded, loaded.config, gates, baseline_path, json_path, markdown_path, root,
-                    base_ref=base_ref, head_ref=head_ref)
+                    base_ref=base_ref, head_ref=head_ref, show_progress=show_progress)
 
 
 def _load(config_path: str | None, config_ref: str | None, root: str) -> LoadedConfig | None:
@@ -123,7 +128,8 @@ def _gate_command(name: str, extra: list[Decorator], build: Callable[[dict[str, 
                   predictions: bool = False, help_text: str = "") -> None:
     """Register `mlgate check <name>`: config section (if any) overridden by flags."""
 
-    def command(config_path, config_ref, baseline_path, json_path, markdown_path, root, **flags) -> None:
+    def command(config_path, config_ref, baseline_path, json_path, markdown_path, root, show_progress,
+                **flags) -> None:
         loaded = _load(config_path, config_ref, root)
         raw = loaded.config.model_dump(exclude_unset=True, by_alias=True, mode="python") if loaded else {}
         if predictions:
@@ -135,7 +141,7 @@ def _gate_command(name: str, extra: list[Decorator], build: Callable[[dict[str, 
         config = _validate(raw, loaded.source if loaded else None)
         base_ref, head_ref = flags.get("base_ref"), flags.get("head_ref")
         _run_and_report(loaded, config, [name], baseline_path, json_path, markdown_path, root,
-                        base_ref=base_ref, head_ref=head_ref)
+                        base_ref=base_ref, head_ref=head_ref, show_progress=show_progress)
 
     command.__doc__ = help_text
     for opt in reversed(extra):
@@ -293,14 +299,16 @@ _gate_command("shadow", [click.option("--export", help="Shadow export: one row p
 
 
 def _run_and_report(loaded: LoadedConfig | None, config: MlgateConfig, gates: list[str], baseline_path, json_path,
-                    markdown_path, root, *, base_ref=None, head_ref=None) -> None:
+                    markdown_path, root, *, base_ref=None, head_ref=None, show_progress=None) -> None:
     baseline = Baseline.load(baseline_path) if baseline_path else None
     pinned = pin_limit_files(loaded, config) if loaded else PinnedFiles()
     with _collector_paused():
         try:
             ctx = RunContext(base_dir=Path(root).resolve(), pinned=pinned.files)
-            results = run_gates(config, gates, ctx, baseline=baseline,
-                                config_hash=loaded.sha256 if loaded else None, base_ref=base_ref, head_ref=head_ref)
+            with progress.reporting(progress.wanted(show_progress)):
+                results = run_gates(config, gates, ctx, baseline=baseline,
+                                    config_hash=loaded.sha256 if loaded else None, base_ref=base_ref,
+                                    head_ref=head_ref)
         finally:
             pinned.cleanup()
         # Which config judged the run: the bot refuses a result whose config is not its base's.

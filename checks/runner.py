@@ -16,6 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from mlgate.checks import progress
 from mlgate.checks.config.models import MlgateConfig
 from mlgate.checks.errors import InputError, UserError
 from mlgate.checks.inputs.context import RunContext
@@ -76,6 +77,7 @@ def run_gates(
     """Run the named gates; a gate's user error becomes an `error` result, other gates still run."""
     results: list[GateResult] = []
     for name in gates:
+        progress.note(f"{name}: started")
         module = import_module(f"mlgate.checks.gates.{name}")
         base_gate = baseline.gates.get(name) if baseline else None
         try:
@@ -91,6 +93,7 @@ def run_gates(
                 Finding("info", f"the baseline file has no {name} results: only absolute limits apply",
                         code="baseline.gate_missing")
             )
+        progress.note(f"{name}: {result.status.value}")
         results.append(result)
     return RunResults(
         gates=results,
