@@ -71,6 +71,13 @@ class Settings:
     sqlite_synchronous: str = "FULL"
     intake_timeout_seconds: float = 5.0
     retention_days: float = 14.0
+    metrics_token: str | None = field(default=None, repr=False)  # GET /metrics wants `Bearer <it>` when set
+    log_format: str = "text"  # text or json (bot/observability/logs.py)
+    log_level: str = "INFO"
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value, for the log redactor (never logged, in any format)."""
+        return tuple(s for s in (self.webhook_secret, self.github_token, self.private_key, self.metrics_token) if s)
     # The dashboard (docs/dashboard.md): signing in with the GitHub App's OAuth client, the session
     # cookie's key, GitHub's web root (the OAuth pages), and the dashboard's own public URL.
     oauth_client_id: str | None = None
@@ -235,6 +242,12 @@ def load_settings(
             f"MLGATE_RETENTION_DAYS must be at least {GITHUB_REDELIVERY_DAYS} (GitHub can redeliver a delivery of "
             f"the past {GITHUB_REDELIVERY_DAYS} days, and a purged one would be handled twice), got {retention_days:g}"
         )
+    log_format = (_get(env, "MLGATE_LOG_FORMAT") or d.log_format).lower()
+    if log_format not in ("text", "json"):
+        raise SettingsError(f"MLGATE_LOG_FORMAT must be text or json, got {log_format!r}")
+    log_level = (_get(env, "MLGATE_LOG_LEVEL") or d.log_level).upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise SettingsError(f"MLGATE_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
     sqlite_synchronous = (_get(env, "MLGATE_SQLITE_SYNCHRONOUS") or d.sqlite_synchronous).upper()
     if sqlite_synchronous not in {"FULL", "NORMAL"}:
         raise SettingsError(f"MLGATE_SQLITE_SYNCHRONOUS must be FULL or NORMAL, got {sqlite_synchronous!r}")
@@ -277,4 +290,7 @@ def load_settings(
                                            integer=True)),
         intake_timeout_seconds=intake_timeout,
         retention_days=retention_days,
+        metrics_token=env.get("MLGATE_METRICS_TOKEN") or None,
+        log_format=log_format,
+        log_level=log_level,
     )

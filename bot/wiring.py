@@ -68,7 +68,7 @@ def build_dispatcher(settings: Settings, engine: Engine | None = None, forges: F
     if engine is not None:
         handlers.heads = SqlHeadLog(engine)
         handlers.queue = QueueRunner(QueueStore(engine), handlers._forge, handlers.queue_config,
-                                     on_landed=handlers.on_landed)
+                                     on_landed=handlers.on_landed, on_changed=handlers.on_queue_changed)
         handlers.deploy_store = SqlLedger(engine)
         attach_history_and_alerts(settings, engine, handlers)
     return handlers

@@ -96,7 +96,8 @@ def _now() -> datetime:
 
 
 def _version_json(v: Version) -> dict[str, Any]:
-    return {"model": v.model, "data": v.data, "gates": [list(g) for g in v.gates], "prs": list(v.prs)}
+    return {"model": v.model, "data": v.data, "gates": [list(g) for g in v.gates], "prs": list(v.prs),
+            "card": dict(v.card) if v.card is not None else None}
 
 
 def _version(sha: str, data: Any, landed_at: datetime | None = None) -> Version:
@@ -108,6 +109,7 @@ def _version(sha: str, data: Any, landed_at: datetime | None = None) -> Version:
         gates=tuple((str(a), str(b)) for a, b in d.get("gates") or ()),
         prs=tuple(int(n) for n in d.get("prs") or ()),
         landed_at=landed_at.timestamp() if landed_at is not None else None,
+        card=d.get("card") if isinstance(d.get("card"), dict) else None,
     )
 
 

@@ -68,6 +68,7 @@ from mlgate.bot.github.facts import (
     check_as_status,
 )
 from mlgate.bot.github.forge import DeploymentRefused
+from mlgate.bot.observability import metrics
 from mlgate.bot.settings import Settings
 from mlgate.names import BOT_EXTERNAL_ID, CHECK_OUTPUT_LIMIT, COMMENT_LIMIT
 from mlgate.retry import (
@@ -122,6 +123,9 @@ class ForgeOptions:
     user_agent: str = "mlgate"
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.time
+
+
+_WHERE = re.compile(r"([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)(?:#([0-9]+))?")  # "comment on owner/repo#3"
 
 
 def fit(text: str, limit: int, what: str, unit: Literal["characters", "bytes"] = "bytes") -> str:
@@ -244,7 +248,7 @@ class GitHubForge:
     # -- plumbing ---------------------------------------------------------------------------
 
     def _read(self, what: str, fn: Callable[[], T]) -> T:
-        return self._call(what, fn, idempotent=True, confirm=None)
+        return self._call(what, fn, idempotent=True, confirm=None, kind="read")
 
     def _write(
         self, what: str, fn: Callable[[], T], *, idempotent: bool, confirm: Callable[[], T | None] | None = None
@@ -253,9 +257,14 @@ class GitHubForge:
             self._spacer.wait()
             return fn()
 
-        return self._call(what, spaced, idempotent=idempotent, confirm=confirm)
+        where = _WHERE.search(what)
+        log.info("GitHub write: %s", what, extra={
+            "event": "github.write", "write": what, "repo": where.group(1) if where else None,
+            "pr": int(where.group(2)) if where and where.group(2) else None})
+        return self._call(what, spaced, idempotent=idempotent, confirm=confirm, kind="write")
 
-    def _call(self, what: str, fn: Callable[[], T], *, idempotent: bool, confirm: Callable[[], T | None] | None) -> T:
+    def _call(self, what: str, fn: Callable[[], T], *, idempotent: bool, confirm: Callable[[], T | None] | None,
+              kind: str = "read") -> T:
         """Run under the retry policy; PyGithub and requests errors leave as `ForgeError`s.
 
         A 401 with a cached installation token (revoked, or the app reinstalled) drops the token
@@ -263,16 +272,25 @@ class GitHubForge:
         """
         for attempt in (1, 2):
             try:
-                return self._retrier.call(fn, what=what, idempotent=idempotent, confirm=confirm)
+                result = self._retrier.call(fn, what=what, idempotent=idempotent, confirm=confirm)
+                metrics.observe_github_call(kind, True, self._rate_remaining())
+                return result
             except github.GithubException as exc:
+                metrics.observe_github_call(kind, False, self._rate_remaining())
                 if exc.status == 401 and attempt == 1 and self._reauthenticate is not None:
                     log.warning("%s: GitHub refused the installation token; fetching a new one", what)
                     self._reauthenticate()
                     continue
                 raise GitHubAPIError(what, exc.status, _message(exc)) from None
             except requests.RequestException as exc:
+                metrics.observe_github_call(kind, False, None)
                 raise GitHubAPIError(what, None, f"connection failed ({type(exc).__name__})") from exc
         raise AssertionError("unreachable")
+
+    def _rate_remaining(self) -> int | None:
+        """X-RateLimit-Remaining of GitHub's last answer, as PyGithub keeps it (no request is made)."""
+        remaining = getattr(self._rq, "rate_limiting", (-1, -1))[0]
+        return remaining if isinstance(remaining, int) and remaining >= 0 else None
 
     def _json(self, verb: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
         _headers, data = self._rq.requestJsonAndCheck(verb, path, parameters=params, input=body)

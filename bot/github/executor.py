@@ -67,7 +67,9 @@ class Executor:
                 log.warning("%s", outcome)
                 problems.append(note)
             else:
-                log.info("%s", outcome)
+                log.info("%s", outcome, extra={"event": "github.action", "repo": action.repo,
+                                               "action": type(action).__name__, "pr": getattr(action, "number", None),
+                                               "sha": getattr(action, "sha", None)})
             done.append(outcome)
         self.applied.extend(done)
         return done

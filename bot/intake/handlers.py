@@ -55,8 +55,10 @@ from mlgate.bot.github.payloads import (
 from mlgate.bot.intake.pull_index import PullIndex
 from mlgate.bot.pr.evaluation import Evaluation, evaluate_pull, queue_verdict
 from mlgate.bot.pr.gather import gather_inputs
+from mlgate.bot.pr.queue_block import with_queue_block
 from mlgate.bot.pr.repo_config import ConfigCache, RepoConfig, load_repo_config, push_touches_config
 from mlgate.bot.pr.report import decode_state
+from mlgate.bot.queue.messages import status_text
 from mlgate.bot.queue.model import (
     ACTIVE,
     BaseMoved,
@@ -66,9 +68,11 @@ from mlgate.bot.queue.model import (
     PullGates,
     QueueConfig,
     QueueKnobs,
+    QueueState,
 )
 from mlgate.bot.queue.runner import QueueRunner, check_updates
-from mlgate.names import BOT_MARKERS, SUMMARY_CHECK
+from mlgate.bot.queue.status import QueueStatus, pull_status, statuses
+from mlgate.names import BOT_MARKERS, REPORT_MARKER, SUMMARY_CHECK
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +99,9 @@ class Handlers:
     tickers: list[Callable[[], None]] = field(default_factory=list)
     evaluated: list[Callable[[PullFacts, Evaluation], None]] = field(default_factory=list)
     _last_read: dict[tuple[str, int], str] = field(default_factory=dict, repr=False)
+    # (comment id, body) of each PR's report as this process last wrote or read it: a queue-only change
+    # edits it without reading it again (an evaluation always re-reads it, repairing a stale copy)
+    _reports: dict[tuple[str, int], tuple[int, str]] = field(default_factory=dict, repr=False)
 
     # --- Dispatcher protocol -------------------------------------------------------------------
     def handle(self, event: str, payload: dict[str, Any], delivery_id: str) -> set[PullRef]:
@@ -123,8 +130,12 @@ class Handlers:
         config = self.repo_config(forge, repo, facts.base_ref)
         executor = Executor(forge, current_checks=facts.checks)
         existing = executor.existing_report(repo, number)
-        evaluation = self.evaluation(forge, facts, config, decode_state(existing[1] if existing else None))
+        evaluation = self.evaluation(forge, facts, config, decode_state(existing[1] if existing else None),
+                                     queue_note=self.queue_note(repo, number))
         executor.apply(evaluation.actions)
+        written = executor.existing_report(repo, number)
+        if written is not None:
+            self._reports[(repo, number)] = written
         for observe in self.evaluated:
             observe(facts, evaluation)
         self._feed_gates(facts, evaluation)
@@ -142,11 +153,45 @@ class Handlers:
         return self.queue.tick() if self.queue is not None else 0
 
     # --- evaluation: gather (pr/gather.py), decide (pr/evaluation.py) ---------------------------
-    def evaluation(self, forge: Forge, facts: PullFacts, config: RepoConfig, previous: Mapping[str, Any]
-                   ) -> Evaluation:
+    def evaluation(self, forge: Forge, facts: PullFacts, config: RepoConfig, previous: Mapping[str, Any],
+                   queue_note: str | None = None) -> Evaluation:
         """Review + gates + verdict for one PR: the actions and the gate report (reads only what the rules need)."""
         return evaluate_pull(gather_inputs(forge, facts, config), previous, gate_app=self.gate_app,
-                             queue=self.queue is not None)
+                             queue=self.queue is not None, queue_note=queue_note)
+
+    # --- where a PR stands in the queue: its report's queue block and /status ----------------------
+    def queue_status(self, repo: str, number: int) -> QueueStatus | None:
+        if self.queue is None:
+            return None
+        return pull_status(self.queue.state(repo), number, self.queue.configs.get(repo))
+
+    def queue_note(self, repo: str, number: int) -> str | None:
+        """The report's queue block (None on a bot without the queue: no block)."""
+        if self.queue is None:
+            return None
+        return status_text(self.queue_status(repo, number))
+
+    def on_queue_changed(self, repo: str, before: QueueState, after: QueueState, config: QueueConfig) -> None:
+        """The queue runner's `on_changed`: edit the queue block of every PR whose place changed (queued,
+        moved up, batch started, preempted, landed, left), one edit each, nothing else read."""
+        old, new = statuses(before, config), statuses(after, config)
+        for number in sorted(new):
+            if number in old and status_text(old[number]) == status_text(new[number]):
+                continue
+            self._edit_queue_block(repo, number, status_text(new[number]))
+
+    def _edit_queue_block(self, repo: str, number: int, note: str) -> None:
+        forge = self._forge(repo)
+        report = self._reports.get((repo, number)) or forge.find_comment(repo, number, REPORT_MARKER)
+        if report is None:
+            return  # no report yet: the first evaluation renders it with the block
+        body = with_queue_block(report[1], note)
+        if body is None or body == report[1]:
+            return
+        forge.update_comment(repo, report[0], body)
+        self._reports[(repo, number)] = (report[0], body)
+        log.info("updated the queue state in the report of %s#%d", repo, number,
+                 extra={"repo": repo, "pr": number, "event": "github.write", "write": "update_comment"})
 
     def decide_actions(self, forge: Forge, facts: PullFacts, config: RepoConfig, previous: Mapping[str, Any]
                        ) -> list[Action]:

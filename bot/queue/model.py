@@ -98,7 +98,7 @@ class QueueConfig:
             app = None if isinstance(item, str) else item.app
             if app and name not in pins:
                 pins[name] = app
-        names += [f"{GATE_PREFIX}{g}" for g in cfg.configured_gates()]
+        names += [f"{GATE_PREFIX}{g}" for g in cfg.merge_gates()]  # not the deployment gates (shadow)
         required = tuple(n for n in dict.fromkeys(names) if n != SUMMARY_CHECK)
         pinned_gates = cfg.merge.gate_app or gate_app
         if pinned_gates:
@@ -539,16 +539,34 @@ QueueAction = CreateStaging | FastForward | MergePull | Comment | DeleteBranch |
 # Queries
 
 
-def queue_order(state: QueueState, base: str) -> tuple[Pull, ...]:
-    """Active PRs of `base` in the order they will be tested: running build, suspects, ready, waiting."""
+def queue_order(state: QueueState, base: str, batch_size: int = 1) -> tuple[Pull, ...]:
+    """Active PRs of `base` in the order they will be tried: the running build, the suspects being
+    bisected, then the ready PRs batch by batch exactly as `transitions` forms batches (`next_group`,
+    `batch_size` PRs at most; a `/single` PR in a batch of its own, after the batch that forms ahead of
+    it), then the PRs still waiting for their gates. The one ordering the queue and its reports share."""
     lane = state.lane(base) or Lane(base)
     pulls = {p.number: p for p in state.pulls if p.base == base and p.status in ACTIVE}
     order: list[int] = [n for build in lane.chain if build.kind == "batch" for n in build.numbers]
     order += [n for n in lane.suspects if n not in order]
-    ready = sorted((p for p in pulls.values() if p.status == QUEUED and p.number not in order), key=queue_rank)
-    order += [p.number for p in ready]
+    pool = sorted((p for p in pulls.values() if p.status == QUEUED and p.number not in order), key=queue_rank)
+    while pool:
+        group = next_group(pool, batch_size)
+        order += group
+        pool = [p for p in pool if p.number not in group]
     order += [p.number for p in sorted(pulls.values(), key=queue_rank) if p.status == WAITING]
     return tuple(pulls[n] for n in order if n in pulls)
+
+
+def next_group(pool: list[Pull], size: int) -> tuple[int, ...]:
+    """The PRs of the next batch from `pool` (ready PRs, best rank first): the first PR alone when it
+    must be tested alone (`/single`, or it conflicted in a batch), else the first `size` PRs that may
+    share a batch."""
+    if not pool:
+        return ()
+    first = pool[0]
+    if first.single or first.alone_next:
+        return (first.number,)
+    return tuple(p.number for p in pool if not (p.single or p.alone_next))[: max(size, 1)]
 
 
 def queue_rank(p: Pull) -> tuple[int, int]:

@@ -52,6 +52,7 @@ from mlgate.bot.queue.model import (
 )
 from mlgate.bot.queue.store import QueueRow, QueueStore
 from mlgate.bot.queue.transitions import next_wakeup, step
+from mlgate.bot.queue.watch import watch_action, watch_change, watch_event
 from mlgate.checks.report import md
 from mlgate.names import QUEUE_MARKER, SUMMARY_CHECK, temp_branch
 from mlgate.retry import ForgeError
@@ -94,6 +95,10 @@ class QueueRunner:
     clock: Callable[[], float] = time.time
     # Called once the base moved to a landed SHA: (repo, sha, PR numbers, config branch); deployments hook here.
     on_landed: Callable[[str, str, tuple[int, ...], str], None] | None = None
+    # Called after each feed with the state before and after it (and the config used): the PRs' reports
+    # show where each PR stands (bot/queue/status.py), so the Dispatcher edits those that changed.
+    on_changed: Callable[[str, QueueState, QueueState, QueueConfig], None] | None = None
+    configs: dict[str, QueueConfig] = field(default_factory=dict)  # the config of each repo's last feed
     # Called after each saved step: (repo, state before, state after, now); the dashboard's history hooks here.
     on_step: Callable[[str, QueueState, QueueState, float], None] | None = None
     executed: deque[str] = field(default_factory=lambda: deque(maxlen=1000))  # recent work, for logs and tests
@@ -111,6 +116,8 @@ class QueueRunner:
             row = self.store.load(repo)
             branch = config_branch or row.config_branch or DEFAULT_CONFIG_BRANCH
             config = self.config_for(repo, branch) or no_queue_config()
+            self.configs[repo] = config
+            before = row.state
             forge = self.forge_for(repo)
             count = 0
             while pending:
@@ -120,12 +127,27 @@ class QueueRunner:
                               "tick resumes)", repo, _MAX_EVENTS_PER_FEED)
                     break
                 event = pending.popleft()
+                watch_event(repo, event)
                 actions = self._step_and_save(repo, event, config, branch)
                 for action in actions:
                     done.append(action)
+                    watch_action(repo, action)
                     pending.extend(self._execute(forge, action))
                 self._landed(repo, actions, branch)
+            self._changed(repo, before, config)
         return done
+
+    def _changed(self, repo: str, before: QueueState, config: QueueConfig) -> None:
+        after = self.store.load(repo).state
+        if after == before:
+            return
+        watch_change(repo, before, after, self.clock())
+        if self.on_changed is None:
+            return
+        try:
+            self.on_changed(repo, before, after, config)
+        except Exception as exc:  # a report that cannot be edited never undoes or blocks the queue
+            log.error("after a queue step in %s: %s: %s", repo, type(exc).__name__, exc)
 
     def _landed(self, repo: str, actions: Iterable[QueueAction], branch: str) -> None:
         landed: dict[str, list[int]] = {}

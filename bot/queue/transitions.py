@@ -88,6 +88,7 @@ from mlgate.bot.queue.model import (
     StagingFailed,
     Tick,
     TryRequested,
+    next_group,
     queue_order,
     queue_rank,
 )
@@ -147,6 +148,12 @@ class _Tx:
 
     def comment(self, number: int, body: str) -> None:
         self.actions.append(Comment(self.repo, number, body))
+
+    def place_in_line(self, number: int) -> int:
+        """1-based place of a PR in the order its base's PRs will be tried (`queue_order`)."""
+        base = self.pulls[number].base
+        size = strategy.batch_size(self.lane(base).recent, self.cfg.batch_size, self.cfg.adaptive, self.cfg.parallel)
+        return [p.number for p in queue_order(self.freeze(), base, size)].index(number) + 1
 
     def new_id(self) -> int:
         self.next_id += 1
@@ -227,10 +234,11 @@ class _Tx:
         if conclusion == "success":
             if pull.status == WAITING:
                 self.set(number, status=QUEUED, reason="")
-                position = [p.number for p in queue_order(self.freeze(), pull.base)].index(number) + 1
-                lane = self.lane(pull.base)
-                self.comment(number, messages.queued(announce, pull.base, position, pull.priority)
-                             + messages.waiting_note(lane.paused, lane.paused_by, pull.held))
+                if announce:  # the answer to /merge; later moves show in the PR's report comment only
+                    lane = self.lane(pull.base)
+                    self.comment(number, messages.queued(announce, pull.base, self.place_in_line(number),
+                                                                   pull.priority)
+                                 + messages.waiting_note(lane.paused, lane.paused_by, pull.held))
             return
         text = messages.gates_reason(conclusion, reasons)
         if pull.status == TESTING:
@@ -239,7 +247,8 @@ class _Tx:
             self.drop_suspect(pull.base, number)
         if pull.status in ACTIVE and (pull.reason != text or announce):
             self.set(number, status=WAITING, reason=text)
-            self.comment(number, messages.not_ready(announce, text, conclusion))
+            if announce:  # the answer to /merge; later changes show in the PR's report comment only
+                self.comment(number, messages.not_ready(announce, text, conclusion))
 
     def finish(self, number: int, status: str, reason: str, body: str | None) -> None:
         """A PR leaves the queue (cancelled or failed); its build, suspects and try are dropped."""
@@ -319,11 +328,15 @@ class _Tx:
         busy = set(lane.suspects) | {n for b in running for n in b.numbers}
         if not busy or top.priority <= max(self.pulls[n].priority for n in busy):
             return
+        reason = messages.preempted_reason(top.number, top.priority)
         if running:
-            self.abort_from(lane, first, f"preempted by #{top.number} (priority {top.priority})")
+            self.abort_from(lane, first, reason)
             lane = self.lane(base)
         if lane.suspects:
             self.lanes[base] = replace(lane, suspects=(), evidence=None)
+        for n in sorted(busy):  # they are told: their report says why they are back in the queue
+            if self.pulls[n].status == QUEUED:
+                self.set(n, reason=reason)
 
     def start(self, base: str) -> None:
         """Start the lane's next build: bisect the suspects, confirm or reject a culprit, or batch;
@@ -351,15 +364,14 @@ class _Tx:
             pool = self.ready(base)
             if not pool:
                 return
-            first = pool[0]
-            if first.single or first.alone_next:
-                self.launch(base, (first.number,))
-                return
             size = strategy.batch_size(lane.recent, self.cfg.batch_size, self.cfg.adaptive, self.cfg.parallel)
-            group = [p.number for p in pool if not (p.single or p.alone_next)][:size]
+            group = next_group(pool, size)  # the rule queue_order (positions in reports) follows too
+            if len(group) == 1 and (pool[0].single or pool[0].alone_next):
+                self.launch(base, group)
+                return
             if len(group) < size and self.now < _batch_due(pool, self.cfg):
                 return  # wait a moment for more PRs (a Tick at `next_wakeup` starts it)
-            self.launch(base, tuple(group))
+            self.launch(base, group)
             break
         self.speculate(base)
 
@@ -419,7 +431,7 @@ class _Tx:
             base_sha=parent.sha if parent is not None else lane.base_sha,
         )
         for n in numbers:
-            self.set(n, status=TESTING, alone_next=False)
+            self.set(n, status=TESTING, alone_next=False, reason="")
         if parent is None:
             self.lanes[base] = replace(lane, build=build)
         else:
@@ -461,9 +473,10 @@ class _Tx:
                 recent.append(0)
                 self.actions.append(MergePull(self.repo, staged.number, staged.head_sha, sha, build.method))
                 self.actions.append(Dequeue(self.repo, staged.number, MERGED, f"landed in {sha}"))
-                self.comment(staged.number, messages.landed(build, sha, _judged(build, self.cfg)))
+                # no comment of its own: the PR's report comment says it (bot/queue/status.py)
+                self.set(staged.number, reason=messages.landed_reason(build, sha, _judged(build, self.cfg)))
                 if self.cfg.delete_branches and build.method != "merge":
-                    # squash/rebase: the PR is closed with the landed SHA in its comment, never merged.
+                    # squash/rebase: the PR is closed with the landed SHA in its report, never merged.
                     # merge: GitHub marks it merged in the background, and a head deleted before that
                     # leaves it closed, not merged; the branch goes when `closed` (merged) arrives.
                     self.actions.append(DeleteBranch(self.repo, staged.number, staged.head_sha))
@@ -684,6 +697,8 @@ def _on_cancel(tx: _Tx, e: CancelRequested) -> None:
         tx.actions.append(CancelBuild(tx.repo, try_build.id, try_build.sha, f"/cancel by {e.user}"))
     if pull and pull.status in ACTIVE:
         tx.finish(e.number, CANCELLED, f"/cancel by {e.user}", messages.cancelled_by(e.user))
+    elif try_build:
+        tx.comment(e.number, messages.try_cancelled(e.user))
     elif not try_build:
         tx.comment(e.number, messages.NOTHING_TO_CANCEL)
 
@@ -704,8 +719,7 @@ def _on_retry(tx: _Tx, e: RetryRequested) -> None:
 def _on_priority(tx: _Tx, e: PriorityChanged) -> None:
     pull = tx.pulls.get(e.number) or Pull(e.number)
     tx.pulls[e.number] = replace(pull, priority=e.priority)
-    if pull.status not in ACTIVE:
-        tx.comment(e.number, messages.priority_set(e.priority))
+    # no comment: the command's reply says it (bot/commands/plan.py), the report shows the new place
 
 
 def _on_single(tx: _Tx, e: SingleChanged) -> None:

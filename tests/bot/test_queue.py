@@ -8,6 +8,8 @@ from dataclasses import replace
 import pytest
 
 from mlgate.bot import queue as q
+from mlgate.bot.queue.messages import status_text
+from mlgate.bot.queue.status import pull_status
 from mlgate.checks.config.models import parse_config
 
 REPO = "acme/models"
@@ -283,7 +285,10 @@ def test_fast_forward_done_lands_every_pr_with_the_landed_sha() -> None:
     assert of(out, q.MergePull) == [q.MergePull(REPO, 1, head(1), landed, "merge"),
                                     q.MergePull(REPO, 2, head(2), landed, "merge")]
     assert of(out, q.DeleteBranch) == []  # GitHub has not marked them merged yet: deleting now would close them
-    assert f"Landed on main in {landed}" in comments(out, 1) and "#1, #2" in comments(out, 2)
+    # landing is said in each PR's report comment (its queue block), not in a comment of its own
+    assert not comments(out, 1) and not comments(out, 2)
+    assert f"Landed on main in {landed}" in status_text(pull_status(h.state, 1))
+    assert "in a batch with" in status_text(pull_status(h.state, 2))
     assert [d.outcome for d in of(out, q.Dequeue)] == ["merged", "merged"]
     assert h.state.pull(1).landed_sha == landed and h.state.lane("main").base_sha == landed
     # GitHub's `closed` (merged) event: now the head branch goes; a PR closed unmerged keeps it
@@ -483,7 +488,8 @@ def test_gates_turning_red_while_queued_send_the_pr_back_to_waiting() -> None:
     h = Q()
     h.merge(1)
     out = h(q.PullGates(1, head(1), "failure", ("review: changes requested by carol",)))
-    assert h.status(1) == q.WAITING and of(out, q.CancelBuild) and "changes requested" in comments(out, 1)
+    assert h.status(1) == q.WAITING and of(out, q.CancelBuild)
+    assert "changes requested" in status_text(pull_status(h.state, 1))  # shown in its report, no new comment
 
 
 # ---------------------------------------------------------------------------------------------
@@ -496,7 +502,8 @@ def test_priority_reorders_the_ready_prs() -> None:
         h.merge(n)
     h(q.PriorityChanged(3, 5))
     assert [p.number for p in q.queue_order(h.state, "main")] == [1, 3, 2]
-    assert "applies when the PR is queued" in comments(h(q.PriorityChanged(9, 1)), 9)
+    assert not comments(h(q.PriorityChanged(9, 1)), 9)  # the command's reply says it (commands/plan.py)
+    assert h.state.pull(9).priority == 1
 
 
 def test_a_higher_priority_pr_preempts_a_running_lower_priority_build() -> None:

@@ -24,7 +24,7 @@ from mlgate.bot.pr.repo_config import CONFIG_PATH
 from mlgate.bot.store.engine import create_store_engine
 from mlgate.bot.store.inbox import Inbox
 from mlgate.bot.wiring import build_dispatcher
-from mlgate.names import QUEUE_MARKER
+from mlgate.names import QUEUE_MARKER, REPORT_MARKER
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
 from tests.bot.bot_app import BotApp, install_bot
 from tests.bot.conftest import running_sandbox
@@ -185,6 +185,13 @@ class World:
         resp.raise_for_status()
         return [c["body"] for c in resp.json() if QUEUE_MARKER in (c.get("body") or "")]
 
+    def report(self, number: int) -> str:
+        """The PR's one report comment."""
+        resp = self.sandbox.api("GET", f"/repos/{self.repo}/issues/{number}/comments", "alice")
+        resp.raise_for_status()
+        (body,) = [c["body"] for c in resp.json() if REPORT_MARKER in (c.get("body") or "")]
+        return str(body)
+
     def branch_sha(self, branch: str) -> str | None:
         resp = self.sandbox.api("GET", f"/repos/{self.repo}/git/ref/heads/{branch}", "alice")
         return resp.json()["object"]["sha"] if resp.status_code == 200 else None
@@ -219,8 +226,9 @@ def test_six_prs_one_broken_five_land_in_fewer_ci_runs_only_tested_shas_on_main(
     assert len(w.ci.runs) < 6, w.ci.runs  # batching: fewer CI runs than PRs
     failure = " ".join(w.queue_comments(broken))
     assert CHECK in failure and "failure" in failure
-    landed = " ".join(w.queue_comments(numbers[0]))
-    assert "Landed on main" in landed
+    landed = w.report(numbers[0])  # landing is told in the report comment, edited in place
+    assert "**Merge queue**: Landed on main in" in landed and "comment /merge" not in landed
+    assert not any("Landed on main" in c for c in w.queue_comments(numbers[0]))
     moves = w.main_moves()
     assert moves and set(moves) <= w.ci.green_shas()  # main only ever pointed at tested, green SHAs
     assert w.branch_sha("main") == moves[-1]
@@ -337,7 +345,7 @@ def test_squash_lands_one_tested_commit_per_pr_and_closes_the_prs(
     assert history[-1]["sha"] == base
     for n in (a, b):
         assert w.pull(n)["state"] == "closed"
-        assert any("Landed on main" in c for c in w.queue_comments(n))
+        assert "Landed on main" in w.report(n)
 
 
 def test_delete_branches_waits_for_github_to_mark_the_landed_pr_merged(

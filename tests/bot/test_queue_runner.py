@@ -93,7 +93,8 @@ def test_six_prs_one_broken_land_five_in_fewer_runs_and_only_tested_shas(store: 
     assert w.main_moves() and set(w.main_moves()) <= w.green  # the base only ever moved to green SHAs
     assert any("ci/tests" in body and "failure" in body for body in w.comments(4))
     assert all(body.startswith(QUEUE_MARKER) for body in w.comments(4))
-    assert any("Landed on main" in body for body in w.comments(1))
+    assert not any("Landed on main" in body for body in w.comments(1))  # the report says it, no extra comment
+    assert state.pull(1).reason.startswith("Landed on main")
     # staging commits are built with merges into a temporary branch, which is removed afterwards
     assert w.forge.writes_of("merge_into_branch")
     assert not [b for (r, b) in w.forge.branches if b.startswith("mlgate/tmp/")]
@@ -315,7 +316,8 @@ def test_handlers_turn_commands_statuses_and_pushes_into_queue_events(store: Inb
         w.forge.add_check(REPO, n, CheckRun(CHECK, "completed", "success", None, head, kind="status"))
     bot.handle("issue_comment", comment("/merge", 1), "d1")
     assert w.runner.state(REPO).pull(1).status == "testing"
-    assert (REPO, 900, "+1") in w.forge.reactions
+    assert not w.forge.reactions  # answered in words by the queue's comment: no 👍 on top
+    assert any(b.startswith(QUEUE_MARKER) and "queued for main" in b for b in w.comments(1))
     assert not any("not available" in b for b in w.comments(1))
     bot.handle("issue_comment", comment("/merge p=3", 2, 901), "d2")
     assert w.runner.state(REPO).pull(2).priority == 3  # and it preempts #1's build: both in one batch now
@@ -559,7 +561,8 @@ def test_a_pr_from_a_fork_is_not_built_into_the_base_repository(store: Inbox, co
     w.forge.put_file(REPO, "main", CONFIG_PATH, config + "  allow_forks: true\n")
     bot.handle("issue_comment", comment(command, 1, 901), "d2")
     assert len(replies(w, 1)) == 1  # accepted: the queue answers (it builds, or says there is nothing to retry)
-    assert (REPO, 901, "+1") in w.forge.reactions
+    assert (REPO, 901, "confused") not in w.forge.reactions
+    assert any(b.startswith(QUEUE_MARKER) for b in w.comments(1))
 
 
 def test_the_bot_sets_its_mlgate_check_on_the_staging_commit_before_the_fast_forward(store: Inbox) -> None:
