@@ -2,8 +2,10 @@
 
 Ten PRs (each green on its own CI) are opened and evaluated; then every one gets `/merge` and the
 bot (real GitHubForge over HTTP, handlers, queue runner, SQLite state) runs until all landed, with
-a fake CI posting `ci/tests` on each pushed staging commit. The sandbox's call log counts every
-request the bot's token made from the first `/merge` on: command handling (permission, PR facts
+a fake CI posting `ci/tests` (with a workflow's GITHUB_TOKEN) on each pushed staging commit. The bot
+is a GitHub App registered from `app.yml` (the manifest flow) and installed on the repository, as in
+production. The sandbox's call log counts every request the App made (installation tokens and the
+JWT calls that mint them) from the first `/merge` on: command handling (permission, PR facts
 for the gates, reaction), the evaluations that events trigger, staging builds, the fast-forward and
 the comments. Target: at most 20 calls per merged PR.
 
@@ -32,7 +34,7 @@ from mlgate.bot.store.inbox import Inbox
 from mlgate.bot.wiring import build_dispatcher
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
 
-BOT, CI_USER, CHECK, SECRET = "mlgate-bot", "carol", "ci/tests", "bench-secret"
+CHECK, SECRET = "ci/tests", "bench-secret"
 ZERO = "0" * 40
 
 
@@ -40,7 +42,7 @@ def run(prs: int, batch_delay: float = 1.0) -> dict[str, Any]:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        gh = SandboxServer(tmp / "gh", users=("alice", "bob", CI_USER, BOT)).start()
+        gh = SandboxServer(tmp / "gh", users=("alice", "bob")).start()
         sink = WebhookSink().start()
         try:
             return _run(gh, sink, tmp, prs, batch_delay)
@@ -55,12 +57,14 @@ def _run(gh: SandboxServer, sink: WebhookSink, tmp: Path, prs: int, batch_delay:
     (src / CONFIG_PATH).write_text(f"version: 1\nmerge:\n  required_checks: [{CHECK}]\n  batch_size: {max(prs, 1)}\n")
     (src / "README.md").write_text("# bench\n")
     repo = gh.create_repo("alice", "bench", "alice", from_dir=src)["full_name"]
-    for login in ("bob", CI_USER, BOT):
-        gh.api("PUT", f"/repos/{repo}/collaborators/{login}", "alice", json={"permission": "push"}).raise_for_status()
-    gh.add_hook("alice", "bench", sink.url, SECRET, "alice")
+    gh.api("PUT", f"/repos/{repo}/collaborators/bob", "alice", json={"permission": "push"}).raise_for_status()
+    app = gh.register_app_from_manifest(owner="alice", webhook_url=sink.url, name="mlgate-bench")
+    gh.install_app(app.id, "alice", repositories=["bench"])
+    ci_token = gh.actions_token(repo)
     db = f"sqlite:///{tmp / 'bot.sqlite'}"
     Inbox.open(db).close()
-    settings = Settings(github_url=gh.api_url, app_id=None, private_key=None, github_token=BOT, database_url=db)
+    settings = Settings(github_url=gh.api_url, auth_mode="app", app_id=app.id, private_key=app.private_key,
+                        webhook_secret=app.webhook_secret, database_url=db)
     bot = build_dispatcher(settings, create_store_engine(db),
                            forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
     assert bot.queue is not None
@@ -75,7 +79,7 @@ def _run(gh: SandboxServer, sink: WebhookSink, tmp: Path, prs: int, batch_delay:
             return
         if branch.startswith("mlgate/staging/"):
             ci_runs.append(sha)
-        gh.api("POST", f"/repos/{repo}/statuses/{sha}", CI_USER,
+        gh.api("POST", f"/repos/{repo}/statuses/{sha}", ci_token,
                json={"state": "success", "context": CHECK}).raise_for_status()
 
     def settle() -> None:
@@ -92,6 +96,8 @@ def _run(gh: SandboxServer, sink: WebhookSink, tmp: Path, prs: int, batch_delay:
                 continue
             refs: set[tuple[str, int]] = set()
             for d in new:
+                if not d.signature_ok(app.webhook_secret or ""):
+                    raise RuntimeError(f"bad signature on {d.event} {d.guid}")
                 if d.event == "push":
                     ci(d.payload)
                 refs |= bot.handle(d.event, d.payload, d.guid)
@@ -111,7 +117,7 @@ def _run(gh: SandboxServer, sink: WebhookSink, tmp: Path, prs: int, batch_delay:
         gh.api("POST", f"/repos/{repo}/issues/{n}/comments", "alice", json={"body": "/merge"}).raise_for_status()
     settle()
     seconds = time.monotonic() - started
-    calls = [c for c in gh.calls()["calls"] if c["as"] == BOT]
+    calls = [c for c in gh.calls()["calls"] if c.get("app_id") == app.id]
     state = bot.queue.state(repo)  # type: ignore[union-attr]
     merged = sum(1 for p in state.pulls if p.status == "merged")
     by_endpoint = Counter(f"{c['method']} {c['operation'] or c['path']}" for c in calls)

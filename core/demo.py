@@ -2,15 +2,17 @@
 
 What runs (all in this process, on loopback ports chosen by the OS, files in a temp directory):
 
-- the GitHub sandbox (sandbox), with users alice (owner), bob (the ML reviewer), carol (a
-  contributor), github-actions (the fake CI: its check runs come from the app `github-actions`,
-  the one `merge.gate_app` trusts) and mlgate-bot (the bot's token);
+- the GitHub sandbox (sandbox), with users alice (owner), bob (the ML reviewer) and carol (a
+  contributor); the bot's GitHub App registered from the repository's `app.yml` through GitHub's
+  manifest flow (its permissions and events, a webhook secret made by the sandbox) and installed on
+  alice's repositories, so the bot is `mlgate-demo[bot]` and does only what `app.yml` grants;
 - the bot itself: the webhook app (bot/intake/app.py) and the worker (bot/intake/worker.py) with a SQLite file,
-  exactly as `mlgate serve` runs them, receiving the sandbox's signed webhooks;
+  exactly as `mlgate serve` runs them in App mode, receiving the App's signed webhooks;
 - a fake CI that reacts to pushes on PR branches and the queue's `mlgate/staging/**` /
   `mlgate/try/**` branches by running the real `mlgate check all` on the pushed tree, with
   `.github/mlgate.yml` taken from `main` as the mlgate actions do (a PR cannot loosen its own
-  gates), and posting the `mlgate/<gate>` check runs (results JSON in output.text, carrying the
+  gates), and posting, with a workflow's GITHUB_TOKEN (so from the app `github-actions`, the one
+  `merge.gate_app` trusts), the `mlgate/<gate>` check runs (results JSON in output.text, carrying the
   config's hash in `versions.config_sha256`) plus a `tests` run;
 - a fake CD system that marks each new deployment successful.
 
@@ -53,7 +55,7 @@ from mlgate.sandbox.harness import SandboxServer, WebhookSink, run_git
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "arrests"
 OWNER, REPO_NAME = "alice", "arrests"
 REPO = f"{OWNER}/{REPO_NAME}"
-BOT, CI, REVIEWER, CONTRIBUTOR = "mlgate-bot", "github-actions", "bob", "carol"
+APP_NAME, REVIEWER, CONTRIBUTOR = "mlgate-demo", "bob", "carol"
 ZERO = "0" * 40
 Echo = Callable[[str], None]
 
@@ -96,6 +98,7 @@ class FakeCI:
 
     def __init__(self, sandbox: SandboxServer, sink: WebhookSink, secret: str, echo: Echo) -> None:
         self.sandbox, self.sink, self.secret, self.echo = sandbox, sink, secret, echo
+        self._token: str | None = None
         self.runs: list[tuple[str, str, str]] = []  # (branch, sha, status)
         self._seen = 0
         self._stop = threading.Event()
@@ -110,6 +113,14 @@ class FakeCI:
         self._stop.set()
         self._thread.join(30)
         shutil.rmtree(self.work, ignore_errors=True)
+
+    @property
+    def token(self) -> str:
+        """The workflow's GITHUB_TOKEN (an installation token of the `github-actions` App, for this
+        repository only), minted when the repository exists."""
+        if self._token is None:
+            self._token = self.sandbox.actions_token(REPO)
+        return self._token
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -131,7 +142,7 @@ class FakeCI:
     def run(self, branch: str, sha: str) -> None:
         tree = self.work / sha
         if not tree.exists():
-            run_git("clone", "-q", self.sandbox.clone_url(OWNER, REPO_NAME, CI), str(tree))
+            run_git("clone", "-q", self.sandbox.clone_url(OWNER, REPO_NAME, self.token), str(tree))
             run_git("checkout", "-q", sha, cwd=tree)
         # The config comes from the base branch, never from the pushed tree (what `mlgate check
         # --config-ref` does in the actions): the bot refuses a result computed with any other.
@@ -169,7 +180,7 @@ class FakeCI:
         output: dict[str, Any] = {"title": title, "summary": summary[:60000]}
         if text is not None:
             output["text"] = text
-        resp = self.sandbox.api("POST", f"/repos/{REPO}/check-runs", CI, json={
+        resp = self.sandbox.api("POST", f"/repos/{REPO}/check-runs", self.token, json={
             "name": name, "head_sha": sha, "status": "completed", "conclusion": conclusion, "output": output})
         resp.raise_for_status()
 
@@ -194,7 +205,7 @@ class World:
     # --- start-up --------------------------------------------------------------------------
     def start(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self.sandbox = SandboxServer(self.root / "sandbox", users=("alice", REVIEWER, CONTRIBUTOR, CI, BOT)).start()
+        self.sandbox = SandboxServer(self.root / "sandbox", users=("alice", REVIEWER, CONTRIBUTOR)).start()
         self.stoppers.append(self.sandbox.stop)
         self._start_bot()
         self.sink = WebhookSink().start()
@@ -211,12 +222,30 @@ class World:
         from mlgate.bot.store.inbox import Inbox
         from mlgate.bot.wiring import build_dispatcher, build_web_app
 
+        served: dict[str, Any] = {}  # the bot's web app, once its App is registered (the URL comes first)
+
+        def wsgi(environ: Any, start_response: Any) -> Any:
+            if "app" not in served:
+                start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+                return [b"starting"]
+            return served["app"](environ, start_response)
+
+        server = make_server("127.0.0.1", 0, wsgi, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, name="demo-bot-http", daemon=True)
+        thread.start()
+        self.bot_url = f"http://127.0.0.1:{server.server_port}"
+        # The App, as a newcomer registers it on github.com: app.yml through the manifest flow.
+        app = self.sandbox.register_app_from_manifest(find_manifest(), owner=OWNER,
+                                                      webhook_url=f"{self.bot_url}/webhook", name=APP_NAME)
+        self.sandbox.install_app(app.id, OWNER)
+        self.bot_login = app.bot_login
         self.db_path = self.root / "mlgate.sqlite3"
         oauth = self.sandbox.admin("POST", "/apps", json={"slug": "mlgate-dashboard", "owner": "alice"}).json()
         settings = Settings(
-            webhook_secret=self.secret, database_url=f"sqlite:///{self.db_path}", github_url=self.sandbox.api_url,
-            auth_mode="token", github_token=BOT, debounce_seconds=0.2, debounce_max_seconds=2.0,
-            poll_interval_seconds=0.2, retry_backoff_seconds=0.5, worker_threads=2,
+            webhook_secret=app.webhook_secret, database_url=f"sqlite:///{self.db_path}",
+            github_url=self.sandbox.api_url, auth_mode="app", app_id=app.id, private_key=app.private_key,
+            debounce_seconds=0.2, debounce_max_seconds=2.0, poll_interval_seconds=0.2, retry_backoff_seconds=0.5,
+            worker_threads=2,
             # the dashboard's sign-in: an OAuth client of the sandbox (sandbox/oauth.py)
             oauth_client_id=oauth["client_id"], oauth_client_secret=oauth["client_secret"],
             session_secret=os.urandom(16).hex(), github_web_url=self.sandbox.url,
@@ -226,11 +255,7 @@ class World:
         dispatcher = build_dispatcher(settings, store.engine, forges=forges)
         worker = Worker(store, dispatcher, WorkerConfig.from_settings(settings))
         worker.start()
-        app = build_web_app(settings, store, worker, forges=forges)  # the webhook and the dashboard
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, name="demo-bot-http", daemon=True)
-        thread.start()
-        self.bot_url = f"http://127.0.0.1:{server.server_port}"
+        served["app"] = build_web_app(settings, store, worker, forges=forges)  # the webhook and the dashboard
         self.dispatcher = dispatcher
 
         def stop() -> None:
@@ -260,9 +285,9 @@ class World:
         text = text.replace("teams: [ml-fairness-team]", f"users: [{REVIEWER}]")
         config.write_text(text)
         self.sandbox.create_repo(OWNER, REPO_NAME, OWNER, from_dir=src)
-        for login in (REVIEWER, CONTRIBUTOR, CI, BOT):
+        for login in (REVIEWER, CONTRIBUTOR):
             self.api("PUT", f"/repos/{REPO}/collaborators/{login}", OWNER, json={"permission": "push"})
-        self.sandbox.add_hook(OWNER, REPO_NAME, f"{self.bot_url}/webhook", self.secret, OWNER)
+        # the bot hears the repository through its App's webhook; the fake CI through its own hook
         self.sandbox.add_hook(OWNER, REPO_NAME, self.sink.url, self.secret, OWNER, events=("push",))
         return self.head("main")
 
@@ -312,7 +337,7 @@ class World:
 
     def cd(self, deployment: dict[str, Any], state: str) -> None:
         """The fake CD system reports how the rollout went."""
-        self.api("POST", f"/repos/{REPO}/deployments/{deployment['id']}/statuses", CI,
+        self.api("POST", f"/repos/{REPO}/deployments/{deployment['id']}/statuses", self.ci.token,
                  json={"state": state, "description": f"demo CD: {state}"})
         self.echo(f"  [cd] deployment {deployment['id']} ({deployment['environment']}, {deployment['sha'][:7]}): "
                   f"{state}")
@@ -327,7 +352,7 @@ class World:
 
     def bot_comments(self, number: int) -> list[dict[str, Any]]:
         return [c for c in self.api("GET", f"/repos/{REPO}/issues/{number}/comments", OWNER)
-                if c["user"]["login"] == BOT]
+                if c["user"]["login"] == self.bot_login]
 
     def deployments(self) -> list[dict[str, Any]]:
         return sorted(self.api("GET", f"/repos/{REPO}/deployments", OWNER), key=lambda d: d["id"])
@@ -422,7 +447,8 @@ def run_demo(echo: Echo = click.echo, *, keep: bool = False, step_timeout: float
         _summary(result, echo)
         if keep and hasattr(world, "sandbox"):
             echo(f"\nServers kept running (--keep). Sandbox: {world.sandbox.url}  (tokens are the user names, "
-                 f"e.g. `Authorization: token alice`)  Bot: {world.bot_url}  Database: {world.db_path}")
+                 f"e.g. `Authorization: token alice`)  Bot: {world.bot_url} (the App {world.bot_login})  "
+                 f"Database: {world.db_path}")
             echo(f"Dashboard: {world.bot_url}/{REPO}  (all repositories: {world.bot_url}/; sign in as any "
                  "sandbox user, e.g. alice)")
             echo("Press Ctrl-C to stop.")
@@ -617,7 +643,7 @@ def shadow_job(world: World, sha: str, requests: int | None) -> dict[str, Any]:
     all of them), export both models' answers, run the shadow gate on that commit with the base
     branch's config, and publish `mlgate/shadow` there. Returns the gate's result."""
     tree = world.ci.work / f"shadow-{sha[:12]}-{requests or 'all'}"
-    run_git("clone", "-q", world.sandbox.clone_url(OWNER, REPO_NAME, CI), str(tree))
+    run_git("clone", "-q", world.sandbox.clone_url(OWNER, REPO_NAME, world.ci.token), str(tree))
     run_git("checkout", "-q", sha, cwd=tree)
     base_config = subprocess.run(["git", "show", "origin/main:.github/mlgate.yml"], cwd=tree, check=True,
                                  capture_output=True).stdout
@@ -711,6 +737,17 @@ def _summary(result: DemoResult, echo: Echo) -> None:
         mark = {"ok": "✅", "failed": "❌", "skipped": "⏭️"}.get(s.outcome, "?")
         echo(f"  {mark} {s.name}: {s.outcome}{' — ' + s.detail if s.detail else ''}")
     echo(f"  {result.ci_runs} CI runs, {result.seconds:.0f} s")
+
+
+def find_manifest() -> Path:
+    """`app.yml`: next to the package (a checkout or an editable install), else ./app.yml (an
+    installed wheel, run from the checkout, as the README says)."""
+    from mlgate.sandbox.manifest import REPO_MANIFEST
+
+    for candidate in (REPO_MANIFEST, Path.cwd() / "app.yml"):
+        if candidate.is_file():
+            return candidate
+    raise StepFailed("app.yml (the App's manifest) was not found: run `mlgate demo` from the mlgate checkout")
 
 
 def find_example(explicit: Path | None = None) -> Path:

@@ -13,11 +13,12 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from mlgate.sandbox import githttp, names
+from mlgate.sandbox import app_permissions, githttp, names, perms
 from mlgate.sandbox.api import ROUTERS
 from mlgate.sandbox.auth import authenticate
 from mlgate.sandbox.errors import ApiError
 from mlgate.sandbox.faults import SECONDARY_MESSAGE, CallLog, FaultTable
+from mlgate.sandbox.merges import DEFAULT_DELAY, MergeDetector
 from mlgate.sandbox.ratelimit import RateLimiter
 from mlgate.sandbox.store import Store
 from mlgate.sandbox.webhooks import WebhookSender
@@ -34,10 +35,21 @@ class Sandbox:
 
     store: Store
     dispatcher: WebhookSender
+    merges: MergeDetector
     faults: FaultTable = field(default_factory=FaultTable)
     calls: CallLog = field(default_factory=CallLog)
     limits: RateLimiter = field(default_factory=RateLimiter)
     observers: list[ResponseObserver] = field(default_factory=list)
+
+    def settle(self, timeout: float = 30.0) -> bool:
+        """Wait until nothing is in flight: merge detections that are due soon (not held ones) and
+        webhook deliveries (including those the detections send). False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.merges.busy():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return self.dispatcher.wait_idle(max(0.0, deadline - time.monotonic()))
 
 
 def create_app(
@@ -46,8 +58,11 @@ def create_app(
     orgs: dict[str, list[str]] | None = None,
     public_url: str | None = None,
     webhook_retries: int = 0,
+    merge_detection_delay: float | None = DEFAULT_DELAY,
 ) -> Flask:
-    """Build the app; ``users`` are created if missing, ``orgs`` maps org -> admin logins.
+    """Build the app; ``users`` are created if missing, ``orgs`` maps org -> admin logins;
+    ``merge_detection_delay`` is how long GitHub takes to notice a PR merged by a push (None: only
+    when ``POST /_sandbox/merges/detect`` asks).
     A login that breaks GitHub's rules is a ValueError, before anything is written."""
     for login in [*(users or []), *(orgs or {}), *(a for admins in (orgs or {}).values() for a in admins)]:
         problem = names.login_error(login)
@@ -67,14 +82,22 @@ def create_app(
     app = Flask("mlgate.sandbox")
     app.config["PUBLIC_URL"] = public_url
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    sandbox = Sandbox(store=store, dispatcher=WebhookSender(store, retries=webhook_retries))
+    faults = FaultTable()
+    dispatcher = WebhookSender(store, retries=webhook_retries, faults=faults)
+    sandbox = Sandbox(store=store, dispatcher=dispatcher, faults=faults,
+                      merges=MergeDetector(store, dispatcher, merge_detection_delay))
     app.extensions["sandbox"] = sandbox
+    sandbox.merges.app = app
     for router in ROUTERS:
         app.register_blueprint(router.bp, url_prefix=API_PREFIX)
     from mlgate.sandbox.api.admin import bp as admin_bp
 
     app.register_blueprint(admin_bp, url_prefix="/_sandbox")
     app.register_blueprint(githttp.bp)
+    from mlgate.sandbox import webflow
+
+    app.register_blueprint(webflow.bp)
+
     from mlgate.sandbox.oauth import bp as oauth_bp
 
     app.register_blueprint(oauth_bp)
@@ -96,6 +119,26 @@ def _error(err: ApiError) -> Response:
     resp = jsonify(err.body())
     resp.status_code = err.status
     resp.headers.update(err.headers)
+    return resp
+
+
+def _refuse_without_permission(sandbox: Sandbox, who: Any, template: str | None) -> Response | None:
+    """GitHub's rule for installation tokens: the App's permissions must cover the endpoint
+    (``app_permissions.yml``), else 403 "Resource not accessible by integration" naming what would
+    do in ``X-Accepted-GitHub-Permissions``. A repository the installation cannot see stays a 404."""
+    if who.kind != "installation" or template is None:
+        return None
+    need = app_permissions.rules().endpoint(request.method, template)
+    if need is None or need.kind in ("none", "app-jwt") or need.satisfied_by(who.granted) is not None:
+        return None
+    args = request.view_args or {}
+    if need.kind == "permissions" and args.get("owner") and args.get("repo"):
+        rec = sandbox.store.repo(args["owner"], args["repo"])
+        if rec is None or perms.role(sandbox.store, rec, who) is None:
+            return None  # the handler answers 404, as GitHub does for what the token cannot see
+    resp = _error(ApiError(403, app_permissions.NO_ACCESS))
+    if need.kind == "permissions":
+        resp.headers["X-Accepted-GitHub-Permissions"] = need.header()
     return resp
 
 
@@ -126,7 +169,7 @@ def _install_hooks(app: Flask, sandbox: Sandbox) -> None:
         _, ok = sandbox.limits.consume(who.key, who.kind)
         if not ok:
             return _error(ApiError(403, f"API rate limit exceeded for {who.login or 'this IP'}."))
-        return None
+        return _refuse_without_permission(sandbox, who, template)
 
     @app.after_request
     def after(resp: Response) -> Response:
@@ -151,8 +194,15 @@ def _install_hooks(app: Flask, sandbox: Sandbox) -> None:
         resp.headers["X-GitHub-Request-Id"] = hashlib.sha1(str(time.time_ns()).encode()).hexdigest()[:16]
         resp.headers.setdefault("Vary", "Accept, Authorization, Cookie, X-GitHub-OTP")
         path = request.path[len(API_PREFIX):] or "/"
+        need = app_permissions.rules().endpoint(request.method, template) if template else None
+        if need is not None and need.kind == "permissions" and who is not None and who.kind == "installation":
+            resp.headers["X-Accepted-GitHub-Permissions"] = need.header()
         sandbox.calls.record(request.method, template, path, resp.status_code,
-                             (who.login if who else None) or "anonymous")
+                             (who.login if who else None) or "anonymous",
+                             kind=who.kind if who else "anonymous", app_id=who.app_id if who else None,
+                             need=need.describe() if need else None,
+                             used=need.satisfied_by(who.granted) if need and who and who.kind == "installation"
+                             else None)
         if sandbox.observers:
             body = None
             if resp.is_json and resp.status_code != 304:

@@ -13,6 +13,7 @@ from typing import Any
 
 import jwt
 
+from mlgate.sandbox import app_permissions
 from mlgate.sandbox.errors import ApiError
 from mlgate.sandbox.store import Store
 
@@ -27,6 +28,13 @@ class Principal:
     login: str | None = None
     app_id: int | None = None
     installation_id: int | None = None
+    # installation tokens only: what the token may do, and the repositories it is limited to
+    permissions: tuple[tuple[str, str], ...] = ()
+    repository_ids: tuple[int, ...] | None = None
+
+    @property
+    def granted(self) -> dict[str, str]:
+        return dict(self.permissions)
 
     @property
     def key(self) -> str:
@@ -71,7 +79,11 @@ def authenticate(store: Store, header: str | None) -> Principal:
         if inst is None:
             raise ApiError(401, "Bad credentials")
         app = state["apps"][str(inst["app_id"])]
-        return Principal("installation", login=app["bot_login"], app_id=app["id"], installation_id=inst["id"])
+        granted = tok.get("permissions") or inst.get("permissions") or app_permissions.normalise(app.get("permissions"))
+        ids = tok.get("repository_ids")
+        return Principal("installation", login=app["bot_login"], app_id=app["id"], installation_id=inst["id"],
+                         permissions=tuple(sorted(granted.items())),
+                         repository_ids=tuple(ids) if ids is not None else None)
     if cred.startswith("ghu_"):  # a user-to-server token from the OAuth web flow (sandbox/oauth.py)
         user_tok = state.get("oauth_tokens", {}).get(cred)
         if user_tok is None or user_tok["expires_at"] < time.time():
@@ -111,10 +123,14 @@ def _app_from_jwt(store: Store, token: str) -> Principal:
     return Principal("app", login=app["bot_login"], app_id=app["id"])
 
 
-def mint_installation_token(store: Store, installation_id: int) -> dict[str, Any]:
+def mint_installation_token(store: Store, installation_id: int, permissions: dict[str, str],
+                            repository_ids: list[int] | None = None) -> dict[str, Any]:
+    """A ``ghs_`` token with these permissions (at most the installation's), optionally limited
+    to some of the installation's repositories, expiring after an hour as GitHub's do."""
     token = "ghs_" + secrets.token_urlsafe(27)
     expires = datetime.now(timezone.utc) + INSTALLATION_TOKEN_TTL
-    store.state["tokens"][token] = {"installation_id": installation_id, "expires_at": expires.timestamp()}
+    store.state["tokens"][token] = {"installation_id": installation_id, "expires_at": expires.timestamp(),
+                                    "permissions": dict(permissions), "repository_ids": repository_ids}
     return {"token": token, "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 

@@ -43,8 +43,11 @@ def sandbox() -> None:
 @click.option("--public-url", default=None, help="Base URL put in bodies (default: from each request).")
 @click.option("--webhook-retries", default=0, show_default=True, type=int,
               help="Automatic retries of failed deliveries (GitHub itself does none).")
+@click.option("--merge-detection-delay", default=0.2, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds before a PR whose head reached its base by a push is marked merged (GitHub "
+                   "notices in the background).")
 def serve(port: int, host: str, insecure_public: bool, data_dir: str, users: tuple[str, ...],
-          orgs: tuple[str, ...], public_url: str | None, webhook_retries: int) -> None:
+          orgs: tuple[str, ...], public_url: str | None, webhook_retries: int, merge_detection_delay: float) -> None:
     """Serve the REST API under /api/v3 and git smart HTTP under /<owner>/<repo>.git."""
     from werkzeug.serving import run_simple
 
@@ -61,7 +64,7 @@ def serve(port: int, host: str, insecure_public: bool, data_dir: str, users: tup
         _logins([name, *org_map[name]], "--org")
     _logins(list(users), "--user")
     app = create_app(data_dir, users=list(users), orgs=org_map, public_url=public_url,
-                     webhook_retries=webhook_retries)
+                     webhook_retries=webhook_retries, merge_detection_delay=merge_detection_delay)
     if not is_loopback(host):
         click.echo(f"WARNING: listening on {host}, beyond loopback: the sandbox's token is the login, so anyone "
                    "who can reach this port can act as any user, and /_sandbox/ needs no token at all.", err=True)

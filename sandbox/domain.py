@@ -3,9 +3,10 @@ update does to pull requests, and which webhooks it fires."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from mlgate.sandbox import payloads, protection, render
+from mlgate.sandbox import app_permissions, payloads, perms, protection, render
 from mlgate.sandbox.git import ZERO_SHA, GitRepo, Person
 from mlgate.sandbox.store import Store, now_iso
 from mlgate.sandbox.urls import web_base
@@ -173,10 +174,11 @@ def on_ref_update(store: Store, dispatcher: Any, repo: J, ref: str, old: str | N
             emit_pull(store, dispatcher, repo, pr, "synchronize", sender, before=before, after=new)
             dismiss_stale_approvals(store, dispatcher, repo, pr, sender)
         if pr["base_ref"] == branch and new != ZERO_SHA and git.is_ancestor(pr["head_sha"], new):
-            # the PR's commits reached its base (a fast-forward by a merge bot, or a manual push)
-            close_pull(store, dispatcher, repo, pr, sender, merged=True, merge_sha=pr["head_sha"],
-                       base_before=old if old != ZERO_SHA else None)
-            pr["base_sha"] = new
+            # the PR's commits reached its base (a fast-forward by a merge bot, or a manual push):
+            # GitHub notices in the background, later (merges.MergeDetector), not in this push
+            store.state.setdefault("pending_merges", []).append({
+                "repo": f"{repo['owner']}/{repo['name']}", "number": pr["number"], "sender": sender,
+                "base_before": old if old != ZERO_SHA else None, "at": time.time()})
 
 
 def dismiss_stale_approvals(store: Store, dispatcher: Any, repo: J, pr: J, sender: str) -> None:
@@ -225,11 +227,14 @@ def request_check_suites(store: Store, dispatcher: Any, repo: J, git: GitRepo, b
     """GitHub creates a check suite per installed App for a pushed head and tells only that App
     (``check_suite`` ``requested``), so CI-like Apps know to start."""
     for inst in store.state["installations"].values():
-        if inst["account"] != repo["owner"] or (
-                inst["repository_selection"] != "all" and repo["id"] not in inst.get("repository_ids", [])):
+        if not perms.installed_on(inst, repo):
             continue
         app = store.state["apps"][str(inst["app_id"])]
-        if app.get("events") and "check_suite" not in app["events"]:
+        granted = inst.get("permissions") or app_permissions.normalise(app.get("permissions"))
+        # GitHub asks the Apps that may write checks and subscribed to check_suite
+        if not app_permissions.covers(granted, "checks", "write"):
+            continue
+        if not app_permissions.delivers(app.get("events", []), granted, "check_suite"):
             continue
         suite = check_suite_for(store, repo, app["id"], new)
         suite.update(head_branch=branch, before=old, after=new)

@@ -6,7 +6,9 @@ merge-tree --write-tree, update-ref), so nothing depends on a working tree or on
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -14,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ZERO_SHA = "0" * 40
+_DIFF_CACHE: dict[tuple[str, str, str], tuple[FileChange, ...]] = {}  # (git dir, base, head) -> files
+_DIFF_CACHE_SIZE = 64
 
 
 class GitError(RuntimeError):
@@ -323,55 +327,70 @@ class GitRepo:
             self.run("worktree", "remove", "--force", tmp, check=False)
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def diff_files(self, base: str, head: str, with_patch: bool = True) -> list[FileChange]:
-        """Files changed from ``base`` to ``head`` with line counts, as GitHub lists them."""
-        numstat = self.out("diff", "--numstat", "-z", "-M", base, head)
+    def diff_files(self, base: str, head: str, with_patch: bool = True, limit: int | None = None) -> list[FileChange]:
+        """Files changed from ``base`` to ``head`` with line counts, as GitHub lists them (the
+        first ``limit``); patches when asked, made by one more ``git diff`` for those files only."""
+        changes = list(self.diff_entries(base, head)[:limit])
+        return self.with_patches(base, head, changes) if with_patch else changes
+
+    def diff_entries(self, base: str, head: str) -> tuple[FileChange, ...]:
+        """Every changed file, without patches: one ``git diff --raw --numstat`` (both commits are
+        immutable, so the answer is cached; a 3,000-file PR is listed page after page from it)."""
+        key = (str(self.path), base, head)
+        cached = _DIFF_CACHE.get(key)
+        if cached is not None:
+            return cached
+        parts = self.out("diff", "-z", "-M", "--raw", "--numstat", "--no-abbrev", base, head).split("\0")
+        raws: list[tuple[str, str, str | None, str]] = []  # (code, new sha, old path, path)
         counts: dict[str, tuple[int, int]] = {}
-        parts = numstat.split("\0")
         i = 0
         while i < len(parts):
             rec = parts[i]
             if not rec:
                 i += 1
-                continue
-            add, dele, path = rec.split("\t", 2)
-            if path == "":  # rename: next two fields are old and new path
-                path = parts[i + 2]
-                i += 2
-            counts[path] = (0 if add == "-" else int(add), 0 if dele == "-" else int(dele))
-            i += 1
-        raw = self.out("diff", "--raw", "-z", "-M", "--no-abbrev", base, head).split("\0")
-        changes: list[FileChange] = []
-        i = 0
-        statuses = {"A": "added", "D": "removed", "M": "modified", "R": "renamed", "T": "changed", "C": "copied"}
-        while i < len(raw):
-            meta = raw[i]
-            if not meta.startswith(":"):
-                i += 1
-                continue
-            fields = meta[1:].split()
-            new_sha, code = fields[3], fields[4][0]
-            if code in "RC":
-                old_path, path = raw[i + 1], raw[i + 2]
-                i += 3
+            elif rec.startswith(":"):
+                fields = rec[1:].split()
+                code = fields[4][0]
+                if code in "RC":
+                    raws.append((code, fields[3], parts[i + 1], parts[i + 2]))
+                    i += 3
+                else:
+                    raws.append((code, fields[3], None, parts[i + 1]))
+                    i += 2
             else:
-                old_path, path = None, raw[i + 1]
-                i += 2
-            additions, deletions = counts.get(path, (0, 0))
-            patch: str | None = None
-            if with_patch:
-                text = self.out("diff", "-M", base, head, "--", *([old_path] if old_path else []), path)
-                pieces = text.split("\n@@", 1)
-                patch = ("@@" + pieces[1]) if len(pieces) == 2 else None
-            changes.append(
-                FileChange(
-                    filename=path,
-                    status=statuses.get(code, "modified"),
-                    additions=additions,
-                    deletions=deletions,
-                    sha=None if code == "D" else new_sha,
-                    previous_filename=old_path,
-                    patch=patch,
-                )
-            )
-        return changes
+                add, dele, path = rec.split("\t", 2)
+                if path == "":  # a rename: the old and the new path follow
+                    path = parts[i + 2]
+                    i += 2
+                counts[path] = (0 if add == "-" else int(add), 0 if dele == "-" else int(dele))
+                i += 1
+        statuses = {"A": "added", "D": "removed", "M": "modified", "R": "renamed", "T": "changed", "C": "copied"}
+        result = tuple(
+            FileChange(filename=path, status=statuses.get(code, "modified"), additions=counts.get(path, (0, 0))[0],
+                       deletions=counts.get(path, (0, 0))[1], sha=None if code == "D" else sha,
+                       previous_filename=old)
+            for code, sha, old, path in raws
+        )
+        if len(_DIFF_CACHE) >= _DIFF_CACHE_SIZE:
+            _DIFF_CACHE.pop(next(iter(_DIFF_CACHE)))
+        _DIFF_CACHE[key] = result
+        return result
+
+    def with_patches(self, base: str, head: str, files: list[FileChange]) -> list[FileChange]:
+        """``files`` with their patches, from one ``git diff`` limited to their paths."""
+        if not files:
+            return []
+        paths = [p for f in files for p in (f.previous_filename, f.filename) if p]
+        text = self.run("diff", "-M", base, head, "--", *paths,
+                        env={"GIT_LITERAL_PATHSPECS": "1"}).stdout.decode(errors="replace")
+        sections = [sec for sec in re.split(r"(?m)^(?=diff --git )", text) if sec.startswith("diff --git ")]
+        if len(sections) != len(files):  # rename pairing differed within the subset: one diff per file
+            sections = [self.run("diff", "-M", base, head, "--", *([f.previous_filename] if f.previous_filename
+                                                                    else []), f.filename,
+                                 env={"GIT_LITERAL_PATHSPECS": "1"}).stdout.decode(errors="replace")
+                        for f in files]
+        out = []
+        for f, sec in zip(files, sections, strict=True):
+            hunk = sec.split("\n@@", 1)
+            out.append(dataclasses.replace(f, patch=("@@" + hunk[1]) if len(hunk) == 2 else None))
+        return out

@@ -36,12 +36,26 @@ def run_git(*args: str, cwd: Path | str | None = None) -> str:
 
 @dataclass
 class SandboxApp:
-    """A GitHub App registered in the sandbox (not the bot's `AppCredentials`, which signs its JWTs)."""
+    """An App registered in the sandbox: what its operator keeps (id, private key, webhook secret) and what it got
+    (not the bot's `AppCredentials`, which signs its JWTs)."""
 
     id: int
     slug: str
     private_key: str
     bot_login: str
+    webhook_secret: str | None = None
+    permissions: dict[str, str] = field(default_factory=dict)
+    events: list[str] = field(default_factory=list)
+
+    def jwt(self, lifetime: int = 540) -> str:
+        """An RS256 JWT for the App's own endpoints (GitHub allows at most 10 minutes)."""
+        import time
+
+        import jwt
+
+        now = int(time.time())
+        return jwt.encode({"iat": now - 30, "exp": now + lifetime, "iss": str(self.id)}, self.private_key,
+                          algorithm="RS256")
 
 
 class SandboxServer:
@@ -49,19 +63,21 @@ class SandboxServer:
 
     def __init__(self, data_dir: Path | str, users: tuple[str, ...] = ("alice", "bob", "carol", "mlgate-bot"),
                  orgs: dict[str, list[str]] | None = None, host: str = "127.0.0.1", port: int = 0,
-                 webhook_retries: int = 0) -> None:
+                 webhook_retries: int = 0, merge_detection_delay: float | None = 0.2) -> None:
         self.data_dir = Path(data_dir)
         self.host = host
         self._port = port
         self._users = list(users)
         self._orgs = orgs or {}
         self._retries = webhook_retries
+        self._merge_delay = merge_detection_delay
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> SandboxServer:
-        self.app = create_app(self.data_dir, users=self._users, orgs=self._orgs, webhook_retries=self._retries)
+        self.app = create_app(self.data_dir, users=self._users, orgs=self._orgs, webhook_retries=self._retries,
+                              merge_detection_delay=self._merge_delay)
         self._server = make_server(self.host, self._port, self.app, threaded=True)
         self.port = self._server.server_port
         self.app.config["PUBLIC_URL"] = self.url
@@ -72,6 +88,7 @@ class SandboxServer:
     def stop(self) -> None:
         if self._server is not None:
             self.wait_for_webhooks(timeout=10)
+            self.sandbox.merges.stop()
             self._server.shutdown()
             self._server.server_close()
             self._server = None
@@ -173,12 +190,73 @@ class SandboxServer:
         return resp.json()
 
     def register_app(self, slug: str, webhook_url: str | None = None, webhook_secret: str | None = None,
-                     owner: str = "alice") -> SandboxApp:
+                     owner: str = "alice", permissions: dict[str, str] | None = None,
+                     events: list[str] | None = None) -> SandboxApp:
+        """Register an App directly. As on GitHub it gets only the ``permissions`` named (plus
+        metadata: read) and hears only the ``events`` named; prefer ``register_app_from_manifest``."""
         resp = self.admin("POST", "/apps", json={"slug": slug, "owner": owner, "webhook_url": webhook_url,
-                                                  "webhook_secret": webhook_secret})
-        resp.raise_for_status()
+                                                  "webhook_secret": webhook_secret, "permissions": permissions or {},
+                                                  "events": events or []})
+        if resp.status_code != 201:
+            raise RuntimeError(f"the sandbox refused the App: {resp.text.strip()}")
         d = resp.json()
-        return SandboxApp(d["id"], d["slug"], d["private_key"], d["bot_login"])
+        return SandboxApp(d["id"], d["slug"], d["private_key"], d["bot_login"], webhook_secret,
+                              d["permissions"], d["events"])
+
+    def register_app_from_manifest(self, path: Path | str | None = None, *, owner: str = "alice",
+                                   webhook_url: str | None = None, name: str | None = None,
+                                   manifest: dict[str, Any] | None = None) -> SandboxApp:
+        """Register an App the way GitHub's manifest flow does, from ``app.yml`` (the repository's
+        own by default): its permissions and events, a webhook secret made by the sandbox. The
+        manifest's webhook URL is replaced by ``webhook_url`` (None: no webhook); ``name`` renames
+        the App (names are unique per sandbox). Refusals raise with GitHub's reasons."""
+        from mlgate.sandbox import manifest as manifests
+
+        data = dict(manifest) if manifest is not None else manifests.load(path or manifests.REPO_MANIFEST)
+        if name is not None:
+            data["name"] = name
+        data["hook_attributes"] = {"url": webhook_url, "active": True} if webhook_url else {"active": False}
+        resp = self.admin("POST", "/app-manifests", json={"manifest": data, "owner": owner})
+        if resp.status_code != 201:
+            raise RuntimeError(f"the sandbox refused the manifest: {resp.text.strip()}")
+        conv = self.api("POST", f"/app-manifests/{resp.json()['code']}/conversions")
+        if conv.status_code != 201:
+            raise RuntimeError(f"the sandbox refused the manifest: {conv.text.strip()}")
+        d = conv.json()
+        return SandboxApp(d["id"], d["slug"], d["pem"], f"{d['slug']}[bot]", d.get("webhook_secret"),
+                              d["permissions"], d["events"])
+
+    def installation_token(self, app: SandboxApp, installation_id: int,
+                           permissions: dict[str, str] | None = None, repositories: list[str] | None = None) -> str:
+        """An installation token minted the way a GitHub App does (its JWT at
+        ``POST /app/installations/{id}/access_tokens``), optionally narrowed."""
+        body: dict[str, Any] = {}
+        if permissions is not None:
+            body["permissions"] = permissions
+        if repositories is not None:
+            body["repositories"] = repositories
+        resp = self.api("POST", f"/app/installations/{installation_id}/access_tokens",
+                        headers={"Authorization": f"Bearer {app.jwt()}"}, json=body)
+        if resp.status_code != 201:
+            raise RuntimeError(f"no installation token: {resp.status_code} {resp.text.strip()}")
+        return str(resp.json()["token"])
+
+    def actions_token(self, repository: str, permissions: dict[str, str] | None = None) -> str:
+        """A GITHUB_TOKEN for a workflow in ``repository`` ("owner/name"): an installation token of
+        the built-in `github-actions` App, limited to that repository; ``permissions`` narrows it like
+        a workflow's ``permissions:`` key."""
+        resp = self.admin("POST", "/actions/token", json={"repository": repository, "permissions": permissions})
+        resp.raise_for_status()
+        return str(resp.json()["token"])
+
+    def exercised(self, app: SandboxApp | int) -> dict[str, Any]:
+        """The permissions an App's installation tokens used so far (from the call log), the calls
+        none of its permissions satisfied, and the events delivered to its webhook."""
+        app_id = app if isinstance(app, int) else app.id
+        used = self.sandbox.calls.exercised(app_id)
+        with self.sandbox.store.lock:
+            events = sorted({d["event"] for d in self.sandbox.store.state["deliveries"] if d.get("app_id") == app_id})
+        return {**used, "events": events}
 
     def install_app(self, app_id: int, account: str, repositories: list[str] | None = None) -> int:
         resp = self.admin("POST", f"/apps/{app_id}/installations",
@@ -191,6 +269,13 @@ class SandboxServer:
         self.admin("POST", "/faults", json={"path": path, "kind": kind, "method": method, "count": count,
                                             "delay": delay, "retry_after": retry_after}).raise_for_status()
 
+    def inject_webhook_fault(self, kind: str, event: str = "*", action: str | None = None, count: int = 1,
+                             delay: float = 0.0) -> None:
+        """``duplicate``: the next ``count`` matching deliveries arrive twice (same GUID); ``reorder``:
+        the next ``count`` arrive in reverse order (what is held after ``delay`` s goes anyway)."""
+        self.admin("POST", "/faults", json={"kind": kind, "event": event, "action": action, "count": count,
+                                            "delay": delay}).raise_for_status()
+
     def calls(self) -> dict[str, Any]:
         return self.admin("GET", "/calls").json()
 
@@ -198,7 +283,19 @@ class SandboxServer:
         self.admin("DELETE", "/calls")
 
     def wait_for_webhooks(self, timeout: float = 30.0) -> bool:
-        return self.sandbox.dispatcher.wait_idle(timeout)
+        """Until deliveries are sent and merge detections due soon have run (they send webhooks)."""
+        return self.sandbox.settle(timeout)
+
+    def set_merge_detection(self, delay: float | None) -> None:
+        """How long the sandbox takes to notice a PR merged by a push; None holds detections until
+        ``detect_merges()`` (to order "head branch deleted" before "merge noticed")."""
+        self.admin("PUT", "/merges", json={"delay": delay}).raise_for_status()
+
+    def detect_merges(self) -> int:
+        """Run the waiting merge detections now; returns how many PRs were marked merged."""
+        resp = self.admin("POST", "/merges/detect")
+        resp.raise_for_status()
+        return int(resp.json()["merged"])
 
 
 def _copy_tree(src: Path, dst: Path) -> None:

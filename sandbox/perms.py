@@ -42,13 +42,18 @@ def role(store: Store, repo: dict[str, Any], who: Principal) -> str | None:
         found = user_role(store, repo, who.login)
     elif who.kind == "installation":
         inst = store.state["installations"].get(str(who.installation_id))
-        if inst and inst["account"] == repo["owner"] and (
-            inst["repository_selection"] == "all" or repo["id"] in inst.get("repository_ids", [])
-        ):
-            found = "write"
+        if installed_on(inst, repo) and (who.repository_ids is None or repo["id"] in who.repository_ids):
+            found = "write"  # what it may do there is the token's permissions (app_permissions)
     if found is None and not repo["private"]:
         found = "read"
     return found
+
+
+def installed_on(inst: dict[str, Any] | None, repo: dict[str, Any]) -> bool:
+    """Is this installation installed on ``repo`` (its account, all or the selected repositories)?"""
+    if not inst or inst["account"] != repo["owner"]:
+        return False
+    return inst["repository_selection"] == "all" or repo["id"] in inst.get("repository_ids", [])
 
 
 def at_least(found: str | None, needed: str) -> bool:

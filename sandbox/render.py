@@ -181,7 +181,7 @@ def installation(store: Store, inst: J) -> J:
         "app_slug": app_rec["slug"],
         "target_id": account["id"] if account else 0,
         "target_type": account["type"] if account else "User",
-        "permissions": app_rec.get("permissions", {}),
+        "permissions": inst.get("permissions") or app_rec.get("permissions", {}),
         "events": app_rec.get("events", []),
         "created_at": inst["created_at"],
         "updated_at": inst["created_at"],
@@ -761,13 +761,30 @@ def check_run(store: Store, repo_rec: J, run: J) -> J:
             "title": out.get("title"),
             "summary": out.get("summary"),
             "text": out.get("text"),
-            "annotations_count": len(out.get("annotations") or []),
+            "annotations_count": len(run.get("annotations") or out.get("annotations") or []),
             "annotations_url": f"{u}/check-runs/{run['id']}/annotations",
         },
         "name": run["name"],
         "check_suite": {"id": run["suite_id"]},
         "app": app_by_id(store, run["app_id"]),
         "pull_requests": pulls_for_sha(repo_rec, run["head_sha"]),
+    }
+
+
+def annotation(repo_rec: J, run: J, ann: J) -> J:
+    """check-annotation."""
+    full = f"{repo_rec['owner']}/{repo_rec['name']}"
+    return {
+        "path": ann.get("path", ""),
+        "start_line": ann.get("start_line", 0),
+        "end_line": ann.get("end_line", 0),
+        "start_column": ann.get("start_column"),
+        "end_column": ann.get("end_column"),
+        "annotation_level": ann.get("annotation_level"),
+        "title": ann.get("title"),
+        "message": ann.get("message"),
+        "raw_details": ann.get("raw_details"),
+        "blob_href": f"{web_base()}/{full}/blob/{run['head_sha']}/{ann.get('path', '')}",
     }
 
 

@@ -21,6 +21,9 @@ from typing import Any
 
 import requests
 
+from mlgate.sandbox.app_permissions import delivers, normalise
+from mlgate.sandbox.faults import FaultTable
+from mlgate.sandbox.perms import installed_on
 from mlgate.sandbox.store import Store, now_iso
 from mlgate.sandbox.urls import node_id
 
@@ -41,12 +44,15 @@ def sign(secret: str, body: bytes) -> tuple[str, str]:
 class WebhookSender:
     """Queues deliveries under the store lock, sends them outside it (the bot's `Dispatcher` is what receives them)."""
 
-    def __init__(self, store: Store, retries: int = 0, backoff: float = 0.5) -> None:
+    def __init__(self, store: Store, retries: int = 0, backoff: float = 0.5, faults: FaultTable | None = None) -> None:
         self.store = store
         self.retries = retries
         self.backoff = backoff
+        self.faults = faults
         self.observers: list[Observer] = []
         self._queue: queue.Queue[tuple[int, int]] = queue.Queue()
+        self._held: dict[int, list[int]] = {}  # reorder fault id -> deliveries held back
+        self._held_lock = threading.Lock()
         with store.lock:  # deliveries queued before a restart are sent now, not lost
             for row in store.state["deliveries"]:
                 if row.get("status") == "queued":
@@ -65,12 +71,13 @@ class WebhookSender:
                 if hook.get("active", True) and (event in hook["events"] or "*" in hook["events"]):
                     ids.append(self._record(hook, None, repo, event, payload))
             for inst in self.store.state["installations"].values():
-                if inst["account"] != repo["owner"]:
-                    continue
-                if inst["repository_selection"] != "all" and repo["id"] not in inst.get("repository_ids", []):
+                if not installed_on(inst, repo):
                     continue
                 app = self.store.state["apps"][str(inst["app_id"])]
-                if app.get("webhook_url") and (not app.get("events") or event in app["events"]):
+                granted = inst.get("permissions") or normalise(app.get("permissions"))
+                # GitHub's rule: an App hears an event only when it subscribed to it and its
+                # permissions cover it (no subscription list means no events, not all of them)
+                if app.get("webhook_url") and delivers(app.get("events", []), granted, event):
                     body = dict(payload)
                     body["installation"] = {"id": inst["id"], "node_id": node_id("INS", inst["id"])}
                     ids.append(self._record(None, app, repo, event, body, inst["id"]))
@@ -114,8 +121,47 @@ class WebhookSender:
         store.state["deliveries"].append(row)
         store.write_delivery({**row, "url": config["url"], "payload": payload, "request_headers": {},
                               "content_type": config.get("content_type", "json")})
-        self._queue.put((delivery_id, 0))
+        self._enqueue(delivery_id, event, payload.get("action"))
         return delivery_id
+
+    # --- webhook faults: GitHub does not promise order, and may deliver twice ------------------
+    def _enqueue(self, delivery_id: int, event: str, action: str | None) -> None:
+        fault = self.faults.take_delivery(event, action) if self.faults is not None else None
+        if fault is None:
+            self._queue.put((delivery_id, 0))
+        elif fault.kind == "duplicate":
+            self._queue.put((delivery_id, 0))
+            self._queue.put((self._copy(delivery_id), 0))
+        else:  # reorder: hold until the batch is full (or the fault's delay passes), then reverse it
+            with self._held_lock:
+                batch = self._held.setdefault(fault.id, [])
+                batch.append(delivery_id)
+                full = len(batch) >= fault.size
+                first = len(batch) == 1
+            if full:
+                self._release(fault.id)
+            elif first:
+                timer = threading.Timer(fault.delay, self._release, args=(fault.id,))
+                timer.daemon = True
+                timer.start()
+
+    def _release(self, fault_id: int) -> None:
+        with self._held_lock:
+            batch = self._held.pop(fault_id, [])
+        for delivery_id in reversed(batch):
+            self._queue.put((delivery_id, 0))
+
+    def _copy(self, delivery_id: int) -> int:
+        """A second delivery of the same event: same GUID, same payload, not marked a redelivery."""
+        old = self.store.read_delivery(delivery_id)
+        assert old is not None
+        new_id = self.store.next_id("delivery")
+        row = {k: old[k] for k in ("guid", "hook_id", "app_id", "event", "action", "installation_id",
+                                   "repository_id", "redelivery", "delivered_at")}
+        row.update(id=new_id, duration=0.0, status="queued", status_code=0)
+        self.store.state["deliveries"].append(row)
+        self.store.write_delivery({**old, **row})
+        return new_id
 
     def _current_target(self, d: J) -> J:
         """Where the delivery's hook (or app) sends *now*: GitHub redelivers to the current URL
@@ -154,7 +200,9 @@ class WebhookSender:
         """Block until every queued delivery has been attempted (tests and the demo use this)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._queue.unfinished_tasks == 0:
+            with self._held_lock:
+                held = any(self._held.values())
+            if self._queue.unfinished_tasks == 0 and not held:
                 return True
             time.sleep(0.01)
         return False

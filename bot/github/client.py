@@ -43,7 +43,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import github
 import requests
@@ -58,7 +58,15 @@ from github.PullRequest import PullRequest as GhPullRequest
 from github.PullRequestReview import PullRequestReview as GhReview
 
 from mlgate.bot.github.auth import AppCredentials, AuthError
-from mlgate.bot.github.facts import ChangedFile, CheckRun, Permission, PullFacts, Review
+from mlgate.bot.github.facts import (
+    STATUS_MAP,
+    ChangedFile,
+    CheckRun,
+    Permission,
+    PullFacts,
+    Review,
+    check_as_status,
+)
 from mlgate.bot.github.forge import DeploymentRefused
 from mlgate.bot.observability import metrics
 from mlgate.bot.settings import Settings
@@ -120,29 +128,39 @@ class ForgeOptions:
 _WHERE = re.compile(r"([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)(?:#([0-9]+))?")  # "comment on owner/repo#3"
 
 
-def fit(text: str, limit: int, what: str) -> str:
-    """`text` unchanged if its UTF-8 size fits `limit`, else its head plus a note saying so.
+def fit(text: str, limit: int, what: str, unit: Literal["characters", "bytes"] = "bytes") -> str:
+    """`text` unchanged if it fits `limit`, else its head plus a note that says it was cut and why.
 
-    Measured in UTF-8 bytes, which is never less than the character count GitHub documents, so
-    the result fits whichever GitHub enforces. An unclosed code fence is closed.
+    Counted the way GitHub counts that field: an issue comment's body in characters (65,536), a
+    check run's `output.summary`/`output.text` in UTF-8 bytes (65,535: GitHub answers "summary
+    exceeds a maximum bytesize of 65535", though its reference says characters). A character is
+    never split, and an unclosed code fence is closed.
     """
-    raw = text.encode("utf-8")
-    if len(raw) <= limit:
+    def size(s: str) -> int:
+        return len(s.encode("utf-8")) if unit == "bytes" else len(s)
+
+    total = size(text)
+    if total <= limit:
         return text
-    note = (
-        f"\n\n*… truncated by mlgate: the {what} has {len(text):,} characters, more than GitHub's limit of {limit:,}.*"
-    )
-    budget = limit - len(note.encode("utf-8")) - len("\n```")
-    head = raw[:budget].decode("utf-8", errors="ignore")
+    shown = f"{total:,} bytes (UTF-8)" if unit == "bytes" else f"{total:,} characters"
+    note = (f"\n\n*… truncated by mlgate: the {what} is {shown}, more than GitHub's limit of {limit:,} {unit}; "
+            "the rest is not shown.*")
+    budget = limit - size(note) - size("\n```")
+    head = text.encode("utf-8")[:budget].decode("utf-8", errors="ignore") if unit == "bytes" else text[:budget]
     if head.count("```") % 2 == 1:
         head += "\n```"
     return head + note
 
 
 def _message(exc: github.GithubException) -> str:
+    """GitHub's message, with the reasons of a 422 ("Validation Failed": errors[].message) appended."""
     data = exc.data
     if isinstance(data, dict):
-        return str(data.get("message", ""))
+        message = str(data.get("message", ""))
+        errors = data.get("errors")
+        reasons = [str(e["message"]) for e in errors if isinstance(e, dict) and e.get("message")] \
+            if isinstance(errors, list) else []
+        return f"{message}: {'; '.join(reasons)}" if reasons else message
     return str(data or "")
 
 
@@ -176,12 +194,6 @@ def _qb(branch: str) -> str:
     return urllib.parse.quote(branch, safe="/")
 
 
-_STATUS_MAP = {  # commit status state -> (check status, conclusion)
-    "pending": ("pending", None),
-    "success": ("completed", "success"),
-    "failure": ("completed", "failure"),
-    "error": ("completed", "failure"),  # an errored status is a failed one; its description says why
-}
 
 
 class _TokenAuth(Auth):
@@ -221,8 +233,10 @@ class GitHubForge:
         app_id: int | None = None,
         clock: Callable[[], float] = time.time,
         reauthenticate: Callable[[], None] | None = None,
+        checks_as_statuses: bool = False,
     ) -> None:
         self._gh = client
+        self.checks_as_statuses = checks_as_statuses  # token mode: GitHub lets only Apps write check runs
         self._reauthenticate = reauthenticate
         self._rq = client.requester
         self._retrier = retrier
@@ -314,6 +328,7 @@ class GitHubForge:
                 "base_ref": pr.base.ref,
                 "base_sha": pr.base.sha,
                 "labels": tuple(label.name for label in pr.labels),
+                "changed_files": int(pr.changed_files) if pr.changed_files is not None else None,
             }
 
         facts = self._read(f"{repo}#{number}", pull)
@@ -380,7 +395,7 @@ class GitHubForge:
             data = self._json("GET", f"/repos/{repo}/commits/{_q(sha)}/status", params={"per_page": 100, "page": page})
             items = data.get("statuses") or []
             for s in items:
-                status, conclusion = _STATUS_MAP.get(s.get("state", ""), ("completed", "failure"))
+                status, conclusion = STATUS_MAP.get(s.get("state", ""), ("completed", "failure"))
                 out.append(
                     CheckRun(
                         name=s["context"],
@@ -489,7 +504,7 @@ class GitHubForge:
 
     def create_comment(self, repo: str, number: int, body: str) -> int:
         _check_repo(repo)
-        body = fit(body, COMMENT_LIMIT, "comment")
+        body = fit(body, COMMENT_LIMIT, "comment", unit="characters")
         since = datetime.fromtimestamp(self._clock() - _CONFIRM_SKEW, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
         def post() -> int:
@@ -506,7 +521,7 @@ class GitHubForge:
 
     def update_comment(self, repo: str, comment_id: int, body: str) -> None:
         _check_repo(repo)
-        body = fit(body, COMMENT_LIMIT, "comment")
+        body = fit(body, COMMENT_LIMIT, "comment", unit="characters")
         self._write(
             f"edit comment {comment_id} on {repo}",
             lambda: self._json("PATCH", f"/repos/{repo}/issues/comments/{int(comment_id)}", body={"body": body}),
@@ -545,11 +560,20 @@ class GitHubForge:
         summary: str,
         text: str | None = None,
     ) -> int:
-        """Create the check run, or update this app's run with that name on that SHA; returns its id."""
+        """Create the check run, or update this app's run with that name on that SHA; returns its id.
+        In token mode (`checks_as_statuses`) the commit status `name` instead (`check_as_status`)."""
         _check_repo(repo)
-        output: dict[str, Any] = {"title": title, "summary": fit(summary, CHECK_OUTPUT_LIMIT, "summary")}
+        if self.checks_as_statuses:
+            state, description = check_as_status(status, conclusion, title)
+            body = {"state": state, "context": name, "description": description}
+            return self._write(
+                f"status {name!r} on {repo}@{sha[:12]}",
+                lambda: int(self._json("POST", f"/repos/{repo}/statuses/{_q(sha)}", body=body)["id"]),
+                idempotent=True,  # the latest status per context counts: sending it twice changes nothing
+            )
+        output: dict[str, Any] = {"title": title, "summary": fit(summary, CHECK_OUTPUT_LIMIT, "summary", unit="bytes")}
         if text is not None:
-            output["text"] = fit(text, CHECK_OUTPUT_LIMIT, "text")
+            output["text"] = fit(text, CHECK_OUTPUT_LIMIT, "text", unit="bytes")
         fields: dict[str, Any] = {"status": status, "output": output}
         if conclusion is not None:
             fields["conclusion"] = conclusion
@@ -909,6 +933,7 @@ class GitHubForgeFactory:
                 app_id=self.app_id,
                 clock=opts.clock,
                 reauthenticate=(lambda: creds.forget(installation)) if creds and installation is not None else None,
+                checks_as_statuses=creds is None,
             )
         return cache[installation]
 

@@ -84,6 +84,12 @@ class PullFacts:
     reviews: tuple[Review, ...] = ()
     checks: tuple[CheckRun, ...] = ()  # on head_sha
     team_members: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "org/team" -> logins
+    changed_files: int | None = None  # GitHub's count of the PR's changed files (None: not known)
+
+    @property
+    def unlisted_files(self) -> int:
+        """Changed files GitHub did not list (it lists at most 3,000 of a PR's files)."""
+        return max(0, self.changed_files - len(self.files)) if self.changed_files is not None else 0
 
     @property
     def changed_paths(self) -> tuple[str, ...]:
@@ -94,3 +100,28 @@ class PullFacts:
                 paths.append(f.previous_filename)
         return tuple(paths)
 
+
+STATUS_MAP = {  # commit status state -> (check status, conclusion)
+    "pending": ("pending", None),
+    "success": ("completed", "success"),
+    "failure": ("completed", "failure"),
+    "error": ("completed", "failure"),  # an errored status is a failed one; its description says why
+}
+
+
+STATUS_DESCRIPTION_LIMIT = 140  # GitHub's limit on a commit status's description
+
+
+def check_as_status(status: str, conclusion: str | None, title: str) -> tuple[str, str]:
+    """(state, description) of the commit status that stands for a check run in token mode: GitHub
+    refuses check runs to anything but an App, so a user's token reports the verdict as a status.
+    Queued or running is `pending`; success, neutral and skipped are `success`; anything else
+    (failure, cancelled, timed out, action required) is `failure`."""
+    if status != "completed":
+        state = "pending"
+    else:
+        state = "success" if conclusion in ("success", "neutral", "skipped") else "failure"
+    text = " ".join(title.split())
+    if len(text) > STATUS_DESCRIPTION_LIMIT:
+        text = text[: STATUS_DESCRIPTION_LIMIT - 1] + "…"
+    return state, text

@@ -224,6 +224,7 @@ class ReviewResult:
     """
 
     rules: tuple[RuleResult, ...] = ()
+    cannot_judge: str | None = None  # why the rules cannot be judged (the gate then fails closed)
 
     @property
     def status(self) -> RuleStatus:
@@ -232,7 +233,7 @@ class ReviewResult:
 
     @property
     def passed(self) -> bool:
-        return self.status == RuleStatus.SATISFIED
+        return self.cannot_judge is None and self.status == RuleStatus.SATISFIED
 
     @property
     def applicable(self) -> tuple[RuleResult, ...]:
@@ -241,6 +242,8 @@ class ReviewResult:
     @property
     def summary(self) -> str:
         """One line for the gate table, e.g. "1 of 2 rules needs approvals: training code"."""
+        if self.cannot_judge is not None:
+            return self.cannot_judge
         applicable = self.applicable
         if not applicable:
             return "no review rule applies to the changed files"
@@ -304,7 +307,18 @@ def evaluate_review(
             out.extend(ctx.feature_results(spec))
         else:
             out.append(ctx.rule_result(spec, spec.name, spec.paths, spec.users, spec.teams, feature=None))
-    return ReviewResult(tuple(out))
+    return ReviewResult(tuple(out), cannot_judge=unlisted_files_reason(facts) if out else None)
+
+
+def unlisted_files_reason(facts: PullFacts) -> str | None:
+    """Why path-based rules cannot be judged when GitHub did not list every changed file (it lists
+    at most 3,000): a file past the last listed one could match any rule, so the gate fails closed."""
+    missing = facts.unlisted_files
+    if not missing:
+        return None
+    total = facts.changed_files or 0
+    return (f"cannot judge: GitHub lists at most 3,000 of a pull request's files and this one changes {total:,}, "
+            f"so the review rules cannot see {missing:,} of them; split the PR into smaller ones")
 
 
 def latest_reviews(reviews: Iterable[Review]) -> dict[str, Review]:

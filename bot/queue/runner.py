@@ -25,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from mlgate.bot.github.facts import CheckRun
 from mlgate.bot.github.forge import Forge
@@ -54,8 +55,11 @@ from mlgate.bot.queue.transitions import next_wakeup, step
 from mlgate.bot.queue.watch import watch_action, watch_change, watch_event
 from mlgate.checks.report import md
 from mlgate.names import QUEUE_MARKER, SUMMARY_CHECK, temp_branch
+from mlgate.retry import ForgeError
 
 log = logging.getLogger(__name__)
+# GitHub's refusal of a ref update that changes .github/workflows/ for an App without `workflows: write`
+WORKFLOWS_REFUSAL = "without `workflows` permission"
 
 ForgeFor = Callable[[str], Forge]
 ConfigFor = Callable[[str, str], "QueueConfig | None"]  # (repo, branch whose config applies) -> config
@@ -246,31 +250,47 @@ class QueueRunner:
         forge.force_branch(repo, tmp, base_sha)
         current = base_sha
         for pull in a.pulls:
-            message = f"Merge #{pull.number} ({pull.head_sha[:12]}) into {a.base}\n\nmlgate {a.purpose} {a.build_id}"
-            if a.method == "rebase":
-                replayed = self._replay(forge, repo, tmp, pull.number, pull.head_sha, current)
-                if replayed is None:
-                    forge.delete_branch(repo, tmp)
-                    return [StagingFailed(a.build_id, pull.number, "its commits do not replay cleanly")]
-                current = replayed
-                continue
-            outcome, sha = forge.merge_into_branch(repo, tmp, pull.head_sha, message)
-            if outcome == "conflict":
+            try:
+                built = self._build_one(forge, a, tmp, pull, current)
+            except ForgeError as exc:
+                if WORKFLOWS_REFUSAL not in str(exc):
+                    raise
+                # GitHub will never build this PR for an App without `workflows: write`: it fails, the rest goes on.
                 forge.delete_branch(repo, tmp)
-                return [StagingFailed(a.build_id, pull.number, "merge conflict")]
-            if outcome == "noop":
-                sha = forge.get_branch_sha(repo, tmp) or current  # already contained (or a re-sent merge)
-            elif a.method == "squash":
-                assert sha is not None
-                squash = f"{message}\n\nSquashed: the tree of the merge of {pull.head_sha[:12]}"
-                sha = forge.commit_with_tree_of(repo, sha, current, squash)
-                forge.force_branch(repo, tmp, sha)
-            assert sha is not None
-            current = sha
+                return [StagingFailed(a.build_id, pull.number, f"GitHub refused to build it: {exc}. Landing a PR "
+                                      "that changes .github/workflows/ needs the App's `workflows: write` "
+                                      "permission, which app.yml does not ask for (docs/permissions.md)")]
+            if isinstance(built, StagingFailed):
+                return [built]
+            current = built
         forge.force_branch(repo, a.branch, current)
         forge.delete_branch(repo, tmp)
         self.executed.append(f"staging {a.build_id} at {current[:12]} on {a.branch}")
         return [StagingCreated(a.build_id, current, base_sha), *self._checks(forge, repo, current)]
+
+    def _build_one(self, forge: Forge, a: CreateStaging, tmp: str, pull: Any, current: str) -> str | StagingFailed:
+        """Add one PR to the staging commit on `tmp`: the new tip, or why it cannot be built."""
+        repo = a.repo
+        message = f"Merge #{pull.number} ({pull.head_sha[:12]}) into {a.base}\n\nmlgate {a.purpose} {a.build_id}"
+        if a.method == "rebase":
+            replayed = self._replay(forge, repo, tmp, pull.number, pull.head_sha, current)
+            if replayed is None:
+                forge.delete_branch(repo, tmp)
+                return StagingFailed(a.build_id, pull.number, "its commits do not replay cleanly")
+            return replayed
+        outcome, sha = forge.merge_into_branch(repo, tmp, pull.head_sha, message)
+        if outcome == "conflict":
+            forge.delete_branch(repo, tmp)
+            return StagingFailed(a.build_id, pull.number, "merge conflict")
+        if outcome == "noop":
+            sha = forge.get_branch_sha(repo, tmp) or current  # already contained (or a re-sent merge)
+        elif a.method == "squash":
+            assert sha is not None
+            squash = f"{message}\n\nSquashed: the tree of the merge of {pull.head_sha[:12]}"
+            sha = forge.commit_with_tree_of(repo, sha, current, squash)
+            forge.force_branch(repo, tmp, sha)
+        assert sha is not None
+        return sha
 
     def _checks(self, forge: Forge, repo: str, sha: str) -> list[CheckUpdate]:
         return check_updates(forge.checks_on(repo, sha), sha)

@@ -475,7 +475,10 @@ class _Tx:
                 self.actions.append(Dequeue(self.repo, staged.number, MERGED, f"landed in {sha}"))
                 # no comment of its own: the PR's report comment says it (bot/queue/status.py)
                 self.set(staged.number, reason=messages.landed_reason(build, sha, _judged(build, self.cfg)))
-                if self.cfg.delete_branches:
+                if self.cfg.delete_branches and build.method != "merge":
+                    # squash/rebase: the PR is closed with the landed SHA in its report, never merged.
+                    # merge: GitHub marks it merged in the background, and a head deleted before that
+                    # leaves it closed, not merged; the branch goes when `closed` (merged) arrives.
                     self.actions.append(DeleteBranch(self.repo, staged.number, staged.head_sha))
             else:  # pushed or closed while the fast-forward was in flight
                 self.comment(staged.number, messages.landed_without_later_commits(staged.head_sha, build.base, sha))
@@ -682,6 +685,9 @@ def _on_closed(tx: _Tx, e: PullClosed) -> None:
     if pull and pull.status in ACTIVE:
         reason = "merged outside the queue" if e.merged else "the PR was closed"
         tx.finish(e.number, CANCELLED, reason, None)
+    elif pull and pull.status == MERGED and e.merged and tx.cfg.delete_branches:
+        # GitHub now shows the PR the queue landed as merged: its head branch may go.
+        tx.actions.append(DeleteBranch(tx.repo, e.number, pull.head_sha))
 
 
 def _on_cancel(tx: _Tx, e: CancelRequested) -> None:

@@ -3,13 +3,12 @@ faults, read the call log, and wait for webhook deliveries.  Nothing here exists
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from mlgate.sandbox import auth, names, payloads, render
+from mlgate.sandbox import app_permissions, auth, manifest, names, payloads, registry, render
 from mlgate.sandbox.ctx import sandbox, store
 from mlgate.sandbox.store import now_iso
 
@@ -82,39 +81,46 @@ def create_org() -> Any:
 
 @bp.post("/apps")
 def create_app() -> Any:
-    """Register a GitHub App; returns its id and private key (generated unless one is given)."""
+    """Register a GitHub App; returns its id and private key (generated unless one is given).
+    As on GitHub it gets the permissions it names (plus metadata: read) and the events it names."""
     data = _json()
     slug = data.get("slug")
     if not slug:
         return _err(422, "slug is required")
-    problem = _login_problem(data, "slug") or (_login_problem(data, "owner") if data.get("owner") else None)
-    if problem:  # the slug becomes the bot's login, "<slug>[bot]"
-        return _err(422, problem)
-    private = data.get("private_key")
-    public = auth.public_key_from_private(private) if private else None
-    if not private:
-        private, public = auth.generate_app_keypair()
+    spec = registry.AppSpec(
+        slug=str(slug), name=str(data.get("name") or slug), owner=str(data.get("owner") or "sandbox-admin"),
+        description=str(data.get("description") or ""), webhook_url=data.get("webhook_url"),
+        webhook_secret=data.get("webhook_secret"), permissions=data.get("permissions") or {},
+        events=data.get("events") or [], private_key=data.get("private_key"),
+    )
     st = store()
     with st.lock:
-        owner = data.get("owner") or "sandbox-admin"
-        st.ensure_user(owner)
-        app_id = st.next_id("app")
-        bot_login = f"{slug}[bot]"
-        st.ensure_user(bot_login, "Bot")
-        st.state["apps"][str(app_id)] = {
-            "id": app_id, "slug": slug, "name": data.get("name", slug), "owner_login": owner,
-            "description": data.get("description", ""), "public_key_pem": public, "bot_login": bot_login,
-            "webhook_url": data.get("webhook_url"), "webhook_secret": data.get("webhook_secret"),
-            "events": data.get("events", []),
-            "permissions": data.get("permissions", {"contents": "write", "pull_requests": "write",
-                                                    "checks": "write", "statuses": "write", "issues": "write",
-                                                    "deployments": "write", "metadata": "read"}),
-            "created_at": now_iso(),
-            "client_secret": secrets.token_hex(20),  # the OAuth web flow's (sandbox/oauth.py)
-        }
+        problems = registry.problems(st, spec)
+        if problems:
+            return _err(422, "; ".join(problems))
+        record, private = registry.register(st, spec)
         st.save()
-    client = {"client_id": f"Iv1.sandbox{app_id}", "client_secret": st.state["apps"][str(app_id)]["client_secret"]}
-    return {"id": app_id, "slug": slug, "bot_login": bot_login, "private_key": private, **client}, 201
+    client = {"client_id": f"Iv1.sandbox{record['id']}", "client_secret": record["client_secret"]}  # OAuth web flow
+    return {"id": record["id"], "slug": record["slug"], "bot_login": record["bot_login"], "private_key": private,
+            "permissions": record["permissions"], "events": record["events"], **client}, 201
+
+
+@bp.post("/app-manifests")
+def manifest_code() -> Any:
+    """The manifest form's outcome without a browser: ``{manifest, owner}`` → a one-time code
+    for ``POST /app-manifests/{code}/conversions``."""
+    data = _json()
+    found = manifest.problems(data.get("manifest") or {}) if isinstance(data.get("manifest"), dict) else \
+        ["manifest: must be an object"]
+    owner = str(data.get("owner") or "")
+    if store().user(owner) is None:
+        found.append(f"owner: no user or organization {owner!r}")
+    if found:
+        return _err(422, "; ".join(found))
+    with store().lock:
+        code = manifest.issue_code(store(), data["manifest"], owner)
+        store().save()
+    return {"code": code}, 201
 
 
 @bp.post("/apps/<int:app_id>/installations")
@@ -134,9 +140,11 @@ def install_app(app_id: int) -> Any:
             if rec is None:
                 return _err(404, f"repository {name} not found")
             ids.append(rec["id"])
+        # the installation accepts the App's permissions as they are now; later changes to the
+        # App do not reach it (on GitHub the account must accept them first)
         inst = {"id": st.next_id("installation"), "app_id": app_id, "account": account["login"],
                 "repository_selection": "selected" if names else "all", "repository_ids": ids,
-                "created_at": now_iso()}
+                "permissions": app_permissions.normalise(app.get("permissions")), "created_at": now_iso()}
         st.state["installations"][str(inst["id"])] = inst
         repos = [r for r in st.state["repos"].values() if r["owner"] == account["login"]
                  and (not names or r["id"] in ids)]
@@ -151,6 +159,53 @@ def install_app(app_id: int) -> Any:
         sandbox().dispatcher.emit_app(app, "installation", payload, inst["id"])
         st.save()
         return render.installation(st, inst), 201
+
+
+# GitHub Actions' GITHUB_TOKEN is an installation token of the `github-actions` App, limited to the
+# workflow's repository; these are the permissions of GitHub's permissive default for workflows.
+ACTIONS_SLUG = "github-actions"
+ACTIONS_PERMISSIONS = {p: "write" for p in ("actions", "checks", "contents", "deployments", "issues", "packages",
+                                             "pages", "pull_requests", "repository_projects", "security_events",
+                                             "statuses")}
+
+
+def actions_installation(st: Any, account: str) -> J:
+    """The built-in `github-actions` App and its installation on ``account`` (made on first use)."""
+    app = next((a for a in st.state["apps"].values() if a["slug"] == ACTIONS_SLUG), None)
+    if app is None:
+        st.ensure_user("github", "Organization")
+        app, _ = registry.register(st, registry.AppSpec(
+            slug=ACTIONS_SLUG, name="GitHub Actions", owner="github", permissions=ACTIONS_PERMISSIONS,
+            description="Automate your workflow from idea to production (sandbox stand-in)"))
+    for inst in st.state["installations"].values():
+        if inst["app_id"] == app["id"] and inst["account"] == account:
+            return inst
+    inst = {"id": st.next_id("installation"), "app_id": app["id"], "account": account,
+            "repository_selection": "all", "repository_ids": [],
+            "permissions": app_permissions.normalise(app["permissions"]), "created_at": now_iso()}
+    st.state["installations"][str(inst["id"])] = inst
+    return inst
+
+
+@bp.post("/actions/token")
+def actions_token() -> Any:
+    """A GITHUB_TOKEN for a workflow run in ``repository``: ``permissions`` narrows it the way a
+    workflow's ``permissions:`` key does (``{}`` leaves metadata: read only). Check runs created with
+    it come from the `github-actions` App, as on GitHub."""
+    data = _json()
+    full = str(data.get("repository") or "")
+    st = store()
+    with st.lock:
+        rec = st.state["repos"].get(full)
+        if rec is None:
+            return _err(404, f"no repository {full!r}")
+        inst = actions_installation(st, rec["owner"])
+        wanted = data.get("permissions")
+        granted = inst["permissions"] if wanted is None else app_permissions.normalise(
+            {k: v for k, v in dict(wanted).items() if k in inst["permissions"]})
+        minted = auth.mint_installation_token(st, inst["id"], granted, [rec["id"]])
+        st.save()
+    return {**minted, "permissions": granted, "installation_id": inst["id"]}, 201
 
 
 @bp.post("/installations/<int:inst_id>/expire-tokens")
@@ -177,7 +232,7 @@ def faults() -> Any:
         try:
             fault = table.add(data.get("method", "*"), data.get("path", "*"), str(data.get("kind", "500")),
                               int(data.get("count", 1)), float(data.get("delay", 0)),
-                              int(data.get("retry_after", 1)))
+                              int(data.get("retry_after", 1)), str(data.get("event") or "*"), data.get("action"))
         except ValueError as exc:
             return _err(422, str(exc))
         return {"id": fault.id}, 201
@@ -194,8 +249,28 @@ def calls() -> Any:
 
 @bp.post("/webhooks/wait")
 def wait_webhooks() -> Any:
-    ok = sandbox().dispatcher.wait_idle(float(_json().get("timeout", 30)))
+    """Wait for pending deliveries, and for merge detections due soon (they send webhooks)."""
+    ok = sandbox().settle(float(_json().get("timeout", 30)))
     return ({"idle": True}, 200) if ok else ({"idle": False}, 504)
+
+
+@bp.route("/merges", methods=["GET", "PUT"])
+def merges() -> Any:
+    """GET: detections waiting (a push made a PR's head part of its base; GitHub has not noticed
+    yet). PUT ``{"delay": seconds | null}``: how long detection takes (null: only when asked)."""
+    detector = sandbox().merges
+    if request.method == "PUT":
+        delay = _json().get("delay")
+        if delay is not None and (not isinstance(delay, (int, float)) or delay < 0):
+            return _err(422, "delay must be a number of seconds >= 0, or null")
+        detector.delay = None if delay is None else float(delay)
+    return {"delay": detector.delay, "pending": detector.pending()}
+
+
+@bp.post("/merges/detect")
+def detect_merges() -> Any:
+    """Run every waiting merge detection now."""
+    return {"merged": sandbox().merges.detect_now()}
 
 
 @bp.get("/deliveries")

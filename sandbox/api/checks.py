@@ -19,6 +19,9 @@ J = dict[str, Any]
 STATES = ("error", "failure", "pending", "success")
 RUN_STATUSES = ("queued", "in_progress", "completed", "waiting", "requested", "pending")
 CONCLUSIONS = ("action_required", "cancelled", "failure", "neutral", "success", "skipped", "stale", "timed_out")
+OUTPUT_MAX_BYTES = 65535
+MAX_ITEMS_PER_REQUEST = 50
+ANNOTATION_LEVELS = ("notice", "warning", "failure")
 
 
 # --- statuses ----------------------------------------------------------------------------------
@@ -85,18 +88,50 @@ def combined_status(owner: str, repo: str, ref: str) -> Any:
 
 # --- check runs --------------------------------------------------------------------------------
 def _app_id() -> int:
+    """GitHub's rule: only a GitHub App (an installation token, GitHub Actions' GITHUB_TOKEN among
+    them) may create or update check runs; a user's token is refused."""
     who = principal()
     if who.kind == "installation" and who.app_id is not None:
         return who.app_id
-    if who.kind == "user":
-        return render.user_app(store(), actor())["id"]
     raise ApiError(403, "You must authenticate via a GitHub App.")
 
 
+def _output_problem(output: Any) -> ApiError | None:
+    """GitHub's limits on a check run's output: summary and text at most 65535 bytes each, at most
+    50 annotations (and 50 images) per request."""
+    if not isinstance(output, dict):
+        return None
+    for key in ("summary", "text"):
+        value = output.get(key)
+        if isinstance(value, str) and len(value.encode()) > OUTPUT_MAX_BYTES:
+            return validation("CheckRun", f"{key} exceeds a maximum bytesize of {OUTPUT_MAX_BYTES}", field=key)
+    for key in ("annotations", "images"):
+        items = output.get(key)
+        if isinstance(items, list) and len(items) > MAX_ITEMS_PER_REQUEST:
+            return ApiError(422, f"Invalid request.\n\nNo more than {MAX_ITEMS_PER_REQUEST} items are allowed; "
+                                 f"{len(items)} were supplied.")
+    for ann in output.get("annotations") or []:
+        if not isinstance(ann, dict) or ann.get("annotation_level") not in ANNOTATION_LEVELS:
+            return validation("CheckRun", "annotation_level must be notice, warning or failure",
+                              field="annotation_level", code="invalid")
+    return None
+
+
 def _apply_run_fields(run: J, data: J) -> None:
-    for key in ("name", "details_url", "external_id", "started_at", "output"):
+    problem = _output_problem(data.get("output"))
+    if problem is not None:
+        raise problem
+    for key in ("name", "details_url", "external_id", "started_at"):
         if key in data:
             run[key] = data[key]
+    if isinstance(data.get("output"), dict):
+        # title, summary and text replace the old ones; annotations are appended, as on GitHub,
+        # so an update with 50 more adds to those already there
+        given = data["output"]
+        old = run.get("output") or {}
+        run["output"] = {**{k: old.get(k) for k in ("title", "summary", "text")},
+                         **{k: given[k] for k in ("title", "summary", "text") if k in given}}
+        run["annotations"] = [*(run.get("annotations") or []), *(given.get("annotations") or [])]
     if "status" in data:
         if data["status"] not in RUN_STATUSES:
             raise validation("CheckRun", "status is invalid", field="status", code="invalid")
@@ -170,6 +205,13 @@ def update_run(owner: str, repo: str, check_run_id: str) -> Any:
 def get_run(owner: str, repo: str, check_run_id: str) -> Any:
     rec = get_repo(owner, repo)
     return render.check_run(store(), rec, item(rec["check_runs"], check_run_id))
+
+
+@router.route("GET", "/repos/{owner}/{repo}/check-runs/{check_run_id}/annotations")
+def list_annotations(owner: str, repo: str, check_run_id: str) -> Any:
+    rec = get_repo(owner, repo)
+    run = item(rec["check_runs"], check_run_id)
+    return paginate([render.annotation(rec, run, a) for a in run.get("annotations") or []])
 
 
 def _filter_runs(runs: list[J]) -> list[J]:

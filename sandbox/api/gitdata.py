@@ -8,7 +8,7 @@ from typing import Any
 from flask import request
 
 from mlgate.sandbox import domain, names, render
-from mlgate.sandbox.ctx import actor, body, get_repo, git, guard_branch_update, sandbox, store
+from mlgate.sandbox.ctx import actor, body, get_repo, git, guard_branch_update, guard_workflows, sandbox, store
 from mlgate.sandbox.errors import ApiError, not_found, validation
 from mlgate.sandbox.git import ZERO_SHA, GitError, Person
 from mlgate.sandbox.routing import Router
@@ -60,6 +60,7 @@ def create_ref(owner: str, repo: str) -> Any:
         raise ApiError(422, "Object does not exist")
     if g.ref_sha(ref) is not None:
         raise ApiError(422, "Reference already exists")
+    guard_workflows(rec, ref, None, sha)
     g.update_ref(ref, sha, ZERO_SHA)
     domain.on_ref_update(store(), sandbox().dispatcher, rec, ref, None, sha, actor())
     return render.git_ref(rec, ref, sha, g.object_type(sha) or "commit"), 201

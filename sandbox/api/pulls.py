@@ -8,7 +8,7 @@ from typing import Any
 from flask import request
 
 from mlgate.sandbox import domain, payloads, perms, protection, render
-from mlgate.sandbox.ctx import actor, body, get_repo, git, item, paginate, principal, sandbox, store
+from mlgate.sandbox.ctx import actor, body, get_repo, git, item, page_window, paginate, principal, sandbox, store
 from mlgate.sandbox.errors import ApiError, not_found, validation
 from mlgate.sandbox.routing import Router
 from mlgate.sandbox.store import now_iso
@@ -16,6 +16,8 @@ from mlgate.sandbox.store import now_iso
 router = Router("pulls")
 J = dict[str, Any]
 MERGE_METHODS = ("merge", "squash", "rebase")
+MAX_LISTED_FILES = 3000  # GET /pulls/{n}/files
+MAX_LISTED_COMMITS = 250  # GET /pulls/{n}/commits
 
 
 def get_pull(rec: J, number: Any) -> J:
@@ -147,21 +149,28 @@ def update(owner: str, repo: str, pull_number: str) -> Any:
 
 @router.route("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/files")
 def list_files(owner: str, repo: str, pull_number: str) -> Any:
+    """GitHub lists at most 3,000 files of a PR (``changed_files`` still counts them all). One diff
+    lists them; patches are made for the requested page only."""
     rec = get_repo(owner, repo)
     pr = get_pull(rec, pull_number)
     g = git(rec)
     base_tip = pr.get("merged_base_sha") or pr["base_sha"]
     base = g.merge_base(base_tip, pr["head_sha"]) or base_tip
-    return paginate([render.diff_entry(rec, pr["head_sha"], f) for f in g.diff_files(base, pr["head_sha"])])
+    listed = g.diff_entries(base, pr["head_sha"])[:MAX_LISTED_FILES]
+    start, stop = page_window()
+    page = g.with_patches(base, pr["head_sha"], list(listed[start:stop]))
+    return paginate([render.diff_entry(rec, pr["head_sha"], f) for f in page], total=len(listed))
 
 
 @router.route("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/commits")
 def list_commits(owner: str, repo: str, pull_number: str) -> Any:
+    """GitHub lists at most 250 commits of a PR (the oldest first); ``commits`` counts them all."""
     rec = get_repo(owner, repo)
     pr = get_pull(rec, pull_number)
     g = git(rec)
-    shas = g.rev_list(pr["head_sha"], f"^{pr.get('merged_base_sha') or pr['base_sha']}")
-    return paginate([render.commit(store(), rec, g, s) for s in shas])
+    shas = g.rev_list(pr["head_sha"], f"^{pr.get('merged_base_sha') or pr['base_sha']}")[:MAX_LISTED_COMMITS]
+    start, stop = page_window()
+    return paginate([render.commit(store(), rec, g, s) for s in shas[start:stop]], total=len(shas))
 
 
 @router.route("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/merge")
@@ -396,9 +405,15 @@ def request_reviewers(owner: str, repo: str, pull_number: str) -> Any:
             raise validation("PullRequest", "Reviews may only be requested from collaborators. One or more of "
                              "the users or teams you specified is not a collaborator of the "
                              f"{rec['owner']}/{rec['name']} repository.")
+    full = f"{rec['owner']}/{rec['name']}"
     for slug in data.get("team_reviewers", []):
         if slug not in teams:
             raise validation("PullRequest", f"Could not resolve to a team: {slug}")
+        if full not in teams[slug]["repos"]:
+            # GitHub's rule: a team can review only where it has access to the repository
+            raise validation("PullRequest", "Reviews may only be requested from collaborators. One or more of the "
+                             "teams you specified is not a collaborator of the "
+                             f"{full} repository.")
     for reviewer in data.get("reviewers", []):
         if reviewer not in pr["requested_reviewers"]:
             pr["requested_reviewers"].append(reviewer)

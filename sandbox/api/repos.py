@@ -324,7 +324,8 @@ def compare(owner: str, repo: str, basehead: str) -> Any:
         "behind_by": len(behind),
         "total_commits": len(ahead),
         "commits": [render.commit(store(), rec, g, s) for s in ahead[-250:]],
-        "files": [render.diff_entry(rec, head, f) for f in g.diff_files(mb or base, head)],
+        # GitHub's compare shows at most 300 files (and 250 commits)
+        "files": [render.diff_entry(rec, head, f) for f in g.diff_files(mb or base, head, limit=300)],
     }
 
 

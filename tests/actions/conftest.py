@@ -36,6 +36,7 @@ class Repo:
     pr: dict[str, Any]
     api_url: str
     server: Any
+    github_token: str = ""  # the job's GITHUB_TOKEN: an installation token of the `github-actions` App
 
 
 def _git(*args: str, cwd: Path) -> str:
@@ -65,7 +66,8 @@ def repo(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Repo:
                               message="Add notes", base="main")
     pr = sandbox.open_pr(OWNER, REPO, "change", "alice", title="Add notes")
     assert pr["head"]["sha"] == head and pr["base"]["sha"] == base
-    return Repo(f"{OWNER}/{REPO}", base, head, pr, sandbox.api_url, sandbox)
+    return Repo(f"{OWNER}/{REPO}", base, head, pr, sandbox.api_url, sandbox,
+                github_token=sandbox.actions_token(f"{OWNER}/{REPO}"))
 
 
 def _train(workdir: Path, *args: str) -> None:
@@ -145,9 +147,12 @@ def pr_event(repo: Repo, **changes: Any) -> dict[str, Any]:
 
 
 def job(workspace: Path, runner_temp: Path, repo: Repo, *, event_name: str = "pull_request",
-        event: dict[str, Any] | None = None, sha: str | None = None, token: str = "alice",
+        event: dict[str, Any] | None = None, sha: str | None = None, token: str | None = None,
         setup: bool = True, ref: str | None = None) -> Harness:
-    """A job on the PR (by default) whose mlgate setup already ran (the test venv stands in for it)."""
+    """A job on the PR (by default) whose mlgate setup already ran (the test venv stands in for it).
+    Its token is the repository's GITHUB_TOKEN unless ``token`` says otherwise (GitHub accepts check
+    runs only from Apps, and GitHub Actions is one)."""
+    token = token or repo.github_token
     github = {"repository": repo.full_name, "event_name": event_name,
               "event": event if event is not None else pr_event(repo),
               "sha": "f" * 40,  # a pull_request run's GITHUB_SHA is the merge commit

@@ -37,7 +37,9 @@ def gitlab_env(repo: Repo, tmp: Path, **more: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "RUNNER_", "MLGATE_"))}
     env.update({
         "CI": "true", "GITLAB_CI": "true", "CI_COMMIT_SHA": repo.head_sha, "CI_PROJECT_DIR": str(tmp),
-        "MLGATE_TOKEN": "alice", "MLGATE_REPOSITORY": repo.full_name, "MLGATE_GITHUB_URL": repo.api_url,
+        # GitHub takes check runs from Apps only: the job's token is an App's installation token (the
+        # sandbox's GITHUB_TOKEN stands in for the App that `merge.gate_app` pins)
+        "MLGATE_TOKEN": repo.github_token, "MLGATE_REPOSITORY": repo.full_name, "MLGATE_GITHUB_URL": repo.api_url,
         "MLGATE_PR": str(repo.pr["number"]), "MLGATE_SHA": repo.head_sha,
     })
     env.update(more)

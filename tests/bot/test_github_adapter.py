@@ -97,6 +97,15 @@ def forge(sleeps: Sleeps) -> GitHubForge:
     return token_forge(sleeps)
 
 
+@pytest.fixture
+def app_checks_forge(sleeps: Sleeps) -> GitHubForge:
+    """A forge that writes check runs, as in App mode (a token-mode forge writes the commit status
+    instead: GitHub refuses check runs to users); how it authenticates is not what these tests test."""
+    f = token_forge(sleeps)
+    f.checks_as_statuses = False
+    return f
+
+
 def calls(mock: responses.RequestsMock) -> list[tuple[str, str]]:
     """(method, path?query) of every request made, in order; query parameters sorted and decoded."""
     out = []
@@ -460,7 +469,8 @@ def test_overlong_comment_is_truncated_with_a_note(rsps, forge):
 SHA = "ce587453ced02b1526dfb4cb910479d431683101"
 
 
-def test_set_check_creates_when_this_app_has_no_run(rsps, forge):
+def test_set_check_creates_when_this_app_has_no_run(rsps, app_checks_forge):
+    forge = app_checks_forge
     rsps.get(
         f"{R}/commits/{SHA}/check-runs",
         json={"total_count": 0, "check_runs": []},
@@ -489,7 +499,8 @@ def test_set_check_creates_when_this_app_has_no_run(rsps, forge):
     }
 
 
-def test_set_check_updates_its_own_run_and_ignores_a_namesake(rsps, forge):
+def test_set_check_updates_its_own_run_and_ignores_a_namesake(rsps, app_checks_forge):
+    forge = app_checks_forge
     runs = op_example("/repos/{owner}/{repo}/commits/{ref}/check-runs", "get")
     foreign = {**copy.deepcopy(runs["check_runs"][0]), "id": 3, "name": "mlgate", "external_id": ""}
     ours = {**copy.deepcopy(runs["check_runs"][0]), "id": 5, "name": "mlgate", "external_id": "mlgate"}
@@ -506,7 +517,8 @@ def test_set_check_updates_its_own_run_and_ignores_a_namesake(rsps, forge):
     assert body(rsps, 1) == {"status": "in_progress", "output": {"title": "running", "summary": "…"}}
 
 
-def test_set_check_truncates_summary_and_text(rsps, forge):
+def test_set_check_truncates_summary_and_text(rsps, app_checks_forge):
+    forge = app_checks_forge
     rsps.get(f"{R}/commits/{SHA}/check-runs", json={"total_count": 0, "check_runs": []})
     rsps.post(
         f"{R}/check-runs",
@@ -522,12 +534,14 @@ def test_set_check_truncates_summary_and_text(rsps, forge):
     for key, original in (("summary", summary), ("text", text)):
         sent = output[key]
         assert len(sent.encode()) <= CHECK_OUTPUT_LIMIT
-        assert sent.endswith(f"the {key} has {len(original):,} characters, more than GitHub's limit of 65,535.*")
+        assert sent.endswith(f"the {key} is {len(original.encode()):,} bytes (UTF-8), more than GitHub's limit of "
+                             "65,535 bytes; the rest is not shown.*")
         assert original.startswith(sent[:1000])
     assert output["text"].count("```") % 2 == 0  # the cut code fence was closed
 
 
-def test_check_post_answered_502_finds_the_created_run(rsps, forge):
+def test_check_post_answered_502_finds_the_created_run(rsps, app_checks_forge):
+    forge = app_checks_forge
     runs = op_example("/repos/{owner}/{repo}/commits/{ref}/check-runs", "get")
     ours = {**runs["check_runs"][0], "id": 5, "name": "mlgate", "external_id": "mlgate"}
     rsps.get(f"{R}/commits/{SHA}/check-runs", json={"total_count": 0, "check_runs": []})
@@ -629,6 +643,27 @@ def test_fit_never_splits_a_character():
     assert out.startswith("€")
 
 
+def test_fit_counts_as_github_counts_and_says_what_it_cut():
+    """Comments are limited in characters (65,536), check-run output in bytes (65,535: GitHub answers
+    "summary exceeds a maximum bytesize of 65535", whatever its docs say)."""
+    euros = "€" * 40_000  # 40,000 characters, 120,000 bytes
+    assert fit(euros, COMMENT_LIMIT, "comment", unit="characters") == euros
+    out = fit(euros, CHECK_OUTPUT_LIMIT, "summary", unit="bytes")
+    assert len(out.encode()) <= CHECK_OUTPUT_LIMIT
+    assert out.endswith("*… truncated by mlgate: the summary is 120,000 bytes (UTF-8), more than GitHub's "
+                        "limit of 65,535 bytes; the rest is not shown.*")
+    out = fit("x" * 70_000, COMMENT_LIMIT, "comment", unit="characters")
+    assert len(out) <= COMMENT_LIMIT
+    assert "the comment is 70,000 characters, more than GitHub's limit of 65,536 characters" in out
+
+
+def test_a_long_comment_of_wide_characters_is_sent_whole(rsps, forge):
+    rsps.patch(f"{R}/issues/comments/42", json=op_example(COMMENT, "patch"))
+    forge.update_comment(REPO, 42, MARKER + "€" * 40_000)
+    sent = body(rsps, 0)["body"]
+    assert sent == MARKER + "€" * 40_000 and "truncated" not in sent
+
+
 # -- against the local sandbox, over real HTTP, in App mode -----------------------------------
 
 
@@ -656,7 +691,7 @@ def test_forge_against_the_sandbox_in_app_mode(sandbox, tmp_path):
     api("PUT", "/orgs/acme/teams/ml-owners/memberships/carol", "alice", json={"role": "member"}).raise_for_status()
     head = sandbox.push_files("acme", "gated", "tune", {"train.py": "EPOCHS = 2\n"}, "bob", base="main")
     number = sandbox.open_pr("acme", "gated", "tune", "bob", title="More epochs")["number"]
-    app = sandbox.register_app("mlgate-e2e", owner="alice")
+    app = sandbox.register_app_from_manifest(owner="alice", name="mlgate-e2e")  # the repository's app.yml
     sandbox.install_app(app.id, "acme")
 
     settings = Settings(
@@ -695,6 +730,12 @@ def test_forge_against_the_sandbox_in_app_mode(sandbox, tmp_path):
         "ok",
     )
     assert (by_name["ci/tests"].kind, by_name["ci/tests"].conclusion) == ("status", "success")
+
+    # output over GitHub's byte limit (but under 65,535 characters) is cut and says so: no 422
+    wide = forge.set_check(repo, head, "mlgate", status="completed", conclusion="success", title="t",
+                           summary="€" * 40_000)
+    run = api("GET", f"/repos/{repo}/check-runs/{wide}", "alice").json()
+    assert run["output"]["summary"].endswith("more than GitHub's limit of 65,535 bytes; the rest is not shown.*")
 
     # a 502 on the comment POST: the comment is looked for, never posted twice
     sandbox.inject_fault("/repos/{owner}/{repo}/issues/{issue_number}/comments", kind="502", method="POST")

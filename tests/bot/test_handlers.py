@@ -481,3 +481,24 @@ def test_feature_owner_rule_without_a_registry_fails_the_check(forge: FakeForge)
     run = check(forge, "d" * 40)
     assert run.conclusion == "failure"
     assert "features.yaml does not exist on the base branch main" in (run.summary or "") + report(forge, 3)
+
+
+def test_a_refused_reaction_does_not_stop_the_reply_which_says_so(forge: FakeForge) -> None:
+    """GitHub refuses the reaction (e.g. 403 without `issues: write`): the reply is still posted and
+    says the reaction failed; any other error still stops the executor."""
+    from mlgate.bot.github.client import GitHubAPIError
+    from mlgate.bot.github.effects import React, Reply, UpsertReport
+
+    cid = forge.create_comment(REPO, 1, "/merge")
+
+    def refuse(repo: str, comment_id: int, content: str) -> None:
+        raise GitHubAPIError(f"reaction on {repo}", 403, "Resource not accessible by integration")
+
+    forge.add_reaction = refuse  # type: ignore[method-assign]
+    done = Executor(forge).apply([React(REPO, cid, "+1"), Reply(REPO, 1, "<!-- mlgate-reply: 1 -->\nqueued")])
+    assert done[0].startswith("reaction +1 on comment") and "failed" in done[0]
+    (reply,) = [c.body for c in forge.comments_on(REPO, 1) if "mlgate-reply" in c.body]
+    assert "queued" in reply and "could not react to the command comment" in reply
+    assert "HTTP 403: Resource not accessible by integration" in reply
+    with pytest.raises(ValueError, match="marker"):
+        Executor(forge).apply([React(REPO, cid, "+1"), UpsertReport(REPO, 1, "no marker here")])

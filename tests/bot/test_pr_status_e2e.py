@@ -16,14 +16,14 @@ from mlgate.bot.pr.queue_block import QUEUE_BLOCK_START
 from mlgate.names import REPLY_MARKER_PREFIX
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
 from tests.bot.conftest import running_sandbox
-from tests.bot.test_queue_e2e import BOT, World
+from tests.bot.test_queue_e2e import World
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    with running_sandbox(tmp_path_factory.mktemp("status-sandbox"), ("alice", "bob", "carol", BOT)) as srv:
+    with running_sandbox(tmp_path_factory.mktemp("status-sandbox"), ("alice", "bob", "carol")) as srv:
         yield srv
 
 

@@ -284,13 +284,16 @@ def test_fast_forward_done_lands_every_pr_with_the_landed_sha() -> None:
     landed = of(out, q.FastForward)[0].to_sha
     assert of(out, q.MergePull) == [q.MergePull(REPO, 1, head(1), landed, "merge"),
                                     q.MergePull(REPO, 2, head(2), landed, "merge")]
-    assert of(out, q.DeleteBranch) == [q.DeleteBranch(REPO, 1, head(1)), q.DeleteBranch(REPO, 2, head(2))]
+    assert of(out, q.DeleteBranch) == []  # GitHub has not marked them merged yet: deleting now would close them
     # landing is said in each PR's report comment (its queue block), not in a comment of its own
     assert not comments(out, 1) and not comments(out, 2)
     assert f"Landed on main in {landed}" in status_text(pull_status(h.state, 1))
     assert "in a batch with" in status_text(pull_status(h.state, 2))
     assert [d.outcome for d in of(out, q.Dequeue)] == ["merged", "merged"]
     assert h.state.pull(1).landed_sha == landed and h.state.lane("main").base_sha == landed
+    # GitHub's `closed` (merged) event: now the head branch goes; a PR closed unmerged keeps it
+    assert of(h(q.PullClosed(1, merged=True)), q.DeleteBranch) == [q.DeleteBranch(REPO, 1, head(1))]
+    assert of(h(q.PullClosed(2, merged=False)), q.DeleteBranch) == []
 
 
 def test_squash_and_rebase_build_the_staging_commit_from_rewritten_commits_and_land_that_sha() -> None:

@@ -1,11 +1,13 @@
 """The merge queue end to end over real HTTP: the local GitHub sandbox, its signed webhooks, the real
 GitHubForge (PyGithub), the handlers, the queue runner with its SQLite state, and a FAKE CI that
-reacts to pushes by posting the required status `ci/tests`: green on PR branches (a lint-only PR
+reacts to pushes by posting the required status `ci/tests` with a GITHUB_TOKEN: green on PR branches (a lint-only PR
 pipeline), and on `mlgate/staging/**` / `mlgate/try/**` red exactly when the tree has a `BROKEN`
 file (a breakage that only the merged result shows).
 
 Deliveries are fed to the dispatcher the way the worker does (handle, then evaluate the PRs it
-returned), including the events the bot's own writes cause, until nothing new arrives.
+returned), including the events the bot's own writes cause, until nothing new arrives. The bot is
+a GitHub App registered from `app.yml` and installed on the repository (tests/bot/bot_app.py): it
+works with installation tokens and hears what its subscription delivers.
 """
 
 from __future__ import annotations
@@ -17,23 +19,19 @@ from typing import Any
 
 import pytest
 
-from mlgate.bot.github.client import ForgeOptions, forge_factory
 from mlgate.bot.intake.handlers import Handlers
 from mlgate.bot.pr.repo_config import CONFIG_PATH
-from mlgate.bot.settings import Settings
 from mlgate.bot.store.engine import create_store_engine
 from mlgate.bot.store.inbox import Inbox
 from mlgate.bot.wiring import build_dispatcher
 from mlgate.names import QUEUE_MARKER, REPORT_MARKER
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
+from tests.bot.bot_app import BotApp, install_bot
 from tests.bot.conftest import running_sandbox
 from tests.conftest import FakeTime
 
 pytestmark = pytest.mark.e2e  # the whole system end to end: `pytest -m 'not e2e'` leaves it out
 
-SECRET = "queue-e2e-secret"
-BOT = "mlgate-bot"
-CI_USER = "carol"
 CHECK = "ci/tests"
 CONFIG = f"""\
 version: 1
@@ -47,15 +45,17 @@ BATCH_DELAY = 1.0
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    with running_sandbox(tmp_path_factory.mktemp("queue-sandbox"), ("alice", "bob", "carol", BOT)) as srv:
+    with running_sandbox(tmp_path_factory.mktemp("queue-sandbox"), ("alice", "bob", "carol")) as srv:
         yield srv
 
 
 class FakeCI:
-    """Posts `ci/tests` on every pushed branch head; `hold` defers staging/try results."""
+    """Posts `ci/tests` on every pushed branch head, as a workflow does with its GITHUB_TOKEN; `hold`
+    defers staging/try results."""
 
     def __init__(self, sandbox: SandboxServer, repo: str) -> None:
         self.sandbox, self.repo = sandbox, repo
+        self.token = sandbox.actions_token(repo)
         self.runs: list[tuple[str, str, bool]] = []  # (branch, sha, green) on staging/try
         self.hold = False
         self.held: list[tuple[str, str]] = []
@@ -68,7 +68,7 @@ class FakeCI:
         if branch.startswith("mlgate/tmp/") or branch == "main":
             return
         if branch.startswith("mlgate/staging/"):  # an Actions run too: the queue cancels it if it abandons the build
-            resp = self.sandbox.api("POST", f"/repos/{self.repo}/actions/workflows/ci.yml/dispatches", CI_USER,
+            resp = self.sandbox.api("POST", f"/repos/{self.repo}/actions/workflows/ci.yml/dispatches", self.token,
                                     json={"ref": sha})
             resp.raise_for_status()
         if branch.startswith(("mlgate/staging/", "mlgate/try/")) and self.hold:
@@ -79,10 +79,10 @@ class FakeCI:
     def run(self, branch: str, sha: str) -> None:
         green = True
         if branch.startswith(("mlgate/staging/", "mlgate/try/")):
-            resp = self.sandbox.api("GET", f"/repos/{self.repo}/contents/BROKEN", CI_USER, params={"ref": sha})
+            resp = self.sandbox.api("GET", f"/repos/{self.repo}/contents/BROKEN", self.token, params={"ref": sha})
             green = resp.status_code == 404
             self.runs.append((branch, sha, green))
-        resp = self.sandbox.api("POST", f"/repos/{self.repo}/statuses/{sha}", CI_USER, json={
+        resp = self.sandbox.api("POST", f"/repos/{self.repo}/statuses/{sha}", self.token, json={
             "state": "success" if green else "failure", "context": CHECK, "target_url": f"https://ci.example/{sha}"})
         resp.raise_for_status()
 
@@ -111,10 +111,9 @@ class World:
         (src / ".github" / "workflows" / "ci.yml").write_text("on: [push, workflow_dispatch]\njobs: {}\n")
         self.repo = sandbox.create_repo("alice", name, "alice", from_dir=src)["full_name"]
         self.name = name
-        for login in ("bob", CI_USER, BOT):
-            resp = sandbox.api("PUT", f"/repos/{self.repo}/collaborators/{login}", "alice", json={"permission": "push"})
-            resp.raise_for_status()
-        sandbox.add_hook("alice", name, sink.url, SECRET, "alice")
+        resp = sandbox.api("PUT", f"/repos/{self.repo}/collaborators/bob", "alice", json={"permission": "push"})
+        resp.raise_for_status()
+        self.app: BotApp = install_bot(sandbox, sink.url, [name])
         self.db_url = f"sqlite:///{tmp_path / 'bot.sqlite'}"
         Inbox.open(self.db_url).close()  # migrations
         self.ci = FakeCI(sandbox, self.repo)
@@ -125,10 +124,8 @@ class World:
         self.settle()
 
     def new_bot(self) -> Handlers:
-        settings = Settings(github_url=self.sandbox.api_url, app_id=None, private_key=None, github_token=BOT,
-                                   database_url=self.db_url)
-        bot = build_dispatcher(settings, create_store_engine(self.db_url),
-                               forges=forge_factory(settings, ForgeOptions(seconds_between_writes=0)))
+        settings = self.app.settings(database_url=self.db_url)
+        bot = build_dispatcher(settings, create_store_engine(self.db_url), forges=self.app.forges(settings))
         assert bot.queue is not None
         bot.queue.clock = self.clock  # the queue's time moves only when `tick_if_due` moves it
         # bors-ng's batch_delay: a fresh batch waits a moment for more /merge (the worker's tick fires it)
@@ -146,7 +143,7 @@ class World:
                 continue
             refs: set[tuple[str, int]] = set()
             for d in new:
-                assert d.signature_ok(SECRET)
+                assert d.signature_ok(self.app.secret)
                 payload = d.payload
                 if payload.get("repository", {}).get("full_name") != self.repo:
                     continue
@@ -349,6 +346,49 @@ def test_squash_lands_one_tested_commit_per_pr_and_closes_the_prs(
     for n in (a, b):
         assert w.pull(n)["state"] == "closed"
         assert "Landed on main" in w.report(n)
+
+
+def test_delete_branches_waits_for_github_to_mark_the_landed_pr_merged(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    """GitHub notices a PR merged by a fast-forward in the background; deleting its head branch before
+    that leaves the PR closed and NOT merged (bors-ng's known problem). The queue deletes the branch
+    only once GitHub's `pull_request` `closed` event says the PR is merged."""
+    w = World(sandbox, sink, tmp_path, "queue-delete", config=CONFIG + "  delete_branches: true\n")
+    n = w.open_pr("feature", {"f.txt": "f\n"})
+    w.settle()
+    sandbox.set_merge_detection(None)  # GitHub is slow to notice the merge
+    try:
+        w.comment(n, "/merge")
+        w.settle()
+        assert w.statuses()[n] == "merged"
+        assert w.branch_sha("feature") is not None, "the head branch was deleted before GitHub saw the merge"
+        assert w.pull(n)["state"] == "open"
+        assert sandbox.detect_merges() == 1
+        w.settle()
+    finally:
+        sandbox.set_merge_detection(0.2)
+    pr = w.pull(n)
+    assert (pr["state"], pr["merged"]) == ("closed", True)
+    assert w.branch_sha("feature") is None
+
+
+def test_a_pr_changing_a_workflow_fails_with_the_permission_github_wants(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    """app.yml does not ask for `workflows` (it would let the App rewrite CI), and GitHub refuses an App
+    without it to build a commit that changes `.github/workflows/`: the PR fails, saying so, and the
+    queue goes on with the others."""
+    w = World(sandbox, sink, tmp_path, "queue-workflow")
+    ci = w.open_pr("ci", {".github/workflows/ci.yml": "on: push\n"})
+    docs = w.open_pr("docs", {"docs.txt": "d\n"})
+    w.settle()
+    w.comment(ci, "/merge")
+    w.comment(docs, "/merge")
+    w.settle()
+    assert w.statuses() == {ci: "failed", docs: "merged"}
+    said = " ".join(w.queue_comments(ci))
+    assert "refusing to allow a GitHub App to create or update workflow" in said and "workflows: write" in said, said
 
 
 def test_a_pr_that_conflicts_with_main_fails_with_a_comment(

@@ -4,8 +4,8 @@ The promise: a change lands only when every gate passes on the exact commit that
 judged by the base branch's rules. Each test here is a way around it that once worked; it drives
 the real bot (handlers, queue runner with its SQLite state, GitHubForge over HTTP) with the
 sandbox's signed webhooks, and a fake CI that publishes check runs the way the mlgate actions do
-(as the app `github-actions`, the results JSON in `output.text`) or the way a careless or hostile
-workflow would.
+(with a GITHUB_TOKEN, so as the app `github-actions`, the results JSON in `output.text`) or the way
+a careless or hostile workflow would. The bot is a GitHub App registered from `app.yml`.
 """
 
 from __future__ import annotations
@@ -18,22 +18,20 @@ from typing import Any
 
 import pytest
 
-from mlgate.bot.github.client import ForgeOptions, forge_factory
 from mlgate.bot.intake.handlers import Handlers
 from mlgate.bot.pr.repo_config import CONFIG_PATH
-from mlgate.bot.settings import Settings
 from mlgate.bot.store.engine import create_store_engine
 from mlgate.bot.wiring import build_dispatcher
 from mlgate.checks.results import GateResult, RunResults, Status
 from mlgate.names import REPORT_MARKER
-from mlgate.sandbox.harness import SandboxServer, SinkDelivery, WebhookSink
+from mlgate.sandbox.harness import SandboxApp, SandboxServer, SinkDelivery, WebhookSink
 from tests.bot.conftest import running_sandbox, sha256_of
-from tests.bot.test_queue_e2e import BOT, ZERO, World
+from tests.bot.test_queue_e2e import ZERO, World
 
 pytestmark = pytest.mark.e2e  # the whole system end to end: `pytest -m 'not e2e'` leaves it out
 
 GATE_APP = "github-actions"  # the app the actions publish as (merge.gate_app's default)
-MALLORY = "mallory"  # a collaborator with write access: may post statuses; her check runs come from "mallory"
+MALLORY = "mallory"  # a collaborator with write access: may post statuses; her check runs come from her App "mallory"
 CONFIG = """\
 version: 1
 bias:
@@ -50,9 +48,19 @@ UNFAIR_GAP, FAIR_GAP = 0.4, 0.02  # the candidate model's FPR gap between groups
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    users = ("alice", "bob", "carol", MALLORY, GATE_APP, BOT)
+    users = ("alice", "bob", "carol", MALLORY)
     with running_sandbox(tmp_path_factory.mktemp("trust-sandbox"), users) as srv:
         yield srv
+
+
+_MALLORY_APPS: dict[int, SandboxApp] = {}
+
+
+def mallory_app(sandbox: SandboxServer) -> SandboxApp:
+    """Mallory's own App (check runs need one): slug "mallory", registered once per sandbox."""
+    if id(sandbox) not in _MALLORY_APPS:
+        _MALLORY_APPS[id(sandbox)] = sandbox.register_app(MALLORY, owner=MALLORY, permissions={"checks": "write"})
+    return _MALLORY_APPS[id(sandbox)]
 
 
 class GateCI:
@@ -134,15 +142,18 @@ class TrustWorld(World):
                  config: str = CONFIG) -> None:
         self.forks: dict[int, str] = {}
         super().__init__(sandbox, sink, tmp_path, name, config=config, batch_delay=0.0)
-        for login in (GATE_APP, MALLORY):
-            resp = sandbox.api("PUT", f"/repos/{self.repo}/collaborators/{login}", "alice", json={"permission": "push"})
-            resp.raise_for_status()
+        resp = sandbox.api("PUT", f"/repos/{self.repo}/collaborators/{MALLORY}", "alice", json={"permission": "push"})
+        resp.raise_for_status()
+        mallory = mallory_app(sandbox)
+        # who publishes check runs: workflows with their GITHUB_TOKEN, and mallory's App installed here
+        self.check_tokens = {GATE_APP: sandbox.actions_token(self.repo),
+                             MALLORY: sandbox.installation_token(mallory, sandbox.install_app(mallory.id, "alice",
+                                                                                                [name]))}
         self.ci = GateCI(self)  # type: ignore[assignment]
 
     def new_bot(self) -> Handlers:
-        settings = Settings(github_url=self.sandbox.api_url, app_id=None, private_key=None, github_token=BOT,
-                                   database_url=self.db_url)
-        inner = forge_factory(settings, ForgeOptions(seconds_between_writes=0))
+        settings = self.app.settings(database_url=self.db_url)
+        inner = self.app.forges(settings)
 
         def forges(repo: str, installation: int | None = None) -> Any:
             return ForkView(inner(repo, installation), self.forks)
@@ -192,12 +203,12 @@ class TrustWorld(World):
         body.update({"status": "completed", "conclusion": conclusion} if conclusion else {"status": "in_progress"})
         if text is not None:
             body["output"]["text"] = text
-        resp = self.sandbox.api("POST", f"/repos/{self.repo}/check-runs", app, json=body)
+        resp = self.sandbox.api("POST", f"/repos/{self.repo}/check-runs", self.check_tokens[app], json=body)
         resp.raise_for_status()
         return int(resp.json()["id"])
 
     def finish_run(self, run_id: int, conclusion: str, app: str = GATE_APP) -> None:
-        resp = self.sandbox.api("PATCH", f"/repos/{self.repo}/check-runs/{run_id}", app,
+        resp = self.sandbox.api("PATCH", f"/repos/{self.repo}/check-runs/{run_id}", self.check_tokens[app],
                                 json={"status": "completed", "conclusion": conclusion})
         resp.raise_for_status()
 

@@ -18,7 +18,7 @@ def _jwt(app_id: int, key: str, exp: int = 540, iat: int = -30) -> str:
 def test_jwt_and_installation_tokens(server: SandboxServer, make_repo) -> None:  # type: ignore[no-untyped-def]
     repo = make_repo("carol")
     other = make_repo("bob")
-    app = server.register_app("tokens-app", owner="carol")
+    app = server.register_app("tokens-app", owner="carol", permissions={"issues": "write"})
     inst = server.install_app(app.id, "carol", repositories=[repo["name"]])
     good = {"Authorization": f"Bearer {_jwt(app.id, app.private_key)}"}
     assert server.api("GET", "/app", headers=good).json()["slug"] == "tokens-app"
@@ -54,7 +54,9 @@ def test_jwt_and_installation_tokens(server: SandboxServer, make_repo) -> None: 
 def test_app_webhooks_and_delivery_log(server: SandboxServer, make_repo) -> None:  # type: ignore[no-untyped-def]
     sink = WebhookSink().start()
     try:
-        app = server.register_app("hooked-app", webhook_url=sink.url, webhook_secret="appsecret", owner="dave")
+        app = server.register_app("hooked-app", webhook_url=sink.url, webhook_secret="appsecret", owner="dave",
+                                  permissions={"issues": "read", "contents": "read", "checks": "write"},
+                                  events=["issue_comment", "push", "check_suite"])
         repo = server.create_repo("dave", "dave-repo", "dave", auto_init=True)
         inst = server.install_app(app.id, "dave")
         server.api("POST", f"/repos/{repo['full_name']}/issues", "dave", json={"title": "t"})

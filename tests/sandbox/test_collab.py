@@ -56,7 +56,7 @@ def test_orgs_and_teams_grant_access(server: SandboxServer) -> None:
                       json={"permission": "push"}).status_code == 204
     perm = server.api("GET", "/repos/acme/team-repo/collaborators/carol/permission", "alice").json()
     assert perm["permission"] == "write"
-    assert [t["slug"] for t in server.api("GET", "/orgs/acme/teams", "alice").json()] == ["ml-reviewers"]
+    assert "ml-reviewers" in [t["slug"] for t in server.api("GET", "/orgs/acme/teams", "alice").json()]
     assert server.api("GET", "/orgs/acme/teams/ml-reviewers", "alice").json()["members_count"] == 1
     assert [u["login"] for u in server.api("GET", "/orgs/acme/teams/ml-reviewers/members", "alice").json()] == ["carol"]
     repos = server.api("GET", "/orgs/acme/teams/ml-reviewers/repos", "alice").json()
@@ -68,6 +68,12 @@ def test_orgs_and_teams_grant_access(server: SandboxServer) -> None:
     assert [t["slug"] for t in asked.json()["requested_teams"]] == ["ml-reviewers"]
     assert server.api("POST", f"/repos/acme/team-repo/pulls/{n}/requested_reviewers", "alice",
                       json={"team_reviewers": ["nobody"]}).status_code == 422
+    # GitHub refuses a team that has no access to the repository (it cannot review there)
+    server.api("POST", "/orgs/acme/teams", "alice", json={"name": "Outsiders"}).raise_for_status()
+    outsiders = server.api("POST", f"/repos/acme/team-repo/pulls/{n}/requested_reviewers", "alice",
+                           json={"team_reviewers": ["outsiders"]})
+    assert outsiders.status_code == 422
+    assert "not a collaborator of the acme/team-repo repository" in outsiders.json()["errors"][0]["message"]
     got = server.api("GET", f"/repos/acme/team-repo/pulls/{n}/requested_reviewers", "alice").json()
     assert [t["slug"] for t in got["teams"]] == ["ml-reviewers"]
     assert server.api("GET", f"/repos/acme/team-repo/pulls/{n}", "alice").json()["author_association"] == "MEMBER"

@@ -46,13 +46,14 @@ def test_pygithub_drives_a_pr_from_push_to_merge(server: SandboxServer, sink: We
     alice_pr.create_review(event="APPROVE", body="looks good")
     carol_repo.get_pull(pr.number).create_issue_comment("/merge")
     repo.get_commit(head).create_status("success", context="ci/tests", description="ok")
-    repo.create_check_run(name="mlgate", head_sha=head, status="completed", conclusion="success")
+    ci = server.github(server.actions_token("alice/e2e-story")).get_repo("alice/e2e-story")  # a GITHUB_TOKEN
+    ci.create_check_run(name="mlgate", head_sha=head, status="completed", conclusion="success")
 
     reviews = list(alice_pr.get_reviews())
     assert [(r.user.login, r.state, r.commit_id) for r in reviews] == [("alice", "APPROVED", head)]
     assert repo.get_commit(head).get_combined_status().state == "success"
     runs = list(repo.get_commit(head).get_check_runs())
-    assert [(r.name, r.conclusion, r.app.slug) for r in runs] == [("mlgate", "success", "alice")]
+    assert [(r.name, r.conclusion, r.app.slug) for r in runs] == [("mlgate", "success", "github-actions")]
 
     result = alice_pr.merge(sha=head, merge_method="merge")
     assert result.merged
@@ -73,7 +74,8 @@ def test_pygithub_drives_a_pr_from_push_to_merge(server: SandboxServer, sink: We
 
 def test_app_mode_jwt_to_installation_token(server: SandboxServer, make_repo) -> None:  # type: ignore[no-untyped-def]
     repo = make_repo("alice")
-    app = server.register_app("gatekeeper", owner="alice")
+    app = server.register_app("gatekeeper", owner="alice",
+                              permissions={"checks": "write", "issues": "write", "contents": "read"})
     inst_id = server.install_app(app.id, "alice")
     integration = GithubIntegration(auth=Auth.AppAuth(app.id, app.private_key), base_url=server.api_url)
     assert integration.get_app().slug == "gatekeeper"

@@ -120,3 +120,35 @@ def test_concurrent_writes_are_serialised(server: SandboxServer, make_repo) -> N
     bodies = [c["body"] for c in server.api("GET", f"/repos/{full}/issues/1/comments", "alice",
                                             params={"per_page": 100}).json()]
     assert sorted(bodies) == sorted(f"c{i}" for i in range(24))
+
+
+def test_webhook_faults_duplicate_and_reorder_deliveries(server: SandboxServer, make_repo) -> None:  # type: ignore[no-untyped-def]
+    """GitHub promises neither order nor exactly-once delivery; the sandbox can do both to a receiver."""
+    from mlgate.sandbox.harness import WebhookSink
+
+    sink = WebhookSink().start()
+    try:
+        repo = make_repo("alice")
+        full, name = repo["full_name"], repo["name"]
+        server.add_hook("alice", name, sink.url, "k", "alice", events=("pull_request", "issue_comment"))
+        server.wait_for_webhooks()
+        server.inject_webhook_fault("duplicate", event="issue_comment", count=1)
+        server.push_files("alice", name, "feat", {"f.txt": "1\n"}, "alice", base="main")
+        number = server.open_pr("alice", name, "feat", "alice")["number"]
+        server.api("POST", f"/repos/{full}/issues/{number}/comments", "alice", json={"body": "/merge"})
+        server.api("POST", f"/repos/{full}/issues/{number}/comments", "alice", json={"body": "/try"})
+        server.wait_for_webhooks()
+        comments = sink.events("issue_comment")
+        assert [d.payload["comment"]["body"] for d in comments] == ["/merge", "/merge", "/try"]
+        assert comments[0].guid == comments[1].guid != comments[2].guid  # the same delivery, twice
+
+        server.inject_webhook_fault("reorder", event="pull_request", count=2)
+        server.push_files("alice", name, "feat", {"f.txt": "2\n"}, "alice")
+        server.api("PATCH", f"/repos/{full}/pulls/{number}", "alice", json={"state": "closed"}).raise_for_status()
+        server.wait_for_webhooks()
+        actions = [d.payload["action"] for d in sink.events("pull_request")]
+        assert actions == ["opened", "closed", "synchronize"]  # the later event arrived first
+        assert server.admin("POST", "/faults", json={"kind": "reorder", "count": 1}).status_code == 422
+    finally:
+        server.admin("DELETE", "/faults")
+        sink.stop()

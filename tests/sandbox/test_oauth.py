@@ -9,12 +9,14 @@ from typing import Any
 import requests
 
 from mlgate.sandbox.harness import SandboxServer
+from tests.sandbox.conftest import unique
 
 CALLBACK = "http://127.0.0.1:9/-/callback?x=1"
 
 
 def app(server: SandboxServer) -> dict[str, Any]:
-    resp = server.admin("POST", "/apps", json={"slug": "oauth-client", "owner": "alice"})
+    # App slugs are unique per sandbox (GitHub refuses a name in use): one per test
+    resp = server.admin("POST", "/apps", json={"slug": unique("oauth-client"), "owner": "alice"})
     resp.raise_for_status()
     return resp.json()
 

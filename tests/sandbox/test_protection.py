@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlgate.sandbox.harness import SandboxServer, run_git
+from tests.sandbox.conftest import unique
 
 
 def _protect(server: SandboxServer, full: str, **overrides: object) -> dict:  # type: ignore[type-arg]
@@ -23,7 +24,9 @@ def test_required_checks_pinned_to_an_app_guard_the_branch(server: SandboxServer
                                                            tmp_path: Path) -> None:
     repo = make_repo("alice", collaborators={"bob": "write", "carol": "write", "mlgate-bot": "write"})
     full, name = repo["full_name"], repo["name"]
-    bot_app = 500000 + server.api("GET", "/users/mlgate-bot").json()["id"]  # the bot user's pseudo-app
+    bot = server.register_app(unique("pinned-bot"), owner="alice", permissions={"checks": "write"})
+    bot_token = server.installation_token(bot, server.install_app(bot.id, "alice", repositories=[name]))
+    bot_app = bot.id
     got = _protect(server, full, required_status_checks={
         "strict": False, "contexts": [], "checks": [{"context": "ci"}, {"context": "mlgate", "app_id": bot_app}]})
     assert {c["context"]: c["app_id"] for c in got["required_status_checks"]["checks"]} == {"ci": None,
@@ -36,8 +39,8 @@ def test_required_checks_pinned_to_an_app_guard_the_branch(server: SandboxServer
     assert refused.status_code == 422 and "2 of 2 required status checks are expected" in refused.json()["message"]
     server.api("POST", f"/repos/{full}/statuses/{staged}", "carol", json={"state": "success", "context": "ci"})
     server.api("POST", f"/repos/{full}/statuses/{staged}", "carol", json={"state": "success", "context": "mlgate"})
-    server.api("POST", f"/repos/{full}/check-runs", "carol",
-               json={"name": "mlgate", "head_sha": staged, "conclusion": "success"})
+    server.api("POST", f"/repos/{full}/check-runs", server.actions_token(full),  # another App's run
+               json={"name": "mlgate", "head_sha": staged, "conclusion": "success"}).raise_for_status()
     forged = server.api("PATCH", f"/repos/{full}/git/refs/heads/main", "bob", json={"sha": staged})
     assert forged.status_code == 422 and 'Required status check "mlgate" is expected.' in forged.json()["message"]
 
@@ -47,8 +50,8 @@ def test_required_checks_pinned_to_an_app_guard_the_branch(server: SandboxServer
     with pytest.raises(RuntimeError, match=r"GH006.*\n.*mlgate"):
         run_git("push", "origin", "staging:main", cwd=clone)
 
-    server.api("POST", f"/repos/{full}/check-runs", "mlgate-bot",
-               json={"name": "mlgate", "head_sha": staged, "conclusion": "success"})
+    server.api("POST", f"/repos/{full}/check-runs", bot_token,
+               json={"name": "mlgate", "head_sha": staged, "conclusion": "success"}).raise_for_status()
     run_git("push", "-q", "origin", "staging:main", cwd=clone)  # now the exact commit is green
     assert server.api("GET", f"/repos/{full}/branches/main", "bob").json()["commit"]["sha"] == staged
 

@@ -114,6 +114,7 @@ def test_push_synchronizes_and_fast_forward_marks_merged(server: SandboxServer, 
     assert ff.status_code in (403, 404)  # the bot user is not a collaborator yet
     ff = server.api("PATCH", f"/repos/{full}/git/refs/heads/main", "alice", json={"sha": staged["sha"]})
     assert ff.status_code == 200
+    server.wait_for_webhooks()  # GitHub notices the merge in the background, a moment later
     done = _pr(server, full, pr["number"])
     assert done["state"] == "closed" and done["merged"] is True and done["merged_by"]["login"] == "alice"
     assert done["commits"] == 2 and done["changed_files"] == 1
@@ -196,3 +197,40 @@ def test_rebase_merges_content_and_refuses_conflicts(server: SandboxServer, make
     assert base64.b64decode(content["content"]).decode() == "ONE\n2\n3\n4\n5\n6\nSEVEN\n"
     refused = server.api("PUT", f"/repos/{full}/pulls/{clash}/merge", "alice", json={"merge_method": "rebase"})
     assert refused.status_code == 405
+
+
+def test_merge_by_push_is_noticed_late_and_a_deleted_head_loses_it(server: SandboxServer, make_repo,  # type: ignore[no-untyped-def]
+                                                                   sink: WebhookSink) -> None:
+    """GitHub marks a PR merged by a fast-forward in the background. Deleting the head branch before
+    it noticed closes the PR *not merged* (bors-ng's problem); after it noticed, the PR stays merged."""
+    repo = make_repo("alice")
+    full, name = repo["full_name"], repo["name"]
+    server.add_hook("alice", name, sink.url, "k", "alice", events=("pull_request",))
+    heads = {}
+    for branch in ("rushed", "patient"):
+        heads[branch] = server.push_files("alice", name, branch, {f"{branch}.txt": "1\n"}, "alice", base="main")
+    numbers = {b: server.open_pr("alice", name, b, "alice", base="main")["number"] for b in heads}
+    server.set_merge_detection(None)  # hold detections until asked
+    try:
+        for branch in ("rushed", "patient"):
+            main = server.api("GET", f"/repos/{full}/git/ref/heads/main", "alice").json()["object"]["sha"]
+            staged = server.api("POST", f"/repos/{full}/merges", "alice",
+                                json={"base": "main", "head": heads[branch]})
+            assert staged.status_code == 201, (main, staged.text)
+            pr = _pr(server, full, numbers[branch])
+            assert (pr["state"], pr["merged"]) == ("open", False)  # not noticed yet
+            if branch == "rushed":  # the bot deletes the head branch right away
+                assert server.api("DELETE", f"/repos/{full}/git/refs/heads/rushed", "alice").status_code == 204
+            else:
+                assert server.detect_merges() == 1
+                assert server.api("DELETE", f"/repos/{full}/git/refs/heads/patient", "alice").status_code == 204
+        assert server.detect_merges() == 0  # the rushed PR was closed before GitHub noticed
+    finally:
+        server.set_merge_detection(0.2)
+    rushed, patient = _pr(server, full, numbers["rushed"]), _pr(server, full, numbers["patient"])
+    assert (rushed["state"], rushed["merged"]) == ("closed", False)
+    assert (patient["state"], patient["merged"]) == ("closed", True)
+    server.wait_for_webhooks()
+    closed = {d.payload["number"]: d.payload["pull_request"]["merged"] for d in sink.events("pull_request", "closed")
+              if d.payload["repository"]["full_name"] == full}
+    assert closed == {numbers["rushed"]: False, numbers["patient"]: True}
