@@ -18,7 +18,7 @@ import jinja2
 from mlgate.checks import report_view as view
 from mlgate.checks.results import Finding, GateResult, Metric, Status
 from mlgate.checks.wording import clip, plural
-from mlgate.names import COMMENT_LIMIT
+from mlgate.names import COMMENT_LIMIT, DEPLOY_GATES
 
 GITHUB_COMMENT_LIMIT = COMMENT_LIMIT
 # Leave room for what the bot adds around the report (header, footer, hidden markers).
@@ -132,7 +132,9 @@ def _limit_rows(rows: list[Any], max_rows: int | None) -> list[Any]:
     return list(rows) if not max_rows else list(rows)[:max_rows]
 
 
-def _status_words(status: Status) -> str:
+def _status_words(status: Status, gate: str = "") -> str:
+    if status == Status.FAIL and gate in DEPLOY_GATES:
+        return "blocks deployment"
     return {Status.PASS: "passed", Status.WARN: "passed with warnings", Status.FAIL: "blocks the merge",
             Status.ERROR: "could not be computed"}[status]
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from mlgate.checks.errors import InputError
 from mlgate.checks.wording import gates_verdict
+from mlgate.names import DEPLOY_GATES
 
 SCHEMA_ID = "mlgate.results/v1"
 
@@ -213,9 +214,10 @@ class RunResults:
 
     @property
     def summary(self) -> str:
-        blocking = [g.gate for g in self.gates if g.status in (Status.FAIL, Status.ERROR)]
+        failing = [g.gate for g in self.gates if g.status in (Status.FAIL, Status.ERROR)]
         warned = [g.gate for g in self.gates if g.status == Status.WARN]
-        return gates_verdict(blocking, warned, len(self.gates))
+        return gates_verdict([g for g in failing if g not in DEPLOY_GATES], warned, len(self.gates),
+                             [g for g in failing if g in DEPLOY_GATES])
 
     def to_dict(self, groups: bool = True) -> dict[str, Any]:
         """The JSON form; `groups=False` leaves every gate's group list empty (`results_json` writes them)."""

@@ -35,19 +35,30 @@ def names(items: Sequence[str], limit: int = 5) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def gates_verdict(blocking: Sequence[str], warned: Sequence[str], total: int) -> str:
+def gates_verdict(blocking: Sequence[str], warned: Sequence[str], total: int,
+                  deploy_blocking: Sequence[str] = ()) -> str:
     """The one-line verdict over `total` gates, e.g. "2 of 6 gates block the merge: bias, regression".
 
     Singular and plural agree with the counts, and a single gate is named rather than counted
-    ("bias blocks the merge", never "1 of 1 gates block").
+    ("bias blocks the merge", never "1 of 1 gates block"). Deployment gates (shadow) that fail are
+    named apart: they block the deployment, not the merge ("…; shadow blocks deployment").
     """
+    deploy = ""
+    if deploy_blocking:
+        deploy = f"{', '.join(deploy_blocking)} {verb(len(deploy_blocking), 'blocks', 'block')} deployment"
     if blocking:
         listed = ", ".join(blocking)
         if total == 1:
-            return f"{listed} blocks the merge"
-        return f"{len(blocking)} of {total} gates {verb(len(blocking), 'blocks', 'block')} the merge: {listed}"
+            head = f"{listed} blocks the merge"
+        else:
+            head = f"{len(blocking)} of {total} gates {verb(len(blocking), 'blocks', 'block')} the merge: {listed}"
+        return f"{head}; {deploy}" if deploy else head
     if total == 0:
         return "no gates ran"
+    if deploy:
+        merging = total - len(deploy_blocking)
+        rest = "the other gate passed" if merging == 1 else f"the other {merging} gates passed"
+        return f"{deploy}; {rest}" if merging else deploy
     passed = "the gate passed" if total == 1 else ("both gates passed" if total == 2 else f"all {total} gates passed")
     if warned:
         return f"{passed}, with warnings in {', '.join(warned)}"

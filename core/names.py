@@ -59,3 +59,6 @@ def reply_marker(comment_id: int) -> str:
 # --- GitHub's size limits -----------------------------------------------------------------------
 COMMENT_LIMIT = 65_536  # an issue comment's body
 CHECK_OUTPUT_LIMIT = 65_535  # a check run's output.summary and output.text, each
+
+# Gates judged for a deployment, not a merge: a failure blocks `/deploy`, never the merge queue.
+DEPLOY_GATES: tuple[str, ...] = ("shadow",)

@@ -29,13 +29,13 @@ from mlgate.checks.config.skew import SkewConfig
 from mlgate.checks.config.yamlpos import dotted, line_of, load_with_lines
 from mlgate.checks.errors import ConfigError
 from mlgate.checks.gates.limits import StrictModel
-from mlgate.names import CONFIG_PATH
+from mlgate.names import CONFIG_PATH, DEPLOY_GATES
 
 GATE_NAMES = ("data", "quality", "bias", "skew", "regression", "features", "budget", "explain", "shadow")
 # Gates that judge a deployment, not a merge: `shadow` judges a model after it ran in shadow, so a
 # pull request (whose model has not run anywhere yet) cannot be held to it. They run in `check all`
 # and publish their check runs like every gate; `deploy.environments.<env>.requires_gates` uses them.
-DEPLOY_GATES = ("shadow",)
+# DEPLOY_GATES lives in mlgate.names (results and the report need it without pydantic).
 
 
 class RequiredCheck(StrictModel):

@@ -190,3 +190,21 @@ def test_checks_that_have_not_reported_are_one_step_not_one_line_each() -> None:
     waiting = [s for s in report.next_steps if "not reported" in s]
     assert waiting == ["mlgate/quality, mlgate/bias and tests have not reported on aaaaaaa yet; make sure CI runs "
                        "on this commit."]
+
+
+@pytest.mark.parametrize(("blocking", "deploy", "total", "expected"), [
+    (["bias", "regression"], ["shadow"], 9, "2 of 9 gates block the merge: bias, regression; shadow blocks deployment"),
+    ([], ["shadow"], 9, "shadow blocks deployment; the other 8 gates passed"),
+    ([], ["shadow"], 1, "shadow blocks deployment"),
+])
+def test_a_failing_deployment_gate_is_named_apart_from_the_merge(blocking, deploy, total, expected) -> None:
+    assert gates_verdict(blocking, [], total, deploy) == expected
+
+
+def test_a_failing_shadow_gate_says_it_blocks_deployment_not_the_merge() -> None:
+    """The bot does not hold merges to the shadow gate (DEPLOY_GATES): the CLI's report must not say it
+    blocks the merge."""
+    results = _run([GateResult("bias", Status.PASS, "ok"), GateResult("shadow", Status.FAIL, "agreement 0.8 < 0.9")])
+    assert results.summary == "shadow blocks deployment; the other gate passed"
+    report = render_report(results)
+    assert "shadow: blocks deployment" in report and "blocks the merge" not in report

@@ -30,6 +30,7 @@ from mlgate.bot.pr.repo_config import RepoConfig, config_sha256
 from mlgate.checks.config.models import parse_config
 from mlgate.checks.report import render_gate, render_report
 from mlgate.checks.results import RunResults
+from mlgate.names import DEPLOY_GATES
 from tests.report.conftest import EXAMPLE
 from tests.report.page import COLUMN, FIRST_SCREEN, Rendered, render
 
@@ -46,11 +47,14 @@ def blocked(browser: Any, browser_assets: Path, screens: Path, example_results: 
 
 
 def _chart_pairs(page: Rendered) -> dict[str, dict[str, dict[str, Any]]]:
-    """{attribute: {"FPR": chart, "FNR": chart}} from the chart titles ("FNR by colour")."""
+    """{attribute: {"FPR": chart, "FNR": chart}} from the bias charts' titles ("FNR by colour"); other
+    gates' charts (explain's importances) are only checked to be drawn."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for chart in page.charts:
         assert "error" not in chart, f"Mermaid did not draw a chart: {chart}"
-        title = next(t for t in chart["texts"] if " by " in t)
+        title = next((t for t in chart["texts"] if t.startswith(("FPR by ", "FNR by "))), None)
+        if title is None:
+            continue
         rate, attribute = title.split(" by ", 1)
         out.setdefault(attribute, {})[rate] = chart
     return out
@@ -58,10 +62,10 @@ def _chart_pairs(page: Rendered) -> dict[str, dict[str, dict[str, Any]]]:
 
 def test_the_first_screen_says_the_verdict_what_blocks_and_what_to_do(blocked: Any) -> None:
     results, page = blocked
-    verdict = page.locate("mlgate: 2 of 6 gates block the merge: bias, regression")
+    verdict = page.locate("mlgate: 2 of 9 gates block the merge: bias, regression; shadow blocks deployment")
     assert verdict is not None and verdict["bottom"] <= FIRST_SCREEN
-    blocking = [g for g in results.gates if g.status.value in ("fail", "error")]
-    assert [g.gate for g in blocking] == ["bias", "regression"]
+    blocking = [g for g in results.gates if g.status.value in ("fail", "error") and g.gate not in DEPLOY_GATES]
+    assert [g.gate for g in blocking] == ["bias", "regression"]  # and shadow, which blocks deployment only
     # each blocking gate's first number, with its limit and baseline, in one table row
     for gate, row_text in (("bias", "FPR gap · colour\t0.45\t≤ 0.25\t0.208"),
                            ("regression", "changed share\t6.33%\t≤ 2%\t0%")):
@@ -73,7 +77,7 @@ def test_the_first_screen_says_the_verdict_what_blocks_and_what_to_do(blocked: A
     for gate in ("bias", "regression"):
         step = page.locate(f"{gate}: ")
         assert step is not None and step["bottom"] <= FIRST_SCREEN, gate
-    passed = page.locate("Passed: data, quality, skew, features.")
+    passed = page.locate("Passed: data, quality, skew, features, budget.")
     assert passed is not None and passed["bottom"] <= FIRST_SCREEN
     # nothing else competes: the first gate section starts below the summary
     first_section = page.headings[1]
@@ -144,10 +148,22 @@ def test_no_python_repr_on_the_page(blocked: Any) -> None:
     assert "(s)" not in text and "1 rows" not in text and "1 of 1" not in text
 
 
-def test_the_blocked_report_is_short_enough_to_read(blocked: Any, screens: Path) -> None:
-    _, page = blocked
+SIX_GATES = ("data", "quality", "bias", "skew", "regression", "features")
+
+
+def test_the_blocked_report_is_short_enough_to_read(blocked: Any, browser: Any, browser_assets: Path,
+                                                   screens: Path) -> None:
+    results, page = blocked
     print(f"\nblocked report: {page.height} px tall (details closed); screenshots in {screens}")
-    assert page.height < 9168 / 2  # half of what it was (9,168 px in this window before the redesign)
+    # like for like: the 9,168 px before the redesign were the six gates the example had then (data,
+    # quality, bias, skew, regression, features); budget, explain and shadow came later
+    six = RunResults([g for g in results.gates if g.gate in SIX_GATES], results.versions, results.baseline)
+    same = render(browser, render_report(six), browser_assets, screens, "blocked-report-six-gates")
+    try:
+        print(f"the same six gates: {same.height} px")
+        assert same.height < 9168 / 2  # half of what it was (9,168 px in this window before the redesign)
+    finally:
+        same.close()
     destination = os.environ.get("MLGATE_REPORT_SCREENSHOT")
     if destination:  # refresh docs/images/report.png: MLGATE_REPORT_SCREENSHOT=docs/images/report.png
         shot = page.shot(screens / "blocked-report-docs.png", height=1200, width=COLUMN + 48)
@@ -159,10 +175,10 @@ def test_the_passing_report_is_a_verdict_and_one_line_per_gate(browser: Any, bro
     results = RunResults.from_dict(example_results["pass"])
     page = render(browser, render_report(results), browser_assets, screens, "passing-report")
     try:
-        verdict = page.locate("mlgate: all 6 gates passed")
+        verdict = page.locate("mlgate: all 9 gates passed")
         assert verdict is not None and verdict["bottom"] <= 100
         summaries = [d["summary"] for d in page.details]
-        for gate in ("data", "quality", "bias", "skew", "regression", "features"):
+        for gate in ("data", "quality", "bias", "skew", "regression", "features", "budget", "explain", "shadow"):
             assert any(s.startswith(f"✅ {gate}:") for s in summaries), gate
         assert all(not d["open"] for d in page.details)
         assert page.height <= FIRST_SCREEN
@@ -205,8 +221,9 @@ def test_the_bot_comment_puts_what_blocks_on_the_first_screen(browser: Any, brow
     comment, check = _comment(results)
     page = render(browser, comment, browser_assets, screens, "blocked-comment")
     try:
-        # the gates, the required `tests` check and the review rules: 8 lines, 2 of them block
-        assert page.locate("mlgate: 2 of 8 gates block the merge")["bottom"] <= FIRST_SCREEN
+        # the merge gates (not shadow, a deployment gate), the required `tests` check and the review rules:
+        # 10 lines, 2 of them block
+        assert page.locate("mlgate: 2 of 10 gates block the merge")["bottom"] <= FIRST_SCREEN
         for row_text in ("mlgate/bias\tFPR gap · colour\t0.45\t≤ 0.25\t0.208",
                          "mlgate/regression\tchanged share\t6.33%\t≤ 2%\t0%"):
             box = page.locate(row_text)
@@ -225,7 +242,7 @@ def test_the_bot_comment_puts_what_blocks_on_the_first_screen(browser: Any, brow
         page.close()
     summary = render(browser, check, browser_assets, screens, "blocked-mlgate-check-run")
     try:
-        assert summary.locate("2 of 8 gates block the merge")["bottom"] <= FIRST_SCREEN
+        assert summary.locate("2 of 10 gates block the merge")["bottom"] <= FIRST_SCREEN
         box = summary.locate("mlgate/bias\tFPR gap · colour\t0.45\t≤ 0.25\t0.208")
         assert box is not None and box["bottom"] <= FIRST_SCREEN
         for table in summary.open_all_details().tables:
