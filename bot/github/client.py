@@ -57,6 +57,7 @@ from github.PaginatedList import PaginatedList
 from github.PullRequest import PullRequest as GhPullRequest
 from github.PullRequestReview import PullRequestReview as GhReview
 
+from mlgate.bot.github import conditional
 from mlgate.bot.github.auth import AppCredentials, AuthError
 from mlgate.bot.github.facts import ChangedFile, CheckRun, Permission, PullFacts, Review
 from mlgate.bot.github.forge import DeploymentRefused
@@ -112,6 +113,7 @@ class ForgeOptions:
     per_page: int = 100
     timeout: int = 15
     user_agent: str = "mlgate"
+    conditional_requests: bool = True  # GETs carry the last ETag; 304s (free of rate limit) come from a cache
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.time
 
@@ -770,6 +772,7 @@ class GitHubForgeFactory:
         self._login: str | None = settings.bot_login or None
         self._lock = threading.Lock()
         self._spacers: dict[int | None, Spacer] = {}
+        self._etags: dict[int | None, conditional.ConditionalCache] = {}
         self._local = threading.local()
 
     def __repr__(self) -> str:
@@ -781,6 +784,13 @@ class GitHubForgeFactory:
             if key not in self._spacers:
                 self._spacers[key] = Spacer(self.options.seconds_between_writes, sleep=self.options.sleep)
             return self._spacers[key]
+
+    def conditional_cache(self, key: int | None) -> conditional.ConditionalCache:
+        """The ETag cache of one installation (None: token mode), shared by its threads."""
+        with self._lock:
+            if key not in self._etags:
+                self._etags[key] = conditional.ConditionalCache()
+            return self._etags[key]
 
     def bot_login(self) -> str:
         if self._login is None:
@@ -809,6 +819,8 @@ class GitHubForgeFactory:
                 seconds_between_writes=0,
                 lazy=True,
             )
+            if opts.conditional_requests:
+                conditional.install(client, self.conditional_cache(installation))
             cache[installation] = GitHubForge(
                 client,
                 retrier=Retrier(opts.retry, classify, sleep=opts.sleep, clock=opts.clock),

@@ -26,8 +26,10 @@ Executor, merge-queue events through the QueueRunner, deployments through the de
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,9 +92,33 @@ class Handlers:
     heads: HeadLog = field(default_factory=MemoryHeadLog)  # PR heads seen, with when (bot/commands/heads.py)
     clock: Callable[[], float] = time.time
     _last_read: dict[tuple[str, int], str] = field(default_factory=dict, repr=False)
+    _unit: threading.local = field(default_factory=threading.local, repr=False)  # see `unit_of_work`
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[None]:
+        """One delivery, one evaluation or one tick: the base config is read once inside it.
+
+        A command alone used to read `.github/mlgate.yml` three times (its permissions, the PR's
+        gates, the queue's config) within milliseconds; now the first read is reused until the
+        unit ends, and the next unit asks GitHub again (a conditional request, see
+        bot/github/conditional.py). Nested units share the outer one. Per thread."""
+        depth = getattr(self._unit, "depth", 0)
+        if depth == 0:
+            self._unit.configs = {}
+        self._unit.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._unit.depth = depth
+            if depth == 0:
+                self._unit.configs = None
 
     # --- Dispatcher protocol -------------------------------------------------------------------
     def handle(self, event: str, payload: dict[str, Any], delivery_id: str) -> set[PullRef]:
+        with self.unit_of_work():
+            return self._handle(event, payload, delivery_id)
+
+    def _handle(self, event: str, payload: dict[str, Any], delivery_id: str) -> set[PullRef]:
         if not isinstance(payload, Mapping):
             return set()
         repo = repo_name(payload)
@@ -107,6 +133,10 @@ class Handlers:
         return refs
 
     def evaluate(self, repo: str, number: int) -> None:
+        with self.unit_of_work():
+            self._evaluate(repo, number)
+
+    def _evaluate(self, repo: str, number: int) -> None:
         forge = self._forge(repo)
         facts = forge.pull_facts(repo, number)
         self.index.remember(repo, number, facts.head_sha, open_=facts.state == "open")
@@ -121,14 +151,16 @@ class Handlers:
         self._feed_gates(facts, evaluation)
 
     def resync(self, repo: str) -> set[PullRef]:
-        numbers = self._forge(repo).open_pull_numbers(repo)
-        self.index.mark_warm(repo, numbers)
-        self._resume_queue(repo)
-        return {(repo, n) for n in numbers}
+        with self.unit_of_work():
+            numbers = self._forge(repo).open_pull_numbers(repo)
+            self.index.mark_warm(repo, numbers)
+            self._resume_queue(repo)
+            return {(repo, n) for n in numbers}
 
     def tick(self) -> int:
         """The worker's timer: step `Tick` for the repositories whose queue timeouts are due."""
-        return self.queue.tick() if self.queue is not None else 0
+        with self.unit_of_work():
+            return self.queue.tick() if self.queue is not None else 0
 
     # --- evaluation: gather (pr/gather.py), decide (pr/evaluation.py) ---------------------------
     def evaluation(self, forge: Forge, facts: PullFacts, config: RepoConfig, previous: Mapping[str, Any]
@@ -150,8 +182,15 @@ class Handlers:
         return queue_verdict(self.evaluation(forge, facts, config, {}).report)
 
     def repo_config(self, forge: Forge, repo: str, branch: str) -> RepoConfig:
-        """`.github/mlgate.yml` of `branch` (a base or the default branch, never a PR head), parsed once per blob."""
-        return load_repo_config(forge, repo, branch, self.config_cache)
+        """`.github/mlgate.yml` of `branch` (a base or the default branch, never a PR head), parsed once per
+        blob and read once per unit of work (`unit_of_work`)."""
+        configs: dict[tuple[str, str], RepoConfig] | None = getattr(self._unit, "configs", None)
+        if configs is not None and (repo, branch) in configs:
+            return configs[(repo, branch)]
+        config = load_repo_config(forge, repo, branch, self.config_cache)
+        if configs is not None:
+            configs[(repo, branch)] = config
+        return config
 
     def saw_read(self, facts: PullFacts) -> None:
         """Remember the head this read showed, at the bot's clock (once per head: the first read is
