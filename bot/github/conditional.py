@@ -28,8 +28,6 @@ from collections.abc import ItemsView
 from dataclasses import dataclass
 from typing import Any
 
-import github
-
 _ATTR = "_Requester__connectionClass"  # the requester's connection class (name-mangled)
 
 
@@ -123,8 +121,9 @@ def _conditional(base: type, cache: ConditionalCache) -> type:
     return Conditional
 
 
-def install(client: github.Github, cache: ConditionalCache) -> None:
-    """Make every GET of `client` conditional, answered from `cache` when GitHub says 304."""
+def install(client: Any, cache: ConditionalCache) -> None:
+    """Make every GET of `client` (a `github.Github`; client.py is the only module importing PyGithub)
+    conditional, answered from `cache` when GitHub says 304."""
     requester = client.requester
     base = getattr(requester, _ATTR, None)
     if not isinstance(base, type) or not hasattr(base, "getresponse"):
