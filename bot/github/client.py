@@ -646,6 +646,19 @@ class GitHubForge:
         statuses = self._read(f"statuses on {repo}@{sha[:12]}", lambda: self._statuses(repo, sha))
         return (*runs, *statuses)
 
+    def merge_base(self, repo: str, base: str, head: str) -> str | None:
+        """GET compare/{base}...{head}: its `merge_base_commit` (for a merge group's base commit)."""
+        _check_repo(repo)
+        try:
+            data = self._read(f"merge-base of {base!r} and {head[:12]} in {repo}", lambda: self._json(
+                "GET", f"/repos/{repo}/compare/{_qb(base)}...{_q(head)}", params={"per_page": 1}))
+        except GitHubAPIError as exc:
+            if exc.status in (404, 422):
+                return None
+            raise
+        sha = (data.get("merge_base_commit") or {}).get("sha") if isinstance(data, dict) else None
+        return str(sha) if sha else None
+
     def close_pull(self, repo: str, number: int) -> None:
         _check_repo(repo)
         self._write(f"close {repo}#{number}", lambda: self._json("PATCH", f"/repos/{repo}/pulls/{int(number)}",

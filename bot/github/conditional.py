@@ -100,10 +100,10 @@ def _conditional(base: type, cache: ConditionalCache) -> type:
         """PyGithub's connection, with If-None-Match on GETs and 304s answered from `cache`."""
 
         def getresponse(self) -> Any:
-            if self.verb != "GET" or self.stream:
+            if getattr(self, "verb", None) != "GET" or getattr(self, "stream", False):
                 return super().getresponse()
-            headers = dict(self.headers or {})
-            key = (str(self.url), str(headers.get("Accept", "")))
+            headers: dict[str, str] = dict(getattr(self, "headers", None) or {})
+            key = (str(getattr(self, "url", "")), str(headers.get("Accept", "")))
             kept = cache.get(key)
             if kept is not None:
                 self.headers = {**headers, "If-None-Match": kept.etag}

@@ -126,6 +126,10 @@ class Forge(Protocol):
         """Every check run and the latest status per context on `sha` (re-read after a restart)."""
         ...
 
+    def merge_base(self, repo: str, base: str, head: str) -> str | None:
+        """The merge-base of `head` and branch `base` (GitHub's compare); None when either is unknown."""
+        ...
+
     def close_pull(self, repo: str, number: int) -> None:
         ...
 

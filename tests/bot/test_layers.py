@@ -35,6 +35,7 @@ PURE = [
     "pr/check_rule.py", "pr/review.py", "pr/gates.py", "pr/report.py", "pr/evaluation.py",
     "commands/parse.py", "commands/approval.py", "commands/plan.py",
     "queue/model.py", "queue/transitions.py", "queue/codec.py", "queue/strategy.py", "queue/messages.py",
+    "queue/merge_group.py",
     "deploy/decisions.py",
 ]
 IO_LIBRARIES = ("sqlalchemy", "alembic", "requests", "github", "flask", "werkzeug", "gunicorn", "jwt")
