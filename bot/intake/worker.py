@@ -481,14 +481,4 @@ class Worker:
         self.store.finish_evaluation(due)
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
-    """Poll `predicate` until true or `timeout` seconds pass (tests and the bench use it)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
-
-__all__ = ["Dispatcher", "PullRef", "Worker", "WorkerConfig", "backoff_delay", "repository_changes", "wait_for"]
+__all__ = ["Dispatcher", "PullRef", "Worker", "WorkerConfig", "backoff_delay", "repository_changes"]
