@@ -11,7 +11,8 @@ after each event, a commenter's permission), so every GET the Forge sends goes t
   fresh answer's headers (rate-limit counters) on top. A 304 means "the same bytes", so the answer
   is exactly what a full read would have given: nothing here can make the bot act on stale data.
 
-Entries are dropped oldest first beyond `max_entries`, and bodies over `max_body` bytes are not kept.
+Entries are dropped least recently used first beyond `max_entries` or `max_bytes` of bodies in
+all, and a body over `max_body` characters is not kept.
 The cache is shared by the threads of one installation (a lock guards it) and never by two
 installations (different tokens may see different things).
 
@@ -41,9 +42,11 @@ class Kept:
 class ConditionalCache:
     """URL → the last 200 answer with an ETag; counts how many GETs were answered 304."""
 
-    def __init__(self, max_entries: int = 4096, max_body: int = 2 << 20) -> None:
+    def __init__(self, max_entries: int = 4096, max_body: int = 1 << 20, max_bytes: int = 64 << 20) -> None:
         self.max_entries = max_entries
         self.max_body = max_body
+        self.max_bytes = max_bytes
+        self.size = 0  # characters of the kept bodies
         self._entries: OrderedDict[tuple[str, str], Kept] = OrderedDict()
         self._lock = threading.Lock()
         self.not_modified = 0  # GETs answered 304 from the cache
@@ -59,17 +62,23 @@ class ConditionalCache:
     def put(self, key: tuple[str, str], kept: Kept) -> None:
         with self._lock:
             self.full += 1
+            self._pop(key)
             if len(kept.body) > self.max_body:
-                self._entries.pop(key, None)
                 return
             self._entries[key] = kept
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            self.size += len(kept.body)
+            while len(self._entries) > self.max_entries or self.size > self.max_bytes:
+                _, old = self._entries.popitem(last=False)
+                self.size -= len(old.body)
 
     def drop(self, key: tuple[str, str]) -> None:
         with self._lock:
-            self._entries.pop(key, None)
+            self._pop(key)
+
+    def _pop(self, key: tuple[str, str]) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.size -= len(old.body)
 
     def count_not_modified(self) -> None:
         with self._lock:

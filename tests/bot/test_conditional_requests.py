@@ -110,3 +110,19 @@ def test_against_the_sandbox_304s_are_not_charged_and_changes_are_seen(sandbox, 
     statuses = [c["status"] for c in sandbox.calls()["calls"] if c["as"] == "mlgate-bot"
                 and c["operation"] == "/repos/{owner}/{repo}/contents/{path}"]
     assert statuses == [200, 304, 304, 304, 304, 304, 200]
+
+
+def test_the_cache_is_bounded_by_entries_and_by_bytes() -> None:
+    from mlgate.bot.github.conditional import ConditionalCache, Kept
+
+    cache = ConditionalCache(max_entries=3, max_body=10, max_bytes=20)
+    for i in range(5):
+        cache.put((f"/u{i}", ""), Kept(f'"{i}"', {}, "x" * 8))
+    assert len(cache) == 2 and cache.size == 16  # 3 entries would be 24 bytes
+    assert cache.get(("/u4", "")) is not None and cache.get(("/u0", "")) is None
+    cache.put(("/big", ""), Kept('"b"', {}, "y" * 11))  # over max_body: not kept
+    assert cache.get(("/big", "")) is None and cache.size == 16
+    cache.put(("/u4", ""), Kept('"4b"', {}, "z" * 2))  # replacing an entry frees its bytes
+    assert cache.size == 10
+    cache.drop(("/u4", ""))
+    assert cache.size == 8 and len(cache) == 1
