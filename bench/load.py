@@ -358,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     from mlgate.sandbox.harness import SandboxServer, WebhookSink
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the bot's processes, drop the database
     rng = random.Random(args.seed)
     results = []
     db_url, drop = fresh_database(args.database_url)
