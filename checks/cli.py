@@ -7,9 +7,10 @@ A user error prints one line naming the file, column or key, never a traceback.
 
 from __future__ import annotations
 
-import json
+import contextlib
+import gc
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from mlgate.checks.inputs.context import RunContext
 from mlgate.checks.inputs.paths import confine
 from mlgate.checks.inputs.trusted import LoadedConfig, PinnedFiles, load_config_at, pin_limit_files
 from mlgate.checks.report import render_report, verdict_line
-from mlgate.checks.results import RunResults, Status
+from mlgate.checks.results import RunResults, Status, results_json
 from mlgate.checks.runner import Baseline, read_results, run_gates
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -244,20 +245,38 @@ def _run_and_report(loaded: LoadedConfig | None, config: MlgateConfig, gates: li
                     markdown_path, root, *, base_ref=None, head_ref=None) -> None:
     baseline = Baseline.load(baseline_path) if baseline_path else None
     pinned = pin_limit_files(loaded, config) if loaded else PinnedFiles()
-    try:
-        ctx = RunContext(base_dir=Path(root).resolve(), pinned=pinned.files)
-        results = run_gates(config, gates, ctx, baseline=baseline, config_hash=loaded.sha256 if loaded else None,
-                            base_ref=base_ref, head_ref=head_ref)
-    finally:
-        pinned.cleanup()
-    # Which config judged the run: the bot refuses a result whose config is not its base's.
-    results.versions["config_ref"] = loaded.ref if loaded else None
-    results.versions["config_path"] = (loaded.repo_path or loaded.path) if loaded else None
-    _write_outputs(results, json_path, markdown_path)
+    with _collector_paused():
+        try:
+            ctx = RunContext(base_dir=Path(root).resolve(), pinned=pinned.files)
+            results = run_gates(config, gates, ctx, baseline=baseline,
+                                config_hash=loaded.sha256 if loaded else None, base_ref=base_ref, head_ref=head_ref)
+        finally:
+            pinned.cleanup()
+        # Which config judged the run: the bot refuses a result whose config is not its base's.
+        results.versions["config_ref"] = loaded.ref if loaded else None
+        results.versions["config_path"] = (loaded.repo_path or loaded.path) if loaded else None
+        _write_outputs(results, json_path, markdown_path)
     errors = [g for g in results.gates if g.status == Status.ERROR]
     for g in errors:  # bad input: the other gates' results are still written, but the exit code is 2
         click.echo(f"mlgate: error: {g.gate}: {g.summary}", err=True)
     sys.exit(EXIT_USAGE if errors else _exit_code(results.status))
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while the gates run and their results are written.
+
+    A run with many groups builds tens of thousands of small dicts, and each of the collector's full
+    passes walks every object pandas and pyarrow created at import, again and again (30,000 groups:
+    0.9 s → 0.5 s). What the run leaves behind is freed by reference counting, or collected after.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _exit_code(status: Status) -> int:
@@ -267,8 +286,7 @@ def _exit_code(status: Status) -> int:
 def _write_outputs(results: RunResults, json_path: str | None, markdown_path: str | None) -> None:
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(results.to_dict(), indent=2, ensure_ascii=False) + "\n",
-                                   encoding="utf-8")
+        Path(json_path).write_text(results_json(results), encoding="utf-8")
     report = render_report(results)
     if markdown_path == "-" or (not markdown_path and not json_path):
         click.echo(report)

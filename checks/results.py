@@ -8,6 +8,7 @@ base commit), so the shape is versioned (`SCHEMA_ID`) and documented in docs/res
 from __future__ import annotations
 
 import enum
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -15,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mlgate.checks.errors import InputError
+from mlgate.checks.wording import gates_verdict
 
 SCHEMA_ID = "mlgate.results/v1"
 
@@ -160,8 +162,20 @@ class GateResult:
     def metric(self, name: str, slice: str = "all") -> Metric | None:
         return next((m for m in self.metrics if m.name == name and m.slice == slice), None)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+    def to_dict(self, groups: bool = True) -> dict[str, Any]:
+        """The JSON form. Built field by field rather than with `dataclasses.asdict`, which deep-copies
+        every value: with 30,000 groups that alone took seconds. `groups=False`: the group list left
+        empty (`results_json` writes it)."""
+        return {
+            "gate": self.gate,
+            "status": self.status.value,
+            "summary": self.summary,
+            "metrics": [_jsonable(asdict(m)) for m in self.metrics],
+            "findings": [_jsonable(asdict(f)) for f in self.findings],
+            "groups": [_group_dict(g) for g in self.groups] if groups else [],
+            "baseline_used": self.baseline_used,
+            "details": _jsonable(self.details),
+        }
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "gate") -> GateResult:
@@ -177,7 +191,7 @@ class GateResult:
             summary=r.text("summary", default=""),
             metrics=[_metric_from(m) for m in r.items("metrics")],
             findings=[_finding_from(f) for f in r.items("findings")],
-            groups=[_group_from(g) for g in r.items("groups")],
+            groups=[_fast_group(g.data) or _group_from(g) for g in r.items("groups")],
             baseline_used=r.flag("baseline_used", default=False),
             details=r.obj("details", default={}),
         )
@@ -198,13 +212,10 @@ class RunResults:
     def summary(self) -> str:
         blocking = [g.gate for g in self.gates if g.status in (Status.FAIL, Status.ERROR)]
         warned = [g.gate for g in self.gates if g.status == Status.WARN]
-        if blocking:
-            return f"{len(blocking)} of {len(self.gates)} gates block the merge: {', '.join(blocking)}"
-        if warned:
-            return f"all {len(self.gates)} gates passed, with warnings in: {', '.join(warned)}"
-        return f"all {len(self.gates)} gates passed"
+        return gates_verdict(blocking, warned, len(self.gates))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, groups: bool = True) -> dict[str, Any]:
+        """The JSON form; `groups=False` leaves every gate's group list empty (`results_json` writes them)."""
         return {
             "schema": SCHEMA_ID,
             "status": self.status.value,
@@ -212,7 +223,7 @@ class RunResults:
             "created_at": self.created_at,
             "versions": self.versions,
             "baseline": self.baseline,
-            "gates": [g.to_dict() for g in self.gates],
+            "gates": [g.to_dict(groups) for g in self.gates],
         }
 
     @classmethod
@@ -277,6 +288,28 @@ def _finding_from(r: _Reader) -> Finding:
         examples=r.array("examples", default=[]),
         code=r.text("code", default=""),
     )
+
+
+_STATUSES = {s.value: s for s in Status}
+
+
+def _fast_group(data: dict[str, Any]) -> GroupRow | None:
+    """A well-formed group row read without the field-by-field reader (30,000 groups: ~1 s → ~0.1 s);
+    None when anything is unusual, and `_group_from` then reads it and names what is wrong."""
+    try:
+        attribute, group, count, judged = data["attribute"], data["group"], data["count"], data["judged"]
+        metrics, baseline = data["metrics"], data.get("baseline", {})
+        status = _STATUSES[data.get("status", "pass")]
+    except (KeyError, TypeError):
+        return None
+    if not (type(attribute) is str and type(group) is str and type(count) is int and type(judged) is bool
+            and type(metrics) is dict and type(baseline) is dict):
+        return None
+    for values in (metrics, baseline):
+        for v in values.values():
+            if v is not None and (type(v) not in (float, int) or not math.isfinite(v)):
+                return None
+    return GroupRow(attribute, group, count, judged, dict(metrics), dict(baseline), status)
 
 
 def _group_from(r: _Reader) -> GroupRow:
@@ -413,6 +446,103 @@ def error_result(gate: str, message: str, code: str = "input") -> GateResult:
         summary=message,
         findings=[Finding(severity="error", message=message, code=code)],
     )
+
+
+def _group_dict(g: GroupRow) -> dict[str, Any]:
+    """One group row as JSON, with a fast path for the plain values the bias gate writes."""
+    return {
+        "attribute": g.attribute if type(g.attribute) is str else _jsonable(g.attribute),
+        "group": g.group if type(g.group) is str else _jsonable(g.group),
+        "count": g.count if type(g.count) is int else _jsonable(g.count),
+        "judged": g.judged if type(g.judged) is bool else _jsonable(g.judged),
+        "metrics": _number_map(g.metrics),
+        "baseline": _number_map(g.baseline) if g.baseline else {},
+        "status": g.status.value if isinstance(g.status, Status) else _jsonable(g.status),
+    }
+
+
+def _number_map(values: dict[str, Any]) -> dict[str, Any]:
+    return {str(k): v if (type(v) is float and math.isfinite(v)) or v is None else _jsonable(v)
+            for k, v in values.items()}
+
+
+# Lists longer than this are written one item per line (compact), not one value per line.
+_LONG_LIST = 20
+
+
+def dumps(data: Any) -> str:
+    """Results as JSON text for a file: indented like `json.dumps(indent=2)` down to the lists, but a
+    long list (metrics, groups, findings of a big run) has one compact item per line.
+
+    `json.dumps(indent=…)` runs Python's pure-Python encoder; with 30,000 groups that took seconds.
+    Here each item goes through the C encoder, and the file stays readable and diff-friendly.
+    """
+    return _dump(data, 0) + "\n"
+
+
+def results_json(results: RunResults) -> str:
+    """`dumps(results.to_dict())`, character for character, without building a dict per group of a
+    long group list first: each plain group row (the bias gate writes only str, int, bool and finite
+    float or None) is formatted straight to its JSON line. 30,000 groups: 0.3 s → 0.2 s."""
+    data = results.to_dict(groups=False)
+    for gate, result in zip(data["gates"], results.gates, strict=True):
+        if len(result.groups) > _LONG_LIST:
+            gate["groups"] = [_Encoded(_group_json(g)) for g in result.groups]
+        else:
+            gate["groups"] = [_group_dict(g) for g in result.groups]
+    return dumps(data)
+
+
+class _Encoded(str):
+    """A list item that is already JSON text (only ever an item of a long list; see `_dump`)."""
+
+
+_STR = json.encoder.encode_basestring  # what the encoder uses for strings with ensure_ascii=False
+
+
+def _group_json(g: GroupRow) -> str:
+    if (type(g.attribute) is str and type(g.group) is str and type(g.count) is int and type(g.judged) is bool
+            and type(g.status) is Status):
+        metrics = _numbers_json(g.metrics)
+        baseline = _numbers_json(g.baseline) if g.baseline else "{}"
+        if metrics is not None and baseline is not None:
+            return (f'{{"attribute": {_STR(g.attribute)}, "group": {_STR(g.group)}, "count": {g.count}, '
+                    f'"judged": {"true" if g.judged else "false"}, "metrics": {metrics}, "baseline": {baseline}, '
+                    f'"status": "{g.status.value}"}}')
+    return _ENCODE(_group_dict(g))
+
+
+def _numbers_json(values: dict[str, Any]) -> str | None:
+    """{"fpr": 0.25, "tpr": null} as the encoder writes it, or None when a key or value is not plain."""
+    parts = []
+    for k, v in values.items():
+        if type(k) is not str:
+            return None
+        if v is None:
+            parts.append(f"{_STR(k)}: null")
+        elif type(v) is float and math.isfinite(v):
+            parts.append(f"{_STR(k)}: {float.__repr__(v)}")
+        else:
+            return None
+    return "{" + ", ".join(parts) + "}"
+
+
+def _dump(obj: Any, level: int) -> str:
+    pad, inner = "  " * level, "  " * (level + 1)
+    if isinstance(obj, dict) and obj:
+        items = [f"{inner}{_ENCODE(str(k))}: {_dump(v, level + 1)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(obj, list) and obj:
+        if len(obj) > _LONG_LIST:
+            items = [inner + (v if type(v) is _Encoded else _ENCODE(v)) for v in obj]
+        else:
+            items = [inner + _dump(v, level + 1) for v in obj]
+        return "[\n" + ",\n".join(items) + f"\n{pad}]"
+    return _ENCODE(obj)
+
+
+# One encoder for every item: `json.dumps` with any non-default argument builds a new one per call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
 
 
 def _jsonable(obj: Any) -> Any:

@@ -181,7 +181,8 @@ class World:
         self.root, self.echo = root, echo
         self.secret = "demo-" + os.urandom(8).hex()
         self.stoppers: list[Callable[[], None]] = []
-        self.reports: dict[int, str] = {}
+        self.reports: dict[int, str] = {}  # the latest report comment of each PR (readable text)
+        self.printed: dict[int, str] = {}  # what was last printed of it (see report_update)
 
     # --- start-up --------------------------------------------------------------------------
     def start(self) -> None:
@@ -323,18 +324,16 @@ class World:
 
     # --- watching --------------------------------------------------------------------------
     def show_reports(self, numbers: tuple[int, ...]) -> None:
-        """Print each PR's report comment whenever its text changed."""
+        """Print each PR's report comment once each time what it says changes (see `report_update`)."""
         for number in numbers:
             for c in self.bot_comments(number):
                 if REPORT_MARKER not in c["body"]:
                     continue
-                body = _readable(c["body"])
-                if self.reports.get(number) != body:
-                    self.reports[number] = body
-                    self.echo(f"\n  ┌── report comment on #{number} (edited in place) " + "─" * 30)
-                    for line in body.splitlines():
-                        self.echo(f"  │ {line}")
-                    self.echo("  └" + "─" * 70)
+                self.reports[number] = _readable(c["body"])
+                key, lines = report_update(number, self.printed.get(number), c["body"])
+                self.printed[number] = key
+                for line in lines:
+                    self.echo(line)
 
     def wait(self, what: str, cond: Callable[[], Any], timeout: float, watch: tuple[int, ...] = ()) -> Any:
         deadline = time.monotonic() + timeout
@@ -347,6 +346,37 @@ class World:
             if time.monotonic() > deadline:
                 raise StepFailed(f"timed out after {timeout:.0f} s waiting for {what}")
             time.sleep(0.4)
+
+
+DETAILS_MARKER = "<!-- mlgate-details -->"  # where the report's first screen ends (templates/comment.md.j2)
+
+
+def report_update(number: int, printed: str | None, body: str) -> tuple[str, list[str]]:
+    """What to print for PR `number`'s report comment `body`, given what was printed last.
+
+    (the new "printed" key, the lines to print). A report still waiting for its checks is one line
+    (its verdict), printed when that line changes; a report with a verdict is printed once as its
+    first screen (verdict, what blocks, what to do next), with a pointer to the rest of the comment,
+    and again only when that first screen changes. So each report reads once, never twice.
+    """
+    head, _, rest = body.partition(DETAILS_MARKER)
+    summary = _readable(head)
+    verdict = next((line for line in summary.splitlines() if line.startswith("## ")), "")
+    if verdict.startswith("## ⏳"):
+        key = "pending: " + verdict
+        if key == printed:
+            return key, []
+        return key, [f"  report on #{number}: {verdict.removeprefix('## ')} (the gates have not all reported yet)"]
+    if summary == printed:
+        return summary, []
+    lines = ["", f"  ┌── report comment on #{number} (edited in place) " + "─" * 30]
+    lines += [f"  │ {line}" for line in summary.splitlines()]
+    more = len([line for line in _readable(rest).splitlines() if line.strip() not in ("", "---")])
+    if more:
+        lines.append(f"  │ … and {more} more lines in the comment: the gate table, each gate's numbers and charts, "
+                     "the review rules")
+    lines.append("  └" + "─" * 70)
+    return summary, lines
 
 
 def _readable(body: str) -> str:

@@ -2,7 +2,9 @@
 
 The services are provided by the test run itself (see tests/services.py), so `pytest` alone works
 on a fresh machine: GitHub's descriptions come from npm, PostgreSQL from `MLGATE_TEST_POSTGRES_URL`
-or a throw-away `pgserver`. A service that cannot be provided is an error with a fix, never a skip.
+or a throw-away `pgserver`, the browser tests' Chromium from Debian and their npm packages from npm
+(tests/browser.py: the `browser` and `browser_assets` fixtures, `offline_page`). A service that
+cannot be provided is an error with a fix, never a skip.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser import browser, browser_assets  # noqa: F401  (fixtures for every folder)
 from tests.services import EXAMPLES_REL, OPENAPI_REL, POSTGRES, ServiceError, ensure_octokit
 
 pytest_plugins = ["pytester"]
@@ -65,10 +68,14 @@ def postgres_url() -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests that use GitHub's descriptions carry the `octokit` marker (`-m octokit` selects them)."""
+    """Tests that use GitHub's descriptions carry the `octokit` marker, tests that drive Chromium the
+    `browser` marker (`-m octokit`, `-m browser` select them)."""
     for item in items:
-        if "octokit_dir" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("octokit"):
+        names = getattr(item, "fixturenames", ())
+        if "octokit_dir" in names and not item.get_closest_marker("octokit"):
             item.add_marker(pytest.mark.octokit)
+        if "browser" in names and not item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.browser)
 
 
 PHASES = pytest.StashKey[dict[str, str]]()
@@ -94,7 +101,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     return ("services: PostgreSQL from MLGATE_TEST_POSTGRES_URL or a pgserver started on first use; "
-            "GitHub's descriptions from MLGATE_OCTOKIT_DIR, ./node_modules or an npm install into ~/.cache/mlgate")
+            "GitHub's descriptions from MLGATE_OCTOKIT_DIR, ./node_modules or an npm install into ~/.cache/mlgate; "
+            "Chromium from Debian (or MLGATE_CHROMIUM), Mermaid and GitHub's stylesheet as GitHub's descriptions")
 
 
 # ------------------------------------------------------------------------------------------- helpers

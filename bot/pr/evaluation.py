@@ -112,6 +112,7 @@ def gate_lines(report: GateReport) -> tuple[GateLine, ...]:
                 details_url=row.url,
                 metrics=metrics,
                 notes=tuple(row.notes),
+                result=row.result,
             )
         )
     return tuple(lines)

@@ -34,7 +34,9 @@ from mlgate.bot.pr.check_rule import GateState, Report, judge, read_results
 from mlgate.bot.pr.review import ReviewResult, RuleStatus
 from mlgate.checks.config.models import MlgateConfig, RequiredCheck
 from mlgate.checks.report import num, signed
+from mlgate.checks.report_view import advice, limits_advice
 from mlgate.checks.results import GateResult, Metric, Status
+from mlgate.checks.wording import clip, gates_verdict, names, verb
 from mlgate.names import GATE_PREFIX, SUMMARY_CHECK
 
 __all__ = ["GateReport", "GateRow", "GateState", "evaluate_gates", "gate_summary",
@@ -99,11 +101,10 @@ class GateReport:
         """One line for the check run title and the comment's verdict."""
         n = len(self.rows)
         if self.conclusion == "failure":
-            names = [r.name for r in self.blocking]
-            return f"{len(names)} of {n} gate{'s' if n != 1 else ''} block the merge: {', '.join(names)}"
+            return gates_verdict([r.name for r in self.blocking], [], n)
         if self.conclusion == "pending":
             return f"waiting for {', '.join(r.name for r in self.waiting)}"
-        return f"all {n} gate{'s' if n != 1 else ''} passed" if n else "no gates configured"
+        return gates_verdict([], [], n) if n else "no gates configured"
 
     @property
     def check_status(self) -> str:
@@ -244,8 +245,8 @@ def _run_summary(run: CheckRun, state: GateState) -> str:
 
 
 def _clip(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_SUMMARY else text[: _MAX_SUMMARY - 1] + "…"
+    """One line of at most _MAX_SUMMARY characters, cut between clauses, never inside a number."""
+    return clip(text, _MAX_SUMMARY)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,6 +322,7 @@ def _with(row: GateRow, state: GateState, summary: str, note: str) -> GateRow:
 def _next_steps(rows: Sequence[GateRow], review: ReviewResult | None, facts: PullFacts, conclusion: str) -> list[str]:
     steps: list[str] = []
     sha = facts.head_sha[:7]
+    limits_step = False  # one "if a limit is wrong" step after the failing gates, not one per gate
     for row in rows:
         if row.summary in (_NEVER_STARTED, _TIMED_OUT):
             steps.append(row.notes[-1] + ".")  # starts with the check's name, as written
@@ -331,14 +333,18 @@ def _next_steps(rows: Sequence[GateRow], review: ReviewResult | None, facts: Pul
                          f"which read .github/mlgate.yml from {facts.base_ref}.")
         elif row.kind == "gate" and row.state == GateState.ERROR:
             steps.append(f"{row.name} could not be computed ({row.summary}); see its log, fix the input and re-run it.")
+        elif row.kind == "gate" and row.state == GateState.FAILURE and row.result is not None:
+            # The numbers that block it are in the table above the steps: say what to do instead.
+            steps.append(f"{row.name}: {advice(row.result, where='in its check run')}.")
+            limits_step = True
         elif row.kind == "gate" and row.state == GateState.FAILURE:
-            steps.append(
-                f"{row.name} failed: {row.summary}. Fix the model or data, or change the limits in "
-                f".github/mlgate.yml on {facts.base_ref} (a PR cannot change its own gates)."
-            )
+            steps.append(f"{row.name} failed: {row.summary.rstrip('.')}. Fix the model or data.")
+            limits_step = True
         elif row.kind == "check" and row.state.blocking:
             how = f" ({row.conclusion})" if row.conclusion else ""
             steps.append(f"Required check {row.name} did not pass{how}: fix it, or re-run it if it is flaky.")
+    if limits_step:
+        steps.append(limits_advice(facts.base_ref))
     for row in rows:
         if row.kind == "review" and row.state.blocking and review is not None:
             for rule in review.applicable:
@@ -355,9 +361,12 @@ def _next_steps(rows: Sequence[GateRow], review: ReviewResult | None, facts: Pul
                         f"{rule.reviewers_text} on {sha}."
                     )
     missing = [r for r in rows if r.state == GateState.MISSING]
-    for row in missing:
-        hint = f" ({row.notes[-1]})" if row.notes else ""
-        steps.append(f"{row.name} has not reported on {sha} yet; make sure CI runs on this commit{hint}.")
+    silent = [r.name for r in missing if not r.notes]  # one step for all of them, not one line each
+    if silent:
+        steps.append(f"{names(silent, limit=10)} {verb(len(silent), 'has', 'have')} not reported on {sha} yet; "
+                     "make sure CI runs on this commit.")
+    for row in (r for r in missing if r.notes):
+        steps.append(f"{row.name} has not reported on {sha} yet; make sure CI runs on this commit ({row.notes[-1]}).")
     pending = [r.name for r in rows if r.state == GateState.PENDING]
     if pending:
         steps.append(f"Wait for {', '.join(pending)} to finish.")

@@ -18,13 +18,14 @@ from typing import Any
 from mlgate.bot.github.facts import PullFacts
 from mlgate.bot.pr.repo_config import RepoConfig
 from mlgate.bot.pr.review import ReviewResult
-from mlgate.checks.report import environment
-from mlgate.checks.results import Metric
+from mlgate.checks import report_view as view
+from mlgate.checks.report import environment, safe_url
+from mlgate.checks.results import GateResult, Metric, Status
+from mlgate.checks.wording import clip
 from mlgate.names import CHECK_OUTPUT_LIMIT, COMMENT_LIMIT, REPORT_MARKER, STATE_MARKER_PREFIX
 
 _ROW_STEPS = (None, 50, 20, 5, 1)
 _CUT_NOTE = "\n\n> ✂️ This report was cut to fit GitHub's size limit; the check runs of each gate have the details.\n"
-_URL_RE = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9._~!$&'*+,;=:@%/?#-]*)?")
 _BLANK_RUNS = re.compile(r"\n{3,}")  # templates stay readable; the output gets one blank line between blocks
 _STATE_RE = re.compile(re.escape(STATE_MARKER_PREFIX) + r"(\{.*?\}) -->")
 
@@ -50,10 +51,37 @@ class GateLine:
     details_url: str | None = None
     metrics: tuple[Metric, ...] = ()  # key numbers (metric vs baseline with delta), from the results JSON
     notes: tuple[str, ...] = ()  # ignored runs, unreadable results, missing baseline, near-miss names
+    result: GateResult | None = None  # the gate's whole result (groups, findings), when it was read
+
+    @property
+    def shown_state(self) -> str:
+        """A gate that passed with warnings reads "warn" (GitHub shows its run as a success)."""
+        if self.state == "pass" and self.result is not None and self.result.status == Status.WARN:
+            return "warn"
+        return self.state
 
     @property
     def icon(self) -> str:
-        return STATE_ICONS.get(self.state, "•")
+        return STATE_ICONS.get(self.shown_state, "•")
+
+    @property
+    def gate_result(self) -> GateResult | None:
+        """The result to show numbers from: the one read from the run, else one made of `metrics`."""
+        if self.result is not None:
+            return self.result
+        status = _LINE_STATUS.get(self.state)
+        if not self.metrics or status is None:
+            return None
+        return GateResult(self.name, status, self.summary, metrics=list(self.metrics), baseline_used=True)
+
+    @property
+    def short_summary(self) -> str:
+        """The line's summary for the one-line table: the gate's own summary, cut between clauses."""
+        text = self.result.summary if self.result is not None and self.result.summary else self.summary
+        return clip(text, 160)
+
+
+_LINE_STATUS = {"pass": Status.PASS, "warn": Status.WARN, "fail": Status.FAIL, "error": Status.ERROR}
 
 
 @dataclass(frozen=True)
@@ -81,15 +109,43 @@ def _env() -> Any:
     recompiled every template, several times per comment while the table is being fitted)."""
     env = environment()
     env.filters["short_sha"] = lambda sha: (str(sha or "")[:12] or "unknown")
-    env.filters["safe_url"] = safe_url
-    env.filters["plural"] = lambda n, word: f"{n} {word}{'' if n == 1 else 's'}"
+    env.globals["bot_screen"] = first_screen
     return env
 
 
-def safe_url(url: object) -> str:
-    """An http(s) URL that cannot break out of a Markdown link target, or "" (then no link is made)."""
-    text = str(url or "")
-    return text if _URL_RE.fullmatch(text) else ""
+@dataclass(frozen=True)
+class Screen:
+    """The comment's first screen, decided from the gate lines."""
+
+    rows: list[view.BlockRow]
+    header: str
+    passed: list[str]
+    warned: list[str]
+    waiting: list[str]
+
+
+def first_screen(data: ReportData, where: str = "below") -> Screen:
+    """What blocks (each gate with the one or two numbers that block it, or its reason in words),
+    or, when nothing blocks, what warns; then the names of the gates that passed or still wait.
+    `where`: where each gate's other numbers are on this page ("below" in the comment, "in its check
+    run" in the `mlgate` check run, which has no gate details)."""
+    blocking = [g for g in data.gates if g.shown_state in ("fail", "error")]
+    warned = [g for g in data.gates if g.shown_state == "warn"]
+    rows: list[view.BlockRow] = []
+    for g in blocking or warned:
+        result = g.gate_result
+        url = safe_url(g.details_url) or None
+        if result is not None and result.status != Status.PASS:
+            rows += view.block_rows(g.name, view.gate_view(result), url, where)
+        else:
+            rows.append(view.text_row(g.name, g.icon, g.summary or g.state, url))
+    return Screen(
+        rows=rows,
+        header="blocks on" if blocking else "warns on",
+        passed=[g.name for g in data.gates if g.shown_state == "pass"],
+        warned=[g.name for g in warned] if blocking else [],
+        waiting=[g.name for g in data.gates if g.shown_state in ("pending", "missing")],
+    )
 
 
 def encode_state(state: Mapping[str, Any]) -> str:
@@ -143,4 +199,8 @@ def _fit(render: Callable[[int | None], str], limit: int) -> str:
     # Do not leave half an HTML comment or a dangling table row behind.
     cut = cut[: cut.rfind("\n")] if "\n" in cut else cut
     return cut + _CUT_NOTE
+
+
+__all__ = ["COMMENT_LIMIT", "GateLine", "ReportData", "decode_state", "encode_state", "first_screen",
+           "render_check", "render_comment", "safe_url"]
 

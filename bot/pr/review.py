@@ -34,6 +34,7 @@ from enum import Enum
 from mlgate.bot.github.facts import ChangedFile, PullFacts, Review
 from mlgate.checks.config.models import ReviewRule
 from mlgate.checks.gates.feature_registry import Registry, glob_regex, has_wildcard, normalize
+from mlgate.checks.wording import verb
 
 APPROVED = "APPROVED"
 CHANGES_REQUESTED = "CHANGES_REQUESTED"
@@ -239,18 +240,22 @@ class ReviewResult:
 
     @property
     def summary(self) -> str:
-        """One line for the gate table, e.g. "1 of 2 rules need approvals: training code"."""
+        """One line for the gate table, e.g. "1 of 2 rules needs approvals: training code"."""
         applicable = self.applicable
         if not applicable:
             return "no review rule applies to the changed files"
         blocked = [r.name for r in applicable if r.status == RuleStatus.CHANGES_REQUESTED]
         missing = [r.name for r in applicable if r.status == RuleStatus.MISSING_APPROVALS]
         n = len(applicable)
+        if n == 1:  # the rule's name is often a sentence of its own: name it after a colon
+            only = applicable[0].name
+            return (f"changes requested: {only}" if blocked else f"approvals missing: {only}" if missing
+                    else f"approved: {only}")
         if blocked:
-            return f"changes requested on {len(blocked)} of {n} rule{'s' if n != 1 else ''}: {', '.join(blocked)}"
+            return f"changes requested on {len(blocked)} of {n} rules: {', '.join(blocked)}"
         if missing:
-            return f"{len(missing)} of {n} rule{'s' if n != 1 else ''} need approvals: {', '.join(missing)}"
-        return f"all {n} applicable rule{'s' if n != 1 else ''} approved"
+            return f"{len(missing)} of {n} rules {verb(len(missing), 'needs', 'need')} approvals: {', '.join(missing)}"
+        return "both applicable rules are approved" if n == 2 else f"all {n} applicable rules are approved"
 
     def review_requests(self, already_applying: Collection[str] = ()) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(users, team slugs) to request for rules that start to apply now.

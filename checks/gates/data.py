@@ -31,6 +31,7 @@ from mlgate.checks.gates.limits import MetricLimits, judge
 from mlgate.checks.inputs.context import RunContext
 from mlgate.checks.inputs.tables import read_table, require_columns
 from mlgate.checks.results import Finding, GateResult, Metric, Status, finding_status
+from mlgate.checks.wording import plural, verb
 
 GATE = "data"
 MAX_EXAMPLES = 5
@@ -252,11 +253,12 @@ def _finding(err: Any, df: pd.DataFrame, loaded: LoadedSchema) -> Finding:
         if "int" in str(expected).lower() and actual.kind == "f" and df[column].isna().any():
             msg += " (an integer column with empty cells reads as float: allow nulls or fill them)"
     elif reason == "SERIES_CONTAINS_NULLS":
-        msg = f"{count} missing value(s) in non-nullable {where}"
+        msg = f"{_count(count, 'missing value')} in non-nullable {where}"
     elif reason in ("SERIES_CONTAINS_DUPLICATES", "DUPLICATES"):
-        msg = f"{count} row(s) of {where} have duplicated values (schema requires unique)"
+        msg = (f"{_count(count, 'row')} of {where} {verb(count or 0, 'has a', 'have')} duplicated value (the schema "
+               "requires unique values)")
     elif reason == "DATAFRAME_CHECK":
-        msg = f"{count} row(s) of {where} fail {check_text}"
+        msg = f"{_count(count, 'row')} of {where} {verb(count or 0, 'fails', 'fail')} {check_text}"
     elif reason == "CHECK_ERROR":
         msg = f"check {check_text} could not run on {where}: {_first_line(err).split(': ', 1)[-1]}"
         count, examples = None, []
@@ -357,7 +359,8 @@ def _staleness(
     bad = parsed.isna() & col.notna()
     if bad.any():
         examples = [{"index": _plain(i), "value": _plain(v)} for i, v in col[bad].head(MAX_EXAMPLES).items()]
-        findings.append(Finding("warn", f"{int(bad.sum())} value(s) of '{cfg.column}' are not timestamps",
+        findings.append(Finding("warn", f"{plural(int(bad.sum()), 'value')} of '{cfg.column}' "
+                                f"{verb(int(bad.sum()), 'is', 'are')} not timestamps",
                                 column=cfg.column, count=int(bad.sum()), examples=examples,
                                 code="staleness.unparseable"))
     clock = _utc(cfg.now) if cfg.now else (_utc(now) if now else datetime.now(timezone.utc))
@@ -401,7 +404,7 @@ def _summary(df: pd.DataFrame, schema: LoadedSchema | None, findings: list[Findi
         schema_f = [f for f in findings if f.code.startswith("schema.")]
         if schema_f:
             cols = sorted({f.column or "table" for f in schema_f})
-            parts.append(f"schema: {len(schema_f)} violation(s) in {', '.join(cols[:5])}"
+            parts.append(f"schema: {plural(len(schema_f), 'violation')} in {', '.join(cols[:5])}"
                          + (f" and {len(cols) - 5} more" if len(cols) > 5 else ""))
         else:
             parts.append("schema holds")
@@ -460,3 +463,8 @@ def run(config: Any, ctx: RunContext, baseline: GateResult | None) -> GateResult
         schema = load_schema_file(ctx.record(cfg.table_schema), cfg.table_schema)
     df = read_table(ctx.record(cfg.table))
     return evaluate(df, cfg, baseline, schema=schema, now=datetime.now(timezone.utc))
+
+
+def _count(n: int | None, noun: str) -> str:
+    """"1 row", "3 rows"; without a count, the plural noun alone."""
+    return noun + "s" if n is None else plural(n, noun)

@@ -141,7 +141,7 @@ def evaluate(
                              "head_sha": changes.head_sha, "merge_base": changes.merge_base,
                              "changed_files": len(changes.files)}
     return GateResult(GATE, status, _summary(status, registry, findings, changes),
-                      metrics=metrics, findings=findings, details=details)
+                      metrics=metrics, findings=findings, details=details, baseline_used=baseline is not None)
 
 
 def _check_changes(

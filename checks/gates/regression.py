@@ -24,6 +24,7 @@ from mlgate.checks.gates.limits import MetricLimits, judge
 from mlgate.checks.inputs.context import RunContext
 from mlgate.checks.inputs.tables import read_table
 from mlgate.checks.results import Finding, GateResult, Metric, Status, finding_status
+from mlgate.checks.wording import plural, verb
 
 GATE = "regression"
 MAX_EXAMPLES = 10
@@ -44,14 +45,15 @@ class Matched:
 def id_keys(s: pd.Series, id_col: str, where: str) -> pd.Series:
     """Ids as strings so a CSV's 7 and a Parquet file's "7" (or 7.0) match; nulls/duplicates are errors."""
     if s.isna().any():
-        raise InputError(f"id column {id_col!r} has {int(s.isna().sum())} missing value(s)", where=where)
+        raise InputError(f"id column {id_col!r} has {plural(int(s.isna().sum()), 'missing value')}", where=where)
     if pd.api.types.is_float_dtype(s) and bool(np.all(np.mod(s.to_numpy(), 1) == 0)):
         s = s.astype("int64")
     keys = s.astype(str)
     dup = keys[keys.duplicated(keep=False)]
     if len(dup):
         shown = ", ".join(dict.fromkeys(dup.tolist()[:MAX_EXAMPLES]))
-        raise InputError(f"id column {id_col!r} has {dup.nunique()} duplicated id(s), e.g. {shown}", where=where)
+        raise InputError(f"id column {id_col!r} has {plural(dup.nunique(), 'duplicated id')}, e.g. {shown}",
+                         where=where)
     return keys
 
 
@@ -81,9 +83,9 @@ def missing_rows_finding(m: Matched, ref_name: str, new_name: str, code: str) ->
         return None
     parts = []
     if m.only_ref:
-        parts.append(f"{len(m.only_ref)} row(s) only in {ref_name}")
+        parts.append(f"{plural(len(m.only_ref), 'row')} only in {ref_name}")
     if m.only_new:
-        parts.append(f"{len(m.only_new)} row(s) only in {new_name}")
+        parts.append(f"{plural(len(m.only_new), 'row')} only in {new_name}")
     examples = [{"id": k, "only_in": ref_name} for k in m.only_ref[:MAX_EXAMPLES]]
     examples += [{"id": k, "only_in": new_name} for k in m.only_new[:MAX_EXAMPLES]]
     return Finding("fail", "; ".join(parts) + ": both files must cover the same ids",
@@ -117,7 +119,7 @@ def evaluate(golden: pd.DataFrame, base_preds: pd.DataFrame, cfg: RegressionConf
         bm = baseline.metric(name) if baseline else None
         return None if bm is None else bm.value
 
-    metrics = [Metric("rows_compared", n, note=f"{len(m.only_ref) + len(m.only_new)} row(s) in only one file")]
+    metrics = [Metric("rows_compared", n, note=f"{plural(len(m.only_ref) + len(m.only_new), 'row')} in only one file")]
     findings: list[Finding] = []
     missing = missing_rows_finding(m, "baseline_predictions", "golden", "regression.rows_missing")
     if missing:
@@ -137,7 +139,7 @@ def evaluate(golden: pd.DataFrame, base_preds: pd.DataFrame, cfg: RegressionConf
         if changed_count:
             rows = both[judged].head(MAX_EXAMPLES)
             findings.append(Finding(
-                _severity(share.status), f"{changed_count} golden row(s) changed '{p}'", column=p,
+                _severity(share.status), f"{plural(changed_count, 'golden row')} changed '{p}'", column=p,
                 count=changed_count, code="regression.changed",
                 examples=[{"id": r["key"], "baseline": plain(r[f"{p}_ref"]), "candidate": plain(r[f"{p}_new"])}
                           for _, r in rows.iterrows()]))
@@ -187,14 +189,15 @@ def _scores(both: pd.DataFrame, s: str, ack: np.ndarray, cfg: RegressionConfig,
     if over.any():
         order = np.argsort(-np.where(over, diff, -1.0), kind="stable")[: min(MAX_EXAMPLES, int(over.sum()))]
         findings.append(Finding(
-            breach, f"{int(over.sum())} golden row(s) moved '{s}' by more than {tol:g}", column=s,
+            breach, f"{plural(int(over.sum()), 'golden row')} moved '{s}' by more than {tol:g}", column=s,
             count=int(over.sum()), code="regression.score_changed",
             examples=[{"id": both["key"].iat[i], "baseline": plain(a[i]), "candidate": plain(b[i]),
                        "change": plain(diff[i])} for i in order]))
     gone = one_missing & ~ack
     if gone.any():
         findings.append(Finding(
-            breach, f"{int(gone.sum())} golden row(s) have a '{s}' in one file but not the other", column=s,
+            breach, f"{plural(int(gone.sum()), 'golden row')} {verb(int(gone.sum()), 'has', 'have')} a '{s}' in one "
+            "file but not the other", column=s,
             count=int(gone.sum()), code="regression.score_missing",
             examples=[{"id": k} for k in both.loc[gone, "key"].head(MAX_EXAMPLES)]))
     return metric, findings, (diff > 0) | one_missing
@@ -215,13 +218,13 @@ def _acknowledged(both: pd.DataFrame, ack: np.ndarray, moved: np.ndarray, acknow
             if s:
                 ex |= {"baseline_score": plain(r[f"{s}_ref"]), "candidate_score": plain(r[f"{s}_new"])}
             examples.append(ex)
-        out.append(Finding("info", f"{int(shown.sum())} acknowledged change(s), not judged",
+        out.append(Finding("info", f"{plural(int(shown.sum()), 'acknowledged change')}, not judged",
                            count=int(shown.sum()), examples=examples, code="regression.acknowledged"))
     present = set(both["key"])
     stale = sorted(acknowledged - set(both.loc[shown, "key"]))
     if stale:
         unknown = [k for k in stale if k not in present]
-        msg = f"{len(stale)} acknowledged id(s) did not change"
+        msg = f"{plural(len(stale), 'acknowledged id')} did not change"
         if unknown:
             msg += f" ({len(unknown)} are not in the golden set)"
         out.append(Finding("info", msg + ": remove them from regression.acknowledge", count=len(stale),
@@ -249,7 +252,7 @@ def _summary(n: int, k: int, metrics: list[Metric], m: Matched, acked: int, cfg:
     if acked:
         parts.append(f"{acked} acknowledged")
     if m.only_ref or m.only_new:
-        parts.append(f"{len(m.only_ref) + len(m.only_new)} row(s) in only one file")
+        parts.append(f"{plural(len(m.only_ref) + len(m.only_new), 'row')} in only one file")
     return "; ".join(parts)
 
 

@@ -47,6 +47,7 @@ from mlgate.checks.gates.regression import differs, match_rows, missing_rows_fin
 from mlgate.checks.inputs.context import RunContext
 from mlgate.checks.inputs.tables import read_table
 from mlgate.checks.results import Finding, GateResult, Metric, Status, finding_status
+from mlgate.checks.wording import plural, verb
 
 GATE = "skew"
 # the limit keys of each kind of feature, and the metric each one judges
@@ -388,11 +389,12 @@ def _parity(ref: pd.DataFrame, cand: pd.DataFrame, cfg: ParityConfig, base: Any,
                          "max_abs_diff": worst_diff, "tolerance": cfg.tolerance}
     text = f"prediction parity: {n:,} rows compared, "
     if bad_total:
-        text += f"{bad_total} value(s) differ by more than {cfg.tolerance:g} (max {worst_diff:.3g})"
+        text += f"{plural(bad_total, 'value')} {verb(bad_total, 'differs', 'differ')} " \
+            f"by more than {cfg.tolerance:g} (max {worst_diff:.3g})"
     else:
         text += f"all agree within {cfg.tolerance:g} (max diff {worst_diff:.3g})"
     if n_missing:
-        text += f", {n_missing} row(s) in only one file"
+        text += f", {plural(n_missing, 'row')} in only one file"
     return text
 
 

@@ -24,6 +24,11 @@ def test_the_demo_story_runs_end_to_end(tmp_path: Path) -> None:
     assert elapsed < 420
     # the unfair model is blocked by the bias gate, and its report comment is printed
     assert "report comment on #1" in out and "mlgate/bias" in result.steps[1].detail
+    # each report is printed once as it changes: a waiting report is one line, never a full report
+    assert "report on #1: ⏳ mlgate: waiting for" in out
+    boxes = [block.split("└", 1)[0] for block in out.split("┌── report comment on ")[1:]]
+    assert len(boxes) == len(set(boxes)) and not any("│ ## ⏳" in b for b in boxes)
+    assert "not reported yet" not in "".join(boxes)
     # the training change waits for bob, then goes green
     assert "@\u200bbob" in out or "@bob" in out
     # the three good PRs land together after the reviewed one: two staging runs in all

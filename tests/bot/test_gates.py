@@ -157,7 +157,7 @@ def test_required_check_states(replaced, expected_state, conclusion) -> None:
 def test_failure_wins_over_pending() -> None:
     report = evaluate(run("tests", "failure", app="circleci"))  # everything else missing
     assert report.conclusion == "failure"
-    assert report.title == "1 of 4 gates block the merge: tests"
+    assert report.title == "1 of 4 gates blocks the merge: tests"
     assert report.next_steps[0] == "Required check tests did not pass (failure): fix it, or re-run it if it is flaky."
     assert report.check_conclusion == "failure"
 
@@ -507,3 +507,24 @@ def test_conclusion_matches_the_rows(runs) -> None:
             assert row.app == "github-actions"  # pinned: nobody else's run is counted
         if row.kind == "gate" and row.state != GateState.MISSING:
             assert row.app is not None  # a gate is never taken from a commit status
+
+
+def test_failing_gates_next_steps_advise_without_repeating_the_first_screens_numbers() -> None:
+    """The comment's first screen already has a table of the numbers that block each gate (value, limit,
+    baseline); the steps under it say what to do per gate, and where limits change once."""
+    fnr_gap = Metric("fnr_difference", 0.49, Status.FAIL, slice="colour",
+                     limits=[LimitCheck("max_difference", 0.25, Status.FAIL, 0.49)])
+    changed = Metric("changed_share", 0.063, Status.FAIL, limits=[LimitCheck("max", 0.02, Status.FAIL, 0.063)])
+    report = evaluate(run("mlgate/bias", "failure", text=results_text("bias", Status.FAIL, [fnr_gap])),
+                      run("mlgate/regression", "failure", text=results_text("regression", Status.FAIL, [changed])),
+                      config=parse_config("bias: {sensitive: [colour]}\n"
+                                          "regression: {golden: g.csv, baseline_predictions: b.csv}"))
+    assert report.next_steps == (
+        "mlgate/bias: look at the groups behind each gap (charts and table in its check run) and change the "
+        "model or its training data until the gaps are within their limits.",
+        "mlgate/regression: check that the changed predictions are intended; list intended ones under "
+        "regression.acknowledge, or fix the model.",
+        "If a limit itself is wrong, change it in .github/mlgate.yml on main: the gates always use the base "
+        "branch's config, so a pull request cannot loosen its own limits.",
+    )
+    assert not any("0.49" in step or "0.25" in step for step in report.next_steps)

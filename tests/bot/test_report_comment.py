@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from mlgate.bot.github.facts import ChangedFile, PullFacts
+from mlgate.bot.pr import report as _report
 from mlgate.bot.pr.repo_config import RepoConfig
 from mlgate.bot.pr.report import (
     COMMENT_LIMIT,
@@ -12,8 +13,6 @@ from mlgate.bot.pr.report import (
     ReportData,
     decode_state,
     encode_state,
-    render_check,
-    render_comment,
 )
 from mlgate.bot.pr.review import IgnoredReview, IgnoreReason, ReviewResult, RuleResult, RuleStatus
 from mlgate.checks.config.models import MlgateConfig
@@ -57,6 +56,16 @@ def data(**kw: object) -> ReportData:
     )
     base.update(kw)
     return ReportData(**base)  # type: ignore[arg-type]
+
+
+def render_comment(data: ReportData, *args: object) -> str:
+    """The comment with no-break spaces read as spaces (they keep "❌ fail" on one line in a cell)."""
+    return _report.render_comment(data, *args).replace("\u00a0", " ")  # type: ignore[arg-type]
+
+
+def render_check(data: ReportData, *args: object) -> tuple[str, str]:
+    title, summary = _report.render_check(data, *args)  # type: ignore[arg-type]
+    return title, summary.replace("\u00a0", " ")
 
 
 def test_comment_has_marker_verdict_steps_gates_rules_and_config_source() -> None:
@@ -108,8 +117,9 @@ def test_gate_key_numbers_show_metric_baseline_and_delta() -> None:
                     metrics=metrics, notes=("no baseline was available: only absolute limits were applied",))
     body = render_comment(data(gates=(line,)))
     assert "| [mlgate/quality](https://ci.example/run/1?x=1#l2) | ❌ fail | accuracy dropped |" in body
-    assert "| accuracy | all | 0.85 | 0.81 | −0.04 | ❌ |" in body
-    assert body.index("| accuracy |") < body.index("| auc |")  # problems first
+    # a failing metric leads, with its baseline and change; one without limits is reported, not judged
+    assert "| ❌ accuracy | 0.81 | — | 0.85 | −0.04 |" in body and "| auc | 0.9 | 0.9 | 0 |" in body
+    assert "| ❌ **mlgate/quality**" not in body and "[**mlgate/quality**](https://ci.example/run/1?x=1#l2)" in body
     assert "mlgate/quality: no baseline was available" in body
 
 
@@ -127,7 +137,8 @@ def test_user_text_cannot_inject_markup_links_html_or_mentions() -> None:
     ):
         visible = body.replace("<details", "").replace("</details>", "").replace("<summary>", "")
         visible = visible.replace("</summary>", "").replace("<sub>", "").replace("</sub>", "")
-        visible = re.sub(r"<!-- mlgate-(report|state: \{.*?\}) -->", "", visible)
+        visible = re.sub(r"</?b>|<br>", "", visible)  # the templates' own markup
+        visible = re.sub(r"<!-- mlgate-(report|details|state: \{.*?\}) -->", "", visible)
         assert "<" not in visible, body
         # brackets escaped (no Markdown link) and the bare URL not autolinked (zero-width space)
         assert not re.search(r"(?<!\\)\]\(http", body) and "\\](http\u200b://evil" in body
@@ -179,3 +190,19 @@ def test_check_summary_has_verdict_steps_and_gate_table() -> None:
     assert title == "1 of 2 gates block the merge: review"
     assert summary.startswith("**❌ 1 of 2 gates block the merge: review** (head `0123456789ab`)")
     assert "| review | ❌ fail |" in summary and REPORT_MARKER not in summary
+
+
+def test_the_check_run_summary_does_not_point_below_at_details_it_does_not_have() -> None:
+    """The comment shows each gate's details below its first screen; the `mlgate` check run's summary
+    does not (they are in each gate's own check run), so "and 3 more failing (below)" would be false there."""
+    from mlgate.checks.results import GateResult, LimitCheck
+
+    metrics = [Metric(f"m{i}_difference", 0.4, Status.FAIL, slice="colour",
+                      limits=[LimitCheck("max_difference", 0.25, Status.FAIL, 0.4)]) for i in range(5)]
+    gate = GateResult("bias", Status.FAIL, "5 metrics failing", metrics=metrics)
+    report = data(headline="mlgate/bias blocks the merge", review=None,
+                  gates=(GateLine("mlgate/bias", "fail", gate.summary, "https://ci.example/runs/1",
+                                  tuple(metrics), result=gate),))
+    _, summary = render_check(report)
+    assert "and 3 more failing (in its check run)" in summary and "(below)" not in summary
+    assert "and 3 more failing (below)" in render_comment(report)

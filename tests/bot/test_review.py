@@ -431,7 +431,7 @@ def test_overall_status_is_the_worst() -> None:
     facts = pr(files=("train.py", "docs/a.md"), reviews=[rv("alice")])
     result = evaluate_review(facts, [TRAINING, docs])
     assert result.status == RuleStatus.MISSING_APPROVALS and not result.passed
-    assert result.summary == "1 of 2 rules need approvals: docs"
+    assert result.summary == "1 of 2 rules needs approvals: docs"
     blocked = evaluate_review(replace(facts, reviews=(rv("erin", "CHANGES_REQUESTED"),)), [TRAINING, docs])
     assert blocked.status == RuleStatus.CHANGES_REQUESTED
     assert blocked.summary.startswith("changes requested on 1 of 2 rules: docs")

@@ -177,3 +177,29 @@ def test_report_on_a_results_file_missing_a_field_is_exit_2(written: str, tmp_pa
     proc = run("report", str(path))
     assert_user_error(proc, str(path), where)
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("label", ["y", "nope"])  # a run that writes its results, and one that ends in bad input
+def test_the_collector_is_paused_only_while_the_gates_run(preds: Path, tmp_path: Path, label: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mlgate check` turns the cyclic garbage collector off while the gates run and write (many groups
+    made its full passes the slowest part), and on again afterwards, also when the run fails."""
+    import gc
+
+    from click.testing import CliRunner
+
+    from mlgate.checks import cli
+
+    seen: list[bool] = []
+    real_run_gates = cli.run_gates
+
+    def run_gates(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real_run_gates(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "run_gates", run_gates)
+    assert gc.isenabled()
+    result = CliRunner().invoke(cli.check, ["bias", "--predictions", str(preds), "--label", label, "--prediction",
+                                            "yhat", "--sensitive", "race", "--json", str(tmp_path / "out.json")])
+    assert result.exit_code == 2 if label == "nope" else result.exit_code in (0, 1), result.output
+    assert seen == [False] and gc.isenabled()

@@ -120,8 +120,8 @@ def test_pandera_to_yaml_output_loads(tmp_path):
         loaded = build_schema(form, "schema.yaml")
         result = evaluate(bad, DataConfig(table="t.csv", schema=form), None, schema=loaded)
         assert sorted(f.message for f in result.findings) == [
-            "1 row(s) of column 'age' fail in_range(0, 120)",
-            "1 row(s) of column 'sex' fail isin(['F', 'M'])",
+            "1 row of column 'age' fails in_range(0, 120)",
+            "1 row of column 'sex' fails isin(['F', 'M'])",
         ]
 
 
@@ -148,7 +148,7 @@ def test_every_violation_grouped_by_column_and_check(tmp_path):
     assert income.count == 2 and [e["index"] for e in income.examples] == [1, 4]
     ids = next(f for f in result.findings if f.code == "schema.unique")
     assert ids.column == "id" and ids.count == 5  # every row whose id occurs twice or more
-    assert "4 violation(s) in age, id, income, sex" in result.summary
+    assert "4 violations in age, id, income, sex" in result.summary
 
 
 def test_examples_are_capped_but_count_is_complete(tmp_path):

@@ -53,7 +53,7 @@ def test_baseline_variant_passes_and_matches_schema(project: Path) -> None:
     assert results["versions"]["model"]["sha256"] == results["versions"]["files"]["artifacts/model.skops"]
     assert results["versions"]["data"]["sha256"].startswith("sha256:")
     report = (project / "artifacts/results.md").read_text()
-    assert "Compared with the baseline results" in report and "xychart-beta" in report
+    assert "Baseline: the results of commit" in report and "xychart-beta" in report
 
 
 def test_committed_baseline_matches_schema() -> None:

@@ -495,6 +495,10 @@ def test_evaluate_is_pure_and_shows_baseline_counts() -> None:
     assert result.status == Status.PASS
     total = result.metric("features_total")
     assert (total.baseline, total.delta) == (1, 1)
+    # the baseline's numbers are shown, so the result says a baseline was used (the bot otherwise
+    # printed "no baseline was available" above a table of baseline values)
+    assert result.baseline_used
+    assert not evaluate(registry, changes, index, FeaturesConfig(), None).baseline_used
     hit = Changes("main", "pr", "b" * 40, "h" * 40, "m" * 40, files=["src/features/age.py"],
                   lines={"src/features/age.py": [(5, 5)]}, spans={"src/features/age.py::age_bucket": (4, 6)},
                   base_entries={}, head_entries={})

@@ -8,9 +8,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlgate.checks.report import GITHUB_COMMENT_LIMIT, code, md, render_gate, render_report
-from mlgate.checks.results import Finding, GateResult, GroupRow, LimitCheck, Metric, RunResults, Status
+from mlgate.checks import report as _report
+from mlgate.checks.report import GITHUB_COMMENT_LIMIT, code, md
+from mlgate.checks.results import Finding, GateResult, GroupRow, LimitCheck, Metric, RunResults, Status, error_result
 from tests.conftest import github_html
+
+
+def render_report(*args, **kwargs) -> str:
+    """The report with no-break spaces read as spaces (they keep "≤ 0.25" on one line in a cell)."""
+    return _report.render_report(*args, **kwargs).replace("\u00a0", " ")
+
+
+def render_gate(*args, **kwargs) -> str:
+    return _report.render_gate(*args, **kwargs).replace("\u00a0", " ")
 
 
 def _results(gates: list[GateResult], baseline_path: str | None = None) -> RunResults:
@@ -40,12 +50,17 @@ def test_verdict_tables_and_chart() -> None:
     )
     text = render_report(_results([quality, _bias_gate()], baseline_path="base.json"))
     assert text.startswith("<!-- mlgate-report -->")
-    assert "## ❌ mlgate: 1 of 2 gates block the merge: bias" in text
-    assert "Compared with the baseline results of `def4567890`" in text
-    assert "| roc\\_auc | all | 0.8 | 0.81 | +0.01 | ≥ 0.7 | ✅ |" in text
-    assert "| fpr\\_difference | race | — | 0.31 | — | gap ≤ 0.1 | ❌ |" in text
-    assert "xychart-beta" in text and 'x-axis ["White", "g1"]' in text
-    assert "bar [0.1000, 0.1010]" in text
+    assert "## ❌ mlgate: 1 of 2 gates blocks the merge: bias" in text
+    assert "| ❌ **bias** | FPR gap · race | 0.31 | ≤ 0.1 | — |" in text  # first screen: what blocks
+    assert "Baseline: the results of commit def4567890 (base.json)." in text
+    assert "| ✅ ROC AUC | 0.81 | ≥ 0.7 | 0.8 | +0.01 |" in text
+    assert "| ❌ FPR gap · race | 0.31 | ≤ 0.1 | — | — |" in text
+    # one chart per rate, highest first, the gap limit drawn as a line
+    assert "xychart-beta horizontal" in text and 'title "FPR by race"' in text
+    assert 'x-axis ["g1 0.101", "White 0.1"]' in text and "bar [0.1010, 0.1000]" in text
+    assert "line [0.2000, 0.2000]" in text  # the lowest FPR (0.1) plus the allowed gap (0.1)
+    assert "the lowest judged FPR (White 0.1) plus the allowed gap 0.1 = 0.2" in text
+    assert "No line: no gap limit is set on FNR." in text  # fnr has no gap metric here
 
 
 def test_no_baseline_is_said_in_words() -> None:
@@ -62,10 +77,9 @@ def test_user_text_is_escaped() -> None:
     assert "[click]" not in text.replace("\\[click\\]", "")  # brackets escaped: no link
     assert "&lt;img src=x onerror=alert(1)&gt;" in text
     # the Mermaid label cannot close its quotes or the code block
-    chart = text.split("```mermaid", 1)[1].split("```", 1)[0]
-    assert '"' not in chart.split("x-axis [", 1)[1].split("]", 1)[0].replace('", "', "").strip('"')
-
-
+    for chart in text.split("```mermaid")[1:]:
+        labels = chart.split("```", 1)[0].split("x-axis [", 1)[1].split("]", 1)[0]
+        assert '"' not in labels.replace('", "', "").strip('"')
 def test_md_keeps_text_on_one_line() -> None:
     assert md("a\nb |c") == "a b \\|c"
 
@@ -75,13 +89,15 @@ def test_large_report_fits_a_comment() -> None:
     gate.findings = [Finding("fail", "x" * 200, column="c", count=i) for i in range(2000)]
     text = render_report(_results([gate]))
     assert len(text) <= GITHUB_COMMENT_LIMIT
-    assert "Tables were shortened" in text
-    assert "more groups in the results JSON" in text
+    assert "tables list at most" in text and "more findings in the results JSON" in text
+    assert "of 5,000 groups" in text and "The results JSON has every group." in text
 
 
 def test_gate_summary_for_check_run() -> None:
     text = render_gate(_bias_gate(), baseline_note="Compared with abc")
-    assert text.startswith("Compared with abc") and "### ❌ bias" in text
+    assert text.startswith("Compared with abc\n\n### ❌ bias: blocks the merge\n")
+    assert "| ❌ **bias** | FPR gap · race | 0.31 | ≤ 0.1 | — |" in text
+    assert "| ❌ FPR gap · race | 0.31 | ≤ 0.1 | — | — |" in text
 
 
 # ---- what GitHub would link or format: rendered with cmark-gfm, GitHub's own Markdown engine ------
@@ -162,5 +178,34 @@ def test_a_metric_without_limits_reads_not_judged_not_a_green_tick() -> None:
         Metric("psi", 0.01, slice="city", limits=[LimitCheck("max", 0.2, Status.PASS, 0.01)]),
     ])
     text = render_gate(gate)
-    assert "| chi2\\_pvalue | city | — | 1.00e-09 | — | not judged | — |" in text
-    assert "| psi | city | — | 0.01 | — | ≤ 0.2 | ✅ |" in text
+    assert "| χ² p-value · city | 1e−9 | — | — |" in text
+    assert "1 number reported, not judged" in text
+    assert "| ✅ PSI · city | 0.01 | ≤ 0.2 | — | — |" in text
+
+
+def test_a_warning_only_run_shows_what_warns_and_an_erroring_gate_says_why() -> None:
+    skew = GateResult("skew", Status.WARN, "1 of 6 features drifted", metrics=[
+        Metric("psi", 0.31, Status.WARN, slice="city", limits=[LimitCheck("max", 0.2, Status.WARN, 0.31, Status.WARN)]),
+        Metric("chi2_pvalue", 1e-9, slice="city", note="reported, not judged; n 2 vs 3")])
+    text = render_report(_results([skew, GateResult("quality", Status.PASS, "ok")]))
+    assert "## ⚠️ mlgate: both gates passed, with warnings in skew" in text
+    assert "| gate | warns on | value | limit | baseline |" in text
+    assert "| ⚠️ **skew** | PSI · city | 0.31 | ≤ 0.2 (warning) | — |" in text
+    assert "### ⚠️ skew: passed with warnings" in text and "✅ Passed: quality." in text
+    broken = error_result("data", "artifacts/train.parquet: no such file")
+    text = render_report(_results([broken, GateResult("quality", Status.PASS, "ok")]))
+    assert "| 💥 **data** | artifacts/train.parquet: no such file |" in text
+    assert "**data**: it could not be computed: fix the input its message names and run it again." in text
+    assert "### 💥 data: could not be computed" in text
+
+
+def test_a_gate_failing_on_a_finding_shows_the_finding_on_the_first_screen() -> None:
+    data = GateResult("data", Status.FAIL, "6 rows; schema: 1 violation in age", findings=[
+        Finding("info", "newest row 3 days old"),
+        Finding("fail", "3 rows of column 'age' fail in_range(0, 120)", column="age", count=3,
+                examples=[{"index": 0, "value": -1}, {"index": 2, "value": 130}, {"index": 3, "value": 140}])])
+    text = render_report(_results([data]))
+    assert "| ❌ **data** | 3 rows of column 'age' fail in\\_range(0, 120) |" in text
+    assert "| index | value |" in text and "| 0 | −1 |" in text
+    details = text.split("<!-- mlgate-details -->", 1)[1]
+    assert details.index("❌ 3 rows") < details.index("ℹ️ newest row")  # problems first

@@ -331,7 +331,7 @@ def test_parity_missing_rows_and_warn_severity(tmp_path):
 
 def test_parity_bad_input(tmp_path):
     _parity_files(tmp_path, [0.1] * 5, cand_ids=[10, 10, 12, 13, 14])
-    with pytest.raises(InputError, match=r"cand\.parquet: id column 'id' has 1 duplicated id\(s\), e\.g\. 10"):
+    with pytest.raises(InputError, match=r"cand\.parquet: id column 'id' has 1 duplicated id, e\.g\. 10"):
         _run(tmp_path, PARITY)
     _parity_files(tmp_path, [0.1] * 5)
     with pytest.raises(InputError, match="missing column 'proba'"):
