@@ -260,6 +260,8 @@ def run_phase(gh: Any, sink: Any, ci: FakeCI, phase: Phase, args: argparse.Names
         gh.api("POST", f"/repos/{repo}/issues/{number}/comments", OWNER, json={"body": "/merge"}).raise_for_status()
     deadline = phase.started + args.timeout
     while time.monotonic() < deadline:
+        if all(w.poll() is not None for w in workers):
+            raise SystemExit("every mlgate worker process exited; see worker-*.log")
         done = 0
         for repo in phase.repos:
             statuses = queue_statuses(engine, repo)
