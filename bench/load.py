@@ -23,7 +23,7 @@ Reported per phase (`calm`, then `kill`: the same, with one worker SIGKILLed hal
 The GitHub write spacing (1 s per installation on GitHub) is off (`--write-spacing 0`) and the
 sandbox's primary rate limit is raised (`--rate-limit`; GitHub gives a token 5,000 calls an hour,
 which 400 PRs exhaust: the bot then waits for the reset, losing nothing): the numbers measure the
-bot, not a sleep. The bot's hook is added once a repository's PRs are open. Everything stays
+bot, not a sleep. Everything stays
 on 127.0.0.1; counts and time are bounded. A benchmark, not a test: it prints, it does not assert
 (the exit code is 1 when a zero is not a zero).
 """
@@ -218,6 +218,9 @@ def setup_phase(gh: Any, phase: Phase, args: argparse.Namespace, hook_url: str, 
         for login in (AUTHOR, CI_USER, BOT):
             gh.api("PUT", f"/repos/{repo}/collaborators/{login}", OWNER, json={"permission": "push"}
                    ).raise_for_status()
+        # The bot hears the repository from the start: a `/merge` approves the head the bot saw
+        # (with GitHub's time, bot/commands/approval.py), so it must see the PRs opened.
+        phase.serve_hooks.add(int(gh.add_hook(OWNER, name, hook_url, SECRET, OWNER)["id"]))
         gh.add_hook(OWNER, name, sink_url, SECRET, OWNER, events=("push",))  # the fake CI
         phase.repos.append(repo)
         for i in range(args.prs):
@@ -226,9 +229,6 @@ def setup_phase(gh: Any, phase: Phase, args: argparse.Namespace, hook_url: str, 
             gh.push_files(OWNER, name, f"pr-{i}", files, AUTHOR, base="main", message=f"Change {i}")
             number = int(gh.open_pr(OWNER, name, f"pr-{i}", AUTHOR, title=f"Change {i}")["number"])
             phase.broken[(repo, number)] = broken
-        # The bot hears the repository from now on: the PRs exist already (a bot installed on a busy
-        # repository), so the setup does not spend the bot's work and rate limit on 400 `opened`.
-        phase.serve_hooks.add(int(gh.add_hook(OWNER, name, hook_url, SECRET, OWNER)["id"]))
 
 
 def queue_statuses(engine: Any, repo: str) -> dict[int, str]:
