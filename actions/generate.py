@@ -1,6 +1,6 @@
-"""Write actions/<gate>/action.yml for the six table and repository gates from one template.
+"""Write actions/<gate>/action.yml for the nine table, model and repository gates from one template.
 
-The six actions differ only in their data-path inputs and the `mlgate check <gate>` flags those
+The nine actions differ only in their data-path inputs and the `mlgate check <gate>` flags those
 map to, so they are generated (tests/actions/test_yaml.py fails when a file is out of date). Each
 runs `mlgate check <gate> --config-ref <base>` (the base commit's limits) and writes the results;
 publishing the check run is actions/publish's job, in a job that never runs the project's code.
@@ -51,6 +51,20 @@ GATES: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
                            "commit, else HEAD^ (check out with fetch-depth: 0)."),
         ("head", "--head", "Git ref of the head (default HEAD)."),
     ]),
+    "budget": ("the model's size, parameters, sparsity, latency and peak memory against limits and the base "
+               "commit's model, and whether a bigger model bought quality", [
+                   ("model", "--model", "Model file; overrides budget.model (default artifacts.model)."),
+                   ("latency-data", "--latency-data", "Rows to time the model on; overrides budget.latency.data."),
+               ]),
+    "explain": ("permutation importance of the model and of the base commit's model: top-k changes, forbidden "
+                "features (sensitive attributes, proxies) and rank shifts", [
+                    ("model", "--model", "Model file; overrides explain.model (default artifacts.model)."),
+                    ("data", "--data", "Holdout rows with the features and the label; overrides explain.data."),
+                ]),
+    "shadow": ("the shadow model against production on the same requests: agreement, score differences, "
+               "selection-rate shifts per group, quality on the labelled part, and the model version", [
+                   ("export", "--export", "Shadow export (one row per request); overrides shadow.export."),
+               ]),
 }
 
 
@@ -277,6 +291,9 @@ USAGE: dict[str, dict[str, str]] = {
     "skew": {"config": ".github/mlgate.yml"},
     "regression": {"config": ".github/mlgate.yml"},
     "features": {"config": ".github/mlgate.yml"},
+    "budget": {"config": ".github/mlgate.yml"},
+    "explain": {"config": ".github/mlgate.yml"},
+    "shadow": {"config": ".github/mlgate.yml", "export": "artifacts/shadow_export.parquet"},
     "report": {},
     "publish": {"config": ".github/mlgate.yml"},
 }

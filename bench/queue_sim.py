@@ -1,17 +1,24 @@
 """Discrete-event simulation of merge strategies with one CI pipeline: how many CI runs per merged PR?
 
-Three strategies see the same PRs (same broken ones, same arrival times, per seed):
+The strategies see the same PRs (same broken ones, same arrival times, per seed):
 - serial: one PR per CI run (what a "rebase and wait" bot does);
 - halving: bors-ng's rule: batch the waiting PRs, split a failed batch in halves and test both;
-- mlgate: the real state machine of bot/queue/transitions.py driven through a fake GitHub (commit graph,
-  fast-forward refusal, a CI that fails a staging commit when it contains a broken PR, plus
-  random flaky failures), not a re-implementation.
+- mlgate N=k: the real state machine of bot/queue/transitions.py with `merge.parallel: k` (k builds
+  in flight per base, each stacked on the previous staging commit), driven through a fake GitHub
+  (commit graph, fast-forward refusal, a CI that fails a staging commit when it contains a broken
+  PR, plus random flaky failures, each run in its own runner, cancelled when the build is
+  abandoned), not a re-implementation.
+
+Reported per strategy: CI runs per merged PR (a cancelled run counts as a run), merged PRs per CI
+hour (CI time actually used: a cancelled run counts until it was cancelled), and the median and
+p90 hours from `/merge` to landing.
 
 A PR is broken with probability --fail-rate; every CI run also fails by chance with probability
 --flaky-rate. Finding the broken PRs is group testing, so no strategy averages fewer than
 H(p)/(1-p) CI runs per merged PR; the bound is printed next to the numbers.
 
     python bench/queue_sim.py --prs 100 --fail-rate 0.1 --seeds 20
+    python bench/queue_sim.py --arrival poisson --rate 20 --prs 200 --seeds 20   # 20 PRs/hour
     python bench/queue_sim.py --arrival poisson --gap-minutes 20 --json
 """
 
@@ -52,19 +59,23 @@ class Scenario:
 @dataclass
 class Outcome:
     runs: int = 0
+    ci_minutes_used: float | None = None  # None: every run took the full CI time
     merged: dict[int, float] = field(default_factory=dict)  # PR -> minutes from arrival to landing
     rejected: set[int] = field(default_factory=set)
     landed_broken: int = 0  # must stay 0: a broken PR never lands
 
     def metrics(self, ci_minutes: float, scenario: Scenario) -> dict[str, float]:
         merged = len(self.merged)
-        ci_hours = self.runs * ci_minutes / 60
+        used = self.runs * ci_minutes if self.ci_minutes_used is None else self.ci_minutes_used
+        ci_hours = used / 60
+        waits = sorted(self.merged.values())
         return {
             "ci_runs": self.runs,
             "merged": merged,
             "ci_runs_per_merged": self.runs / merged if merged else float("inf"),
             "merged_per_ci_hour": merged / ci_hours if ci_hours else 0.0,
-            "median_hours_to_merge": statistics.median(self.merged.values()) / 60 if merged else float("inf"),
+            "median_hours_to_merge": statistics.median(waits) / 60 if merged else float("inf"),
+            "p90_hours_to_merge": waits[min(len(waits) - 1, int(0.9 * len(waits)))] / 60 if merged else float("inf"),
             "good_rejected": len(self.rejected - scenario.broken),
             "broken_landed": self.landed_broken,
         }
@@ -175,18 +186,18 @@ class FakeGitHub:
 
 
 def run_mlgate(sc: Scenario, flaky: float, minutes: float, batch_size: int,
-               config: q.QueueConfig | None = None) -> Outcome:
+               config: q.QueueConfig | None = None, parallel: int = 1) -> Outcome:
     cfg = config or q.QueueConfig(branches=(BASE,), batch_size=batch_size, required_checks=(CHECK,),
                                   timeout_minutes=minutes * 10, start_timeout_minutes=minutes * 10,
-                                  batch_delay_seconds=BATCH_DELAY_SECONDS)
+                                  batch_delay_seconds=BATCH_DELAY_SECONDS, parallel=parallel)
     ci = CI(sc, flaky, minutes, "mlgate")
     gh = FakeGitHub()
     state = q.QueueState("sim/repo")
     out = Outcome()
     events: list[tuple[float, int, object]] = []
     seq = 0
-    running: dict[str, int] = {}  # staging sha -> CI run id (cancelled runs are ignored)
-
+    running: dict[str, tuple[int, float]] = {}  # staging sha -> (CI run id, start minute); cancelled: removed
+    used = 0.0  # CI minutes actually spent
     def push(at: float, event: object) -> None:
         nonlocal seq
         seq += 1
@@ -203,8 +214,8 @@ def run_mlgate(sc: Scenario, flaky: float, minutes: float, batch_size: int,
             base_sha = gh.base if action.base_sha is None else action.base_sha
             sha = gh.commit(base_sha, tuple(p.number for p in action.pulls))
             push(now, q.StagingCreated(action.build_id, sha, base_sha))
-            green = ci.verdict(gh.contents[sha] - gh.contents[base_sha])
-            running[sha] = ci.runs
+            green = ci.verdict(gh.contents[sha] - gh.contents[gh.base])  # all it holds beyond what landed
+            running[sha] = (ci.runs, now)
             push(now + minutes, ("ci", sha, ci.runs, green))
         elif isinstance(action, q.FastForward):
             if gh.base == action.from_sha and gh.descends(action.to_sha, gh.base):
@@ -218,21 +229,24 @@ def run_mlgate(sc: Scenario, flaky: float, minutes: float, batch_size: int,
             out.landed_broken += action.number in sc.broken
         elif isinstance(action, q.Dequeue) and action.outcome == q.FAILED:
             out.rejected.add(action.number)
-        elif isinstance(action, q.CancelBuild) and action.sha:
-            running.pop(action.sha, None)
+        elif isinstance(action, q.CancelBuild) and action.sha and action.sha in running:
+            nonlocal used
+            used += now - running.pop(action.sha)[1]
 
     while events:
         now, _, event = heapq.heappop(events)
         if isinstance(event, tuple):  # a CI run finished
             _, sha, run_id, green = event
-            if running.get(sha) != run_id:
+            if sha not in running or running[sha][0] != run_id:
                 continue
             del running[sha]
+            used += minutes
             event = q.CheckUpdate(sha, CHECK, "completed", "success" if green else "failure")
         state, actions = q.step(state, event, now * 60, cfg)  # type: ignore[arg-type]
         for action in actions:
             execute(now, action)
     out.runs = ci.runs
+    out.ci_minutes_used = used
     counts = q.outcome_counts(state)
     stuck = {k: v for k, v in counts.items() if k in q.ACTIVE}
     if stuck:
@@ -240,16 +254,27 @@ def run_mlgate(sc: Scenario, flaky: float, minutes: float, batch_size: int,
     return out
 
 
-STRATEGIES = {"serial": run_serial, "halving": run_halving, "mlgate": run_mlgate}
+Strategy = Callable[[Scenario, float, float, int], Outcome]
+
+
+def strategies(parallel: tuple[int, ...] = (1,)) -> dict[str, Strategy]:
+    """serial, halving, and mlgate once per `merge.parallel` value ("mlgate" alone for (1,))."""
+    out: dict[str, Strategy] = {"serial": run_serial, "halving": run_halving}
+    for k in parallel:
+        name = "mlgate" if parallel == (1,) else f"mlgate N={k}"
+        out[name] = (lambda sc, fl, mi, bs, k=k: run_mlgate(sc, fl, mi, bs, parallel=k))
+    return out
 
 
 def simulate(prs: int, fail_rate: float, flaky_rate: float, ci_minutes: float, seeds: int, arrival: str,
-             gap_minutes: float, batch_size: int, halving_batch: int) -> dict[str, dict[str, float]]:
+             gap_minutes: float, batch_size: int, halving_batch: int,
+             parallel: tuple[int, ...] = (1,)) -> dict[str, dict[str, float]]:
     """Per strategy, the mean over seeds of each metric."""
-    per: dict[str, list[dict[str, float]]] = {name: [] for name in STRATEGIES}
+    table = strategies(parallel)
+    per: dict[str, list[dict[str, float]]] = {name: [] for name in table}
     for seed in range(seeds):
         sc = scenario(prs, fail_rate, arrival, gap_minutes, seed)
-        for name, fn in STRATEGIES.items():
+        for name, fn in table.items():
             size = halving_batch if name == "halving" else batch_size
             per[name].append(fn(sc, flaky_rate, ci_minutes, size).metrics(ci_minutes, sc))
     return {name: {k: round(statistics.fmean(r[k] for r in rows), 4) for k in rows[0]} for name, rows in per.items()}
@@ -265,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=100, help="seeds averaged (about 2 s per 100)")
     ap.add_argument("--gap-minutes", type=float, default=None,
                     help="mean minutes between arrivals with --arrival poisson (default: ci-minutes / 2)")
+    ap.add_argument("--rate", type=float, default=None, help="PRs per hour with --arrival poisson (= 60 / gap)")
+    ap.add_argument("--parallel", default="1", help="merge.parallel values for mlgate, e.g. 1,2,3,4")
     ap.add_argument("--batch-size", type=int, default=50, help="merge.batch_size for mlgate (a ceiling)")
     ap.add_argument("--halving-batch", type=int, default=None, help="bors-ng batch size (default: --batch-size)")
     ap.add_argument("--json", action="store_true")
@@ -273,22 +300,32 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--prs and --seeds must be at least 1 and --ci-minutes positive")
     if not (0 <= args.fail_rate < 1 and 0 <= args.flaky_rate < 1):
         ap.error("--fail-rate and --flaky-rate must be in [0, 1)")
-    gap = args.gap_minutes if args.gap_minutes is not None else args.ci_minutes / 2
+    if args.rate is not None and args.rate <= 0:
+        ap.error("--rate must be positive")
+    try:
+        parallel = tuple(int(k) for k in args.parallel.split(","))
+    except ValueError:
+        ap.error(f"--parallel must be numbers separated by commas, not {args.parallel!r}")
+    if not parallel or min(parallel) < 1:
+        ap.error("--parallel values must be at least 1")
+    gap = 60 / args.rate if args.rate else args.gap_minutes if args.gap_minutes is not None else args.ci_minutes / 2
     result = simulate(args.prs, args.fail_rate, args.flaky_rate, args.ci_minutes, args.seeds, args.arrival, gap,
-                      args.batch_size, args.halving_batch or args.batch_size)
+                      args.batch_size, args.halving_batch or args.batch_size, parallel)
     bound = entropy_bound(args.fail_rate)
     if args.json:
         for metrics in result.values():
             metrics["bound_ci_runs_per_merged"] = round(bound, 4)
         print(json.dumps(result, indent=2))
         return 0
-    print(f"N={args.prs} arrival={args.arrival} p={args.fail_rate} flaky={args.flaky_rate} "
+    rate = f" ({60 / gap:g} PRs/h)" if args.arrival == "poisson" else ""
+    print(f"PRs={args.prs} arrival={args.arrival}{rate} p={args.fail_rate} flaky={args.flaky_rate} "
           f"T={args.ci_minutes:g} min seeds={args.seeds}")
-    print(f"{'strategy':<9} {'runs/merged':>11} {'merged/CI-h':>11} {'median h':>9} {'good rejected':>14}")
+    print(f"{'strategy':<11} {'runs/merged':>11} {'merged/CI-h':>11} {'median h':>9} {'p90 h':>7} "
+          f"{'good rejected':>14}")
     for name, m in result.items():
-        print(f"{name:<9} {m['ci_runs_per_merged']:>11.3f} {m['merged_per_ci_hour']:>11.3f} "
-              f"{m['median_hours_to_merge']:>9.2f} {m['good_rejected']:>14.2f}")
-    print(f"{'bound':<9} {bound:>11.3f}   (H(p)/(1-p): no strategy averages fewer CI runs per merged PR)")
+        print(f"{name:<11} {m['ci_runs_per_merged']:>11.3f} {m['merged_per_ci_hour']:>11.3f} "
+              f"{m['median_hours_to_merge']:>9.2f} {m['p90_hours_to_merge']:>7.2f} {m['good_rejected']:>14.2f}")
+    print(f"{'bound':<11} {bound:>11.3f}   (H(p)/(1-p): no strategy averages fewer CI runs per merged PR)")
     return 0
 
 

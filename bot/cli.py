@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from typing import Any, cast
@@ -34,12 +35,37 @@ DEFAULT_DISPATCHER = "mlgate.bot.wiring:build_dispatcher"
 _RUNNING_WORKERS: list[Worker] = []
 
 
+_SECRET_VARIABLES = ("MLGATE_WEBHOOK_SECRET", "MLGATE_GITHUB_TOKEN", "MLGATE_PRIVATE_KEY", "MLGATE_METRICS_TOKEN")
+
+
 def _configure_logging() -> None:
-    level = os.environ.get("MLGATE_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=getattr(logging, level, logging.INFO),
-                        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s")
-    # Alembic says "Context impl SQLiteImpl." on every start; the store logs what a migration changed.
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+    """Text or JSON lines on stderr (MLGATE_LOG_FORMAT), secrets redacted (bot/observability/logs.py).
+    Read from the environment directly: it runs before the settings, whose errors it must show."""
+    from mlgate.bot.observability import logs
+
+    fmt = os.environ.get("MLGATE_LOG_FORMAT", "text").strip().lower() or "text"
+    if fmt not in logs.LOG_FORMATS:
+        raise click.ClickException(f"MLGATE_LOG_FORMAT must be text or json, got {fmt!r}")
+    logs.configure(os.environ.get("MLGATE_LOG_LEVEL", "INFO").strip() or "INFO", fmt,
+                   [os.environ.get(name) for name in _SECRET_VARIABLES])
+
+
+def _multiprocess_metrics(workers: int) -> None:
+    """Several gunicorn processes share their metrics through files (prometheus_client's multiprocess
+    mode); without PROMETHEUS_MULTIPROC_DIR a fresh directory is made. Must run before
+    prometheus_client is imported (its value class is chosen then)."""
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mlgate-metrics-")
+        if "prometheus_client" in sys.modules:
+            log.warning("prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set: /metrics "
+                        "shows one process only")
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    """gunicorn's child_exit hook: drop a dead process's live gauges from /metrics."""
+    from mlgate.bot.observability.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)
 
 
 def load_dispatcher_factory(spec: str) -> DispatcherFactory:
@@ -129,6 +155,7 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
         "graceful_timeout": 30,
         "keepalive": 5,
         "worker_exit": _stop_workers,
+        "child_exit": _child_exit,
         "control_socket_disable": True,  # several servers on one machine must not share one socket
     }
 
@@ -145,7 +172,8 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
 @click.option("--dispatcher", "dispatcher_spec", default=DEFAULT_DISPATCHER, envvar="MLGATE_DISPATCHER",
               show_default=True, help="module:function(settings, engine) that builds the Dispatcher.")
 def serve(host: str, port: int, workers: int, threads: int, run_worker: bool | None, dispatcher_spec: str) -> None:
-    """Receive GitHub webhooks (POST /webhook, GET /healthz) under gunicorn."""
+    """Receive GitHub webhooks (POST /webhook, GET /healthz, GET /metrics) under gunicorn."""
+    _multiprocess_metrics(workers)
     _configure_logging()
     base = _settings(require_github=False)
     run_worker = base.serve_worker if run_worker is None else run_worker

@@ -71,6 +71,20 @@ class Settings:
     sqlite_synchronous: str = "FULL"
     intake_timeout_seconds: float = 5.0
     retention_days: float = 14.0
+    metrics_token: str | None = field(default=None, repr=False)  # GET /metrics wants `Bearer <it>` when set
+    log_format: str = "text"  # text or json (bot/observability/logs.py)
+    log_level: str = "INFO"
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value, for the log redactor (never logged, in any format)."""
+        return tuple(s for s in (self.webhook_secret, self.github_token, self.private_key, self.metrics_token) if s)
+    # The dashboard (docs/dashboard.md): signing in with the GitHub App's OAuth client, the session
+    # cookie's key, GitHub's web root (the OAuth pages), and the dashboard's own public URL.
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = field(default=None, repr=False)
+    session_secret: str | None = field(default=None, repr=False)
+    github_web_url: str | None = None  # default: derived from github_url (https://github.com for api.github.com)
+    dashboard_url: str | None = None
 
     @property
     def database_url_masked(self) -> str:
@@ -228,10 +242,30 @@ def load_settings(
             f"MLGATE_RETENTION_DAYS must be at least {GITHUB_REDELIVERY_DAYS} (GitHub can redeliver a delivery of "
             f"the past {GITHUB_REDELIVERY_DAYS} days, and a purged one would be handled twice), got {retention_days:g}"
         )
+    log_format = (_get(env, "MLGATE_LOG_FORMAT") or d.log_format).lower()
+    if log_format not in ("text", "json"):
+        raise SettingsError(f"MLGATE_LOG_FORMAT must be text or json, got {log_format!r}")
+    log_level = (_get(env, "MLGATE_LOG_LEVEL") or d.log_level).upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise SettingsError(f"MLGATE_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
     sqlite_synchronous = (_get(env, "MLGATE_SQLITE_SYNCHRONOUS") or d.sqlite_synchronous).upper()
     if sqlite_synchronous not in {"FULL", "NORMAL"}:
         raise SettingsError(f"MLGATE_SQLITE_SYNCHRONOUS must be FULL or NORMAL, got {sqlite_synchronous!r}")
+    oauth_id, oauth_secret = _get(env, "MLGATE_OAUTH_CLIENT_ID"), env.get("MLGATE_OAUTH_CLIENT_SECRET") or None
+    if bool(oauth_id) != bool(oauth_secret):
+        raise SettingsError("set both MLGATE_OAUTH_CLIENT_ID and MLGATE_OAUTH_CLIENT_SECRET (the GitHub App's OAuth "
+                            "client) for signing in to the dashboard, or neither")
+    urls = {name: (_get(env, name) or "").rstrip("/") or None
+            for name in ("MLGATE_GITHUB_WEB_URL", "MLGATE_DASHBOARD_URL")}
+    for name, url in urls.items():
+        if url and not url.startswith(("http://", "https://")):
+            raise SettingsError(f"{name} must start with http:// or https://, got {url!r}")
     return Settings(
+        oauth_client_id=oauth_id,
+        oauth_client_secret=oauth_secret,
+        session_secret=env.get("MLGATE_SESSION_SECRET") or None,
+        github_web_url=urls["MLGATE_GITHUB_WEB_URL"],
+        dashboard_url=urls["MLGATE_DASHBOARD_URL"],
         sqlite_synchronous=sqlite_synchronous,
         webhook_secret=secret,
         database_url=database_url,
@@ -256,4 +290,7 @@ def load_settings(
                                            integer=True)),
         intake_timeout_seconds=intake_timeout,
         retention_days=retention_days,
+        metrics_token=env.get("MLGATE_METRICS_TOKEN") or None,
+        log_format=log_format,
+        log_level=log_level,
     )

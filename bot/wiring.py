@@ -20,10 +20,13 @@ from collections.abc import Callable
 from flask import Flask
 from sqlalchemy.engine import Engine
 
+from mlgate.bot.alerts.keeper import AlertKeeper
 from mlgate.bot.commands.heads import SqlHeadLog
 from mlgate.bot.deploy.ledger import SqlLedger
 from mlgate.bot.github.client import forge_factory
 from mlgate.bot.github.forge import ForgeFactory
+from mlgate.bot.history.recorder import Recorder
+from mlgate.bot.history.tables import HistoryStore
 from mlgate.bot.intake.app import create_app
 from mlgate.bot.intake.handlers import Handlers
 from mlgate.bot.intake.worker import Dispatcher, Worker, WorkerConfig
@@ -31,6 +34,10 @@ from mlgate.bot.queue.runner import QueueRunner
 from mlgate.bot.queue.store import QueueStore
 from mlgate.bot.settings import Settings
 from mlgate.bot.store.inbox import Inbox
+from mlgate.bot.web.access import ForgeAccess
+from mlgate.bot.web.registry import RegistryReader
+from mlgate.bot.web.views import DashboardConfig, register_dashboard
+from mlgate.checks.config.models import MlgateConfig
 
 
 def open_inbox(settings: Settings, *, run_migrations: bool) -> Inbox:
@@ -61,9 +68,31 @@ def build_dispatcher(settings: Settings, engine: Engine | None = None, forges: F
     if engine is not None:
         handlers.heads = SqlHeadLog(engine)
         handlers.queue = QueueRunner(QueueStore(engine), handlers._forge, handlers.queue_config,
-                                     on_landed=handlers.on_landed)
+                                     on_landed=handlers.on_landed, on_changed=handlers.on_queue_changed)
         handlers.deploy_store = SqlLedger(engine)
+        attach_history_and_alerts(settings, engine, handlers)
     return handlers
+
+
+def attach_history_and_alerts(settings: Settings, engine: Engine, handlers: Handlers) -> AlertKeeper:
+    """The dashboard's history (every delivery and queue step is recorded) and the alerts (kept after
+    each recorded change and at each tick). They observe the bot; they decide nothing for it."""
+    recorder = Recorder(HistoryStore(engine), clock=handlers.clock)
+    handlers.observers.append(recorder.after_delivery)
+    handlers.evaluated.append(recorder.after_evaluation)
+    if handlers.queue is not None:
+        handlers.queue.on_step = recorder.after_step
+
+    def config_for(repo: str) -> MlgateConfig | None:
+        branch = (handlers.queue.store.load(repo).config_branch if handlers.queue is not None else None) or "main"
+        config = handlers.repo_config(handlers._forge(repo), repo, branch)
+        return config.effective if config.valid else None
+
+    keeper = AlertKeeper(engine, config_for, lambda repo: handlers._forge(repo),  # type: ignore[arg-type,return-value]
+                         clock=handlers.clock, dashboard_url=settings.dashboard_url)
+    recorder.listeners.append(keeper)
+    handlers.tickers.append(keeper.tick)
+    return keeper
 
 
 def build_worker(settings: Settings, inbox: Inbox, dispatcher: Dispatcher, *, threads: int | None = None) -> Worker:
@@ -74,6 +103,35 @@ def build_worker(settings: Settings, inbox: Inbox, dispatcher: Dispatcher, *, th
     return Worker(inbox, dispatcher, config)
 
 
-def build_web_app(settings: Settings, inbox: Inbox, worker: Worker | None) -> Flask:
-    """The webhook endpoint; each new delivery wakes the in-process worker, if there is one."""
-    return create_app(settings, store=inbox, on_delivery=worker.wake if worker else None)
+def build_web_app(settings: Settings, inbox: Inbox, worker: Worker | None, forges: ForgeFactory | None = None
+                  ) -> Flask:
+    """The webhook endpoint and the dashboard; each new delivery wakes the in-process worker, if there is one.
+
+    `forges`: what the dashboard asks about visibility and permissions (by default the settings'
+    credentials; without any, every repository counts as private and nobody can read it)."""
+    app = create_app(settings, store=inbox, on_delivery=worker.wake if worker else None)
+    if forges is None and settings.auth_mode != "none":
+        forges = forge_factory(settings)
+    factory = forges
+    forge_for = (lambda repo: factory(repo)) if factory is not None else _no_forge
+    register_dashboard(app, inbox.engine, ForgeAccess(forge_for), dashboard_config(settings), RegistryReader(forge_for))
+    return app
+
+
+def _no_forge(repo: str) -> object:
+    raise RuntimeError("the bot has no GitHub credentials")
+
+
+def dashboard_config(settings: Settings) -> DashboardConfig:
+    web = settings.github_web_url or _web_url(settings.github_url)
+    return DashboardConfig(oauth_client_id=settings.oauth_client_id, oauth_client_secret=settings.oauth_client_secret,
+                           github_web_url=web, github_api_url=settings.github_url,
+                           session_secret=settings.session_secret,
+                           secure_cookies=bool(settings.dashboard_url and settings.dashboard_url.startswith("https:")))
+
+
+def _web_url(api_url: str) -> str:
+    """GitHub's web root for its API root: api.github.com → github.com; GHES's /api/v3 → its host."""
+    if api_url.rstrip("/") == "https://api.github.com":
+        return "https://github.com"
+    return api_url.rstrip("/").removesuffix("/api/v3")

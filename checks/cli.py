@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import click
 import yaml
 from pydantic import ValidationError
 
+from mlgate.checks import progress
 from mlgate.checks.config.models import LIMIT_FILES, MlgateConfig, config_paths, config_sha256, load_config
 from mlgate.checks.errors import ConfigError
 from mlgate.checks.inputs.context import RunContext
@@ -44,7 +46,8 @@ def _common_outputs(f: Callable) -> Callable:
         click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Path to mlgate.yml."),
         click.option("--config-ref", "config_ref", metavar="COMMIT",
                      help="Read --config, and the files it names that set limits (data.schema, "
-                          "regression.baseline_predictions), from this commit of the repository at --root "
+                          "regression.baseline_predictions, budget.baseline_model, explain.baseline_model), from "
+                          "this commit of the repository at --root "
                           "instead of the working tree (CI: the base commit, so a change cannot loosen its own "
                           "gates). Data, predictions and models still come from the working tree."),
         click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False),
@@ -54,6 +57,9 @@ def _common_outputs(f: Callable) -> Callable:
                      help="Write the Markdown report here ('-' for stdout)."),
         click.option("--root", type=click.Path(file_okay=False, exists=True), default=".",
                      help="Directory that relative paths in the config start from (default: current)."),
+        click.option("--progress/--no-progress", "show_progress", default=None,
+                     help="Progress (rows read, groups computed) on stderr [default: on when stderr is a "
+                          "terminal and CI is unset]."),
     ]
     for opt in reversed(options):
         f = opt(f)
@@ -85,7 +91,8 @@ def check() -> None:
 @_common_outputs
 @click.option("--base", "base_ref", help="Git ref of the base (for the features gate's change check).")
 @click.option("--head", "head_ref", help="Git ref of the head (default: HEAD when --base is given).")
-def check_all(config_path, config_ref, baseline_path, json_path, markdown_path, root, base_ref, head_ref) -> None:
+def check_all(config_path, config_ref, baseline_path, json_path, markdown_path, root, show_progress, base_ref,
+              head_ref) -> None:
     """Run every gate configured in the config file."""
     if not config_path:
         _fail_usage("check all needs --config PATH")
@@ -93,10 +100,10 @@ def check_all(config_path, config_ref, baseline_path, json_path, markdown_path, 
     assert loaded is not None
     gates = loaded.config.configured_gates()
     if not gates:
-        raise ConfigError("no gate is configured (add a data, quality, bias, skew, regression or features "
-                          "section)", where=loaded.source)
+        raise ConfigError("no gate is configured (add a data, quality, bias, skew, regression, features, budget, "
+                          "explain or shadow section)", where=loaded.source)
     _run_and_report(loaded, loaded.config, gates, baseline_path, json_path, markdown_path, root,
-                    base_ref=base_ref, head_ref=head_ref)
+                    base_ref=base_ref, head_ref=head_ref, show_progress=show_progress)
 
 
 def _load(config_path: str | None, config_ref: str | None, root: str) -> LoadedConfig | None:
@@ -121,7 +128,8 @@ def _gate_command(name: str, extra: list[Decorator], build: Callable[[dict[str, 
                   predictions: bool = False, help_text: str = "") -> None:
     """Register `mlgate check <name>`: config section (if any) overridden by flags."""
 
-    def command(config_path, config_ref, baseline_path, json_path, markdown_path, root, **flags) -> None:
+    def command(config_path, config_ref, baseline_path, json_path, markdown_path, root, show_progress,
+                **flags) -> None:
         loaded = _load(config_path, config_ref, root)
         raw = loaded.config.model_dump(exclude_unset=True, by_alias=True, mode="python") if loaded else {}
         if predictions:
@@ -133,7 +141,7 @@ def _gate_command(name: str, extra: list[Decorator], build: Callable[[dict[str, 
         config = _validate(raw, loaded.source if loaded else None)
         base_ref, head_ref = flags.get("base_ref"), flags.get("head_ref")
         _run_and_report(loaded, config, [name], baseline_path, json_path, markdown_path, root,
-                        base_ref=base_ref, head_ref=head_ref)
+                        base_ref=base_ref, head_ref=head_ref, show_progress=show_progress)
 
     command.__doc__ = help_text
     for opt in reversed(extra):
@@ -149,7 +157,7 @@ def _validate(raw: dict[str, Any], config_path: str | None) -> MlgateConfig:
         return MlgateConfig.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        where = ".".join(str(p) for p in (first.get("ctx") or {}).get("at") or first["loc"])
         raise ConfigError(f"{where}: {first['msg']}", where=config_path or "command-line flags") from None
 
 
@@ -218,6 +226,33 @@ def _build_features(raw, flags):
              create=bool(flags.get("registry") or flags.get("base_ref")))
 
 
+def _build_budget(raw, flags):
+    latency = dict((raw.get("budget") or {}).get("latency") or {})
+    if flags.get("latency_data"):
+        latency["data"] = flags["latency_data"]
+    _section(raw, "budget", {"model": flags.get("model"), "baseline_model": flags.get("baseline_model"),
+                             "latency": latency or None},
+             create=bool(flags.get("model")))
+
+
+def _build_explain(raw, flags):
+    _section(raw, "explain", {"model": flags.get("model"), "baseline_model": flags.get("baseline_model"),
+                              "data": flags.get("data"), "label": flags.get("explain_label"),
+                              "top_k": flags.get("top_k")}, create=bool(flags.get("data")))
+
+
+def _build_shadow(raw, flags):
+    section = dict(raw.get("shadow") or {})
+    for side in ("shadow", "production"):
+        cols = {k: flags.get(f"{side}_{k}") for k in ("score", "prediction") if flags.get(f"{side}_{k}")}
+        if cols:
+            section[side] = cols  # flags name the side's columns: the config's are replaced, not mixed
+    if section or flags.get("export"):
+        raw["shadow"] = section
+    _section(raw, "shadow", {"export": flags.get("export"), "id": flags.get("request_id"),
+                             "label": flags.get("shadow_label")}, create=bool(flags.get("export")))
+
+
 _gate_command("quality", [click.option("--task", type=click.Choice(["classification", "multiclass", "regression"]))],
               _build_quality, predictions=True,
               help_text="Model quality (and the future-data slice) against floors and the baseline.")
@@ -239,17 +274,41 @@ _gate_command("features", [click.option("--registry", help="Feature registry (fe
                            click.option("--base", "base_ref", help="Base git ref for the change check."),
                            click.option("--head", "head_ref", help="Head git ref (default HEAD).")],
               _build_features, help_text="Feature registry completeness and docs for changed features.")
+_gate_command("budget", [click.option("--model", help="Model file (.skops; .safetensors/.npz/.onnx: size and "
+                                                      "parameters only)."),
+                         click.option("--baseline-model", help="The base commit's model file."),
+                         click.option("--latency-data", help="Rows to time the model on (CSV or Parquet).")],
+              _build_budget, help_text="Model size, parameters, sparsity, latency and memory against limits and "
+                                       "the base.")
+_gate_command("explain", [click.option("--model", help="Model file (.skops)."),
+                          click.option("--baseline-model", help="The base commit's model file."),
+                          click.option("--data", help="Holdout rows with the features and the label."),
+                          click.option("--label", "explain_label", help="Label column."),
+                          click.option("--top-k", type=int, help="How many top features to compare.")],
+              _build_explain, help_text="Permutation importance of the candidate and the base model; forbidden "
+                                        "features and rank shifts.")
+_gate_command("shadow", [click.option("--export", help="Shadow export: one row per request (CSV or Parquet)."),
+                         click.option("--id", "request_id", help="Request id column."),
+                         click.option("--shadow-score", help="Shadow model's score column."),
+                         click.option("--shadow-prediction", help="Shadow model's class column."),
+                         click.option("--production-score", help="Production model's score column."),
+                         click.option("--production-prediction", help="Production model's class column."),
+                         click.option("--label", "shadow_label", help="Column of labels that arrived later.")],
+              _build_shadow, help_text="Shadow vs production on the same requests: agreement, score and "
+                                       "selection-rate shifts, per group, quality on labelled requests.")
 
 
 def _run_and_report(loaded: LoadedConfig | None, config: MlgateConfig, gates: list[str], baseline_path, json_path,
-                    markdown_path, root, *, base_ref=None, head_ref=None) -> None:
+                    markdown_path, root, *, base_ref=None, head_ref=None, show_progress=None) -> None:
     baseline = Baseline.load(baseline_path) if baseline_path else None
     pinned = pin_limit_files(loaded, config) if loaded else PinnedFiles()
     with _collector_paused():
         try:
             ctx = RunContext(base_dir=Path(root).resolve(), pinned=pinned.files)
-            results = run_gates(config, gates, ctx, baseline=baseline,
-                                config_hash=loaded.sha256 if loaded else None, base_ref=base_ref, head_ref=head_ref)
+            with progress.reporting(progress.wanted(show_progress)):
+                results = run_gates(config, gates, ctx, baseline=baseline,
+                                    config_hash=loaded.sha256 if loaded else None, base_ref=base_ref,
+                                    head_ref=head_ref)
         finally:
             pinned.cleanup()
         # Which config judged the run: the bot refuses a result whose config is not its base's.
@@ -325,6 +384,38 @@ def report(results_path: str, markdown_path: str) -> None:
     if markdown_path == "-":
         click.echo(text)
     else:
+        Path(markdown_path).write_text(text, encoding="utf-8")
+
+
+@click.command("card")
+@click.argument("results_path", type=click.Path(dir_okay=False))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="The config whose `card:` section gives the free text (intended use, limitations …).")
+@click.option("--config-ref", "config_ref", metavar="COMMIT", help="Read --config from this commit (the landed one).")
+@click.option("--root", type=click.Path(file_okay=False, exists=True), default=".",
+              help="Directory the config's paths start from (default: current).")
+@click.option("--reviews", "reviews_path", type=click.Path(dir_okay=False),
+              help="JSON of the reviews that approved the change (GitHub's list-reviews response).")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write the card as Markdown here ('-' for stdout; the default without --json).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the card as JSON here.")
+def card(results_path, config_path, config_ref, root, reviews_path, markdown_path, json_path) -> None:
+    """The model card of a landed version, from its results JSON (Markdown and JSON)."""
+    from mlgate.checks.card import build_card, load_reviews, render_card
+
+    results = RunResults.from_dict(read_results(results_path))
+    loaded = _load(config_path, config_ref, root)
+    reviews = load_reviews(reviews_path) if reviews_path else None
+    built = build_card(results, loaded.config if loaded else None, reviews,
+                       config_sha256=loaded.sha256 if loaded else None)
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(built, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = render_card(built)
+    if markdown_path == "-" or (not markdown_path and not json_path):
+        click.echo(text)
+    elif markdown_path:
+        Path(markdown_path).parent.mkdir(parents=True, exist_ok=True)
         Path(markdown_path).write_text(text, encoding="utf-8")
 
 

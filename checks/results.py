@@ -89,6 +89,9 @@ LIMIT_LABELS = {
     "min_ratio": "ratio ≥",
     "max_share": "share ≤",
     "max_gap": "gap ≤",
+    "outside_top_k": "not entering top",
+    "max_shift": "shift ≤",
+    "max_growth_without_gain": "growth without gain ≤",
 }
 
 

@@ -16,6 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from mlgate.checks import progress
 from mlgate.checks.config.models import MlgateConfig
 from mlgate.checks.errors import InputError, UserError
 from mlgate.checks.inputs.context import RunContext
@@ -76,6 +77,7 @@ def run_gates(
     """Run the named gates; a gate's user error becomes an `error` result, other gates still run."""
     results: list[GateResult] = []
     for name in gates:
+        progress.note(f"{name}: started")
         module = import_module(f"mlgate.checks.gates.{name}")
         base_gate = baseline.gates.get(name) if baseline else None
         try:
@@ -85,11 +87,13 @@ def run_gates(
                 result = module.run(config, ctx, base_gate)
         except UserError as exc:
             result = error_result(name, str(exc))
-        if baseline is not None and base_gate is None and name != "features":
+        # features has no baseline metrics; shadow's baseline is the production model, not the base results
+        if baseline is not None and base_gate is None and name not in ("features", "shadow"):
             result.findings.append(
                 Finding("info", f"the baseline file has no {name} results: only absolute limits apply",
                         code="baseline.gate_missing")
             )
+        progress.note(f"{name}: {result.status.value}")
         results.append(result)
     return RunResults(
         gates=results,

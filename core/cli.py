@@ -19,6 +19,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "check": ("mlgate.checks.cli", "check", "Run gates on data and predictions."),
     "config": ("mlgate.checks.cli", "config", "Check a config file."),
     "report": ("mlgate.checks.cli", "report", "Render the Markdown report of a results JSON file again."),
+    "card": ("mlgate.checks.cli", "card", "The model card of a results JSON file (Markdown and JSON)."),
     "publish": ("mlgate.checks.cli", "publish", "Publish gate results as check runs (for any CI)."),
     "serve": ("mlgate.bot.cli", "serve", "Run the bot: webhook intake, worker and dashboard."),
     "worker": ("mlgate.bot.cli", "worker", "Run only the worker (several may share a PostgreSQL store)."),

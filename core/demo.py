@@ -15,9 +15,13 @@ What runs (all in this process, on loopback ports chosen by the OS, files in a t
 - a fake CD system that marks each new deployment successful.
 
 The story (examples/arrests, trained first): a PR that retrains the model with `--variant unfair`
-is blocked by the bias gate; a PR touching training code waits for bob; the good PRs are
-`/merge`d and land; the landed version goes to staging and is rolled back with `/rollback
-staging`. Each report comment is printed as it changes; a summary ends the run. Every step has a
+is blocked by the bias gate; a PR that triples the model's parameters for no gain (`--variant
+bloated`) is blocked by the budget gate; a PR touching training code waits for bob; the good PRs
+are `/merge`d and land; the landed version goes to staging and is rolled back with `/rollback
+staging`; `/deploy production` is refused until the version ran in shadow and the shadow gate
+passed on it (a shadow job stands in for the user's: it runs `mlgate check shadow` on the
+deployed commit, first on too little traffic), and the production deployment carries the model
+card. Each report comment is printed as it changes; a summary ends the run. Every step has a
 deadline: a step that does not complete is reported as failed, and the steps that depend on it as
 skipped, rather than hanging.
 """
@@ -42,6 +46,7 @@ from typing import Any
 
 import click
 
+from mlgate.checks.config.models import DEPLOY_GATES
 from mlgate.names import REPORT_MARKER, STAGING_BRANCH_PREFIX, TEMP_BRANCH_PREFIX, reply_marker
 from mlgate.sandbox.harness import SandboxServer, WebhookSink, run_git
 
@@ -148,6 +153,8 @@ class FakeCI:
         results = json.loads(out.read_text())
         self.publish(sha, "tests", "success", "tests", "demo CI: the example has no unit tests", None)
         for gate in results.get("gates", []):
+            if gate.get("gate") in DEPLOY_GATES:  # judged after a shadow deployment: see shadow_job
+                continue
             one = {**results, "gates": [gate], "status": gate.get("status")}
             one["versions"] = {k: v for k, v in results.get("versions", {}).items() if k != "files"}
             one["versions"].setdefault("config_sha256", config_hash)
@@ -199,24 +206,27 @@ class World:
         from werkzeug.serving import make_server
 
         from mlgate.bot.github.client import ForgeOptions, forge_factory
-        from mlgate.bot.intake.app import create_app
         from mlgate.bot.intake.worker import Worker, WorkerConfig
         from mlgate.bot.settings import Settings
         from mlgate.bot.store.inbox import Inbox
-        from mlgate.bot.wiring import build_dispatcher
+        from mlgate.bot.wiring import build_dispatcher, build_web_app
 
         self.db_path = self.root / "mlgate.sqlite3"
+        oauth = self.sandbox.admin("POST", "/apps", json={"slug": "mlgate-dashboard", "owner": "alice"}).json()
         settings = Settings(
             webhook_secret=self.secret, database_url=f"sqlite:///{self.db_path}", github_url=self.sandbox.api_url,
             auth_mode="token", github_token=BOT, debounce_seconds=0.2, debounce_max_seconds=2.0,
             poll_interval_seconds=0.2, retry_backoff_seconds=0.5, worker_threads=2,
+            # the dashboard's sign-in: an OAuth client of the sandbox (sandbox/oauth.py)
+            oauth_client_id=oauth["client_id"], oauth_client_secret=oauth["client_secret"],
+            session_secret=os.urandom(16).hex(), github_web_url=self.sandbox.url,
         )
         store = Inbox.open(settings.database_url)
         forges = forge_factory(settings, ForgeOptions(seconds_between_writes=0))
         dispatcher = build_dispatcher(settings, store.engine, forges=forges)
         worker = Worker(store, dispatcher, WorkerConfig.from_settings(settings))
         worker.start()
-        app = create_app(settings, store=store, on_delivery=worker.wake)
+        app = build_web_app(settings, store, worker, forges=forges)  # the webhook and the dashboard
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, name="demo-bot-http", daemon=True)
         thread.start()
@@ -413,6 +423,8 @@ def run_demo(echo: Echo = click.echo, *, keep: bool = False, step_timeout: float
         if keep and hasattr(world, "sandbox"):
             echo(f"\nServers kept running (--keep). Sandbox: {world.sandbox.url}  (tokens are the user names, "
                  f"e.g. `Authorization: token alice`)  Bot: {world.bot_url}  Database: {world.db_path}")
+            echo(f"Dashboard: {world.bot_url}/{REPO}  (all repositories: {world.bot_url}/; sign in as any "
+                 "sandbox user, e.g. alice)")
             echo("Press Ctrl-C to stop.")
             result.stop = world.stop
         else:
@@ -427,7 +439,7 @@ def _play(world: World, result: DemoResult, echo: Echo, timeout: float, project:
     step = result.step("start the sandbox, the bot and the fake CI; push the trained example")
     try:
         world.start()
-        result.urls = {"sandbox": world.sandbox.url, "bot": world.bot_url}
+        result.urls = {"sandbox": world.sandbox.url, "bot": world.bot_url, "dashboard": f"{world.bot_url}/{REPO}"}
         echo(f"sandbox {world.sandbox.url}  ·  bot {world.bot_url}  ·  SQLite {world.db_path}")
         echo(f"training examples/arrests and pushing it to {REPO} …")
         base = world.create_repo(project)
@@ -564,34 +576,120 @@ def _play(world: World, result: DemoResult, echo: Echo, timeout: float, project:
         return f"staging ran {v2[:7]}; /rollback redeployed {previous[:7]} (deployment {back['id']})"
 
     def production() -> str:
-        number, v2 = state["good"][0], state["v2"]
-        refused = world.ask(number, OWNER, "/deploy production", timeout)
-        if "refused" not in refused:
-            raise StepFailed("production was deployed without a shadow deployment")
-        world.ask(number, OWNER, "/deploy shadow", timeout)
-        shadow = world.wait("the shadow deployment", lambda: next(
-            (d for d in world.deployments() if d["environment"] == "shadow"), None), timeout)
-        world.cd(shadow, "success")
-        world.settle()  # the bot records the status from its webhook
-        world.ask(number, OWNER, "/deploy production", timeout)
-        prod = world.wait("the production deployment", lambda: next(
-            (d for d in world.deployments() if d["environment"] == "production"), None), timeout)
-        notes_before = {n: len(world.bot_comments(n)) for n in state["good"]}
-        world.cd(prod, "failure")
-        note = world.wait("the bot's comment on the PRs of the failed version", lambda: next(
-            (c["body"] for c in world.bot_comments(state["good"][-1])[notes_before[state["good"][-1]]:]
-             if "production" in c["body"]), None), timeout)
-        echo(f"  bot on #{state['good'][-1]}: " + _readable(note).replace("\n", "\n       "))
-        return (f"production refused until shadow had {v2[:7]}; its failed rollout was reported on "
-                f"{', '.join(f'#{n}' for n in state['good'])} (no earlier production version to roll back to)")
+        return story_production(world, echo, timeout, state["good"], state["v2"])
+
+    def bloated() -> str:
+        return story_bloated(world, echo, timeout)
 
     play("1. a PR that degrades a group's false negative rate is blocked", unfair)
-    s2 = play("2. a PR touching training code waits for an allowed reviewer", training)
-    s3 = play("3. three good PRs pass their gates", good)
-    s4 = play("4. /merge: the reviewed PR lands first, then the three good ones together", merge, needs=(s2, s3))
-    s5 = play("5. the landed version goes to staging and is rolled back", deploy_and_roll_back, needs=(s4,))
-    play("6. production needs a successful shadow deployment; a failed rollout is reported on the PRs",
+    play("2. a PR that triples the model's parameters for no gain is blocked by the budget gate", bloated)
+    s2 = play("3. a PR touching training code waits for an allowed reviewer", training)
+    s3 = play("4. three good PRs pass their gates", good)
+    s4 = play("5. /merge: the reviewed PR lands first, then the three good ones together", merge, needs=(s2, s3))
+    s5 = play("6. the landed version goes to staging and is rolled back", deploy_and_roll_back, needs=(s4,))
+    play("7. production needs a shadow deployment and a passed shadow gate; a failed rollout is reported on the PRs",
          production, needs=(s5,))
+
+
+# ---------------------------------------------------------------------------------------------
+# Story steps of the model practices: the budget gate, and the shadow gate before production
+
+
+def story_bloated(world: World, echo: Echo, timeout: float) -> str:
+    """A PR that encodes every feature three times: three times the parameters, the same AUC."""
+    sha = world.change("bigger-model", CONTRIBUTOR, "Encode every feature three times (retrained)",
+                       lambda tree: train(tree, "bloated"))
+    number = world.open_pr("bigger-model", CONTRIBUTOR, "A bigger model")
+    echo(f"  carol opened #{number}: python train.py --variant bloated")
+    check = world.wait("the mlgate check to fail on the budget gate",
+                       lambda: _completed(world.mlgate_check(sha)), timeout, (number,))
+    if check["conclusion"] != "failure" or "budget" not in world.reports.get(number, ""):
+        raise StepFailed(f"expected a failing mlgate check naming the budget gate, got {check['conclusion']}")
+    runs = world.api("GET", f"/repos/{REPO}/commits/{sha}/check-runs", OWNER)["check_runs"]
+    failed = sorted(r["name"] for r in runs if r["name"].startswith("mlgate/") and r["conclusion"] == "failure")
+    if failed != ["mlgate/budget"]:
+        raise StepFailed(f"expected the budget gate alone to fail, got {failed}")
+    return f"#{number} blocked by mlgate/budget alone: {check['output']['title']}"
+
+
+def shadow_job(world: World, sha: str, requests: int | None) -> dict[str, Any]:
+    """The user's shadow job: once the shadow deployment of `sha` has served `requests` requests (None:
+    all of them), export both models' answers, run the shadow gate on that commit with the base
+    branch's config, and publish `mlgate/shadow` there. Returns the gate's result."""
+    tree = world.ci.work / f"shadow-{sha[:12]}-{requests or 'all'}"
+    run_git("clone", "-q", world.sandbox.clone_url(OWNER, REPO_NAME, CI), str(tree))
+    run_git("checkout", "-q", sha, cwd=tree)
+    base_config = subprocess.run(["git", "show", "origin/main:.github/mlgate.yml"], cwd=tree, check=True,
+                                 capture_output=True).stdout
+    (tree / ".github" / "mlgate.yml").write_bytes(base_config)
+    export = tree / "artifacts" / "shadow_export.parquet"
+    if requests is not None:
+        import pandas as pd
+
+        pd.read_parquet(export).head(requests).to_parquet(export, index=False)
+    out = tree / "shadow-results.json"
+    proc = subprocess.run([*mlgate_command(), "check", "shadow", "--config", ".github/mlgate.yml", "--json", str(out)],
+                          cwd=tree, env={**os.environ, "GITHUB_SHA": sha}, capture_output=True, text=True,
+                          timeout=300, check=False)
+    if not out.exists():
+        raise StepFailed(f"mlgate check shadow wrote no results (exit {proc.returncode}): {proc.stderr[-500:]}")
+    results = json.loads(out.read_text())
+    gate = results["gates"][0]
+    results["versions"] = {k: v for k, v in results.get("versions", {}).items() if k != "files"}
+    results["versions"].setdefault("config_sha256", "sha256:" + hashlib.sha256(base_config).hexdigest())
+    conclusion = "failure" if gate.get("status") in ("fail", "error") else "success"
+    world.ci.publish(sha, "mlgate/shadow", conclusion, f"shadow: {gate.get('status')}",
+                     str(gate.get("summary") or gate.get("status")), json.dumps(results))
+    served = "every request" if requests is None else f"the first {requests} requests"
+    echo = world.echo
+    echo(f"  [shadow job] {served} of the shadow deployment of {sha[:7]}: mlgate check shadow → "
+         f"{gate.get('status')}: {gate.get('summary')}")
+    return dict(gate)
+
+
+def story_production(world: World, echo: Echo, timeout: float, numbers: list[int], v2: str) -> str:
+    """`/deploy production` is refused until `shadow` has the version and `mlgate/shadow` passed on it
+    (too little traffic first); the deployment then carries the model card; a failed rollout is
+    reported on the PRs."""
+    number = numbers[0]
+    refused = world.ask(number, OWNER, "/deploy production", timeout)
+    if "refused" not in refused or "mlgate/shadow" not in refused:
+        raise StepFailed("production was not refused for want of a shadow deployment and the shadow gate")
+    world.ask(number, OWNER, "/deploy shadow", timeout)
+    shadow = world.wait("the shadow deployment", lambda: next(
+        (d for d in world.deployments() if d["environment"] == "shadow"), None), timeout)
+    world.cd(shadow, "success")
+    world.settle()  # the bot records the status from its webhook
+    early = shadow_job(world, v2, 200)
+    if early.get("status") != "fail":
+        raise StepFailed(f"200 shadow requests should not be enough evidence, the gate said {early.get('status')}")
+    world.settle()
+    refused = world.ask(number, OWNER, "/deploy production", timeout)
+    if "refused" not in refused or "requests" not in refused:
+        raise StepFailed("production was not refused with the shadow gate's failed limit")
+    if shadow_job(world, v2, None).get("status") not in ("pass", "warn"):
+        raise StepFailed("the shadow gate did not pass on the full shadow traffic")
+    world.settle()
+    world.ask(number, OWNER, "/deploy production", timeout)
+    prod = world.wait("the production deployment", lambda: next(
+        (d for d in world.deployments() if d["environment"] == "production"), None), timeout)
+    card = (prod.get("payload") or {}).get("card") or {}
+    if card.get("schema") != "mlgate.card/v1":
+        raise StepFailed("the production deployment carries no model card")
+    verdicts = ", ".join(f"{v['gate']} {v['status']}" for v in card.get("verdicts", []))
+    echo(f"  deployment {prod['id']} → production: {prod.get('description')}")
+    echo(f"  its model card: {card.get('name')}; model {str(card['versions'].get('model', {}).get('sha256'))[:19]}; "
+         f"{verdicts}")
+    notes_before = {n: len(world.bot_comments(n)) for n in numbers}
+    world.cd(prod, "failure")
+    last = numbers[-1]
+    note = world.wait("the bot's comment on the PRs of the failed version", lambda: next(
+        (c["body"] for c in world.bot_comments(last)[notes_before[last]:] if "production" in c["body"]), None),
+        timeout)
+    echo(f"  bot on #{last}: " + _readable(note).replace("\n", "\n       "))
+    return (f"production refused until shadow had {v2[:7]} and mlgate/shadow passed (refused first on 200 "
+            f"requests); deployed with its model card; the failed rollout was reported on "
+            f"{', '.join(f'#{n}' for n in numbers)}")
 
 
 def _completed(run: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -21,8 +21,17 @@ TRY_BRANCH_PREFIX = "mlgate/try/"  # mlgate/try/<PR number>: a /try build, never
 TEMP_BRANCH_PREFIX = "mlgate/tmp/"  # mlgate/tmp/<build id>: where a staging commit is assembled
 
 
-def staging_branch(base: str) -> str:
-    return f"{STAGING_BRANCH_PREFIX}{base}"
+def staging_branch(base: str, slot: int = 0) -> str:
+    """`mlgate/staging/<base>` for the first build of a base; with `merge.parallel` > 1 each further build
+    in flight has its own ref, `mlgate/staging/<base>@<slot+1>` (a ref cannot be both a name and a
+    folder, so not `<base>/<n>`), which CI's `mlgate/staging/**` filter matches too."""
+    return f"{STAGING_BRANCH_PREFIX}{base}" if slot <= 0 else f"{STAGING_BRANCH_PREFIX}{base}@{int(slot) + 1}"
+
+
+def staging_base(tail: str) -> str:
+    """The base branch of a staging ref's tail (`main` or `main@2` -> `main`)."""
+    name, at, slot = tail.rpartition("@")
+    return name if at and name and slot.isdigit() else tail
 
 
 def try_branch(number: int) -> str:

@@ -75,6 +75,9 @@ def create_app(
 
     app.register_blueprint(admin_bp, url_prefix="/_sandbox")
     app.register_blueprint(githttp.bp)
+    from mlgate.sandbox.oauth import bp as oauth_bp
+
+    app.register_blueprint(oauth_bp)
     _install_hooks(app, sandbox)
     return app
 

@@ -72,6 +72,11 @@ def authenticate(store: Store, header: str | None) -> Principal:
             raise ApiError(401, "Bad credentials")
         app = state["apps"][str(inst["app_id"])]
         return Principal("installation", login=app["bot_login"], app_id=app["id"], installation_id=inst["id"])
+    if cred.startswith("ghu_"):  # a user-to-server token from the OAuth web flow (sandbox/oauth.py)
+        user_tok = state.get("oauth_tokens", {}).get(cred)
+        if user_tok is None or user_tok["expires_at"] < time.time():
+            raise ApiError(401, "Bad credentials")
+        return Principal("user", login=user_tok["login"])
     if cred.count(".") == 2:
         return _app_from_jwt(store, cred)
     rec = state["users"].get(cred)

@@ -15,24 +15,31 @@ text at the start of a line*):
   *argument* of a real command are formatting and are removed (``/deploy `prod```).
 - Unknown slash-words: pasted paths and unrelated slash-commands must not make the bot answer
   every comment. ``/word`` at the start of a line that is not ours is reported as UnknownCommand
-  only when the same comment contains a known command (valid or not), an explicit ``@bors`` /
-  ``bors:`` line, or a mention of the bot (``bot_login``); otherwise it is ignored. A word with a
+  only when it is a near miss of a known command (``/merg``, ``bors r++``: difflib finds the
+  nearest, which the reply names), or when the same comment contains a known command (valid or
+  not), an explicit ``@bors`` / ``bors:`` line, or a mention of the bot (``bot_login``);
+  otherwise it is ignored. A word with a
   slash inside (``/usr/bin``) is never command-like. After an explicit ``@bors``/``bors:`` prefix
   an unknown verb is always an error (the bot was addressed); a plain ``bors <word>`` line follows
   the slash rule, so prose such as "Bors is slow today" gets no reply.
 
+Adding a command: its name in ``COMMAND_NAMES``, its permission in ``DEFAULT_PERMISSIONS``, a bors
+verb in ``_BORS_VERBS`` if any, an argument parser in ``_ARGUMENT_PARSERS`` if it takes arguments,
+and a help row in ``_HELP_ROWS``; everything else (suggestions, help, permissions) follows.
+
 Canonical command names (``Command.name``): merge, cancel, retry, try, priority, single, deploy,
-rollback, help. Arguments (``Command.args``, typed): merge → sha (str, optional: 7 to 40 hex
-characters, the commit approved, as bors/homu ``r+ SHA``) and priority (int, optional); try →
-sha (optional); priority → priority (int); single → on (bool; bare ``/single`` means on);
-deploy/rollback → env (str).
+rollback, status, help, hold, unhold, pause, resume. Arguments (``Command.args``, typed): merge → sha
+(str, optional: 7 to 40 hex characters, the commit approved, as bors/homu ``r+ SHA``) and
+priority (int, optional); try → sha (optional); priority → priority (int); single → on (bool;
+bare ``/single`` means on);
+deploy/rollback → env (str); pause → base (str) and reason (str, maybe empty); resume → base.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
@@ -40,7 +47,8 @@ from types import MappingProxyType
 from mlgate.bot.github.facts import Permission
 from mlgate.checks.report import md
 
-COMMAND_NAMES = ("merge", "cancel", "retry", "try", "priority", "single", "deploy", "rollback", "help")
+COMMAND_NAMES = ("merge", "cancel", "retry", "try", "priority", "single", "deploy", "rollback", "status", "help",
+                 "hold", "unhold", "pause", "resume")
 
 DEFAULT_PERMISSIONS: Mapping[str, Permission] = MappingProxyType(
     {
@@ -52,7 +60,12 @@ DEFAULT_PERMISSIONS: Mapping[str, Permission] = MappingProxyType(
         "single": Permission.WRITE,
         "deploy": Permission.WRITE,
         "rollback": Permission.WRITE,
+        "status": Permission.READ,
         "help": Permission.READ,
+        "hold": Permission.WRITE,
+        "unhold": Permission.WRITE,
+        "pause": Permission.MAINTAIN,  # stops the queue of a whole branch: homu's tree-closed
+        "resume": Permission.MAINTAIN,
     }
 )
 
@@ -73,6 +86,7 @@ _BORS_VERBS = {
     "help": "help",
     "deploy": "deploy",
     "rollback": "rollback",
+    "status": "status",
 }
 _BORS_PREFIX = re.compile(r"^@?bors:?(?:\s+|$)", re.IGNORECASE)
 _SLASH_WORD = re.compile(r"^/(\S+)")
@@ -203,6 +217,7 @@ _ARG_DESCRIPTIONS = {
     "priority": "a priority number, e.g. `/priority 2`",
     "env": "an environment name, e.g. `/deploy staging`",
     "on": "`on` or `off`",
+    "base": "the base branch, e.g. `/pause main deploy freeze`",
 }
 
 
@@ -259,6 +274,7 @@ def parse_comment(
         if kind == "unknown":
             assert isinstance(item, UnknownCommand)
             unknown.append(item)
+            addressed = addressed or item.suggestion is not None  # a near miss (`/merg`) was meant for us
             continue
         addressed = True
         if isinstance(item, Command):
@@ -333,16 +349,14 @@ def _build(
     *,
     bors_priority: bool = False,
 ) -> Command | ParseError:
-    """Validate the arguments (`words[1:]`) of command `name`."""
+    """Validate the arguments (`words[1:]`) of command `name` with its parser in `_ARGUMENT_PARSERS`
+    (a command without one takes no arguments)."""
     args = words[1:]
-    if name in ("merge", "try"):
-        return _approval_command(number, text, name, args)
-    if name == "priority":
-        return _priority_command(number, text, name, args, positional=(name == "priority" and not bors_priority))
-    if name == "single":
-        return _single_command(number, text, args)
-    if name in ("deploy", "rollback"):
-        return _env_command(number, text, name, args, environments)
+    if name == "priority" and bors_priority:  # `bors p=2`: only the key=value spelling
+        return _priority_command(number, text, name, args, positional=False)
+    parser = _ARGUMENT_PARSERS.get(name)
+    if parser is not None:
+        return parser(number, text, name, args, environments)
     if args:
         return UnexpectedArgument(line=number, text=text, command=name, value=args[0])
     return Command(name, (), number, text)
@@ -420,6 +434,35 @@ def _single_command(number: int, text: str, args: list[str]) -> Command | ParseE
     return Command("single", (("on", value),), number, text)
 
 
+def _env_command_of(number: int, text: str, name: str, args: list[str], environments: Collection[str] | None
+                    ) -> Command | ParseError:
+    return _env_command(number, text, name, args, environments)
+
+
+_BRANCH = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)[A-Za-z0-9._/-]{1,200}(?<![/.])$")
+PAUSE_REASON_LIMIT = 200
+
+
+def _branch_command(number: int, text: str, name: str, args: list[str]) -> Command | ParseError:
+    """`/pause BASE [reason…]` and `/resume BASE`: the base branch is named, never implied, so a pause
+    given on any PR says which queue it stops."""
+    if not args:
+        return MissingArgument(line=number, text=text, command=name, argument="base")
+    branch = args[0].rstrip(",;:")
+    if not _BRANCH.match(branch):
+        return BadArgument(line=number, text=text, command=name, argument="base branch", value=branch,
+                           expected="a branch name, e.g. `main`")
+    if name == "resume":
+        if len(args) > 1:
+            return UnexpectedArgument(line=number, text=text, command=name, value=args[1])
+        return Command(name, (("base", branch),), number, text)
+    reason = " ".join(args[1:])
+    if len(reason) > PAUSE_REASON_LIMIT:
+        return BadArgument(line=number, text=text, command=name, argument="reason", value=reason[:40] + "…",
+                           expected=f"at most {PAUSE_REASON_LIMIT} characters")
+    return Command(name, (("base", branch), ("reason", reason)), number, text)
+
+
 def _env_command(
     number: int, text: str, name: str, args: list[str], environments: Collection[str] | None
 ) -> Command | ParseError:
@@ -453,6 +496,21 @@ def _env_command(
             )
         env = known[env.lower()]
     return Command(name, (("env", env),), number, text)
+
+
+ArgumentParser = Callable[[int, str, str, list[str], "Collection[str] | None"], "Command | ParseError"]
+
+# Commands that take arguments → their parser: (line, text, name, args, environments) → Command or error.
+_ARGUMENT_PARSERS: Mapping[str, ArgumentParser] = MappingProxyType({
+    "merge": lambda n, t, name, a, _e: _approval_command(n, t, name, a),
+    "try": lambda n, t, name, a, _e: _approval_command(n, t, name, a),
+    "priority": lambda n, t, name, a, _e: _priority_command(n, t, name, a, positional=True),
+    "single": lambda n, t, _name, a, _e: _single_command(n, t, a),
+    "deploy": _env_command_of,
+    "rollback": _env_command_of,
+    "pause": lambda n, t, name, a, _e: _branch_command(n, t, name, a),
+    "resume": lambda n, t, name, a, _e: _branch_command(n, t, name, a),
+})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -602,8 +660,14 @@ _HELP_ROWS = (
      "Build and test the merged result on `mlgate/try/<n>` without landing it."),
     ("/priority N", "bors p=N", "priority", "Set the queue priority (higher goes first; default 0)."),
     ("/single on\\|off", "bors single on\\|off", "single", "Test this PR alone, not in a batch."),
+    ("/hold", "", "hold", "Keep this PR out of every new batch (it keeps its place in line)."),
+    ("/unhold", "", "unhold", "Let a held PR back into batches."),
+    ("/pause BASE [reason]", "", "pause",
+     "Stop new batches on branch BASE (the running ones finish); queued PRs stay queued."),
+    ("/resume BASE", "", "resume", "Start the merge queue of BASE again."),
     ("/deploy ENV", "", "deploy", "Promote the landed model to environment ENV."),
     ("/rollback ENV", "", "rollback", "Redeploy the last good version to ENV."),
+    ("/status", "bors status", "status", "Say where this PR is in the merge queue."),
     ("/help", "bors help", "help", "Show this help."),
 )
 

@@ -8,7 +8,10 @@ post and the merge-queue events to feed. Texts are Markdown with user input esca
   command needs runs nothing (`parse.comment_permission`).
 - `/merge`, `/try` and `/retry` build the PR into a branch of this repository: they approve the
   head as of the comment (approval.py) and refuse forks unless `merge.allow_forks: true`.
-- A comment whose every command was void or refused gets a confused reaction, otherwise +1.
+- Every accepted command is answered in words: `/merge`, `/cancel`, `/retry` and `/try` by the merge
+  queue's comment, the others by the reply here (`/priority` and `/single` say what changed, `/status`
+  where the PR stands). A comment whose every command was void or refused gets a confused reaction;
+  +1 only acknowledges a comment nothing else answers.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from mlgate.bot.pr.repo_config import RepoConfig
 from mlgate.bot.queue.model import (
     CancelRequested,
     Event,
+    HoldChanged,
     MergeRequested,
+    PauseChanged,
     PriorityChanged,
     RetryRequested,
     SingleChanged,
@@ -32,7 +37,9 @@ from mlgate.bot.queue.model import (
 from mlgate.checks.report import md
 from mlgate.names import SUMMARY_CHECK, reply_marker
 
-QUEUE_COMMANDS = ("merge", "cancel", "retry", "try", "priority", "single")
+QUEUE_COMMANDS = ("merge", "cancel", "retry", "try", "priority", "single", "hold", "unhold", "pause", "resume")
+# the merge queue's own comment is their reply
+QUEUE_ANSWERED = ("merge", "cancel", "retry", "try", "hold", "unhold", "pause", "resume")
 APPROVING = ("merge", "retry", "try")  # commands that build the PR's head into this repository
 DEPLOY_COMMANDS = ("deploy", "rollback")
 FORK_REASON = ("mlgate does not build pull requests from forks into this repository unless "
@@ -108,19 +115,37 @@ def queue_events(commands: Iterable[Command], number: int, user: str, facts: Pul
             events.append(PriorityChanged(number, c.priority, user))
         elif c.name == "single":
             events.append(SingleChanged(number, bool(c.arg("on", True)), user))
+        elif c.name in ("hold", "unhold"):
+            events.append(HoldChanged(number, c.name == "hold", user))
+        elif c.name in ("pause", "resume"):
+            events.append(PauseChanged(str(c.arg("base", "")), c.name == "pause", user, str(c.arg("reason", "")),
+                                       number))
     return events
 
 
-def answer(command: Command) -> str:
-    """The reply to an accepted command nothing else answers: /help, and the queue and deployment
-    commands on a bot that runs without them (no database); Markdown, no user text."""
+def answer(command: Command, status_note: str | None = None) -> str:
+    """The reply to an accepted command the merge queue does not answer itself: /help, /status
+    (`status_note`: where the PR stands, messages.status_text), /priority and /single, and the queue
+    and deployment commands on a bot that runs without them (no database); Markdown, no user text."""
     if command.name == "help":
         return help_text()
-    if command.name in QUEUE_COMMANDS:
+    if command.name == "status":
+        return status_note or (
+            "`/status`: the merge queue is not available on this bot (it runs without a database); the report "
+            f"comment and the `{SUMMARY_CHECK}` check say what blocks this PR.")
+    if command.name in QUEUE_COMMANDS and status_note is None:
         return (
             f"`/{command.name}`: the merge queue is not available on this bot (it runs without a database), so "
             f"nothing was queued or changed. Merge with GitHub's button once the `{SUMMARY_CHECK}` check is green."
         )
+    if command.name == "priority":
+        return (f"`/priority`: priority set to {command.priority} (higher is tried first; default 0). "
+                "The report comment shows this PR's place in the merge queue.")
+    if command.name == "single":
+        if command.arg("on", True):
+            return ("`/single on`: this PR will be tested alone, in a batch of its own; a batch it is in now "
+                    "is rebuilt without it.")
+        return "`/single off`: this PR may share a batch with other PRs again."
     if command.name in DEPLOY_COMMANDS:
         return (f"`/{command.name}`: deployments are not available on this bot (it runs without a database), so "
                 "nothing was deployed.")
@@ -129,10 +154,16 @@ def answer(command: Command) -> str:
 
 def outcome(repo: str, number: int, comment_id: int, commands: Sequence[Command], answers: Sequence[str],
             voided: Iterable[str]) -> list[Action]:
-    """The reaction (confused when every command was void or refused, else +1) and the reply, if any."""
+    """The reaction and the reply, if any: confused when every command was void or refused; +1 only
+    when no reply answers the comment (neither this one nor the merge queue's, `QUEUE_ANSWERED`)."""
     void = set(voided)
     nothing_ran = all(c.name in void for c in commands)
-    actions: list[Action] = [React(repo, comment_id, "confused" if nothing_ran else "+1")]
+    answered = bool(answers) or any(c.name in QUEUE_ANSWERED and c.name not in void for c in commands)
+    actions: list[Action] = []
+    if nothing_ran:
+        actions.append(React(repo, comment_id, "confused"))
+    elif not answered:
+        actions.append(React(repo, comment_id, "+1"))
     if answers:
         actions.append(Reply(repo, number, "\n\n".join([reply_marker(comment_id), *dict.fromkeys(answers)])))
     return actions

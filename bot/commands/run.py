@@ -40,6 +40,8 @@ class CommandHost(Protocol):
 
     def pull_gates(self, forge: Forge, facts: PullFacts) -> plan.PullGatesVerdict: ...
 
+    def queue_note(self, repo: str, number: int) -> str | None: ...  # where the PR stands; None: no queue
+
 
 def command_permissions(host: CommandHost, forge: Forge, repo: str, branch: str | None
                         ) -> dict[str, Permission] | None:
@@ -61,8 +63,10 @@ def answer_commands(host: CommandHost, forge: Forge, comment: PullComment, parse
                     perms: dict[str, Permission] | None) -> tuple[list[Action], list[Event]]:
     """(the reaction and reply to post, the queue events to feed after them) for a comment's commands.
 
-    Queue commands need no reply text of their own: the queue answers in its comments; a command
-    voided (the head moved since the comment) or refused (a fork) is answered here.
+    `/merge`, `/cancel`, `/retry` and `/try` need no reply text of their own: the queue answers in its
+    comments; a command voided (the head moved since the comment) or refused (a fork) is answered here,
+    and so are `/priority`, `/single` and `/status` (which says where the PR stands, before this
+    comment's own queue commands are applied).
     """
     repo, number, cid = comment.repo, comment.number, comment.comment_id
     if parsed.errors:
@@ -79,12 +83,12 @@ def answer_commands(host: CommandHost, forge: Forge, comment: PullComment, parse
         events, refusals, voided = _queue_commands(host, forge, comment, queued)
         answers.extend(refusals)
     for command in parsed.commands:
-        if command.name in plan.QUEUE_COMMANDS and host.queue is not None:
-            continue
+        if command.name in plan.QUEUE_ANSWERED and host.queue is not None:
+            continue  # the queue's comment answers it
         if command.name in plan.DEPLOY_COMMANDS and host.deploy_store is not None:
             answers.extend(_deploy(host, forge, comment, command, host.deploy_store))
             continue
-        answers.append(plan.answer(command))
+        answers.append(plan.answer(command, host.queue_note(repo, number)))
     return plan.outcome(repo, number, cid, parsed.commands, answers, voided), events
 
 
@@ -116,4 +120,4 @@ def _deploy(host: CommandHost, forge: Forge, comment: PullComment, command: Comm
         branch = host.queue.store.load(comment.repo).config_branch or branch
     config = host.repo_config(forge, comment.repo, branch)
     return list(handle_deploy_command(forge, comment.repo, comment.number, command, config, ledger,
-                                      as_of=comment.created_at))
+                                      as_of=comment.created_at, requested_by=comment.user))

@@ -6,13 +6,21 @@ does the actual rollout and reports `deployment_status`. This module decides fro
 - `after_landing`: a landed version goes to every environment with `auto: true` whose
   `requires` (if any) is already satisfied for that version.
 - `deploy_command`: `/deploy <env>` promotes the last landed version; `requires: shadow` means a
-  successful `shadow` deployment of the same SHA must exist first.
+  successful `shadow` deployment of the same SHA must exist first, and `requires_gates: [shadow]`
+  that the `mlgate/shadow` result on that SHA passed for that very model (`gate_evidence` reads the
+  check runs; `mlgate.checks.deploy_requirements.unmet_requirements` judges them). A refusal names
+  every unmet requirement, with the failed limit.
 - `rollback_command`: `/rollback <env>` redeploys the newest successfully deployed SHA in that
   environment that differs from the one currently there.
 - `on_status`: records a deployment status; a `failure`/`error` in an environment with
   `rollback_on_failure` rolls back automatically (never a rollback of a rollback: no loops) and
   tells the PRs that introduced the failed version; a `success` in X deploys the auto
   environments that require X.
+
+Every deployment carries the version's model card (`mlgate.card/v1`, built from the gate results
+on the landed commit and the config, `card_for`) in its payload, and the ledger keeps it. When a
+deployment is created the card is built again from the results on the commit then (`with_card`), so
+a production deployment's card holds the shadow comparison that let it through.
 
 Every request carries the required checks (`merge.required_checks`) as `required_contexts`, so
 GitHub itself refuses a SHA whose checks are not green. GitHub documents that parameter for commit
@@ -29,14 +37,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlgate.bot.github.facts import CheckRun
+from mlgate.bot.github.facts import CheckRun, Review
 from mlgate.checks.config.models import MlgateConfig
+from mlgate.checks.deploy_requirements import GateEvidence, unmet_requirements
 from mlgate.checks.report import md
+from mlgate.checks.results import SCHEMA_ID, RunResults
 from mlgate.names import DEPLOY_MARKER, GATE_PREFIX
 
 SUCCESS, FAILURE, ERROR, PENDING, INACTIVE = "success", "failure", "error", "pending", "inactive"
 FAILED_STATES = (FAILURE, ERROR)
 PAYLOAD_KIND = "mlgate.deployment/v1"
+MAX_CARD_CHARS = 48_000  # a card larger than this (as JSON) travels without its per-group fairness rows
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,7 @@ class Version:
     gates: tuple[tuple[str, str], ...] = ()  # (check name, conclusion) of the gate/required checks
     prs: tuple[int, ...] = ()  # the PRs that landed in this version
     landed_at: float | None = field(default=None, compare=False)  # when the bot recorded the landing (epoch s)
+    card: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)  # mlgate.card/v1 of this version
 
     def short(self) -> str:
         return self.sha[:7]
@@ -63,6 +75,7 @@ class DeployRecord:
     sha: str
     state: str = PENDING  # latest deployment status seen (pending until one arrives)
     rollback_of: int | None = None  # the deployment this one replaces after a rollback
+    requested_by: str = ""  # who commented /deploy or /rollback ("": the bot, after a landing or a failure)
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,7 @@ class DeployRequest:
     description: str
     rollback_of: int | None = None
     payload: dict[str, Any] = field(default_factory=dict, compare=False)
+    why: str = "deploy"  # or "roll back": the description's verb
 
 
 @dataclass(frozen=True)
@@ -212,13 +226,14 @@ def payload_for(version: Version, environment: str, rollback_of: int | None = No
         "gates": dict(version.gates),
         "prs": list(version.prs),
         "rollback_of": rollback_of,
+        "card": dict(version.card) if version.card is not None else None,
     }
 
 
 def version_from_payload(sha: str, payload: object) -> Version:
     """Inverse of `payload_for`, tolerant: the version a deployment event says it carries."""
     p: Mapping[str, Any] = payload if isinstance(payload, Mapping) else {}
-    v, gates, prs = p.get("version"), p.get("gates"), p.get("prs")
+    v, gates, prs, card = p.get("version"), p.get("gates"), p.get("prs"), p.get("card")
     v = v if isinstance(v, Mapping) else {}
     gates = gates if isinstance(gates, Mapping) else {}
     prs = prs if isinstance(prs, list) else []
@@ -228,6 +243,7 @@ def version_from_payload(sha: str, payload: object) -> Version:
         data=_hash(v.get("data")),
         gates=tuple((str(k), str(val)) for k, val in sorted(gates.items())),
         prs=tuple(n for n in prs if isinstance(n, int)),
+        card=card if isinstance(card, Mapping) else None,
     )
 
 
@@ -238,10 +254,26 @@ def request(
         environment=environment,
         version=version,
         required_contexts=required_contexts(config),
-        description=f"mlgate: {why} {version.short()} to {environment}"[:140],
+        description=_description(why, version, environment),
         rollback_of=rollback_of,
         payload=payload_for(version, environment, rollback_of),
+        why=why,
     )
+
+
+def with_card(req: DeployRequest, card: Mapping[str, Any] | None) -> DeployRequest:
+    """The request carrying `card` (payload and description too); the approvals of the card it replaces
+    are kept, since they come from the landing, not from the check runs."""
+    if card is None:
+        return req
+    card = dict(card)
+    old = req.version.card or {}
+    if old.get("reviews") is not None:
+        card["reviews"] = old["reviews"]
+        card["notes"] = [n for n in card.get("notes", []) if not str(n).startswith("no reviews given")]
+    version = dataclasses.replace(req.version, card=card)
+    return dataclasses.replace(req, version=version, payload=payload_for(version, req.environment, req.rollback_of),
+                               description=_description(req.why, version, req.environment))
 
 
 def _env_list(config: MlgateConfig) -> str:
@@ -253,8 +285,25 @@ def _env_list(config: MlgateConfig) -> str:
 # Decisions
 
 
-def after_landing(config: MlgateConfig, state: DeployState, version: Version) -> DeployDecision:
-    """Deploy a freshly landed version to the `auto: true` environments whose prerequisite holds."""
+def required_gates(config: MlgateConfig) -> tuple[str, ...]:
+    """Every gate some environment requires (`requires_gates`): what the runner gathers evidence of."""
+    return tuple(dict.fromkeys(g for spec in config.deploy.environments.values() for g in spec.requires_gates))
+
+
+def _gates_unmet(config: MlgateConfig, env: str, version: Version,
+                 evidence: Mapping[str, GateEvidence] | None) -> str | None:
+    """Why an automatic deployment to `env` waits for its required gates; None: they passed (or none)."""
+    spec = config.deploy.environments[env]
+    unmet = unmet_requirements(spec.requires_gates, evidence or {}, sha=version.sha, model_sha256=version.model)
+    if not unmet:
+        return None
+    return f"`{md(env)}` waits for its required gates on {version.short()}: " + "; ".join(md(r) for r in unmet) + "."
+
+
+def after_landing(config: MlgateConfig, state: DeployState, version: Version,
+                  evidence: Mapping[str, GateEvidence] | None = None) -> DeployDecision:
+    """Deploy a freshly landed version to the `auto: true` environments whose prerequisite holds
+    (a successful deployment in `requires`, and the `requires_gates` passed: `evidence`)."""
     requests = []
     messages = []
     for env, spec in config.deploy.environments.items():
@@ -265,14 +314,21 @@ def after_landing(config: MlgateConfig, state: DeployState, version: Version) ->
                 f"`{md(env)}` waits for a successful `{md(spec.requires)}` deployment of {version.short()}."
             )
             continue
+        waits = _gates_unmet(config, env, version, evidence)
+        if waits:
+            messages.append(waits)
+            continue
         requests.append(request(config, env, version, why="deploy"))
     return DeployDecision(requests=tuple(requests), messages=tuple(messages))
 
 
 def deploy_command(
-    config: MlgateConfig, state: DeployState, env: str | None, as_of: float | None = None
+    config: MlgateConfig, state: DeployState, env: str | None, as_of: float | None = None,
+    evidence: Mapping[str, GateEvidence] | None = None,
 ) -> DeployDecision:
-    """`/deploy <env>`: the last landed version to `env`, if its prerequisite environment has it.
+    """`/deploy <env>`: the last landed version to `env`, if its prerequisite environment has it and
+    the gates it requires (`requires_gates`) passed on that version (`evidence`: what
+    `gate_evidence` found on its commit; a required gate without evidence has not run).
 
     `as_of` (the comment's time): the command approves the version that was the last landed one
     then; if a newer version landed after the comment, nothing is deployed and the reply says so
@@ -296,15 +352,19 @@ def deploy_command(
                 f"`/deploy {md(env)}` again to deploy {version.short()}.",
             )
         )
-    needs = envs[env].requires
+    spec = envs[env]
+    needs = spec.requires
+    reasons = []
     if needs and not state.succeeded(needs, version.sha):
-        return DeployDecision(
-            messages=(
-                f"`/deploy {md(env)}`: refused. `{md(env)}` requires a successful `{md(needs)}` deployment of the "
-                f"same version first, and {version.short()} has none. Run `/deploy {md(needs)}` and wait for it "
-                "to succeed.",
-            )
-        )
+        reasons.append(f"`{md(env)}` requires a successful `{md(needs)}` deployment of the same version first, and "
+                       f"{version.short()} has none. Run `/deploy {md(needs)}` and wait for it to succeed.")
+    unmet = unmet_requirements(spec.requires_gates, evidence or {}, sha=version.sha, model_sha256=version.model)
+    if unmet:
+        gates = ", ".join(f"`{GATE_PREFIX}{md(g)}`" for g in spec.requires_gates)
+        reasons.append(f"`{md(env)}` requires {gates} to have passed on {version.short()} for its model "
+                       "(`requires_gates`), and it has not:\n" + "\n".join(f"- {md(r)}" for r in unmet))
+    if reasons:
+        return DeployDecision(messages=(f"`/deploy {md(env)}`: refused. " + "\n\n".join(reasons),))
     return DeployDecision(
         requests=(request(config, env, version, why="deploy"),),
         messages=(f"`/deploy {md(env)}`: deploying {_describe(version)}.",),
@@ -355,20 +415,26 @@ def record_status(state: DeployState, deployment_id: int, status: str) -> Deploy
     return dataclasses.replace(state, deployments=records)
 
 
-def on_status(config: MlgateConfig, state: DeployState, deployment_id: int, status: str) -> DeployDecision:
-    """React to a deployment status of one of the bot's deployments (`state` already records it)."""
+def on_status(config: MlgateConfig, state: DeployState, deployment_id: int, status: str,
+              evidence: Mapping[str, GateEvidence] | None = None) -> DeployDecision:
+    """React to a deployment status of one of the bot's deployments (`state` already records it).
+    `evidence`: the required gates' results on the deployment's commit (for the auto followers)."""
     record = state.deployment(deployment_id)
     spec = config.deploy.environments.get(record.environment) if record else None
     if record is None or spec is None:
         return DeployDecision()
     version = state.version(record.sha) or Version(sha=record.sha)
     if status == SUCCESS:
-        followers = [
-            request(config, env, version, why="deploy")
-            for env, s in config.deploy.environments.items()
-            if s.auto and s.requires == record.environment and not any(d.sha == record.sha for d in state.in_env(env))
-        ]
-        return DeployDecision(requests=tuple(followers))
+        followers, waiting = [], []
+        for env, s in config.deploy.environments.items():
+            if not s.auto or s.requires != record.environment or any(d.sha == record.sha for d in state.in_env(env)):
+                continue
+            waits = _gates_unmet(config, env, version, evidence)
+            if waits:
+                waiting.append(waits)
+            else:
+                followers.append(request(config, env, version, why="deploy"))
+        return DeployDecision(requests=tuple(followers), messages=tuple(waiting))
     if status not in FAILED_STATES or not spec.rollback_on_failure:
         return DeployDecision()
     env = record.environment
@@ -397,6 +463,134 @@ def on_status(config: MlgateConfig, state: DeployState, deployment_id: int, stat
         notify=tuple((n, text) for n in version.prs),
         messages=(text,),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Evidence of required gates, and the model card
+
+
+def gate_evidence(
+    gates: Iterable[str], sha: str, checks: Iterable[CheckRun], *, gate_app: str | None,
+    trusted_configs: Iterable[str | None],
+) -> dict[str, GateEvidence]:
+    """What the `mlgate/<gate>` check runs on `sha` prove, per gate, for `unmet_requirements`.
+
+    Only check runs from `gate_app` (`merge.gate_app`) count (a commit status, or another app's run,
+    is no evidence), the newest one wins, and its results must have been computed with a trusted
+    config (`trusted_configs`: the `sha256:` hashes of the default branch's config and of the
+    config committed in the version itself); a result from any other config is no evidence either.
+    """
+    trusted = {h for h in trusted_configs if h}
+    runs = [c for c in checks if c.kind != "status" and c.head_sha == sha]
+    out: dict[str, GateEvidence] = {}
+    for gate in gates:
+        name = f"{GATE_PREFIX}{gate}"
+        same = [c for c in runs if c.name == name]
+        if gate_app:
+            same = [c for c in same if (c.app or "").lower() == gate_app.lower()]
+        done = [c for c in same if c.status == "completed"]
+        if not done:
+            out[gate] = GateEvidence(None)
+            continue
+        run = max(done, key=lambda c: c.id or 0)  # a re-run replaces the run before it
+        results = _run_results(run.text)
+        digest = results.versions.get("config_sha256") if results is not None else None
+        if results is not None and (not digest or digest not in trusted):
+            out[gate] = GateEvidence(run.conclusion, None, problem=(
+                f"{name} on {sha[:7]} was computed with "
+                + (f"a config ({str(digest)[:19]}…) that is neither the default branch's nor the version's own"
+                   if digest else "no recorded config (versions.config_sha256)") + ", so it is no evidence"))
+            continue
+        out[gate] = GateEvidence(run.conclusion, results)
+    return out
+
+
+def _run_results(text: str | None) -> RunResults | None:
+    """A check run's results JSON as a whole run (a bare gate gets an empty `versions`), or None."""
+    if not text:
+        return None
+    data = _json_object(text)
+    if data is None:
+        return None
+    if "gates" not in data and "gate" in data:
+        data = {"schema": SCHEMA_ID, "status": data.get("status"), "versions": {}, "gates": [data]}
+    try:
+        return RunResults.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    candidates = [text]
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        candidates.append(text[start : end + 1])
+    for candidate in candidates:
+        try:
+            data = json.loads(candidate)
+        except ValueError:
+            continue
+        return data if isinstance(data, dict) else None
+    return None
+
+
+def card_for(
+    config: MlgateConfig | None, sha: str, checks: Iterable[CheckRun], reviews: Iterable[Review] = (), *,
+    gate_app: str | None = None,
+) -> dict[str, Any] | None:
+    """The model card of the version at `sha`: every `mlgate/<gate>` result on it (the newest run
+    per gate, from `gate_app` only), combined into one run and rendered with `build_card`; None when
+    no gate result on `sha` can be read. Results computed for another commit are left out."""
+    from mlgate.checks.card import Review as CardReview
+    from mlgate.checks.card import build_card
+    from mlgate.checks.results import GateResult
+
+    latest: dict[str, CheckRun] = {}
+    for run in checks:
+        if (run.kind == "status" or run.status != "completed" or not run.name.startswith(GATE_PREFIX)
+                or run.head_sha != sha or (gate_app and (run.app or "").lower() != gate_app.lower())):
+            continue
+        if run.name not in latest or (run.id or 0) >= (latest[run.name].id or 0):
+            latest[run.name] = run
+    gates: list[GateResult] = []
+    versions: dict[str, Any] = {}
+    for name in sorted(latest):
+        results = _run_results(latest[name].text)
+        if results is None:
+            continue
+        if results.versions.get("git_sha") not in (None, sha):
+            continue
+        gate = next((g for g in results.gates if g.gate == name.removeprefix(GATE_PREFIX)), None)
+        if gate is None:
+            continue
+        gates.append(gate)
+        for key, value in results.versions.items():
+            versions.setdefault(key, value)
+    if not gates:
+        return None
+    versions.setdefault("git_sha", sha)
+    combined = RunResults(gates=gates, versions=versions, baseline={})
+    card = build_card(combined, config, [CardReview(r.user, r.state, r.commit_id, r.submitted_at) for r in reviews])
+    if len(json.dumps(card, default=str)) > MAX_CARD_CHARS and card.get("fairness"):
+        card["fairness"] = {**card["fairness"], "groups": []}
+        card["notes"].append("the per-group fairness rows were left out of the deployment's card (too large); "
+                             "the bias gate's check run has them")
+    return card
+
+
+def _description(why: str, version: Version, environment: str) -> str:
+    """The deployment's one-line description (GitHub keeps 140 characters): what ships, from the card."""
+    text = f"mlgate: {why} {version.short()} to {environment}"
+    card = version.card or {}
+    model = ((card.get("versions") or {}).get("model") or {}) if isinstance(card, Mapping) else {}
+    digest = model.get("sha256") if isinstance(model, Mapping) else None
+    if isinstance(digest, str):
+        text += f"; model {digest.removeprefix('sha256:')[:12]}"
+    verdicts = card.get("verdicts") if isinstance(card, Mapping) else None
+    if isinstance(verdicts, list) and verdicts:
+        passed = sum(1 for v in verdicts if isinstance(v, Mapping) and v.get("status") in ("pass", "warn"))
+        text += f"; card: {passed}/{len(verdicts)} gates passed"
+    return text[:140]
 
 
 def _describe(version: Version) -> str:

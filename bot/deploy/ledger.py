@@ -40,6 +40,7 @@ deploy_records = sa.Table(
     sa.Column("sha", sa.String(64), nullable=False),
     sa.Column("state", sa.String(32), nullable=False),
     sa.Column("rollback_of", sa.BigInteger(), nullable=True),
+    sa.Column("requested_by", sa.String(255), nullable=True),  # migration 0005_dashboard
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
@@ -95,7 +96,8 @@ def _now() -> datetime:
 
 
 def _version_json(v: Version) -> dict[str, Any]:
-    return {"model": v.model, "data": v.data, "gates": [list(g) for g in v.gates], "prs": list(v.prs)}
+    return {"model": v.model, "data": v.data, "gates": [list(g) for g in v.gates], "prs": list(v.prs),
+            "card": dict(v.card) if v.card is not None else None}
 
 
 def _version(sha: str, data: Any, landed_at: datetime | None = None) -> Version:
@@ -107,6 +109,7 @@ def _version(sha: str, data: Any, landed_at: datetime | None = None) -> Version:
         gates=tuple((str(a), str(b)) for a, b in d.get("gates") or ()),
         prs=tuple(int(n) for n in d.get("prs") or ()),
         landed_at=landed_at.timestamp() if landed_at is not None else None,
+        card=d.get("card") if isinstance(d.get("card"), dict) else None,
     )
 
 
@@ -123,7 +126,7 @@ class SqlLedger:
                 sa.select(v.sha, v.version, v.landed_at).where(v.repo == repo).order_by(v.id.desc()).limit(HISTORY)
             ).all()
             records = conn.execute(
-                sa.select(r.deployment_id, r.environment, r.sha, r.state, r.rollback_of)
+                sa.select(r.deployment_id, r.environment, r.sha, r.state, r.rollback_of, r.requested_by)
                 .where(r.repo == repo)
                 .order_by(r.deployment_id.desc())
                 .limit(HISTORY)
@@ -131,7 +134,8 @@ class SqlLedger:
         return DeployState(
             landed=tuple(_version(row.sha, row.version, row.landed_at) for row in reversed(versions)),
             deployments=tuple(
-                DeployRecord(int(row.deployment_id), row.environment, row.sha, row.state, row.rollback_of)
+                DeployRecord(int(row.deployment_id), row.environment, row.sha, row.state, row.rollback_of,
+                             row.requested_by or "")
                 for row in reversed(records)
             ),
         )
@@ -150,7 +154,8 @@ class SqlLedger:
             conn.execute(
                 deploy_records.insert().values(
                     repo=repo, deployment_id=record.id, environment=record.environment, sha=record.sha,
-                    state=record.state, rollback_of=record.rollback_of, created_at=now, updated_at=now,
+                    state=record.state, rollback_of=record.rollback_of, requested_by=record.requested_by or None,
+                    created_at=now, updated_at=now,
                 )
             )
 

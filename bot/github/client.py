@@ -61,6 +61,7 @@ from mlgate.bot.github import conditional
 from mlgate.bot.github.auth import AppCredentials, AuthError
 from mlgate.bot.github.facts import ChangedFile, CheckRun, Permission, PullFacts, Review
 from mlgate.bot.github.forge import DeploymentRefused
+from mlgate.bot.observability import metrics
 from mlgate.bot.settings import Settings
 from mlgate.names import BOT_EXTERNAL_ID, CHECK_OUTPUT_LIMIT, COMMENT_LIMIT
 from mlgate.retry import (
@@ -116,6 +117,9 @@ class ForgeOptions:
     conditional_requests: bool = True  # GETs carry the last ETag; 304s (free of rate limit) come from a cache
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.time
+
+
+_WHERE = re.compile(r"([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)(?:#([0-9]+))?")  # "comment on owner/repo#3"
 
 
 def fit(text: str, limit: int, what: str) -> str:
@@ -232,7 +236,7 @@ class GitHubForge:
     # -- plumbing ---------------------------------------------------------------------------
 
     def _read(self, what: str, fn: Callable[[], T]) -> T:
-        return self._call(what, fn, idempotent=True, confirm=None)
+        return self._call(what, fn, idempotent=True, confirm=None, kind="read")
 
     def _write(
         self, what: str, fn: Callable[[], T], *, idempotent: bool, confirm: Callable[[], T | None] | None = None
@@ -241,9 +245,14 @@ class GitHubForge:
             self._spacer.wait()
             return fn()
 
-        return self._call(what, spaced, idempotent=idempotent, confirm=confirm)
+        where = _WHERE.search(what)
+        log.info("GitHub write: %s", what, extra={
+            "event": "github.write", "write": what, "repo": where.group(1) if where else None,
+            "pr": int(where.group(2)) if where and where.group(2) else None})
+        return self._call(what, spaced, idempotent=idempotent, confirm=confirm, kind="write")
 
-    def _call(self, what: str, fn: Callable[[], T], *, idempotent: bool, confirm: Callable[[], T | None] | None) -> T:
+    def _call(self, what: str, fn: Callable[[], T], *, idempotent: bool, confirm: Callable[[], T | None] | None,
+              kind: str = "read") -> T:
         """Run under the retry policy; PyGithub and requests errors leave as `ForgeError`s.
 
         A 401 with a cached installation token (revoked, or the app reinstalled) drops the token
@@ -251,16 +260,25 @@ class GitHubForge:
         """
         for attempt in (1, 2):
             try:
-                return self._retrier.call(fn, what=what, idempotent=idempotent, confirm=confirm)
+                result = self._retrier.call(fn, what=what, idempotent=idempotent, confirm=confirm)
+                metrics.observe_github_call(kind, True, self._rate_remaining())
+                return result
             except github.GithubException as exc:
+                metrics.observe_github_call(kind, False, self._rate_remaining())
                 if exc.status == 401 and attempt == 1 and self._reauthenticate is not None:
                     log.warning("%s: GitHub refused the installation token; fetching a new one", what)
                     self._reauthenticate()
                     continue
                 raise GitHubAPIError(what, exc.status, _message(exc)) from None
             except requests.RequestException as exc:
+                metrics.observe_github_call(kind, False, None)
                 raise GitHubAPIError(what, None, f"connection failed ({type(exc).__name__})") from exc
         raise AssertionError("unreachable")
+
+    def _rate_remaining(self) -> int | None:
+        """X-RateLimit-Remaining of GitHub's last answer, as PyGithub keeps it (no request is made)."""
+        remaining = getattr(self._rq, "rate_limiting", (-1, -1))[0]
+        return remaining if isinstance(remaining, int) and remaining >= 0 else None
 
     def _json(self, verb: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
         _headers, data = self._rq.requestJsonAndCheck(verb, path, parameters=params, input=body)
@@ -659,6 +677,42 @@ class GitHubForge:
         sha = (data.get("merge_base_commit") or {}).get("sha") if isinstance(data, dict) else None
         return str(sha) if sha else None
 
+    def changed_paths(self, repo: str, old: str, new: str) -> tuple[str, ...] | None:
+        """`GET /compare/{old}...{new}`: only when `new` descends from `old` (status ahead or identical),
+        and fewer than the 300 files GitHub lists at most (a longer list may be cut)."""
+        _check_repo(repo)
+        data = self._read(f"compare {old[:12]}...{new[:12]} in {repo}",
+                          lambda: self._json("GET", f"/repos/{repo}/compare/{_q(old)}...{_q(new)}"))
+        if not isinstance(data, dict) or data.get("status") not in ("ahead", "identical"):
+            return None
+        files = data.get("files") or []
+        if len(files) >= 300:
+            return None
+        paths: list[str] = []
+        for f in files:
+            paths += [str(f["filename"])] + ([str(f["previous_filename"])] if f.get("previous_filename") else [])
+        return tuple(dict.fromkeys(paths))
+
+    def active_workflow_runs(self, repo: str, sha: str) -> tuple[int, ...]:
+        """`GET /actions/runs?head_sha=` (first 100: a staging commit never has more), minus completed ones."""
+        _check_repo(repo)
+        data = self._read(f"workflow runs on {repo}@{sha[:12]}", lambda: self._json(
+            "GET", f"/repos/{repo}/actions/runs", params={"head_sha": sha, "per_page": 100}))
+        runs = data.get("workflow_runs") or [] if isinstance(data, dict) else []
+        return tuple(int(r["id"]) for r in runs if r.get("head_sha") == sha and r.get("status") != "completed")
+
+    def cancel_workflow_run(self, repo: str, run_id: int) -> bool:
+        _check_repo(repo)
+        try:
+            self._write(f"cancel workflow run {run_id} of {repo}",
+                        lambda: self._json("POST", f"/repos/{repo}/actions/runs/{int(run_id)}/cancel"),
+                        idempotent=True)
+        except GitHubAPIError as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
     def close_pull(self, repo: str, number: int) -> None:
         _check_repo(repo)
         self._write(f"close {repo}#{number}", lambda: self._json("PATCH", f"/repos/{repo}/pulls/{int(number)}",
@@ -735,6 +789,44 @@ class GitHubForge:
             lambda: int(self._json("POST", path, body=body)["id"]),
             idempotent=True,
         )
+
+    def repository_private(self, repo: str) -> bool | None:
+        """Is the repository private (True), public (False), or not visible to the bot (None)?"""
+        _check_repo(repo)
+
+        def get() -> bool | None:
+            try:
+                return bool(self._json("GET", f"/repos/{repo}").get("private", True))
+            except github.UnknownObjectException:
+                return None
+
+        return self._read(f"visibility of {repo}", get)
+
+    # --- alert issues (bot/alerts/issues.py) ---------------------------------------------------------
+    def create_issue(self, repo: str, title: str, body: str, labels: tuple[str, ...]) -> int:
+        """POST /issues (not retried blindly: an uncertain POST is confirmed by finding the bot's open
+        issue with that label and exactly that body)."""
+        _check_repo(repo)
+        body = fit(body, COMMENT_LIMIT, "issue")
+        data = {"title": title[:256], "body": body, "labels": list(labels)}
+
+        def post() -> int:
+            return int(self._json("POST", f"/repos/{repo}/issues", body=data)["number"])
+
+        def confirm() -> int | None:
+            params = {"state": "open", "labels": ",".join(labels), "per_page": 100}
+            for issue in self._json("GET", f"/repos/{repo}/issues", params=params) or ():
+                if issue.get("body") == body and "pull_request" not in issue:
+                    return int(issue["number"])
+            return None
+
+        return self._write(f"alert issue in {repo}", post, idempotent=False, confirm=confirm)
+
+    def edit_issue(self, repo: str, number: int, *, title: str, body: str, state: str) -> None:
+        _check_repo(repo)
+        data = {"title": title[:256], "body": fit(body, COMMENT_LIMIT, "issue"), "state": state}
+        self._write(f"edit issue {repo}#{number}",
+                    lambda: self._json("PATCH", f"/repos/{repo}/issues/{int(number)}", body=data), idempotent=True)
 
 
 def _refused_contexts(data: Any) -> tuple[tuple[str, str], ...]:

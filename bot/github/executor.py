@@ -49,7 +49,9 @@ class Executor:
         done: list[str] = []
         for action in actions:
             outcome = self._apply_one(action)
-            log.info("%s", outcome)
+            log.info("%s", outcome, extra={"event": "github.action", "repo": action.repo,
+                                           "action": type(action).__name__, "pr": getattr(action, "number", None),
+                                           "sha": getattr(action, "sha", None)})
             done.append(outcome)
         self.applied.extend(done)
         return done

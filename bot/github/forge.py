@@ -45,6 +45,12 @@ class Forge(Protocol):
     def team_members(self, org: str, team_slug: str) -> tuple[str, ...]:
         ...
 
+    def changed_paths(self, repo: str, old: str, new: str) -> tuple[str, ...] | None:
+        """Paths that differ between commit `old` and its descendant `new` (renames: both names).
+        None when `new` does not descend from `old` (a force-push) or GitHub lists too many files to
+        be sure: then nothing carries over from `old`."""
+        ...
+
     def find_comment(self, repo: str, number: int, marker: str) -> tuple[int, str] | None:
         """(id, body) of the bot's own comment containing `marker`, if any."""
         ...
@@ -128,6 +134,15 @@ class Forge(Protocol):
 
     def merge_base(self, repo: str, base: str, head: str) -> str | None:
         """The merge-base of `head` and branch `base` (GitHub's compare); None when either is unknown."""
+        ...
+
+    def active_workflow_runs(self, repo: str, sha: str) -> tuple[int, ...]:
+        """Ids of the GitHub Actions runs on `sha` that have not completed (the queue cancels them when it
+        abandons that staging commit)."""
+        ...
+
+    def cancel_workflow_run(self, repo: str, run_id: int) -> bool:
+        """Cancel one Actions run; False when GitHub says it cannot (409: it completed meanwhile)."""
         ...
 
     def close_pull(self, repo: str, number: int) -> None:

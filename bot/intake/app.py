@@ -1,5 +1,8 @@
 """The web entry point: verify, store, acknowledge. Nothing else happens in the request.
 
+It also serves `GET /healthz` and `GET /metrics` (Prometheus; an optional bearer token,
+`MLGATE_METRICS_TOKEN`).
+
 A delivery is answered 202 only after it is committed to the store, so an acknowledged delivery
 is never lost; the worker picks it up from there. 503 means it was not stored (GitHub's
 redelivery is the remedy), and comes within `MLGATE_INTAKE_TIMEOUT_SECONDS` when the database is
@@ -18,6 +21,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from mlgate.bot.intake.webhook import SIGNATURE_HEADER, WebhookError, parse_delivery, verify_signature
 from mlgate.bot.intake.writer import IntakeWriter
+from mlgate.bot.observability import metrics
 from mlgate.bot.settings import Settings, load_settings
 from mlgate.bot.store.engine import StoreError
 from mlgate.bot.store.inbox import Inbox
@@ -61,6 +65,10 @@ def create_app(
 
     @app.post("/webhook")
     def webhook() -> Any:
+        with metrics.INTAKE_SECONDS.time():
+            return _webhook()
+
+    def _webhook() -> Any:
         if request.content_length is not None and request.content_length > limit:
             return _too_large(limit)
         body = request.get_data(cache=False)
@@ -80,11 +88,22 @@ def create_app(
                       exc if isinstance(exc, StoreError) else type(exc).__name__)
             return jsonify(error="the delivery could not be stored; redeliver it later"), 503
         if not new:
-            log.info("delivery %s (%s) is a redelivery: already stored", delivery.delivery_id, delivery.event)
+            log.info("delivery %s (%s) is a redelivery: already stored", delivery.delivery_id, delivery.event,
+                     extra={"delivery": delivery.delivery_id, "event": "webhook.duplicate"})
             return jsonify(status="duplicate", delivery=delivery.delivery_id), 200
+        metrics.DELIVERIES_RECEIVED.labels(event=delivery.event).inc()
         if on_delivery is not None:
             on_delivery(delivery.serial_key)
         return jsonify(status="queued", delivery=delivery.delivery_id), 202
+
+    @app.get("/metrics")
+    def metrics_endpoint() -> Any:
+        """Prometheus' text format, summed over gunicorn's processes (bot/observability/metrics.py)."""
+        if not metrics.authorized(request.headers.get("Authorization"), settings.metrics_token):
+            return Response("a bearer token is required\n", status=401, mimetype="text/plain",
+                            headers={"WWW-Authenticate": 'Bearer realm="mlgate metrics"'})
+        body, content_type = metrics.exposition()
+        return Response(body, status=200, headers={"Content-Type": content_type})
 
     @app.get("/healthz")
     def healthz() -> Any:

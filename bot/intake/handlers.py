@@ -61,9 +61,11 @@ from mlgate.bot.github.payloads import (
 from mlgate.bot.intake.pull_index import PullIndex
 from mlgate.bot.pr.evaluation import Evaluation, evaluate_pull, queue_verdict
 from mlgate.bot.pr.gather import gather_inputs
+from mlgate.bot.pr.queue_block import with_queue_block
 from mlgate.bot.pr.repo_config import ConfigCache, RepoConfig, load_repo_config, push_touches_config
 from mlgate.bot.pr.report import decode_state
 from mlgate.bot.queue.merge_group import group_check
+from mlgate.bot.queue.messages import status_text
 from mlgate.bot.queue.model import (
     ACTIVE,
     BaseMoved,
@@ -73,9 +75,11 @@ from mlgate.bot.queue.model import (
     PullGates,
     QueueConfig,
     QueueKnobs,
+    QueueState,
 )
 from mlgate.bot.queue.runner import QueueRunner, check_updates
-from mlgate.names import BOT_MARKERS, SUMMARY_CHECK
+from mlgate.bot.queue.status import QueueStatus, pull_status, statuses
+from mlgate.names import BOT_MARKERS, REPORT_MARKER, SUMMARY_CHECK
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +100,15 @@ class Handlers:
     queue_knobs: QueueKnobs = field(default_factory=QueueKnobs)  # overrides of merge.* (tests, demo, bench)
     heads: HeadLog = field(default_factory=MemoryHeadLog)  # PR heads seen, with when (bot/commands/heads.py)
     clock: Callable[[], float] = time.time
+    # Told of every delivery after it is routed, and of every tick: the dashboard's history and the
+    # alerts (bot/history/recorder.py, bot/alerts). They observe; they never change a decision.
+    observers: list[Callable[[str, Mapping[str, Any]], None]] = field(default_factory=list)
+    tickers: list[Callable[[], None]] = field(default_factory=list)
+    evaluated: list[Callable[[PullFacts, Evaluation], None]] = field(default_factory=list)
     _last_read: dict[tuple[str, int], str] = field(default_factory=dict, repr=False)
+    # (comment id, body) of each PR's report as this process last wrote or read it: a queue-only change
+    # edits it without reading it again (an evaluation always re-reads it, repairing a stale copy)
+    _reports: dict[tuple[str, int], tuple[int, str]] = field(default_factory=dict, repr=False)
     _unit: threading.local = field(default_factory=threading.local, repr=False)  # see `unit_of_work`
     _group_bases: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)  # (repo, group SHA) -> base SHA
 
@@ -135,6 +147,8 @@ class Handlers:
         if route is None:
             return set()
         refs = route(self, payload)
+        for observe in self.observers:
+            observe(event, payload)
         log.debug("delivery %s (%s.%s) -> %d PRs", delivery_id, event, payload.get("action"), len(refs))
         return refs
 
@@ -152,8 +166,14 @@ class Handlers:
         config = self.repo_config(forge, repo, facts.base_ref)
         executor = Executor(forge, current_checks=facts.checks)
         existing = executor.existing_report(repo, number)
-        evaluation = self.evaluation(forge, facts, config, decode_state(existing[1] if existing else None))
+        evaluation = self.evaluation(forge, facts, config, decode_state(existing[1] if existing else None),
+                                     queue_note=self.queue_note(repo, number))
         executor.apply(evaluation.actions)
+        written = executor.existing_report(repo, number)
+        if written is not None:
+            self._reports[(repo, number)] = written
+        for observe in self.evaluated:
+            observe(facts, evaluation)
         self._feed_gates(facts, evaluation)
 
     def resync(self, repo: str) -> set[PullRef]:
@@ -166,14 +186,50 @@ class Handlers:
     def tick(self) -> int:
         """The worker's timer: step `Tick` for the repositories whose queue timeouts are due."""
         with self.unit_of_work():
+            for tick in self.tickers:
+                tick()
             return self.queue.tick() if self.queue is not None else 0
 
     # --- evaluation: gather (pr/gather.py), decide (pr/evaluation.py) ---------------------------
-    def evaluation(self, forge: Forge, facts: PullFacts, config: RepoConfig, previous: Mapping[str, Any]
-                   ) -> Evaluation:
+    def evaluation(self, forge: Forge, facts: PullFacts, config: RepoConfig, previous: Mapping[str, Any],
+                   queue_note: str | None = None) -> Evaluation:
         """Review + gates + verdict for one PR: the actions and the gate report (reads only what the rules need)."""
         return evaluate_pull(gather_inputs(forge, facts, config), previous, gate_app=self.gate_app,
-                             queue=self.queue is not None)
+                             queue=self.queue is not None, queue_note=queue_note)
+
+    # --- where a PR stands in the queue: its report's queue block and /status ----------------------
+    def queue_status(self, repo: str, number: int) -> QueueStatus | None:
+        if self.queue is None:
+            return None
+        return pull_status(self.queue.state(repo), number, self.queue.configs.get(repo))
+
+    def queue_note(self, repo: str, number: int) -> str | None:
+        """The report's queue block (None on a bot without the queue: no block)."""
+        if self.queue is None:
+            return None
+        return status_text(self.queue_status(repo, number))
+
+    def on_queue_changed(self, repo: str, before: QueueState, after: QueueState, config: QueueConfig) -> None:
+        """The queue runner's `on_changed`: edit the queue block of every PR whose place changed (queued,
+        moved up, batch started, preempted, landed, left), one edit each, nothing else read."""
+        old, new = statuses(before, config), statuses(after, config)
+        for number in sorted(new):
+            if number in old and status_text(old[number]) == status_text(new[number]):
+                continue
+            self._edit_queue_block(repo, number, status_text(new[number]))
+
+    def _edit_queue_block(self, repo: str, number: int, note: str) -> None:
+        forge = self._forge(repo)
+        report = self._reports.get((repo, number)) or forge.find_comment(repo, number, REPORT_MARKER)
+        if report is None:
+            return  # no report yet: the first evaluation renders it with the block
+        body = with_queue_block(report[1], note)
+        if body is None or body == report[1]:
+            return
+        forge.update_comment(repo, report[0], body)
+        self._reports[(repo, number)] = (report[0], body)
+        log.info("updated the queue state in the report of %s#%d", repo, number,
+                 extra={"repo": repo, "pr": number, "event": "github.write", "write": "update_comment"})
 
     def decide_actions(self, forge: Forge, facts: PullFacts, config: RepoConfig, previous: Mapping[str, Any]
                        ) -> list[Action]:

@@ -34,6 +34,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
 
+from mlgate.bot.observability import metrics
+from mlgate.bot.observability.logs import delivery_context
 from mlgate.bot.settings import DEFAULTS, Settings
 from mlgate.bot.store.inbox import ClaimedDelivery, DueEvaluation, Inbox, utcnow
 from mlgate.retry import RateLimitedError
@@ -388,10 +390,14 @@ class Worker:
     def _process(self, delivery: ClaimedDelivery, *, claim_next: bool) -> tuple[bool, ClaimedDelivery | None]:
         """Handle one delivery and record the outcome; with `claim_next`, also lease the key's next
         delivery in the same transaction. Returns (succeeded, next delivery or None)."""
+        if delivery.received_at is not None:
+            metrics.WORKER_LAG.observe(max(0.0, (self.clock() - delivery.received_at).total_seconds()))
         try:
-            refs = _pull_refs(self.dispatcher.handle(delivery.event, delivery.payload, delivery.delivery_id),
-                              "Dispatcher.handle")
+            with delivery_context(delivery.delivery_id):
+                refs = _pull_refs(self.dispatcher.handle(delivery.event, delivery.payload, delivery.delivery_id),
+                                  "Dispatcher.handle")
         except Exception as exc:
+            metrics.DELIVERIES_FAILED.labels(event=delivery.event).inc()
             error = f"{type(exc).__name__}: {exc}"
             now = self.clock()
             if isinstance(exc, RateLimitedError):  # GitHub refused before acting: wait, never give up
@@ -433,8 +439,11 @@ class Worker:
         else:
             with self._lock:
                 self._noted_repos.update(seen)
+            metrics.DELIVERIES_HANDLED.labels(event=delivery.event).inc()
             log.info("delivery %s (%s%s) handled; %d PR(s) to re-evaluate", delivery.delivery_id, delivery.event,
-                     f".{delivery.action}" if delivery.action else "", len(refs))
+                     f".{delivery.action}" if delivery.action else "", len(refs),
+                     extra={"event": "delivery.handled", "delivery": delivery.delivery_id, "repo": delivery.repo,
+                            "gh_event": delivery.event})
         return ok, nxt
 
     def _resync(self, repo: str) -> int:
@@ -458,9 +467,12 @@ class Worker:
         return len(due_items)
 
     def _evaluate(self, due: DueEvaluation) -> None:
+        started = time.monotonic()
         try:
             self.dispatcher.evaluate(due.repo, due.number)
         except Exception as exc:
+            metrics.EVALUATIONS.labels(outcome="error").inc()
+            metrics.EVALUATION_SECONDS.observe(time.monotonic() - started)
             error = f"{type(exc).__name__}: {exc}"
             attempt = due.attempts + 1
             now = self.clock()
@@ -478,6 +490,8 @@ class Worker:
                 log.warning("evaluation of %s#%d failed, retrying in %.1fs: %s", due.repo, due.number, delay, error)
                 self.store.fail_evaluation(due, now, error, now + timedelta(seconds=delay))
             return
+        metrics.EVALUATIONS.labels(outcome="ok").inc()
+        metrics.EVALUATION_SECONDS.observe(time.monotonic() - started)
         self.store.finish_evaluation(due)
 
 

@@ -44,6 +44,8 @@ class PullInputs:
     registry_error: str | None = None  # the registry such a rule needs cannot be read: the check fails
     writers: tuple[str, ...] = ()  # reviewers with write permission (rules that list no reviewers)
     known_configs: Mapping[str, str] = field(default_factory=dict)  # {config hash: what it is}, for refusals
+    # `approvals_on: unchanged_paths`: an older approved SHA -> the paths changed since (head descends from it)
+    changed_since: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -52,16 +54,20 @@ class Evaluation:
 
     actions: tuple[Action, ...]
     report: GateReport
+    review: ReviewResult | None = None  # the review rules' verdicts (None when the config is invalid)
 
 
 def evaluate_pull(
-    inputs: PullInputs, previous: Mapping[str, Any], *, gate_app: str | None = None, queue: bool = True
+    inputs: PullInputs, previous: Mapping[str, Any], *, gate_app: str | None = None, queue: bool = True,
+    queue_note: str | None = None,
 ) -> Evaluation:
     """Review + gates + verdict → the actions for one PR.
 
     `previous`: the state the last report stored (which rules applied, so reviewers are requested
     once); `gate_app`: the bot's pin for `mlgate/<gate>` runs when the config names none; `queue`:
-    whether this bot runs the merge queue (the next steps say "comment /merge" only then).
+    whether this bot runs the merge queue (the next steps say "comment /merge" only then);
+    `queue_note`: where the PR stands in the queue (messages.status_text), shown in the report's queue
+    block, which then also carries the "comment /merge" advice (so it disappears once the PR is queued).
     """
     facts, config = inputs.facts, inputs.config
     review: ReviewResult | None = None
@@ -69,7 +75,8 @@ def evaluate_pull(
     state: dict[str, Any] = {"head": facts.head_sha}
     if config.valid and inputs.registry_error is None:
         cfg = config.effective
-        review = evaluate_review(facts, cfg.review.rules, writers=inputs.writers, features=inputs.features)
+        review = evaluate_review(facts, cfg.review.rules, writers=inputs.writers, features=inputs.features,
+                                 changed_since=inputs.changed_since)
         report = evaluate_gates(facts, cfg, review, gate_app=cfg.merge.gate_app or gate_app,
                                 config_sha256=config.sha256, known_configs=inputs.known_configs)
         state["applying"] = [r.name for r in review.applicable]
@@ -81,9 +88,10 @@ def evaluate_pull(
         config=config,
         conclusion=report.conclusion,
         headline=report.title,
-        next_steps=next_steps(report, queue=queue),
+        next_steps=next_steps(report, queue=queue, queue_block=queue_note is not None),
         gates=gate_lines(report),
         review=review,
+        queue_note=queue_note,
         state=state,
     )
     title, summary = render_check(data)
@@ -96,7 +104,7 @@ def evaluate_pull(
     if users or teams:
         actions.append(RequestReviewers(facts.repo, facts.number, users, teams))
     actions.append(UpsertReport(facts.repo, facts.number, render_comment(data)))
-    return Evaluation(tuple(actions), report)
+    return Evaluation(tuple(actions), report, review)
 
 
 def gate_lines(report: GateReport) -> tuple[GateLine, ...]:
@@ -118,8 +126,11 @@ def gate_lines(report: GateReport) -> tuple[GateLine, ...]:
     return tuple(lines)
 
 
-def next_steps(report: GateReport, queue: bool = False) -> tuple[str, ...]:
-    """The gate report's steps; without a merge queue (`queue` False) "comment /merge" becomes plain advice."""
+def next_steps(report: GateReport, queue: bool = False, queue_block: bool = False) -> tuple[str, ...]:
+    """The gate report's steps; without a merge queue (`queue` False) "comment /merge" becomes plain advice;
+    with a queue block in the report (`queue_block`) the block says whether to comment /merge."""
+    if queue and queue_block:
+        return tuple(step for step in report.next_steps if _MERGE_HINT not in step)
     if queue:
         return tuple(report.next_steps)
     return tuple(NO_QUEUE_STEP if _MERGE_HINT in step else step for step in report.next_steps)

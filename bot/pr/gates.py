@@ -152,7 +152,7 @@ def evaluate_gates(
         pins.setdefault(name, app)
 
     trust = _Trust(config_sha256, dict(known_configs or {}), f"the base branch's .github/mlgate.yml ({facts.base_ref})")
-    gate_names = [f"{GATE_PREFIX}{g}" for g in cfg.configured_gates()]
+    gate_names = [f"{GATE_PREFIX}{g}" for g in cfg.merge_gates()]  # not the deployment gates (shadow)
     for name in gate_names:
         rows.append(_check_row(name, checks, pins.get(name) or gate_app, trust))
     for name, app in pins.items():

@@ -17,7 +17,13 @@ from mlgate.bot.github.forge import Forge
 from mlgate.bot.pr.check_rule import read_results
 from mlgate.bot.pr.evaluation import PullInputs
 from mlgate.bot.pr.repo_config import RepoConfig, config_sha256
-from mlgate.bot.pr.review import FeatureOwnership, ownership_from_registry, reviewers_to_check, teams_to_resolve
+from mlgate.bot.pr.review import (
+    UNCHANGED_PATHS,
+    FeatureOwnership,
+    ownership_from_registry,
+    reviewers_to_check,
+    teams_to_resolve,
+)
 from mlgate.checks.config.models import MlgateConfig
 from mlgate.checks.errors import UserError
 from mlgate.checks.gates.feature_registry import parse_registry
@@ -37,7 +43,21 @@ def gather_inputs(forge: Forge, facts: PullFacts, config: RepoConfig) -> PullInp
             return PullInputs(facts, config, registry_error=registry_error)
     facts = with_teams(forge, facts, teams_to_resolve(facts, rules, features))
     writers = writers_among_reviewers(forge, facts) if any(not (r.users or r.teams) for r in rules) else ()
-    return PullInputs(facts, config, features, None, writers, pr_config(forge, facts, config))
+    changed = changed_since(forge, facts) if any(r.approvals_on == UNCHANGED_PATHS for r in rules) else {}
+    return PullInputs(facts, config, features, None, writers, pr_config(forge, facts, config), changed)
+
+
+def changed_since(forge: Forge, facts: PullFacts) -> dict[str, tuple[str, ...]]:
+    """For `approvals_on: unchanged_paths`: each older SHA an approval was given on -> the paths changed
+    from it to the head. Left out (so its approvals stay stale) when the head does not descend from it
+    (a force-push: the old commit's history may hold content nobody reviewed) or GitHub cannot say."""
+    out: dict[str, tuple[str, ...]] = {}
+    olds = {r.commit_id for r in facts.reviews if r.state.upper() == "APPROVED" and r.commit_id}
+    for old in sorted(olds - {facts.head_sha}):
+        paths = forge.changed_paths(facts.repo, old, facts.head_sha)
+        if paths is not None:
+            out[old] = paths
+    return out
 
 
 def feature_owners(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlgate.bot.github.facts import PullFacts
+from mlgate.bot.pr.queue_block import queue_block
 from mlgate.bot.pr.repo_config import RepoConfig
 from mlgate.bot.pr.review import ReviewResult
 from mlgate.checks import report_view as view
@@ -95,8 +96,13 @@ class ReportData:
     next_steps: tuple[str, ...] = ()  # plain text, escaped when rendered
     gates: tuple[GateLine, ...] = ()
     review: ReviewResult | None = None  # None when the config is invalid (no rule was evaluated)
-    queue_position: int | None = None  # shown when set; the bot leaves it unset (the queue states positions itself)
+    queue_note: str | None = None  # where the PR is in the merge queue (escaped Markdown); None: no queue
     state: Mapping[str, Any] = field(default_factory=dict)  # hidden, for the next evaluation
+
+    @property
+    def queue_block(self) -> str:
+        """The queue note between its markers (bot/pr/queue_block.py), or "" without a queue."""
+        return queue_block(self.queue_note) if self.queue_note is not None else ""
 
     @property
     def icon(self) -> str:

@@ -43,6 +43,7 @@ class QueueKnobs(TypedDict, total=False):
     batch_delay_seconds: float
     adaptive: bool
     confirm_threshold: float
+    parallel: int
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class QueueConfig:
     adaptive: bool = True
     confirm_threshold: float = 0.1
     batch_delay_seconds: float = 0.0  # a fresh batch waits this long for more /merge (bors-ng's batch_delay)
+    parallel: int = 1  # builds tested at once per base: each further one stacked on the previous staging commit
     pins: tuple[tuple[str, str], ...] = ()  # (required name, the only app that may report it)
     config_sha256: str | None = None  # "sha256:<hex>" of the base config: what a gate result must carry
 
@@ -75,6 +77,8 @@ class QueueConfig:
             raise ValueError(f"merge.method must be merge, squash or rebase, not {self.method!r}")
         if self.batch_size < 1:
             raise ValueError(f"merge.batch_size must be at least 1, not {self.batch_size}")
+        if self.parallel < 1:
+            raise ValueError(f"merge.parallel must be at least 1, not {self.parallel}")
 
     @classmethod
     def from_mlgate(cls, cfg: MlgateConfig, *, config_sha256: str | None = None, gate_app: str | None = None,
@@ -94,7 +98,7 @@ class QueueConfig:
             app = None if isinstance(item, str) else item.app
             if app and name not in pins:
                 pins[name] = app
-        names += [f"{GATE_PREFIX}{g}" for g in cfg.configured_gates()]
+        names += [f"{GATE_PREFIX}{g}" for g in cfg.merge_gates()]  # not the deployment gates (shadow)
         required = tuple(n for n in dict.fromkeys(names) if n != SUMMARY_CHECK)
         pinned_gates = cfg.merge.gate_app or gate_app
         if pinned_gates:
@@ -117,6 +121,7 @@ class QueueConfig:
             batch_delay_seconds=knobs.get("batch_delay_seconds", m.batch_delay_seconds),
             adaptive=knobs.get("adaptive", m.adaptive),
             confirm_threshold=knobs.get("confirm_threshold", m.confirm_threshold),
+            parallel=knobs.get("parallel", m.parallel),
         )
 
     def judge(self, name: str, reports: tuple[Report, ...]) -> Judgement:
@@ -154,6 +159,8 @@ class Pull:
     landed_sha: str | None = None
     strikes: int = 0  # red runs that singled it out (the flaky-failure budget)
     alone_next: bool = False  # conflicted inside a batch: next time it is built alone
+    held: bool = False  # /hold: kept out of every new build until /unhold (its place in line is kept)
+    held_by: str = ""
     failed_checks: tuple[str, ...] = ()
 
 
@@ -195,17 +202,32 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Lane:
-    """The queue of one base branch: its tip, running build, bisection state and statistics."""
+    """The queue of one base branch: its tip, running builds, bisection state, pause and statistics.
+
+    `build` is tested on the base tip and lands first; with `merge.parallel` > 1, `ahead` holds the
+    speculative builds, each built on the staging commit of the one before it (`build`, then
+    `ahead[0]`, ...). They land in that order, each by fast-forward to its own tested SHA.
+    `paused`: `/pause` reason (None: running); no build starts while it is set.
+    """
 
     base: str
     base_sha: str | None = None
     build: Build | None = None
+    ahead: tuple[Build, ...] = ()
     suspects: tuple[int, ...] = ()  # a group known to hold a broken PR (in test order)
     evidence: Evidence | None = None
     recent: tuple[int, ...] = ()  # 1 = a PR was rejected, 0 = landed; newest last
     confirmations: int = 0
     flakes: int = 0
     runs: int = 0  # staging builds that got a verdict
+    paused: str | None = None  # why the lane is paused (/pause BASE reason), None while it runs
+    paused_by: str = ""
+    paused_at: float = 0.0
+
+    @property
+    def chain(self) -> tuple[Build, ...]:
+        """The builds in flight, in landing order: `build`, then the speculative ones stacked on it."""
+        return (self.build, *self.ahead) if self.build is not None else ()
 
 
 @dataclass(frozen=True)
@@ -291,6 +313,27 @@ class SingleChanged:
     number: int
     on: bool
     user: str = ""
+
+
+@dataclass(frozen=True)
+class HoldChanged:
+    """`/hold` (on) or `/unhold` (off): keep one PR out of every new build. Permission checked by the handler."""
+
+    number: int
+    on: bool
+    user: str = ""
+
+
+@dataclass(frozen=True)
+class PauseChanged:
+    """`/pause BASE [reason]` (on) or `/resume BASE` (off), by someone with maintain permission (checked
+    by the handler). `number`: the PR the command was given on (the queue answers there), 0: none."""
+
+    base: str
+    on: bool
+    user: str = ""
+    reason: str = ""
+    number: int = 0
 
 
 @dataclass(frozen=True)
@@ -381,6 +424,8 @@ Event = (
     | RetryRequested
     | PriorityChanged
     | SingleChanged
+    | HoldChanged
+    | PauseChanged
     | TryRequested
     | StagingCreated
     | StagingFailed
@@ -421,13 +466,18 @@ class CreateStaging:
 @dataclass(frozen=True)
 class FastForward:
     """Move `base` from `from_sha` to `to_sha` WITHOUT force; report Done, or Refused when GitHub
-    refuses (not a fast-forward: the base moved). If the base already is `to_sha`, report Done."""
+    refuses (not a fast-forward: the base moved). If the base already is `to_sha`, report Done.
+
+    First the bot's own `mlgate` check is set to success on `to_sha` (every required check passed
+    there): branch protection usually requires `mlgate`, and GitHub checks the SHA being pushed."""
 
     repo: str
     base: str
     from_sha: str
     to_sha: str
     build_id: int
+    numbers: tuple[int, ...] = ()  # the PRs it lands (for the `mlgate` check set on `to_sha` first)
+    required: tuple[str, ...] = ()  # the checks that passed on `to_sha`
 
 
 @dataclass(frozen=True)
@@ -489,16 +539,34 @@ QueueAction = CreateStaging | FastForward | MergePull | Comment | DeleteBranch |
 # Queries
 
 
-def queue_order(state: QueueState, base: str) -> tuple[Pull, ...]:
-    """Active PRs of `base` in the order they will be tested: running build, suspects, ready, waiting."""
+def queue_order(state: QueueState, base: str, batch_size: int = 1) -> tuple[Pull, ...]:
+    """Active PRs of `base` in the order they will be tried: the running build, the suspects being
+    bisected, then the ready PRs batch by batch exactly as `transitions` forms batches (`next_group`,
+    `batch_size` PRs at most; a `/single` PR in a batch of its own, after the batch that forms ahead of
+    it), then the PRs still waiting for their gates. The one ordering the queue and its reports share."""
     lane = state.lane(base) or Lane(base)
     pulls = {p.number: p for p in state.pulls if p.base == base and p.status in ACTIVE}
-    order: list[int] = list(lane.build.numbers) if lane.build and lane.build.kind == "batch" else []
+    order: list[int] = [n for build in lane.chain if build.kind == "batch" for n in build.numbers]
     order += [n for n in lane.suspects if n not in order]
-    ready = sorted((p for p in pulls.values() if p.status == QUEUED and p.number not in order), key=queue_rank)
-    order += [p.number for p in ready]
+    pool = sorted((p for p in pulls.values() if p.status == QUEUED and p.number not in order), key=queue_rank)
+    while pool:
+        group = next_group(pool, batch_size)
+        order += group
+        pool = [p for p in pool if p.number not in group]
     order += [p.number for p in sorted(pulls.values(), key=queue_rank) if p.status == WAITING]
     return tuple(pulls[n] for n in order if n in pulls)
+
+
+def next_group(pool: list[Pull], size: int) -> tuple[int, ...]:
+    """The PRs of the next batch from `pool` (ready PRs, best rank first): the first PR alone when it
+    must be tested alone (`/single`, or it conflicted in a batch), else the first `size` PRs that may
+    share a batch."""
+    if not pool:
+        return ()
+    first = pool[0]
+    if first.single or first.alone_next:
+        return (first.number,)
+    return tuple(p.number for p in pool if not (p.single or p.alone_next))[: max(size, 1)]
 
 
 def queue_rank(p: Pull) -> tuple[int, int]:
@@ -511,3 +579,17 @@ def outcome_counts(state: QueueState) -> dict[str, int]:
     for p in state.pulls:
         counts[p.status] = counts.get(p.status, 0) + 1
     return counts
+
+
+def lane_summary(lane: Lane, state: QueueState) -> str:
+    """One line about a base's queue (for the report and the dashboard): paused or running, and what."""
+    active = [p for p in state.pulls if p.base == lane.base and p.status in ACTIVE]
+    held = sum(1 for p in active if p.held)
+    building = ", ".join("+".join(f"#{n}" for n in b.numbers) for b in lane.chain) or "nothing"
+    parts = [f"{len(active)} in the queue", f"testing {building}"]
+    if held:
+        parts.append(f"{held} held")
+    if lane.paused is not None:
+        why = f": {lane.paused}" if lane.paused else ""
+        return f"{lane.base}: paused by {lane.paused_by or 'a maintainer'}{why} ({'; '.join(parts)})"
+    return f"{lane.base}: running ({'; '.join(parts)})"

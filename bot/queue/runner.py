@@ -51,7 +51,9 @@ from mlgate.bot.queue.model import (
 )
 from mlgate.bot.queue.store import QueueRow, QueueStore
 from mlgate.bot.queue.transitions import next_wakeup, step
-from mlgate.names import QUEUE_MARKER, temp_branch
+from mlgate.bot.queue.watch import watch_action, watch_change, watch_event
+from mlgate.checks.report import md
+from mlgate.names import QUEUE_MARKER, SUMMARY_CHECK, temp_branch
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,12 @@ class QueueRunner:
     clock: Callable[[], float] = time.time
     # Called once the base moved to a landed SHA: (repo, sha, PR numbers, config branch); deployments hook here.
     on_landed: Callable[[str, str, tuple[int, ...], str], None] | None = None
+    # Called after each feed with the state before and after it (and the config used): the PRs' reports
+    # show where each PR stands (bot/queue/status.py), so the Dispatcher edits those that changed.
+    on_changed: Callable[[str, QueueState, QueueState, QueueConfig], None] | None = None
+    configs: dict[str, QueueConfig] = field(default_factory=dict)  # the config of each repo's last feed
+    # Called after each saved step: (repo, state before, state after, now); the dashboard's history hooks here.
+    on_step: Callable[[str, QueueState, QueueState, float], None] | None = None
     executed: deque[str] = field(default_factory=lambda: deque(maxlen=1000))  # recent work, for logs and tests
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
@@ -104,6 +112,8 @@ class QueueRunner:
             row = self.store.load(repo)
             branch = config_branch or row.config_branch or DEFAULT_CONFIG_BRANCH
             config = self.config_for(repo, branch) or no_queue_config()
+            self.configs[repo] = config
+            before = row.state
             forge = self.forge_for(repo)
             count = 0
             while pending:
@@ -113,12 +123,27 @@ class QueueRunner:
                               "tick resumes)", repo, _MAX_EVENTS_PER_FEED)
                     break
                 event = pending.popleft()
+                watch_event(repo, event)
                 actions = self._step_and_save(repo, event, config, branch)
                 for action in actions:
                     done.append(action)
+                    watch_action(repo, action)
                     pending.extend(self._execute(forge, action))
                 self._landed(repo, actions, branch)
+            self._changed(repo, before, config)
         return done
+
+    def _changed(self, repo: str, before: QueueState, config: QueueConfig) -> None:
+        after = self.store.load(repo).state
+        if after == before:
+            return
+        watch_change(repo, before, after, self.clock())
+        if self.on_changed is None:
+            return
+        try:
+            self.on_changed(repo, before, after, config)
+        except Exception as exc:  # a report that cannot be edited never undoes or blocks the queue
+            log.error("after a queue step in %s: %s: %s", repo, type(exc).__name__, exc)
 
     def _landed(self, repo: str, actions: Iterable[QueueAction], branch: str) -> None:
         landed: dict[str, list[int]] = {}
@@ -170,6 +195,8 @@ class QueueRunner:
             if new == row.state and not actions and row.version:
                 return ()
             if self.store.save(row, new, wakeup_at=next_wakeup(new, config), now=now, config_branch=branch):
+                if self.on_step is not None:
+                    self.on_step(repo, row.state, new, now)
                 return actions
             log.info("merge queue of %s changed while stepping %s; re-reading", repo, type(event).__name__)
         raise RuntimeError(f"could not save the merge-queue state of {repo}: it kept changing")
@@ -202,7 +229,7 @@ class QueueRunner:
             self._delete_head(forge, action)
             return []
         if isinstance(action, CancelBuild):
-            self.executed.append(f"abandoned build {action.build_id}")
+            self._cancel_runs(forge, action)
             return []
         if isinstance(action, Dequeue):
             log.info("%s#%d left the merge queue: %s (%s)", action.repo, action.number, action.outcome, action.reason)
@@ -270,12 +297,50 @@ class QueueRunner:
         if forge.get_branch_sha(a.repo, a.base) == a.to_sha:
             self.executed.append(f"base {a.base} already at {a.to_sha[:12]}")
             return [FastForwardDone(a.build_id, a.to_sha)]
+        self._summary_check(forge, a)
         if forge.fast_forward_branch(a.repo, a.base, a.to_sha):
             self.executed.append(f"fast-forwarded {a.base} to {a.to_sha[:12]}")
             return [FastForwardDone(a.build_id, a.to_sha)]
         tip = forge.get_branch_sha(a.repo, a.base)
         self.executed.append(f"fast-forward of {a.base} refused (tip {str(tip)[:12]})")
+        if tip == a.from_sha:
+            log.error("GitHub refused to fast-forward %s of %s to the tested %s although %s did not move: a branch "
+                      "protection rule or ruleset the bot cannot satisfy (required reviews, signed commits, a check "
+                      "it does not set?) or a missing permission; the queue asks again after "
+                      "merge.start_timeout_minutes", a.base, a.repo, a.to_sha[:12], a.base)
         return [FastForwardRefused(a.build_id, "not a fast-forward", tip)]
+
+    def _summary_check(self, forge: Forge, a: FastForward) -> None:
+        """The bot's `mlgate` check on the staging commit: branch protection requires it on the SHA pushed.
+        Set only here, after the queue judged every required check green on exactly this SHA."""
+        prs = ", ".join(f"#{n}" for n in a.numbers) or "the batch"
+        checks = ", ".join(f"`{md(c)}`" for c in a.required) or "none"
+        try:
+            forge.set_check(a.repo, a.to_sha, SUMMARY_CHECK, status="completed", conclusion="success",
+                            title=f"Merge queue: tested, landing {prs}",
+                            summary=f"Every required check passed on this staging commit ({checks}); the merge "
+                                    f"queue fast-forwards {md(a.base)} to it, landing {prs}.")
+        except Exception as exc:  # the fast-forward still says what GitHub thinks
+            log.error("could not set the %s check on %s of %s (%s: %s)", SUMMARY_CHECK, a.to_sha[:12], a.repo,
+                      type(exc).__name__, exc)
+
+    def _cancel_runs(self, forge: Forge, a: CancelBuild) -> None:
+        """Cancel the GitHub Actions runs on an abandoned build's SHA: their result can no longer land
+        anything, and runners are shared. Best effort: a failure is logged, never fatal."""
+        self.executed.append(f"abandoned build {a.build_id}")
+        if not a.sha:
+            log.info("build %d of %s abandoned before its commit existed (%s)", a.build_id, a.repo, a.reason)
+            return
+        try:
+            cancelled = [run for run in forge.active_workflow_runs(a.repo, a.sha)
+                         if forge.cancel_workflow_run(a.repo, run)]
+        except Exception as exc:
+            log.warning("build %d of %s abandoned (%s); its Actions runs on %s were not cancelled (%s: %s)",
+                        a.build_id, a.repo, a.reason, a.sha[:12], type(exc).__name__, exc)
+            return
+        log.info("build %d of %s abandoned (%s): cancelled %d Actions run(s) on %s%s", a.build_id, a.repo, a.reason,
+                 len(cancelled), a.sha[:12], f" ({', '.join(map(str, cancelled))})" if cancelled else "")
+        self.executed.append(f"cancelled {len(cancelled)} run(s) on {a.sha[:12]}")
 
     def _delete_head(self, forge: Forge, a: DeleteBranch) -> None:
         ref, sha, head_repo = forge.pull_head_branch(a.repo, a.number)
@@ -292,7 +357,7 @@ class QueueRunner:
 
 def running_shas(state: QueueState) -> set[str]:
     """SHAs of the staging and try commits whose checks the queue is waiting for."""
-    shas = {lane.build.sha for lane in state.lanes if lane.build is not None and lane.build.sha}
+    shas = {build.sha for lane in state.lanes for build in lane.chain if build.sha}
     shas |= {t.sha for t in state.tries if t.sha}
     return shas
 

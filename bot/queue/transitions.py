@@ -11,8 +11,9 @@ Semantics (bors-ng, then beyond; docs/merge-queue.md has the full story):
   puts a PR in the queue of its base branch. It waits while its review/PR gates are pending or
   failing (and says which) and is ready once they pass (`PullGates`). Ready PRs are ordered by
   priority, then by when `/merge` was given.
-- One build at a time per base: a staging commit = base tip + each PR of the batch, on
-  `mlgate/staging/<base>`. Every required check must pass on that exact SHA, judged by the same
+- One build per base on the tip (with `merge.parallel` N > 1, up to N - 1 more stacked on it, each
+  on the previous staging commit and its own ref, landing in order): a staging commit = base tip +
+  each PR of the batch, on `mlgate/staging/<base>`. Every required check must pass on that exact SHA, judged by the same
   rule as a PR head (`mlgate.bot.pr.check_rule.judge`: pinned apps, every report must pass, a gate result
   only `success` and computed with the base config). All green →
   `FastForward` the base to exactly that SHA (never force); a refusal means the base moved: the
@@ -67,9 +68,11 @@ from mlgate.bot.queue.model import (
     FastForwardDone,
     FastForwardRefused,
     HeadPushed,
+    HoldChanged,
     Lane,
     MergePull,
     MergeRequested,
+    PauseChanged,
     PriorityChanged,
     Pull,
     PullClosed,
@@ -85,6 +88,7 @@ from mlgate.bot.queue.model import (
     StagingFailed,
     Tick,
     TryRequested,
+    next_group,
     queue_order,
     queue_rank,
 )
@@ -145,12 +149,46 @@ class _Tx:
     def comment(self, number: int, body: str) -> None:
         self.actions.append(Comment(self.repo, number, body))
 
+    def place_in_line(self, number: int) -> int:
+        """1-based place of a PR in the order its base's PRs will be tried (`queue_order`)."""
+        base = self.pulls[number].base
+        size = strategy.batch_size(self.lane(base).recent, self.cfg.batch_size, self.cfg.adaptive, self.cfg.parallel)
+        return [p.number for p in queue_order(self.freeze(), base, size)].index(number) + 1
+
     def new_id(self) -> int:
         self.next_id += 1
         return self.next_id - 1
 
     def lane_of_build(self, build_id: int) -> Lane | None:
-        return next((lane for lane in self.lanes.values() if lane.build and lane.build.id == build_id), None)
+        return next((lane for lane in self.lanes.values() if any(b.id == build_id for b in lane.chain)), None)
+
+    def find_build(self, build_id: int) -> tuple[Lane, int, Build] | None:
+        """The lane, the position in its chain (0: the build on the base tip) and the build."""
+        for lane in self.lanes.values():
+            for index, build in enumerate(lane.chain):
+                if build.id == build_id:
+                    return lane, index, build
+        return None
+
+    def put_build(self, base: str, index: int, build: Build) -> None:
+        """Replace the chain's build at `index` (0: `lane.build`, else `lane.ahead[index - 1]`)."""
+        lane = self.lane(base)
+        if index == 0:
+            self.lanes[base] = replace(lane, build=build)
+        else:
+            ahead = list(lane.ahead)
+            ahead[index - 1] = build
+            self.lanes[base] = replace(lane, ahead=tuple(ahead))
+
+    def position(self, base: str, number: int) -> int | None:
+        """Where in the lane's chain the build holding PR `number` is, or None."""
+        return next((i for i, b in enumerate(self.lane(base).chain) if number in b.numbers), None)
+
+    def abort_holding(self, base: str, number: int, reason: str) -> None:
+        """Abort the build holding `number` and every build stacked on it, unless it is landing."""
+        index = self.position(base, number)
+        if index is not None and self.lane(base).chain[index].state != LANDING:
+            self.abort_from(self.lane(base), index, reason)
 
     def try_of_build(self, build_id: int) -> Build | None:
         return next((t for t in self.tries.values() if t.id == build_id), None)
@@ -196,26 +234,29 @@ class _Tx:
         if conclusion == "success":
             if pull.status == WAITING:
                 self.set(number, status=QUEUED, reason="")
-                position = [p.number for p in queue_order(self.freeze(), pull.base)].index(number) + 1
-                self.comment(number, messages.queued(announce, pull.base, position, pull.priority))
+                if announce:  # the answer to /merge; later moves show in the PR's report comment only
+                    lane = self.lane(pull.base)
+                    self.comment(number, messages.queued(announce, pull.base, self.place_in_line(number),
+                                                                   pull.priority)
+                                 + messages.waiting_note(lane.paused, lane.paused_by, pull.held))
             return
         text = messages.gates_reason(conclusion, reasons)
         if pull.status == TESTING:
-            self.abort_build(self.lane(pull.base), f"the gates of #{number} no longer pass")
+            self.abort_holding(pull.base, number, f"the gates of #{number} no longer pass")
         if pull.status in (QUEUED, TESTING):
             self.drop_suspect(pull.base, number)
         if pull.status in ACTIVE and (pull.reason != text or announce):
             self.set(number, status=WAITING, reason=text)
-            self.comment(number, messages.not_ready(announce, text, conclusion))
+            if announce:  # the answer to /merge; later changes show in the PR's report comment only
+                self.comment(number, messages.not_ready(announce, text, conclusion))
 
     def finish(self, number: int, status: str, reason: str, body: str | None) -> None:
         """A PR leaves the queue (cancelled or failed); its build, suspects and try are dropped."""
         pull = self.pulls[number]
         if pull.status not in ACTIVE:
             return
-        lane = self.lane(pull.base)
-        if pull.status == TESTING and lane.build and number in lane.build.numbers and lane.build.state != LANDING:
-            self.abort_build(lane, f"#{number} left the queue")
+        if pull.status == TESTING:
+            self.abort_holding(pull.base, number, f"#{number} left the queue")
         self.drop_suspect(pull.base, number)
         self.set(number, status=status, reason=reason)
         self.actions.append(Dequeue(self.repo, number, status, reason))
@@ -234,14 +275,23 @@ class _Tx:
             self.lanes[base] = replace(lane, suspects=(), evidence=None)
 
     def abort_build(self, lane: Lane, reason: str) -> None:
-        build = lane.build
-        if build is None:
+        """Abandon every build of the lane (the speculative ones are built on the first)."""
+        self.abort_from(lane, 0, reason)
+
+    def abort_from(self, lane: Lane, index: int, reason: str) -> None:
+        """Abandon the chain's builds from `index` on (each later one contains the earlier ones): their
+        PRs go back to the ready queue, their CI is cancelled (`CancelBuild`), newest first."""
+        chain = self.lane(lane.base).chain
+        if index >= len(chain):
             return
-        for n in build.numbers:
-            if self.pulls[n].status == TESTING:
-                self.set(n, status=QUEUED)
-        self.actions.append(CancelBuild(self.repo, build.id, build.sha, reason))
-        self.lanes[lane.base] = replace(self.lanes[lane.base], build=None)
+        for pos, build in reversed(list(enumerate(chain))[index:]):
+            for n in build.numbers:
+                if self.pulls[n].status == TESTING:
+                    self.set(n, status=QUEUED)
+            why = reason if pos == index else f"it was built on build {chain[index].id}, abandoned: {reason}"
+            self.actions.append(CancelBuild(self.repo, build.id, build.sha, why))
+        kept = chain[:index]
+        self.lanes[lane.base] = replace(self.lanes[lane.base], build=kept[0] if kept else None, ahead=kept[1:])
 
     # --- scheduling --------------------------------------------------------------------------
     def schedule(self) -> None:
@@ -256,8 +306,9 @@ class _Tx:
 
     def ready(self, base: str) -> list[Pull]:
         lane = self.lane(base)
-        busy = set(lane.suspects) | set(lane.build.numbers if lane.build else ())
-        pool = [p for p in self.pulls.values() if p.base == base and p.status == QUEUED and p.number not in busy]
+        busy = set(lane.suspects) | {n for b in lane.chain for n in b.numbers}
+        pool = [p for p in self.pulls.values()
+                if p.base == base and p.status == QUEUED and p.number not in busy and not p.held]
         return sorted(pool, key=queue_rank)
 
     def preempt(self, base: str) -> None:
@@ -271,21 +322,33 @@ class _Tx:
         if not pool:
             return
         top = pool[0]
-        build = lane.build
-        running = bool(build and build.kind == "batch" and build.state != LANDING)
-        busy = set(lane.suspects) | (set(build.numbers) if running and build else set())
+        # the builds that can still be abandoned: all but one already landing
+        first = 1 if lane.build is not None and lane.build.state == LANDING else 0
+        running = lane.chain[first:]
+        busy = set(lane.suspects) | {n for b in running for n in b.numbers}
         if not busy or top.priority <= max(self.pulls[n].priority for n in busy):
             return
+        reason = messages.preempted_reason(top.number, top.priority)
         if running:
-            self.abort_build(lane, f"preempted by #{top.number} (priority {top.priority})")
+            self.abort_from(lane, first, reason)
             lane = self.lane(base)
         if lane.suspects:
             self.lanes[base] = replace(lane, suspects=(), evidence=None)
+        for n in sorted(busy):  # they are told: their report says why they are back in the queue
+            if self.pulls[n].status == QUEUED:
+                self.set(n, reason=reason)
 
     def start(self, base: str) -> None:
-        """Start the lane's next build: bisect the suspects, confirm or reject a culprit, or batch."""
+        """Start the lane's next build: bisect the suspects, confirm or reject a culprit, or batch;
+        then, with `merge.parallel` > 1, stack speculative builds on it. Nothing starts while paused."""
         while self.lane(base).build is None:
             lane = self.lane(base)
+            if lane.paused is not None:
+                if len(lane.suspects) == 1 and not strategy.should_confirm(
+                        self.pulls[lane.suspects[0]].strikes, lane.confirmations, lane.flakes,
+                        self.cfg.confirm_threshold):
+                    self.reject(lane, lane.suspects[0])  # a verdict, not a build: it may come while paused
+                return
             if len(lane.suspects) == 1:
                 number = lane.suspects[0]
                 pull = self.pulls[number]
@@ -301,41 +364,90 @@ class _Tx:
             pool = self.ready(base)
             if not pool:
                 return
-            first = pool[0]
-            if first.single or first.alone_next:
-                self.launch(base, (first.number,))
+            size = strategy.batch_size(lane.recent, self.cfg.batch_size, self.cfg.adaptive, self.cfg.parallel)
+            group = next_group(pool, size)  # the rule queue_order (positions in reports) follows too
+            if len(group) == 1 and (pool[0].single or pool[0].alone_next):
+                self.launch(base, group)
                 return
-            size = strategy.batch_size(lane.recent, self.cfg.batch_size, self.cfg.adaptive)
-            group = [p.number for p in pool if not (p.single or p.alone_next)][:size]
             if len(group) < size and self.now < _batch_due(pool, self.cfg):
                 return  # wait a moment for more PRs (a Tick at `next_wakeup` starts it)
-            self.launch(base, tuple(group))
-            return
+            self.launch(base, group)
+            break
+        self.speculate(base)
 
-    def launch(self, base: str, numbers: tuple[int, ...], confirm: bool = False) -> None:
+    def speculate(self, base: str) -> None:
+        """Stack builds on the last one in flight, up to `merge.parallel` (Zuul's speculative gating):
+        each is the previous staging commit + the next ready PRs, so if everything below it lands, its
+        own result stands for its own SHA. Not while bisecting (a half of a known-bad group fails
+        half the time: what is stacked on it would mostly be wasted), paused, or on top of a build
+        whose commit is not built yet or which already failed (what is built on it is doomed)."""
+        while True:
+            lane = self.lane(base)
+            chain = lane.chain
+            if not chain or len(chain) >= self.cfg.parallel or lane.paused is not None:
+                return
+            last = chain[-1]
+            if last.sha is None or last.state == CREATING or _verdict(last, self.cfg)[0] == "red":
+                return
+            if lane.suspects:
+                # Bisection in parallel: stack the next part of the known-bad group on the part under
+                # test (prefixes: every green one lands, the first red one holds a broken PR), and
+                # still leave at least one PR untested, to be inferred.
+                in_flight = {n for b in chain for n in b.numbers}
+                rest = [n for n in lane.suspects if n not in in_flight]
+                if not in_flight <= set(lane.suspects) or len(rest) < 2:
+                    return
+                tested, _ = strategy.split(rest)
+                self.launch(base, tested, parent=last)
+                continue
+            pool = self.ready(base)
+            if not pool or pool[0].alone_next:
+                return  # a PR that conflicted in a batch is built alone on the base tip, not stacked
+            if pool[0].single:
+                group = [pool[0].number]
+            else:
+                size = strategy.batch_size(lane.recent, self.cfg.batch_size, self.cfg.adaptive, self.cfg.parallel)
+                group = [p.number for p in pool if not (p.single or p.alone_next)][:size]
+                if len(group) < size and self.now < _batch_due(pool, self.cfg):
+                    return
+            self.launch(base, tuple(group), parent=last)
+
+    def launch(self, base: str, numbers: tuple[int, ...], confirm: bool = False, parent: Build | None = None) -> None:
+        """Start a build on the base tip, or (speculative) on `parent`'s staging commit, on a free ref."""
         lane = self.lane(base)
         staged = tuple(StagedPull(n, self.pulls[n].head_sha) for n in numbers)
+        used = {b.branch for b in lane.chain}
+        slot = next(k for k in range(len(used) + 1) if staging_branch(base, k) not in used)
         build = Build(
             id=self.new_id(),
             kind="batch",
             base=base,
-            branch=staging_branch(base),
+            branch=staging_branch(base, slot),
             pulls=staged,
             method=self.cfg.method,
             required=self.cfg.required_checks,
             requested_at=self.now,
             confirm=confirm,
-            base_sha=lane.base_sha,
+            base_sha=parent.sha if parent is not None else lane.base_sha,
         )
         for n in numbers:
-            self.set(n, status=TESTING, alone_next=False)
-        self.lanes[base] = replace(lane, build=build)
+            self.set(n, status=TESTING, alone_next=False, reason="")
+        if parent is None:
+            self.lanes[base] = replace(lane, build=build)
+        else:
+            self.lanes[base] = replace(lane, ahead=(*lane.ahead, build))
         self.actions.append(_create(self.repo, build))
 
     # --- verdicts ----------------------------------------------------------------------------
-    def on_checks(self, build: Build) -> None:
+    def on_checks(self, build: Build, index: int = 0) -> None:
+        """Act on a build's verdict. A speculative build (`index` > 0) waits for the ones below it to
+        land; a red one dooms only what is stacked on it (its own verdict counts once it is first)."""
         verdict, failed, urls = _verdict(build, self.cfg)
         if verdict == "pending":
+            return
+        if index > 0:
+            if verdict == "red":
+                self.abort_from(self.lane(build.base), index + 1, f"build {build.id} below it failed")
             return
         if build.kind == "try":
             self.try_done(build, verdict, failed, urls)
@@ -348,7 +460,7 @@ class _Tx:
         lane = self.lane(build.base)
         assert build.sha is not None and build.base_sha is not None
         self.lanes[build.base] = replace(lane, build=replace(build, state=LANDING), runs=lane.runs + 1)
-        self.actions.append(FastForward(self.repo, build.base, build.base_sha, build.sha, build.id))
+        self.actions.append(_ff(self.repo, build))
 
     def landed(self, lane: Lane, sha: str) -> None:
         build = lane.build
@@ -361,7 +473,8 @@ class _Tx:
                 recent.append(0)
                 self.actions.append(MergePull(self.repo, staged.number, staged.head_sha, sha, build.method))
                 self.actions.append(Dequeue(self.repo, staged.number, MERGED, f"landed in {sha}"))
-                self.comment(staged.number, messages.landed(build, sha, _judged(build, self.cfg)))
+                # no comment of its own: the PR's report comment says it (bot/queue/status.py)
+                self.set(staged.number, reason=messages.landed_reason(build, sha, _judged(build, self.cfg)))
                 if self.cfg.delete_branches:
                     self.actions.append(DeleteBranch(self.repo, staged.number, staged.head_sha))
             else:  # pushed or closed while the fast-forward was in flight
@@ -376,9 +489,14 @@ class _Tx:
                 self.set(suspects[0], strikes=self.pulls[suspects[0]].strikes + 1)
             if not suspects:
                 evidence = None
+        nxt = lane.ahead[0] if lane.ahead and lane.ahead[0].base_sha == sha else None
+        if lane.ahead and nxt is None:  # cannot happen (each is built on the one before): rebuild them
+            self.abort_from(lane, 1, f"not built on {sha}")
+            lane = self.lane(lane.base)
         self.lanes[lane.base] = replace(
             lane,
-            build=None,
+            build=nxt,
+            ahead=lane.ahead[1:] if nxt else (),
             base_sha=sha,
             suspects=suspects,
             evidence=evidence,
@@ -386,8 +504,11 @@ class _Tx:
             confirmations=confirmations,
             flakes=flakes,
         )
+        if nxt is not None and nxt.state == RUNNING:
+            self.on_checks(nxt)  # its checks may all be in already: it lands (or fails) right away
 
     def red(self, build: Build, failed: tuple[str, ...], urls: tuple[str, ...]) -> None:
+        self.abort_from(self.lane(build.base), 1, f"build {build.id} below it failed")
         lane = self.lane(build.base)
         for n in build.numbers:
             if self.pulls[n].status == TESTING:
@@ -420,6 +541,11 @@ class _Tx:
 
     # --- timeouts ------------------------------------------------------------------------------
     def check_timeouts(self, base: str) -> None:
+        lane = self.lane(base)
+        for index, spec in enumerate(lane.ahead, start=1):
+            if spec.state == CREATING and self.now - spec.requested_at >= self.cfg.start_timeout_minutes * 60:
+                self.put_build(base, index, replace(spec, requested_at=self.now))
+                self.actions.append(_create(self.repo, spec))
         lane = self.lane(base)
         build = lane.build
         if build is None:
@@ -464,12 +590,16 @@ def next_wakeup(state: QueueState, config: QueueConfig) -> float | None:
     times: list[float] = []
     for lane in state.lanes:
         build = lane.build
-        if build is None and not lane.suspects:
-            pool = [p for p in state.pulls if p.base == lane.base and p.status == QUEUED]
+        room = build is None or (len(lane.chain) < config.parallel and lane.chain[-1].sha is not None)
+        if room and not lane.suspects and lane.paused is None:
+            busy = {n for b in lane.chain for n in b.numbers}
+            pool = [p for p in state.pulls
+                    if p.base == lane.base and p.status == QUEUED and not p.held and p.number not in busy]
             if pool and config.batch_delay_seconds:
                 times.append(_batch_due(pool, config))
-        elif build is not None:
+        if build is not None:
             times += _build_deadlines(build, config)
+        times += [b.requested_at + config.start_timeout_minutes * 60 for b in lane.ahead if b.state == CREATING]
     for build in state.tries:
         times += _build_deadlines(build, config)
     return min(times) if times else None
@@ -506,7 +636,7 @@ def _create(repo: str, build: Build) -> CreateStaging:
 
 def _ff(repo: str, build: Build) -> FastForward:
     assert build.base_sha is not None and build.sha is not None
-    return FastForward(repo, build.base, build.base_sha, build.sha, build.id)
+    return FastForward(repo, build.base, build.base_sha, build.sha, build.id, build.numbers, build.required)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -561,6 +691,8 @@ def _on_cancel(tx: _Tx, e: CancelRequested) -> None:
         tx.actions.append(CancelBuild(tx.repo, try_build.id, try_build.sha, f"/cancel by {e.user}"))
     if pull and pull.status in ACTIVE:
         tx.finish(e.number, CANCELLED, f"/cancel by {e.user}", messages.cancelled_by(e.user))
+    elif try_build:
+        tx.comment(e.number, messages.try_cancelled(e.user))
     elif not try_build:
         tx.comment(e.number, messages.NOTHING_TO_CANCEL)
 
@@ -581,18 +713,52 @@ def _on_retry(tx: _Tx, e: RetryRequested) -> None:
 def _on_priority(tx: _Tx, e: PriorityChanged) -> None:
     pull = tx.pulls.get(e.number) or Pull(e.number)
     tx.pulls[e.number] = replace(pull, priority=e.priority)
-    if pull.status not in ACTIVE:
-        tx.comment(e.number, messages.priority_set(e.priority))
+    # no comment: the command's reply says it (bot/commands/plan.py), the report shows the new place
 
 
 def _on_single(tx: _Tx, e: SingleChanged) -> None:
     pull = tx.pulls.get(e.number) or Pull(e.number)
     tx.pulls[e.number] = replace(pull, single=e.on)
     lane = tx.lanes.get(pull.base)
-    if e.on and pull.status == TESTING and lane and lane.build and len(lane.build.numbers) > 1 and not tx.landing(pull):
-        tx.abort_build(lane, f"#{e.number} must now be tested alone")
+    index = tx.position(pull.base, e.number) if lane and pull.status == TESTING else None
+    if e.on and lane and index is not None and len(lane.chain[index].numbers) > 1:
+        tx.abort_holding(pull.base, e.number, f"#{e.number} must now be tested alone")
     if e.on and lane and e.number in lane.suspects and len(lane.suspects) > 1:
         tx.drop_suspect(pull.base, e.number)
+
+
+def _on_hold(tx: _Tx, e: HoldChanged) -> None:
+    pull = tx.pulls.get(e.number) or Pull(e.number)
+    if pull.held == e.on:
+        tx.comment(e.number, messages.hold_unchanged(e.on))
+        return
+    tx.pulls[e.number] = replace(pull, held=e.on, held_by=e.user if e.on else "")
+    if e.on and pull.status == TESTING:
+        if tx.landing(pull):
+            tx.comment(e.number, messages.held_too_late())
+            return
+        tx.abort_holding(pull.base, e.number, f"#{e.number} was put on hold by {e.user}")
+    if e.on:
+        tx.drop_suspect(pull.base, e.number)
+    tx.comment(e.number, messages.held(e.user) if e.on else messages.unheld(e.user, pull.status in ACTIVE))
+
+
+def _on_pause(tx: _Tx, e: PauseChanged) -> None:
+    if e.base not in tx.cfg.branches:
+        if e.number:
+            tx.comment(e.number, messages.base_not_allowed("Not paused" if e.on else "Not resumed", e.base,
+                                                           tx.cfg.branches))
+        return
+    lane = tx.lane(e.base)
+    if e.on:
+        tx.lanes[e.base] = replace(lane, paused=e.reason, paused_by=e.user, paused_at=tx.now)
+        running = len([b for b in lane.chain if b.kind == "batch"])
+        if e.number:
+            tx.comment(e.number, messages.paused(e.base, e.user, e.reason, running, lane.paused is not None))
+    else:
+        tx.lanes[e.base] = replace(lane, paused=None, paused_by="", paused_at=0.0)
+        if e.number:
+            tx.comment(e.number, messages.resumed(e.base, e.user, lane.paused is not None))
 
 
 def _on_try(tx: _Tx, e: TryRequested) -> None:
@@ -618,10 +784,18 @@ def _on_try(tx: _Tx, e: TryRequested) -> None:
 
 
 def _on_created(tx: _Tx, e: StagingCreated) -> None:
-    lane = tx.lane_of_build(e.build_id)
-    if lane and lane.build and lane.build.state == CREATING:
-        build = replace(lane.build, sha=e.sha, base_sha=e.base_sha, created_at=tx.now, state=RUNNING)
-        tx.lanes[lane.base] = replace(lane, build=build, base_sha=e.base_sha)
+    found = tx.find_build(e.build_id)
+    if found and found[1] > 0 and found[2].state == CREATING:
+        lane, index, spec = found
+        if e.base_sha != spec.base_sha:  # not on the staging commit below it: its result would prove nothing
+            tx.abort_from(lane, index, f"built on {e.base_sha}, not on {spec.base_sha}")
+            return
+        tx.put_build(lane.base, index, replace(spec, sha=e.sha, created_at=tx.now, state=RUNNING))
+        return
+    head = found[0] if found and found[1] == 0 else None
+    if head and head.build and head.build.state == CREATING:
+        build = replace(head.build, sha=e.sha, base_sha=e.base_sha, created_at=tx.now, state=RUNNING)
+        tx.lanes[head.base] = replace(head, build=build, base_sha=e.base_sha)
         return
     tried = tx.try_of_build(e.build_id)
     if tried and tried.state == CREATING:
@@ -636,10 +810,15 @@ def _on_staging_failed(tx: _Tx, e: StagingFailed) -> None:
         tx.tries.pop(number)
         tx.comment(number, messages.try_not_created(e.reason))
         return
-    lane = tx.lane_of_build(e.build_id)
-    if not lane or not lane.build or lane.build.state != CREATING:
+    found = tx.find_build(e.build_id)
+    if not found or found[2].state != CREATING:
         return
-    build = lane.build
+    lane, index, build = found
+    if index > 0:  # speculative: it may conflict with a build below it; it is built alone on the tip later
+        if e.number is not None and e.number in build.numbers:
+            tx.set(e.number, alone_next=True)
+        tx.abort_from(lane, index, f"the staging commit could not be built: {e.reason}")
+        return
     if e.number is not None and e.number in build.numbers:
         if len(build.numbers) == 1:
             tx.abort_build(lane, "merge conflict")
@@ -653,12 +832,13 @@ def _on_staging_failed(tx: _Tx, e: StagingFailed) -> None:
 
 def _on_check(tx: _Tx, e: CheckUpdate) -> None:
     result = Report(e.name, e.status, e.conclusion, e.url, tx.now, e.kind, e.app, e.report_id, e.results)
-    for lane in list(tx.lanes.values()):
-        build = lane.build
-        if build and build.state == RUNNING and build.sha == e.sha and e.name in build.required:
-            build = _with_check(build, result)
-            tx.lanes[lane.base] = replace(lane, build=build)
-            tx.on_checks(build)
+    for base in sorted(tx.lanes):
+        for index, build in enumerate(tx.lanes[base].chain):
+            if build.state == RUNNING and build.sha == e.sha and e.name in build.required:
+                build = _with_check(build, result)
+                tx.put_build(base, index, build)
+                tx.on_checks(build, index)
+                break
     for number, build in list(tx.tries.items()):
         if build.state == RUNNING and build.sha == e.sha and e.name in build.required:
             build = _with_check(build, result)
@@ -674,7 +854,7 @@ def _with_check(build: Build, result: Report) -> Build:
 
 def _on_ff_done(tx: _Tx, e: FastForwardDone) -> None:
     lane = tx.lane_of_build(e.build_id)
-    if lane and lane.build and lane.build.state == LANDING:
+    if lane and lane.build and lane.build.id == e.build_id and lane.build.state == LANDING:
         if e.sha == lane.build.sha:
             tx.landed(lane, e.sha)
         else:
@@ -683,9 +863,17 @@ def _on_ff_done(tx: _Tx, e: FastForwardDone) -> None:
 
 def _on_ff_refused(tx: _Tx, e: FastForwardRefused) -> None:
     lane = tx.lane_of_build(e.build_id)
-    if not lane or not lane.build or lane.build.state != LANDING:
+    if not lane or not lane.build or lane.build.id != e.build_id or lane.build.state != LANDING:
         return
+    if e.base_sha is not None and e.base_sha == lane.build.base_sha:
+        # The base did not move, so GitHub refused for another reason (branch protection, a rule, a
+        # permission): rebuilding would test the same thing forever. It stays landing; the fast-forward
+        # is asked again after merge.start_timeout_minutes (the runner logs GitHub's answer).
+        return
+    tx.abort_from(lane, 1, "the base moved under the build below it")
+    lane = tx.lane(lane.base)
     old = lane.build
+    assert old is not None
     # The same PRs again on the new tip: a green result on another base proves nothing.
     build = replace(old, id=tx.new_id(), state=CREATING, base_sha=e.base_sha, sha=None, created_at=None, checks=(),
                     requested_at=tx.now)
@@ -719,11 +907,11 @@ def _on_tick(tx: _Tx, e: Tick) -> None:
 
 def _on_resume(tx: _Tx, e: Resume) -> None:
     for base in sorted(tx.lanes):
-        build = tx.lanes[base].build
-        if build and build.state == CREATING:
-            tx.actions.append(_create(tx.repo, build))
-        elif build and build.state == LANDING:
-            tx.actions.append(_ff(tx.repo, build))
+        for build in tx.lanes[base].chain:
+            if build.state == CREATING:
+                tx.actions.append(_create(tx.repo, build))
+            elif build.state == LANDING:
+                tx.actions.append(_ff(tx.repo, build))
     for number in sorted(tx.tries):
         if tx.tries[number].state == CREATING:
             tx.actions.append(_create(tx.repo, tx.tries[number]))
@@ -738,6 +926,8 @@ _HANDLERS: dict[type, Any] = {
     RetryRequested: _on_retry,
     PriorityChanged: _on_priority,
     SingleChanged: _on_single,
+    HoldChanged: _on_hold,
+    PauseChanged: _on_pause,
     TryRequested: _on_try,
     StagingCreated: _on_created,
     StagingFailed: _on_staging_failed,

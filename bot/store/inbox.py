@@ -93,6 +93,7 @@ class ClaimedDelivery:
     serial_key: str
     payload: dict[str, Any]
     attempts: int  # including this one
+    received_at: datetime | None = None  # when intake stored it (the worker's lag metric)
 
 
 @dataclass(frozen=True)
@@ -556,7 +557,7 @@ class Inbox:
             return ClaimedDelivery(
                 id=row["id"], delivery_id=row["delivery_id"], event=row["event"], action=row["action"],
                 repo=row["repo"], installation_id=row["installation_id"], serial_key=row["serial_key"],
-                payload=row["payload"], attempts=attempts,
+                payload=row["payload"], attempts=attempts, received_at=row["received_at"],
             )
 
     def complete_delivery(

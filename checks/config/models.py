@@ -14,20 +14,28 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from mlgate.checks.config.bias import BiasConfig
+from mlgate.checks.config.budget import BudgetConfig
 from mlgate.checks.config.data import DataConfig
+from mlgate.checks.config.explain import ExplainConfig
 from mlgate.checks.config.features import FeaturesConfig
 from mlgate.checks.config.predictions import PredictionsConfig
 from mlgate.checks.config.quality import QualityConfig
 from mlgate.checks.config.regression import RegressionConfig
+from mlgate.checks.config.shadow import ShadowConfig
 from mlgate.checks.config.skew import SkewConfig
 from mlgate.checks.config.yamlpos import dotted, line_of, load_with_lines
 from mlgate.checks.errors import ConfigError
 from mlgate.checks.gates.limits import StrictModel
 from mlgate.names import CONFIG_PATH
 
-GATE_NAMES = ("data", "quality", "bias", "skew", "regression", "features")
+GATE_NAMES = ("data", "quality", "bias", "skew", "regression", "features", "budget", "explain", "shadow")
+# Gates that judge a deployment, not a merge: `shadow` judges a model after it ran in shadow, so a
+# pull request (whose model has not run anywhere yet) cannot be held to it. They run in `check all`
+# and publish their check runs like every gate; `deploy.environments.<env>.requires_gates` uses them.
+DEPLOY_GATES = ("shadow",)
 
 
 class RequiredCheck(StrictModel):
@@ -55,6 +63,7 @@ class MergeConfig(StrictModel):
     batch_delay_seconds: float = Field(default=0, ge=0, le=3600)  # wait for more PRs before a fresh batch
     adaptive: bool = True  # size batches from the recent failure rate
     confirm_threshold: float = Field(default=0.1, ge=0)  # flake rate above which a suspect is re-run alone
+    parallel: int = Field(default=1, ge=1, le=8)  # speculative builds tested at once per base (Zuul-style)
 
 
 class ReviewRule(StrictModel):
@@ -108,7 +117,20 @@ class CommandsConfig(StrictModel):
 class DeployEnvironment(StrictModel):
     auto: bool = False  # deploy automatically after landing
     requires: str | None = None  # an environment that must have a successful deployment of the same version
+    # gates whose mlgate/<gate> result on the version's commit must have passed (pass or warn), for
+    # that very model version, before a deployment here, e.g. [shadow] for production
+    requires_gates: list[str] = []
     rollback_on_failure: bool = False
+
+    @field_validator("requires_gates")
+    @classmethod
+    def _known_gates(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if name not in GATE_NAMES:
+                raise ValueError(f"unknown gate {name!r}; gates: {', '.join(GATE_NAMES)}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"a gate is listed twice: {v}")
+        return v
 
 
 class DeployConfig(StrictModel):
@@ -120,6 +142,32 @@ class ArtifactsConfig(StrictModel):
 
     model: str | None = None
     data: list[str] = []
+
+
+class CardConfig(StrictModel):
+    """The model card's free text (`mlgate card`): what the model is for and where it must not be used."""
+
+    name: str | None = None
+    summary: str | None = None
+    intended_use: str | None = None
+    out_of_scope: str | None = None
+    limitations: str | None = None
+    owners: list[str] = []
+    contact: str | None = None
+
+
+class AlertsConfig(StrictModel):
+    """`alerts:`: what the bot raises an alert for (docs/dashboard.md) and whether it keeps each as a
+    GitHub issue. Read from the default branch, like the commands."""
+
+    enabled: bool = True
+    issues: bool = True  # keep each alert as one GitHub issue (opened once, updated, closed when resolved)
+    label: str = Field(default="mlgate-alert", min_length=1, max_length=50)
+    gate_failure: bool = True  # a gate failed on the newest landed commit of a base branch
+    data_stale: bool = True  # the data gate's staleness limit is crossed on a base branch
+    deployment: bool = True  # a deployment failed or was rolled back
+    batch_timeout: bool = True  # a merge-queue batch runs past merge.timeout_minutes
+    mention: list[str] = []  # logins or org/team names @-mentioned in a new alert issue
 
 
 class MlgateConfig(StrictModel):
@@ -134,10 +182,15 @@ class MlgateConfig(StrictModel):
     skew: SkewConfig | None = None
     regression: RegressionConfig | None = None
     features: FeaturesConfig | None = None
+    budget: BudgetConfig | None = None
+    explain: ExplainConfig | None = None
+    shadow: ShadowConfig | None = None
+    card: CardConfig = CardConfig()
     merge: MergeConfig = MergeConfig()
     review: ReviewConfig = ReviewConfig()
     commands: CommandsConfig = CommandsConfig()
     deploy: DeployConfig = DeployConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     @field_validator("version", mode="before")
     @classmethod
@@ -146,8 +199,25 @@ class MlgateConfig(StrictModel):
             raise ValueError(f"unsupported config version {v!r}; this mlgate reads version 1")
         return v
 
+    @model_validator(mode="after")
+    def _required_gates_configured(self) -> MlgateConfig:
+        """A deployment that requires a gate without a section could never happen: say so now."""
+        for env, spec in self.deploy.environments.items():
+            for i, name in enumerate(spec.requires_gates):
+                if getattr(self, name) is None:
+                    raise PydanticCustomError(
+                        "gate_not_configured",
+                        "the {gate} gate is not configured (add a {gate} section), so {env} could never be deployed",
+                        {"gate": name, "env": env, "at": ("deploy", "environments", env, "requires_gates", i)})
+        return self
+
     def configured_gates(self) -> list[str]:
+        """Every gate with a section: what `check all` runs and the gates workflow publishes."""
         return [g for g in GATE_NAMES if getattr(self, g) is not None]
+
+    def merge_gates(self) -> list[str]:
+        """The configured gates a merge waits for: all but the deployment gates (DEPLOY_GATES)."""
+        return [g for g in self.configured_gates() if g not in DEPLOY_GATES]
 
 
 def parse_config(text: str, source: str = CONFIG_PATH) -> MlgateConfig:
@@ -186,7 +256,8 @@ def bytes_sha256(data: bytes) -> str:
 # Files the config names that set limits or hold the expected values a change is judged against.
 # With `--config-ref` they are read from that commit, like the config itself; everything else a
 # gate reads (data, predictions, models, the feature registry under test) comes from the checkout.
-LIMIT_FILES = ("data.schema", "regression.baseline_predictions")
+LIMIT_FILES = ("data.schema", "regression.baseline_predictions", "budget.baseline_model",
+               "explain.baseline_model")
 
 
 def config_paths(cfg: MlgateConfig) -> list[tuple[str, str]]:
@@ -216,6 +287,17 @@ def config_paths(cfg: MlgateConfig) -> list[tuple[str, str]]:
     if cfg.regression is not None:
         add("regression.golden", cfg.regression.golden)
         add("regression.baseline_predictions", cfg.regression.baseline_predictions)
+    if cfg.budget is not None:
+        add("budget.model", cfg.budget.model)
+        add("budget.baseline_model", cfg.budget.baseline_model)
+        if cfg.budget.latency is not None:
+            add("budget.latency.data", cfg.budget.latency.data)
+    if cfg.explain is not None:
+        add("explain.model", cfg.explain.model)
+        add("explain.baseline_model", cfg.explain.baseline_model)
+        add("explain.data", cfg.explain.data)
+    if cfg.shadow is not None:
+        add("shadow.export", cfg.shadow.export)
     if cfg.features is not None:
         add("features.registry", cfg.features.registry)
         for value in cfg.features.code_paths:
@@ -228,7 +310,8 @@ def config_paths(cfg: MlgateConfig) -> list[tuple[str, str]]:
 def _describe(exc: ValidationError, lines: dict) -> str:
     parts = []
     for err in exc.errors()[:5]:
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and _is_union_tag(p)))
+        at = (err.get("ctx") or {}).get("at")  # a whole-config rule names the key it is about
+        loc = tuple(at) if at else tuple(p for p in err["loc"] if not (isinstance(p, str) and _is_union_tag(p)))
         line = line_of(lines, loc)
         where = dotted(loc)
         msg = err["msg"].removeprefix("Value error, ")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlgate.checks import progress
 from mlgate.checks.config.bias import DEFAULT_LIMITS_TEXT, BiasConfig
 from mlgate.checks.config.predictions import PredictionsConfig
 from mlgate.checks.errors import InputError
@@ -45,6 +46,8 @@ def evaluate(
     require_columns(frame.columns, cfg.sensitive, where)
     keys = [confusion.encode(frame[c], c) for c in cfg.sensitive]
     joint = confusion.count(y_true, y_pred, keys)
+    progress.note(f"bias: counted {len(y_true):,} rows into {len(joint.codes):,} groups of "
+                  f"{', '.join(cfg.sensitive)}")
     return judge_counts(joint, cfg, baseline)
 
 

@@ -188,6 +188,12 @@ def binary_classes(labels: pd.Series, predictions: pd.Series | None, positive_la
     return lab.is_positive(positive), None if pred is None else pred.is_positive(positive)
 
 
+def binarize(values: pd.Series, positive_label: Any, *, what: str, where: str) -> np.ndarray:
+    """One column as 0/1 with `positive_label` as 1 (matched by `class_key`), no vocabulary check
+    (the shadow gate reads the two models' class columns and the late labels with it)."""
+    return ClassColumn.read(values, what, where).is_positive(class_key(positive_label))
+
+
 def encode_classes(
     labels: pd.Series, predictions: pd.Series, *, where: str
 ) -> tuple[np.ndarray, np.ndarray, list[Any]]:

@@ -135,7 +135,10 @@ def evaluate(
 
     _attach_baseline(metrics, baseline)
     status = Status.worst([*(finding_status(f.severity) for f in findings), *(m.status for m in metrics)])
-    details: dict[str, Any] = {"registry": src, "code_files": len(code_index.files)}
+    details: dict[str, Any] = {"registry": src, "code_files": len(code_index.files),
+                               # the feature list with owners, for the model card (mlgate card)
+                               "features": [{"name": f.name, "owner": f.owner, "description": f.description}
+                                            for f in registry.features]}
     if changes is not None:
         details["change"] = {"base": changes.base, "head": changes.head, "base_sha": changes.base_sha,
                              "head_sha": changes.head_sha, "merge_base": changes.merge_base,

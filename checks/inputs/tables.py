@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mlgate.checks import progress
 from mlgate.checks.errors import InputError
 
 TABLE_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".tsv": "tsv"}
@@ -60,6 +61,7 @@ def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pd.Dat
         raise InputError(f"cannot read {fmt}: {_first_line(exc)}", where=str(path)) from exc
     if len(df) == 0:
         raise InputError("table has no rows", where=str(path))
+    progress.note(f"read {len(df):,} rows, {len(df.columns)} columns from {path.name}")
     return df
 
 

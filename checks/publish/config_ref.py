@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 from mlgate.checks.publish.rest import GitHub, GitHubError
-from mlgate.names import STAGING_BRANCH_PREFIX, TRY_BRANCH_PREFIX
+from mlgate.names import STAGING_BRANCH_PREFIX, TRY_BRANCH_PREFIX, staging_base
 
 STAGING_PREFIX = f"refs/heads/{STAGING_BRANCH_PREFIX}"
 TRY_PREFIX = f"refs/heads/{TRY_BRANCH_PREFIX}"
@@ -76,7 +76,7 @@ def plan(event_name: str, event: dict[str, Any], ref: str, sha: str) -> Plan:
     if not sha:
         return Unknown("GITHUB_SHA is not set")
     if ref.startswith(STAGING_PREFIX) and ref[len(STAGING_PREFIX):]:
-        base = ref[len(STAGING_PREFIX):]
+        base = staging_base(ref[len(STAGING_PREFIX):])  # a speculative build's ref: mlgate/staging/<base>@<n>
         return MergeBase(sha, f"the tip of {base} the staging commit was built on (merge-base with {base})",
                          branch=base)
     if ref.startswith(TRY_PREFIX):

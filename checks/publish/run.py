@@ -28,7 +28,10 @@ its arguments here):
 
 Everything about the run comes from the variables the runner sets (GITHUB_REPOSITORY,
 GITHUB_EVENT_NAME, GITHUB_EVENT_PATH, GITHUB_REF, GITHUB_SHA, GITHUB_API_URL, GITHUB_OUTPUT,
-GITHUB_STEP_SUMMARY, …); the token from MLGATE_TOKEN (the action's `token` input).
+GITHUB_STEP_SUMMARY, …); the token from MLGATE_TOKEN (the action's `token` input). From any other
+CI or a laptop (docs/any-ci.md) the same commands read MLGATE_REPOSITORY, MLGATE_SHA, MLGATE_REF,
+MLGATE_GITHUB_URL (the API; default GitHub's) and MLGATE_PR (a PR number: the run is then that PR's,
+read from the API, exactly as a `pull_request` run of the Actions) when the GITHUB_ ones are unset.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from __future__ import annotations
 import argparse
 import base64
 import copy
+import dataclasses
 import glob
 import json
 import os
@@ -45,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 from mlgate.checks.publish.baseline import BaselineChoice, find_baseline, short
@@ -247,12 +251,33 @@ class RunEnv:
                 event = json.loads(Path(path).read_text(encoding="utf-8"))
             except ValueError:
                 event = {}
-        return cls(repository=e.get("GITHUB_REPOSITORY", ""), event_name=e.get("GITHUB_EVENT_NAME", ""),
-                   event=event, sha=e.get("GITHUB_SHA", ""), ref=e.get("GITHUB_REF", ""),
-                   api_url=e.get("GITHUB_API_URL", ""),
+        ref = e.get("GITHUB_REF") or e.get("MLGATE_REF") or ""
+        if ref and not ref.startswith("refs/"):
+            ref = f"refs/heads/{ref}"  # another CI names the branch
+        pr = (e.get("MLGATE_PR") or "").strip()
+        return cls(repository=e.get("GITHUB_REPOSITORY") or e.get("MLGATE_REPOSITORY", ""),
+                   event_name=e.get("GITHUB_EVENT_NAME", ""),
+                   event=event, sha=e.get("GITHUB_SHA") or e.get("MLGATE_SHA", ""), ref=ref,
+                   api_url=e.get("GITHUB_API_URL") or e.get("MLGATE_GITHUB_URL", ""),
+                   extra={"pr": pr} if pr else {},
                    server_url=e.get("GITHUB_SERVER_URL", "https://github.com"), run_id=e.get("GITHUB_RUN_ID", ""),
                    token=e.get("MLGATE_TOKEN") or None, workspace=Path(e.get("GITHUB_WORKSPACE") or "."),
                    output_file=e.get("GITHUB_OUTPUT"), summary_file=e.get("GITHUB_STEP_SUMMARY"))
+
+    def with_pull_request(self) -> RunEnv:
+        """Outside GitHub Actions with MLGATE_PR set: the run is that PR's, as a `pull_request` run
+        (its head is the tested commit, its base's config judges); read from the API."""
+        number = self.extra.get("pr", "")
+        if self.event or not number:
+            return self
+        if not number.isdigit() or not self.repository:
+            _bad_input(f"MLGATE_PR must be a pull request number with MLGATE_REPOSITORY set, got {number!r}")
+        try:
+            pull = self.github().get(self.github().repo_path(f"/pulls/{int(number)}"))
+        except GitHubError as exc:
+            _bad_input(f"cannot read PR #{number} of {self.repository}: {exc}")
+        return dataclasses.replace(self, event_name="pull_request", event={"pull_request": pull, "number": pull.get(
+            "number")})
 
     def tested_sha(self, override: str | None = None) -> str:
         """The commit the check run belongs to: a PR's head (GITHUB_SHA is the merge commit there)."""
@@ -298,6 +323,12 @@ class RunEnv:
                 fh.write(markdown.rstrip("\n") + "\n\n")
         else:
             print(markdown)
+
+
+def _bad_input(message: str) -> NoReturn:
+    """One line on stderr and exit 2 (bad input, not a failed gate)."""
+    print(f"mlgate publish: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def _escape_command(text: str) -> str:
@@ -588,7 +619,7 @@ def _read_results(patterns: list[str]) -> tuple[list[RunResults], list[str]]:
     return found, skipped
 
 
-GATE_ORDER = ["tests", "data", "quality", "bias", "skew", "regression", "features"]
+GATE_ORDER = ["tests", "data", "quality", "bias", "skew", "regression", "features", "budget", "explain", "shadow"]
 
 
 def _combine(runs: list[RunResults]) -> RunResults | None:
@@ -849,7 +880,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args, RunEnv.from_environ())
+    return args.func(args, RunEnv.from_environ().with_pull_request())
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mlgate.sandbox.api import (
+    actions,
     apps,
     checks,
     collab,
@@ -27,6 +28,7 @@ ROUTERS: list[Router] = [
     deployments.router,
     hooks.router,
     apps.router,
+    actions.router,
 ]
 
 

@@ -3,6 +3,7 @@ faults, read the call log, and wait for webhook deliveries.  Nothing here exists
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -110,9 +111,11 @@ def create_app() -> Any:
                                                     "checks": "write", "statuses": "write", "issues": "write",
                                                     "deployments": "write", "metadata": "read"}),
             "created_at": now_iso(),
+            "client_secret": secrets.token_hex(20),  # the OAuth web flow's (sandbox/oauth.py)
         }
         st.save()
-    return {"id": app_id, "slug": slug, "bot_login": bot_login, "private_key": private}, 201
+    client = {"client_id": f"Iv1.sandbox{app_id}", "client_secret": st.state["apps"][str(app_id)]["client_secret"]}
+    return {"id": app_id, "slug": slug, "bot_login": bot_login, "private_key": private, **client}, 201
 
 
 @bp.post("/apps/<int:app_id>/installations")

@@ -86,7 +86,8 @@ def test_publish_job_refuses_results_of_another_config(repo: Repo, loosened: Loo
     publisher = job(empty, tmp_path / "publish", repo, event=event)
     shutil.copytree(tmp_path / "gates" / "_artifacts", tmp_path / "publish" / "mlgate-artifacts")
     run = publisher.run_action(ACTIONS / "publish", {"download-artifacts": "false"})
-    assert run.outputs["refused"] == "5", run.log  # quality, and data, skew, regression, features: no results
+    # quality, and data, skew, regression, features, budget, explain, shadow: no results
+    assert run.outputs["refused"] == "8", run.log
     sha = loosened.head_sha
     [bias] = check_runs(repo, sha, "mlgate/bias")
     assert bias["conclusion"] == "failure" and json.loads(bias["output"]["text"])["gates"][0]["status"] == "fail"
@@ -96,7 +97,7 @@ def test_publish_job_refuses_results_of_another_config(repo: Repo, loosened: Loo
     assert f".github/mlgate.yml at {repo.base_sha[:12]}" in quality["output"]["summary"]
     text = json.loads(quality["output"]["text"])
     assert text["gates"][0]["status"] == "error"
-    for gate in ("data", "skew", "regression", "features"):
+    for gate in ("data", "skew", "regression", "features", "budget", "explain", "shadow"):
         [missing] = check_runs(repo, sha, f"mlgate/{gate}")
         assert missing["conclusion"] == "failure" and "no results" in missing["output"]["title"]
     assert run.outputs["status"] == "error" and not run.failed  # input fail defaults to 'false'
@@ -105,7 +106,7 @@ def test_publish_job_refuses_results_of_another_config(repo: Repo, loosened: Loo
 
 def test_publish_job_publishes_verified_results_and_tests(repo: Repo, trained: Path, tmp_path: Path) -> None:
     gates = job(trained, tmp_path / "gates", repo)
-    for gate in ("data", "quality", "bias", "skew", "regression", "features"):
+    for gate in ("data", "quality", "bias", "skew", "regression", "features", "budget", "explain", "shadow"):
         run = gates.run_action(ACTIONS / gate, {"discover-baseline": "false"})
         assert not run.failed, run.log
     tests = gates.run_action(ACTIONS / "tests", {"command": "true"})

@@ -17,7 +17,7 @@ from tests.actions.harness import PINNED
 ROOT = Path(__file__).resolve().parents[2]
 ACTIONS = sorted((ROOT / "actions").glob("*/action.yml"))
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
-GATES = ["tests", "data", "quality", "bias", "skew", "regression", "features"]
+GATES = ["tests", "data", "quality", "bias", "skew", "regression", "features", "budget", "explain", "shadow"]
 
 
 def _tool(name: str) -> str:
@@ -82,7 +82,7 @@ def test_configured_gates_command(tmp_path: Path) -> None:
                     str(ROOT / "examples" / "arrests" / ".github" / "mlgate.yml")], env=env, check=True,
                    capture_output=True, cwd=tmp_path)
     gates = json.loads(out.read_text().split("=", 1)[1])
-    assert gates == ["data", "quality", "bias", "skew", "regression", "features"]
+    assert gates == ["data", "quality", "bias", "skew", "regression", "features", "budget", "explain", "shadow"]
 
 
 def test_check_jsonschema_accepts_actions_and_workflows() -> None:
@@ -142,7 +142,7 @@ def test_gates_job_takes_its_limits_from_the_base_and_sets_up_before_project_cod
     assert order.index("setup") < first_project and order.index("config-ref") < first_project
     gate_steps = [s for s in steps if s.get("uses", "").startswith("./.mlgate/actions/")
                   and s["uses"].split("/")[-1].split(" ")[0] in GATES]
-    assert len(gate_steps) == 6
+    assert len(gate_steps) == 9
     for step in gate_steps:
         assert step["with"]["config-ref"] == "${{ steps.config-ref.outputs.sha }}"
         assert step["with"].get("publish", "false") == "false" and "token" not in step["with"]
@@ -180,3 +180,11 @@ def test_the_documented_caller_runs_on_both_merge_queues_and_never_on_pull_reque
     ref = "refs/heads/gh-readonly-queue/main/pr-1-" + "c" * 40
     assert plan("merge_group", event, ref, "a" * 40) == Known(base, "the merge group's base commit")
     assert "merge_group" in (ROOT / ".github" / "workflows" / "gates.yml").read_text().split("name:", 1)[0]
+
+
+def test_the_shadow_step_does_not_fail_the_gates_job() -> None:
+    """shadow judges a deployment: its verdict is published, but a PR's job is not red because of it."""
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "gates.yml").read_text())
+    steps = {s.get("name"): s for s in workflow["jobs"]["gates"]["steps"]}
+    assert steps["mlgate/shadow"]["with"]["fail"] == "false"
+    assert all("fail" not in steps[f"mlgate/{g}"].get("with", {}) for g in ("bias", "budget", "explain"))

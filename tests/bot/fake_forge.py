@@ -177,6 +177,7 @@ class FakeForge:
             self.statuses: dict[tuple[str, str], dict[str, CheckRun]] = {}
             self.closed: list[tuple[str, int]] = []
             self.refuse_fast_forward = 0  # the next N fast-forwards are refused (someone pushed)
+            self.workflow_runs: dict[int, tuple[str, str, str]] = {}  # id -> (repo, head sha, status)
 
     def add_commit(self, sha: str, parents: tuple[str, ...] = (), content: frozenset[str] | set[str] = frozenset(),
                    ) -> str:
@@ -270,6 +271,33 @@ class FakeForge:
         if tip is None or head not in self.commits:
             return None
         return tip if tip in self.ancestors(head) else None  # the fake knows the case of a base not moved since
+
+    def changed_paths(self, repo: str, old: str, new: str) -> tuple[str, ...] | None:
+        """What `compare[(repo, old, new)]` says (set by a test); None: not a descendant / unknown."""
+        self.reads.append(("changed_paths", repo, old, new))
+        return getattr(self, "compare", {}).get((repo, old, new))
+
+    def start_workflow_run(self, repo: str, sha: str) -> int:
+        """A GitHub Actions run in progress on `sha` (what `active_workflow_runs` lists)."""
+        self._queue_init()
+        run_id = next(self._ids)
+        self.workflow_runs[run_id] = (repo, sha, "in_progress")
+        return run_id
+
+    def active_workflow_runs(self, repo: str, sha: str) -> tuple[int, ...]:
+        self._queue_init()
+        self.reads.append(("active_workflow_runs", repo, sha))
+        runs = self.workflow_runs.items()
+        return tuple(i for i, (rp, s, st) in runs if rp == repo and s == sha and st != "completed")
+
+    def cancel_workflow_run(self, repo: str, run_id: int) -> bool:
+        self._queue_init()
+        self.writes.append(("cancel_workflow_run", repo, run_id))
+        rp, sha, status = self.workflow_runs[run_id]
+        if status == "completed":
+            return False
+        self.workflow_runs[run_id] = (rp, sha, "completed")
+        return True
 
     def close_pull(self, repo: str, number: int) -> None:
         self._queue_init()

@@ -59,7 +59,8 @@ def test_queue_events_carry_the_approved_head_and_the_gates_and_skip_what_was_re
 
 def test_the_reaction_is_confused_only_when_every_command_was_void() -> None:
     cmds = commands("/merge\n/cancel")
-    assert outcome("acme/ml", 4, 55, cmds, [], {"merge"}) == [React("acme/ml", 55, "+1")]
+    assert outcome("acme/ml", 4, 55, cmds, [], {"merge"}) == []  # the queue's comment answers /cancel
+    assert outcome("acme/ml", 4, 55, commands("/priority 2"), [], ()) == [React("acme/ml", 55, "+1")]
     voided = outcome("acme/ml", 4, 55, commands("/merge"), ["why", "why"], {"merge"})
     assert voided == [React("acme/ml", 55, "confused"), Reply("acme/ml", 4, f"{reply_marker(55)}\n\nwhy")]
 

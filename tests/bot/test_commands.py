@@ -278,7 +278,9 @@ def test_hidden_contexts_hide_every_command(opener: str, command: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "level"),
-    [(n, Permission.WRITE) for n in COMMAND_NAMES if n != "help"] + [("help", Permission.READ)],
+    [(n, Permission.WRITE) for n in COMMAND_NAMES if n not in ("help", "status", "pause", "resume")]
+    + [("help", Permission.READ), ("status", Permission.READ), ("pause", Permission.MAINTAIN),
+       ("resume", Permission.MAINTAIN)],
 )
 def test_default_permissions(name: str, level: Permission) -> None:
     assert required_permission(Command(name)) == level
@@ -354,3 +356,28 @@ def test_too_many_command_lines_stop_parsing() -> None:
 def test_default_permissions_are_read_only() -> None:
     with pytest.raises(TypeError):
         DEFAULT_PERMISSIONS["merge"] = Permission.READ  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("body", "word", "suggestion"),
+    [
+        ("/merg", "/merg", "merge"),  # a typo alone in its comment is still answered
+        ("/mrege", "/mrege", "merge"),
+        ("bors r++", "bors r++", "merge"),  # plain bors + a near verb: meant for the bot
+        ("/stauts", "/stauts", "status"),
+        ("/cancle please", "/cancle", "cancel"),
+    ],
+)
+def test_a_near_miss_of_a_known_command_is_answered_with_the_nearest(body: str, word: str, suggestion: str) -> None:
+    (error,) = parse_comment(body).errors
+    assert isinstance(error, UnknownCommand)
+    assert (error.word, error.suggestion) == (word, suggestion)
+    assert f"did you mean `/{suggestion}`" in error.message
+
+
+def test_status_is_a_read_command_without_arguments() -> None:
+    (cmd,) = parse_comment("/status").commands
+    assert cmd.name == "status"
+    assert parse_comment("bors status").commands[0].name == "status"
+    assert required_permission(cmd).value == "read"
+    assert isinstance(parse_comment("/status now").errors[0], UnexpectedArgument)

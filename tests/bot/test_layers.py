@@ -17,6 +17,7 @@ BOT = ROOT / "bot"
 # package (or root module) of mlgate.bot -> the bot packages it may import; settings, names and retry are for all
 LAYERS: dict[str, set[str]] = {
     "settings": set(),
+    "observability": set(),
     "github": set(),
     "store": set(),
     "pr": {"github"},
@@ -24,19 +25,23 @@ LAYERS: dict[str, set[str]] = {
     "deploy": {"github", "pr", "store"},
     "commands": {"github", "pr", "queue", "deploy"},
     "intake": {"github", "pr", "queue", "deploy", "commands", "store"},
-    "wiring": {"github", "pr", "queue", "deploy", "commands", "store", "intake"},
+    "history": {"github", "pr", "queue"},  # the dashboard's record of the past (observes, decides nothing)
+    "alerts": {"github", "pr", "queue", "deploy", "store", "history"},
+    "web": {"github", "pr", "queue", "deploy", "commands", "store", "history", "alerts"},
+    "wiring": {"github", "pr", "queue", "deploy", "commands", "store", "intake", "history", "alerts", "web"},
     "cli": {"intake", "store", "wiring"},
 }
-SHARED = {"settings"}  # mlgate.bot.settings: anyone in the bot may read the settings
+SHARED = {"settings", "observability"}  # the settings, the metrics and the logs: for anyone in the bot
 
 # Modules that decide: no database, no HTTP, no PyGithub, no Flask, and none of the bot's I/O modules.
 PURE = [
     "github/facts.py", "github/effects.py", "github/payloads.py",
-    "pr/check_rule.py", "pr/review.py", "pr/gates.py", "pr/report.py", "pr/evaluation.py",
+    "pr/check_rule.py", "pr/review.py", "pr/gates.py", "pr/report.py", "pr/evaluation.py", "pr/queue_block.py",
     "commands/parse.py", "commands/approval.py", "commands/plan.py",
     "queue/model.py", "queue/transitions.py", "queue/codec.py", "queue/strategy.py", "queue/messages.py",
-    "queue/merge_group.py",
+    "queue/merge_group.py", "queue/status.py",
     "deploy/decisions.py",
+    "history/diff.py", "alerts/model.py", "alerts/decide.py", "web/charts.py",
 ]
 IO_LIBRARIES = ("sqlalchemy", "alembic", "requests", "github", "flask", "werkzeug", "gunicorn", "jwt")
 IO_MODULES = ("mlgate.bot.github.client", "mlgate.bot.github.auth", "mlgate.bot.github.executor",

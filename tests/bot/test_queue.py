@@ -8,6 +8,8 @@ from dataclasses import replace
 import pytest
 
 from mlgate.bot import queue as q
+from mlgate.bot.queue.messages import status_text
+from mlgate.bot.queue.status import pull_status
 from mlgate.checks.config.models import parse_config
 
 REPO = "acme/models"
@@ -182,7 +184,8 @@ def test_only_green_on_every_required_check_of_the_exact_sha_fast_forwards() -> 
     assert not of(h(q.CheckUpdate(sha, "tests", "completed", "success")), q.FastForward)  # one still missing
     assert not of(h(q.CheckUpdate(sha, "mlgate/bias", "in_progress", app="github-actions")), q.FastForward)
     out = h(gate(sha, "mlgate/bias"))
-    assert of(out, q.FastForward) == [q.FastForward(REPO, "main", "c" * 40, sha, h.build.id)]
+    ff = q.FastForward(REPO, "main", "c" * 40, sha, h.build.id, (1,), h.cfg.required_checks)
+    assert of(out, q.FastForward) == [ff]
     assert h.status(1) == q.TESTING  # nothing is reported landed before the base moved
 
 
@@ -282,7 +285,10 @@ def test_fast_forward_done_lands_every_pr_with_the_landed_sha() -> None:
     assert of(out, q.MergePull) == [q.MergePull(REPO, 1, head(1), landed, "merge"),
                                     q.MergePull(REPO, 2, head(2), landed, "merge")]
     assert of(out, q.DeleteBranch) == [q.DeleteBranch(REPO, 1, head(1)), q.DeleteBranch(REPO, 2, head(2))]
-    assert f"Landed on main in {landed}" in comments(out, 1) and "#1, #2" in comments(out, 2)
+    # landing is said in each PR's report comment (its queue block), not in a comment of its own
+    assert not comments(out, 1) and not comments(out, 2)
+    assert f"Landed on main in {landed}" in status_text(pull_status(h.state, 1))
+    assert "in a batch with" in status_text(pull_status(h.state, 2))
     assert [d.outcome for d in of(out, q.Dequeue)] == ["merged", "merged"]
     assert h.state.pull(1).landed_sha == landed and h.state.lane("main").base_sha == landed
 
@@ -479,7 +485,8 @@ def test_gates_turning_red_while_queued_send_the_pr_back_to_waiting() -> None:
     h = Q()
     h.merge(1)
     out = h(q.PullGates(1, head(1), "failure", ("review: changes requested by carol",)))
-    assert h.status(1) == q.WAITING and of(out, q.CancelBuild) and "changes requested" in comments(out, 1)
+    assert h.status(1) == q.WAITING and of(out, q.CancelBuild)
+    assert "changes requested" in status_text(pull_status(h.state, 1))  # shown in its report, no new comment
 
 
 # ---------------------------------------------------------------------------------------------
@@ -492,7 +499,8 @@ def test_priority_reorders_the_ready_prs() -> None:
         h.merge(n)
     h(q.PriorityChanged(3, 5))
     assert [p.number for p in q.queue_order(h.state, "main")] == [1, 3, 2]
-    assert "applies when the PR is queued" in comments(h(q.PriorityChanged(9, 1)), 9)
+    assert not comments(h(q.PriorityChanged(9, 1)), 9)  # the command's reply says it (commands/plan.py)
+    assert h.state.pull(9).priority == 1
 
 
 def test_a_higher_priority_pr_preempts_a_running_lower_priority_build() -> None:
@@ -616,7 +624,7 @@ def test_state_round_trips_through_json_at_every_step_and_resume_re_emits_what_i
     # a restart while the fast-forward is in flight asks for it again, and for the try's commit
     restarted = q.state_from_json(json.loads(json.dumps(q.state_to_json(h.state))))
     _, actions = q.step(restarted, q.Resume(), h.now, h.cfg)
-    assert of(actions, q.FastForward) == [q.FastForward(REPO, "main", "b" * 40, sha, h.build.id)]
+    assert [(a.from_sha, a.to_sha, a.build_id) for a in of(actions, q.FastForward)] == [("b" * 40, sha, h.build.id)]
     assert [a.purpose for a in of(actions, q.CreateStaging)] == ["try"]
 
 
@@ -681,3 +689,220 @@ def test_the_simulation_drives_this_state_machine_and_beats_serial_without_landi
         assert metrics["broken_landed"] == 0 and metrics["good_rejected"] == 0
     assert result["mlgate"]["merged"] == result["serial"]["merged"]  # every good PR lands
     assert result["mlgate"]["ci_runs_per_merged"] < result["halving"]["ci_runs_per_merged"] < 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Pausing a base, holding a PR
+
+
+def test_pause_stops_new_builds_while_the_running_one_lands_and_resume_starts_them_again() -> None:
+    h = Q(replace(CFG, batch_size=1, adaptive=False))
+    h.merge(1)
+    out = h(q.PauseChanged("main", True, "maria", "incident <b>", number=1))
+    assert "Paused" in comments(out, 1) and "incident &lt;b&gt;" in comments(out, 1)
+    assert "1 build(s) already running finish" in comments(out, 1)
+    out = h.merge(2)
+    assert "paused by maria" in comments(out, 2)
+    h.run(True)  # the running build finishes and lands
+    assert h.status(1) == q.MERGED and h.build is None and h.status(2) == q.QUEUED
+    assert not of(h.later(3600), q.CreateStaging)  # nothing new starts, whatever the time
+    lane = h.state.lane("main")
+    assert q.lane_summary(lane, h.state) == "main: paused by maria: incident <b> (1 in the queue; testing nothing)"
+    out = h(q.PauseChanged("main", False, "maria", number=2))
+    assert "Resumed" in comments(out, 2)
+    assert [a.pulls[0].number for a in of(out, q.CreateStaging)] == [2]
+    assert q.lane_summary(h.state.lane("main"), h.state).startswith("main: running (1 in the queue; testing #2")
+
+
+def test_pause_survives_a_restart_through_the_stored_state() -> None:
+    h = Q()
+    h(q.PauseChanged("main", True, "maria", "release freeze"))
+    restored = q.state_from_json(json.loads(json.dumps(q.state_to_json(h.state))))
+    lane = restored.lane("main")
+    assert lane is not None and (lane.paused, lane.paused_by) == ("release freeze", "maria")
+    h2 = Q(state=restored)
+    assert not of(h2.merge(1), q.CreateStaging)
+
+
+def test_a_state_stored_before_pause_and_hold_existed_still_loads() -> None:
+    doc = q.state_to_json(q.QueueState(REPO, pulls=(q.Pull(1, "main"),), lanes=(q.Lane("main"),)))
+    for pull in doc["state"]["pulls"]:
+        del pull["held"], pull["held_by"]
+    for lane in doc["state"]["lanes"]:
+        for key in ("ahead", "paused", "paused_by", "paused_at"):
+            del lane[key]
+    state = q.state_from_json(doc)
+    assert state.lane("main").paused is None and not state.pull(1).held
+
+
+def test_pause_and_resume_of_a_branch_outside_the_queue_say_so() -> None:
+    h = Q()
+    out = h(q.PauseChanged("dev", True, "maria", number=3))
+    assert "not in `merge.branches`" in comments(out, 3) and h.state.lane("dev") is None
+    out = h(q.PauseChanged("main", False, "maria", number=3))
+    assert "not paused" in comments(out, 3)
+
+
+def test_hold_keeps_a_pr_out_of_batches_and_takes_it_out_of_a_running_one() -> None:
+    h = Q()
+    h.merge(1)
+    h.merge(2)
+    h(q.Tick())
+    assert h.build is not None and h.build.numbers == (1,)
+    out = h(q.HoldChanged(1, True, "bob"))
+    assert "On hold" in comments(out, 1) and of(out, q.CancelBuild)
+    assert h.status(1) == q.QUEUED and h.state.pull(1).held
+    assert h.build is not None and h.build.numbers == (2,)  # rebuilt without it
+    h.run(True)
+    assert h.status(2) == q.MERGED and h.build is None and h.status(1) == q.QUEUED
+    assert "already on hold" in comments(h(q.HoldChanged(1, True, "bob")), 1).lower()
+    out = h(q.HoldChanged(1, False, "bob"))
+    assert "Hold lifted" in comments(out, 1) and [a.pulls[0].number for a in of(out, q.CreateStaging)] == [1]
+
+
+def test_hold_while_the_pr_is_landing_is_too_late_for_that_build() -> None:
+    h = Q()
+    h.merge(1)
+    sha = h.created()
+    h.checks(sha)
+    out = h(q.HoldChanged(1, True, "bob"))
+    assert "too late" in comments(out, 1) and not of(out, q.CancelBuild)
+    h(q.FastForwardDone(h.build.id, sha))
+    assert h.status(1) == q.MERGED
+
+
+# ---------------------------------------------------------------------------------------------
+# Speculative builds (merge.parallel)
+
+PARALLEL = replace(CFG, parallel=3, batch_size=1, adaptive=False, confirm_threshold=2.0)
+
+
+def spec_created(h: Q, index: int) -> str:
+    build = h.state.lane("main").chain[index]
+    h.shas += 1
+    sha = f"{h.shas:040x}"
+    h(q.StagingCreated(build.id, sha, build.base_sha or "b" * 40))
+    return sha
+
+
+def test_parallel_builds_stack_on_each_others_staging_commits_on_their_own_refs() -> None:
+    h = Q(PARALLEL)
+    for n in (1, 2, 3, 4):
+        h.merge(n)
+    lane = h.state.lane("main")
+    assert [b.numbers for b in lane.chain] == [(1,)]  # the next is stacked once this one's commit exists
+    s1 = h.created()
+    s2 = spec_created(h, 1)
+    spec_created(h, 2)
+    lane = h.state.lane("main")
+    assert [b.numbers for b in lane.chain] == [(1,), (2,), (3,)] and h.status(4) == q.QUEUED
+    assert [b.branch for b in lane.chain] == ["mlgate/staging/main", "mlgate/staging/main@2", "mlgate/staging/main@3"]
+    assert [b.base_sha for b in lane.chain] == ["b" * 40, s1, s2]
+    assert [p.number for p in q.queue_order(h.state, "main")] == [1, 2, 3, 4]
+
+
+def test_a_green_speculative_build_waits_for_the_ones_below_then_lands_on_its_own_sha() -> None:
+    h = Q(PARALLEL)
+    for n in (1, 2):
+        h.merge(n)
+    s1 = h.created()
+    s2 = spec_created(h, 1)
+    assert not of(h.checks(s2), q.FastForward)  # #2's build passed first: it waits for #1's
+    out = h.checks(s1)
+    assert [(a.from_sha, a.to_sha) for a in of(out, q.FastForward)] == [("b" * 40, s1)]
+    out = h(q.FastForwardDone(h.build.id, s1))
+    # #1 landed; #2's result stands for its own SHA, built on s1: it lands next, without another run
+    assert h.status(1) == q.MERGED
+    assert [(a.from_sha, a.to_sha) for a in of(out, q.FastForward)] == [(s1, s2)]
+    h(q.FastForwardDone(h.build.id, s2))
+    assert h.status(2) == q.MERGED and h.state.lane("main").base_sha == s2
+
+
+def test_a_red_build_abandons_everything_stacked_on_it_and_the_rest_is_rebuilt_on_the_base() -> None:
+    h = Q(PARALLEL)
+    for n in (1, 2, 3):
+        h.merge(n)
+    s1 = h.created()
+    s2 = spec_created(h, 1)
+    s3 = spec_created(h, 2)
+    out = h.checks(s1, tests="failure")
+    assert [c.sha for c in of(out, q.CancelBuild)] == [s3, s2]  # newest first
+    assert h.status(1) == q.FAILED  # singled out alone (never confirmed with this config)
+    lane = h.state.lane("main")
+    assert [b.numbers for b in lane.chain] == [(2,)] and lane.chain[0].base_sha == lane.base_sha
+
+
+def test_a_red_speculative_build_dooms_only_what_is_stacked_on_it() -> None:
+    h = Q(PARALLEL)
+    for n in (1, 2, 3):
+        h.merge(n)
+    h.created()
+    s2 = spec_created(h, 1)
+    s3 = spec_created(h, 2)
+    out = h.checks(s2, tests="failure")
+    assert [c.sha for c in of(out, q.CancelBuild)] == [s3]
+    lane = h.state.lane("main")
+    assert [b.numbers for b in lane.chain] == [(1,), (2,)] and h.status(3) == q.QUEUED
+
+
+def test_a_speculative_build_not_built_on_the_commit_below_it_is_abandoned() -> None:
+    h = Q(PARALLEL)
+    for n in (1, 2):
+        h.merge(n)
+    h.created()
+    spec = h.state.lane("main").chain[1]
+    out = h(q.StagingCreated(spec.id, "e" * 40, "b" * 40))  # built on the base, not on #1's commit
+    assert of(out, q.CancelBuild)
+    chain = h.state.lane("main").chain
+    assert chain[1].id != spec.id and chain[1].base_sha == chain[0].sha  # stacked again, properly
+
+
+def test_a_refused_fast_forward_while_the_base_stood_still_keeps_the_build_landing() -> None:
+    h = Q()
+    h.merge(1)
+    sha = h.created()
+    out = h.checks(sha)
+    (ff,) = of(out, q.FastForward)
+    out = h(q.FastForwardRefused(ff.build_id, "protected", "b" * 40))
+    assert not of(out, q.CreateStaging) and h.build.state == q.LANDING
+    out = h.later(CFG.start_timeout_minutes * 60)
+    assert [a.to_sha for a in of(out, q.FastForward)] == [sha]  # asked again later, same tested SHA
+
+
+def test_parallel_must_be_at_least_one() -> None:
+    with pytest.raises(ValueError, match="parallel"):
+        q.QueueConfig(parallel=0)
+
+
+def test_the_simulation_with_parallel_builds_lands_sooner_and_never_lands_a_broken_pr() -> None:
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "queue_sim.py"
+    spec = importlib.util.spec_from_file_location("queue_sim", path)
+    sim = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("queue_sim", sim)
+    spec.loader.exec_module(sim)  # type: ignore[union-attr]
+    result = sim.simulate(prs=60, fail_rate=0.1, flaky_rate=0.0, ci_minutes=30, seeds=3, arrival="poisson",
+                          gap_minutes=3, batch_size=50, halving_batch=50, parallel=(1, 3))
+    assert set(result) == {"serial", "halving", "mlgate N=1", "mlgate N=3"}
+    one, three = result["mlgate N=1"], result["mlgate N=3"]
+    for metrics in result.values():
+        assert metrics["broken_landed"] == 0 and metrics["good_rejected"] == 0
+        assert metrics["p90_hours_to_merge"] >= metrics["median_hours_to_merge"]
+    assert three["merged"] == one["merged"] == result["serial"]["merged"]
+    assert three["median_hours_to_merge"] < one["median_hours_to_merge"]
+    assert three["ci_runs_per_merged"] < 2 * one["ci_runs_per_merged"]
+
+
+def test_a_speculative_builds_ref_names_its_base_for_the_actions_config_lookup() -> None:
+    from mlgate.checks.publish.config_ref import MergeBase, plan
+    from mlgate.names import staging_base, staging_branch
+
+    assert [staging_branch("main", k) for k in (0, 1, 2)] == [
+        "mlgate/staging/main", "mlgate/staging/main@2", "mlgate/staging/main@3"]
+    assert staging_base("release/2.x@3") == "release/2.x" and staging_base("main") == "main"
+    assert staging_base("odd@name") == "odd@name"  # not a slot suffix: the branch's own name
+    decision = plan("push", {}, "refs/heads/mlgate/staging/main@2", "f" * 40)
+    assert isinstance(decision, MergeBase) and decision.branch == "main"

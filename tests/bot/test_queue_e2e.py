@@ -24,7 +24,7 @@ from mlgate.bot.settings import Settings
 from mlgate.bot.store.engine import create_store_engine
 from mlgate.bot.store.inbox import Inbox
 from mlgate.bot.wiring import build_dispatcher
-from mlgate.names import QUEUE_MARKER
+from mlgate.names import QUEUE_MARKER, REPORT_MARKER
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
 from tests.bot.conftest import running_sandbox
 from tests.conftest import FakeTime
@@ -67,6 +67,10 @@ class FakeCI:
         branch = ref.removeprefix("refs/heads/")
         if branch.startswith("mlgate/tmp/") or branch == "main":
             return
+        if branch.startswith("mlgate/staging/"):  # an Actions run too: the queue cancels it if it abandons the build
+            resp = self.sandbox.api("POST", f"/repos/{self.repo}/actions/workflows/ci.yml/dispatches", CI_USER,
+                                    json={"ref": sha})
+            resp.raise_for_status()
         if branch.startswith(("mlgate/staging/", "mlgate/try/")) and self.hold:
             self.held.append((branch, sha))
             return
@@ -103,6 +107,8 @@ class World:
         (src / ".github").mkdir(parents=True)
         (src / CONFIG_PATH).write_text(config)
         (src / "README.md").write_text("# model\n")
+        (src / ".github" / "workflows").mkdir()
+        (src / ".github" / "workflows" / "ci.yml").write_text("on: [push, workflow_dispatch]\njobs: {}\n")
         self.repo = sandbox.create_repo("alice", name, "alice", from_dir=src)["full_name"]
         self.name = name
         for login in ("bob", CI_USER, BOT):
@@ -182,6 +188,13 @@ class World:
         resp.raise_for_status()
         return [c["body"] for c in resp.json() if QUEUE_MARKER in (c.get("body") or "")]
 
+    def report(self, number: int) -> str:
+        """The PR's one report comment."""
+        resp = self.sandbox.api("GET", f"/repos/{self.repo}/issues/{number}/comments", "alice")
+        resp.raise_for_status()
+        (body,) = [c["body"] for c in resp.json() if REPORT_MARKER in (c.get("body") or "")]
+        return str(body)
+
     def branch_sha(self, branch: str) -> str | None:
         resp = self.sandbox.api("GET", f"/repos/{self.repo}/git/ref/heads/{branch}", "alice")
         return resp.json()["object"]["sha"] if resp.status_code == 200 else None
@@ -216,8 +229,9 @@ def test_six_prs_one_broken_five_land_in_fewer_ci_runs_only_tested_shas_on_main(
     assert len(w.ci.runs) < 6, w.ci.runs  # batching: fewer CI runs than PRs
     failure = " ".join(w.queue_comments(broken))
     assert CHECK in failure and "failure" in failure
-    landed = " ".join(w.queue_comments(numbers[0]))
-    assert "Landed on main" in landed
+    landed = w.report(numbers[0])  # landing is told in the report comment, edited in place
+    assert "**Merge queue**: Landed on main in" in landed and "comment /merge" not in landed
+    assert not any("Landed on main" in c for c in w.queue_comments(numbers[0]))
     moves = w.main_moves()
     assert moves and set(moves) <= w.ci.green_shas()  # main only ever pointed at tested, green SHAs
     assert w.branch_sha("main") == moves[-1]
@@ -334,7 +348,7 @@ def test_squash_lands_one_tested_commit_per_pr_and_closes_the_prs(
     assert history[-1]["sha"] == base
     for n in (a, b):
         assert w.pull(n)["state"] == "closed"
-        assert any("Landed on main" in c for c in w.queue_comments(n))
+        assert "Landed on main" in w.report(n)
 
 
 def test_a_pr_that_conflicts_with_main_fails_with_a_comment(
@@ -369,3 +383,102 @@ def test_rebase_lands_the_prs_commits_replayed_linearly(
     assert [len(c["parents"]) for c in history] == [1, 1, 0]
     assert [c["commit"]["message"].splitlines()[0] for c in history[:2]] == ["Change two", "First step"]
     assert w.pull(n)["state"] == "closed"
+
+
+def test_branch_protection_requiring_the_mlgate_check_lets_the_tested_staging_commit_land(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    """GitHub refuses a push to a protected branch unless the SHA pushed carries every required check;
+    the usual protection requires `mlgate` (the bot's summary). The bot sets it on the staging commit,
+    after every required check passed there and before it fast-forwards."""
+    w = World(sandbox, sink, tmp_path, "queue-protected")
+    resp = sandbox.api("PUT", f"/repos/{w.repo}/branches/main/protection", "alice", json={
+        "required_status_checks": {"strict": False, "contexts": ["mlgate", CHECK]}, "enforce_admins": True,
+        "required_pull_request_reviews": None, "restrictions": None})
+    resp.raise_for_status()
+    a = w.open_pr("a", {"a.txt": "a\n"})
+    w.settle()
+    w.comment(a, "/merge")
+    w.settle()
+    assert w.statuses()[a] == "merged" and w.pull(a)["merged"] is True
+    tip = w.branch_sha("main")
+    assert tip in w.ci.green_shas()
+    runs = sandbox.api("GET", f"/repos/{w.repo}/commits/{tip}/check-runs", "alice").json()["check_runs"]
+    mlgate = [r for r in runs if r["name"] == "mlgate"]
+    assert mlgate and mlgate[-1]["conclusion"] == "success", runs
+
+
+SPECULATIVE = f"""\
+version: 1
+merge:
+  required_checks: [{CHECK}]
+  batch_size: 1
+  adaptive: false
+  parallel: 2
+  confirm_threshold: 2
+"""
+
+
+def test_speculative_batch_on_a_failed_one_is_rebuilt_without_it_and_lands(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    """`merge.parallel: 2`: batch K (#a, broken) is tested on main while K+1 (#b) is tested on K's
+    staging commit, on its own ref. K fails, so K+1 (red too: it contains #a) is abandoned, rebuilt on
+    main without #a, and lands; main only ever moves to SHAs CI passed."""
+    w = World(sandbox, sink, tmp_path, "queue-speculative", config=SPECULATIVE, batch_delay=0.0)
+    a = w.open_pr("a", {"a.txt": "a\n", "BROKEN": "yes\n"})
+    b = w.open_pr("b", {"b.txt": "b\n"})
+    c = w.open_pr("c", {"c.txt": "c\n"})
+    w.settle()
+    w.ci.hold = True
+    for n in (a, b, c):
+        w.comment(n, "/merge")
+    w.settle()
+    first, second = w.branch_sha("mlgate/staging/main"), w.branch_sha("mlgate/staging/main@2")
+    assert first and second and first != second
+    assert {n: w.statuses()[n] for n in (a, b)} == {a: "testing", b: "testing"}
+    assert w.statuses()[c] == "queued"  # two builds in flight, no more
+    parents = sandbox.api("GET", f"/repos/{w.repo}/commits/{second}", "alice").json()["parents"]
+    assert first in [p["sha"] for p in parents]  # K+1 is built on K's staging commit
+    w.ci.release()
+    w.settle()
+    for _ in range(5):  # rebuilt batches are held no more; release whatever CI still holds
+        w.ci.release()
+        w.settle()
+    assert w.statuses() == {a: "failed", b: "merged", c: "merged"}
+    assert w.pull(b)["merged"] is True and w.pull(c)["merged"] is True
+    assert any("abandoned build" in line for line in w.bot.queue.executed)  # type: ignore[union-attr]
+    moves = w.main_moves()
+    assert moves and set(moves) <= w.ci.green_shas()
+    assert second not in moves  # the speculative commit with #a never lands
+    runs = sandbox.api("GET", f"/repos/{w.repo}/actions/runs", "alice", params={"head_sha": second}).json()
+    assert [r["conclusion"] for r in runs["workflow_runs"]] == ["cancelled"]  # its CI was cancelled
+    landed = sandbox.api("GET", f"/repos/{w.repo}/actions/runs", "alice", params={"head_sha": moves[-1]}).json()
+    assert [r["conclusion"] for r in landed["workflow_runs"]] == [None]  # nothing landed was cancelled
+    resp = sandbox.api("GET", f"/repos/{w.repo}/contents/BROKEN", "alice", params={"ref": "main"})
+    assert resp.status_code == 404
+
+
+def test_pause_needs_maintain_holds_new_batches_across_a_restart_and_resume_lands_them(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    w = World(sandbox, sink, tmp_path, "queue-pause")
+    a = w.open_pr("a", {"a.txt": "a\n"})
+    w.settle()
+    w.comment(a, "/pause main", user="bob")  # push access: not enough to stop everyone's queue
+    w.settle()
+    replies = [c["body"] for c in sandbox.api("GET", f"/repos/{w.repo}/issues/{a}/comments", "alice").json()]
+    assert any("needs **maintain**" in body for body in replies)
+    w.comment(a, "/pause main deploy freeze")  # alice owns the repository
+    w.settle()
+    w.comment(a, "/merge", user="bob")
+    w.settle()
+    assert w.statuses()[a] == "queued" and w.branch_sha("mlgate/staging/main") is None
+    assert any("paused by alice: deploy freeze" in body for body in w.queue_comments(a))
+    w.bot = w.new_bot()  # a restart: the pause is in the stored state
+    w.bot.tick()
+    w.settle()
+    assert w.statuses()[a] == "queued"
+    w.comment(a, "/resume main")
+    w.settle()
+    assert w.statuses()[a] == "merged" and w.pull(a)["merged"] is True

@@ -73,13 +73,21 @@ class QueueMachine(RuleBasedStateMachine):
         self.ffs: list[q.FastForward] = []
         self.staging: dict[str, frozenset[tuple[int, int]]] = {}  # staging SHA -> PR versions it adds
         self.moved_by_bot: set[str] = set()
+        self.paused_before = False
+        self.testing_before: set[int] = set()
+        self.last_actions: tuple[object, ...] = ()
 
     # --- plumbing ----------------------------------------------------------------------------
     def head(self, n: int) -> str:
         return f"head-{n}-{self.version[n]}"
 
     def send(self, event: object) -> None:
+        lane = self.state.lane("main")
+        self.paused_before = bool(lane and lane.paused is not None) and not (
+            isinstance(event, q.PauseChanged) and not event.on)
+        self.testing_before = {n for b in lane.chain for n in b.numbers} if lane else set()
         self.state, actions = q.step(self.state, event, self.now, self.cfg)  # type: ignore[arg-type]
+        self.last_actions = actions
         for action in actions:
             self.observe(action)
 
@@ -130,7 +138,8 @@ class QueueMachine(RuleBasedStateMachine):
             self.closed.add(n)
             self.send(q.PullClosed(n))
 
-    @rule(n=st.sampled_from(list(PRS)), which=st.sampled_from(["cancel", "retry", "priority", "single", "try"]),
+    @rule(n=st.sampled_from(list(PRS)),
+          which=st.sampled_from(["cancel", "retry", "priority", "single", "try", "hold", "unhold"]),
           value=st.integers(0, 3))
     def command(self, n: int, which: str, value: int) -> None:
         if n not in self.open_prs():
@@ -141,6 +150,8 @@ class QueueMachine(RuleBasedStateMachine):
             "priority": q.PriorityChanged(n, value),
             "single": q.SingleChanged(n, value % 2 == 0),
             "try": q.TryRequested(n, "main", self.head(n), "bob"),
+            "hold": q.HoldChanged(n, True, "bob"),
+            "unhold": q.HoldChanged(n, False, "bob"),
         }[which]
         pull = self.state.pull(n)
         if which == "retry" and pull is not None and pull.status in (q.FAILED, q.CANCELLED):
@@ -194,6 +205,10 @@ class QueueMachine(RuleBasedStateMachine):
         self.now += minutes * 60
         self.send(q.Tick())
 
+    @rule(on=st.booleans())
+    def pause(self, on: bool) -> None:
+        self.send(q.PauseChanged("main", on, "carol", "incident", number=1))
+
     @rule()
     def outside_push(self) -> None:
         self.gh.base = self.gh.commit(self.gh.base, frozenset())
@@ -220,18 +235,48 @@ class QueueMachine(RuleBasedStateMachine):
             assert self.state.pull(n).status == q.MERGED
 
     @invariant()
+    def nothing_new_starts_while_paused_and_held_prs_stay_out(self) -> None:
+        """Paused: no PR enters a build (a refused fast-forward rebuilds the same PRs: the running one
+        finishing). Held: never in a build started since."""
+        lane = self.state.lane("main")
+        testing = {n for b in lane.chain for n in b.numbers} if lane else set()
+        if self.paused_before:
+            assert testing <= self.testing_before, f"{testing - self.testing_before} started on a paused base"
+        for action in self.last_actions:
+            if isinstance(action, q.CreateStaging) and action.purpose == "batch":
+                for p in action.pulls:
+                    assert not self.state.pull(p.number).held, f"held #{p.number} put in a build"
+
+    @invariant()
     def the_state_is_data(self) -> None:
         assert q.state_from_json(json.loads(json.dumps(q.state_to_json(self.state)))) == self.state
 
     @invariant()
-    def one_build_per_base_and_its_prs_are_testing(self) -> None:
+    def builds_form_one_chain_and_their_prs_are_testing(self) -> None:
+        """At most `parallel` builds per base, each stacked on the staging commit of the one before it,
+        no PR in two of them, and only the first may be landing."""
         lane = self.state.lane("main")
-        if lane and lane.build:
-            for n in lane.build.numbers:
+        if not lane:
+            return
+        chain = lane.chain
+        assert len(chain) <= self.cfg.parallel, f"{len(chain)} builds with parallel {self.cfg.parallel}"
+        seen: set[int] = set()
+        for index, build in enumerate(chain):
+            assert not seen & set(build.numbers), f"a PR in two builds: {chain}"
+            seen |= set(build.numbers)
+            for n in build.numbers:
                 assert self.state.pull(n).status in (q.TESTING, q.CANCELLED, q.WAITING)
+            if index:
+                assert chain[index - 1].sha is not None and build.base_sha == chain[index - 1].sha
+                assert build.state != q.LANDING, "a speculative build lands only after the ones below it"
 
     def teardown(self) -> None:
-        """Calm world: the executor works, CI tells the truth, gates pass. Nothing may stay queued."""
+        """Calm world: the executor works, CI tells the truth, gates pass, no hold, no pause. Nothing may
+        stay queued."""
+        self.send(q.PauseChanged("main", False, "carol"))
+        for n in PRS:
+            if (self.state.pull(n) or q.Pull(n)).held:
+                self.send(q.HoldChanged(n, False, "bob"))
         for n in self.open_prs():
             if n in self.requested:
                 self.send(q.PullGates(n, self.head(n), "success"))
@@ -239,14 +284,15 @@ class QueueMachine(RuleBasedStateMachine):
             if self.creates:
                 action = self.creates.pop(0)
                 add = frozenset((p.number, int(p.head_sha.rsplit("-", 1)[1])) for p in action.pulls)
-                sha = self.gh.commit(self.gh.base, add)
+                on = action.base_sha if action.base_sha in self.staging else self.gh.base  # as the runner does
+                sha = self.gh.commit(on, add)
                 self.staging[sha] = add
-                self.send(q.StagingCreated(action.build_id, sha, self.gh.base))
+                self.send(q.StagingCreated(action.build_id, sha, on))
             elif self.ffs:
                 self.executor_fast_forwards(0)
             else:
-                running = [b for b in (*[lane.build for lane in self.state.lanes], *self.state.tries)
-                           if b is not None and b.sha is not None]
+                running = [b for b in (*[b for lane in self.state.lanes for b in lane.chain], *self.state.tries)
+                           if b.sha is not None and b.state == q.RUNNING]
                 if not running:
                     self.now += 3600
                     self.send(q.Tick())
@@ -259,6 +305,7 @@ class QueueMachine(RuleBasedStateMachine):
                         self.gh.green.setdefault(build.sha, {})[check] = conclusion
                         self.send(q.CheckUpdate(build.sha, check, "completed", conclusion))
         stuck = [p for p in self.state.pulls if p.status in q.ACTIVE]
+        assert all(not lane.chain for lane in self.state.lanes), "a build left in flight in a calm world"
         assert not stuck, f"left waiting in a calm world: {stuck}"
         assert not self.state.tries
 
@@ -289,3 +336,22 @@ class SquashNoPreempt(QueueMachine):
 
 SquashNoPreempt.TestCase.settings = settings(max_examples=80, stateful_step_count=40, deadline=None)
 TestQueueSquashNoPreempt = SquashNoPreempt.TestCase
+
+
+class Parallel(QueueMachine):
+    """`merge.parallel: 3`: speculative builds stacked on each other; the same promises."""
+
+    cfg = replace(CFG, parallel=3, batch_size=2)
+
+
+Parallel.TestCase.settings = settings(max_examples=150, stateful_step_count=50, deadline=None)
+TestQueueParallel = pytest.mark.slow(Parallel.TestCase)
+
+
+class ParallelSquashNoPreempt(QueueMachine):
+    cfg = replace(CFG, parallel=2, method="squash", preempt=False, batch_size=2, batch_delay_seconds=60,
+                  confirm_threshold=0.0)
+
+
+ParallelSquashNoPreempt.TestCase.settings = settings(max_examples=80, stateful_step_count=40, deadline=None)
+TestQueueParallelSquashNoPreempt = ParallelSquashNoPreempt.TestCase

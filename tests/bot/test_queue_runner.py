@@ -93,7 +93,8 @@ def test_six_prs_one_broken_land_five_in_fewer_runs_and_only_tested_shas(store: 
     assert w.main_moves() and set(w.main_moves()) <= w.green  # the base only ever moved to green SHAs
     assert any("ci/tests" in body and "failure" in body for body in w.comments(4))
     assert all(body.startswith(QUEUE_MARKER) for body in w.comments(4))
-    assert any("Landed on main" in body for body in w.comments(1))
+    assert not any("Landed on main" in body for body in w.comments(1))  # the report says it, no extra comment
+    assert state.pull(1).reason.startswith("Landed on main")
     # staging commits are built with merges into a temporary branch, which is removed afterwards
     assert w.forge.writes_of("merge_into_branch")
     assert not [b for (r, b) in w.forge.branches if b.startswith("mlgate/tmp/")]
@@ -315,7 +316,8 @@ def test_handlers_turn_commands_statuses_and_pushes_into_queue_events(store: Inb
         w.forge.add_check(REPO, n, CheckRun(CHECK, "completed", "success", None, head, kind="status"))
     bot.handle("issue_comment", comment("/merge", 1), "d1")
     assert w.runner.state(REPO).pull(1).status == "testing"
-    assert (REPO, 900, "+1") in w.forge.reactions
+    assert not w.forge.reactions  # answered in words by the queue's comment: no 👍 on top
+    assert any(b.startswith(QUEUE_MARKER) and "queued for main" in b for b in w.comments(1))
     assert not any("not available" in b for b in w.comments(1))
     bot.handle("issue_comment", comment("/merge p=3", 2, 901), "d2")
     assert w.runner.state(REPO).pull(2).priority == 3  # and it preempts #1's build: both in one batch now
@@ -559,4 +561,71 @@ def test_a_pr_from_a_fork_is_not_built_into_the_base_repository(store: Inbox, co
     w.forge.put_file(REPO, "main", CONFIG_PATH, config + "  allow_forks: true\n")
     bot.handle("issue_comment", comment(command, 1, 901), "d2")
     assert len(replies(w, 1)) == 1  # accepted: the queue answers (it builds, or says there is nothing to retry)
-    assert (REPO, 901, "+1") in w.forge.reactions
+    assert (REPO, 901, "confused") not in w.forge.reactions
+    assert any(b.startswith(QUEUE_MARKER) for b in w.comments(1))
+
+
+def test_the_bot_sets_its_mlgate_check_on_the_staging_commit_before_the_fast_forward(store: Inbox) -> None:
+    """Branch protection requiring `mlgate` judges the SHA pushed: the check must be there first."""
+    w = World(store)
+    w.pr(1)
+    w.merge(1)
+    w.ci()
+    tip = w.forge.branches[(REPO, "main")]
+    kinds = [x[0] for x in w.forge.writes if x[0] in ("set_check", "fast_forward_branch")]
+    assert kinds == ["set_check", "fast_forward_branch"]
+    run = w.forge.check_runs[(REPO, tip, "mlgate")]
+    assert run.status == "completed" and run.conclusion == "success" and "#1" in w.forge.check_details[run.id]["title"]
+
+
+def test_a_refusal_while_the_base_did_not_move_is_not_rebuilt_forever(store: Inbox) -> None:
+    """GitHub refusing for another reason (a protection rule the bot cannot satisfy) must not start a
+    loop of rebuilds and CI runs: the build stays landing and the fast-forward is asked again later."""
+    w = World(store)
+    w.pr(1)
+    w.merge(1)
+    w.forge.refuse_fast_forward = 1
+    w.ci()
+    state = w.runner.state(REPO)
+    assert state.lanes[0].build is not None and state.lanes[0].build.state == "landing"
+    assert len(w.ci_runs) == 1 and not w.main_moves()[1:]
+    w.clock.now += w.config.start_timeout_minutes * 60
+    w.runner.tick()
+    assert {p.number: p.status for p in w.runner.state(REPO).pulls} == {1: "merged"}
+    assert len(w.ci_runs) == 1  # landed on the same tested SHA, no second run
+
+
+def test_an_abandoned_build_cancels_the_actions_runs_on_its_sha(store: Inbox, caplog: pytest.LogCaptureFixture) -> None:
+    w = World(store)
+    for n in (1, 2):
+        w.pr(n)
+        w.merge(n)
+    (sha,) = running_shas(w.runner.state(REPO))
+    runs = [w.forge.start_workflow_run(REPO, sha), w.forge.start_workflow_run(REPO, sha)]
+    other = w.forge.start_workflow_run(REPO, "f" * 40)
+    w.forge.workflow_runs[runs[1]] = (REPO, sha, "completed")  # finished already: nothing to cancel
+    caplog.set_level("INFO", logger="mlgate.bot.queue.runner")
+    w.forge.add_commit("h1new" + "0" * 35, ("h1" + "0" * 30,), {"pr1b"})
+    w.runner.feed(REPO, [HeadPushed(1, "h1new" + "0" * 35)])  # #1 leaves: its build is abandoned
+    assert w.forge.writes_of("cancel_workflow_run") == [("cancel_workflow_run", REPO, runs[0])]
+    assert w.forge.workflow_runs[other][2] == "in_progress"
+    assert any("cancelled 1 Actions run(s)" in r.getMessage() and sha[:12] in r.getMessage() for r in caplog.records)
+
+
+def test_speculative_builds_stack_and_a_failure_rebuilds_the_next_without_it(store: Inbox) -> None:
+    """merge.parallel 3 with one PR per build: #1 on main, #2 on #1's commit, #3 on #2's, each on its own
+    ref; #2 is broken, so #3's build (which contains it) is abandoned and rebuilt on #1's landed commit."""
+    w = World(store, QueueConfig(branches=("main",), required_checks=(CHECK,), batch_size=1, adaptive=False,
+                                 parallel=3, confirm_threshold=2))
+    for n in (1, 2, 3):
+        w.pr(n, broken=n == 2)
+        w.merge(n)
+    lane = w.runner.state(REPO).lanes[0]
+    assert [b.numbers for b in lane.chain] == [(1,), (2,), (3,)]
+    assert [b.branch for b in lane.chain] == ["mlgate/staging/main", "mlgate/staging/main@2", "mlgate/staging/main@3"]
+    assert [b.base_sha for b in lane.chain[1:]] == [b.sha for b in lane.chain[:-1]]
+    w.ci()
+    assert {p.number: p.status for p in w.runner.state(REPO).pulls} == {1: "merged", 2: "failed", 3: "merged"}
+    assert w.main_moves() and set(w.main_moves()) <= w.green
+    tip = w.forge.branches[(REPO, "main")]
+    assert {"pr1", "pr3"} <= w.forge.commits[tip][1] and "broken" not in w.forge.commits[tip][1]

@@ -6,6 +6,7 @@ import re
 
 from mlgate.bot.github.facts import ChangedFile, PullFacts
 from mlgate.bot.pr import report as _report
+from mlgate.bot.pr.queue_block import QUEUE_BLOCK_END, QUEUE_BLOCK_START, with_queue_block
 from mlgate.bot.pr.repo_config import RepoConfig
 from mlgate.bot.pr.report import (
     COMMENT_LIMIT,
@@ -160,8 +161,14 @@ def test_state_marker_survives_hostile_rule_names() -> None:
     assert decode_state("<!-- mlgate-state: {not json} -->") == {}
 
 
-def test_queue_position_placeholder_when_set() -> None:
-    assert "**Merge queue**: position 3." in render_comment(data(queue_position=3))
+def test_queue_block_when_the_bot_has_a_queue() -> None:
+    body = render_comment(data(queue_note="**Merge queue**: queued for main at position 3 of 4."))
+    assert f"{QUEUE_BLOCK_START}\n**Merge queue**: queued for main at position 3 of 4.\n{QUEUE_BLOCK_END}" in body
+    assert QUEUE_BLOCK_START not in render_comment(data())
+    swapped = with_queue_block(body, "**Merge queue**: Landed on main in abc.")
+    assert swapped is not None and "position 3" not in swapped and "Landed on main in abc." in swapped
+    assert swapped.replace("Landed on main in abc.", "queued for main at position 3 of 4.") == body
+    assert with_queue_block(render_comment(data()), "x") is None
 
 
 def test_huge_report_fits_the_comment_limit_and_keeps_marker_and_state() -> None:

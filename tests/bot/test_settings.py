@@ -109,3 +109,21 @@ def test_secrets_never_appear_in_repr_or_str(pem: str) -> None:
             assert "PRIVATE KEY" not in text
     assert "***" in token.database_url_masked
     assert "app_id=77" in repr(app)
+
+
+def test_the_dashboards_sign_in_settings() -> None:
+    from mlgate.bot.settings import SettingsError, load_settings
+
+    env = {"MLGATE_WEBHOOK_SECRET": "s", "MLGATE_GITHUB_TOKEN": "t"}
+    plain = load_settings(env)
+    assert plain.oauth_client_id is None and plain.session_secret is None and plain.github_web_url is None
+    full = load_settings({**env, "MLGATE_OAUTH_CLIENT_ID": "Iv1.abc", "MLGATE_OAUTH_CLIENT_SECRET": "shh",
+                          "MLGATE_SESSION_SECRET": "k", "MLGATE_GITHUB_WEB_URL": "https://ghe.example/",
+                          "MLGATE_DASHBOARD_URL": "https://mlgate.example"})
+    assert (full.oauth_client_id, full.github_web_url, full.dashboard_url) == (
+        "Iv1.abc", "https://ghe.example", "https://mlgate.example")
+    assert "shh" not in repr(full) and "shh" not in str(full)
+    with pytest.raises(SettingsError, match="MLGATE_OAUTH_CLIENT_SECRET"):
+        load_settings({**env, "MLGATE_OAUTH_CLIENT_ID": "Iv1.abc"})
+    with pytest.raises(SettingsError, match="MLGATE_DASHBOARD_URL must start with http"):
+        load_settings({**env, "MLGATE_DASHBOARD_URL": "mlgate.example"})
