@@ -26,7 +26,7 @@ REFUSED = [
     ("POST", "/repos/{owner}/{repo}/merges", 3),
     ("PATCH", "/repos/{owner}/{repo}/git/refs/{ref}", 2),
     ("POST", "/repos/{owner}/{repo}/git/refs", 2),
-    ("POST", "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions", 2),
+    ("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}", 2),
     ("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission", 2),
     ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/files", 2),
 ]
