@@ -48,7 +48,8 @@ class NullDispatcher:
         return set()
 
 
-def null_dispatcher(_settings: Any) -> NullDispatcher:
+def null_dispatcher(_settings: Any, _engine: Any = None) -> NullDispatcher:
+    """MLGATE_DISPATCHER's factory: (settings, the store's engine) -> Dispatcher."""
     return NullDispatcher()
 
 
@@ -290,6 +291,10 @@ def main() -> None:
         print(results[key].line())
     acknowledged = set(results["svc-fixed"].accepted) | set(results["svc-flat"].accepted)
     lost = len(acknowledged - stored)
+    errors = {**results["svc-fixed"].errors, **results["svc-flat"].errors}
+    if not acknowledged or errors:
+        print(f"the service answered errors {errors}: the numbers above do not measure intake")
+        raise SystemExit(1)
     ratio = (len(results["svc-flat"].latencies) / results["svc-flat"].elapsed) / (
         len(results["bare-flat"].latencies) / results["bare-flat"].elapsed)
     p99 = percentile(results["svc-fixed"].latencies, 0.99) * 1000

@@ -175,6 +175,12 @@ class SandboxServer:
             run_git("push", "-q", *(["--force"] if force else []), "origin", f"HEAD:refs/heads/{branch}", cwd=work)
             return run_git("rev-parse", "HEAD", cwd=work).strip()
 
+    def enqueue(self, owner: str, repo: str, number: int, sender: str) -> dict[str, Any]:
+        """Add a PR to GitHub's merge queue (sandbox/mergequeue.py); the group it got."""
+        resp = self.admin("POST", f"/repos/{owner}/{repo}/merge-queue", json={"number": number, "sender": sender})
+        resp.raise_for_status()
+        return resp.json()
+
     def open_pr(self, owner: str, repo: str, head: str, token: str, base: str = "main", title: str | None = None,
                 body: str = "") -> dict[str, Any]:
         resp = self.api("POST", f"/repos/{owner}/{repo}/pulls", token,

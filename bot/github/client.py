@@ -57,6 +57,7 @@ from github.PaginatedList import PaginatedList
 from github.PullRequest import PullRequest as GhPullRequest
 from github.PullRequestReview import PullRequestReview as GhReview
 
+from mlgate.bot.github import conditional
 from mlgate.bot.github.auth import AppCredentials, AuthError
 from mlgate.bot.github.facts import (
     STATUS_MAP,
@@ -121,6 +122,7 @@ class ForgeOptions:
     per_page: int = 100
     timeout: int = 15
     user_agent: str = "mlgate"
+    conditional_requests: bool = True  # GETs carry the last ETag; 304s (free of rate limit) come from a cache
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.time
 
@@ -686,6 +688,19 @@ class GitHubForge:
         statuses = self._read(f"statuses on {repo}@{sha[:12]}", lambda: self._statuses(repo, sha))
         return (*runs, *statuses)
 
+    def merge_base(self, repo: str, base: str, head: str) -> str | None:
+        """GET compare/{base}...{head}: its `merge_base_commit` (for a merge group's base commit)."""
+        _check_repo(repo)
+        try:
+            data = self._read(f"merge-base of {base!r} and {head[:12]} in {repo}", lambda: self._json(
+                "GET", f"/repos/{repo}/compare/{_qb(base)}...{_q(head)}", params={"per_page": 1}))
+        except GitHubAPIError as exc:
+            if exc.status in (404, 422):
+                return None
+            raise
+        sha = (data.get("merge_base_commit") or {}).get("sha") if isinstance(data, dict) else None
+        return str(sha) if sha else None
+
     def changed_paths(self, repo: str, old: str, new: str) -> tuple[str, ...] | None:
         """`GET /compare/{old}...{new}`: only when `new` descends from `old` (status ahead or identical),
         and fewer than the 300 files GitHub lists at most (a longer list may be cut)."""
@@ -886,6 +901,7 @@ class GitHubForgeFactory:
         self._login: str | None = settings.bot_login or None
         self._lock = threading.Lock()
         self._spacers: dict[int | None, Spacer] = {}
+        self._etags: dict[int | None, conditional.ConditionalCache] = {}
         self._local = threading.local()
 
     def __repr__(self) -> str:
@@ -897,6 +913,13 @@ class GitHubForgeFactory:
             if key not in self._spacers:
                 self._spacers[key] = Spacer(self.options.seconds_between_writes, sleep=self.options.sleep)
             return self._spacers[key]
+
+    def conditional_cache(self, key: int | None) -> conditional.ConditionalCache:
+        """The ETag cache of one installation (None: token mode), shared by its threads."""
+        with self._lock:
+            if key not in self._etags:
+                self._etags[key] = conditional.ConditionalCache()
+            return self._etags[key]
 
     def bot_login(self) -> str:
         if self._login is None:
@@ -925,6 +948,8 @@ class GitHubForgeFactory:
                 seconds_between_writes=0,
                 lazy=True,
             )
+            if opts.conditional_requests:
+                conditional.install(client, self.conditional_cache(installation))
             cache[installation] = GitHubForge(
                 client,
                 retrier=Retrier(opts.retry, classify, sleep=opts.sleep, clock=opts.clock),

@@ -132,6 +132,10 @@ class Forge(Protocol):
         """Every check run and the latest status per context on `sha` (re-read after a restart)."""
         ...
 
+    def merge_base(self, repo: str, base: str, head: str) -> str | None:
+        """The merge-base of `head` and branch `base` (GitHub's compare); None when either is unknown."""
+        ...
+
     def active_workflow_runs(self, repo: str, sha: str) -> tuple[int, ...]:
         """Ids of the GitHub Actions runs on `sha` that have not completed (the queue cancels them when it
         abandons that staging commit)."""

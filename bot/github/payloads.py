@@ -7,6 +7,7 @@ returns plain data (`mlgate.bot.github.facts`) or None.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -119,3 +120,58 @@ def pull_comment_of(payload: Mapping[str, Any]) -> PullComment | None:
     from_bot = dig(comment, "user", "type") == "Bot" or user.endswith("[bot]")
     return PullComment(repo, number, comment_id, user, body, from_bot, parse_time(comment.get("created_at")),
                        _text(dig(payload, "repository", "default_branch")))
+
+
+# --- GitHub's own merge queue (`merge_group` events and the checks on its group commits) -------------
+_GROUP_BRANCH = re.compile(r"^gh-readonly-queue/(?P<base>.+)/pr-[0-9]+-[0-9a-f]{40}$")
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+@dataclass(frozen=True)
+class MergeGroup:
+    """One group commit of GitHub's merge queue: its SHA and branch, and the base it goes into."""
+
+    repo: str
+    head_sha: str
+    head_ref: str  # gh-readonly-queue/<base>/pr-<n>-<sha> (without refs/heads/)
+    base_ref: str  # the base branch (without refs/heads/)
+    base_sha: str | None  # the commit the group was built on (None: not known from this payload)
+
+
+def base_of_group_branch(branch: object) -> str | None:
+    """The base branch of a merge-group branch `gh-readonly-queue/<base>/pr-<n>-<sha>`, else None."""
+    if not isinstance(branch, str):
+        return None
+    found = _GROUP_BRANCH.match(branch.removeprefix("refs/heads/"))
+    return found.group("base") if found else None
+
+
+def merge_group_of(payload: Mapping[str, Any]) -> MergeGroup | None:
+    """The group of a `merge_group` event, or None when a field is missing or malformed."""
+    repo, group = repo_name(payload), payload.get("merge_group")
+    if repo is None or not isinstance(group, Mapping):
+        return None
+    head, head_ref, base_ref, base = (group.get(k) for k in ("head_sha", "head_ref", "base_ref", "base_sha"))
+    if not (isinstance(head, str) and _SHA.match(head) and isinstance(base, str) and _SHA.match(base)):
+        return None
+    if not (isinstance(base_ref, str) and base_ref.startswith("refs/heads/")) or base_of_group_branch(head_ref) is None:
+        return None
+    return MergeGroup(repo, head, str(head_ref).removeprefix("refs/heads/"), base_ref.removeprefix("refs/heads/"),
+                      base)
+
+
+def group_of_check(payload: Mapping[str, Any], sha: str) -> MergeGroup | None:
+    """The merge group a `check_run` or `status` event's commit belongs to, from the branch the event
+    names (`check_run.check_suite.head_branch`; a status's `branches`); its base SHA is not in them."""
+    repo = repo_name(payload)
+    if repo is None or not _SHA.match(sha):
+        return None
+    names: list[object] = [dig(payload, "check_run", "check_suite", "head_branch"),
+                           dig(payload, "check_suite", "head_branch")]
+    branches = payload.get("branches")
+    names += [b.get("name") for b in branches if isinstance(b, Mapping)] if isinstance(branches, list) else []
+    for name in names:
+        base = base_of_group_branch(name)
+        if base is not None:
+            return MergeGroup(repo, sha, str(name), base, None)
+    return None

@@ -25,9 +25,12 @@ Executor, merge-queue events through the QueueRunner, deployments through the de
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,9 +46,12 @@ from mlgate.bot.github.executor import Executor
 from mlgate.bot.github.facts import CheckRun, PullFacts
 from mlgate.bot.github.forge import Forge, ForgeFactory
 from mlgate.bot.github.payloads import (
+    MergeGroup,
     PullComment,
     check_run_of,
     dig,
+    group_of_check,
+    merge_group_of,
     parse_time,
     pull_comment_of,
     pulls_with_head,
@@ -58,6 +64,7 @@ from mlgate.bot.pr.gather import gather_inputs
 from mlgate.bot.pr.queue_block import with_queue_block
 from mlgate.bot.pr.repo_config import ConfigCache, RepoConfig, load_repo_config, push_touches_config
 from mlgate.bot.pr.report import decode_state
+from mlgate.bot.queue.merge_group import group_check
 from mlgate.bot.queue.messages import status_text
 from mlgate.bot.queue.model import (
     ACTIVE,
@@ -102,9 +109,34 @@ class Handlers:
     # (comment id, body) of each PR's report as this process last wrote or read it: a queue-only change
     # edits it without reading it again (an evaluation always re-reads it, repairing a stale copy)
     _reports: dict[tuple[str, int], tuple[int, str]] = field(default_factory=dict, repr=False)
+    _unit: threading.local = field(default_factory=threading.local, repr=False)  # see `unit_of_work`
+    _group_bases: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)  # (repo, group SHA) -> base SHA
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[None]:
+        """One delivery, one evaluation or one tick: the base config is read once inside it.
+
+        A command alone used to read `.github/mlgate.yml` three times (its permissions, the PR's
+        gates, the queue's config) within milliseconds; now the first read is reused until the
+        unit ends, and the next unit asks GitHub again (a conditional request, see
+        bot/github/conditional.py). Nested units share the outer one. Per thread."""
+        depth = getattr(self._unit, "depth", 0)
+        if depth == 0:
+            self._unit.configs = {}
+        self._unit.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._unit.depth = depth
+            if depth == 0:
+                self._unit.configs = None
 
     # --- Dispatcher protocol -------------------------------------------------------------------
     def handle(self, event: str, payload: dict[str, Any], delivery_id: str) -> set[PullRef]:
+        with self.unit_of_work():
+            return self._handle(event, payload, delivery_id)
+
+    def _handle(self, event: str, payload: dict[str, Any], delivery_id: str) -> set[PullRef]:
         if not isinstance(payload, Mapping):
             return set()
         repo = repo_name(payload)
@@ -121,6 +153,10 @@ class Handlers:
         return refs
 
     def evaluate(self, repo: str, number: int) -> None:
+        with self.unit_of_work():
+            self._evaluate(repo, number)
+
+    def _evaluate(self, repo: str, number: int) -> None:
         forge = self._forge(repo)
         facts = forge.pull_facts(repo, number)
         self.index.remember(repo, number, facts.head_sha, open_=facts.state == "open")
@@ -141,16 +177,18 @@ class Handlers:
         self._feed_gates(facts, evaluation)
 
     def resync(self, repo: str) -> set[PullRef]:
-        numbers = self._forge(repo).open_pull_numbers(repo)
-        self.index.mark_warm(repo, numbers)
-        self._resume_queue(repo)
-        return {(repo, n) for n in numbers}
+        with self.unit_of_work():
+            numbers = self._forge(repo).open_pull_numbers(repo)
+            self.index.mark_warm(repo, numbers)
+            self._resume_queue(repo)
+            return {(repo, n) for n in numbers}
 
     def tick(self) -> int:
         """The worker's timer: step `Tick` for the repositories whose queue timeouts are due."""
-        for tick in self.tickers:
-            tick()
-        return self.queue.tick() if self.queue is not None else 0
+        with self.unit_of_work():
+            for tick in self.tickers:
+                tick()
+            return self.queue.tick() if self.queue is not None else 0
 
     # --- evaluation: gather (pr/gather.py), decide (pr/evaluation.py) ---------------------------
     def evaluation(self, forge: Forge, facts: PullFacts, config: RepoConfig, previous: Mapping[str, Any],
@@ -206,8 +244,15 @@ class Handlers:
         return queue_verdict(self.evaluation(forge, facts, config, {}).report)
 
     def repo_config(self, forge: Forge, repo: str, branch: str) -> RepoConfig:
-        """`.github/mlgate.yml` of `branch` (a base or the default branch, never a PR head), parsed once per blob."""
-        return load_repo_config(forge, repo, branch, self.config_cache)
+        """`.github/mlgate.yml` of `branch` (a base or the default branch, never a PR head), parsed once per
+        blob and read once per unit of work (`unit_of_work`)."""
+        configs: dict[tuple[str, str], RepoConfig] | None = getattr(self._unit, "configs", None)
+        if configs is not None and (repo, branch) in configs:
+            return configs[(repo, branch)]
+        config = load_repo_config(forge, repo, branch, self.config_cache)
+        if configs is not None:
+            configs[(repo, branch)] = config
+        return config
 
     def saw_read(self, facts: PullFacts) -> None:
         """Remember the head this read showed, at the bot's clock (once per head: the first read is
@@ -262,20 +307,32 @@ class Handlers:
         if run is not None:
             self._feed_check(payload, run)
         raw = payload.get("check_run")
-        if payload.get("action") != "completed" or not isinstance(raw, Mapping) or raw.get("name") == SUMMARY_CHECK:
+        if not isinstance(raw, Mapping) or raw.get("name") == SUMMARY_CHECK:
             return set()  # our own check run never re-triggers an evaluation
+        group = group_of_check(payload, run.head_sha) if run is not None else None
+        if group is not None:
+            self.judge_merge_group(group)  # queued, started or completed: the check follows every step
+            return set()
+        if payload.get("action") != "completed":
+            return set()
         return self._by_head(payload, raw.get("head_sha"), raw.get("pull_requests"))
 
     def on_check_suite(self, payload: Mapping[str, Any]) -> set[PullRef]:
         suite = payload.get("check_suite")
         if payload.get("action") != "completed" or not isinstance(suite, Mapping):
             return set()
+        if isinstance(suite.get("head_sha"), str) and group_of_check(payload, suite["head_sha"]) is not None:
+            return set()  # a merge group's commit: its check runs are judged one by one (on_check_run)
         return self._by_head(payload, suite.get("head_sha"), suite.get("pull_requests"))
 
     def on_status(self, payload: Mapping[str, Any]) -> set[PullRef]:
         status = status_of(payload)
         if status is not None:
             self._feed_check(payload, status)
+            group = group_of_check(payload, status.head_sha)
+            if group is not None:
+                self.judge_merge_group(group)
+                return set()
         if payload.get("state") == "pending":
             return set()  # a pending status changes nothing that a completed one will not
         return self._by_head(payload, payload.get("sha"), None)
@@ -336,6 +393,41 @@ class Handlers:
         forge = self._forge(repo)
         on_deployment_status(forge, payload, self.repo_config(forge, repo, branch), self.deploy_store)
         return set()
+
+    # --- GitHub's own merge queue (merge_group) -------------------------------------------------------
+    def on_merge_group(self, payload: Mapping[str, Any]) -> set[PullRef]:
+        """`checks_requested`: judge the group's commit and set `mlgate` there (bot/queue/merge_group.py);
+        `destroyed`: forget it. The PRs themselves are not re-evaluated."""
+        group = merge_group_of(payload)
+        if group is None:
+            return set()
+        if payload.get("action") == "destroyed":
+            self._group_bases.pop((group.repo, group.head_sha), None)
+        elif payload.get("action") == "checks_requested":
+            self.judge_merge_group(group)
+        return set()
+
+    def judge_merge_group(self, group: MergeGroup) -> None:
+        """Read the config of the group's BASE commit and the checks on its commit; set `mlgate` there.
+
+        A check event names the group's branch but not its base commit: that is remembered from
+        `checks_requested`, else asked of GitHub (the merge-base of the group commit and the base
+        branch, which is the base commit, or the base after earlier groups merged)."""
+        forge = self._forge(group.repo)
+        key = (group.repo, group.head_sha)
+        base_sha = group.base_sha or self._group_bases.get(key) or forge.merge_base(group.repo, group.base_ref,
+                                                                                    group.head_sha)
+        if base_sha is None:
+            log.warning("merge group %s of %s: its base commit on %s is unknown; not judged", group.head_sha[:12],
+                        group.repo, group.base_ref)
+            return
+        if len(self._group_bases) > 1000:
+            self._group_bases.clear()
+        self._group_bases[key] = base_sha
+        config = self.repo_config(forge, group.repo, base_sha)
+        checks = forge.checks_on(group.repo, group.head_sha)
+        action = group_check(dataclasses.replace(group, base_sha=base_sha), config, checks, gate_app=self.gate_app)
+        Executor(forge, current_checks=checks).apply([action])
 
     # --- the merge queue ---------------------------------------------------------------------------
     def _resume_queue(self, repo: str) -> None:
@@ -429,4 +521,5 @@ ROUTES: dict[str, Callable[[Handlers, Mapping[str, Any]], set[PullRef]]] = {
     "installation": Handlers.on_installation,
     "installation_repositories": Handlers.on_installation,
     "deployment_status": Handlers.on_deployment_status,
+    "merge_group": Handlers.on_merge_group,
 }

@@ -6,14 +6,16 @@ Guarantees (see docs/bot-operations.md):
 - a delivery is marked done exactly once; a worker that dies mid-delivery loses its leases when
   they expire and another worker takes the delivery over, so handlers must be idempotent;
 - a failing handler is retried with exponential backoff, later deliveries of that repository
-  wait behind it, and after `max_attempts` it is marked failed with the error;
+  wait behind it, and after `max_attempts` it is marked failed with the error; a refusal by
+  GitHub's rate limit (`RateLimitedError`: GitHub did not act) waits as long as GitHub asks and
+  does not count as an attempt, so a long rate limit slows the bot down but loses nothing;
 - PRs returned by handlers are re-evaluated after a debounce that extends while events keep
   coming (up to a maximum wait): a burst of check runs gives one evaluation;
 - every `resync_interval` each known repository is resynced through the dispatcher;
 - deliveries done more than `retention_seconds` ago are deleted with their payloads, in batches
   (pending and failed ones never), so the inbox does not grow forever.
 
-The worker knows nothing about GitHub: everything goes through the Dispatcher protocol.
+The worker knows nothing about GitHub beyond that one error: everything goes through the Dispatcher protocol.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from mlgate.bot.observability import metrics
 from mlgate.bot.observability.logs import delivery_context
 from mlgate.bot.settings import DEFAULTS, Settings
 from mlgate.bot.store.inbox import ClaimedDelivery, DueEvaluation, Inbox, utcnow
+from mlgate.retry import RateLimitedError
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +102,12 @@ class WorkerConfig:
             poll_interval_seconds=settings.poll_interval_seconds,
             retention_seconds=settings.retention_days * 86400.0,
         )
+
+
+def rate_limit_wait(exc: RateLimitedError) -> float:
+    """Seconds until a rate-limited delivery is tried again: GitHub's wait (at least 1 s, at most
+    the primary limit's hour plus a margin, whatever a header claims)."""
+    return min(max(float(exc.wait), 1.0), 3900.0)
 
 
 def backoff_delay(attempt: int, base: float, cap: float) -> float:
@@ -391,6 +400,13 @@ class Worker:
             metrics.DELIVERIES_FAILED.labels(event=delivery.event).inc()
             error = f"{type(exc).__name__}: {exc}"
             now = self.clock()
+            if isinstance(exc, RateLimitedError):  # GitHub refused before acting: wait, never give up
+                wait = rate_limit_wait(exc)
+                log.warning("delivery %s (%s) rate limited by GitHub; it and the rest of its repository wait "
+                            "%.0fs: %s", delivery.delivery_id, delivery.event, wait, error)
+                self.store.fail_delivery(delivery.id, self.owner, now, error, now + timedelta(seconds=wait),
+                                         count_attempt=False)
+                return False, None
             if delivery.attempts >= self.config.max_attempts:
                 log.error("delivery %s (%s) failed for good after %d attempts: %s", delivery.delivery_id,
                           delivery.event, delivery.attempts, error)
@@ -460,6 +476,11 @@ class Worker:
             error = f"{type(exc).__name__}: {exc}"
             attempt = due.attempts + 1
             now = self.clock()
+            if isinstance(exc, RateLimitedError):
+                wait = rate_limit_wait(exc)
+                log.warning("evaluation of %s#%d rate limited by GitHub; retrying in %.0fs", due.repo, due.number, wait)
+                self.store.fail_evaluation(due, now, error, now + timedelta(seconds=wait), count_attempt=False)
+                return
             if attempt >= self.config.max_attempts:
                 log.error("evaluation of %s#%d failed for good after %d attempts: %s", due.repo, due.number,
                           attempt, error)

@@ -612,10 +612,13 @@ class Inbox:
         return True
 
     def fail_delivery(self, delivery_id: int, owner: str, now: datetime, error: str,
-                      retry_at: datetime | None) -> bool:
-        """Record a failed attempt: back off until `retry_at`, or give up (failed) when it is None."""
+                      retry_at: datetime | None, *, count_attempt: bool = True) -> bool:
+        """Record a failed attempt: back off until `retry_at`, or give up (failed) when it is None.
+        `count_attempt=False` (GitHub's rate limit refused it before acting) gives the attempt back."""
         d = deliveries.c
         values: dict[str, Any] = {"lease_owner": None, "lease_until": None, "last_error": error[:_MAX_ERROR_CHARS]}
+        if not count_attempt:
+            values["attempts"] = sa.case((d.attempts > 0, d.attempts - 1), else_=0)
         if retry_at is None:
             values.update(status=FAILED, processed_at=now, next_attempt_at=None)
         else:
@@ -782,7 +785,8 @@ class Inbox:
                 evaluations.delete().where(e.repo == due.repo, e.number == due.number, e.generation == due.generation)
             )
 
-    def fail_evaluation(self, due: DueEvaluation, now: datetime, error: str, retry_at: datetime | None) -> None:
+    def fail_evaluation(self, due: DueEvaluation, now: datetime, error: str, retry_at: datetime | None, *,
+                        count_attempt: bool = True) -> None:
         e = evaluations.c
         where = (e.repo == due.repo, e.number == due.number)
         with self._tx() as conn:
@@ -791,7 +795,8 @@ class Inbox:
                 return
             conn.execute(
                 evaluations.update().where(*where, e.generation == due.generation)
-                .values(attempts=due.attempts + 1, last_error=error[:_MAX_ERROR_CHARS], due_at=retry_at)
+                .values(attempts=due.attempts + int(count_attempt), last_error=error[:_MAX_ERROR_CHARS],
+                        due_at=retry_at)
             )
 
     # ------------------------------------------------------------------ report comments

@@ -8,8 +8,9 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from mlgate.sandbox import app_permissions, auth, manifest, names, payloads, registry, render
+from mlgate.sandbox import app_permissions, auth, manifest, mergequeue, names, payloads, registry, render
 from mlgate.sandbox.ctx import sandbox, store
+from mlgate.sandbox.errors import ApiError
 from mlgate.sandbox.store import now_iso
 
 bp = Blueprint("sandbox_admin", __name__)
@@ -300,3 +301,26 @@ def ratelimit() -> Any:
         key = f"user:{data.get('login')}:"
     sandbox().limits.set_limit(key, int(data.get("limit", 5000)))
     return {"key": key}
+
+
+@bp.route("/repos/<owner>/<name>/merge-queue", methods=["GET", "POST"])
+def merge_queue(owner: str, name: str) -> Any:
+    """GitHub's merge queue (sandbox/mergequeue.py): POST {"number", "sender"} adds a PR (GitHub's
+    "Merge when ready"); GET lists the groups waiting, first first."""
+    st = store()
+    with st.lock:
+        rec = st.repo(owner, name)
+        if rec is None:
+            return _err(404, "repository not found")
+        if request.method == "GET":
+            return jsonify(list(rec.get("merge_queue") or []))
+        data = _json()
+        number, sender = data.get("number"), data.get("sender") or owner
+        if not isinstance(number, int) or st.user(sender) is None:
+            return _err(422, "number (an integer) and sender (a user) are required")
+        try:
+            entry = mergequeue.enqueue(st, sandbox().dispatcher, rec, number, sender)
+        except ApiError as exc:
+            return _err(exc.status, exc.message)
+        st.save()
+        return entry, 201

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import request
 
-from mlgate.sandbox import domain, payloads, render
+from mlgate.sandbox import domain, mergequeue, payloads, render
 from mlgate.sandbox.ctx import actor, body, get_repo, git, item, paginate, principal, sandbox, store
 from mlgate.sandbox.errors import ApiError, not_found, validation
 from mlgate.sandbox.routing import Router
@@ -43,6 +43,7 @@ def create_status(owner: str, repo: str, sha: str) -> Any:
     rec["statuses"].append(st)
     payload = payloads.status_event(store(), rec, st, g, domain.branches_containing(g, full))
     sandbox().dispatcher.emit(rec, "status", payload)
+    mergequeue.advance(store(), sandbox().dispatcher, rec, actor())
     return render.status(store(), rec, st), 201
 
 
@@ -183,6 +184,7 @@ def create_run(owner: str, repo: str) -> Any:
     if run["status"] == "completed":
         _emit_run(rec, run, "completed")
     domain.after_check_run_change(store(), sandbox().dispatcher, rec, suite, actor())
+    mergequeue.advance(store(), sandbox().dispatcher, rec, actor())
     return render.check_run(store(), rec, run), 201
 
 
@@ -198,6 +200,7 @@ def update_run(owner: str, repo: str, check_run_id: str) -> Any:
         _emit_run(rec, run, "completed")
     suite = rec["check_suites"][str(run["suite_id"])]
     domain.after_check_run_change(store(), sandbox().dispatcher, rec, suite, actor())
+    mergequeue.advance(store(), sandbox().dispatcher, rec, actor())
     return render.check_run(store(), rec, run)
 
 

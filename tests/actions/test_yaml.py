@@ -163,6 +163,25 @@ def test_setup_has_no_predictable_venv_and_no_cache() -> None:
     assert "mlgate-venv" not in text and "actions/cache" not in spec
 
 
+def test_the_documented_caller_runs_on_both_merge_queues_and_never_on_pull_request_target() -> None:
+    """docs/actions.md's copy-paste caller: PRs, mlgate's staging/try branches and GitHub's
+    `merge_group`; a `merge_group` run takes its config from `merge_group.base_sha` (config_ref.plan)."""
+    from mlgate.checks.publish.config_ref import Known, plan
+
+    text = (ROOT / "docs" / "actions.md").read_text()
+    block = text.split("### Copy-paste caller", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    caller = yaml.safe_load(block)
+    triggers = caller[True]  # YAML 1.1 reads the key `on` as True
+    assert set(triggers) == {"pull_request", "push", "merge_group"}
+    assert {"mlgate/staging/**", "mlgate/try/**"} <= set(triggers["push"]["branches"])
+    assert "gates.yml@" in caller["jobs"]["gates"]["uses"]
+    base = "b" * 40
+    event = {"merge_group": {"base_sha": base, "head_sha": "a" * 40}}
+    ref = "refs/heads/gh-readonly-queue/main/pr-1-" + "c" * 40
+    assert plan("merge_group", event, ref, "a" * 40) == Known(base, "the merge group's base commit")
+    assert "merge_group" in (ROOT / ".github" / "workflows" / "gates.yml").read_text().split("name:", 1)[0]
+
+
 def test_the_shadow_step_does_not_fail_the_gates_job() -> None:
     """shadow judges a deployment: its verdict is published, but a PR's job is not red because of it."""
     workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "gates.yml").read_text())

@@ -264,6 +264,14 @@ class FakeForge:
         own = tuple(r for (rp, s, _), r in self.check_runs.items() if rp == repo and s == sha)
         return (*own, *self.statuses.get((repo, sha), {}).values())
 
+    def merge_base(self, repo: str, base: str, head: str) -> str | None:
+        self._queue_init()
+        self.reads.append(("merge_base", repo, base, head))
+        tip = self.branches.get((repo, base))
+        if tip is None or head not in self.commits:
+            return None
+        return tip if tip in self.ancestors(head) else None  # the fake knows the case of a base not moved since
+
     def changed_paths(self, repo: str, old: str, new: str) -> tuple[str, ...] | None:
         """What `compare[(repo, old, new)]` says (set by a test); None: not a descendant / unknown."""
         self.reads.append(("changed_paths", repo, old, new))

@@ -39,7 +39,7 @@ PURE = [
     "pr/check_rule.py", "pr/review.py", "pr/gates.py", "pr/report.py", "pr/evaluation.py", "pr/queue_block.py",
     "commands/parse.py", "commands/approval.py", "commands/plan.py",
     "queue/model.py", "queue/transitions.py", "queue/codec.py", "queue/strategy.py", "queue/messages.py",
-    "queue/status.py",
+    "queue/merge_group.py", "queue/status.py",
     "deploy/decisions.py",
     "history/diff.py", "alerts/model.py", "alerts/decide.py", "web/charts.py",
 ]

@@ -1,0 +1,443 @@
+"""Many repositories, several workers: the whole bot under load on one sandbox, with PostgreSQL.
+
+    python bench/load.py [--repos 20] [--prs 20] [--merge-window 60] [--phases calm,kill]
+                         [--database-url postgresql+psycopg://…] [--timeout 900]
+
+One local GitHub sandbox holds `--repos` repositories of `--prs` open PRs each (10% of them break
+the build once merged with the others: a fake CI reports `ci/tests` red on any commit whose tree has
+the PR's `BROKEN` file, after a random 0.5–3 s). The bot runs as it does in production: one
+`mlgate serve --no-worker` process taking the webhooks and two `mlgate worker` processes sharing a
+fresh PostgreSQL database. Every PR gets `/merge` at a random moment within `--merge-window`
+seconds; the run ends when every PR is merged or failed in the queue (or at `--timeout`).
+
+Reported per phase (`calm`, then `kill`: the same, with one worker SIGKILLed halfway through the
+/merge window; its leases expire and the other worker takes over):
+
+- total wall time from the first /merge to the last PR settled;
+- deliveries lost: acknowledged (2xx) by `mlgate serve` but not handled (`done`) in the inbox (0);
+- PRs merged twice: a PR head merged into a base branch more than once (0);
+- base moves to a SHA without every required check green (0);
+- worker utilisation: CPU seconds of each worker process over the wall time (one core = 100%);
+- delivery-to-action latency: from the inbox's receipt to the worker having handled it (p50/p99).
+
+The GitHub write spacing (1 s per installation on GitHub) is off (`--write-spacing 0`) and the
+sandbox's primary rate limit is raised (`--rate-limit`; GitHub gives a token 5,000 calls an hour,
+which 400 PRs exhaust: the bot then waits for the reset, losing nothing): the numbers measure the
+bot, not a sleep. Everything stays
+on 127.0.0.1; counts and time are bounded. A benchmark, not a test: it prints, it does not assert
+(the exit code is 1 when a zero is not a zero).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SECRET = "load-secret"
+BOT, AUTHOR, CI_USER, OWNER = "mlgate-bot", "bob", "carol", "alice"
+CHECK = "ci/tests"
+ZERO = "0" * 40
+
+
+def dispatcher(settings: Any, engine: Any = None) -> Any:
+    """MLGATE_DISPATCHER for the bot's processes: the real dispatcher, with the write spacing of
+    MLGATE_LOAD_WRITE_SPACING and a short batch delay (bors-ng's batch_delay) for the queue."""
+    from mlgate.bot.github.client import ForgeOptions, forge_factory
+    from mlgate.bot.wiring import build_dispatcher
+
+    spacing = float(os.environ.get("MLGATE_LOAD_WRITE_SPACING", "0"))
+    bot = build_dispatcher(settings, engine, forges=forge_factory(settings, ForgeOptions(
+        seconds_between_writes=spacing)))
+    bot.queue_knobs["batch_delay_seconds"] = float(os.environ.get("MLGATE_LOAD_BATCH_DELAY", "2"))
+    return bot
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"mlgate serve exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("mlgate serve did not start listening")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (Linux /proc), 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its direct children (gunicorn's worker under `mlgate serve`)."""
+    total = cpu_seconds(pid)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == pid:
+            total += cpu_seconds(int(stat.parent.name))
+    return total
+
+
+def sample_cpu(procs: list[subprocess.Popen[bytes]], last: dict[int, float], stop: threading.Event) -> None:
+    """Keep the last CPU reading of each process (a killed one keeps what it had used)."""
+    while not stop.wait(0.5):
+        for proc in procs:
+            if proc.poll() is None:
+                last[proc.pid] = tree_cpu_seconds(proc.pid)
+
+
+def fresh_database(admin_url: str) -> tuple[str, Any]:
+    """CREATE DATABASE mlgate_load_<random> on the server of `admin_url`; (its URL, a drop function)."""
+    import sqlalchemy as sa
+
+    name = f"mlgate_load_{uuid.uuid4().hex[:8]}"
+    url = sa.engine.make_url(admin_url)
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+    return url.set(database=name).render_as_string(hide_password=False), drop
+
+
+class FakeCI:
+    """Reports `ci/tests` on pushed PR heads (green) and staging/try commits (red when the tree has a
+    BROKEN file) after a random delay, from a small thread pool."""
+
+    def __init__(self, gh: Any, ci_min: float, ci_max: float, seed: int) -> None:
+        self.gh, self.ci_min, self.ci_max = gh, ci_min, ci_max
+        self.random = random.Random(seed)
+        self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fake-ci")
+        self.lock = threading.Lock()
+        self.green: set[tuple[str, str]] = set()  # (repo, sha) reported success
+        self.runs = 0
+
+    def on_push(self, payload: dict[str, Any]) -> None:
+        ref, sha = str(payload.get("ref", "")), str(payload.get("after", ZERO))
+        repo = str((payload.get("repository") or {}).get("full_name", ""))
+        branch = ref.removeprefix("refs/heads/")
+        if not ref.startswith("refs/heads/") or sha == ZERO or branch == "main" or branch.startswith("mlgate/tmp/"):
+            return
+        with self.lock:
+            delay = self.random.uniform(self.ci_min, self.ci_max)
+        self.pool.submit(self._run, repo, branch, sha, delay)
+
+    def _run(self, repo: str, branch: str, sha: str, delay: float) -> None:
+        time.sleep(delay)
+        green = True
+        if branch.startswith(("mlgate/staging/", "mlgate/try/")):
+            resp = self.gh.api("GET", f"/repos/{repo}/contents/BROKEN", CI_USER, params={"ref": sha})
+            green = resp.status_code == 404
+            with self.lock:
+                self.runs += 1
+        resp = self.gh.api("POST", f"/repos/{repo}/statuses/{sha}", CI_USER,
+                           json={"state": "success" if green else "failure", "context": CHECK})
+        if resp.status_code == 201 and green:
+            with self.lock:
+                self.green.add((repo, sha))
+
+
+@dataclass
+class Phase:
+    name: str
+    repos: list[str] = field(default_factory=list)
+    broken: dict[tuple[str, int], bool] = field(default_factory=dict)
+    serve_hooks: set[int] = field(default_factory=set)
+    started: float = 0.0
+    settled: float = 0.0
+    killed: str | None = None
+
+
+def start_bot(args: argparse.Namespace, db_url: str, api_url: str, port: int, logdir: Path
+              ) -> tuple[subprocess.Popen[bytes], list[subprocess.Popen[bytes]]]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLGATE_WEBHOOK_SECRET": SECRET, "MLGATE_DATABASE_URL": db_url,
+           "MLGATE_GITHUB_URL": api_url, "MLGATE_GITHUB_TOKEN": BOT, "MLGATE_BOT_LOGIN": BOT,
+           "MLGATE_LOG_LEVEL": "WARNING", "MLGATE_DISPATCHER": "bench.load:dispatcher",
+           "MLGATE_LOAD_WRITE_SPACING": str(args.write_spacing), "MLGATE_LEASE_SECONDS": str(args.lease_seconds),
+           "MLGATE_WORKER_THREADS": str(args.worker_threads), "MLGATE_DEBOUNCE_SECONDS": "0.5",
+           "MLGATE_DEBOUNCE_MAX_SECONDS": "3", "MLGATE_RESYNC_INTERVAL_SECONDS": "3600"}
+    serve = subprocess.Popen([sys.executable, "-m", "mlgate", "serve", "--no-worker", "--port", str(port),
+                              "--threads", "8"], cwd=logdir, env=env, stdout=subprocess.DEVNULL,
+                             stderr=open(logdir / "serve.log", "wb"))  # noqa: SIM115 (closed with the process)
+    wait_listening(port, serve)
+    workers = [subprocess.Popen([sys.executable, "-m", "mlgate", "worker"], cwd=logdir, env=env,
+                                stdout=subprocess.DEVNULL, stderr=open(logdir / f"worker-{i}.log", "wb"))  # noqa: SIM115
+               for i in range(args.workers)]
+    return serve, workers
+
+
+def setup_phase(gh: Any, phase: Phase, args: argparse.Namespace, hook_url: str, sink_url: str, tmp: Path,
+                rng: random.Random) -> None:
+    from mlgate.names import CONFIG_PATH
+
+    for r in range(args.repos):
+        name = f"{phase.name}-{r:02d}"
+        src = tmp / f"src-{name}"
+        (src / ".github").mkdir(parents=True)
+        (src / CONFIG_PATH).write_text(f"version: 1\nmerge:\n  required_checks: [{CHECK}]\n"
+                                       f"  batch_size: {args.batch_size}\n")
+        (src / "README.md").write_text(f"# {name}\n")
+        repo = gh.create_repo(OWNER, name, OWNER, from_dir=src)["full_name"]
+        for login in (AUTHOR, CI_USER, BOT):
+            gh.api("PUT", f"/repos/{repo}/collaborators/{login}", OWNER, json={"permission": "push"}
+                   ).raise_for_status()
+        # The bot hears the repository from the start: a `/merge` approves the head the bot saw
+        # (with GitHub's time, bot/commands/approval.py), so it must see the PRs opened.
+        phase.serve_hooks.add(int(gh.add_hook(OWNER, name, hook_url, SECRET, OWNER)["id"]))
+        gh.add_hook(OWNER, name, sink_url, SECRET, OWNER, events=("push",))  # the fake CI
+        phase.repos.append(repo)
+        for i in range(args.prs):
+            broken = rng.random() < args.fail_rate
+            files = {f"f{i}.txt": f"{i}\n", **({"BROKEN": f"{i}\n"} if broken else {})}
+            gh.push_files(OWNER, name, f"pr-{i}", files, AUTHOR, base="main", message=f"Change {i}")
+            number = int(gh.open_pr(OWNER, name, f"pr-{i}", AUTHOR, title=f"Change {i}")["number"])
+            phase.broken[(repo, number)] = broken
+
+
+def queue_statuses(engine: Any, repo: str) -> dict[int, str]:
+    from mlgate.bot.queue.store import QueueStore
+
+    return {p.number: p.status for p in QueueStore(engine).load(repo).state.pulls}
+
+
+def run_phase(gh: Any, sink: Any, ci: FakeCI, phase: Phase, args: argparse.Namespace, engine: Any,
+              workers: list[subprocess.Popen[bytes]], rng: random.Random) -> None:
+    """/merge every PR within the window (SIGKILL a worker halfway in the kill phase), then wait."""
+    pulls = sorted(phase.broken)
+    times = sorted(rng.uniform(0, args.merge_window) for _ in pulls)
+    order = pulls[:]
+    rng.shuffle(order)
+    phase.started = time.monotonic()
+    kill_at = phase.started + args.merge_window / 2 if phase.name == "kill" else None
+    for at, (repo, number) in zip(times, order, strict=True):
+        delay = phase.started + at - time.monotonic()
+        if kill_at is not None and time.monotonic() + max(0.0, delay) >= kill_at and phase.killed is None:
+            time.sleep(max(0.0, kill_at - time.monotonic()))
+            victim = workers[0]
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            phase.killed = f"worker pid {victim.pid} SIGKILLed {kill_at - phase.started:.0f} s in"
+            delay = phase.started + at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        gh.api("POST", f"/repos/{repo}/issues/{number}/comments", OWNER, json={"body": "/merge"}).raise_for_status()
+    deadline = phase.started + args.timeout
+    while time.monotonic() < deadline:
+        if all(w.poll() is not None for w in workers):
+            raise SystemExit("every mlgate worker process exited; see worker-*.log")
+        done = 0
+        for repo in phase.repos:
+            statuses = queue_statuses(engine, repo)
+            done += sum(1 for (r, n) in pulls if r == repo and statuses.get(n) in ("merged", "failed", "cancelled"))
+        if done == len(pulls):
+            break
+        time.sleep(1.0)
+    phase.settled = time.monotonic()
+
+
+def report(gh: Any, sink: Any, ci: FakeCI, phase: Phase, engine: Any, inbox: Any, cpu: dict[str, float],
+           wall: float, ci_runs: int) -> dict[str, Any]:
+    from mlgate.sandbox.git import GitRepo
+
+    gh.wait_for_webhooks(timeout=60)
+    # deliveries: what serve acknowledged vs what the inbox handled
+    sent = [d for d in gh.admin("GET", "/deliveries").json() if d.get("hook_id") in phase.serve_hooks]
+    acked = {d["guid"] for d in sent if 200 <= int(d.get("status_code") or 0) < 300}
+    records = {r.delivery_id: r for r in inbox.deliveries()}
+    not_done = {g for g in acked if g not in records or records[g].status != "done"}
+    refused = sum(1 for d in sent if not 200 <= int(d.get("status_code") or 0) < 300)
+    latencies = sorted((r.processed_at - r.received_at).total_seconds() for g, r in records.items()
+                       if g in acked and r.processed_at is not None)
+    # merged twice, and base moves to SHAs without every required check green
+    twice = 0
+    red_moves = 0
+    statuses: Counter[str] = Counter()
+    for repo in phase.repos:
+        for status in queue_statuses(engine, repo).values():
+            statuses[status] += 1
+        owner, name = repo.split("/")
+        with gh.sandbox.store.lock:
+            git = GitRepo(gh.sandbox.store.git_dir(gh.sandbox.store.repo(owner, name)))
+        merged_in: Counter[str] = Counter()  # commits merged into main as a second (or later) parent
+        for line in git.out("rev-list", "--first-parent", "--parents", "main").splitlines():
+            merged_in.update(line.split()[2:])
+        pr_heads = [gh.api("GET", f"/repos/{repo}/pulls/{n}", OWNER).json()["head"]["sha"]
+                    for (r, n) in phase.broken if r == repo]
+        twice += sum(1 for h in pr_heads if merged_in[h] > 1)
+        moves = [d.payload["after"] for d in sink.events("push")
+                 if d.payload.get("ref") == "refs/heads/main" and d.payload["repository"]["full_name"] == repo
+                 and d.payload.get("before") != ZERO]
+        red_moves += sum(1 for sha in moves if (repo, sha) not in ci.green)
+    expected = {"merged": sum(1 for b in phase.broken.values() if not b)}
+    return {
+        "phase": phase.name,
+        "prs": len(phase.broken),
+        "queue": dict(statuses),
+        "merged_expected": expected["merged"],
+        "wall_seconds": round(phase.settled - phase.started, 1),
+        "settled": sum(statuses[s] for s in ("merged", "failed", "cancelled")) == len(phase.broken),
+        "deliveries_to_serve": len(sent),
+        "deliveries_refused_by_serve": refused,
+        "deliveries_lost": len(not_done),
+        "merged_twice": twice,
+        "base_at_sha_without_green_checks": red_moves,
+        "ci_runs_on_staging": ci_runs,
+        "cpu_percent_of_one_core": {who: round(100 * sec / wall, 1) for who, sec in cpu.items()},
+        "latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
+        "latency_p99_s": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 3)
+        if latencies else None,
+        "killed": phase.killed,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repos", type=int, default=20)
+    parser.add_argument("--prs", type=int, default=20, help="PRs per repository")
+    parser.add_argument("--merge-window", type=float, default=60.0, help="every /merge within this many seconds")
+    parser.add_argument("--fail-rate", type=float, default=0.1, help="share of PRs that break the build")
+    parser.add_argument("--ci-min", type=float, default=0.5)
+    parser.add_argument("--ci-max", type=float, default=3.0)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="mlgate worker processes")
+    parser.add_argument("--worker-threads", type=int, default=4)
+    parser.add_argument("--lease-seconds", type=float, default=10.0)
+    parser.add_argument("--write-spacing", type=float, default=0.0)
+    parser.add_argument("--rate-limit", type=int, default=1_000_000,
+                        help="the sandbox's primary rate limit per token and hour (GitHub: 5,000)")
+    parser.add_argument("--phases", default="calm,kill")
+    parser.add_argument("--timeout", type=float, default=900.0, help="per phase, from the first /merge")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--database-url", default=os.environ.get("MLGATE_LOAD_DATABASE_URL")
+                        or os.environ.get("MLGATE_TEST_POSTGRES_URL"),
+                        help="a PostgreSQL server (a fresh database is created on it and dropped after)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.database_url or not args.database_url.startswith("postgresql"):
+        parser.error("--database-url (or MLGATE_TEST_POSTGRES_URL) must name a PostgreSQL server")
+    import json
+    import logging
+
+    from mlgate.bot.store.engine import create_store_engine
+    from mlgate.bot.store.inbox import Inbox
+    from mlgate.sandbox.harness import SandboxServer, WebhookSink
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the bot's processes, drop the database
+    rng = random.Random(args.seed)
+    results = []
+    db_url, drop = fresh_database(args.database_url)
+    procs: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory(prefix="mlgate-load-") as tmp_name:
+        tmp = Path(tmp_name)
+        gh = SandboxServer(tmp / "gh", users=(OWNER, AUTHOR, CI_USER, BOT)).start()
+        sink = WebhookSink().start()
+        ci = FakeCI(gh, args.ci_min, args.ci_max, args.seed)
+        for login in (BOT, CI_USER, OWNER, AUTHOR):  # one token's 5,000 an hour would end the run early
+            gh.admin("POST", "/ratelimit", json={"login": login, "limit": args.rate_limit}).raise_for_status()
+        try:
+            Inbox.open(db_url).close()  # migrations, once
+            port = free_port()
+            serve, workers = start_bot(args, db_url, gh.api_url, port, tmp)
+            procs = [serve, *workers]
+            engine = create_store_engine(db_url)
+            inbox = Inbox.open(db_url, run_migrations=False)
+            pump_stop = threading.Event()
+            seen = [0]
+
+            def pump() -> None:  # the fake CI reacts to the push webhooks the sink receives
+                while not pump_stop.is_set():
+                    new = sink.deliveries[seen[0]:]
+                    seen[0] += len(new)
+                    for d in new:
+                        if d.event == "push":
+                            ci.on_push(d.payload)
+                    pump_stop.wait(0.05)
+
+            threading.Thread(target=pump, daemon=True).start()
+            for name in [p.strip() for p in args.phases.split(",") if p.strip()]:
+                phase = Phase(name)
+                setup_phase(gh, phase, args, f"http://127.0.0.1:{port}/webhook", sink.url, tmp, rng)
+                gh.wait_for_webhooks(timeout=120)
+                alive = [w for w in workers if w.poll() is None]
+                watched = [serve, *alive]
+                before = {w.pid: tree_cpu_seconds(w.pid) for w in watched}
+                last = dict(before)
+                sampling = threading.Event()
+
+                sampler = threading.Thread(target=sample_cpu, args=(watched, last, sampling), daemon=True)
+                sampler.start()
+                runs_before = ci.runs
+                started = time.monotonic()
+                run_phase(gh, sink, ci, phase, args, engine, alive, rng)
+                wall = time.monotonic() - started
+                sampling.set()
+                sampler.join()
+                cpu = {("serve" if w is serve else f"worker {w.pid}" + (" (killed)" if w.poll() is not None else "")):
+                       last[w.pid] - before[w.pid] for w in watched}
+                time.sleep(3)  # the last deliveries (closing events) are handled
+                results.append(report(gh, sink, ci, phase, engine, inbox, cpu, wall, ci.runs - runs_before))
+                if not args.json:
+                    print(json.dumps(results[-1], indent=2), flush=True)
+            pump_stop.set()
+            inbox.close()
+            engine.dispose()
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            ci.pool.shutdown(wait=False, cancel_futures=True)
+            sink.stop()
+            gh.stop()
+            drop()
+    if args.json:
+        print(json.dumps(results, indent=2))
+    bad = [r for r in results if r["deliveries_lost"] or r["merged_twice"] or r["base_at_sha_without_green_checks"]
+           or not r["settled"]]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
