@@ -50,7 +50,11 @@ def test_every_page_of_the_demo(demo: DemoResult, browser: Any, screens: Path) -
         text = page.inner_text("main")
         assert "mlgate/bias" in text and "failure" in text and "never queued" in text
 
-        page.goto(base + "/pull/2")  # the training change: blocked on bob, then approved by him, then landed
+        page.goto(base + "/pull/2")  # the bloated model: blocked by the budget gate alone
+        text = page.inner_text("main")
+        assert "mlgate/budget" in text and "failure" in text and "never queued" in text
+
+        page.goto(base + "/pull/3")  # the training change: blocked on bob, then approved by him, then landed
         rules = page.inner_text("table.rules")
         assert "training code needs an ML reviewer" in rules and "satisfied" in rules and "bob" in rules
         assert "merged" in page.inner_text("main")
