@@ -390,6 +390,19 @@ class DeploymentView:
     data: str | None
     prs: tuple[int, ...]
     requested_by: str = ""
+    has_card: bool = False  # the version's model card (mlgate.card/v1) was recorded at landing
+
+
+def model_card(engine: Engine, repo: str, sha: str) -> dict[str, Any] | None:
+    """The model card recorded with the landed version `sha` (built from its gate results at landing and
+    rebuilt for each deployment), or None when the version or its card is unknown."""
+    with _read(engine) as conn:
+        row = conn.execute(sa.select(deploy_versions.c.version).where(
+            deploy_versions.c.repo == repo, deploy_versions.c.sha == sha).order_by(deploy_versions.c.id.desc())
+            .limit(1)).first()
+    version = row.version if row is not None and isinstance(row.version, dict) else {}
+    card = version.get("card")
+    return card if isinstance(card, dict) else None
 
 
 def deployments_page(engine: Engine, repo: str) -> tuple[dict[str, DeploymentView], list[DeploymentView]]:
@@ -406,7 +419,8 @@ def deployments_page(engine: Engine, repo: str) -> tuple[dict[str, DeploymentVie
         found = versions.get(r.sha, {})
         history.append(DeploymentView(int(r.deployment_id), r.environment, r.sha, r.state, r.rollback_of,
                                       r.created_at.timestamp(), r.updated_at.timestamp(), found.get("model"),
-                                      found.get("data"), tuple(found.get("prs") or ()), r.requested_by or ""))
+                                      found.get("data"), tuple(found.get("prs") or ()), r.requested_by or "",
+                                      isinstance(found.get("card"), dict)))
     current: dict[str, DeploymentView] = {}
     for d in history:
         if d.state == "success" and d.environment not in current:

@@ -10,6 +10,7 @@ that does not exist. Templates autoescape every value.
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import secrets
@@ -143,6 +144,15 @@ def create_blueprint(engine: Engine, access: RepoAccess, config: DashboardConfig
         repo = repo_or_404(owner, name)
         current, history = queries.deployments_page(engine, repo)
         return page("deployments.html", repo=repo, current=current, history=history)
+
+    @bp.get("/<owner>/<name>/card/<sha>")
+    def card_page(owner: str, name: str, sha: str) -> str:
+        repo = repo_or_404(owner, name)
+        card = queries.model_card(engine, repo, sha) if re.fullmatch(r"[0-9a-f]{40}", sha) else None
+        if card is None:
+            abort(404)
+        return page("card.html", repo=repo, sha=sha, card=card,
+                    card_json=json.dumps(card, indent=2, sort_keys=True, default=str))
 
     @bp.get("/<owner>/<name>/alerts")
     def alerts_page(owner: str, name: str) -> str:

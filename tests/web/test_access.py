@@ -94,3 +94,18 @@ def test_sign_in_never_redirects_off_site(dashboard: Dashboard) -> None:
                              allow_redirects=False, timeout=30)
         done = s.get(back.headers["Location"], allow_redirects=False, timeout=30)
         assert done.headers["Location"] == "/"
+
+
+def test_the_model_card_of_a_deployed_version_is_shown_escaped(dashboard: Dashboard) -> None:
+    """Issue 12: the card recorded with a landed version is on the dashboard, linked from the current
+    version of each environment; its free text (the config's, so the base branch's) is escaped."""
+    deployments = requests.get(f"{dashboard.url}/{OWNER}/{PUBLIC}/deployments", timeout=30).text
+    link = f"/{OWNER}/{PUBLIC}/card/{'b' * 40}"
+    assert f'href="{link}"' in deployments
+    card = requests.get(dashboard.url + link, timeout=30)
+    assert card.status_code == 200
+    assert "Model card: arrests" in card.text and "roc_auc 0.75" in card.text and "@ml-fairness-team" in card.text
+    assert "<script>" not in card.text and "Triage only &lt;script&gt;" in card.text
+    for missing in ("f" * 40, "not-a-sha"):
+        assert requests.get(f"{dashboard.url}/{OWNER}/{PUBLIC}/card/{missing}", timeout=30).status_code == 404
+    assert requests.get(f"{dashboard.url}/{OWNER}/{PRIVATE}/card/{'b' * 40}", timeout=30).status_code == 404

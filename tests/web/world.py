@@ -82,8 +82,13 @@ def seed(engine: Any, repo: str, t0: float) -> None:
                                     at=at + 200)
         history.record_gate_run(repo, sha, "tests", status="completed", conclusion="success", app="github-actions",
                                 summary="", results=None, at=at + 200)
+        card = {"schema": "mlgate.card/v1", "name": "arrests", "status": "pass", "summary_line": "all 3 gates passed",
+                "summary": [], "intended_use": [f"Triage only {EVIL}"], "out_of_scope": [], "limitations": [],
+                "owners": ["@ml-fairness-team"], "contact": None,
+                "versions": {"code": sha, "model": f"sha256:{i}{'0' * 63}"},
+                "verdicts": [{"gate": "quality", "status": "pass", "summary": f"roc_auc {auc}"}], "notes": []}
         ledger.add_landed(repo, Version(sha, model=f"sha256:{i}{'0' * 63}", data=f"sha256:{i}{'1' * 63}",
-                                        prs=(number,), landed_at=at + 300))
+                                        prs=(number,), landed_at=at + 300, card=card))
         number += 1
     # now: #4 in a running batch, #5 queued with priority, #6 queued, #7 waiting on a review
     build = Build(4, "batch", "main", "mlgate/staging/main", (StagedPull(4, "4" * 40),), "merge", ("tests",), t0 + 2000,
