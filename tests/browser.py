@@ -17,11 +17,9 @@ A missing Chromium, Playwright or npm fails the test with the command that insta
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +28,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.services import NPM_TIMEOUT, REPO_ROOT, ServiceError, _file_lock
+from tests.services import NpmPackages, ServiceError
 
 # Pinned like GitHub's descriptions: what the page looks like must not change under the tests.
 BROWSER_NPM_PACKAGES = {"mermaid": "11.17.2", "github-markdown-css": "5.9.0"}
@@ -45,63 +43,21 @@ CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 # ------------------------------------------------------------------------------------------ npm packages
 
-
-def _complete(node_modules: Path) -> bool:
-    return all((node_modules / rel).is_file() for rel in BROWSER_NPM_FILES)
+BROWSER_NPM = NpmPackages("Mermaid and GitHub's stylesheet", "MLGATE_BROWSER_NPM_DIR", BROWSER_NPM_PACKAGES,
+                          BROWSER_NPM_FILES, "browser")
 
 
 def browser_assets_cache_dir() -> Path:
-    """Where the test run installs the packages: one directory per set of pinned versions."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    versions = ",".join(f"{name}@{version}" for name, version in sorted(BROWSER_NPM_PACKAGES.items()))
-    return base / "mlgate" / f"browser-{hashlib.sha256(versions.encode()).hexdigest()[:12]}"
-
-
-def _specs() -> list[str]:
-    return [f"{name}@{version}" for name, version in BROWSER_NPM_PACKAGES.items()]
+    return BROWSER_NPM.cache_dir()
 
 
 def find_browser_assets() -> Path | None:
     """The `node_modules` that has Mermaid and GitHub's stylesheet, or None when none has them."""
-    explicit = os.environ.get("MLGATE_BROWSER_NPM_DIR")
-    if explicit:
-        missing = [rel for rel in BROWSER_NPM_FILES if not (Path(explicit) / rel).is_file()]
-        if missing:
-            raise ServiceError(f"MLGATE_BROWSER_NPM_DIR={explicit} lacks {', '.join(missing)}; unset it to let the "
-                               "tests install them, or install them there with "
-                               f"`npm install --no-save {' '.join(_specs())}`")
-        return Path(explicit)
-    for candidate in (REPO_ROOT / "node_modules", browser_assets_cache_dir() / "node_modules"):
-        if _complete(candidate):
-            return candidate
-    return None
+    return BROWSER_NPM.find()
 
 
 def ensure_browser_assets() -> Path:
-    """The packages' `node_modules`, installed with npm into the cache directory when nothing has them."""
-    found = find_browser_assets()
-    if found is not None:
-        return found
-    cache = browser_assets_cache_dir()
-    with _file_lock(cache.with_name(cache.name + ".lock")):
-        if _complete(cache / "node_modules"):  # another process installed them while this one waited
-            return cache / "node_modules"
-        npm = shutil.which("npm")
-        if npm is None:
-            raise ServiceError("the browser tests need Mermaid and GitHub's stylesheet from npm, and `npm` is not on "
-                               "PATH: install Node.js with npm (Debian/Ubuntu: `apt-get install npm`), or point "
-                               f"MLGATE_BROWSER_NPM_DIR at a node_modules that has {', '.join(BROWSER_NPM_PACKAGES)}")
-        command = [npm, "install", "--no-save", "--no-audit", "--no-fund", "--no-package-lock", "--loglevel=error",
-                   "--prefix", str(cache), *_specs()]
-        cache.mkdir(parents=True, exist_ok=True)
-        try:
-            proc = subprocess.run(command, capture_output=True, text=True, timeout=NPM_TIMEOUT, check=False)
-        except subprocess.TimeoutExpired:
-            raise ServiceError(f"`{' '.join(command)}` did not finish in {NPM_TIMEOUT} s") from None
-        if proc.returncode != 0 or not _complete(cache / "node_modules"):
-            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-            raise ServiceError(f"`{' '.join(command)}` failed (exit {proc.returncode}):\n{tail}")
-    return cache / "node_modules"
+    return BROWSER_NPM.ensure()
 
 
 # ---------------------------------------------------------------------------------------------- Chromium

@@ -23,7 +23,8 @@ import subprocess
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,38 +48,7 @@ class ServiceError(RuntimeError):
     """A service the tests need cannot be provided; the message says how to fix it."""
 
 
-# ------------------------------------------------------------------------------ GitHub's descriptions
-
-
-def _complete(node_modules: Path) -> bool:
-    return all((node_modules / rel).is_file() for rel in OCTOKIT_FILES)
-
-
-def octokit_cache_dir() -> Path:
-    """Where the test run installs the packages: one directory per set of pinned versions."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    versions = ",".join(f"{name}@{version}" for name, version in sorted(OCTOKIT_PACKAGES.items()))
-    return base / "mlgate" / f"octokit-{hashlib.sha256(versions.encode()).hexdigest()[:12]}"
-
-
-def find_octokit() -> Path | None:
-    """The `node_modules` directory that has all three packages, or None when none has them.
-
-    An explicit `MLGATE_OCTOKIT_DIR` is the only place looked at, so a wrong setting is reported
-    instead of silently replaced by another copy.
-    """
-    explicit = os.environ.get("MLGATE_OCTOKIT_DIR")
-    if explicit:
-        missing = [rel for rel in OCTOKIT_FILES if not (Path(explicit) / rel).is_file()]
-        if missing:
-            raise ServiceError(f"MLGATE_OCTOKIT_DIR={explicit} lacks {', '.join(missing)}; unset it to let the "
-                               "tests install GitHub's descriptions themselves, or install them there with "
-                               f"`npm install --no-save {' '.join(OCTOKIT_PACKAGES)}`")
-        return Path(explicit)
-    for candidate in (REPO_ROOT / "node_modules", octokit_cache_dir() / "node_modules"):
-        if _complete(candidate):
-            return candidate
-    return None
+# ---------------------------------------------------------------------------------- npm packages
 
 
 @contextlib.contextmanager
@@ -93,38 +63,93 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def npm_install_command(prefix: Path) -> list[str]:
-    npm = shutil.which("npm")
-    if npm is None:
-        raise ServiceError(
-            "the tests need GitHub's API description and webhook schemas from npm, and `npm` is not on PATH: "
-            "install Node.js with npm (Debian/Ubuntu: `apt-get install npm`), or point MLGATE_OCTOKIT_DIR at a "
-            f"node_modules directory that has {', '.join(OCTOKIT_PACKAGES)}")
-    specs = [f"{name}@{version}" for name, version in OCTOKIT_PACKAGES.items()]
-    return [npm, "install", "--no-save", "--no-audit", "--no-fund", "--no-package-lock", "--loglevel=error",
-            "--prefix", str(prefix), *specs]
+@dataclass(frozen=True)
+class NpmPackages:
+    """Pinned npm packages the tests read files from: found at `env_var` (the only place looked at
+    when it is set, so a wrong setting is reported instead of silently replaced by another copy), else
+    in the repository's `node_modules`, else installed once with npm into a cache directory
+    (`~/.cache/mlgate/<cache_name>-<versions>`, or under `XDG_CACHE_HOME`)."""
+
+    what: str  # for messages: "GitHub's API description and webhook schemas"
+    env_var: str
+    packages: Mapping[str, str]  # name -> pinned version
+    files: tuple[str, ...]  # paths under node_modules that must all exist
+    cache_name: str
+
+    def specs(self) -> list[str]:
+        return [f"{name}@{version}" for name, version in self.packages.items()]
+
+    def complete(self, node_modules: Path) -> bool:
+        return all((node_modules / rel).is_file() for rel in self.files)
+
+    def cache_dir(self) -> Path:
+        """Where the test run installs the packages: one directory per set of pinned versions."""
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        versions = ",".join(f"{name}@{version}" for name, version in sorted(self.packages.items()))
+        return base / "mlgate" / f"{self.cache_name}-{hashlib.sha256(versions.encode()).hexdigest()[:12]}"
+
+    def find(self) -> Path | None:
+        """The `node_modules` that has every file, or None when none has them."""
+        explicit = os.environ.get(self.env_var)
+        if explicit:
+            missing = [rel for rel in self.files if not (Path(explicit) / rel).is_file()]
+            if missing:
+                raise ServiceError(f"{self.env_var}={explicit} lacks {', '.join(missing)}; unset it to let the "
+                                   f"tests install {self.what} themselves, or install them there with "
+                                   f"`npm install --no-save {' '.join(self.specs())}`")
+            return Path(explicit)
+        for candidate in (REPO_ROOT / "node_modules", self.cache_dir() / "node_modules"):
+            if self.complete(candidate):
+                return candidate
+        return None
+
+    def install_command(self, prefix: Path) -> list[str]:
+        npm = shutil.which("npm")
+        if npm is None:
+            raise ServiceError(
+                f"the tests need {self.what} from npm, and `npm` is not on PATH: install Node.js with npm "
+                f"(Debian/Ubuntu: `apt-get install npm`), or point {self.env_var} at a node_modules directory "
+                f"that has {', '.join(self.packages)}")
+        return [npm, "install", "--no-save", "--no-audit", "--no-fund", "--no-package-lock", "--loglevel=error",
+                "--prefix", str(prefix), *self.specs()]
+
+    def ensure(self) -> Path:
+        """The packages' `node_modules`, installed with npm into the cache directory when nothing has them."""
+        found = self.find()
+        if found is not None:
+            return found
+        cache = self.cache_dir()
+        with _file_lock(cache.with_name(cache.name + ".lock")):
+            if self.complete(cache / "node_modules"):  # another process installed them while this one waited
+                return cache / "node_modules"
+            command = self.install_command(cache)
+            cache.mkdir(parents=True, exist_ok=True)
+            try:
+                proc = subprocess.run(command, capture_output=True, text=True, timeout=NPM_TIMEOUT, check=False)
+            except subprocess.TimeoutExpired:
+                raise ServiceError(f"`{' '.join(command)}` did not finish in {NPM_TIMEOUT} s") from None
+            if proc.returncode != 0 or not self.complete(cache / "node_modules"):
+                tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+                raise ServiceError(f"`{' '.join(command)}` failed (exit {proc.returncode}); set {self.env_var} to "
+                                   f"a node_modules directory that has the packages to skip the install:\n{tail}")
+        return cache / "node_modules"
+
+
+# GitHub's descriptions: the contract tests hold the sandbox to them.
+OCTOKIT = NpmPackages("GitHub's API description and webhook schemas", "MLGATE_OCTOKIT_DIR", OCTOKIT_PACKAGES,
+                      OCTOKIT_FILES, "octokit")
+
+
+def octokit_cache_dir() -> Path:
+    return OCTOKIT.cache_dir()
+
+
+def find_octokit() -> Path | None:
+    return OCTOKIT.find()
 
 
 def ensure_octokit() -> Path:
-    """The packages' `node_modules`, installed with npm into the cache directory when nothing has them."""
-    found = find_octokit()
-    if found is not None:
-        return found
-    cache = octokit_cache_dir()
-    with _file_lock(cache.with_name(cache.name + ".lock")):
-        if _complete(cache / "node_modules"):  # another process installed them while this one waited
-            return cache / "node_modules"
-        command = npm_install_command(cache)
-        cache.mkdir(parents=True, exist_ok=True)
-        try:
-            proc = subprocess.run(command, capture_output=True, text=True, timeout=NPM_TIMEOUT, check=False)
-        except subprocess.TimeoutExpired:
-            raise ServiceError(f"`{' '.join(command)}` did not finish in {NPM_TIMEOUT} s") from None
-        if proc.returncode != 0 or not _complete(cache / "node_modules"):
-            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-            raise ServiceError(f"`{' '.join(command)}` failed (exit {proc.returncode}); set MLGATE_OCTOKIT_DIR to a "
-                               f"node_modules directory that has the packages to skip the install:\n{tail}")
-    return cache / "node_modules"
+    return OCTOKIT.ensure()
 
 
 # ------------------------------------------------------------------------------------------ PostgreSQL
