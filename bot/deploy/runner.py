@@ -188,7 +188,7 @@ def _reviews(forge: Forge, repo: str, prs: tuple[int, ...]) -> list[Review]:
     out: list[Review] = []
     for number in prs:
         try:
-            out.extend(forge.pull_facts(repo, number).reviews)
+            out.extend(forge.pull_reviews(repo, number))
         except (ForgeError, LookupError) as exc:
             log.info("no reviews of %s#%d for the model card: %s", repo, number, exc)
     return out

@@ -350,6 +350,9 @@ class GitHubForge:
             **facts,
         )
 
+    def pull_reviews(self, repo: str, number: int) -> tuple[Review, ...]:
+        return self._read(f"{repo}#{number} reviews", lambda: self._reviews(repo, number))
+
     def _files(self, repo: str, number: int) -> tuple[ChangedFile, ...]:
         items = self._list(GhFile, f"/repos/{repo}/pulls/{int(number)}/files")
         return tuple(ChangedFile(f.filename, f.status, f.previous_filename) for f in items)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from mlgate.bot.github.facts import CheckRun, Permission, PullFacts
+from mlgate.bot.github.facts import CheckRun, Permission, PullFacts, Review
 
 
 class DeploymentRefused(Exception):
@@ -29,6 +29,10 @@ class DeploymentRefused(Exception):
 class Forge(Protocol):
     def pull_facts(self, repo: str, number: int) -> PullFacts:
         """A fresh snapshot of a PR: head, base, files, reviews (with commit SHAs), checks on the head."""
+        ...
+
+    def pull_reviews(self, repo: str, number: int) -> tuple[Review, ...]:
+        """A PR's reviews only (with their commit SHAs): the model card's approvals need no files or checks."""
         ...
 
     def open_pull_numbers(self, repo: str) -> list[int]:

@@ -104,6 +104,13 @@ class FakeForge:
         own = tuple(r for (rp, sha, _), r in self.check_runs.items() if rp == repo and sha == facts.head_sha)
         return dataclasses.replace(facts, checks=(*facts.checks, *own))
 
+    def pull_reviews(self, repo: str, number: int) -> tuple[Review, ...]:
+        self.reads.append(("pull_reviews", repo, number))
+        try:
+            return self.pulls[(repo, number)].reviews
+        except KeyError:
+            raise LookupError(f"{repo}#{number} does not exist") from None
+
     def open_pull_numbers(self, repo: str) -> list[int]:
         self.reads.append(("open_pull_numbers", repo))
         return sorted(n for (r, n), f in self.pulls.items() if r == repo and f.state == "open")
