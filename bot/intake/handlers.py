@@ -408,7 +408,12 @@ class Handlers:
         return set()
 
     def judge_merge_group(self, group: MergeGroup) -> None:
-        """Read the config of the group's BASE commit and the checks on its commit; set `mlgate` there.
+        """Read the config of the group's base BRANCH and the checks on its commit; set `mlgate` there.
+
+        Not the config of `base_sha`: for the second group in GitHub's queue that is the first group's
+        commit, holding the first PR's unlanded changes, and GitHub may land both through the second
+        group's checks alone, so a PR could loosen the limits that judge its own landing. The base
+        branch holds only what landed; a gate result computed with another config fails the hash check.
 
         A check event names the group's branch but not its base commit: that is remembered from
         `checks_requested`, else asked of GitHub (the merge-base of the group commit and the base
@@ -424,7 +429,7 @@ class Handlers:
         if len(self._group_bases) > 1000:
             self._group_bases.clear()
         self._group_bases[key] = base_sha
-        config = self.repo_config(forge, group.repo, base_sha)
+        config = self.repo_config(forge, group.repo, group.base_ref)
         checks = forge.checks_on(group.repo, group.head_sha)
         action = group_check(dataclasses.replace(group, base_sha=base_sha), config, checks, gate_app=self.gate_app)
         Executor(forge, current_checks=checks).apply([action])

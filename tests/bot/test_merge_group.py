@@ -118,3 +118,24 @@ def test_the_app_manifest_subscribes_to_every_routed_event() -> None:
     manifest = yaml.safe_load((Path(__file__).resolve().parents[2] / "app.yml").read_text())
     routed = set(ROUTES) - {"installation", "installation_repositories"}
     assert routed <= set(manifest["default_events"]), routed - set(manifest["default_events"])
+
+
+def test_a_later_group_is_judged_with_the_base_branchs_config_not_an_earlier_groups() -> None:
+    """The walk-around: the second group in GitHub's queue has the first group's commit as its
+    `base_sha`, holding the first PR's unlanded config; GitHub may land both through the second
+    group's checks. Judged with that config (it requires only `lint`), the red `tests` would not
+    count; the base branch's config (requires `tests`) must judge it."""
+    from mlgate.bot.intake.handlers import Handlers
+    from mlgate.bot.pr.repo_config import CONFIG_PATH
+    from tests.bot.fake_forge import FakeForge
+
+    forge = FakeForge()
+    forge.put_file("acme/ml", "main", CONFIG_PATH, "version: 1\nmerge:\n  required_checks: [tests]\n")
+    forge.put_file("acme/ml", BASE, CONFIG_PATH, "version: 1\nmerge:\n  required_checks: [lint]\n")
+    forge.check_runs[("acme/ml", HEAD, "tests")] = run("tests", "failure")
+    forge.check_runs[("acme/ml", HEAD, "lint")] = run("lint", "success")
+    bot = Handlers(forges=lambda repo, installation=None: forge, bot_login="mlgate[bot]")
+    bot.judge_merge_group(GROUP)
+    verdict = forge.check_runs[("acme/ml", HEAD, SUMMARY_CHECK)]
+    assert verdict.conclusion == "failure", verdict
+    assert ("read_file", "acme/ml", CONFIG_PATH, BASE) not in forge.reads
