@@ -189,10 +189,11 @@ def start_bot(args: argparse.Namespace, db_url: str, api_url: str, port: int, lo
               ) -> tuple[subprocess.Popen[bytes], list[subprocess.Popen[bytes]]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MLGATE_WEBHOOK_SECRET": SECRET, "MLGATE_DATABASE_URL": db_url,
            "MLGATE_GITHUB_URL": api_url, "MLGATE_GITHUB_TOKEN": BOT, "MLGATE_BOT_LOGIN": BOT,
-           "MLGATE_LOG_LEVEL": "WARNING", "MLGATE_DISPATCHER": "bench.load:dispatcher",
+           "MLGATE_LOG_LEVEL": args.log_level, "MLGATE_DISPATCHER": "bench.load:dispatcher",
            "MLGATE_LOAD_WRITE_SPACING": str(args.write_spacing), "MLGATE_LEASE_SECONDS": str(args.lease_seconds),
            "MLGATE_WORKER_THREADS": str(args.worker_threads), "MLGATE_DEBOUNCE_SECONDS": "0.5",
            "MLGATE_DEBOUNCE_MAX_SECONDS": "3", "MLGATE_RESYNC_INTERVAL_SECONDS": "3600"}
+    logdir.mkdir(parents=True, exist_ok=True)
     serve = subprocess.Popen([sys.executable, "-m", "mlgate", "serve", "--no-worker", "--port", str(port),
                               "--threads", "8"], cwd=logdir, env=env, stdout=subprocess.DEVNULL,
                              stderr=open(logdir / "serve.log", "wb"))  # noqa: SIM115 (closed with the process)
@@ -349,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
                         or os.environ.get("MLGATE_TEST_POSTGRES_URL"),
                         help="a PostgreSQL server (a fresh database is created on it and dropped after)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--keep", metavar="DIR", type=Path,
+                        help="keep the bot's logs in DIR and do not drop the database (to investigate a run)")
+    parser.add_argument("--log-level", default="WARNING", help="MLGATE_LOG_LEVEL of the bot's processes")
     args = parser.parse_args(argv)
     if not args.database_url or not args.database_url.startswith("postgresql"):
         parser.error("--database-url (or MLGATE_TEST_POSTGRES_URL) must name a PostgreSQL server")
@@ -375,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             Inbox.open(db_url).close()  # migrations, once
             port = free_port()
-            serve, workers = start_bot(args, db_url, gh.api_url, port, tmp)
+            serve, workers = start_bot(args, db_url, gh.api_url, port, args.keep or tmp)
             procs = [serve, *workers]
             engine = create_store_engine(db_url)
             inbox = Inbox.open(db_url, run_migrations=False)
@@ -431,7 +435,10 @@ def main(argv: list[str] | None = None) -> int:
             ci.pool.shutdown(wait=False, cancel_futures=True)
             sink.stop()
             gh.stop()
-            drop()
+            if args.keep:
+                print(f"kept: logs in {args.keep}, database {db_url}", file=sys.stderr)
+            else:
+                drop()
     if args.json:
         print(json.dumps(results, indent=2))
     bad = [r for r in results if r["deliveries_lost"] or r["merged_twice"] or r["base_at_sha_without_green_checks"]

@@ -68,7 +68,8 @@ def build_dispatcher(settings: Settings, engine: Engine | None = None, forges: F
     if engine is not None:
         handlers.heads = SqlHeadLog(engine)
         handlers.queue = QueueRunner(QueueStore(engine), handlers._forge, handlers.queue_config,
-                                     on_landed=handlers.on_landed, on_changed=handlers.on_queue_changed)
+                                     on_landed=handlers.on_landed, on_changed=handlers.on_queue_changed,
+                                     lease_seconds=settings.lease_seconds)
         handlers.deploy_store = SqlLedger(engine)
         attach_history_and_alerts(settings, engine, handlers)
     return handlers

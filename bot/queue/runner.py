@@ -1,10 +1,15 @@
 """The I/O side of the merge queue: state from the store, events through `queue.step`, actions to GitHub.
 
 `bot/queue/transitions.py` decides; this module only carries out. For one repository at a time (a lock per
-repository in this process, optimistic versions in the store across processes) it loads the state,
-steps each event, saves the new state and `next_wakeup`, THEN executes the actions. Saving first
-means a crash loses at most a comment, never the queue: `Resume` re-emits the in-flight
-`CreateStaging` / `FastForward`, and both are idempotent here.
+repository in this process, and the repository's feed lock in the store across processes, see
+bot/queue/store.py; optimistic versions besides) it loads the state, steps each event, saves the new
+state and `next_wakeup`, THEN executes the actions. Saving first means a crash loses at most a
+comment, never the queue: `Resume` re-emits the in-flight `CreateStaging` / `FastForward`, and both
+are idempotent here. A process killed between the save and the actions leaves its feed lock behind;
+the runner renews its leases from a background thread while the process lives, so a lease runs out
+only when its feeder is gone, and then the first tick of any live worker (or the next feed of that
+repository) takes the lock over and resumes the queue before anything else: a crashed worker never
+leaves a base branch waiting for `merge.start_timeout_minutes` or for a webhook that will not come.
 
 Executing an action can produce events (`StagingCreated` plus the checks already on the new SHA,
 `StagingFailed`, `FastForwardDone` / `FastForwardRefused`); they are stepped in the same call.
@@ -20,10 +25,14 @@ moves with a NON-force ref update to a tested SHA; GitHub's 422 refusal is the q
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +59,7 @@ from mlgate.bot.queue.model import (
     StagingFailed,
     Tick,
 )
-from mlgate.bot.queue.store import QueueRow, QueueStore
+from mlgate.bot.queue.store import FeedLock, QueueRow, QueueStore
 from mlgate.bot.queue.transitions import next_wakeup, step
 from mlgate.bot.queue.watch import watch_action, watch_change, watch_event
 from mlgate.checks.report import md
@@ -66,6 +75,12 @@ ConfigFor = Callable[[str, str], "QueueConfig | None"]  # (repo, branch whose co
 DEFAULT_CONFIG_BRANCH = "main"
 _MAX_EVENTS_PER_FEED = 200  # a safety net: follow-up events of one feed (a bug must not spin forever)
 _SAVE_ATTEMPTS = 8
+_FEED_LOCK_WAIT_SECONDS = 120.0  # a feed waits this long for another process's feed of the same repository
+
+
+def process_owner() -> str:
+    """This process, as the owner of feed locks (host, pid and a random part: pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def check_updates(runs: Iterable[CheckRun], sha: str) -> list[CheckUpdate]:
@@ -102,8 +117,12 @@ class QueueRunner:
     # Called after each saved step: (repo, state before, state after, now); the dashboard's history hooks here.
     on_step: Callable[[str, QueueState, QueueState, float], None] | None = None
     executed: deque[str] = field(default_factory=lambda: deque(maxlen=1000))  # recent work, for logs and tests
+    owner: str = field(default_factory=process_owner)  # this process, in the feed locks
+    lease_seconds: float = 60.0  # a feed lock not renewed for this long belongs to a dead process
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
+    _held: set[str] = field(default_factory=set)  # repositories whose feed lock this process holds
+    _renewer: threading.Thread | None = None
 
     # --- entry points --------------------------------------------------------------------------
     def feed(self, repo: str, events: Iterable[Event], *, config_branch: str | None = None) -> list[QueueAction]:
@@ -111,8 +130,14 @@ class QueueRunner:
         pending = deque(events)
         if not pending:
             return []
+        with self._lock(repo), self._feeding(repo, wait=True) as fed:
+            assert fed is not None
+            return fed + self._feed_held(repo, pending, config_branch)
+
+    def _feed_held(self, repo: str, pending: deque[Event], config_branch: str | None = None) -> list[QueueAction]:
+        """`feed`'s work, with both locks of `repo` held."""
         done: list[QueueAction] = []
-        with self._lock(repo):
+        if pending:
             row = self.store.load(repo)
             branch = config_branch or row.config_branch or DEFAULT_CONFIG_BRANCH
             config = self.config_for(repo, branch) or no_queue_config()
@@ -136,6 +161,76 @@ class QueueRunner:
                 self._landed(repo, actions, branch)
             self._changed(repo, before, config)
         return done
+
+    # --- the feed lock across processes ------------------------------------------------------------
+    @contextmanager
+    def _feeding(self, repo: str, *, wait: bool) -> Iterator[list[QueueAction] | None]:
+        """Hold `repo`'s feed lock in the store for the block (the caller holds the process's lock).
+
+        Yields the actions of the resume it had to run first (a dead process's feed), or None when
+        the lock is busy and `wait` is False. Waiting for a live feed of another process is bounded:
+        past `_FEED_LOCK_WAIT_SECONDS` it raises, and the delivery is retried later."""
+        deadline = time.monotonic() + _FEED_LOCK_WAIT_SECONDS
+        pause = 0.02
+        while True:
+            lock = self.store.acquire_feed(repo, self.owner, self.clock(), self.lease_seconds)
+            if lock.held or not wait:
+                break
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"the merge queue of {repo} is being fed by another process for over "
+                                   f"{_FEED_LOCK_WAIT_SECONDS:.0f} s")
+            time.sleep(pause)  # another worker's feed of this repository: seconds at most
+            pause = min(0.5, pause * 2)
+        if not lock.held:
+            yield None
+            return
+        self._hold(repo)
+        release = True
+        try:
+            try:
+                resumed = self._resume_abandoned(repo, lock)
+            except Exception:
+                release = False  # the lease runs out unrenewed and the next tick resumes again
+                raise
+            yield resumed
+        finally:
+            with self._guard:
+                self._held.discard(repo)
+            try:
+                if release:
+                    self.store.release_feed(repo, self.owner)
+            except Exception as exc:  # its lease runs out; the next feed or tick takes it over
+                log.error("could not release the merge-queue feed lock of %s (%s: %s)", repo, type(exc).__name__,
+                          exc)
+
+    def _resume_abandoned(self, repo: str, lock: FeedLock) -> list[QueueAction]:
+        if lock.took_over_from is None:
+            return []
+        log.warning("merge queue of %s: the feed of %s stopped mid-way (its lease expired: the process died); "
+                    "resuming its in-flight work", repo, lock.took_over_from)
+        return self._resume_held(repo)
+
+    def _hold(self, repo: str) -> None:
+        with self._guard:
+            self._held.add(repo)
+            if self._renewer is None or not self._renewer.is_alive():
+                self._renewer = threading.Thread(target=self._renew, name="mlgate-queue-lease", daemon=True)
+                self._renewer.start()
+
+    def _renew(self) -> None:
+        """Keep this process's feed locks alive, every third of the lease, until it holds none."""
+        period = max(0.05, self.lease_seconds / 3)
+        while True:
+            time.sleep(period)
+            with self._guard:
+                held = sorted(self._held)
+                if not held:
+                    self._renewer = None
+                    return
+            try:
+                self.store.renew_feeds(held, self.owner, self.clock() + self.lease_seconds)
+            except Exception as exc:
+                log.error("merge-queue lease renewal failed (%s: %s)", type(exc).__name__, exc)
 
     def _changed(self, repo: str, before: QueueState, config: QueueConfig) -> None:
         after = self.store.load(repo).state
@@ -163,25 +258,35 @@ class QueueRunner:
                 log.error("after landing %s in %s: %s: %s", sha[:12], repo, type(exc).__name__, exc)
 
     def tick(self, now: float | None = None) -> int:
-        """Step `Tick` for every repository whose `next_wakeup` has come; returns how many."""
+        """Resume every queue whose feeder died mid-feed, then step `Tick` for every repository whose
+        `next_wakeup` has come; returns how many repositories were stepped. A repository another live
+        process is feeding is left to the next tick."""
         now = self.clock() if now is None else now
+        abandoned = self.store.abandoned_feeds(now)
         repos = self.store.due(now)
-        for repo in repos:
+        for repo in dict.fromkeys([*abandoned, *repos]):
             try:
-                self.feed(repo, [Tick()])
+                with self._lock(repo), self._feeding(repo, wait=False) as fed:
+                    if fed is not None and repo in repos:
+                        self._feed_held(repo, deque([Tick()]))
             except Exception as exc:  # one broken repository must not stop the others' timeouts
                 log.error("merge queue tick of %s failed (%s: %s)", repo, type(exc).__name__, exc)
         return len(repos)
 
     def resume(self, repo: str) -> list[QueueAction]:
         """After a restart: re-emit in-flight work and re-read the checks on running builds' SHAs."""
-        actions = self.feed(repo, [Resume()])
+        with self._lock(repo), self._feeding(repo, wait=True) as fed:
+            assert fed is not None
+            return fed if fed else self._resume_held(repo)
+
+    def _resume_held(self, repo: str) -> list[QueueAction]:
+        actions = self._feed_held(repo, deque([Resume()]))
         state = self.state(repo)
         forge = self.forge_for(repo)
         updates: list[Event] = []
         for sha in running_shas(state):
             updates.extend(self._checks(forge, repo, sha))
-        return actions + self.feed(repo, updates)
+        return actions + self._feed_held(repo, deque(updates))
 
     def state(self, repo: str) -> QueueState:
         return self.store.load(repo).state

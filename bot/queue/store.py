@@ -1,10 +1,17 @@
-"""Durable merge-queue state: one row per repository in `queue_state` (migration 0003_queue_state).
+"""Durable merge-queue state: one row per repository in `queue_state` (migration 0003_queue_state), and
+who is feeding it in `queue_feed_locks` (migration 0006_queue_feed_locks).
 
 The row holds `mlgate.bot.queue.codec.state_to_json(state)` as text, a `version` for optimistic concurrency (two
 workers, or the worker's tick and a delivery, never overwrite each other: the loser re-reads and
 re-applies its event, which is safe because `queue.step` is pure), the branch whose
 `.github/mlgate.yml` configures the queue, and `wakeup_at` (from `queue.next_wakeup`) so the
 worker's tick finds the repositories whose timeouts are due without reading every state.
+
+A feed saves a step, then carries out its actions (a staging commit, a fast-forward): a process
+killed in between leaves a saved state whose actions nobody will carry out until a timeout
+(`merge.start_timeout_minutes`). So each feed holds the repository's feed lock, a row with the
+feeding process and a lease its runner renews while the process lives; an expired lease means the
+feeder died mid-feed, and whoever takes the lock over resumes that queue first.
 """
 
 from __future__ import annotations
@@ -32,6 +39,22 @@ queue_state = sa.Table(
     sa.Column("updated_at", sa.Float(), nullable=False),
 )
 _c = queue_state.c
+queue_feed_locks = sa.Table(
+    "queue_feed_locks",
+    metadata,
+    sa.Column("repo", sa.String(255), primary_key=True),
+    sa.Column("owner", sa.String(255), nullable=True),
+    sa.Column("lease_until", sa.Float(), nullable=True, index=True),
+)
+_f = queue_feed_locks.c
+
+
+@dataclass(frozen=True)
+class FeedLock:
+    """The answer of `QueueStore.acquire_feed`: held or not, and whose expired lease it replaced."""
+
+    held: bool
+    took_over_from: str | None = None  # another process's feed that stopped mid-way (it died)
 
 
 @dataclass(frozen=True)
@@ -102,4 +125,43 @@ class QueueStore:
         with self._read() as conn:
             rows = conn.execute(sa.select(_c.repo).where(_c.wakeup_at.is_not(None), _c.wakeup_at <= now)
                                 .order_by(_c.wakeup_at).limit(limit))
+            return [r.repo for r in rows]
+
+    # --- feed locks: one feed per repository at a time, across processes ------------------------
+    def acquire_feed(self, repo: str, owner: str, now: float, lease: float) -> FeedLock:
+        """Take the repository's feed lock when it is free, ours, or its lease expired before `now`."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(_f.owner, _f.lease_until).where(_f.repo == repo).with_for_update()).first()
+            if row is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(queue_feed_locks.insert().values(repo=repo, owner=owner, lease_until=now + lease))
+                except sa.exc.IntegrityError:  # another process inserted it first: it holds it now
+                    return FeedLock(False)
+                return FeedLock(True)
+            expired = row.lease_until is not None and row.lease_until < now
+            if row.owner is not None and row.owner != owner and not expired:
+                return FeedLock(False)
+            conn.execute(queue_feed_locks.update().where(_f.repo == repo).values(owner=owner, lease_until=now + lease))
+        dead = row.owner if row.owner is not None and row.owner != owner else None
+        return FeedLock(True, dead)
+
+    def release_feed(self, repo: str, owner: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(queue_feed_locks.update().where(_f.repo == repo, _f.owner == owner)
+                         .values(owner=None, lease_until=None))
+
+    def renew_feeds(self, repos: list[str], owner: str, until: float) -> None:
+        """The runner's heartbeat: push forward the leases of the feeds this process is running."""
+        if not repos:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(queue_feed_locks.update().where(_f.repo.in_(repos), _f.owner == owner)
+                         .values(lease_until=until))
+
+    def abandoned_feeds(self, now: float, limit: int = 100) -> list[str]:
+        """Repositories whose feed lock is still held under a lease that expired: the feeder died mid-feed."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(_f.repo).where(_f.owner.is_not(None), _f.lease_until < now)
+                                .order_by(_f.lease_until).limit(limit))
             return [r.repo for r in rows]
