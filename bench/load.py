@@ -31,6 +31,7 @@ on 127.0.0.1; counts and time are bounded. A benchmark, not a test: it prints, i
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import random
 import signal
@@ -64,10 +65,44 @@ def dispatcher(settings: Any, engine: Any = None) -> Any:
     from mlgate.bot.wiring import build_dispatcher
 
     spacing = float(os.environ.get("MLGATE_LOAD_WRITE_SPACING", "0"))
-    bot = build_dispatcher(settings, engine, forges=forge_factory(settings, ForgeOptions(
-        seconds_between_writes=spacing)))
+    fault = os.environ.get("MLGATE_LOAD_FAULT", "")
+    forges = forge_factory(settings, ForgeOptions(seconds_between_writes=spacing))
+    if fault == "trust-everything":
+        forges = _trusting(forges)
+    bot = build_dispatcher(settings, engine, forges=forges)
     bot.queue_knobs["batch_delay_seconds"] = float(os.environ.get("MLGATE_LOAD_BATCH_DELAY", "2"))
+    if fault == "lose":
+        handle = bot.handle
+
+        def losing(event: str, payload: dict[str, Any], delivery_id: str) -> Any:
+            if (event == "issue_comment" and payload.get("action") == "edited"
+                    and int(hashlib.sha256(delivery_id.encode()).hexdigest(), 16) % 10 == 0):
+                raise RuntimeError("injected fault: this delivery is never handled")
+            return handle(event, payload, delivery_id)
+
+        bot.handle = losing  # type: ignore[method-assign]
     return bot
+
+
+def _trusting(forges: Any) -> Any:
+    """The `trust-everything` fault: the bot reads a green `ci/tests` on every commit, before CI ran,
+    so the queue lands staging commits untested (the red-base counter must see it)."""
+    from mlgate.bot.github.facts import CheckRun
+
+    def factory(repo: str, installation: int | None) -> Any:
+        forge = forges(repo, installation)
+        checks_on = forge.checks_on
+
+        def lying(repo: str, sha: str) -> Any:
+            return (*checks_on(repo, sha), CheckRun(CHECK, "completed", "success", None, sha, kind="status"))
+
+        forge.checks_on = lying
+        return forge
+
+    for name in ("bot_login",):
+        if hasattr(forges, name):
+            setattr(factory, name, getattr(forges, name))
+    return factory
 
 
 def free_port() -> int:
@@ -146,7 +181,7 @@ class FakeCI:
         self.random = random.Random(seed)
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fake-ci")
         self.lock = threading.Lock()
-        self.green: set[tuple[str, str]] = set()  # (repo, sha) reported success
+        self.green: dict[tuple[str, str], float] = {}  # (repo, sha) -> monotonic time it was reported success
         self.runs = 0
 
     def on_push(self, payload: dict[str, Any]) -> None:
@@ -171,7 +206,7 @@ class FakeCI:
                            json={"state": "success" if green else "failure", "context": CHECK})
         if resp.status_code == 201 and green:
             with self.lock:
-                self.green.add((repo, sha))
+                self.green.setdefault((repo, sha), time.monotonic())
 
 
 @dataclass
@@ -179,16 +214,26 @@ class Phase:
     name: str
     repos: list[str] = field(default_factory=list)
     broken: dict[tuple[str, int], bool] = field(default_factory=dict)
-    serve_hooks: set[int] = field(default_factory=set)
+    repo_ids: set[int] = field(default_factory=set)
+    serve_hooks: set[int] = field(default_factory=set)  # token mode: the bot's repository hooks
+    main_moves: list[tuple[str, str, float]] = field(default_factory=list)  # (repo, sha, monotonic) pushes to main
     started: float = 0.0
     settled: float = 0.0
     killed: str | None = None
+    fault: str | None = None
 
 
-def start_bot(args: argparse.Namespace, db_url: str, api_url: str, port: int, logdir: Path
+def start_bot(args: argparse.Namespace, db_url: str, api_url: str, port: int, logdir: Path, app: Any
               ) -> tuple[subprocess.Popen[bytes], list[subprocess.Popen[bytes]]]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLGATE_WEBHOOK_SECRET": SECRET, "MLGATE_DATABASE_URL": db_url,
-           "MLGATE_GITHUB_URL": api_url, "MLGATE_GITHUB_TOKEN": BOT, "MLGATE_BOT_LOGIN": BOT,
+    """`app`: the GitHub App (SandboxApp) the bot runs as, or None for token mode (the `mlgate-bot` user)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLGATE_")}
+    if app is not None:
+        env.update({"MLGATE_APP_ID": str(app.id), "MLGATE_PRIVATE_KEY": app.private_key,
+                    "MLGATE_WEBHOOK_SECRET": app.webhook_secret, "MLGATE_BOT_LOGIN": app.bot_login})
+    else:
+        env.update({"MLGATE_GITHUB_TOKEN": BOT, "MLGATE_WEBHOOK_SECRET": SECRET, "MLGATE_BOT_LOGIN": BOT})
+    env = {**env, "PYTHONPATH": str(ROOT), "MLGATE_DATABASE_URL": db_url, "MLGATE_GITHUB_URL": api_url,
+           "MLGATE_LOAD_FAULT": args.inject_fault if args.inject_fault in ("lose", "trust-everything") else "",
            "MLGATE_LOG_LEVEL": args.log_level, "MLGATE_DISPATCHER": "bench.load:dispatcher",
            "MLGATE_LOAD_WRITE_SPACING": str(args.write_spacing), "MLGATE_LEASE_SECONDS": str(args.lease_seconds),
            "MLGATE_WORKER_THREADS": str(args.worker_threads), "MLGATE_DEBOUNCE_SECONDS": "0.5",
@@ -204,8 +249,9 @@ def start_bot(args: argparse.Namespace, db_url: str, api_url: str, port: int, lo
     return serve, workers
 
 
-def setup_phase(gh: Any, phase: Phase, args: argparse.Namespace, hook_url: str, sink_url: str, tmp: Path,
+def setup_phase(gh: Any, phase: Phase, args: argparse.Namespace, hook_url: str | None, sink_url: str, tmp: Path,
                 rng: random.Random) -> None:
+    """`hook_url`: the bot's webhook as a repository hook (token mode); None: the App's webhook delivers."""
     from mlgate.names import CONFIG_PATH
 
     for r in range(args.repos):
@@ -215,13 +261,17 @@ def setup_phase(gh: Any, phase: Phase, args: argparse.Namespace, hook_url: str, 
         (src / CONFIG_PATH).write_text(f"version: 1\nmerge:\n  required_checks: [{CHECK}]\n"
                                        f"  batch_size: {args.batch_size}\n")
         (src / "README.md").write_text(f"# {name}\n")
-        repo = gh.create_repo(OWNER, name, OWNER, from_dir=src)["full_name"]
-        for login in (AUTHOR, CI_USER, BOT):
+        created = gh.create_repo(OWNER, name, OWNER, from_dir=src)
+        repo = created["full_name"]
+        phase.repo_ids.add(int(created["id"]))
+        for login in (AUTHOR, CI_USER) + ((BOT,) if hook_url else ()):
             gh.api("PUT", f"/repos/{repo}/collaborators/{login}", OWNER, json={"permission": "push"}
                    ).raise_for_status()
         # The bot hears the repository from the start: a `/merge` approves the head the bot saw
-        # (with GitHub's time, bot/commands/approval.py), so it must see the PRs opened.
-        phase.serve_hooks.add(int(gh.add_hook(OWNER, name, hook_url, SECRET, OWNER)["id"]))
+        # (with GitHub's time, bot/commands/approval.py), so it must see the PRs opened. The App is
+        # installed on all of the owner's repositories, so it hears a new one at once.
+        if hook_url:
+            phase.serve_hooks.add(int(gh.add_hook(OWNER, name, hook_url, SECRET, OWNER)["id"]))
         gh.add_hook(OWNER, name, sink_url, SECRET, OWNER, events=("push",))  # the fake CI
         phase.repos.append(repo)
         for i in range(args.prs):
@@ -230,6 +280,30 @@ def setup_phase(gh: Any, phase: Phase, args: argparse.Namespace, hook_url: str, 
             gh.push_files(OWNER, name, f"pr-{i}", files, AUTHOR, base="main", message=f"Change {i}")
             number = int(gh.open_pr(OWNER, name, f"pr-{i}", AUTHOR, title=f"Change {i}")["number"])
             phase.broken[(repo, number)] = broken
+
+
+def kill_mid_feed(engine: Any, victim: subprocess.Popen[bytes], started: float, within: float = 15.0) -> str:
+    """SIGKILL `victim` at the worst moment there is: while it holds a merge queue's feed lock, i.e. between
+    saving a queue step and having carried out its actions (within `within` s; else wherever it is)."""
+    import sqlalchemy as sa
+
+    from mlgate.bot.queue.store import queue_feed_locks as locks
+
+    mine = f"%:{victim.pid}:%"
+    query = sa.select(locks.c.repo).where(locks.c.owner.like(mine)).limit(1)
+    deadline = time.monotonic() + within
+    repo = None
+    with engine.connect() as conn:
+        while repo is None and time.monotonic() < deadline:
+            repo = conn.execute(query).scalar()
+            conn.rollback()
+            if repo is None:
+                time.sleep(0.005)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        held = conn.execute(query).scalar()  # still its: it died mid-feed
+    where = f"while feeding the merge queue of {held}" if held else "(not mid-feed)"
+    return f"worker pid {victim.pid} SIGKILLed {time.monotonic() - started:.0f} s in {where}"
 
 
 def queue_statuses(engine: Any, repo: str) -> dict[int, str]:
@@ -241,6 +315,7 @@ def queue_statuses(engine: Any, repo: str) -> dict[int, str]:
 def run_phase(gh: Any, sink: Any, ci: FakeCI, phase: Phase, args: argparse.Namespace, engine: Any,
               workers: list[subprocess.Popen[bytes]], rng: random.Random) -> None:
     """/merge every PR within the window (SIGKILL a worker halfway in the kill phase), then wait."""
+    del sink
     pulls = sorted(phase.broken)
     times = sorted(rng.uniform(0, args.merge_window) for _ in pulls)
     order = pulls[:]
@@ -251,10 +326,7 @@ def run_phase(gh: Any, sink: Any, ci: FakeCI, phase: Phase, args: argparse.Names
         delay = phase.started + at - time.monotonic()
         if kill_at is not None and time.monotonic() + max(0.0, delay) >= kill_at and phase.killed is None:
             time.sleep(max(0.0, kill_at - time.monotonic()))
-            victim = workers[0]
-            victim.send_signal(signal.SIGKILL)
-            victim.wait()
-            phase.killed = f"worker pid {victim.pid} SIGKILLed {kill_at - phase.started:.0f} s in"
+            phase.killed = kill_mid_feed(engine, workers[0], phase.started)
             delay = phase.started + at - time.monotonic()
         if delay > 0:
             time.sleep(delay)
@@ -273,39 +345,77 @@ def run_phase(gh: Any, sink: Any, ci: FakeCI, phase: Phase, args: argparse.Names
     phase.settled = time.monotonic()
 
 
-def report(gh: Any, sink: Any, ci: FakeCI, phase: Phase, engine: Any, inbox: Any, cpu: dict[str, float],
-           wall: float, ci_runs: int) -> dict[str, Any]:
+def settle_deliveries(gh: Any, inbox: Any, phase: Phase, app: Any, grace: float = 60.0) -> None:
+    """Wait (at most `grace` s) until every delivery serve acknowledged is done: the last ones (closing
+    events, the fake CI's last statuses) are still being handled when the last PR settles. What is
+    still not done after the grace counts as lost."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        gh.wait_for_webhooks(timeout=10)
+        acked = {d["guid"] for d in gh.admin("GET", "/deliveries").json()
+                 if to_serve(d, phase, app) and 200 <= int(d.get("status_code") or 0) < 300}
+        done = {r.delivery_id for r in inbox.deliveries("done")}
+        if acked <= done:
+            return
+        time.sleep(1.0)
+
+
+def to_serve(d: dict[str, Any], phase: Phase, app: Any) -> bool:
+    """Is this sandbox delivery one for the bot's webhook, about a repository of `phase`?"""
+    if app is not None:
+        return d.get("app_id") == app.id and d.get("repository_id") in phase.repo_ids
+    return d.get("hook_id") in phase.serve_hooks
+
+
+def report(gh: Any, ci: FakeCI, phase: Phase, engine: Any, inbox: Any, cpu: dict[str, float],
+           wall: float, ci_runs: int, app: Any) -> dict[str, Any]:
+    """Count each zero from what GitHub (the sandbox) and the fake CI saw, not from what the bot says,
+    except "reported landed twice", which is the bot's own record (its dashboard history)."""
+    import sqlalchemy as sa
+
+    from mlgate.bot.history.tables import queue_events
     from mlgate.sandbox.git import GitRepo
 
     gh.wait_for_webhooks(timeout=60)
     # deliveries: what serve acknowledged vs what the inbox handled
-    sent = [d for d in gh.admin("GET", "/deliveries").json() if d.get("hook_id") in phase.serve_hooks]
+    sent = [d for d in gh.admin("GET", "/deliveries").json() if to_serve(d, phase, app)]
     acked = {d["guid"] for d in sent if 200 <= int(d.get("status_code") or 0) < 300}
     records = {r.delivery_id: r for r in inbox.deliveries()}
     not_done = {g for g in acked if g not in records or records[g].status != "done"}
     refused = sum(1 for d in sent if not 200 <= int(d.get("status_code") or 0) < 300)
     latencies = sorted((r.processed_at - r.received_at).total_seconds() for g, r in records.items()
                        if g in acked and r.processed_at is not None)
-    # merged twice, and base moves to SHAs without every required check green
+    # merged twice (in git, and as the bot reported), landed PRs missing from the base, and base
+    # moves to SHAs on which CI had not reported every required check green before the move
     twice = 0
+    reported_twice = 0
+    not_on_base = 0
+    broken_landed = 0  # PRs whose BROKEN file reached main
     red_moves = 0
     statuses: Counter[str] = Counter()
+    with engine.connect() as conn:
+        landings = Counter((r.repo, r.number) for r in conn.execute(
+            sa.select(queue_events.c.repo, queue_events.c.number).where(queue_events.c.kind == "merged")))
     for repo in phase.repos:
-        for status in queue_statuses(engine, repo).values():
-            statuses[status] += 1
+        queue = queue_statuses(engine, repo)
+        statuses.update(queue.values())
         owner, name = repo.split("/")
         with gh.sandbox.store.lock:
             git = GitRepo(gh.sandbox.store.git_dir(gh.sandbox.store.repo(owner, name)))
         merged_in: Counter[str] = Counter()  # commits merged into main as a second (or later) parent
         for line in git.out("rev-list", "--first-parent", "--parents", "main").splitlines():
             merged_in.update(line.split()[2:])
-        pr_heads = [gh.api("GET", f"/repos/{repo}/pulls/{n}", OWNER).json()["head"]["sha"]
-                    for (r, n) in phase.broken if r == repo]
-        twice += sum(1 for h in pr_heads if merged_in[h] > 1)
-        moves = [d.payload["after"] for d in sink.events("push")
-                 if d.payload.get("ref") == "refs/heads/main" and d.payload["repository"]["full_name"] == repo
-                 and d.payload.get("before") != ZERO]
-        red_moves += sum(1 for sha in moves if (repo, sha) not in ci.green)
+        on_main = set(git.out("rev-list", "main").split())
+        numbers = [n for (r, n) in phase.broken if r == repo]
+        heads = {n: gh.api("GET", f"/repos/{repo}/pulls/{n}", OWNER).json()["head"]["sha"] for n in numbers}
+        twice += sum(1 for h in heads.values() if merged_in[h] > 1)
+        reported_twice += sum(1 for n in numbers if landings[(repo, n)] > 1)
+        not_on_base += sum(1 for n in numbers if queue.get(n) == "merged" and heads[n] not in on_main)
+        broken_landed += sum(1 for n in numbers if phase.broken[(repo, n)] and heads[n] in on_main)
+        for r, sha, at in phase.main_moves:
+            green_at = ci.green.get((repo, sha))
+            if r == repo and (green_at is None or green_at > at):
+                red_moves += 1
     expected = {"merged": sum(1 for b in phase.broken.values() if not b)}
     return {
         "phase": phase.name,
@@ -315,17 +425,61 @@ def report(gh: Any, sink: Any, ci: FakeCI, phase: Phase, engine: Any, inbox: Any
         "wall_seconds": round(phase.settled - phase.started, 1),
         "settled": sum(statuses[s] for s in ("merged", "failed", "cancelled")) == len(phase.broken),
         "deliveries_to_serve": len(sent),
-        "deliveries_refused_by_serve": refused,
+        "deliveries_not_acknowledged": refused,
         "deliveries_lost": len(not_done),
         "merged_twice": twice,
+        "reported_landed_twice": reported_twice,
+        "merged_but_not_on_base": not_on_base,
+        "base_moves": sum(1 for r, _, _ in phase.main_moves if r in phase.repos),
         "base_at_sha_without_green_checks": red_moves,
+        "broken_prs_on_base": broken_landed,
         "ci_runs_on_staging": ci_runs,
         "cpu_percent_of_one_core": {who: round(100 * sec / wall, 1) for who, sec in cpu.items()},
         "latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
         "latency_p99_s": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 3)
         if latencies else None,
         "killed": phase.killed,
+        "fault": phase.fault,
+        "unsettled": unsettled(engine, phase),
     }
+
+
+def unsettled(engine: Any, phase: Phase) -> dict[str, Any]:
+    """Where each repository that did not settle stands: its PRs' statuses and its lanes' builds."""
+    from mlgate.bot.queue.store import QueueStore
+
+    out: dict[str, Any] = {}
+    now = time.time()
+    for repo in phase.repos:
+        row = QueueStore(engine).load(repo)
+        counts = Counter(p.status for p in row.state.pulls)
+        if set(counts) <= {"merged", "failed", "cancelled"}:
+            continue
+        wakeup = None if row.wakeup_at is None else round(row.wakeup_at - now)
+        out[repo] = {"pulls": dict(counts), "wakeup_in_s": wakeup,
+                     "builds": [f"{b.id} {b.state} {b.sha and b.sha[:10]} #{','.join(map(str, b.numbers))} "
+                                f"requested {now - b.requested_at:.0f} s ago" for lane in row.state.lanes
+                                for b in lane.chain]}
+    return out
+
+
+def merge_again(gh: Any, phase: Phase) -> str:
+    """The `merge-twice` fault, done by hand after the phase: a merge commit on main with an already
+    landed PR head as its second parent, pushed untested (the merged-twice and red-base counters must
+    each count one)."""
+    for repo, number in sorted(phase.broken):
+        if phase.broken[(repo, number)]:
+            continue
+        head = gh.api("GET", f"/repos/{repo}/pulls/{number}", OWNER).json()["head"]["sha"]
+        tip = gh.api("GET", f"/repos/{repo}/git/ref/heads/main", OWNER).json()["object"]["sha"]
+        tree = gh.api("GET", f"/repos/{repo}/git/commits/{tip}", OWNER).json()["tree"]["sha"]
+        commit = gh.api("POST", f"/repos/{repo}/git/commits", OWNER,
+                        json={"message": f"Merge #{number} again", "tree": tree, "parents": [tip, head]})
+        commit.raise_for_status()
+        gh.api("PATCH", f"/repos/{repo}/git/refs/heads/main", OWNER,
+               json={"sha": commit.json()["sha"]}).raise_for_status()
+        return f"{repo}#{number} merged into main a second time by hand"
+    raise SystemExit("merge-twice: no PR to merge again")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -344,7 +498,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-limit", type=int, default=1_000_000,
                         help="the sandbox's primary rate limit per token and hour (GitHub: 5,000)")
     parser.add_argument("--phases", default="calm,kill")
-    parser.add_argument("--timeout", type=float, default=900.0, help="per phase, from the first /merge")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="per phase, from the first /merge (default: the window + 240 s + 3 s per PR)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--database-url", default=os.environ.get("MLGATE_LOAD_DATABASE_URL")
                         or os.environ.get("MLGATE_TEST_POSTGRES_URL"),
@@ -353,7 +508,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", metavar="DIR", type=Path,
                         help="keep the bot's logs in DIR and do not drop the database (to investigate a run)")
     parser.add_argument("--log-level", default="WARNING", help="MLGATE_LOG_LEVEL of the bot's processes")
+    parser.add_argument("--auth", choices=("app", "token"), default="app",
+                        help="app: a GitHub App registered from app.yml and installed on the owner's "
+                             "repositories, as in production; token: a user token and repository hooks")
+    parser.add_argument("--inject-fault", choices=("lose", "merge-twice", "trust-everything"),
+                        help="check the counters: lose (one in ten issue_comment.edited deliveries always fails), "
+                             "merge-twice (a landed PR merged into main again by hand after the phase), "
+                             "trust-everything (the bot reads every required check green before CI ran)")
     args = parser.parse_args(argv)
+    if args.timeout is None:
+        args.timeout = args.merge_window + 240 + 3.0 * args.repos * args.prs
     if not args.database_url or not args.database_url.startswith("postgresql"):
         parser.error("--database-url (or MLGATE_TEST_POSTGRES_URL) must name a PostgreSQL server")
     import json
@@ -379,26 +543,39 @@ def main(argv: list[str] | None = None) -> int:
         try:
             Inbox.open(db_url).close()  # migrations, once
             port = free_port()
-            serve, workers = start_bot(args, db_url, gh.api_url, port, args.keep or tmp)
+            hook_url = f"http://127.0.0.1:{port}/webhook"
+            app = None
+            if args.auth == "app":  # the manifest flow, as `mlgate app register` does on GitHub
+                app = gh.register_app_from_manifest(owner=OWNER, webhook_url=hook_url, name="mlgate-load")
+            serve, workers = start_bot(args, db_url, gh.api_url, port, args.keep or tmp, app)
             procs = [serve, *workers]
+            if app is not None:
+                installation = gh.install_app(app.id, OWNER)  # every repository of the owner, new ones too
+                gh.admin("POST", "/ratelimit", json={"installation_id": installation, "limit": args.rate_limit}
+                         ).raise_for_status()
             engine = create_store_engine(db_url)
             inbox = Inbox.open(db_url, run_migrations=False)
             pump_stop = threading.Event()
             seen = [0]
+            main_moves: list[tuple[str, str, float]] = []
 
             def pump() -> None:  # the fake CI reacts to the push webhooks the sink receives
                 while not pump_stop.is_set():
                     new = sink.deliveries[seen[0]:]
                     seen[0] += len(new)
                     for d in new:
-                        if d.event == "push":
-                            ci.on_push(d.payload)
+                        if d.event != "push":
+                            continue
+                        payload = d.payload
+                        if payload.get("ref") == "refs/heads/main" and payload.get("before") != ZERO:
+                            main_moves.append((payload["repository"]["full_name"], payload["after"], time.monotonic()))
+                        ci.on_push(payload)
                     pump_stop.wait(0.05)
 
             threading.Thread(target=pump, daemon=True).start()
             for name in [p.strip() for p in args.phases.split(",") if p.strip()]:
-                phase = Phase(name)
-                setup_phase(gh, phase, args, f"http://127.0.0.1:{port}/webhook", sink.url, tmp, rng)
+                phase = Phase(name, main_moves=main_moves, fault=args.inject_fault)
+                setup_phase(gh, phase, args, hook_url if app is None else None, sink.url, tmp, rng)
                 gh.wait_for_webhooks(timeout=120)
                 alive = [w for w in workers if w.poll() is None]
                 watched = [serve, *alive]
@@ -416,8 +593,12 @@ def main(argv: list[str] | None = None) -> int:
                 sampler.join()
                 cpu = {("serve" if w is serve else f"worker {w.pid}" + (" (killed)" if w.poll() is not None else "")):
                        last[w.pid] - before[w.pid] for w in watched}
-                time.sleep(3)  # the last deliveries (closing events) are handled
-                results.append(report(gh, sink, ci, phase, engine, inbox, cpu, wall, ci.runs - runs_before))
+                if args.inject_fault == "merge-twice":
+                    phase.fault = merge_again(gh, phase)
+                    gh.wait_for_webhooks(timeout=30)
+                    time.sleep(0.5)  # the pump notes the push to main
+                settle_deliveries(gh, inbox, phase, app)
+                results.append(report(gh, ci, phase, engine, inbox, cpu, wall, ci.runs - runs_before, app))
                 if not args.json:
                     print(json.dumps(results[-1], indent=2), flush=True)
             pump_stop.set()
@@ -441,7 +622,8 @@ def main(argv: list[str] | None = None) -> int:
                 drop()
     if args.json:
         print(json.dumps(results, indent=2))
-    bad = [r for r in results if r["deliveries_lost"] or r["merged_twice"] or r["base_at_sha_without_green_checks"]
+    bad = [r for r in results if r["deliveries_lost"] or r["merged_twice"] or r["reported_landed_twice"]
+           or r["merged_but_not_on_base"] or r["base_at_sha_without_green_checks"] or r["broken_prs_on_base"]
            or not r["settled"]]
     return 1 if bad else 0
 
