@@ -1,31 +1,45 @@
 """Many repositories, several workers: the whole bot under load on one sandbox, with PostgreSQL.
 
     python bench/load.py [--repos 20] [--prs 20] [--merge-window 60] [--phases calm,kill]
-                         [--database-url postgresql+psycopg://…] [--timeout 900]
+                         [--database-url postgresql+psycopg://…] [--timeout S] [--auth app|token]
+                         [--keep DIR] [--inject-fault lose|merge-twice|trust-everything]
 
 One local GitHub sandbox holds `--repos` repositories of `--prs` open PRs each (10% of them break
 the build once merged with the others: a fake CI reports `ci/tests` red on any commit whose tree has
-the PR's `BROKEN` file, after a random 0.5–3 s). The bot runs as it does in production: one
+the PR's `BROKEN` file, after a random 0.5–3 s). The bot runs as it does in production: a GitHub
+App registered from app.yml through the sandbox's manifest flow and installed on the owner's
+repositories (`--auth token`: a user token and repository hooks instead), one
 `mlgate serve --no-worker` process taking the webhooks and two `mlgate worker` processes sharing a
 fresh PostgreSQL database. Every PR gets `/merge` at a random moment within `--merge-window`
-seconds; the run ends when every PR is merged or failed in the queue (or at `--timeout`).
+seconds; the run ends when every PR is merged or failed in the queue (or at `--timeout`, by default
+the window + 240 s + 3 s per PR).
 
 Reported per phase (`calm`, then `kill`: the same, with one worker SIGKILLed halfway through the
-/merge window; its leases expire and the other worker takes over):
+/merge window at the worst moment found within 15 s: while it holds a merge queue's feed lock,
+between saving a queue step and carrying out its actions; its leases expire and the other worker
+resumes what it held):
 
 - total wall time from the first /merge to the last PR settled;
-- deliveries lost: acknowledged (2xx) by `mlgate serve` but not handled (`done`) in the inbox (0);
-- PRs merged twice: a PR head merged into a base branch more than once (0);
-- base moves to a SHA without every required check green (0);
-- worker utilisation: CPU seconds of each worker process over the wall time (one core = 100%);
+- deliveries lost: acknowledged (2xx) by `mlgate serve` but not handled (`done`) in the inbox within
+  60 s of the phase settling (0);
+- PRs merged twice: a PR head merged into a base branch more than once (git), or reported landed
+  more than once (the bot's history) (0); landed PRs whose head is not on the base (0);
+- base moves to a SHA on which the fake CI had not reported `ci/tests` green before the move (0),
+  and BROKEN PRs on the base (0);
+- worker utilisation: CPU seconds of each bot process over the wall time (one core = 100%);
 - delivery-to-action latency: from the inbox's receipt to the worker having handled it (p50/p99).
+
+`--inject-fault` checks that each counter can see its failure: `lose` (one in ten
+`issue_comment.edited` deliveries always fails), `merge-twice` (a landed PR merged into main again by
+hand after the phase, untested), `trust-everything` (the bot reads every required check green
+before CI ran).
 
 The GitHub write spacing (1 s per installation on GitHub) is off (`--write-spacing 0`) and the
 sandbox's primary rate limit is raised (`--rate-limit`; GitHub gives a token 5,000 calls an hour,
 which 400 PRs exhaust: the bot then waits for the reset, losing nothing): the numbers measure the
 bot, not a sleep. Everything stays
 on 127.0.0.1; counts and time are bounded. A benchmark, not a test: it prints, it does not assert
-(the exit code is 1 when a zero is not a zero).
+(the exit code is 1 when a zero is not a zero or a phase did not settle).
 """
 
 from __future__ import annotations

@@ -81,3 +81,56 @@ def test_a_worker_killed_mid_feed_is_resumed_by_the_next_tick_of_a_live_one(db_u
     assert {p.number: p.status for p in w.runner.state(REPO).pulls} == landed
     assert w.main_moves() and set(w.main_moves()) <= w.green
     assert not w.runner.store.abandoned_feeds(w.clock.now + 3600), "every feed lock was given back"
+
+
+def test_a_live_feed_keeps_its_lease_and_is_never_taken_over(store: Inbox) -> None:
+    """The other side: a feed that takes longer than the lease (a slow GitHub) is alive, renews its lease
+    from the runner's background thread, and another worker's tick leaves it alone: two processes
+    building the same staging commit would interleave their merges on one temporary branch."""
+    import threading
+    import time
+
+    from mlgate.bot.queue.model import MergeRequested
+    from mlgate.bot.queue.runner import QueueRunner
+    from mlgate.bot.queue.store import QueueStore, queue_feed_locks
+    from tests.conftest import wait_until
+
+    lease = 0.3
+    slow = World(store, config("merge"))
+    slow.runner = QueueRunner(QueueStore(store.engine), lambda repo: slow.forge, lambda repo, branch: slow.config,
+                              lease_seconds=lease)  # the real clock: the renewals are real
+    entered, release = threading.Event(), threading.Event()
+    real_force = slow.forge.force_branch
+
+    def force_branch(repo: str, branch: str, sha: str) -> None:
+        if branch.startswith("mlgate/tmp/") and not release.is_set():
+            entered.set()
+            release.wait(30)
+        real_force(repo, branch, sha)
+
+    slow.forge.force_branch = force_branch  # type: ignore[method-assign]
+    head = slow.pr(1)
+    started = time.time()
+    feeding = threading.Thread(target=slow.runner.feed,
+                               args=(REPO, [MergeRequested(1, "main", head, "alice", gates="success")]))
+    feeding.start()
+    try:
+        assert entered.wait(30)
+
+        def lease_until() -> float:
+            with store.engine.connect() as conn:
+                return float(conn.execute(queue_feed_locks.select()).one().lease_until or 0)
+
+        # renewed well past its first lease: the process is alive, just slow
+        assert wait_until(lambda: lease_until() > started + 4 * lease, timeout=30)
+        other = World(store, config("merge"))
+        other.pr(1)
+        other.runner = QueueRunner(QueueStore(store.engine), lambda repo: other.forge,
+                                   lambda repo, branch: other.config, lease_seconds=lease)
+        assert other.runner.tick() == 0
+        assert not other.forge.writes_of("force_branch"), "a live feed was taken over"
+    finally:
+        release.set()
+        feeding.join(30)
+    assert STAGING in slow.forge.branches
+    assert not slow.runner.store.abandoned_feeds(time.time() + 3600)
