@@ -590,7 +590,8 @@ def main(argv: list[str] | None = None) -> int:
             for name in [p.strip() for p in args.phases.split(",") if p.strip()]:
                 phase = Phase(name, main_moves=main_moves, fault=args.inject_fault)
                 setup_phase(gh, phase, args, hook_url if app is None else None, sink.url, tmp, rng)
-                gh.wait_for_webhooks(timeout=120)
+                # the bot has seen every PR opened (and evaluated it) before the first /merge
+                settle_deliveries(gh, inbox, phase, app, grace=120 + 1.0 * args.repos * args.prs)
                 alive = [w for w in workers if w.poll() is None]
                 watched = [serve, *alive]
                 before = {w.pid: tree_cpu_seconds(w.pid) for w in watched}

@@ -122,6 +122,7 @@ class QueueRunner:
     _locks: dict[str, threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _held: set[str] = field(default_factory=set)  # repositories whose feed lock this process holds
+    _must_resume: set[str] = field(default_factory=set)  # repositories whose resume raised
     _renewer: threading.Thread | None = None
 
     # --- entry points --------------------------------------------------------------------------
@@ -191,6 +192,8 @@ class QueueRunner:
                 resumed = self._resume_abandoned(repo, lock)
             except Exception:
                 release = False  # the lease runs out unrenewed and the next tick resumes again
+                with self._guard:
+                    self._must_resume.add(repo)  # and so does this process's next feed, even before
                 raise
             yield resumed
         finally:
@@ -204,11 +207,16 @@ class QueueRunner:
                           exc)
 
     def _resume_abandoned(self, repo: str, lock: FeedLock) -> list[QueueAction]:
-        if lock.took_over_from is None:
+        with self._guard:
+            retry = repo in self._must_resume
+        if lock.took_over_from is None and not retry:
             return []
-        log.warning("merge queue of %s: the feed of %s stopped mid-way (its lease expired: the process died); "
-                    "resuming its in-flight work", repo, lock.took_over_from)
-        return self._resume_held(repo)
+        log.warning("merge queue of %s: the feed of %s stopped mid-way (its lease expired: the process died, or "
+                    "a resume failed); resuming its in-flight work", repo, lock.took_over_from or self.owner)
+        actions = self._resume_held(repo)
+        with self._guard:
+            self._must_resume.discard(repo)
+        return actions
 
     def _hold(self, repo: str) -> None:
         with self._guard:

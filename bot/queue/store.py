@@ -54,7 +54,7 @@ class FeedLock:
     """The answer of `QueueStore.acquire_feed`: held or not, and whose expired lease it replaced."""
 
     held: bool
-    took_over_from: str | None = None  # another process's feed that stopped mid-way (it died)
+    took_over_from: str | None = None  # the owner of a feed that stopped mid-way (its lease expired)
 
 
 @dataclass(frozen=True)
@@ -143,8 +143,8 @@ class QueueStore:
             if row.owner is not None and row.owner != owner and not expired:
                 return FeedLock(False)
             conn.execute(queue_feed_locks.update().where(_f.repo == repo).values(owner=owner, lease_until=now + lease))
-        dead = row.owner if row.owner is not None and row.owner != owner else None
-        return FeedLock(True, dead)
+        # an expired lease: its feed stopped mid-way (another process died, or this one's resume failed)
+        return FeedLock(True, row.owner if row.owner is not None and expired else None)
 
     def release_feed(self, repo: str, owner: str) -> None:
         with self.engine.begin() as conn:
