@@ -164,8 +164,8 @@ def sample_cpu(procs: list[subprocess.Popen[bytes]], last: dict[int, float], sto
     """Keep the last CPU reading of each process (a killed one keeps what it had used)."""
     while not stop.wait(0.5):
         for proc in procs:
-            if proc.poll() is None:
-                last[proc.pid] = tree_cpu_seconds(proc.pid)
+            if proc.poll() is None:  # a process killed just now reads 0 (gone): CPU time never decreases
+                last[proc.pid] = max(last.get(proc.pid, 0.0), tree_cpu_seconds(proc.pid))
 
 
 def fresh_database(admin_url: str) -> tuple[str, Any]:
@@ -382,7 +382,7 @@ def to_serve(d: dict[str, Any], phase: Phase, app: Any) -> bool:
 
 
 def report(gh: Any, ci: FakeCI, phase: Phase, engine: Any, inbox: Any, cpu: dict[str, float],
-           wall: float, ci_runs: int, app: Any) -> dict[str, Any]:
+           wall: float, ci_runs: int, app: Any, logdir: Path) -> dict[str, Any]:
     """Count each zero from what GitHub (the sandbox) and the fake CI saw, not from what the bot says,
     except "reported landed twice", which is the bot's own record (its dashboard history)."""
     import sqlalchemy as sa
@@ -453,6 +453,12 @@ def report(gh: Any, ci: FakeCI, phase: Phase, engine: Any, inbox: Any, cpu: dict
         "latency_p99_s": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 3)
         if latencies else None,
         "killed": phase.killed,
+        # the survivor's log: "merge queue of R: the feed of W stopped mid-way …; resuming" (bot/queue/runner.py)
+        "queues_resumed_after_a_dead_feed": sorted({line.split("merge queue of ", 1)[1].split(":", 1)[0]
+                                                    for f in logdir.glob("worker-*.log")
+                                                    for line in f.read_text(errors="replace").splitlines()
+                                                    if "stopped mid-way" in line
+                                                    and any(f"merge queue of {r}:" in line for r in phase.repos)}),
         "fault": phase.fault,
         "unsettled": unsettled(engine, phase),
     }
@@ -613,7 +619,8 @@ def main(argv: list[str] | None = None) -> int:
                     gh.wait_for_webhooks(timeout=30)
                     time.sleep(0.5)  # the pump notes the push to main
                 settle_deliveries(gh, inbox, phase, app)
-                results.append(report(gh, ci, phase, engine, inbox, cpu, wall, ci.runs - runs_before, app))
+                results.append(report(gh, ci, phase, engine, inbox, cpu, wall, ci.runs - runs_before, app,
+                                      args.keep or tmp))
                 if not args.json:
                     print(json.dumps(results[-1], indent=2), flush=True)
             pump_stop.set()
