@@ -79,7 +79,8 @@ class Outcome:
             "p90_hours_to_merge": waits[min(len(waits) - 1, int(0.9 * len(waits)))] / 60 if merged else float("inf"),
             "good_rejected": len(self.rejected - scenario.broken),
             "broken_landed": self.landed_broken,
-            **(self.lanes.metrics() if self.lanes else {}),
+            **(self.lanes.metrics() | {"merged_per_hour": merged / (self.lanes.span / 60 or 1.0)}
+               if self.lanes else {}),
         }
 
 
@@ -96,6 +97,8 @@ class LaneStats:
     busy: float = 0.0
     idle_waiting: float = 0.0
     bisecting: float = 0.0
+    idle_bisecting: float = 0.0  # part of idle_waiting: while a known-bad group is bisected
+    idle_red_below: float = 0.0  # part of idle_waiting: a build in flight failed, the one below runs on
     cancelled_runs: int = 0
     cancelled_minutes: float = 0.0
 
@@ -105,6 +108,8 @@ class LaneStats:
             "slot_utilisation": self.busy / capacity,
             "slot_idle_with_prs_waiting": self.idle_waiting / capacity,
             "bisecting_share": self.bisecting / (self.span or 1.0),
+            "slot_idle_bisecting": self.idle_bisecting / capacity,
+            "slot_idle_red_below": self.idle_red_below / capacity,
             "cancelled_runs": self.cancelled_runs,
             "cancelled_ci_hours": self.cancelled_minutes / 60,
         }
@@ -305,6 +310,11 @@ def observe(state: q.QueueState, minutes: float, in_flight: int, stats: LaneStat
     waiting = any(p.status == q.QUEUED and not p.held for p in state.pulls)
     if waiting:
         stats.idle_waiting += max(0, stats.slots - in_flight) * minutes
+        idle = max(0, stats.slots - in_flight) * minutes
+        if lane.suspects:
+            stats.idle_bisecting += idle
+        elif any(r.conclusion == "failure" for b in lane.chain for r in b.checks):
+            stats.idle_red_below += idle
 
 
 Strategy = Callable[[Scenario, float, float, int], Outcome]
@@ -380,11 +390,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{m['median_hours_to_merge']:>9.2f} {m['p90_hours_to_merge']:>7.2f} {m['good_rejected']:>14.2f}")
     print(f"{'bound':<11} {bound:>11.3f}   (H(p)/(1-p): no strategy averages fewer CI runs per merged PR)")
     print()
-    print(f"{'slots':<11} {'busy':>6} {'idle, PRs waiting':>17} {'bisecting':>10} {'cancelled runs':>15} "
+    print(f"{'slots':<11} {'landed/h':>8} {'busy':>6} {'idle, PRs waiting':>17} {'bisecting':>10} {'cancelled runs':>15} "
           f"{'cancelled CI-h':>15}")
     for name, m in result.items():
         if "slot_utilisation" in m:
-            print(f"{name:<11} {m['slot_utilisation']:>6.1%} {m['slot_idle_with_prs_waiting']:>17.1%} "
+            print(f"{name:<11} {m['merged_per_hour']:>8.2f} {m['slot_utilisation']:>6.1%} {m['slot_idle_with_prs_waiting']:>17.1%} "
                   f"{m['bisecting_share']:>10.1%} {m['cancelled_runs']:>15.1f} {m['cancelled_ci_hours']:>15.1f}")
     one = result.get("mlgate N=1")
     if one:

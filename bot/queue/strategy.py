@@ -64,6 +64,20 @@ def split(group: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return tuple(group[:cut]), tuple(group[cut:])
 
 
+def parts(group: Sequence[int], count: int) -> tuple[tuple[int, ...], ...]:
+    """`group` cut into `count` consecutive parts as even as possible (larger ones first), for probes:
+    all but the last are tested at once, the last is inferred."""
+    if count < 1 or count > len(group):
+        raise ValueError(f"cannot cut {len(group)} PRs into {count} parts")
+    size, extra = divmod(len(group), count)
+    out, start = [], 0
+    for i in range(count):
+        end = start + size + (1 if i < extra else 0)
+        out.append(tuple(group[start:end]))
+        start = end
+    return tuple(out)
+
+
 def flake_share(confirmations: int, flakes: int) -> float:
     """Posterior mean share of singled-out PRs that passed when re-run alone."""
     return (flakes + FLAKE_PRIOR) / (confirmations + FLAKE_PRIOR_N)
