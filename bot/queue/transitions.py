@@ -347,7 +347,8 @@ class _Tx:
     def preempt(self, base: str) -> None:
         """A ready PR above every PR the lane is busy with (the running build AND the suspects it
         bisects) abandons that work. One group, one comparison: a bisection build preempted while
-        its suspects stayed would be relaunched at once and preempted again, forever."""
+        its suspects stayed would be relaunched at once and preempted again, forever. With probes
+        (`merge.parallel` > 1) only the chain counts: the bisection beside it holds up no ready PR."""
         lane = self.lane(base)
         if not self.cfg.preempt:
             return
@@ -358,16 +359,18 @@ class _Tx:
         # the builds that can still be abandoned: all but one already landing
         first = 1 if lane.build is not None and lane.build.state == LANDING else 0
         running = lane.chain[first:]
-        busy = _known_bad(lane) | {n for b in running for n in b.numbers}
+        # With probes (parallel > 1) a bisection runs beside the chain and blocks no ready PR: only the
+        # chain is preempted, the known-bad groups stay (dropping them would only re-find them).
+        probing = self.cfg.parallel > 1
+        busy = {n for b in running for n in b.numbers} | (set() if probing else _known_bad(lane))
         if not busy or top.priority <= max(self.pulls[n].priority for n in busy):
             return
         reason = messages.preempted_reason(top.number, top.priority)
         if running:
             self.abort_from(lane, first, reason)
             lane = self.lane(base)
-        if lane.suspects or lane.parked or lane.probes:
-            self.drop_probes(base, lambda b: True, reason)
-            self.lanes[base] = replace(self.lane(base), suspects=(), evidence=None, parked=())
+        if not probing and lane.suspects:
+            self.lanes[base] = replace(lane, suspects=(), evidence=None)
         for n in sorted(busy):  # they are told: their report says why they are back in the queue
             if self.pulls[n].status == QUEUED:
                 self.set(n, reason=reason)
