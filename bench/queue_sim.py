@@ -4,14 +4,19 @@ The strategies see the same PRs (same broken ones, same arrival times, per seed)
 - serial: one PR per CI run (what a "rebase and wait" bot does);
 - halving: bors-ng's rule: batch the waiting PRs, split a failed batch in halves and test both;
 - mlgate N=k: the real state machine of bot/queue/transitions.py with `merge.parallel: k` (k builds
-  in flight per base, each stacked on the previous staging commit), driven through a fake GitHub
+  in flight per base, each stacked on the previous staging commit; with k > 1 a failed batch is
+  bisected by probes on the tip beside them), driven through a fake GitHub
   (commit graph, fast-forward refusal, a CI that fails a staging commit when it contains a broken
   PR, plus random flaky failures, each run in its own runner, cancelled when the build is
   abandoned), not a re-implementation.
 
 Reported per strategy: CI runs per merged PR (a cancelled run counts as a run), merged PRs per CI
 hour (CI time actually used: a cancelled run counts until it was cancelled), and the median and
-p90 hours from `/merge` to landing.
+p90 hours from `/merge` to landing. For mlgate, where its N build slots went (`LaneStats`): PRs
+landed per wall hour, the share of slot time with a CI run in flight (a run the queue abandoned
+before it knew the commit's SHA cannot be cancelled and still counts), the share left idle while
+PRs were ready, the share of wall time a known-bad group was open, and the runs cancelled. Then
+N=k / N=1 for the median and for CI runs per merged PR (the targets of `merge.parallel`).
 
 A PR is broken with probability --fail-rate; every CI run also fails by chance with probability
 --flaky-rate. Finding the broken PRs is group testing, so no strategy averages fewer than
@@ -390,12 +395,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{m['median_hours_to_merge']:>9.2f} {m['p90_hours_to_merge']:>7.2f} {m['good_rejected']:>14.2f}")
     print(f"{'bound':<11} {bound:>11.3f}   (H(p)/(1-p): no strategy averages fewer CI runs per merged PR)")
     print()
-    print(f"{'slots':<11} {'landed/h':>8} {'busy':>6} {'idle, PRs waiting':>17} {'bisecting':>10} {'cancelled runs':>15} "
-          f"{'cancelled CI-h':>15}")
+    print(f"{'slots':<11} {'landed/h':>8} {'busy':>6} {'idle, PRs waiting':>17} {'bisecting':>10} "
+          f"{'cancelled runs':>15} {'cancelled CI-h':>15}")
     for name, m in result.items():
         if "slot_utilisation" in m:
-            print(f"{name:<11} {m['merged_per_hour']:>8.2f} {m['slot_utilisation']:>6.1%} {m['slot_idle_with_prs_waiting']:>17.1%} "
-                  f"{m['bisecting_share']:>10.1%} {m['cancelled_runs']:>15.1f} {m['cancelled_ci_hours']:>15.1f}")
+            print(f"{name:<11} {m['merged_per_hour']:>8.2f} {m['slot_utilisation']:>6.1%} "
+                  f"{m['slot_idle_with_prs_waiting']:>17.1%} {m['bisecting_share']:>10.1%} "
+                  f"{m['cancelled_runs']:>15.1f} {m['cancelled_ci_hours']:>15.1f}")
     one = result.get("mlgate N=1")
     if one:
         for name, m in result.items():

@@ -554,15 +554,18 @@ QueueAction = CreateStaging | FastForward | MergePull | Comment | DeleteBranch |
 # Queries
 
 
-def queue_order(state: QueueState, base: str, batch_size: int = 1, ceiling: int | None = None) -> tuple[Pull, ...]:
-    """Active PRs of `base` in the order they will be tried: the running build, the suspects being
-    bisected and the known-bad groups parked after them, then the ready PRs batch by batch exactly as `transitions` forms batches (`next_group`,
-    `batch_size` PRs at most; a `/single` PR in a batch of its own, after the batch that forms ahead of
+def queue_order(state: QueueState, base: str, batch_size: int = 1,
+                ceiling: int | None = None) -> tuple[Pull, ...]:
+    """Active PRs of `base` in the order they will be tried: the running builds, the suspects being
+    bisected (and probed), the known-bad groups parked after them, then the ready PRs batch by batch
+    exactly as `transitions` forms batches (`next_group`: `batch_size` PRs at most besides the vetted
+    ones, `ceiling` in all; a `/single` PR in a batch of its own, after the batch that forms ahead of
     it), then the PRs still waiting for their gates. The one ordering the queue and its reports share."""
     lane = state.lane(base) or Lane(base)
     pulls = {p.number: p for p in state.pulls if p.base == base and p.status in ACTIVE}
     order: list[int] = [n for build in lane.chain if build.kind == "batch" for n in build.numbers]
-    known = (*lane.suspects, *(n for g in lane.parked for n in g.numbers), *(n for b in lane.probes for n in b.numbers))
+    known = (*lane.suspects, *(n for g in lane.parked for n in g.numbers),
+             *(n for b in lane.probes for n in b.numbers))
     order += [n for n in known if n not in order]
     pool = sorted((p for p in pulls.values() if p.status == QUEUED and p.number not in order), key=queue_rank)
     while pool:

@@ -12,8 +12,9 @@ use fewer than H(p)/(1-p) runs per merged PR. The policy here gets close to it:
   known bad without a run of its own; red → the first half is the known-bad group and the other
   half returns to the pool, unjudged, to be batched with newer PRs.
 - **Speculation.** With `merge.parallel` > 1 builds are stacked (each on the previous staging
-  commit), batches are half as large, and a known-bad group is bisected in stacked prefixes: each
-  green prefix lands, the first red one holds a broken PR, the last part is still inferred.
+  commit), batches are half as large, and a known-bad group is bisected by probes beside the chain:
+  up to N - 1 of its `parts` are each built alone on the tip (information only, never landed), the
+  last part is still inferred. Bisecting no longer stops the chain: fresh batches keep landing.
 - **Retry budget for flakes.** A PR singled out by one red run is confirmed by one more run alone
   before it is rejected, while the observed share of confirmations that came back green (flakes)
   is at least `confirm_threshold` (Beta prior 1/10, so the first culprit of a lane is confirmed).

@@ -20,7 +20,11 @@ Semantics (bors-ng, then beyond; docs/merge-queue.md has the full story):
   same batch is rebuilt on the new tip. Only after the base moved are PRs reported as landed.
 - Red or timed out → bisection (bot/queue/strategy.py): test one half, infer the other; a PR
   singled out is confirmed alone once while flakes are plausible, then leaves the queue with a
-  comment naming the failed checks. A required check that has not started within
+  comment naming the failed checks. With `merge.parallel` > 1 the parts are tested by probes: up
+  to N - 1 parts of the known-bad group, each built alone on the tip on a staging ref of its own and
+  never landed, while the remaining slot(s) keep landing fresh batches; a green probe vets its PRs
+  (they ride in a later batch without counting toward its size), a red one narrows the group. A
+  fresh batch failing meanwhile is parked as a known-bad group of its own and bisected next. A required check that has not started within
   `start_timeout_minutes` fails the build naming it; one still running after `timeout_minutes`
   too.
 - A push to a queued PR, closing it, or `/cancel` removes it (aborting its build: the others are
