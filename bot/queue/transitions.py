@@ -24,9 +24,9 @@ Semantics (bors-ng, then beyond; docs/merge-queue.md has the full story):
   to N - 1 parts of the known-bad group, each built alone on the tip on a staging ref of its own and
   never landed, while the remaining slot(s) keep landing fresh batches; a green probe vets its PRs
   (they ride in a later batch without counting toward its size), a red one narrows the group. A
-  fresh batch failing meanwhile is parked as a known-bad group of its own and bisected next. A required check that has not started within
-  `start_timeout_minutes` fails the build naming it; one still running after `timeout_minutes`
-  too.
+  fresh batch failing meanwhile is parked as a known-bad group of its own and bisected next.
+  A required check that has not started within `start_timeout_minutes` fails the build naming
+  it; one still running after `timeout_minutes` too.
 - A push to a queued PR, closing it, or `/cancel` removes it (aborting its build: the others are
   rebuilt without it). `/retry` re-queues a failed or cancelled PR; `/priority N` reorders and,
   with `merge.preempt`, a ready PR with a higher priority than every PR of the running build
@@ -236,6 +236,7 @@ class _Tx:
             strikes=0,
             alone_next=False,
             failed_checks=(),
+            vetted=False,
         )
         self.next_seq += 1
         self.gates(number, gates, reasons, announce=verb)
@@ -836,7 +837,7 @@ def _on_push(tx: _Tx, e: HeadPushed) -> None:
         if pull.status in ACTIVE:
             reason = messages.pushed_reason(e.head_sha)
             tx.finish(e.number, CANCELLED, reason, messages.pushed(reason, pull.head_sha))
-        tx.set(e.number, head_sha=e.head_sha)
+        tx.set(e.number, head_sha=e.head_sha, vetted=False)  # what a probe passed was the old head
 
 
 def _on_closed(tx: _Tx, e: PullClosed) -> None:

@@ -1107,3 +1107,17 @@ def test_parts_cut_a_group_evenly_larger_parts_first() -> None:
     assert strategy.parts((1, 2, 3, 4, 5, 6, 7), 3) == ((1, 2, 3), (4, 5), (6, 7))
     with pytest.raises(ValueError):
         strategy.parts((1,), 2)
+
+
+def test_a_new_head_or_a_new_merge_request_is_never_vetted_by_an_old_probe() -> None:
+    h = Q(PROBES)
+    failed_head(h)
+    h.checks(probe_created(h, (1,)))
+    assert h.state.pull(1).vetted
+    h(q.HeadPushed(1, head(1, 1)))
+    assert not h.state.pull(1).vetted and h.status(1) == q.CANCELLED
+    h.checks(probe_created(h, (2,)))
+    assert h.state.pull(2).vetted
+    h(q.CancelRequested(2, "alice"))
+    h(q.RetryRequested(2, "alice", head(2), "main", "success"))
+    assert not h.state.pull(2).vetted and h.status(2) in (q.QUEUED, q.TESTING)
