@@ -113,7 +113,8 @@ class Result:
         self.accepted: list[str] = []
         self.errors: dict[str, int] = {}
         self.elapsed = 0.0
-        self.cpu = 0.0  # CPU seconds of the server (process tree) during the phase
+        self.cpu = 0.0  # CPU seconds of the web processes during the phase
+        self.drain_cpu = 0.0  # CPU seconds of the drain process (--drain process) during the phase
         self.lock = threading.Lock()
 
     def record(self, delivery_id: str, status: int | str, latency: float) -> None:
@@ -131,8 +132,9 @@ class Result:
         p50 = statistics.median(self.latencies) * 1000
         p99 = percentile(self.latencies, 0.99) * 1000
         errors = f" errors={self.errors}" if self.errors else ""
+        drain = f" + drain process {1000 * self.drain_cpu / n:4.2f}" if self.drain_cpu else ""
         return (f"{self.name:<40} {n:>6} req {n / self.elapsed:>8.1f} req/s   p50 {p50:6.2f} ms   "
-                f"p99 {p99:6.2f} ms   CPU {1000 * self.cpu / n:5.2f} ms/req{errors}")
+                f"p99 {p99:6.2f} ms   CPU {1000 * self.cpu / n:5.2f} ms/req{drain}{errors}")
 
 
 def post(conn: http.client.HTTPConnection, body: bytes, signature: str, delivery_id: str) -> int:
@@ -203,37 +205,39 @@ def service_env(db_url: str) -> dict[str, str]:
             "MLGATE_LOG_LEVEL": "WARNING", "MLGATE_DISPATCHER": "bench.webhook:null_dispatcher"}
 
 
-def start_worker_process(db_url: str, workdir: Path) -> subprocess.Popen:
-    """A separate `mlgate worker` on the service's database (`--drain process`)."""
-    return subprocess.Popen([sys.executable, "-m", "mlgate", "worker"], cwd=workdir, env=service_env(db_url),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """User + system CPU seconds of `root` and every live process below it (gunicorn's master and
-    its workers), from /proc; 0.0 where /proc is not there."""
+def tree_cpu_seconds(root: int) -> tuple[float, float]:
+    """User + system CPU seconds of `root` and every live process below it, from /proc: (the web
+    processes: gunicorn's master and workers, the drain processes: `mlgate worker --wake-fd`).
+    (0.0, 0.0) where /proc is not there."""
     parents: dict[int, int] = {}
     times: dict[int, float] = {}
+    drains: set[int] = set()
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     for entry in Path("/proc").glob("[0-9]*"):
         try:
             fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            if b"--wake-fd" in (entry / "cmdline").read_bytes():
+                drains.add(int(entry.name))
         except OSError:
             continue
         pid = int(entry.name)
         parents[pid] = int(fields[1])
         times[pid] = (int(fields[11]) + int(fields[12])) / tick
-    total = 0.0
+    web = drain = 0.0
     for pid, seconds in times.items():
         node = pid
         while node > 1 and node != root:
             node = parents.get(node, 0)
         if node == root:
-            total += seconds
-    return total
+            if pid in drains:
+                drain += seconds
+            else:
+                web += seconds
+    return web, drain
 
 
-SERVE_DRAIN_FLAGS = {"thread": ["--worker"], "process": ["--no-worker"], "off": ["--no-worker"]}
+SERVE_DRAIN_FLAGS = {"thread": ["--worker", "--worker-mode", "thread"],
+                     "process": ["--worker", "--worker-mode", "process"], "off": ["--no-worker"]}
 
 
 def start_bare(port: int, args: argparse.Namespace) -> subprocess.Popen:
@@ -274,6 +278,7 @@ def merge(name: str, parts: list[Result]) -> Result:
         merged.accepted += part.accepted
         merged.elapsed += part.elapsed
         merged.cpu += part.cpu
+        merged.drain_cpu += part.drain_cpu
         for key, value in part.errors.items():
             merged.errors[key] = merged.errors.get(key, 0) + value
     return merged
@@ -310,30 +315,25 @@ def main() -> None:
         ports = {"bare": free_port(), "svc": free_port()}
         procs = {"bare": start_bare(ports["bare"], args), "svc": start_service(ports["svc"], db_url, workdir, args)}
         parts: dict[str, list[Result]] = {f"{who}-{phase}": [] for who in ports for phase in ("fixed", "flat")}
-        drained: dict[str, int] = {}
-        worker_cpu = 0.0
+        drained: dict[str, Any] = {}
         try:
             for who, port in ports.items():
                 wait_listening(port, procs[who])
-            if args.drain == "process":  # after serve migrated the database
-                procs["worker"] = start_worker_process(db_url, workdir)
             for who, port in ports.items():
                 drive(port, "warm-up", f"warm-{who}", rate=None, seconds=1.0, connections=2)
-            worker_cpu_start = tree_cpu_seconds(procs["worker"].pid) if "worker" in procs else 0.0
             for r in range(args.rounds):
                 for phase in ("fixed", "flat"):
                     for who, port in ports.items():
                         rate = args.rate if phase == "fixed" else None
                         connections = 16 if phase == "fixed" else args.connections
-                        cpu_before = tree_cpu_seconds(procs[who].pid)
+                        web_before, drain_before = tree_cpu_seconds(procs[who].pid)
                         result = drive(port, who, f"{who}-{phase}-{r}", rate=rate, seconds=args.seconds,
                                        connections=connections)
-                        result.cpu = tree_cpu_seconds(procs[who].pid) - cpu_before
+                        web_after, drain_after = tree_cpu_seconds(procs[who].pid)
+                        result.cpu, result.drain_cpu = web_after - web_before, drain_after - drain_before
                         parts[f"{who}-{phase}"].append(result)
             if args.drain != "off":
                 drained = wait_drained(db_url, timeout=30.0)
-            if "worker" in procs:
-                worker_cpu = tree_cpu_seconds(procs["worker"].pid) - worker_cpu_start
         finally:
             for proc in procs.values():
                 stop(proc)
@@ -368,8 +368,6 @@ def main() -> None:
               f"deliveries (warm-up included) were done when the last phase ended; {len(done & acknowledged)} of "
               f"the {len(acknowledged)} acknowledged ones {drained.get('waited', 0):.1f} s later "
               f"(inbox states {drained.get('counts', {})})")
-        if "worker" in procs:
-            print(f"worker process CPU: {worker_cpu:.1f} s for the whole run")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     if lost or undrained:
         raise SystemExit(1)
