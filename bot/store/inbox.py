@@ -257,6 +257,7 @@ class Inbox:
         self._closed = threading.Event()
         self._checkpointer: threading.Thread | None = None
         self._gate = sqlite_write_gate(engine) if self.dialect == "sqlite" else None
+        self._intake_raw: Any = None  # SQLite: intake_batch's driver connection, used under the write gate only
         # Built once: the webhook path inserts with plain parameters (no statement construction).
         # RETURNING, not rowcount: psycopg reports -1 for Core inserts.
         self._insert_delivery_stmt = (
@@ -301,8 +302,21 @@ class Inbox:
         self._checkpointer = threading.Thread(target=run, name="mlgate-checkpoint", daemon=True)
         self._checkpointer.start()
 
+    def _drop_intake_raw(self) -> None:
+        raw, self._intake_raw = self._intake_raw, None
+        if raw is not None:
+            with contextlib.suppress(Exception):
+                raw.invalidate()
+
     def close(self) -> None:
         self._closed.set()
+        if self._intake_raw is not None:
+            hold = self._gate.hold(urgent=True) if self._gate is not None else nullcontext()
+            with hold:
+                raw, self._intake_raw = self._intake_raw, None
+                if raw is not None:
+                    with contextlib.suppress(Exception):
+                        raw.close()
         if self._checkpointer is not None:
             self._checkpointer.join(5)
             self._checkpointer = None
@@ -435,9 +449,12 @@ class Inbox:
                 except TimeoutError:
                     raise IntakeBusy(f"the database stayed locked for {lock_wait:.1f} s") from None
             left_ms = max(1, int((lock_wait - (time.monotonic() - started)) * 1000))
-            raw = self.intake_engine.raw_connection()  # the pool's connection, set up by its connect hook
-            stack.callback(raw.close)  # back to the pool
-            cursor = raw.cursor()
+            # One connection of the intake engine's pool (set up by its connect hook: WAL,
+            # synchronous=FULL), kept while it works: the write gate, held here, is what makes it
+            # one user at a time.
+            if self._intake_raw is None:
+                self._intake_raw = self.intake_engine.raw_connection()
+            cursor = self._intake_raw.cursor()
             try:
                 cursor.execute(f"PRAGMA busy_timeout={left_ms}")
                 cursor.execute("BEGIN IMMEDIATE")  # waits (in SQLite) for the write lock, at most left_ms
@@ -448,8 +465,10 @@ class Inbox:
                 yield _SqliteBatch(cursor)
                 cursor.execute("COMMIT")
             except BaseException as exc:
-                with contextlib.suppress(sqlite3.Error):
+                try:
                     cursor.execute("ROLLBACK")
+                except sqlite3.Error:  # a connection that cannot even roll back is not reused
+                    self._drop_intake_raw()
                 if isinstance(exc, sqlite3.OperationalError):
                     raise sa.exc.OperationalError("intake batch", None, exc) from None
                 if isinstance(exc, sqlite3.Error):
