@@ -1,8 +1,8 @@
 """`mlgate serve` and `mlgate worker`.
 
 `serve` runs the Flask app under gunicorn (programmatically) and, unless told otherwise, the
-delivery worker in a drain process of its own that gunicorn's master starts, restarts and stops
-(bot/intake/drain.py; `--worker-mode thread` runs it as threads inside each web process instead);
+delivery worker as threads inside each web process, or with `--worker-mode process` in a drain
+process of its own that gunicorn's master starts, restarts and stops (bot/intake/drain.py);
 `worker` runs extra worker processes (several machines can share one PostgreSQL database). The
 root command (mlgate.cli) imports this module only when one of them runs.
 """
@@ -200,8 +200,8 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
 @click.option("--worker/--no-worker", "run_worker", default=None,
               help="Run a delivery worker with the server [default: on; env MLGATE_SERVE_WORKER].")
 @click.option("--worker-mode", type=click.Choice(WORKER_MODES), default=None,
-              help="process: one drain process next to gunicorn, restarted if it dies; thread: worker threads "
-                   "inside each web process [default: process; env MLGATE_SERVE_WORKER_MODE].")
+              help="thread: worker threads inside each web process; process: one drain process next to "
+                   "gunicorn, restarted if it dies [default: thread; env MLGATE_SERVE_WORKER_MODE].")
 @click.option("--dispatcher", "dispatcher_spec", default=DEFAULT_DISPATCHER, envvar="MLGATE_DISPATCHER",
               show_default=True, help="module:function(settings, engine) that builds the Dispatcher.")
 def serve(host: str, port: int, workers: int, threads: int, run_worker: bool | None, worker_mode: str | None,

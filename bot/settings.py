@@ -59,7 +59,7 @@ class Settings:
     bot_login: str | None = None  # the bot's login, if known; else asked from GitHub once (the app's slug, or /user)
     max_body_bytes: int = GITHUB_MAX_PAYLOAD_BYTES
     serve_worker: bool = True
-    serve_worker_mode: str = "process"  # process: a drain process next to gunicorn; thread: inside each web process
+    serve_worker_mode: str = "thread"  # thread: inside each web process; process: a drain process next to gunicorn
     worker_threads: int = 4
     lease_seconds: float = 60.0
     max_attempts: int = 5

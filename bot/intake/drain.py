@@ -1,8 +1,12 @@
-"""`mlgate serve`'s drain process: the delivery worker in a process of its own, next to gunicorn.
+"""`mlgate serve --worker-mode process`: the delivery worker in a drain process of its own, next to gunicorn.
 
-Why a process and not threads in the web process: the worker's database work and payload decoding
-held the GIL for as long as the webhook requests did, so intake and draining took turns on one
-core. In its own process the worker drains while intake runs (bench/webhook.py, docs/benchmarks.md).
+Why a process and not threads in the web process: the worker's database work, payload decoding
+and handlers hold the GIL the webhook requests need; in its own process the worker drains while
+intake runs and the web process's CPU per request stays flat whatever the handlers cost. Why it is
+not the default: on SQLite the drain process meets intake at the database's write lock across
+processes (SQLite's busy handler sleeps 1, 2, 5, 10 … ms instead of the in-process write gate that
+serves intake first), and on two shared cores the flat-out throughput and the p99 were not better
+than with threads (docs/benchmarks.md, bench/webhook.py).
 
 - `WakePipe`: the web processes write the serial key of each new delivery (one line, non-blocking;
   a full pipe drops the note, the worker's poll finds the delivery anyway); the drain process reads

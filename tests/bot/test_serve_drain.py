@@ -1,4 +1,4 @@
-"""`mlgate serve`'s drain process (bot/intake/drain.py): it drains while intake runs, is started
+"""`mlgate serve --worker-mode process`'s drain process (bot/intake/drain.py): it drains while intake runs, is started
 again when it dies without losing a delivery, and never outlives serve (SIGTERM or SIGKILL)."""
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def _post(port: int, delivery_id: str, repo: str) -> int:
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, str]]:
-    """`mlgate serve` with its defaults (worker on, process mode), a slow test dispatcher, short leases."""
+    """`mlgate serve --worker-mode process`, a slow test dispatcher, short leases."""
     port = free_port()
     url = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
     env = {**os.environ, "MLGATE_WEBHOOK_SECRET": SECRET, "MLGATE_DATABASE_URL": url, "PYTHONPATH": str(REPO_ROOT),
@@ -76,7 +76,8 @@ def serve(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, str]]:
            "MLGATE_LEASE_SECONDS": "2", "MLGATE_POLL_INTERVAL_SECONDS": "0.2", "MLGATE_LOG_LEVEL": "INFO"}
     env.pop("MLGATE_SERVE_WORKER", None)
     env.pop("MLGATE_SERVE_WORKER_MODE", None)
-    proc = subprocess.Popen([sys.executable, "-m", "mlgate", "serve", "--port", str(port)], cwd=tmp_path, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "mlgate", "serve", "--port", str(port), "--worker-mode", "process"],
+                            cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     tree = {proc.pid}
     try:
@@ -143,11 +144,13 @@ def test_the_drain_process_stops_when_serve_is_killed(serve: tuple[subprocess.Po
 
 
 def test_thread_mode_runs_no_drain_process(tmp_path: Path) -> None:
-    """`--worker-mode thread` (MLGATE_SERVE_WORKER_MODE=thread): the worker stays in the web process."""
+    """The default, thread mode: the worker stays in the web process."""
     port = free_port()
     env = {**os.environ, "MLGATE_WEBHOOK_SECRET": SECRET, "PYTHONPATH": str(REPO_ROOT),
            "MLGATE_DATABASE_URL": f"sqlite:///{tmp_path / 't.sqlite3'}",
-           "MLGATE_DISPATCHER": "tests.bot.serve_dispatchers:slow", "MLGATE_SERVE_WORKER_MODE": "thread"}
+           "MLGATE_DISPATCHER": "tests.bot.serve_dispatchers:slow"}
+    env.pop("MLGATE_SERVE_WORKER", None)
+    env.pop("MLGATE_SERVE_WORKER_MODE", None)
     proc = subprocess.Popen([sys.executable, "-m", "mlgate", "serve", "--port", str(port)], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -162,9 +165,9 @@ def test_thread_mode_runs_no_drain_process(tmp_path: Path) -> None:
 
 def test_the_worker_mode_setting_is_checked() -> None:
     env = {"MLGATE_WEBHOOK_SECRET": "s"}
-    assert load_settings(env, require_github=False).serve_worker_mode == "process"
-    assert load_settings({**env, "MLGATE_SERVE_WORKER_MODE": "Thread"}, require_github=False).serve_worker_mode \
-        == "thread"
+    assert load_settings(env, require_github=False).serve_worker_mode == "thread"
+    assert load_settings({**env, "MLGATE_SERVE_WORKER_MODE": "Process"}, require_github=False).serve_worker_mode \
+        == "process"
     with pytest.raises(SettingsError, match="MLGATE_SERVE_WORKER_MODE must be one of process, thread, got 'fork'"):
         load_settings({**env, "MLGATE_SERVE_WORKER_MODE": "fork"}, require_github=False)
     from mlgate.bot.cli import serve
