@@ -1,7 +1,8 @@
 """The pre-receive hook ``git push`` runs in each sandbox repository: branch protection for pushes.
 
 ``githttp`` passes the data dir, repository and pusher in the environment; state is read from
-``state.json`` (the server holds its lock for the whole push, so the file is current).
+``state.db``, that one repository's record only (the server saves before the push and holds its
+lock for the whole push, so the file is current).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def install(git_dir: Path) -> None:
 
 
 def main() -> int:
-    store = Store(os.environ["SANDBOX_DATA_DIR"])
+    store = Store(os.environ["SANDBOX_DATA_DIR"], only_repo=os.environ["SANDBOX_REPO"])
     repo = store.state["repos"].get(os.environ["SANDBOX_REPO"])
     if repo is None:
         return 0
