@@ -86,7 +86,8 @@ class StackSampler:
                  "cumulative (share of busy samples with the function on the stack):"]
         for name, n in self.cum_counts.most_common(top):
             lines.append(f"  {100 * n / max(1, self.samples):5.1f}%  {name}")
-        lines.append("self (share of busy samples with this line on top; a C call such as a lock wait counts for its line):")
+        lines.append("self (share of busy samples with this line on top; a C call such as a lock wait "
+                     "counts for its line):")
         for name, n in self.self_counts.most_common(top):
             lines.append(f"  {100 * n / max(1, self.samples):5.1f}%  {name}")
         return "\n".join(lines)
@@ -154,8 +155,9 @@ def main(argv: list[str] | None = None) -> int:
                 branch = f"pr-{i}"
                 timed("ref", "POST", f"{repo}/git/refs", AUTHOR, json={"ref": f"refs/heads/{branch}",
                                                                        "sha": main_sha[name]})
-                timed("contents", "PUT", f"{repo}/contents/f{i}.txt", AUTHOR, json={
-                    "message": f"Change {i}", "branch": branch, "content": base64.b64encode(f"{i}\n".encode()).decode()})
+                content = base64.b64encode(f"{i}\n".encode()).decode()
+                timed("contents", "PUT", f"{repo}/contents/f{i}.txt", AUTHOR,
+                      json={"message": f"Change {i}", "branch": branch, "content": content})
                 pr = timed("pull", "POST", f"{repo}/pulls", AUTHOR, json={"head": branch, "base": "main",
                                                                           "title": f"Change {i}"})
                 timed("comment", "POST", f"{repo}/issues/{pr['number']}/comments", OWNER, json={"body": "/merge"})
@@ -188,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sandbox writes: {args.repos} repos x {args.prs} PRs, 2 webhooks per repo; "
           f"load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"repos set up in {setup_repos:.1f} s; {created} PRs (5 writes each) in {wall:.1f} s")
-    print("median ms per write over the last %d PRs at each checkpoint" % args.window)
+    print(f"median ms per write over the last {args.window} PRs at each checkpoint")
     head = f"{'PRs':>5} {'ref':>7} {'content':>7} {'pull':>7} {'comment':>7} {'status':>7} {'push':>7} " \
            f"{'state KB':>9} {'deliv.':>7}"
     print(head)
