@@ -57,7 +57,7 @@ def smart_http(owner: str, name: str, rest: str) -> Response:
         if repo is None:
             return Response("Repository not found.\n", status=404, mimetype="text/plain")
         git = GitRepo(store.git_dir(repo))
-        prereceive.install(store.git_dir(repo))
+        prereceive.install(store.git_dir(repo), needed=bool(repo.get("protection")))
         store.save()  # the pre-receive hook reads protection rules from disk
         before = git.refs("refs/heads/") | git.refs("refs/tags/")
         hook_env = {"SANDBOX_DATA_DIR": str(store.data_dir), "SANDBOX_REPO": f"{owner}/{name}",

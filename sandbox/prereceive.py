@@ -21,8 +21,13 @@ exec "$SANDBOX_PYTHON" -m mlgate.sandbox.prereceive
 """
 
 
-def install(git_dir: Path) -> None:
+def install(git_dir: Path, needed: bool = True) -> None:
+    """Put the hook in place, or take it away when the repository protects no branch (``needed``
+    False): it would accept every update then, and a push starts no Python process for nothing."""
     hook = git_dir / "hooks" / "pre-receive"
+    if not needed:
+        hook.unlink(missing_ok=True)
+        return
     if not hook.exists() or hook.read_text() != HOOK:
         hook.parent.mkdir(parents=True, exist_ok=True)
         hook.write_text(HOOK)
