@@ -210,3 +210,16 @@ def test_dump_prints_the_state_and_refuses_a_dir_without_one(tmp_path: Path) -> 
     result = CliRunner().invoke(sandbox, ["dump", "--data-dir", str(tmp_path / "empty")])
     assert result.exit_code == 2 and "no sandbox state" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "empty" / "state.db").exists()
+
+
+def test_expired_tokens_stay_expired_after_a_restart(tmp_path: Path) -> None:
+    """The admin endpoint finds the tokens by iterating, so it must tell the store what it changed."""
+    from mlgate.sandbox.harness import SandboxServer
+
+    with SandboxServer(tmp_path / "d", users=("alice",)) as first:
+        app = first.register_app("expiring", permissions={"issues": "write"})
+        inst = first.install_app(app.id, "alice")
+        token = first.installation_token(app, inst)
+        first.admin("POST", f"/installations/{inst}/expire-tokens").raise_for_status()
+    with SandboxServer(tmp_path / "d", users=("alice",)) as second:
+        assert second.api("GET", "/installation/repositories", token).status_code == 401
