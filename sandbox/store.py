@@ -206,10 +206,14 @@ class Store:
         path.rename(path.with_name("state.json.imported"))
 
     def save(self) -> None:
-        """Write the records changed since the last save in one transaction: all or nothing."""
+        """Write the records changed since the last save in one transaction: all or nothing.
+
+        The sets of touched keys are swapped for empty ones first: authentication looks records up
+        outside the lock, and what it touches meanwhile is kept for the next save. If the write
+        fails, the taken keys go back, so the next save writes them."""
         upserts: list[tuple[str, str, str]] = []
         deletes: list[tuple[str, str]] = []
-        sections: list[Section] = []
+        taken: list[tuple[Any, set[Any]]] = []  # (Section or DeliveryRows, the keys taken from it)
         wiped: list[str] = []
         for name in SECTIONS:
             section = self.state.get(name)
@@ -217,8 +221,9 @@ class Store:
                 section = self.state[name] = Section(section or {})
                 section.touched.update(section)
                 wiped.append(name)
-            sections.append(section)
-            for key in section.touched:
+            keys, section.touched = section.touched, set()
+            taken.append((section, keys))
+            for key in keys:
                 if not isinstance(key, str):
                     continue
                 rec = dict.get(section, key)
@@ -230,10 +235,12 @@ class Store:
         if not isinstance(rows, DeliveryRows):
             rows = self.state["deliveries"] = DeliveryRows(rows or [])
             rows.touched.update(rows.by_id)
-        for delivery_id in rows.touched:
+        ids, rows.touched = rows.touched, set()
+        taken.append((rows, ids))
+        for delivery_id in ids:
             upserts.append(("deliveries", str(delivery_id), _dump(rows.by_id[delivery_id])))
         meta = {}
-        for key, value in self.state.items():
+        for key, value in list(self.state.items()):
             if key in SECTIONS or key == "deliveries":
                 continue
             body = _dump(value)
@@ -243,17 +250,19 @@ class Store:
         gone = [k for k in self._meta_written if k not in self.state]
         deletes += [("meta", k) for k in gone]
         if upserts or deletes or wiped:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany("DELETE FROM records WHERE section = ?", [(w,) for w in wiped])
-                self._write(upserts, deletes)
-                self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany("DELETE FROM records WHERE section = ?", [(w,) for w in wiped])
+                    self._write(upserts, deletes)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
             except BaseException:
-                self._db.execute("ROLLBACK")
+                for holder, keys in taken:
+                    holder.touched.update(keys)
                 raise
-        for section in sections:
-            section.touched.clear()
-        rows.touched.clear()
         self._meta_written.update(meta)
         for k in gone:
             self._meta_written.pop(k, None)

@@ -223,3 +223,33 @@ def test_expired_tokens_stay_expired_after_a_restart(tmp_path: Path) -> None:
         first.admin("POST", f"/installations/{inst}/expire-tokens").raise_for_status()
     with SandboxServer(tmp_path / "d", users=("alice",)) as second:
         assert second.api("GET", "/installation/repositories", token).status_code == 401
+
+
+def test_lookups_outside_the_lock_during_a_save_are_kept_not_fatal(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Authentication and the App permission check look records up without the lock (a repository
+    too), so one can land while a save walks the looked-up keys: the save must neither fail ("set
+    changed size during iteration") nor forget that lookup."""
+    from mlgate.sandbox import store as store_module
+
+    store = Store(tmp_path)
+    with store.lock:
+        for r in range(3):
+            store.state["repos"][f"o/r{r}"] = repo_record(r + 1, "o", f"r{r}")
+        store.save()
+        for r in range(3):
+            store.repo("o", f"r{r}")["issues"]["1"] = {"n": r}  # type: ignore[index]
+    real_dump = store_module._dump
+    lookups = iter(["o/r0", "o/nope"])
+
+    def dump_while_another_thread_looks_up(value: object) -> str:
+        key = next(lookups, None)
+        if key is not None:  # what a request thread outside the lock does between two records
+            store.state["repos"].get(key)
+        return real_dump(value)
+
+    monkeypatch.setattr(store_module, "_dump", dump_while_another_thread_looks_up)
+    with store.lock:
+        store.save()
+    assert {"o/r0", "o/nope"} <= store.state["repos"].touched  # kept for the next save
+    assert Store(tmp_path).state["repos"]["o/r2"]["issues"] == {"1": {"n": 2}}
