@@ -291,5 +291,5 @@ class WebhookSender:
                 if hook is not None and hook.get("last_response") != last:
                     # most deliveries repeat the hook's last response: then its repository is not rewritten
                     hook["last_response"] = last
-                    self.store.touch("repos", f"{repo['owner']}/{repo['name']}")  # type: ignore[index]
+                    self.store.repo_by_id(d["repository_id"])  # looked up to change: saved below
             self.store.save()
