@@ -4,14 +4,19 @@ The strategies see the same PRs (same broken ones, same arrival times, per seed)
 - serial: one PR per CI run (what a "rebase and wait" bot does);
 - halving: bors-ng's rule: batch the waiting PRs, split a failed batch in halves and test both;
 - mlgate N=k: the real state machine of bot/queue/transitions.py with `merge.parallel: k` (k builds
-  in flight per base, each stacked on the previous staging commit), driven through a fake GitHub
+  in flight per base, each stacked on the previous staging commit; with k > 1 a failed batch is
+  bisected by probes on the tip beside them), driven through a fake GitHub
   (commit graph, fast-forward refusal, a CI that fails a staging commit when it contains a broken
   PR, plus random flaky failures, each run in its own runner, cancelled when the build is
   abandoned), not a re-implementation.
 
 Reported per strategy: CI runs per merged PR (a cancelled run counts as a run), merged PRs per CI
 hour (CI time actually used: a cancelled run counts until it was cancelled), and the median and
-p90 hours from `/merge` to landing.
+p90 hours from `/merge` to landing. For mlgate, where its N build slots went (`LaneStats`): PRs
+landed per wall hour, the share of slot time with a CI run in flight (a run the queue abandoned
+before it knew the commit's SHA cannot be cancelled and still counts), the share left idle while
+PRs were ready, the share of wall time a known-bad group was open, and the runs cancelled. Then
+N=k / N=1 for the median and for CI runs per merged PR (the targets of `merge.parallel`).
 
 A PR is broken with probability --fail-rate; every CI run also fails by chance with probability
 --flaky-rate. Finding the broken PRs is group testing, so no strategy averages fewer than
@@ -63,6 +68,7 @@ class Outcome:
     merged: dict[int, float] = field(default_factory=dict)  # PR -> minutes from arrival to landing
     rejected: set[int] = field(default_factory=set)
     landed_broken: int = 0  # must stay 0: a broken PR never lands
+    lanes: LaneStats | None = None  # mlgate only: how the `merge.parallel` slots were used
 
     def metrics(self, ci_minutes: float, scenario: Scenario) -> dict[str, float]:
         merged = len(self.merged)
@@ -78,6 +84,39 @@ class Outcome:
             "p90_hours_to_merge": waits[min(len(waits) - 1, int(0.9 * len(waits)))] / 60 if merged else float("inf"),
             "good_rejected": len(self.rejected - scenario.broken),
             "broken_landed": self.landed_broken,
+            **(self.lanes.metrics() | {"merged_per_hour": merged / (self.lanes.span / 60 or 1.0)}
+               if self.lanes else {}),
+        }
+
+
+@dataclass
+class LaneStats:
+    """Where the N build slots of the lane spend their time (mlgate only), in slot-minutes.
+
+    busy: a CI run in flight; idle_waiting: a slot free while PRs are ready (or suspects wait), the
+    time a faster pipeline would win back; bisecting: wall minutes with a known-bad group open.
+    """
+
+    slots: int
+    span: float = 0.0  # minutes from the first arrival to the last landing
+    busy: float = 0.0
+    idle_waiting: float = 0.0
+    bisecting: float = 0.0
+    idle_bisecting: float = 0.0  # part of idle_waiting: while a known-bad group is bisected
+    idle_red_below: float = 0.0  # part of idle_waiting: a build in flight failed, the one below runs on
+    cancelled_runs: int = 0
+    cancelled_minutes: float = 0.0
+
+    def metrics(self) -> dict[str, float]:
+        capacity = self.slots * self.span or 1.0
+        return {
+            "slot_utilisation": self.busy / capacity,
+            "slot_idle_with_prs_waiting": self.idle_waiting / capacity,
+            "bisecting_share": self.bisecting / (self.span or 1.0),
+            "slot_idle_bisecting": self.idle_bisecting / capacity,
+            "slot_idle_red_below": self.idle_red_below / capacity,
+            "cancelled_runs": self.cancelled_runs,
+            "cancelled_ci_hours": self.cancelled_minutes / 60,
         }
 
 
@@ -198,6 +237,8 @@ def run_mlgate(sc: Scenario, flaky: float, minutes: float, batch_size: int,
     seq = 0
     running: dict[str, tuple[int, float]] = {}  # staging sha -> (CI run id, start minute); cancelled: removed
     used = 0.0  # CI minutes actually spent
+    stats = LaneStats(cfg.parallel)
+    last = 0.0
     def push(at: float, event: object) -> None:
         nonlocal seq
         seq += 1
@@ -231,10 +272,15 @@ def run_mlgate(sc: Scenario, flaky: float, minutes: float, batch_size: int,
             out.rejected.add(action.number)
         elif isinstance(action, q.CancelBuild) and action.sha and action.sha in running:
             nonlocal used
-            used += now - running.pop(action.sha)[1]
+            spent = now - running.pop(action.sha)[1]
+            used += spent
+            stats.cancelled_runs += 1
+            stats.cancelled_minutes += spent
 
     while events:
         now, _, event = heapq.heappop(events)
+        observe(state, now - last, len(running), stats)
+        last = now
         if isinstance(event, tuple):  # a CI run finished
             _, sha, run_id, green = event
             if sha not in running or running[sha][0] != run_id:
@@ -247,11 +293,33 @@ def run_mlgate(sc: Scenario, flaky: float, minutes: float, batch_size: int,
             execute(now, action)
     out.runs = ci.runs
     out.ci_minutes_used = used
+    stats.span = last - sc.arrivals[0]
+    out.lanes = stats
     counts = q.outcome_counts(state)
     stuck = {k: v for k, v in counts.items() if k in q.ACTIVE}
     if stuck:
         raise AssertionError(f"seed {sc.seed}: PRs left in the queue at the end: {stuck}")
     return out
+
+
+def observe(state: q.QueueState, minutes: float, in_flight: int, stats: LaneStats) -> None:
+    """Charge the `minutes` since the last event to the slots as the state stood during them."""
+    if minutes <= 0:
+        return
+    stats.busy += in_flight * minutes
+    lane = state.lane(BASE)
+    if lane is None:
+        return
+    if lane.suspects:
+        stats.bisecting += minutes
+    waiting = any(p.status == q.QUEUED and not p.held for p in state.pulls)
+    if waiting:
+        stats.idle_waiting += max(0, stats.slots - in_flight) * minutes
+        idle = max(0, stats.slots - in_flight) * minutes
+        if lane.suspects:
+            stats.idle_bisecting += idle
+        elif any(r.conclusion == "failure" for b in lane.chain for r in b.checks):
+            stats.idle_red_below += idle
 
 
 Strategy = Callable[[Scenario, float, float, int], Outcome]
@@ -326,6 +394,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<11} {m['ci_runs_per_merged']:>11.3f} {m['merged_per_ci_hour']:>11.3f} "
               f"{m['median_hours_to_merge']:>9.2f} {m['p90_hours_to_merge']:>7.2f} {m['good_rejected']:>14.2f}")
     print(f"{'bound':<11} {bound:>11.3f}   (H(p)/(1-p): no strategy averages fewer CI runs per merged PR)")
+    print()
+    print(f"{'slots':<11} {'landed/h':>8} {'busy':>6} {'idle, PRs waiting':>17} {'bisecting':>10} "
+          f"{'cancelled runs':>15} {'cancelled CI-h':>15}")
+    for name, m in result.items():
+        if "slot_utilisation" in m:
+            print(f"{name:<11} {m['merged_per_hour']:>8.2f} {m['slot_utilisation']:>6.1%} "
+                  f"{m['slot_idle_with_prs_waiting']:>17.1%} {m['bisecting_share']:>10.1%} "
+                  f"{m['cancelled_runs']:>15.1f} {m['cancelled_ci_hours']:>15.1f}")
+    one = result.get("mlgate N=1")
+    if one:
+        for name, m in result.items():
+            if name.startswith("mlgate N=") and m is not one:
+                print(f"{name} / N=1: median {m['median_hours_to_merge'] / one['median_hours_to_merge']:.3f}x, "
+                      f"CI runs per merged PR {m['ci_runs_per_merged'] / one['ci_runs_per_merged']:.3f}x")
     return 0
 
 

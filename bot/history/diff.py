@@ -37,7 +37,7 @@ class PullEvent:
 
 
 def _builds(state: QueueState) -> dict[int, Build]:
-    out = {build.id: build for lane in state.lanes for build in lane.chain}  # speculative ones too
+    out = {build.id: build for lane in state.lanes for build in (*lane.chain, *lane.probes)}  # speculative too
     out.update({b.id: b for b in state.tries})
     return out
 

@@ -162,11 +162,13 @@ class Pull:
     held: bool = False  # /hold: kept out of every new build until /unhold (its place in line is kept)
     held_by: str = ""
     failed_checks: tuple[str, ...] = ()
+    vetted: bool = False  # passed in a bisection probe: rides in a batch without counting toward its size
 
 
 @dataclass(frozen=True)
 class Build:
-    """A staging (kind "batch") or try (kind "try") commit and what is known about its checks."""
+    """A staging (kind "batch"), bisection probe (kind "probe": a part of the suspects on the base tip,
+    tested for information and never landed) or try (kind "try") commit and what is known about its checks."""
 
     id: int
     kind: str
@@ -201,6 +203,15 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class BadGroup:
+    """A group a red run proved to hold a broken PR, parked while the lane bisects another one
+    (`Lane.suspects`): bisected in its turn, never re-batched with fresh PRs."""
+
+    numbers: tuple[int, ...]
+    evidence: Evidence
+
+
+@dataclass(frozen=True)
 class Lane:
     """The queue of one base branch: its tip, running builds, bisection state, pause and statistics.
 
@@ -208,6 +219,8 @@ class Lane:
     speculative builds, each built on the staging commit of the one before it (`build`, then
     `ahead[0]`, ...). They land in that order, each by fast-forward to its own tested SHA.
     `paused`: `/pause` reason (None: running); no build starts while it is set.
+    With `merge.parallel` > 1 a known-bad group is bisected by `probes`: parts of it built on the tip
+    in slots of their own, never landed; the other slots keep landing fresh batches meanwhile.
     """
 
     base: str
@@ -216,6 +229,8 @@ class Lane:
     ahead: tuple[Build, ...] = ()
     suspects: tuple[int, ...] = ()  # a group known to hold a broken PR (in test order)
     evidence: Evidence | None = None
+    parked: tuple[BadGroup, ...] = ()  # more known-bad groups, bisected after `suspects`, oldest first
+    probes: tuple[Build, ...] = ()  # parts of the suspects tested on the tip beside the chain (parallel > 1)
     recent: tuple[int, ...] = ()  # 1 = a PR was rejected, 0 = landed; newest last
     confirmations: int = 0
     flakes: int = 0
@@ -460,7 +475,7 @@ class CreateStaging:
     build_id: int
     pulls: tuple[StagedPull, ...]
     method: str
-    purpose: str  # "batch" or "try"
+    purpose: str  # "batch", "probe" or "try"
 
 
 @dataclass(frozen=True)
@@ -539,34 +554,51 @@ QueueAction = CreateStaging | FastForward | MergePull | Comment | DeleteBranch |
 # Queries
 
 
-def queue_order(state: QueueState, base: str, batch_size: int = 1) -> tuple[Pull, ...]:
-    """Active PRs of `base` in the order they will be tried: the running build, the suspects being
-    bisected, then the ready PRs batch by batch exactly as `transitions` forms batches (`next_group`,
-    `batch_size` PRs at most; a `/single` PR in a batch of its own, after the batch that forms ahead of
+def queue_order(state: QueueState, base: str, batch_size: int = 1,
+                ceiling: int | None = None) -> tuple[Pull, ...]:
+    """Active PRs of `base` in the order they will be tried: the running builds, the suspects being
+    bisected (and probed), the known-bad groups parked after them, then the ready PRs batch by batch
+    exactly as `transitions` forms batches (`next_group`: `batch_size` PRs at most besides the vetted
+    ones, `ceiling` in all; a `/single` PR in a batch of its own, after the batch that forms ahead of
     it), then the PRs still waiting for their gates. The one ordering the queue and its reports share."""
     lane = state.lane(base) or Lane(base)
     pulls = {p.number: p for p in state.pulls if p.base == base and p.status in ACTIVE}
     order: list[int] = [n for build in lane.chain if build.kind == "batch" for n in build.numbers]
-    order += [n for n in lane.suspects if n not in order]
+    known = (*lane.suspects, *(n for g in lane.parked for n in g.numbers),
+             *(n for b in lane.probes for n in b.numbers))
+    order += [n for n in known if n not in order]
     pool = sorted((p for p in pulls.values() if p.status == QUEUED and p.number not in order), key=queue_rank)
     while pool:
-        group = next_group(pool, batch_size)
+        group = next_group(pool, batch_size, ceiling)
         order += group
         pool = [p for p in pool if p.number not in group]
     order += [p.number for p in sorted(pulls.values(), key=queue_rank) if p.status == WAITING]
     return tuple(pulls[n] for n in order if n in pulls)
 
 
-def next_group(pool: list[Pull], size: int) -> tuple[int, ...]:
+def next_group(pool: list[Pull], size: int, ceiling: int | None = None) -> tuple[int, ...]:
     """The PRs of the next batch from `pool` (ready PRs, best rank first): the first PR alone when it
     must be tested alone (`/single`, or it conflicted in a batch), else the first `size` PRs that may
-    share a batch."""
+    share a batch, not counting the vetted ones among them (a probe passed them: they ride along),
+    never more than `ceiling` (`merge.batch_size`) in all."""
     if not pool:
         return ()
     first = pool[0]
     if first.single or first.alone_next:
         return (first.number,)
-    return tuple(p.number for p in pool if not (p.single or p.alone_next))[: max(size, 1)]
+    group: list[int] = []
+    fresh = 0
+    for p in pool:
+        if p.single or p.alone_next:
+            continue
+        if not p.vetted:
+            if fresh == max(size, 1):
+                break
+            fresh += 1
+        group.append(p.number)
+        if ceiling is not None and len(group) >= ceiling:
+            break
+    return tuple(group)
 
 
 def queue_rank(p: Pull) -> tuple[int, int]:

@@ -376,8 +376,8 @@ class QueueRunner:
 
 
 def running_shas(state: QueueState) -> set[str]:
-    """SHAs of the staging and try commits whose checks the queue is waiting for."""
-    shas = {build.sha for lane in state.lanes for build in lane.chain if build.sha}
+    """SHAs of the staging, probe and try commits whose checks the queue is waiting for."""
+    shas = {build.sha for lane in state.lanes for build in (*lane.chain, *lane.probes) if build.sha}
     shas |= {t.sha for t in state.tries if t.sha}
     return shas
 

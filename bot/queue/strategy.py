@@ -12,8 +12,9 @@ use fewer than H(p)/(1-p) runs per merged PR. The policy here gets close to it:
   known bad without a run of its own; red → the first half is the known-bad group and the other
   half returns to the pool, unjudged, to be batched with newer PRs.
 - **Speculation.** With `merge.parallel` > 1 builds are stacked (each on the previous staging
-  commit), batches are half as large, and a known-bad group is bisected in stacked prefixes: each
-  green prefix lands, the first red one holds a broken PR, the last part is still inferred.
+  commit), batches are half as large, and a known-bad group is bisected by probes beside the chain:
+  up to N - 1 of its `parts` are each built alone on the tip (information only, never landed), the
+  last part is still inferred. Bisecting no longer stops the chain: fresh batches keep landing.
 - **Retry budget for flakes.** A PR singled out by one red run is confirmed by one more run alone
   before it is rejected, while the observed share of confirmations that came back green (flakes)
   is at least `confirm_threshold` (Beta prior 1/10, so the first culprit of a lane is confirmed).
@@ -62,6 +63,20 @@ def split(group: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
         raise ValueError("only a group of two or more PRs is split")
     cut = len(group) // 2
     return tuple(group[:cut]), tuple(group[cut:])
+
+
+def parts(group: Sequence[int], count: int) -> tuple[tuple[int, ...], ...]:
+    """`group` cut into `count` consecutive parts as even as possible (larger ones first), for probes:
+    all but the last are tested at once, the last is inferred."""
+    if count < 1 or count > len(group):
+        raise ValueError(f"cannot cut {len(group)} PRs into {count} parts")
+    size, extra = divmod(len(group), count)
+    out, start = [], 0
+    for i in range(count):
+        end = start + size + (1 if i < extra else 0)
+        out.append(tuple(group[start:end]))
+        start = end
+    return tuple(out)
 
 
 def flake_share(confirmations: int, flakes: int) -> float:

@@ -20,9 +20,13 @@ Semantics (bors-ng, then beyond; docs/merge-queue.md has the full story):
   same batch is rebuilt on the new tip. Only after the base moved are PRs reported as landed.
 - Red or timed out → bisection (bot/queue/strategy.py): test one half, infer the other; a PR
   singled out is confirmed alone once while flakes are plausible, then leaves the queue with a
-  comment naming the failed checks. A required check that has not started within
-  `start_timeout_minutes` fails the build naming it; one still running after `timeout_minutes`
-  too.
+  comment naming the failed checks. With `merge.parallel` > 1 the parts are tested by probes: up
+  to N - 1 parts of the known-bad group, each built alone on the tip on a staging ref of its own and
+  never landed, while the remaining slot(s) keep landing fresh batches; a green probe vets its PRs
+  (they ride in a later batch without counting toward its size), a red one narrows the group. A
+  fresh batch failing meanwhile is parked as a known-bad group of its own and bisected next.
+  A required check that has not started within `start_timeout_minutes` fails the build naming
+  it; one still running after `timeout_minutes` too.
 - A push to a queued PR, closing it, or `/cancel` removes it (aborting its build: the others are
   rebuilt without it). `/retry` re-queues a failed or cancelled PR; `/priority N` reorders and,
   with `merge.preempt`, a ready PR with a higher priority than every PR of the running build
@@ -37,6 +41,7 @@ Times (`now`, `*_at`) are seconds since the epoch, floats.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -53,6 +58,7 @@ from mlgate.bot.queue.model import (
     RUNNING,
     TESTING,
     WAITING,
+    BadGroup,
     BaseMoved,
     Build,
     CancelBuild,
@@ -153,7 +159,7 @@ class _Tx:
         """1-based place of a PR in the order its base's PRs will be tried (`queue_order`)."""
         base = self.pulls[number].base
         size = strategy.batch_size(self.lane(base).recent, self.cfg.batch_size, self.cfg.adaptive, self.cfg.parallel)
-        return [p.number for p in queue_order(self.freeze(), base, size)].index(number) + 1
+        return [p.number for p in queue_order(self.freeze(), base, size, self.cfg.batch_size)].index(number) + 1
 
     def new_id(self) -> int:
         self.next_id += 1
@@ -179,6 +185,14 @@ class _Tx:
             ahead = list(lane.ahead)
             ahead[index - 1] = build
             self.lanes[base] = replace(lane, ahead=tuple(ahead))
+
+    def put_probe(self, base: str, probe: Build) -> None:
+        """Replace the lane's probe with the same id (no-op if it was dropped meanwhile)."""
+        lane = self.lane(base)
+        self.lanes[base] = replace(lane, probes=tuple(probe if b.id == probe.id else b for b in lane.probes))
+
+    def find_probe(self, build_id: int) -> Build | None:
+        return next((b for lane in self.lanes.values() for b in lane.probes if b.id == build_id), None)
 
     def position(self, base: str, number: int) -> int | None:
         """Where in the lane's chain the build holding PR `number` is, or None."""
@@ -222,6 +236,7 @@ class _Tx:
             strikes=0,
             alone_next=False,
             failed_checks=(),
+            vetted=False,
         )
         self.next_seq += 1
         self.gates(number, gates, reasons, announce=verb)
@@ -269,10 +284,32 @@ class _Tx:
         return bool(pull.status == TESTING and build and build.state == LANDING and pull.number in build.numbers)
 
     def drop_suspect(self, base: str, number: int) -> None:
-        """A suspect left: the group is no longer known to be bad, so the others go back unjudged."""
+        """A suspect left: the group is no longer known to be bad, so the others go back unjudged
+        (whether it was being bisected or parked); a probe testing it is dropped."""
         lane = self.lanes.get(base)
         if lane and number in lane.suspects:
-            self.lanes[base] = replace(lane, suspects=(), evidence=None)
+            lane = replace(lane, suspects=(), evidence=None)
+            self.lanes[base] = lane
+        if lane and any(number in g.numbers for g in lane.parked):
+            lane = replace(lane, parked=tuple(g for g in lane.parked if number not in g.numbers))
+            self.lanes[base] = lane
+        if lane and any(number in b.numbers for b in lane.probes):
+            self.drop_probes(base, lambda b: number in b.numbers, f"#{number} left the group it tested")
+
+    def drop_probes(self, base: str, which: Callable[[Build], bool], reason: str) -> None:
+        """Abandon the lane's probes that `which` selects (their CI is cancelled)."""
+        lane = self.lane(base)
+        for probe in lane.probes:
+            if which(probe):
+                self.actions.append(CancelBuild(self.repo, probe.id, probe.sha, reason))
+        self.lanes[base] = replace(lane, probes=tuple(b for b in lane.probes if not which(b)))
+
+    def promote(self, base: str) -> None:
+        """No group under bisection: the oldest parked one is next."""
+        lane = self.lane(base)
+        if not lane.suspects and lane.parked:
+            group = lane.parked[0]
+            self.lanes[base] = replace(lane, suspects=group.numbers, evidence=group.evidence, parked=lane.parked[1:])
 
     def abort_build(self, lane: Lane, reason: str) -> None:
         """Abandon every build of the lane (the speculative ones are built on the first)."""
@@ -300,13 +337,14 @@ class _Tx:
         for number in sorted(self.tries):
             self.check_try_timeouts(number)
         for base in sorted(self.lanes):
+            self.promote(base)
             if base in self.cfg.branches:
                 self.preempt(base)
                 self.start(base)
 
     def ready(self, base: str) -> list[Pull]:
         lane = self.lane(base)
-        busy = set(lane.suspects) | {n for b in lane.chain for n in b.numbers}
+        busy = _known_bad(lane) | {n for b in (*lane.chain, *lane.probes) for n in b.numbers}
         pool = [p for p in self.pulls.values()
                 if p.base == base and p.status == QUEUED and p.number not in busy and not p.held]
         return sorted(pool, key=queue_rank)
@@ -314,7 +352,8 @@ class _Tx:
     def preempt(self, base: str) -> None:
         """A ready PR above every PR the lane is busy with (the running build AND the suspects it
         bisects) abandons that work. One group, one comparison: a bisection build preempted while
-        its suspects stayed would be relaunched at once and preempted again, forever."""
+        its suspects stayed would be relaunched at once and preempted again, forever. With probes
+        (`merge.parallel` > 1) only the chain counts: the bisection beside it holds up no ready PR."""
         lane = self.lane(base)
         if not self.cfg.preempt:
             return
@@ -325,14 +364,17 @@ class _Tx:
         # the builds that can still be abandoned: all but one already landing
         first = 1 if lane.build is not None and lane.build.state == LANDING else 0
         running = lane.chain[first:]
-        busy = set(lane.suspects) | {n for b in running for n in b.numbers}
+        # With probes (parallel > 1) a bisection runs beside the chain and blocks no ready PR: only the
+        # chain is preempted, the known-bad groups stay (dropping them would only re-find them).
+        probing = self.cfg.parallel > 1
+        busy = {n for b in running for n in b.numbers} | (set() if probing else _known_bad(lane))
         if not busy or top.priority <= max(self.pulls[n].priority for n in busy):
             return
         reason = messages.preempted_reason(top.number, top.priority)
         if running:
             self.abort_from(lane, first, reason)
             lane = self.lane(base)
-        if lane.suspects:
+        if not probing and lane.suspects:
             self.lanes[base] = replace(lane, suspects=(), evidence=None)
         for n in sorted(busy):  # they are told: their report says why they are back in the queue
             if self.pulls[n].status == QUEUED:
@@ -340,16 +382,26 @@ class _Tx:
 
     def start(self, base: str) -> None:
         """Start the lane's next build: bisect the suspects, confirm or reject a culprit, or batch;
-        then, with `merge.parallel` > 1, stack speculative builds on it. Nothing starts while paused."""
+        then, with `merge.parallel` > 1, stack speculative builds on it. Nothing starts while paused.
+
+        With `merge.parallel` > 1 the suspects are bisected by probes beside the chain (`probe`), so the
+        build on the tip is always a fresh batch."""
+        probing = self.cfg.parallel > 1
         while self.lane(base).build is None:
+            self.promote(base)
             lane = self.lane(base)
             if lane.paused is not None:
                 if len(lane.suspects) == 1 and not strategy.should_confirm(
                         self.pulls[lane.suspects[0]].strikes, lane.confirmations, lane.flakes,
-                        self.cfg.confirm_threshold):
+                        self.cfg.confirm_threshold) and not self.probing(lane):
                     self.reject(lane, lane.suspects[0])  # a verdict, not a build: it may come while paused
+                    continue
                 return
-            if len(lane.suspects) == 1:
+            if probing:
+                if self.settle_suspect(base):
+                    continue
+                self.probe(base)
+            elif len(lane.suspects) == 1:
                 number = lane.suspects[0]
                 pull = self.pulls[number]
                 if strategy.should_confirm(pull.strikes, lane.confirmations, lane.flakes, self.cfg.confirm_threshold):
@@ -357,15 +409,16 @@ class _Tx:
                 else:
                     self.reject(lane, number)
                 continue
-            if lane.suspects:
+            elif lane.suspects:
                 tested, _ = strategy.split(lane.suspects)
                 self.launch(base, tested)
                 return
+            lane = self.lane(base)
             pool = self.ready(base)
-            if not pool:
+            if not pool or len(lane.probes) >= self.cfg.parallel:
                 return
             size = strategy.batch_size(lane.recent, self.cfg.batch_size, self.cfg.adaptive, self.cfg.parallel)
-            group = next_group(pool, size)  # the rule queue_order (positions in reports) follows too
+            group = next_group(pool, size, self.cfg.batch_size)  # the rule queue_order follows too
             if len(group) == 1 and (pool[0].single or pool[0].alone_next):
                 self.launch(base, group)
                 return
@@ -378,51 +431,128 @@ class _Tx:
     def speculate(self, base: str) -> None:
         """Stack builds on the last one in flight, up to `merge.parallel` (Zuul's speculative gating):
         each is the previous staging commit + the next ready PRs, so if everything below it lands, its
-        own result stands for its own SHA. Not while bisecting (a half of a known-bad group fails
-        half the time: what is stacked on it would mostly be wasted), paused, or on top of a build
-        whose commit is not built yet or which already failed (what is built on it is doomed)."""
+        own result stands for its own SHA. Not while paused, nor on top of a build whose commit is not
+        built yet or which already failed (what is built on it is doomed). Probes take their slots
+        first: a known-bad group is bisected beside the chain, which keeps landing fresh batches."""
         while True:
+            self.promote(base)
+            if self.settle_suspect(base):
+                continue
+            self.probe(base)
             lane = self.lane(base)
             chain = lane.chain
-            if not chain or len(chain) >= self.cfg.parallel or lane.paused is not None:
+            if not chain or len(chain) + len(lane.probes) >= self.cfg.parallel or lane.paused is not None:
                 return
             last = chain[-1]
             if last.sha is None or last.state == CREATING or _verdict(last, self.cfg)[0] == "red":
                 return
-            if lane.suspects:
-                # Bisection in parallel: stack the next part of the known-bad group on the part under
-                # test (prefixes: every green one lands, the first red one holds a broken PR), and
-                # still leave at least one PR untested, to be inferred.
-                in_flight = {n for b in chain for n in b.numbers}
-                rest = [n for n in lane.suspects if n not in in_flight]
-                if not in_flight <= set(lane.suspects) or len(rest) < 2:
-                    return
-                tested, _ = strategy.split(rest)
-                self.launch(base, tested, parent=last)
-                continue
             pool = self.ready(base)
             if not pool or pool[0].alone_next:
                 return  # a PR that conflicted in a batch is built alone on the base tip, not stacked
-            if pool[0].single:
-                group = [pool[0].number]
-            else:
-                size = strategy.batch_size(lane.recent, self.cfg.batch_size, self.cfg.adaptive, self.cfg.parallel)
-                group = [p.number for p in pool if not (p.single or p.alone_next)][:size]
-                if len(group) < size and self.now < _batch_due(pool, self.cfg):
-                    return
-            self.launch(base, tuple(group), parent=last)
+            size = strategy.batch_size(lane.recent, self.cfg.batch_size, self.cfg.adaptive, self.cfg.parallel)
+            group = next_group(pool, size, self.cfg.batch_size)
+            if not pool[0].single and len(group) < size and self.now < _batch_due(pool, self.cfg):
+                return
+            self.launch(base, group, parent=last)
+
+    def probing(self, lane: Lane) -> bool:
+        """Is a probe testing part of the suspects?"""
+        return any(n in lane.suspects for b in lane.probes for n in b.numbers)
+
+    def settle_suspect(self, base: str) -> bool:
+        """With probes: a lone suspect that is not under test and needs no confirmation run is rejected
+        at once (a verdict, not a build: it need not wait for the builds in flight). True if it was."""
+        lane = self.lane(base)
+        if self.cfg.parallel < 2 or len(lane.suspects) != 1 or self.probing(lane):
+            return False
+        number = lane.suspects[0]
+        if strategy.should_confirm(self.pulls[number].strikes, lane.confirmations, lane.flakes,
+                                   self.cfg.confirm_threshold):
+            return False
+        self.reject(lane, number)
+        return True
+
+    def probe(self, base: str) -> None:
+        """With `merge.parallel` > 1, bisect the suspects by probes: up to N - 1 parts of the group, each
+        built alone on the base tip in a slot of its own, tested for information and never landed (the
+        last part is inferred, as in the serial bisection). A lone suspect that must be confirmed is
+        probed alone. The chain keeps at least one slot, so fresh batches land meanwhile.
+
+        A green probe vets its PRs (they ride in a later batch without counting toward its size: they
+        cost no run of their own); a red one makes its part the suspects (the rest goes back unjudged)."""
+        lane = self.lane(base)
+        if self.cfg.parallel < 2 or lane.paused is not None or not lane.suspects or self.probing(lane):
+            return
+        free = self.cfg.parallel - len(lane.chain) - len(lane.probes)
+        if free < 1:
+            return
+        if len(lane.suspects) == 1:
+            self.launch_probe(base, lane.suspects, confirm=True)
+            return
+        count = min(free, self.cfg.parallel - 1, len(lane.suspects) - 1)
+        for part in strategy.parts(lane.suspects, count + 1)[:count]:
+            self.launch_probe(base, part)
+
+    def launch_probe(self, base: str, numbers: tuple[int, ...], confirm: bool = False) -> None:
+        lane = self.lane(base)
+        build = Build(
+            id=self.new_id(),
+            kind="probe",
+            base=base,
+            branch=staging_branch(base, self.free_slot(lane)),
+            pulls=tuple(StagedPull(n, self.pulls[n].head_sha) for n in numbers),
+            method=self.cfg.method,
+            required=self.cfg.required_checks,
+            requested_at=self.now,
+            confirm=confirm,
+        )
+        self.lanes[base] = replace(lane, probes=(*lane.probes, build))
+        self.actions.append(_create(self.repo, build))
+
+    def free_slot(self, lane: Lane) -> int:
+        """The lowest staging ref slot no build in flight uses (each build has its own ref)."""
+        used = {b.branch for b in (*lane.chain, *lane.probes)}
+        return next(k for k in range(len(used) + 1) if staging_branch(lane.base, k) not in used)
+
+    def probe_done(self, probe: Build, verdict: str, failed: tuple[str, ...], urls: tuple[str, ...]) -> None:
+        """A probe's verdict: green vets its PRs and clears them of suspicion, red narrows the suspects
+        to its part (or parks it, when its group was already narrowed elsewhere)."""
+        lane = self.lane(probe.base)
+        lane = replace(lane, probes=tuple(b for b in lane.probes if b.id != probe.id))
+        numbers = tuple(n for n in probe.numbers if self.pulls[n].status == QUEUED)
+        ours = bool(numbers) and set(numbers) <= set(lane.suspects)
+        if probe.confirm:
+            lane = replace(lane, confirmations=lane.confirmations + 1, flakes=lane.flakes + (verdict == "green"))
+        if verdict == "green":
+            for n in numbers:
+                self.set(n, vetted=True)
+            if ours:
+                suspects = tuple(n for n in lane.suspects if n not in numbers)
+                lane = replace(lane, suspects=suspects, evidence=lane.evidence if suspects else None)
+                self.lanes[probe.base] = lane
+                if len(suspects) == 1 and not self.probing(lane):
+                    self.set(suspects[0], strikes=self.pulls[suspects[0]].strikes + 1)  # inferred
+                return
+            self.lanes[probe.base] = lane
+            return
+        evidence = Evidence(probe.id, probe.sha or "", probe.numbers, failed, urls)
+        if len(numbers) == 1:
+            self.set(numbers[0], strikes=self.pulls[numbers[0]].strikes + 1)
+        if ours:
+            lane = replace(lane, suspects=numbers, evidence=evidence)
+        elif numbers:
+            lane = replace(lane, parked=(*lane.parked, BadGroup(numbers, evidence)))
+        self.lanes[probe.base] = lane
 
     def launch(self, base: str, numbers: tuple[int, ...], confirm: bool = False, parent: Build | None = None) -> None:
         """Start a build on the base tip, or (speculative) on `parent`'s staging commit, on a free ref."""
         lane = self.lane(base)
         staged = tuple(StagedPull(n, self.pulls[n].head_sha) for n in numbers)
-        used = {b.branch for b in lane.chain}
-        slot = next(k for k in range(len(used) + 1) if staging_branch(base, k) not in used)
         build = Build(
             id=self.new_id(),
             kind="batch",
             base=base,
-            branch=staging_branch(base, slot),
+            branch=staging_branch(base, self.free_slot(lane)),
             pulls=staged,
             method=self.cfg.method,
             required=self.cfg.required_checks,
@@ -444,6 +574,9 @@ class _Tx:
         land; a red one dooms only what is stacked on it (its own verdict counts once it is first)."""
         verdict, failed, urls = _verdict(build, self.cfg)
         if verdict == "pending":
+            return
+        if build.kind == "probe":
+            self.probe_done(build, verdict, failed, urls)
             return
         if index > 0:
             if verdict == "red":
@@ -519,6 +652,19 @@ class _Tx:
         numbers = tuple(n for n in build.numbers if self.pulls[n].status == QUEUED)
         evidence = Evidence(build.id, build.sha or "", build.numbers, failed, urls)
         confirmations = lane.confirmations + (1 if build.confirm else 0)
+        unvetted = tuple(n for n in numbers if not self.pulls[n].vetted)
+        for n in numbers:
+            self.set(n, vetted=False)  # vetted on an older tip (or by a flake): it counts again next time
+        if unvetted:
+            numbers = unvetted  # the vetted ones passed a probe: the broken PR is among the others
+        if lane.suspects and numbers and not set(numbers) <= set(lane.suspects):
+            # Fresh PRs landing beside an open bisection failed: known bad too. The group waits its turn
+            # rather than wiping the bisection (whose suspects would go back unjudged).
+            if len(numbers) == 1:
+                self.set(numbers[0], strikes=self.pulls[numbers[0]].strikes + 1)
+            self.lanes[build.base] = replace(lane, build=None, parked=(*lane.parked, BadGroup(numbers, evidence)),
+                                             confirmations=confirmations, runs=lane.runs + 1)
+            return
         # The tested group is known bad; the untested rest of the old suspects returns unjudged.
         suspects = numbers
         if len(suspects) == 1:
@@ -544,6 +690,14 @@ class _Tx:
 
     # --- timeouts ------------------------------------------------------------------------------
     def check_timeouts(self, base: str) -> None:
+        for probe in self.lane(base).probes:
+            if probe.state == CREATING and self.now - probe.requested_at >= self.cfg.start_timeout_minutes * 60:
+                self.put_probe(base, replace(probe, requested_at=self.now))
+                self.actions.append(_create(self.repo, probe))
+            elif probe.state == RUNNING:
+                failed = self.timeouts(probe)
+                if failed:
+                    self.probe_done(probe, "red", failed, ())
         lane = self.lane(base)
         for index, spec in enumerate(lane.ahead, start=1):
             if spec.state == CREATING and self.now - spec.requested_at >= self.cfg.start_timeout_minutes * 60:
@@ -584,6 +738,11 @@ class _Tx:
         return ()
 
 
+def _known_bad(lane: Lane) -> set[int]:
+    """The PRs of the group under bisection and of the parked ones: never batched with fresh PRs."""
+    return {*lane.suspects, *(n for g in lane.parked for n in g.numbers)}
+
+
 def _batch_due(pool: list[Pull], cfg: QueueConfig) -> float:
     return min(p.queued_at for p in pool) + cfg.batch_delay_seconds
 
@@ -603,6 +762,8 @@ def next_wakeup(state: QueueState, config: QueueConfig) -> float | None:
         if build is not None:
             times += _build_deadlines(build, config)
         times += [b.requested_at + config.start_timeout_minutes * 60 for b in lane.ahead if b.state == CREATING]
+        for probe in lane.probes:
+            times += _build_deadlines(probe, config)
     for build in state.tries:
         times += _build_deadlines(build, config)
     return min(times) if times else None
@@ -676,7 +837,7 @@ def _on_push(tx: _Tx, e: HeadPushed) -> None:
         if pull.status in ACTIVE:
             reason = messages.pushed_reason(e.head_sha)
             tx.finish(e.number, CANCELLED, reason, messages.pushed(reason, pull.head_sha))
-        tx.set(e.number, head_sha=e.head_sha)
+        tx.set(e.number, head_sha=e.head_sha, vetted=False)  # what a probe passed was the old head
 
 
 def _on_closed(tx: _Tx, e: PullClosed) -> None:
@@ -729,7 +890,7 @@ def _on_single(tx: _Tx, e: SingleChanged) -> None:
     index = tx.position(pull.base, e.number) if lane and pull.status == TESTING else None
     if e.on and lane and index is not None and len(lane.chain[index].numbers) > 1:
         tx.abort_holding(pull.base, e.number, f"#{e.number} must now be tested alone")
-    if e.on and lane and e.number in lane.suspects and len(lane.suspects) > 1:
+    if e.on and lane and any(e.number in g and len(g) > 1 for g in (lane.suspects, *(b.numbers for b in lane.parked))):
         tx.drop_suspect(pull.base, e.number)
 
 
@@ -803,6 +964,10 @@ def _on_created(tx: _Tx, e: StagingCreated) -> None:
         build = replace(head.build, sha=e.sha, base_sha=e.base_sha, created_at=tx.now, state=RUNNING)
         tx.lanes[head.base] = replace(head, build=build, base_sha=e.base_sha)
         return
+    probe = tx.find_probe(e.build_id)
+    if probe and probe.state == CREATING:
+        tx.put_probe(probe.base, replace(probe, sha=e.sha, base_sha=e.base_sha, created_at=tx.now, state=RUNNING))
+        return
     tried = tx.try_of_build(e.build_id)
     if tried and tried.state == CREATING:
         tx.tries[tried.pulls[0].number] = replace(tried, sha=e.sha, base_sha=e.base_sha, created_at=tx.now,
@@ -815,6 +980,17 @@ def _on_staging_failed(tx: _Tx, e: StagingFailed) -> None:
         number = build.pulls[0].number
         tx.tries.pop(number)
         tx.comment(number, messages.try_not_created(e.reason))
+        return
+    probe = tx.find_probe(e.build_id)
+    if probe and probe.state == CREATING:
+        tx.drop_probes(probe.base, lambda b: b.id == probe.id, f"the staging commit could not be built: {e.reason}")
+        if e.number is not None and e.number in probe.numbers:
+            if len(probe.numbers) == 1:  # it does not merge into the base: as for a build on the tip
+                reason = messages.conflict_reason(probe.base, e.reason)
+                tx.finish(e.number, FAILED, reason, messages.conflict(reason, probe.base))
+                return
+            tx.set(e.number, alone_next=True)
+            tx.drop_suspect(probe.base, e.number)  # its group is no longer a clean bisection: unjudged
         return
     found = tx.find_build(e.build_id)
     if not found or found[2].state != CREATING:
@@ -844,6 +1020,13 @@ def _on_check(tx: _Tx, e: CheckUpdate) -> None:
                 build = _with_check(build, result)
                 tx.put_build(base, index, build)
                 tx.on_checks(build, index)
+                break
+    for base in sorted(tx.lanes):
+        for probe in tx.lanes[base].probes:
+            if probe.state == RUNNING and probe.sha == e.sha and e.name in probe.required:
+                probe = _with_check(probe, result)
+                tx.put_probe(base, probe)
+                tx.on_checks(probe)
                 break
     for number, build in list(tx.tries.items()):
         if build.state == RUNNING and build.sha == e.sha and e.name in build.required:
@@ -899,7 +1082,8 @@ def _on_base_moved(tx: _Tx, e: BaseMoved) -> None:
         return
     if e.sha == lane.base_sha:
         return
-    tx.lanes[e.base] = replace(lane, base_sha=e.sha, suspects=(), evidence=None)
+    tx.lanes[e.base] = replace(lane, base_sha=e.sha, suspects=(), evidence=None, parked=())
+    tx.drop_probes(e.base, lambda b: True, f"{e.base} moved to {e.sha}")
     if build and build.state == RUNNING and build.base_sha != e.sha:
         tx.abort_build(tx.lane(e.base), f"{e.base} moved to {e.sha}")
     elif build and build.state == CREATING:
@@ -918,6 +1102,9 @@ def _on_resume(tx: _Tx, e: Resume) -> None:
                 tx.actions.append(_create(tx.repo, build))
             elif build.state == LANDING:
                 tx.actions.append(_ff(tx.repo, build))
+        for probe in tx.lanes[base].probes:
+            if probe.state == CREATING:
+                tx.actions.append(_create(tx.repo, probe))
     for number in sorted(tx.tries):
         if tx.tries[number].state == CREATING:
             tx.actions.append(_create(tx.repo, tx.tries[number]))

@@ -909,3 +909,215 @@ def test_a_speculative_builds_ref_names_its_base_for_the_actions_config_lookup()
     assert staging_base("odd@name") == "odd@name"  # not a slot suffix: the branch's own name
     decision = plan("push", {}, "refs/heads/mlgate/staging/main@2", "f" * 40)
     assert isinstance(decision, MergeBase) and decision.branch == "main"
+
+
+# ---------------------------------------------------------------------------------------------
+# Bisection probes (merge.parallel > 1): a known-bad group is bisected beside the chain
+
+PROBES = replace(CFG, parallel=3, batch_size=3, adaptive=False, confirm_threshold=2.0, batch_delay_seconds=60)
+
+
+def lane_of(h: Q) -> q.Lane:
+    lane = h.state.lane("main")
+    assert lane is not None
+    return lane
+
+
+def probe_created(h: Q, numbers: tuple[int, ...]) -> str:
+    """The executor built the probe testing `numbers` on the tip."""
+    probe = next(b for b in lane_of(h).probes if b.numbers == numbers)
+    h.shas += 1
+    sha = f"{h.shas:040x}"
+    h(q.StagingCreated(probe.id, sha, lane_of(h).base_sha or "b" * 40))
+    return sha
+
+
+def failed_head(h: Q, prs: range = range(1, 7)) -> tuple[object, ...]:
+    """#1-#3 on the tip with #4-#6 stacked on it; the batch on the tip fails."""
+    for n in prs:
+        h.merge(n)
+    h.later(60)  # the batch delay: the first three form one batch
+    s1 = h.created()
+    spec_created(h, 1)
+    return h.checks(s1, tests="failure")
+
+
+def test_a_failed_batch_is_bisected_by_probes_beside_a_fresh_batch_on_the_tip() -> None:
+    h = Q(PROBES)
+    out = failed_head(h)
+    lane = lane_of(h)
+    assert lane.suspects == (1, 2, 3)
+    # two parts probed on the tip (the third is inferred), each on a ref of its own, never landed ...
+    assert [b.numbers for b in lane.probes] == [(1,), (2,)] and {b.kind for b in lane.probes} == {"probe"}
+    creates = of(out, q.CreateStaging)
+    assert [(c.pulls[0].number, c.purpose, c.base_sha) for c in creates if c.purpose == "probe"] == [
+        (1, "probe", None), (2, "probe", None)]
+    # ... while the fresh PRs the failure abandoned are rebuilt on the tip in the third slot
+    assert [b.numbers for b in lane.chain] == [(4, 5, 6)] and lane.chain[0].kind == "batch"
+    refs = [b.branch for b in (*lane.chain, *lane.probes)]
+    assert len(set(refs)) == 3 and all(r.startswith("mlgate/staging/main") for r in refs)
+    assert {h.status(n) for n in (1, 2, 3)} == {q.QUEUED}
+    assert [p.number for p in q.queue_order(h.state, "main", 3)][:6] == [4, 5, 6, 1, 2, 3]
+
+
+def test_green_probes_vet_their_prs_and_the_inferred_part_is_rejected_without_a_run_of_its_own() -> None:
+    h = Q(PROBES)
+    failed_head(h)
+    p1, p2 = probe_created(h, (1,)), probe_created(h, (2,))
+    h.checks(p1)
+    assert lane_of(h).suspects == (2, 3) and h.state.pull(1).vetted and h.status(1) == q.QUEUED
+    out = h.checks(p2)
+    assert h.status(3) == q.FAILED and "singled out by bisection" in comments(out, 3)
+    assert not of(out, q.FastForward)  # a probe never lands
+    lane = lane_of(h)
+    assert lane.suspects == () and lane.probes == ()
+    assert h.state.pull(2).vetted and h.status(2) == q.QUEUED
+
+
+def test_vetted_prs_ride_in_the_next_batch_without_counting_toward_its_size() -> None:
+    from mlgate.bot.queue.model import next_group
+
+    pool = [q.Pull(1, vetted=True), q.Pull(2), q.Pull(3, vetted=True), q.Pull(4), q.Pull(5)]
+    assert next_group(pool, 2) == (1, 2, 3, 4)
+    assert next_group(pool, 2, ceiling=3) == (1, 2, 3)  # merge.batch_size stays a ceiling
+    assert next_group([q.Pull(1), q.Pull(2)], 1) == (1,)
+
+
+def test_a_red_probe_narrows_the_suspects_to_its_part_and_the_rest_goes_back_unjudged() -> None:
+    h = Q(PROBES)
+    failed_head(h)
+    p1, p2 = probe_created(h, (1,)), probe_created(h, (2,))
+    out = h.checks(p1, tests="failure")
+    assert h.status(1) == q.FAILED and "failed when tested alone" in comments(out, 1)
+    assert lane_of(h).suspects == () and h.status(3) == q.QUEUED and not h.state.pull(3).vetted
+    h.checks(p2)  # the other probe of the old group still tells something: #2 is vetted
+    assert h.state.pull(2).vetted and lane_of(h).probes == ()
+
+
+def test_a_fresh_batch_failing_during_a_bisection_is_parked_and_bisected_next() -> None:
+    h = Q(PROBES)
+    failed_head(h)
+    s4 = h.created()
+    out = h.checks(s4, tests="failure")
+    lane = lane_of(h)
+    assert lane.suspects == (1, 2, 3)  # the open bisection is kept ...
+    assert [g.numbers for g in lane.parked] == [(4, 5, 6)]  # ... and the new known-bad group waits
+    assert {h.status(n) for n in (4, 5, 6)} == {q.QUEUED} and not of(out, q.Dequeue)
+    assert all(4 not in b.numbers for b in lane.chain)  # never re-batched with fresh PRs
+    h.checks(probe_created(h, (1,)))
+    h.checks(probe_created(h, (2,)))  # #3 inferred and rejected: the parked group is next
+    lane = lane_of(h)
+    assert h.status(3) == q.FAILED and lane.suspects == (4, 5, 6) and lane.parked == ()
+    assert [b.numbers for b in lane.probes] == [(4,), (5,)]
+
+
+def test_a_red_batch_suspects_only_its_unvetted_prs_and_the_vetted_ones_count_again() -> None:
+    h = Q(replace(PROBES, parallel=2))
+    for n in (1, 2, 3, 4):
+        h.merge(n)
+    h.later(60)
+    h.checks(h.created(), tests="failure")  # (1, 2, 3) red: with two slots, one probe (1, 2) and (4,)
+    lane = lane_of(h)
+    assert [b.numbers for b in lane.probes] == [(1, 2)] and [b.numbers for b in lane.chain] == [(4,)]
+    h.checks(probe_created(h, (1, 2)))
+    assert h.state.pull(1).vetted and h.state.pull(2).vetted and h.status(3) == q.FAILED
+    # a batch of vetted #1 with fresh PRs fails: only the fresh ones are suspects
+    h2 = Q(PROBES)
+    h2.state = replace(h2.state, pulls=(q.Pull(7, "main", head(7), q.QUEUED, seq=1, queued_at=h2.now, vetted=True),),
+                       next_seq=2)
+    h2.merge(8)
+    h2.merge(9)
+    h2.later(60)
+    assert h2.build.numbers == (7, 8, 9)
+    h2.checks(h2.created(), tests="failure")
+    assert lane_of(h2).suspects == (8, 9) and not h2.state.pull(7).vetted
+
+
+def test_a_pr_leaving_drops_the_probe_testing_it_and_its_group() -> None:
+    h = Q(PROBES)
+    failed_head(h)
+    probe = lane_of(h).probes[0]
+    sha = probe_created(h, (1,))
+    out = h(q.CancelRequested(1, "alice"))
+    assert [(c.build_id, c.sha) for c in of(out, q.CancelBuild)] == [(probe.id, sha)]
+    lane = lane_of(h)
+    assert lane.suspects == () and all(1 not in b.numbers for b in lane.probes)
+    assert h.status(1) == q.CANCELLED and h.status(3) in (q.QUEUED, q.TESTING)  # unjudged again
+
+
+def test_a_probe_whose_checks_never_start_counts_as_red() -> None:
+    h = Q(PROBES)
+    failed_head(h)
+    probe_created(h, (1,))
+    probe_created(h, (2,))
+    h.later(PROBES.start_timeout_minutes * 60 + 1)
+    for n in (1, 2):  # each probe red by timeout, as a build on the tip would be: alone, its PR is out
+        assert h.status(n) == q.FAILED and "tests was not started within 10 minutes" in h.state.pull(n).reason
+    assert lane_of(h).probes == () and lane_of(h).suspects == ()
+
+
+def test_probes_survive_a_restart_and_resume_re_emits_the_ones_being_built() -> None:
+    h = Q(PROBES)
+    failed_head(h)
+    data = json.loads(json.dumps(q.state_to_json(h.state)))
+    restored = q.state_from_json(data)
+    assert restored == h.state and restored.lane("main").probes == h.state.lane("main").probes
+    out = h(q.Resume())
+    assert sorted(c.build_id for c in of(out, q.CreateStaging) if c.purpose == "probe") == sorted(
+        b.id for b in lane_of(h).probes)
+
+
+def test_a_lone_probe_that_does_not_merge_into_the_base_fails_its_pr_as_a_conflict() -> None:
+    h = Q(PROBES)
+    failed_head(h)
+    probe = lane_of(h).probes[0]
+    out = h(q.StagingFailed(probe.id, 1, "conflict in model.py"))
+    assert h.status(1) == q.FAILED and "conflict" in comments(out, 1).lower()
+
+
+def test_no_probe_starts_while_the_base_is_paused() -> None:
+    h = Q(PROBES)
+    for n in range(1, 7):
+        h.merge(n)
+    h.later(60)
+    s1 = h.created()
+    spec_created(h, 1)
+    h(q.PauseChanged("main", True, "carol", "incident"))
+    out = h.checks(s1, tests="failure")
+    assert not [c for c in of(out, q.CreateStaging)] and lane_of(h).probes == ()
+    out = h(q.PauseChanged("main", False, "carol"))
+    assert [c.purpose for c in of(out, q.CreateStaging)].count("probe") == 2
+
+
+def test_with_one_build_at_a_time_the_first_half_is_still_tested_on_the_tip_and_lands() -> None:
+    h = Q(replace(PROBES, parallel=1))
+    for n in (1, 2, 3):
+        h.merge(n)
+    h.later(60)
+    h.checks(h.created(), tests="failure")
+    lane = lane_of(h)
+    assert lane.probes == () and [b.numbers for b in lane.chain] == [(1,)] and lane.chain[0].kind == "batch"
+
+
+def test_parts_cut_a_group_evenly_larger_parts_first() -> None:
+    from mlgate.bot.queue import strategy
+
+    assert strategy.parts((1, 2, 3), 3) == ((1,), (2,), (3,))
+    assert strategy.parts((1, 2, 3, 4), 3) == ((1, 2), (3,), (4,))
+    assert strategy.parts((1, 2, 3, 4, 5, 6, 7), 3) == ((1, 2, 3), (4, 5), (6, 7))
+    with pytest.raises(ValueError):
+        strategy.parts((1,), 2)
+
+
+def test_a_new_head_or_a_new_merge_request_is_never_vetted_by_an_old_probe() -> None:
+    h = Q(PROBES)
+    failed_head(h)
+    h.checks(probe_created(h, (1,)))
+    assert h.state.pull(1).vetted
+    h(q.HeadPushed(1, head(1, 1)))
+    assert not h.state.pull(1).vetted and h.status(1) == q.CANCELLED
+    h.checks(probe_created(h, (2,)))
+    assert h.state.pull(2).vetted
+    h(q.CancelRequested(2, "alice"))
+    h(q.RetryRequested(2, "alice", head(2), "main", "success"))
+    assert not h.state.pull(2).vetted and h.status(2) in (q.QUEUED, q.TESTING)

@@ -499,6 +499,49 @@ def test_speculative_batch_on_a_failed_one_is_rebuilt_without_it_and_lands(
     assert resp.status_code == 404
 
 
+PROBING = f"""\
+version: 1
+merge:
+  required_checks: [{CHECK}]
+  batch_size: 2
+  adaptive: false
+  parallel: 3
+  confirm_threshold: 2
+"""
+
+
+def test_a_failed_batch_is_bisected_by_a_probe_while_the_fresh_prs_land_beside_it(
+    sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
+) -> None:
+    """`merge.parallel: 3`: (#x, #a broken) fails on main with (#b, #c) and (#d) stacked on it. Those are
+    rebuilt on main at once, while a probe tests #x alone on a staging ref of its own: green, so #a is
+    singled out without a run of its own and #x lands in a later batch. The probe's commit never lands;
+    main only ever moves to SHAs CI passed."""
+    w = World(sandbox, sink, tmp_path, "queue-probe", config=PROBING, batch_delay=4.0)
+    x = w.open_pr("x", {"x.txt": "x\n"})
+    a = w.open_pr("a", {"a.txt": "a\n", "BROKEN": "yes\n"})
+    b = w.open_pr("b", {"b.txt": "b\n"})
+    c = w.open_pr("c", {"c.txt": "c\n"})
+    d = w.open_pr("d", {"d.txt": "d\n"})
+    w.settle()
+    w.ci.hold = True
+    for n in (x, a, b, c, d):
+        w.comment(n, "/merge")
+    w.settle()
+    for _ in range(6):
+        w.ci.release()
+        w.settle()
+    assert w.statuses() == {x: "merged", a: "failed", b: "merged", c: "merged", d: "merged"}
+    moves = w.main_moves()
+    assert moves and set(moves) <= w.ci.green_shas()
+    probes = [(branch, sha) for branch, sha, green in w.ci.runs if green and sha not in moves]
+    assert len(probes) == 1 and probes[0][0].startswith("mlgate/staging/main")  # #x alone: tested, never landed
+    resp = sandbox.api("GET", f"/repos/{w.repo}/contents/BROKEN", "alice", params={"ref": "main"})
+    assert resp.status_code == 404
+    comments = [c["body"] for c in sandbox.api("GET", f"/repos/{w.repo}/issues/{a}/comments", "alice").json()]
+    assert any("singled out by bisection" in body for body in comments), comments
+
+
 def test_pause_needs_maintain_holds_new_batches_across_a_restart_and_resume_lands_them(
     sandbox: SandboxServer, sink: WebhookSink, tmp_path: Path
 ) -> None:

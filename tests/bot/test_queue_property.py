@@ -76,6 +76,8 @@ class QueueMachine(RuleBasedStateMachine):
         self.paused_before = False
         self.testing_before: set[int] = set()
         self.last_actions: tuple[object, ...] = ()
+        self.probe_ids: set[int] = set()  # bisection probes: built for information, never landed
+        self.created_ids: set[int] = set()
 
     # --- plumbing ----------------------------------------------------------------------------
     def head(self, n: int) -> str:
@@ -86,6 +88,7 @@ class QueueMachine(RuleBasedStateMachine):
         self.paused_before = bool(lane and lane.paused is not None) and not (
             isinstance(event, q.PauseChanged) and not event.on)
         self.testing_before = {n for b in lane.chain for n in b.numbers} if lane else set()
+        self.created_before = set(self.created_ids)
         self.state, actions = q.step(self.state, event, self.now, self.cfg)  # type: ignore[arg-type]
         self.last_actions = actions
         for action in actions:
@@ -94,7 +97,12 @@ class QueueMachine(RuleBasedStateMachine):
     def observe(self, action: object) -> None:
         if isinstance(action, q.CreateStaging):
             self.creates.append(action)
+            self.created_ids.add(action.build_id)
+            if action.purpose == "probe":
+                assert self.cfg.parallel > 1, "a probe with one build at a time"
+                self.probe_ids.add(action.build_id)
         elif isinstance(action, q.FastForward):
+            assert action.build_id not in self.probe_ids, "a probe's commit is never landed"
             self.ffs.append(action)
         elif isinstance(action, q.MergePull):
             assert action.number not in self.merged, f"#{action.number} merged twice"
@@ -243,9 +251,11 @@ class QueueMachine(RuleBasedStateMachine):
         if self.paused_before:
             assert testing <= self.testing_before, f"{testing - self.testing_before} started on a paused base"
         for action in self.last_actions:
-            if isinstance(action, q.CreateStaging) and action.purpose == "batch":
+            if isinstance(action, q.CreateStaging) and action.purpose in ("batch", "probe"):
                 for p in action.pulls:
                     assert not self.state.pull(p.number).held, f"held #{p.number} put in a build"
+            if isinstance(action, q.CreateStaging) and action.purpose == "probe" and self.paused_before:
+                assert action.build_id in self.created_before, "a new probe started on a paused base"
 
     @invariant()
     def the_state_is_data(self) -> None:
@@ -259,8 +269,15 @@ class QueueMachine(RuleBasedStateMachine):
         if not lane:
             return
         chain = lane.chain
-        assert len(chain) <= self.cfg.parallel, f"{len(chain)} builds with parallel {self.cfg.parallel}"
-        seen: set[int] = set()
+        assert len(chain) + len(lane.probes) <= self.cfg.parallel, (
+            f"{len(chain)} builds and {len(lane.probes)} probes with parallel {self.cfg.parallel}")
+        probed = [n for b in lane.probes for n in b.numbers]
+        assert len(probed) == len(set(probed)), f"a PR in two probes: {lane.probes}"
+        for n in probed:
+            assert self.state.pull(n).status == q.QUEUED, f"probed #{n} is {self.state.pull(n).status}"
+        known_bad = [*lane.suspects, *(n for g in lane.parked for n in g.numbers)]
+        assert len(known_bad) == len(set(known_bad)), f"a PR in two known-bad groups: {lane}"
+        seen: set[int] = set(probed)
         for index, build in enumerate(chain):
             assert not seen & set(build.numbers), f"a PR in two builds: {chain}"
             seen |= set(build.numbers)
@@ -291,7 +308,8 @@ class QueueMachine(RuleBasedStateMachine):
             elif self.ffs:
                 self.executor_fast_forwards(0)
             else:
-                running = [b for b in (*[b for lane in self.state.lanes for b in lane.chain], *self.state.tries)
+                running = [b for b in (*[b for lane in self.state.lanes for b in (*lane.chain, *lane.probes)],
+                                       *self.state.tries)
                            if b.sha is not None and b.state == q.RUNNING]
                 if not running:
                     self.now += 3600
@@ -305,7 +323,7 @@ class QueueMachine(RuleBasedStateMachine):
                         self.gh.green.setdefault(build.sha, {})[check] = conclusion
                         self.send(q.CheckUpdate(build.sha, check, "completed", conclusion))
         stuck = [p for p in self.state.pulls if p.status in q.ACTIVE]
-        assert all(not lane.chain for lane in self.state.lanes), "a build left in flight in a calm world"
+        assert all(not lane.chain and not lane.probes for lane in self.state.lanes), "a build left in a calm world"
         assert not stuck, f"left waiting in a calm world: {stuck}"
         assert not self.state.tries
 
