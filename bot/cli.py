@@ -1,8 +1,10 @@
 """`mlgate serve` and `mlgate worker`.
 
-`serve` runs the Flask app under gunicorn (programmatically) with the delivery worker in the same
-process unless told otherwise; `worker` runs extra worker processes (several machines can share
-one PostgreSQL database). The root command (mlgate.cli) imports this module only when one of them runs.
+`serve` runs the Flask app under gunicorn (programmatically) and, unless told otherwise, the
+delivery worker as threads inside each web process, or with `--worker-mode process` in a drain
+process of its own that gunicorn's master starts, restarts and stops (bot/intake/drain.py);
+`worker` runs extra worker processes (several machines can share one PostgreSQL database). The
+root command (mlgate.cli) imports this module only when one of them runs.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from typing import Any, cast
 
 import click
 
+from mlgate.bot.intake.drain import DrainProcess, WakePipe, follow_wake_pipe
 from mlgate.bot.intake.worker import DispatcherFactory, Worker
-from mlgate.bot.settings import Settings, SettingsError, load_settings
+from mlgate.bot.settings import WORKER_MODES, Settings, SettingsError, load_settings
 from mlgate.bot.store.engine import StoreError
 from mlgate.bot.store.inbox import Inbox
 
@@ -103,10 +106,12 @@ def _bind(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def build_serving_app(settings: Settings, *, run_worker: bool, dispatcher_spec: str) -> Any:
-    """What each gunicorn worker process runs after the fork: the app, plus the worker threads."""
-    # Request threads hand deliveries to the intake writer and the worker threads share the GIL:
-    # a 1 ms switch interval (default 5 ms) keeps those hand-overs from adding latency.
+def build_serving_app(settings: Settings, *, run_worker: bool, dispatcher_spec: str,
+                      wake: Callable[[str], None] | None = None) -> Any:
+    """What each gunicorn worker process runs after the fork: the app, plus the worker threads when
+    `run_worker` (thread mode). `wake(key)`: told of each new delivery (the drain process's pipe)."""
+    # Request threads hand deliveries to the intake writer (and in thread mode share the GIL with
+    # the worker threads): a 1 ms switch interval (default 5 ms) keeps hand-overs from adding latency.
     sys.setswitchinterval(0.001)
     from mlgate.bot.wiring import build_web_app, build_worker
 
@@ -116,7 +121,7 @@ def build_serving_app(settings: Settings, *, run_worker: bool, dispatcher_spec: 
         worker = build_worker(settings, store, load_dispatcher_factory(dispatcher_spec)(settings, store.engine))
         worker.start()
         _RUNNING_WORKERS.append(worker)
-    app = build_web_app(settings, store, worker)
+    app = build_web_app(settings, store, worker, wake=wake)
     # Everything allocated so far lives as long as the process: keep it out of the collector's
     # full passes, which otherwise stall every thread for longer as the heap grows.
     gc.freeze()
@@ -129,11 +134,29 @@ def _stop_workers(_server: Any, _worker: Any) -> None:
         _RUNNING_WORKERS.pop().stop(timeout=20)
 
 
-def run_gunicorn(app_factory: Callable[[], Any], options: dict[str, Any]) -> None:
-    """Run a WSGI app under gunicorn without a config file (the factory runs in each worker)."""
+def run_gunicorn(app_factory: Callable[[], Any], options: dict[str, Any], drain: DrainProcess | None = None) -> None:
+    """Run a WSGI app under gunicorn without a config file (the factory runs in each worker).
+    `drain`: a process the master starts once it listens, restarts when it ends (checked in the
+    master's loop, about once a second) and stops with the web processes."""
     from gunicorn.app.base import BaseApplication
+    from gunicorn.arbiter import Arbiter
 
-    class _Application(BaseApplication):
+    class _Arbiter(Arbiter):  # type: ignore[misc]
+        def manage_workers(self) -> None:
+            super().manage_workers()
+            if drain is not None:
+                if drain.proc is None:
+                    drain.start()
+                drain.check()
+
+        def stop(self, graceful: bool = True) -> None:
+            if drain is not None and drain.proc is not None and drain.proc.poll() is None:
+                drain.proc.terminate()  # both drain at once; waited for below
+            super().stop(graceful)
+            if drain is not None:
+                drain.stop(float(self.cfg.graceful_timeout))
+
+    class _Application(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             for key, value in options.items():
                 if key in self.cfg.settings:  # newer settings (control_socket_disable) only where known
@@ -141,6 +164,13 @@ def run_gunicorn(app_factory: Callable[[], Any], options: dict[str, Any]) -> Non
 
         def load(self) -> Any:
             return app_factory()
+
+        def run(self) -> None:
+            try:
+                _Arbiter(self).run()
+            except RuntimeError as exc:  # what BaseApplication.run does
+                print(f"\nError: {exc}\n", file=sys.stderr)
+                sys.exit(1)
 
     _Application().run()
 
@@ -168,23 +198,36 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
               help="Request threads per gunicorn worker.")
 @click.option("--worker/--no-worker", "run_worker", default=None,
-              help="Run the delivery worker in the server process [default: on; env MLGATE_SERVE_WORKER].")
+              help="Run a delivery worker with the server [default: on; env MLGATE_SERVE_WORKER].")
+@click.option("--worker-mode", type=click.Choice(WORKER_MODES), default=None,
+              help="thread: worker threads inside each web process; process: one drain process next to "
+                   "gunicorn, restarted if it dies [default: thread; env MLGATE_SERVE_WORKER_MODE].")
 @click.option("--dispatcher", "dispatcher_spec", default=DEFAULT_DISPATCHER, envvar="MLGATE_DISPATCHER",
               show_default=True, help="module:function(settings, engine) that builds the Dispatcher.")
-def serve(host: str, port: int, workers: int, threads: int, run_worker: bool | None, dispatcher_spec: str) -> None:
+def serve(host: str, port: int, workers: int, threads: int, run_worker: bool | None, worker_mode: str | None,
+          dispatcher_spec: str) -> None:
     """Receive GitHub webhooks (POST /webhook, GET /healthz, GET /metrics) under gunicorn."""
     _multiprocess_metrics(workers)
     _configure_logging()
     base = _settings(require_github=False)
     run_worker = base.serve_worker if run_worker is None else run_worker
+    worker_mode = worker_mode or base.serve_worker_mode
     settings = _settings(require_github=run_worker and dispatcher_spec == DEFAULT_DISPATCHER)
     if run_worker:
         load_dispatcher_factory(dispatcher_spec)  # fail now, not in every forked worker
     _open_store(settings, run_migrations=True).close()  # migrate once, before forking
-    log.info("serving on %s with %s; worker in process: %s", _bind(host, port), settings.database_url_masked,
-             "yes" if run_worker else "no")
-    run_gunicorn(lambda: build_serving_app(settings, run_worker=run_worker, dispatcher_spec=dispatcher_spec),
-                 gunicorn_options(host, port, workers, threads))
+    drain: DrainProcess | None = None
+    wake: Callable[[str], None] | None = None
+    if run_worker and worker_mode == "process":
+        pipe = WakePipe()
+        drain = DrainProcess([sys.executable, "-m", "mlgate", "worker", "--dispatcher", dispatcher_spec], pipe)
+        wake = pipe.notify
+    log.info("serving on %s with %s; worker: %s", _bind(host, port), settings.database_url_masked,
+             f"{worker_mode} mode" if run_worker else "none")
+    in_process = run_worker and worker_mode == "thread"
+    run_gunicorn(lambda: build_serving_app(settings, run_worker=in_process, dispatcher_spec=dispatcher_spec,
+                                           wake=wake),
+                 gunicorn_options(host, port, workers, threads), drain)
 
 
 @click.command("worker")
@@ -193,7 +236,9 @@ def serve(host: str, port: int, workers: int, threads: int, run_worker: bool | N
 @click.option("--dispatcher", "dispatcher_spec", default=DEFAULT_DISPATCHER, envvar="MLGATE_DISPATCHER",
               show_default=True, help="module:function(settings, engine) that builds the Dispatcher.")
 @click.option("--once", is_flag=True, help="Handle what is ready now, then exit.")
-def worker(threads: int | None, dispatcher_spec: str, once: bool) -> None:
+@click.option("--wake-fd", type=int, default=None, hidden=True,
+              help="(set by `mlgate serve`) a pipe of new deliveries' keys; its end of file stops the worker.")
+def worker(threads: int | None, dispatcher_spec: str, once: bool, wake_fd: int | None) -> None:
     """Process stored deliveries (run several against one PostgreSQL to share the load)."""
     _configure_logging()
     settings = _settings(require_webhook_secret=False, require_github=dispatcher_spec == DEFAULT_DISPATCHER)
@@ -215,5 +260,7 @@ def worker(threads: int | None, dispatcher_spec: str, once: bool) -> None:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    if wake_fd is not None:
+        follow_wake_pipe(wake_fd, runner.wake, stop.set)
     log.info("worker %s on %s", runner.owner, settings.database_url_masked)
     runner.run_forever(stop)

@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError
 DEFAULT_DATABASE_URL = "sqlite:///mlgate.sqlite3"
 DEFAULT_GITHUB_URL = "https://api.github.com"
 GITHUB_MAX_PAYLOAD_BYTES = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MiB
+WORKER_MODES = ("process", "thread")  # where `mlgate serve` runs its delivery worker (MLGATE_SERVE_WORKER_MODE)
 GITHUB_DELIVERY_TIMEOUT = 10.0  # GitHub gives up on a webhook delivery after 10 s
 GITHUB_REDELIVERY_DAYS = 3  # GitHub redelivers (on request) deliveries of the past 3 days only
 
@@ -58,6 +59,7 @@ class Settings:
     bot_login: str | None = None  # the bot's login, if known; else asked from GitHub once (the app's slug, or /user)
     max_body_bytes: int = GITHUB_MAX_PAYLOAD_BYTES
     serve_worker: bool = True
+    serve_worker_mode: str = "thread"  # thread: inside each web process; process: a drain process next to gunicorn
     worker_threads: int = 4
     lease_seconds: float = 60.0
     max_attempts: int = 5
@@ -124,6 +126,15 @@ def _number(env: Mapping[str, str], name: str, default: float, *, integer: bool 
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {raw!r}")
     return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    if raw.lower() not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw.lower()
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -277,6 +288,7 @@ def load_settings(
         bot_login=_get(env, "MLGATE_BOT_LOGIN"),
         max_body_bytes=int(_number(env, "MLGATE_MAX_BODY_BYTES", GITHUB_MAX_PAYLOAD_BYTES, integer=True, minimum=1)),
         serve_worker=_flag(env, "MLGATE_SERVE_WORKER", d.serve_worker),
+        serve_worker_mode=_choice(env, "MLGATE_SERVE_WORKER_MODE", WORKER_MODES, d.serve_worker_mode),
         worker_threads=int(_number(env, "MLGATE_WORKER_THREADS", d.worker_threads, integer=True, minimum=1)),
         lease_seconds=_number(env, "MLGATE_LEASE_SECONDS", d.lease_seconds, minimum=1),
         max_attempts=int(_number(env, "MLGATE_MAX_ATTEMPTS", d.max_attempts, integer=True, minimum=1)),

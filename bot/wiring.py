@@ -104,13 +104,14 @@ def build_worker(settings: Settings, inbox: Inbox, dispatcher: Dispatcher, *, th
     return Worker(inbox, dispatcher, config)
 
 
-def build_web_app(settings: Settings, inbox: Inbox, worker: Worker | None, forges: ForgeFactory | None = None
-                  ) -> Flask:
-    """The webhook endpoint and the dashboard; each new delivery wakes the in-process worker, if there is one.
+def build_web_app(settings: Settings, inbox: Inbox, worker: Worker | None, forges: ForgeFactory | None = None,
+                  *, wake: Callable[[str], None] | None = None) -> Flask:
+    """The webhook endpoint and the dashboard; each new delivery wakes the in-process worker, if there
+    is one, else calls `wake(serial key)` (`mlgate serve`'s drain process), if given.
 
     `forges`: what the dashboard asks about visibility and permissions (by default the settings'
     credentials; without any, every repository counts as private and nobody can read it)."""
-    app = create_app(settings, store=inbox, on_delivery=worker.wake if worker else None)
+    app = create_app(settings, store=inbox, on_delivery=worker.wake if worker else wake)
     if forges is None and settings.auth_mode != "none":
         forges = forge_factory(settings)
     factory = forges

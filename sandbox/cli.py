@@ -71,3 +71,22 @@ def serve(port: int, host: str, insecure_public: bool, data_dir: str, users: tup
     click.echo(f"mlgate sandbox: API http://{host}:{port}/api/v3  git http://{host}:{port}/<owner>/<repo>.git")
     click.echo("sandbox-only auth: 'Authorization: token <login>'; state in " + data_dir)
     run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+@sandbox.command("dump")
+@click.option("--data-dir", default="./sandbox-data", show_default=True,
+              type=click.Path(file_okay=False, exists=True))
+def dump(data_dir: str) -> None:
+    """Print a sandbox's state (``state.db``: users, repositories with their PRs, Apps...) as one JSON document."""
+    import json
+    from pathlib import Path
+
+    from mlgate.sandbox.store import Store
+
+    if not (Path(data_dir) / "state.db").exists():
+        raise click.BadParameter(f"no sandbox state (state.db) in {data_dir}", param_hint="--data-dir")
+    store = Store(data_dir)
+    try:
+        click.echo(json.dumps(store.state, indent=1, sort_keys=True))
+    finally:
+        store.close()

@@ -51,14 +51,20 @@ def smart_http(owner: str, name: str, rest: str) -> Response:
     if not pushing:
         return _run_backend(store.git_root, owner, name, rest, who.login)
     with store.lock:
+        # looked up again under this lock: a save since the first look-up forgot that it was read,
+        # and only records looked up since the last save are written (sandbox/store.py)
+        repo = store.repo(owner, name)
+        if repo is None:
+            return Response("Repository not found.\n", status=404, mimetype="text/plain")
         git = GitRepo(store.git_dir(repo))
-        prereceive.install(store.git_dir(repo))
+        prereceive.install(store.git_dir(repo), needed=bool(repo.get("protection")))
         store.save()  # the pre-receive hook reads protection rules from disk
         before = git.refs("refs/heads/") | git.refs("refs/tags/")
         hook_env = {"SANDBOX_DATA_DIR": str(store.data_dir), "SANDBOX_REPO": f"{owner}/{name}",
                     "SANDBOX_ROLE": role or "", "SANDBOX_PYTHON": sys.executable}
         resp = _run_backend(store.git_root, owner, name, rest, who.login, hook_env)
         after = git.refs("refs/heads/") | git.refs("refs/tags/")
+        repo = store.repo(owner, name) or repo  # looked up since the save above: what changes now is saved
         changed = sorted(set(before) | set(after))
         for ref in changed:
             if before.get(ref) != after.get(ref):

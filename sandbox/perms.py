@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlgate.sandbox.auth import Principal
 from mlgate.sandbox.store import Store
+
+if TYPE_CHECKING:  # not imported at run time: the pre-receive hook (a process per push) needs no JWT library
+    from mlgate.sandbox.auth import Principal
 
 ORDER = ["read", "triage", "write", "maintain", "admin"]
 TEAM_PERMS = {"pull": "read", "triage": "triage", "push": "write", "maintain": "maintain", "admin": "admin"}

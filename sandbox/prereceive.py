@@ -1,7 +1,8 @@
 """The pre-receive hook ``git push`` runs in each sandbox repository: branch protection for pushes.
 
 ``githttp`` passes the data dir, repository and pusher in the environment; state is read from
-``state.json`` (the server holds its lock for the whole push, so the file is current).
+``state.db``, that one repository's record only (the server saves before the push and holds its
+lock for the whole push, so the file is current).
 """
 
 from __future__ import annotations
@@ -20,8 +21,13 @@ exec "$SANDBOX_PYTHON" -m mlgate.sandbox.prereceive
 """
 
 
-def install(git_dir: Path) -> None:
+def install(git_dir: Path, needed: bool = True) -> None:
+    """Put the hook in place, or take it away when the repository protects no branch (``needed``
+    False): it would accept every update then, and a push starts no Python process for nothing."""
     hook = git_dir / "hooks" / "pre-receive"
+    if not needed:
+        hook.unlink(missing_ok=True)
+        return
     if not hook.exists() or hook.read_text() != HOOK:
         hook.parent.mkdir(parents=True, exist_ok=True)
         hook.write_text(HOOK)
@@ -29,7 +35,7 @@ def install(git_dir: Path) -> None:
 
 
 def main() -> int:
-    store = Store(os.environ["SANDBOX_DATA_DIR"])
+    store = Store(os.environ["SANDBOX_DATA_DIR"], only_repo=os.environ["SANDBOX_REPO"])
     repo = store.state["repos"].get(os.environ["SANDBOX_REPO"])
     if repo is None:
         return 0

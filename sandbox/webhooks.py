@@ -167,12 +167,12 @@ class WebhookSender:
         """Where the delivery's hook (or app) sends *now*: GitHub redelivers to the current URL
         and content type, so fixing a hook's URL and redelivering repairs a failed delivery."""
         if d.get("hook_id") is not None:
-            repo = self.store.repo_by_id(d["repository_id"])
+            repo = self.store.repo_by_id(d["repository_id"], touch=False)
             hook = repo["hooks"].get(str(d["hook_id"])) if repo else None
             if hook is None:
                 raise KeyError(d["id"])
             return {"url": hook["config"]["url"], "content_type": hook["config"].get("content_type", "json")}
-        app = self.store.state["apps"].get(str(d.get("app_id")))
+        app = self.store.state["apps"].peek(str(d.get("app_id")))
         if app is None or not app.get("webhook_url"):
             raise KeyError(d["id"])
         return {"url": app["webhook_url"], "content_type": "json"}
@@ -210,10 +210,10 @@ class WebhookSender:
     def _secret_for(self, d: J) -> str | None:
         with self.store.lock:
             if d.get("hook_id") is not None:
-                repo = self.store.repo_by_id(d["repository_id"])
+                repo = self.store.repo_by_id(d["repository_id"], touch=False)
                 hook = repo["hooks"].get(str(d["hook_id"])) if repo else None
                 return hook["config"].get("secret") if hook else None
-            app = self.store.state["apps"].get(str(d.get("app_id")))
+            app = self.store.state["apps"].peek(str(d.get("app_id")))
             return app.get("webhook_secret") if app else None
 
     def _run(self) -> None:
@@ -281,13 +281,15 @@ class WebhookSender:
             d.update(request_headers=headers, status_code=code, status=status, response_headers=rheaders,
                      response_body=text, duration=round(duration, 3))
             self.store.write_delivery(d)
-            for row in self.store.state["deliveries"]:
-                if row["id"] == delivery_id:
-                    row.update(status_code=code, status=status, duration=round(duration, 3))
+            row = self.store.delivery_row(delivery_id)
+            if row is not None:
+                row.update(status_code=code, status=status, duration=round(duration, 3))
             if d.get("hook_id") is not None:
-                repo = self.store.repo_by_id(d["repository_id"])
+                repo = self.store.repo_by_id(d["repository_id"], touch=False)
                 hook = repo["hooks"].get(str(d["hook_id"])) if repo else None
-                if hook is not None:
-                    hook["last_response"] = {"code": code or None, "status": "active" if code else "error",
-                                             "message": status}
+                last = {"code": code or None, "status": "active" if code else "error", "message": status}
+                if hook is not None and hook.get("last_response") != last:
+                    # most deliveries repeat the hook's last response: then its repository is not rewritten
+                    hook["last_response"] = last
+                    self.store.repo_by_id(d["repository_id"])  # looked up to change: saved below
             self.store.save()

@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+import orjson
+
 from mlgate.bot.store.inbox import Delivery
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -106,6 +108,35 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _fast_loads(body: bytes) -> Any:
+    """orjson's parse (a quarter of the standard library's CPU for GitHub's bodies), or None where
+    its answer could differ from `_loads`, which then decides: anything orjson refuses (its
+    messages differ; it also refuses lone surrogate escapes, 1e400 and nesting past 1024, which
+    the standard library reads), and an installation id it read as a float (integers past 64 bits).
+    The body is stored verbatim either way; only the fields below are taken from this parse."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(payload, dict):
+        installation = payload.get("installation")
+        if isinstance(installation, dict) and isinstance(installation.get("id"), float):
+            return None
+    return payload
+
+
+def _loads(text: str) -> Any:
+    """The standard library's parse, with the error messages the intake answers."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise WebhookError(400, f"body is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:
+        # The position is safe to report; the content is not echoed.
+        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise WebhookError(400, f"body is not valid JSON{where}") from None
+
+
 def parse_delivery(headers: Headers, body: bytes) -> Delivery:
     """Build a Delivery from a verified request, or raise WebhookError(400) saying what is wrong."""
     event = (headers.get(EVENT_HEADER) or "").strip()
@@ -123,14 +154,9 @@ def parse_delivery(headers: Headers, body: bytes) -> Delivery:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise WebhookError(400, f"body is not UTF-8 (invalid byte at offset {exc.start})") from None
-    try:
-        payload = json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise WebhookError(400, f"body is nested deeper than {MAX_JSON_DEPTH} levels") from None
-    except ValueError as exc:
-        # The position is safe to report; the content is not echoed.
-        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-        raise WebhookError(400, f"body is not valid JSON{where}") from None
+    payload = _fast_loads(body)
+    if payload is None:
+        payload = _loads(text)
     if not isinstance(payload, dict):
         raise WebhookError(400, "body must be a JSON object")
     # Nesting can be no deeper than the number of opening brackets in the text (those inside

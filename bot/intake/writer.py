@@ -10,7 +10,7 @@ The answer is decided here, and it is never a guess:
 
 Each delivery has a deadline (`timeout` seconds after it arrived, well under GitHub's 10 s). The
 writer takes a delivery into a transaction only once that transaction holds its locks
-(`Inbox.intake_transaction`), and only before the deadline; a request whose deadline passes while
+(`Inbox.intake_batch`), and only before the deadline; a request whose deadline passes while
 its delivery is still waiting withdraws it, so the writer can no longer take it. A delivery that
 was taken only waits for its inserts and the commit, which wait for nothing else.
 """
@@ -128,9 +128,9 @@ class IntakeWriter:
         lock_wait = max(item.deadline for item in batch) - time.monotonic()
         taken: list[_Pending] = []
         try:
-            with self.store.intake_transaction(lock_wait) as conn:
+            with self.store.intake_batch(lock_wait) as intake:
                 taken = self._take(batch)
-                results = [self.store.insert_delivery(conn, item.delivery, item.received_at) for item in taken]
+                results = intake.insert([(item.delivery, item.received_at) for item in taken])
         except IntakeBusy as exc:
             log.error("%d delivery(ies) not stored: %s", len(batch), exc)
             self._finish(batch, f"{exc}; the delivery was not stored")

@@ -619,6 +619,9 @@ def lane_summary(lane: Lane, state: QueueState) -> str:
     held = sum(1 for p in active if p.held)
     building = ", ".join("+".join(f"#{n}" for n in b.numbers) for b in lane.chain) or "nothing"
     parts = [f"{len(active)} in the queue", f"testing {building}"]
+    if lane.probes:
+        probing = ", ".join("+".join(f"#{n}" for n in b.numbers) for b in lane.probes)
+        parts.append(f"bisecting {probing} alone")
     if held:
         parts.append(f"{held} held")
     if lane.paused is not None:

@@ -23,7 +23,7 @@ from mlgate.bot.commands.heads import pull_heads
 from mlgate.bot.deploy.ledger import deploy_records, deploy_versions
 from mlgate.bot.history.tables import gate_runs, pull_reviews, queue_builds, queue_events
 from mlgate.bot.queue.codec import state_from_json
-from mlgate.bot.queue.model import ACTIVE, QUEUED, TESTING, WAITING, QueueState, lane_summary, queue_order
+from mlgate.bot.queue.model import ACTIVE, QUEUED, TESTING, WAITING, Build, QueueState, lane_summary, queue_order
 from mlgate.bot.queue.store import queue_state
 from mlgate.bot.store.tables import repositories
 
@@ -65,6 +65,7 @@ class LaneView:
     waiting: tuple[WaitingPull, ...] = ()
     summary: str = ""  # the queue's one line (paused, held, what is tested), as the report shows it
     paused: bool = False
+    probes: tuple[RunningBuild, ...] = ()  # parts of a failed batch tested on the tip; they never land
 
 
 @dataclass(frozen=True)
@@ -197,12 +198,15 @@ def _waiting(state: QueueState, base: str) -> tuple[WaitingPull, ...]:
     lane = state.lane(base)
     building = {n for b in lane.chain for n in b.numbers} if lane else set()
     suspects = set(lane.suspects) if lane else set()
+    probed = {n: b.id for b in lane.probes for n in b.numbers} if lane else {}
     out = []
     for p in queue_order(state, base):
         if p.number in building:
             continue
         if p.held:
             why = f"held by {p.held_by}" if p.held_by else "held (/hold)"
+        elif p.number in probed:
+            why = f"in bisection probe {probed[p.number]}: its batch failed"
         elif p.number in suspects:
             why = "re-test: its batch failed (bisecting)"
         elif p.status == QUEUED:
@@ -213,6 +217,12 @@ def _waiting(state: QueueState, base: str) -> tuple[WaitingPull, ...]:
     return tuple(out)
 
 
+def _running(build: Build) -> RunningBuild:
+    checks = {c.name: CheckView(c.name, c.status, c.conclusion) for c in build.checks}
+    return RunningBuild(build.id, build.numbers, build.sha, build.state, build.created_at or build.requested_at,
+                        tuple(checks[n] for n in sorted(checks)))
+
+
 def repo_page(engine: Engine, repo: str) -> RepoPage:
     page = RepoPage(repo)
     with _read(engine) as conn:
@@ -220,15 +230,11 @@ def repo_page(engine: Engine, repo: str) -> RepoPage:
         bases = sorted({lane.base for lane in state.lanes} | {p.base for p in state.pulls if p.status in ACTIVE})
         for base in bases:
             lane = state.lane(base)
-            running = []
-            for build in lane.chain if lane else ():
-                checks = {c.name: CheckView(c.name, c.status, c.conclusion) for c in build.checks}
-                running.append(RunningBuild(build.id, build.numbers, build.sha, build.state,
-                                            build.created_at or build.requested_at,
-                                            tuple(checks[n] for n in sorted(checks))))
-            view = LaneView(base, lane.base_sha if lane else None, tuple(running), _waiting(state, base),
+            view = LaneView(base, lane.base_sha if lane else None,
+                            tuple(_running(b) for b in (lane.chain if lane else ())), _waiting(state, base),
                             lane_summary(lane, state) if lane else "",
-                            bool(lane and lane.paused is not None))
+                            bool(lane and lane.paused is not None),
+                            tuple(_running(b) for b in (lane.probes if lane else ())))
             page.lanes.append(view)
         rows = conn.execute(sa.select(queue_builds).where(queue_builds.c.repo == repo, queue_builds.c.kind == "batch")
                             .order_by(queue_builds.c.build_id.desc()).limit(BATCHES_SHOWN)).all()

@@ -214,9 +214,10 @@ def expire_tokens(inst_id: int) -> Any:
     """Make every token of an installation expire now (to test token refresh)."""
     with store().lock:
         n = 0
-        for tok in store().state["tokens"].values():
+        for key, tok in store().state["tokens"].items():
             if tok["installation_id"] == inst_id:
                 tok["expires_at"] = time.time() - 1
+                store().touch("tokens", key)  # found by iterating: tell the store it changed
                 n += 1
         store().save()
     return {"expired": n}

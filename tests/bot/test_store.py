@@ -448,6 +448,34 @@ def test_intake_writer_stores_the_good_deliveries_of_a_batch_with_a_bad_one(stor
     assert sorted(row.delivery_id for row in store.deliveries()) == ["good-1", "good-2"]
 
 
+def test_an_intake_batch_stores_in_order_and_tells_new_from_redelivered(store: Inbox) -> None:
+    """The group commit's batch: ids follow the batch's order (the received order the worker
+    keeps), a delivery id stored before or repeated in the batch is not new, payloads are kept."""
+    assert store.add_delivery(delivery("old"), T0)
+    items = [(delivery("b-1"), T0), (delivery("old"), T0), (delivery("b-2", repo="octo/two"), T0),
+             (delivery("b-1"), T0), (delivery("b-3", repo=None, installation=None), T0)]
+    with store.intake_batch(5.0) as intake:
+        assert intake.insert(items) == [True, False, True, False, True]
+        assert intake.insert([]) == []
+    rows = store.deliveries()
+    assert [row.delivery_id for row in rows] == ["old", "b-1", "b-2", "b-3"]
+    assert [row.id for row in rows] == sorted(row.id for row in rows)
+    assert store.delivery_payload("b-2") == delivery("b-2", repo="octo/two").payload
+    assert store.delivery("b-3").serial_key == "global"  # type: ignore[union-attr]
+    claimed = store.claim_next_delivery("octo/one", "w", T0, LEASE, 5)
+    assert claimed is not None and claimed.delivery_id == "old"
+
+
+def test_an_intake_batch_that_fails_stores_none_of_it(store: Inbox) -> None:
+    """A payload the JSON encoder refuses fails the whole transaction: no half-written batch."""
+    bad = Delivery("bad", "push", None, "octo/one", 7, {"unencodable": {1, 2}})
+    with pytest.raises(TypeError), store.intake_batch(5.0) as intake:
+        intake.insert([(delivery("first"), T0), (bad, T0)])
+    assert store.deliveries() == []
+    with store.intake_batch(5.0) as intake:  # the connection is usable again
+        assert intake.insert([(delivery("first"), T0)]) == [True]
+
+
 # ---------------------------------------------------------------------------------- retention
 
 

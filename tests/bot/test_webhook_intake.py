@@ -404,6 +404,37 @@ def test_a_body_at_the_depth_limit_is_accepted(client, store: Inbox) -> None:  #
     assert store.delivery_payload("d-1") == json.loads(body)
 
 
+@pytest.mark.parametrize(
+    "text",
+    ['{"action": "opened", "title": "\\ud800", "installation": {"id": 3}}',  # a lone surrogate escape
+     '{"action": "opened", "size": 1e400, "installation": {"id": 3}}',  # read as infinity
+     '{"action": "opened", "installation": {"id": 3}, "deep": ' + "[" * 1100 + "]" * 1100 + "}",  # orjson: > 1024
+     '{"action": "opened", "installation": {"id": 3}, "big": 123456789012345678901234567890}'],
+    ids=["lone-surrogate", "1e400", "nesting-past-1024", "big-int"],
+)
+def test_the_fast_parser_never_changes_what_is_accepted_or_read(text: str) -> None:
+    """orjson does the validation parse; where it would differ from the standard library (it refuses
+    some bodies json.loads reads, reads integers past 64 bits as floats), json.loads decides."""
+    h = {"X-GitHub-Event": "push", "X-GitHub-Delivery": "abc"}
+    body = text.encode()
+    try:
+        expected: object = json.loads(text)
+    except RecursionError:
+        expected = RecursionError
+    if expected is RecursionError or text.count("[") > 100:
+        with pytest.raises(WebhookError, match="nested deeper than 100 levels"):
+            parse_delivery(h, body)
+        return
+    d = parse_delivery(h, body)
+    assert (d.action, d.installation_id, d.body) == ("opened", 3, text)
+
+
+def test_an_installation_id_past_64_bits_is_read_exactly() -> None:
+    body = json.dumps({"installation": {"id": 2**70}}).encode()
+    d = parse_delivery({"X-GitHub-Event": "installation", "X-GitHub-Delivery": "abc"}, body)
+    assert d.installation_id == 2**70 and isinstance(d.installation_id, int)
+
+
 def test_parse_delivery_ignores_odd_field_types() -> None:
     body = json.dumps({"action": 5, "repository": {"full_name": ["x"]}, "installation": {"id": True}}).encode()
     d = parse_delivery({"X-GitHub-Event": "status", "X-GitHub-Delivery": "abc"}, body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from mlgate.sandbox.api import operations
 from mlgate.sandbox.harness import SandboxServer, WebhookSink
+from mlgate.sandbox.store import CHECK_ENV
 from tests.sandbox.contract import Contract
 
 CONTRACT_KEY = pytest.StashKey[Contract]()
@@ -20,6 +22,8 @@ RAN_KEY = pytest.StashKey[dict[str, str]]()  # sandbox test id -> passed, failed
 COLLECTED_KEY = pytest.StashKey[dict[str, str]]()  # sandbox test id -> its file name
 USERS = ("alice", "bob", "carol", "dave", "mlgate-bot")
 HERE = Path(__file__).resolve().parent
+# every save is compared with the whole state: a change the store did not know of fails the test
+os.environ.setdefault(CHECK_ENV, "1")
 _names = itertools.count(1)
 
 

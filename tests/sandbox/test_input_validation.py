@@ -77,8 +77,8 @@ def test_bad_repository_names_are_422(server: SandboxServer, name: str) -> None:
         assert resp.status_code == 422, (path, resp.text)
         assert resp.json()["errors"][0]["field"] == "name"
     git_root = server.sandbox.store.git_root
-    assert sorted(p.name for p in git_root.parent.iterdir() if p.name not in ("git", "deliveries", "state.json",
-                                                                             "state.tmp")) == []
+    assert sorted(p.name for p in git_root.parent.iterdir() if p.name not in ("git", "deliveries", "state.db",
+                                                                             "state.db-wal", "state.db-shm")) == []
 
 
 @pytest.mark.parametrize("branch", ["../../../escaped", "a..b", "-rf", "x.lock", "a b"])

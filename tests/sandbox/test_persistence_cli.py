@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 from click.testing import CliRunner
 
@@ -53,6 +54,7 @@ def test_cli_help_and_serve(tmp_path: Path) -> None:
         proc.wait(timeout=10)
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")  # the sender must not crash
 def test_queued_deliveries_survive_a_restart(tmp_path: Path) -> None:
     from mlgate.sandbox.harness import WebhookSink
     from mlgate.sandbox.store import Store

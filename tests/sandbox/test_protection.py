@@ -115,3 +115,21 @@ def test_protection_crud(server: SandboxServer, make_repo) -> None:  # type: ign
     assert server.api("DELETE", f"/repos/{full}/branches/main/protection", "alice").status_code == 204
     assert server.api("DELETE", f"/repos/{full}/branches/main/protection", "alice").status_code == 404
     assert server.api("GET", f"/repos/{full}/branches/main", "alice").json()["protected"] is False
+
+
+def test_pushes_are_guarded_from_the_moment_a_branch_is_protected(server: SandboxServer,  # type: ignore[no-untyped-def]
+                                                                  make_repo) -> None:
+    """The pre-receive hook (a Python process per push) is in place only while a branch is protected."""
+    repo = make_repo("alice")
+    full, name = repo["full_name"], repo["name"]
+    server.api("PUT", f"/repos/{full}/collaborators/bob", "alice", json={"permission": "write"})
+    hook = server.sandbox.store.git_dir(server.sandbox.store.repo("alice", name)) / "hooks" / "pre-receive"
+    server.push_files("alice", name, "main", {"a.txt": "1\n"}, "bob")
+    assert not hook.exists()
+    _protect(server, full)
+    with pytest.raises(RuntimeError, match='Required status check "ci" is expected'):
+        server.push_files("alice", name, "main", {"b.txt": "1\n"}, "bob")
+    assert hook.exists()
+    assert server.api("DELETE", f"/repos/{full}/branches/main/protection", "alice").status_code == 204
+    server.push_files("alice", name, "main", {"c.txt": "1\n"}, "bob")
+    assert not hook.exists()

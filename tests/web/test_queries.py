@@ -84,3 +84,45 @@ def test_a_paused_lane_shows_its_speculative_chain_and_held_prs(engine) -> None:
     assert [w.number for w in lane.waiting] == [10, 11]
     assert lane.waiting[0].waiting_on == "held by carol"
     assert lane.paused and "paused by alice: incident 42" in lane.summary and "1 held" in lane.summary
+
+
+def test_a_bisection_probe_is_shown_beside_the_chain_and_never_as_landing(engine) -> None:  # type: ignore[no-untyped-def]
+    """merge.parallel > 1 bisects a failed batch with probes on the base tip: the page lists them
+    apart from the builds that land, and the probed PRs wait with the probe's number."""
+    from mlgate.bot.queue.model import QUEUED, RUNNING, TESTING, Build, Lane, Pull, QueueState, StagedPull
+    from mlgate.bot.queue.store import QueueStore
+
+    def build(i: int, kind: str, numbers: tuple[int, ...], sha: str) -> Build:
+        return Build(i, kind, "main", f"mlgate/staging/main-{i}", tuple(StagedPull(n, str(n) * 40) for n in numbers),
+                     "merge", (), T0, state=RUNNING, sha=sha, created_at=T0)
+
+    state = QueueState(REPO, pulls=(
+        Pull(8, "main", "8" * 40, TESTING, seq=8), Pull(9, "main", "9" * 40, QUEUED, seq=9),
+        Pull(12, "main", "c" * 40, QUEUED, seq=12), Pull(13, "main", "d" * 40, QUEUED, seq=13),
+    ), lanes=(Lane("main", base_sha="c" * 40, build=build(30, "batch", (8,), "e" * 40), suspects=(9, 12),
+                   probes=(build(31, "probe", (9,), "f" * 40),)),), next_id=32, next_seq=14)
+    store = QueueStore(engine)
+    store.save(store.load(REPO), state, wakeup_at=None, now=T0 + 3000, config_branch="main")
+    [lane] = queries.repo_page(engine, REPO).lanes
+    assert [(b.build_id, b.pulls) for b in lane.running] == [(30, (8,))]
+    assert [(b.build_id, b.pulls, b.sha) for b in lane.probes] == [(31, (9,), "f" * 40)]
+    assert [(w.number, w.waiting_on) for w in lane.waiting][:2] == [
+        (9, "in bisection probe 31: its batch failed"), (12, "re-test: its batch failed (bisecting)")]
+    assert "testing #8" in lane.summary and "bisecting #9 alone" in lane.summary
+    # The page says what a probe is, apart from the builds that land.
+    from flask import Flask
+
+    from mlgate.bot.web.views import DashboardConfig, register_dashboard
+
+    class Public:
+        def is_private(self, repo: str) -> bool:
+            return False
+
+        def permission(self, repo: str, login: str) -> object:
+            raise AssertionError("a public page needs no permission")
+
+    app = Flask("t")
+    register_dashboard(app, engine, Public(), DashboardConfig(session_secret="s"))  # type: ignore[arg-type]
+    html = app.test_client().get(f"/{REPO}").get_data(as_text=True)
+    assert "Running batch 30" in html and "Bisection probe 31" in html and "a probe never lands" in html
+    assert "Speculative batch 31" not in html and "ffffffffffff" in html
