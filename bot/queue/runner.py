@@ -78,6 +78,10 @@ _SAVE_ATTEMPTS = 8
 _FEED_LOCK_WAIT_SECONDS = 120.0  # a feed waits this long for another process's feed of the same repository
 
 
+class FeedLost(RuntimeError):
+    """This process's feed lease ran out mid-feed: another process may be feeding the queue now."""
+
+
 def process_owner() -> str:
     """This process, as the owner of feed locks (host, pid and a random part: pids are reused)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -156,6 +160,7 @@ class QueueRunner:
                 watch_event(repo, event)
                 actions = self._step_and_save(repo, event, config, branch)
                 for action in actions:
+                    self._ensure_held(repo)
                     done.append(action)
                     watch_action(repo, action)
                     pending.extend(self._execute(forge, action))
@@ -205,6 +210,13 @@ class QueueRunner:
             except Exception as exc:  # its lease runs out; the next feed or tick takes it over
                 log.error("could not release the merge-queue feed lock of %s (%s: %s)", repo, type(exc).__name__,
                           exc)
+
+    def _ensure_held(self, repo: str) -> None:
+        """Stop a feed whose lease ran out (a slow call, a paused process, failed renewals): another
+        process may have taken the feed over and be carrying out the same actions. Its saved steps stand;
+        the new feeder resumes them."""
+        if not self.store.holds_feed(repo, self.owner, self.clock()):
+            raise FeedLost(f"the merge-queue feed lock of {repo} was lost (its lease ran out); stopping this feed")
 
     def _resume_abandoned(self, repo: str, lock: FeedLock) -> list[QueueAction]:
         with self._guard:
@@ -323,6 +335,8 @@ class QueueRunner:
         if isinstance(action, CreateStaging):
             try:
                 return self._create_staging(forge, action)
+            except FeedLost:
+                raise
             except Exception as exc:
                 # Left "creating": the queue asks again after merge.start_timeout_minutes (Tick).
                 log.error("staging commit for build %d of %s failed (%s: %s); the queue will ask again",
@@ -376,6 +390,7 @@ class QueueRunner:
             if isinstance(built, StagingFailed):
                 return [built]
             current = built
+        self._ensure_held(repo)  # building took long enough to lose the feed: the new feeder builds it
         forge.force_branch(repo, a.branch, current)
         forge.delete_branch(repo, tmp)
         self.executed.append(f"staging {a.build_id} at {current[:12]} on {a.branch}")
@@ -430,6 +445,7 @@ class QueueRunner:
         if forge.get_branch_sha(a.repo, a.base) == a.to_sha:
             self.executed.append(f"base {a.base} already at {a.to_sha[:12]}")
             return [FastForwardDone(a.build_id, a.to_sha)]
+        self._ensure_held(a.repo)
         self._summary_check(forge, a)
         if forge.fast_forward_branch(a.repo, a.base, a.to_sha):
             self.executed.append(f"fast-forwarded {a.base} to {a.to_sha[:12]}")

@@ -151,6 +151,13 @@ class QueueStore:
             conn.execute(queue_feed_locks.update().where(_f.repo == repo, _f.owner == owner)
                          .values(owner=None, lease_until=None))
 
+    def holds_feed(self, repo: str, owner: str, now: float) -> bool:
+        """Does `owner` still hold the repository's feed lock under a lease that has not run out? A feed
+        asks before each write to GitHub: once its lease ran out another process may have taken over."""
+        with self._read() as conn:
+            row = conn.execute(sa.select(_f.owner, _f.lease_until).where(_f.repo == repo)).first()
+        return row is not None and row.owner == owner and row.lease_until is not None and row.lease_until >= now
+
     def renew_feeds(self, repos: list[str], owner: str, until: float) -> None:
         """The runner's heartbeat: push forward the leases of the feeds this process is running."""
         if not repos:

@@ -4,7 +4,10 @@ two feeds of one repository at once build the same staging commit twice."""
 
 from __future__ import annotations
 
+import pytest
+
 from mlgate.bot.queue.model import MergeRequested, QueueConfig
+from mlgate.bot.queue.runner import FeedLost
 from mlgate.bot.store.inbox import Inbox
 from tests.bot.test_queue_runner import CHECK, REPO, World
 
@@ -25,10 +28,11 @@ def test_a_feed_that_lost_its_lease_stops_before_its_next_action(store: Inbox) -
     w.forge.force_branch = slow_force  # type: ignore[method-assign]
     w.pr(1)
     head = w.forge.pulls[(REPO, 1)].head_sha
-    try:
+    with pytest.raises(FeedLost):  # the stale feed stops; its saved step is the new feeder's to carry out
         w.runner.feed(REPO, [MergeRequested(1, "main", head, "alice", gates="success")])
-    except RuntimeError:
-        pass  # the stale feed may refuse to go on: that is the point
     assert took_over
     staging = [x for x in w.forge.writes_of("force_branch") if x[2] == "mlgate/staging/main"]
     assert len(staging) == 1, f"two feeds built the staging commit: {staging}"
+    w.ci()  # and the queue goes on: #1 lands once, on the commit the new feeder built
+    assert w.main_moves() == [staging[0][3]]
+    assert w.runner.state(REPO).pull(1).status == "merged"
