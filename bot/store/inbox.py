@@ -391,6 +391,17 @@ class Inbox:
         conn.exec_driver_sql("INSERT INTO delivery_payloads (delivery_pk, payload) VALUES (?, ?)", (row_id, body))
         return True
 
+    def _hold_write_gate(self, stack: contextlib.ExitStack, lock_wait: float) -> int:
+        """Intake's turn at this process's SQLite write gate (none on PostgreSQL), held until `stack`
+        closes; the milliseconds of `lock_wait` left for the database's own lock. Raises IntakeBusy."""
+        started = time.monotonic()
+        if self._gate is not None:
+            try:
+                stack.enter_context(self._gate.hold(urgent=True, timeout=max(0.0, lock_wait)))
+            except TimeoutError:
+                raise IntakeBusy(f"the database stayed locked for {lock_wait:.1f} s") from None
+        return max(1, int((lock_wait - (time.monotonic() - started)) * 1000))
+
     @contextmanager
     def intake_transaction(self, lock_wait: float) -> Iterator[Connection]:
         """A write transaction on the inbox that holds every lock it needs on entry, or raises
@@ -402,14 +413,8 @@ class Inbox:
         it); statement_timeout (`intake_timeout`) backs up every statement after that. Once
         inside, only the inserts and the commit remain.
         """
-        started = time.monotonic()
         with contextlib.ExitStack() as stack:
-            if self._gate is not None:
-                try:
-                    stack.enter_context(self._gate.hold(urgent=True, timeout=max(0.0, lock_wait)))
-                except TimeoutError:
-                    raise IntakeBusy(f"the database stayed locked for {lock_wait:.1f} s") from None
-            left_ms = max(1, int((lock_wait - (time.monotonic() - started)) * 1000))
+            left_ms = self._hold_write_gate(stack, lock_wait)
             conn = stack.enter_context(self.intake_engine.connect())
             if self.dialect == "sqlite":
                 conn.execution_options(mlgate_busy_ms=left_ms)
@@ -441,14 +446,8 @@ class Inbox:
             with self.intake_transaction(lock_wait) as conn:
                 yield _ConnectionBatch(self, conn)
             return
-        started = time.monotonic()
         with contextlib.ExitStack() as stack:
-            if self._gate is not None:
-                try:
-                    stack.enter_context(self._gate.hold(urgent=True, timeout=max(0.0, lock_wait)))
-                except TimeoutError:
-                    raise IntakeBusy(f"the database stayed locked for {lock_wait:.1f} s") from None
-            left_ms = max(1, int((lock_wait - (time.monotonic() - started)) * 1000))
+            left_ms = self._hold_write_gate(stack, lock_wait)
             # One connection of the intake engine's pool (set up by its connect hook: WAL,
             # synchronous=FULL), kept while it works: the write gate, held here, is what makes it
             # one user at a time.
